@@ -1,0 +1,96 @@
+//! The config file: TOML in, validated [`Config`] out. Every error names
+//! `file:line:column` and the offending key; unknown keys are errors.
+
+mod duration;
+mod error;
+mod name;
+mod schema;
+
+pub use error::ConfigError;
+pub use name::BatchName;
+
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What to run: an argv executed directly, or a string for `sh -c`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Never empty (validated).
+    Argv(Vec<String>),
+    Shell(String),
+}
+
+/// What to do with processes a batch leaves behind after its main process exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LeakPolicy {
+    /// Kill them and warn; the status stays what the exit made it.
+    #[default]
+    Warn,
+    /// Kill them and mark the batch `leaked`.
+    Fail,
+}
+
+/// `[run]`, with the file's values (CLI overrides are applied by the plan).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunConfig {
+    pub max_parallel: Option<NonZeroUsize>,
+    /// Relative paths are relative to the config file's directory.
+    pub artifacts: Option<PathBuf>,
+    /// Relative paths are relative to the config file's directory.
+    pub junit: Option<PathBuf>,
+}
+
+/// One `[[batch]]` with `[defaults]` and built-in defaults already applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchConfig {
+    pub name: BatchName,
+    pub command: Command,
+    /// Added to warden's own environment.
+    pub env: BTreeMap<String, String>,
+    /// Relative paths are relative to the config file's directory; `None` = that directory.
+    pub cwd: Option<PathBuf>,
+    pub timeout: Duration,
+    pub grace: Duration,
+    pub leak: LeakPolicy,
+    pub drain: Duration,
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub run: RunConfig,
+    /// In file order; names are unique.
+    pub batches: Vec<BatchConfig>,
+}
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(1);
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Validates config text; `path` is used in messages and to resolve relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        schema::parse(path, text)
+    }
+
+    /// The directory relative paths in the file are resolved against.
+    pub fn base_dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+}
