@@ -1,6 +1,11 @@
 //! warden: a supervisor for CI test jobs. See DESIGN.md and docs/ARCHITECTURE.md.
 
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod event;
 pub mod outcome;
+pub mod plan;
+pub mod runner;
 pub mod status;
+pub mod supervisor;

@@ -1,0 +1,148 @@
+//! The CLI edge: arguments in, exit code out. Library errors become
+//! messages here (`anyhow` lives only at this edge).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+use crate::cli::{CheckArgs, Cli, Command, ContainmentChoice, RunArgs};
+use crate::config::{self, Config};
+use crate::event::Event;
+use crate::outcome::Outcome;
+use crate::plan::{Overrides, Plan};
+use crate::runner::{self, Reporter};
+use crate::supervisor::containment::Mode;
+use crate::supervisor::reaper::Reaper;
+use crate::supervisor::{Supervisor, procfs};
+
+/// Exit codes (DESIGN.md).
+pub const EXIT_PASSED: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap uses 2 for usage errors and 0 for --help/--version.
+            return ExitCode::from(if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_PASSED });
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Check(args) => check(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("warden: {e:#}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn load_plan(path: &std::path::Path, overrides: Overrides) -> anyhow::Result<Plan> {
+    let config = Config::load(path)?;
+    Ok(Plan::new(config, overrides)?)
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<u8> {
+    let plan = load_plan(&args.config, Overrides::default())?;
+    println!("config: {}", args.config.display());
+    println!("artifacts: {}", plan.artifacts.display());
+    println!("junit: {}", plan.junit.display());
+    println!("max-parallel: {}", plan.max_parallel);
+    println!("batches: {}", plan.batches.len());
+    for b in &plan.batches {
+        let c = &b.config;
+        let what = match &c.command {
+            config::Command::Argv(argv) => format!("{argv:?}"),
+            config::Command::Shell(s) => format!("sh -c {s:?}"),
+        };
+        println!("  {}: {what}", c.name);
+        println!(
+            "    cwd {}, timeout {}, grace {}, drain {}, leak {}{}",
+            b.cwd.display(),
+            humantime::format_duration(c.timeout),
+            humantime::format_duration(c.grace),
+            humantime::format_duration(c.drain),
+            match c.leak {
+                config::LeakPolicy::Warn => "warn",
+                config::LeakPolicy::Fail => "fail",
+            },
+            c.kind.as_ref().map(|k| format!(", kind {k}")).unwrap_or_default(),
+        );
+    }
+    Ok(EXIT_PASSED)
+}
+
+/// A run id unique on this machine: our pid and its start time.
+fn run_id() -> String {
+    let pid = std::process::id() as i32;
+    let start = procfs::stat(pid).map(|s| s.starttime).unwrap_or(0);
+    format!("{pid}-{start}")
+}
+
+fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let overrides = Overrides {
+        artifacts: args.artifacts.clone(),
+        junit: args.junit.clone(),
+        max_parallel: args.max_parallel,
+        only: args.batches.clone(),
+    };
+    let plan = load_plan(&args.config, overrides)?;
+    let logs = plan.artifacts.join("logs");
+    std::fs::create_dir_all(&logs)
+        .with_context(|| format!("cannot create {}", logs.display()))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let outcomes = runtime.block_on(async {
+        let id = run_id();
+        let mode = Mode::detect(&id, args.containment == ContainmentChoice::Pgroup);
+        if args.containment == ContainmentChoice::Cgroup {
+            if let Mode::Pgroup { why } = &mode {
+                bail!("cgroup containment required but unavailable: {why}");
+            }
+        }
+        if args.verbose {
+            println!("warden: run {id}, containment: {}", mode.describe());
+        }
+        let reaper = Reaper::start().context("cannot start the child reaper")?;
+        let supervisor = Arc::new(Supervisor::new(reaper, mode, id, args.verbose));
+        let mut reporter = Plain;
+        let outcomes = runner::run(&plan, supervisor.clone(), &mut reporter).await;
+        supervisor.mode().finish();
+        Ok(outcomes)
+    })?;
+    let failed = outcomes.iter().filter(|o| !o.status.is_success()).count();
+    println!("Success: {}/{}", outcomes.len() - failed, outcomes.len());
+    Ok(exit_code(&outcomes))
+}
+
+fn exit_code(outcomes: &[Outcome]) -> u8 {
+    if outcomes.iter().all(|o| o.status.is_success()) {
+        EXIT_PASSED
+    } else {
+        EXIT_FAILED
+    }
+}
+
+struct Plain;
+
+impl Reporter for Plain {
+    fn on_event(&mut self, event: &Event) {
+        match event {
+            Event::Started { name, .. } => println!("START {name}"),
+            Event::Finished(o) => println!(
+                "{} {} {:?} {} warnings={:?}",
+                o.status, o.name, o.duration, o.reason, o.warnings
+            ),
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! cgroup v2: one cgroup per run under warden's own, one per batch under
+//! that. `cgroup.kill` kills every member atomically, forks included, and
+//! `cgroup.events` tells us (through inotify) when the last one is gone.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rustix::fs::inotify;
+use tokio::io::unix::AsyncFd;
+
+/// Directory-name prefix of a run's cgroup; the rest is the run id.
+pub const RUN_PREFIX: &str = "warden-";
+
+#[derive(Debug)]
+pub struct CgroupRoot {
+    /// Absolute path of the run's cgroup directory.
+    dir: PathBuf,
+    /// Its path inside the cgroup2 hierarchy, as `/proc/<pid>/cgroup` shows it.
+    rel: String,
+}
+
+impl CgroupRoot {
+    /// Creates `<our cgroup>/warden-<run_id>`; fails when there is no
+    /// writable cgroup2 mount or it lacks `cgroup.kill` (Linux < 5.14).
+    pub fn create(run_id: &str) -> io::Result<CgroupRoot> {
+        let (mount, root) = cgroup2_mount()?;
+        let own = own_cgroup()?;
+        let inside = match own.strip_prefix(&root) {
+            Some(rest) if root != "/" => rest.to_string(),
+            _ => own.clone(),
+        };
+        let parent = mount.join(inside.trim_start_matches('/'));
+        let name = format!("{RUN_PREFIX}{run_id}");
+        let dir = parent.join(&name);
+        fs::create_dir(&dir).map_err(|e| annotate(e, "cannot create cgroup", &dir))?;
+        if !dir.join("cgroup.kill").exists() {
+            let _ = fs::remove_dir(&dir);
+            return Err(io::Error::other("cgroup.kill is missing (Linux < 5.14)"));
+        }
+        let rel = format!("{}/{name}", own.trim_end_matches('/'));
+        Ok(CgroupRoot { dir, rel })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(super) fn child(&self, unit: &str) -> io::Result<BatchCgroup> {
+        let dir = self.dir.join(unit);
+        fs::create_dir(&dir).map_err(|e| annotate(e, "cannot create cgroup", &dir))?;
+        let procs = OpenOptions::new()
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::CLOEXEC.bits() as i32)
+            .open(dir.join("cgroup.procs"))?;
+        Ok(BatchCgroup {
+            rel: format!("{}/{unit}", self.rel),
+            dir,
+            procs,
+        })
+    }
+
+    pub(super) fn remove(&self) {
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+fn annotate(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+/// The cgroup2 mount point and the hierarchy path mounted there.
+fn cgroup2_mount() -> io::Result<(PathBuf, String)> {
+    let info = fs::read_to_string("/proc/self/mountinfo")?;
+    let mut found: Vec<(PathBuf, String)> = info
+        .lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            if post.split_whitespace().next()? != "cgroup2" {
+                return None;
+            }
+            let mut f = pre.split_whitespace();
+            let root = f.nth(3)?.to_string();
+            let mount = PathBuf::from(f.next()?);
+            Some((mount, root))
+        })
+        .collect();
+    // Prefer the conventional places, pure v2 first, then hybrid.
+    found.sort_by_key(|(m, _)| match m.to_str() {
+        Some("/sys/fs/cgroup") => 0,
+        Some("/sys/fs/cgroup/unified") => 1,
+        _ => 2,
+    });
+    found
+        .into_iter()
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup2 mount"))
+}
+
+fn own_cgroup() -> io::Result<String> {
+    let text = fs::read_to_string("/proc/self/cgroup")?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(str::to_string)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not in a cgroup2 hierarchy"))
+}
+
+#[derive(Debug)]
+pub(super) struct BatchCgroup {
+    dir: PathBuf,
+    rel: String,
+    procs: File,
+}
+
+impl BatchCgroup {
+    pub(super) fn procs_fd(&self) -> BorrowedFd<'_> {
+        self.procs.as_fd()
+    }
+
+    pub(super) fn members(&self) -> Vec<i32> {
+        fs::read_to_string(self.dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    pub(super) fn contains(&self, pid: i32) -> bool {
+        fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .map(|t| t.lines().any(|l| l.strip_prefix("0::") == Some(&self.rel)))
+            .unwrap_or(false)
+    }
+
+    pub(super) fn kill(&self) -> io::Result<()> {
+        OpenOptions::new()
+            .write(true)
+            .open(self.dir.join("cgroup.kill"))?
+            .write_all(b"1")
+    }
+
+    fn populated(&self) -> bool {
+        match fs::read_to_string(self.dir.join("cgroup.events")) {
+            Ok(text) => text.lines().any(|l| l == "populated 1"),
+            Err(_) => false,
+        }
+    }
+
+    /// Waits for `populated 0` in `cgroup.events`, woken by inotify rather
+    /// than a sleep loop.
+    pub(super) async fn wait_empty(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        let watch = self.watch_events().ok();
+        loop {
+            if !self.populated() {
+                return true;
+            }
+            match &watch {
+                Some(fd) => match tokio::time::timeout_at(deadline, fd.readable()).await {
+                    Err(_) => return !self.populated(),
+                    Ok(Ok(mut guard)) => {
+                        drain(fd.get_ref());
+                        guard.clear_ready();
+                    }
+                    Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(5)).await,
+                },
+                None => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return false;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+    }
+
+    fn watch_events(&self) -> io::Result<AsyncFd<OwnedFd>> {
+        let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
+        inotify::add_watch(&fd, self.dir.join("cgroup.events"), inotify::WatchFlags::MODIFY)?;
+        // SAFETY: the AsyncFd owns the OwnedFd, so the fd stays open and the
+        // same for the AsyncFd's whole life.
+        Ok(unsafe { AsyncFd::register(fd) }?)
+    }
+
+    pub(super) fn remove(&self) {
+        // An emptied cgroup can linger busy for a moment while the kernel
+        // finishes tearing down its last task.
+        for _ in 0..50 {
+            match fs::remove_dir(&self.dir) {
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+fn drain(fd: &OwnedFd) {
+    let mut buf = [0u8; 1024];
+    while matches!(rustix::io::read(fd, &mut buf), Ok(n) if n > 0) {}
+}

@@ -1,0 +1,271 @@
+//! Supervises one batch from spawn to an [`Outcome`]: spawn in containment,
+//! capture output, watch the timeout, terminate, reap, verify empty.
+//!
+//! Each running batch is one async task driving this sequence; the exit
+//! status comes from the [`Reaper`], output EOF from the capture thread,
+//! and the two are awaited separately because a batch's main process can
+//! exit long before the last holder of its output pipe.
+
+pub mod capture;
+pub mod containment;
+pub mod procfs;
+pub mod reaper;
+mod spawn;
+pub mod terminate;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::config::{self, LeakPolicy};
+use crate::event::Event;
+use crate::outcome::{Outcome, ProcessInfo};
+use crate::plan::PlannedBatch;
+use crate::status::{Exit, Status};
+use capture::{Capture, Captured, Echo};
+use containment::{Containment, Cookie, Mode};
+use reaper::Reaper;
+use terminate::{Terminated, terminate};
+
+/// How long to wait for a killed main process's exit status and for the
+/// pipe to reach EOF once every process of the batch is gone.
+const SETTLE: Duration = Duration::from_secs(2);
+
+pub struct Supervisor {
+    reaper: Reaper,
+    mode: Mode,
+    run_id: String,
+    verbose: bool,
+}
+
+/// What happened after the main process was started.
+struct Ending {
+    exit: Option<Exit>,
+    timed_out: Option<Terminated>,
+    leaked: Vec<ProcessInfo>,
+    leak_kill: Option<Terminated>,
+    captured: Captured,
+    /// The pipe was still open when we gave up on it, held by no process we
+    /// could find in the batch's containment.
+    pipe_held: bool,
+}
+
+impl Supervisor {
+    pub fn new(reaper: Reaper, mode: Mode, run_id: String, verbose: bool) -> Supervisor {
+        Supervisor {
+            reaper,
+            mode,
+            run_id,
+            verbose,
+        }
+    }
+
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// Runs one batch to completion. Never fails: every problem becomes the
+    /// outcome's status and reason.
+    pub async fn run(&self, batch: &PlannedBatch, events: &UnboundedSender<Event>) -> Outcome {
+        let cfg = &batch.config;
+        let mut outcome = Outcome {
+            name: cfg.name.clone(),
+            kind: cfg.kind.clone(),
+            status: Status::Failed,
+            reason: String::new(),
+            exit: None,
+            started: SystemTime::now(),
+            duration: Duration::ZERO,
+            log: batch.log.clone(),
+            leaked: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let t0 = Instant::now();
+        match self.start_and_watch(batch, events, t0).await {
+            Ok(ending) => judge(&mut outcome, cfg, ending),
+            Err(e) => outcome.reason = e,
+        }
+        outcome.duration = t0.elapsed();
+        outcome
+    }
+
+    async fn start_and_watch(
+        &self,
+        batch: &PlannedBatch,
+        events: &UnboundedSender<Event>,
+        t0: Instant,
+    ) -> Result<Ending, String> {
+        let cfg = &batch.config;
+        let mut log = File::create(&batch.log)
+            .map_err(|e| format!("cannot create log {}: {e}", batch.log.display()))?;
+        let cookie = Cookie::new(&self.run_id, cfg.name.as_str());
+        let mut containment = self
+            .mode
+            .prepare(cookie, cfg.name.as_str())
+            .map_err(|e| format!("cannot set up containment: {e}"))?;
+        let result = self
+            .spawn_and_watch(batch, &mut containment, &mut log, events, t0)
+            .await;
+        containment.remove();
+        result
+    }
+
+    async fn spawn_and_watch(
+        &self,
+        batch: &PlannedBatch,
+        containment: &mut Containment,
+        log: &mut File,
+        events: &UnboundedSender<Event>,
+        t0: Instant,
+    ) -> Result<Ending, String> {
+        let cfg = &batch.config;
+        let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| format!("cannot create output pipe: {e}"))?;
+        // Best effort: a small pipe only costs more wake-ups.
+        let _ = rustix::pipe::fcntl_setpipe_size(&read_end, capture::PIPE_SIZE);
+        let env: Vec<(String, String)> = cfg.env.clone().into_iter().collect();
+        let spawned = spawn::command(&cfg.command, &env, &batch.cwd, containment, write_end)
+            .and_then(|mut cmd| self.reaper.spawn(&mut cmd));
+        // `cmd` is gone here, and with it our copies of the pipe's write end.
+        let (pid, mut exit_rx) = spawned.map_err(|e| {
+            let msg = format!("cannot start {}: {e}", program(&cfg.command));
+            let _ = writeln!(log, "warden: {msg}");
+            msg
+        })?;
+        containment.started(pid);
+        let log = log
+            .try_clone()
+            .map_err(|e| format!("cannot write log: {e}"))?;
+        let echo = self.verbose.then(|| Echo::new(cfg.name.as_str()));
+        let mut capture = Capture::start(read_end, log, echo)
+            .map_err(|e| format!("cannot start output capture: {e}"))?;
+        let _ = events.send(Event::Started {
+            name: cfg.name.clone(),
+            at: t0,
+        });
+
+        let deadline = tokio::time::Instant::from_std(t0 + cfg.timeout);
+        let exit = tokio::select! {
+            exit = &mut exit_rx => exit.ok(),
+            _ = tokio::time::sleep_until(deadline) => None,
+        };
+        let mut ending = Ending {
+            exit,
+            timed_out: None,
+            leaked: Vec::new(),
+            leak_kill: None,
+            captured: Captured::default(),
+            pipe_held: false,
+        };
+        if ending.exit.is_none() {
+            ending.timed_out = Some(terminate(containment, cfg.grace).await);
+            ending.exit = tokio::time::timeout(SETTLE, exit_rx).await.ok().and_then(Result::ok);
+        } else {
+            self.drain(containment, cfg, &mut capture, &mut ending).await;
+        }
+        let _ = tokio::time::timeout(SETTLE, capture.eof()).await;
+        ending.captured = capture.finish().await;
+        ending.pipe_held = !ending.captured.eof;
+        Ok(ending)
+    }
+
+    /// After the main process exits: keep reading while others still hold
+    /// the output, up to `drain`; then whatever of the batch is left leaked.
+    async fn drain(
+        &self,
+        containment: &Containment,
+        cfg: &config::BatchConfig,
+        capture: &mut Capture,
+        ending: &mut Ending,
+    ) {
+        let until = tokio::time::Instant::now() + cfg.drain;
+        let _ = tokio::time::timeout_at(until, capture.eof()).await;
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        if !containment.wait_empty(left).await {
+            ending.leaked = containment.members_info();
+            ending.leak_kill = Some(terminate(containment, cfg.grace).await);
+        }
+    }
+}
+
+fn program(cmd: &config::Command) -> String {
+    match cmd {
+        config::Command::Argv(argv) => format!("`{}`", argv[0]),
+        config::Command::Shell(_) => "`/bin/sh`".into(),
+    }
+}
+
+/// Turns what happened into a status and a reason in words.
+fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
+    outcome.exit = ending.exit;
+    if let Some(e) = &ending.captured.write_error {
+        outcome.warnings.push(format!(
+            "log write failed (output after the first {} bytes may be missing): {e}",
+            ending.captured.bytes
+        ));
+    }
+    if let Some(term) = &ending.timed_out {
+        outcome.status = Status::TimedOut;
+        outcome.reason = format!(
+            "timed out after {}; {}",
+            humantime::format_duration(cfg.timeout),
+            term.describe()
+        );
+        return;
+    }
+    let exit = ending.exit.unwrap_or(Exit::Code(-1));
+    (outcome.status, outcome.reason) = match exit {
+        Exit::Code(0) => (Status::Passed, "exit code 0".to_string()),
+        Exit::Code(c) => (Status::Failed, format!("exit code {c}")),
+        Exit::Signal(s) => (
+            Status::Crashed,
+            format!("killed by {}", crate::status::signal_name(s)),
+        ),
+    };
+    let leak = leak_description(&ending, cfg.drain);
+    if let Some(leak) = leak {
+        match cfg.leak {
+            LeakPolicy::Fail => {
+                outcome.reason = format!("{}; {leak}", outcome.reason);
+                outcome.status = Status::Leaked;
+            }
+            LeakPolicy::Warn => outcome.warnings.push(leak),
+        }
+    }
+    outcome.leaked = ending.leaked;
+}
+
+fn leak_description(ending: &Ending, drain: Duration) -> Option<String> {
+    let drain = humantime::format_duration(drain);
+    if let Some(kill) = &ending.leak_kill {
+        let list: Vec<String> = ending
+            .leaked
+            .iter()
+            .take(10)
+            .map(|p| format!("{} ({})", p.pid, p.cmdline))
+            .collect();
+        return Some(format!(
+            "left {} running {drain} after exit: {}; {}",
+            plural(ending.leaked.len(), "process", "processes"),
+            list.join(", "),
+            kill.describe()
+        ));
+    }
+    ending.pipe_held.then(|| {
+        format!(
+            "output pipe still open {drain} after exit, held by a process outside the batch's containment"
+        )
+    })
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Where a batch's log goes.
+pub fn log_path(artifacts: &std::path::Path, name: &config::BatchName) -> PathBuf {
+    artifacts.join("logs").join(format!("{name}.log"))
+}

@@ -1,0 +1,118 @@
+//! Small readers of `/proc/<pid>/…`. Every reader tolerates the process
+//! vanishing mid-read: a gone process is simply `None`/empty.
+
+use std::fs;
+use std::io::Read;
+
+use crate::outcome::ProcessInfo;
+
+/// The fields of `/proc/<pid>/stat` we use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub state: char,
+    pub ppid: i32,
+    pub pgid: i32,
+    /// Clock ticks after boot; with the pid it names a process uniquely.
+    pub starttime: u64,
+}
+
+impl Stat {
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+}
+
+pub fn stat(pid: i32) -> Option<Stat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+/// Parses the part after the command name, which is in parentheses and may
+/// itself contain spaces and parentheses: hence `rfind(')')`.
+fn parse_stat(text: &str) -> Option<Stat> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgid = fields.next()?.parse().ok()?;
+    // starttime is field 22 of the line; we are at field 6 now.
+    let starttime = fields.nth(16)?.parse().ok()?;
+    Some(Stat {
+        state,
+        ppid,
+        pgid,
+        starttime,
+    })
+}
+
+/// The command line with NULs as spaces; `[comm]` for kernel threads and zombies.
+pub fn cmdline(pid: i32) -> String {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let trimmed = raw.strip_suffix(b"\0").unwrap_or(&raw);
+    if trimmed.is_empty() {
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        return format!("[{}]", comm.trim_end());
+    }
+    let spaced: Vec<u8> = trimmed
+        .iter()
+        .map(|&b| if b == 0 { b' ' } else { b })
+        .collect();
+    String::from_utf8_lossy(&spaced).into_owned()
+}
+
+pub fn info(pid: i32) -> ProcessInfo {
+    ProcessInfo {
+        pid,
+        cmdline: cmdline(pid),
+    }
+}
+
+/// Whether the process's environment holds every one of `entries` exactly
+/// (`KEY=value` byte for byte, never a substring).
+pub fn environ_has_all(pid: i32, entries: &[&[u8]]) -> bool {
+    let mut raw = Vec::new();
+    let Ok(mut f) = fs::File::open(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    if f.read_to_end(&mut raw).is_err() {
+        return false;
+    }
+    entries
+        .iter()
+        .all(|want| raw.split(|&b| b == 0).any(|have| have == *want))
+}
+
+/// Every numeric entry of `/proc`.
+pub fn all_pids() -> Vec<i32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_odd_comm() {
+        let line = "1234 (a) b (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 100";
+        // fields 3..=22: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+        // cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime
+        let s = parse_stat(line).unwrap();
+        assert_eq!(s.state, 'S');
+        assert_eq!(s.ppid, 1);
+        assert_eq!(s.pgid, 1234);
+        assert_eq!(s.starttime, 98765);
+    }
+
+    #[test]
+    fn self_is_visible() {
+        let me = std::process::id() as i32;
+        let s = stat(me).unwrap();
+        assert!(!s.is_zombie());
+        assert!(cmdline(me).len() > 1);
+        assert!(all_pids().contains(&me));
+    }
+}
