@@ -6,6 +6,7 @@ mod error;
 mod name;
 mod schema;
 
+pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use name::BatchName;
 
