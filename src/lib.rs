@@ -3,4 +3,5 @@
 pub mod config;
 pub mod event;
 pub mod outcome;
+pub mod report;
 pub mod status;

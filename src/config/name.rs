@@ -3,6 +3,11 @@
 pub struct BatchName(String);
 
 impl BatchName {
+    // TODO(config): validated version lands from the config branch
+    pub fn new(s: &str) -> Result<BatchName, String> {
+        Ok(BatchName(s.to_string()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
