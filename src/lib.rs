@@ -6,6 +6,7 @@ pub mod config;
 pub mod event;
 pub mod outcome;
 pub mod plan;
+pub mod report;
 pub mod runner;
 pub mod status;
 pub mod supervisor;

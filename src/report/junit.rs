@@ -1,0 +1,436 @@
+//! The JUnit XML file: one testcase per batch, rewritten atomically after each
+//! record so that a reader (or a killed run) always finds a complete document.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite, XmlString};
+
+use super::log_tail::tail_text;
+use super::xml_safe_text;
+use crate::outcome::Outcome;
+use crate::status::Status;
+
+/// The name of the report, of its single test suite, and the default classname.
+const NAME: &str = "warden";
+
+/// Keeps what JUnit needs of each finished batch and rewrites the file on demand.
+#[derive(Debug)]
+pub struct JunitWriter {
+    path: PathBuf,
+    cases: Vec<Case>,
+}
+
+/// The few fields of an [`Outcome`] the XML needs, already made XML-safe, so
+/// that each rewrite only clones and serializes.
+#[derive(Debug)]
+struct Case {
+    name: XmlString,
+    classname: XmlString,
+    status: Status,
+    reason: XmlString,
+    started: SystemTime,
+    duration: Duration,
+    /// The log's tail; `None` when empty.
+    out: Option<XmlString>,
+    /// Warnings and leaked processes, one per line; `None` when there are none.
+    err: Option<XmlString>,
+}
+
+impl JunitWriter {
+    /// Writes nothing until the first [`record`](Self::record) or [`write`](Self::write).
+    pub fn new(path: PathBuf) -> Self {
+        JunitWriter {
+            path,
+            cases: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Adds one batch and rewrites the file.
+    pub fn record(&mut self, outcome: &Outcome) -> io::Result<()> {
+        self.record_many(std::iter::once(outcome))
+    }
+
+    /// Adds several batches and rewrites the file once: for bursts of finishes.
+    pub fn record_many<'a>(
+        &mut self,
+        outcomes: impl IntoIterator<Item = &'a Outcome>,
+    ) -> io::Result<()> {
+        self.cases.extend(outcomes.into_iter().map(Case::new));
+        self.write()
+    }
+
+    /// Rewrites the file with what was recorded so far (an empty suite if nothing).
+    pub fn write(&self) -> io::Result<()> {
+        let report = self.build();
+        write_atomically(&self.path, |w| {
+            report.serialize(w).map_err(io::Error::other)
+        })
+    }
+
+    fn build(&self) -> Report {
+        let mut suite = TestSuite::new(NAME);
+        suite.add_test_cases(self.cases.iter().map(Case::to_test_case));
+        let mut report = Report::new(NAME);
+        if let Some((start, span)) = self.span() {
+            suite.set_timestamp(timestamp(start)).set_time(span);
+            report.set_timestamp(timestamp(start)).set_time(span);
+        }
+        report.add_test_suite(suite);
+        report
+    }
+
+    /// The earliest start and the wall-clock time from it to the latest end.
+    fn span(&self) -> Option<(SystemTime, Duration)> {
+        let start = self.cases.iter().map(|c| c.started).min()?;
+        let end = self.cases.iter().map(|c| c.started + c.duration).max()?;
+        Some((start, end.duration_since(start).unwrap_or_default()))
+    }
+}
+
+impl Case {
+    fn new(o: &Outcome) -> Case {
+        Case {
+            name: xml(o.name.as_str()),
+            classname: xml(o.kind.as_deref().unwrap_or(NAME)),
+            status: o.status,
+            reason: xml(&o.reason),
+            started: o.started,
+            duration: o.duration,
+            out: Some(tail_text(&o.log))
+                .filter(|t| !t.is_empty())
+                .map(XmlString::new),
+            err: system_err(o).map(|s| xml(&s)),
+        }
+    }
+
+    fn to_test_case(&self) -> TestCase {
+        let mut case = TestCase::new(self.name.clone(), self.junit_status());
+        case.set_classname(self.classname.clone())
+            .set_time(self.duration)
+            .set_timestamp(timestamp(self.started));
+        if let Some(out) = &self.out {
+            case.set_system_out(out.clone());
+        }
+        if let Some(err) = &self.err {
+            case.set_system_err(err.clone());
+        }
+        case
+    }
+
+    fn junit_status(&self) -> TestCaseStatus {
+        let (kind, ty) = match self.status {
+            Status::Passed => return TestCaseStatus::success(),
+            Status::Failed => (NonSuccessKind::Failure, "failed"),
+            Status::Crashed => (NonSuccessKind::Error, "crashed"),
+            Status::TimedOut => (NonSuccessKind::Error, "timed-out"),
+            Status::Leaked => (NonSuccessKind::Failure, "leaked"),
+        };
+        let mut status = TestCaseStatus::non_success(kind);
+        status.set_type(ty).set_message(self.reason.clone());
+        status
+    }
+}
+
+/// Warnings, then leaked processes as `leaked: pid N: cmdline`, one per line.
+fn system_err(o: &Outcome) -> Option<String> {
+    let lines: Vec<String> = o
+        .warnings
+        .iter()
+        .cloned()
+        .chain(
+            o.leaked
+                .iter()
+                .map(|p| format!("leaked: pid {}: {}", p.pid, p.cmdline)),
+        )
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+fn xml(s: &str) -> XmlString {
+    XmlString::new(xml_safe_text(s.as_bytes()))
+}
+
+fn timestamp(t: SystemTime) -> DateTime<FixedOffset> {
+    DateTime::<Utc>::from(t).into()
+}
+
+/// Writes a sibling temp file, then renames it over `path`: readers see the old
+/// file or the new one, never a partial one. Creates missing parent directories.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
+    let file_name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a file path: {}", path.display()),
+        )
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(dir)?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(file_name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+
+    let result = (|| {
+        let mut w = BufWriter::new(File::create(&tmp)?);
+        write(&mut w)?;
+        w.flush()?;
+        drop(w);
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        // Best effort: the error that matters is the one returned.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::ProcessInfo;
+    use crate::report::test_support::outcome;
+    use quick_xml::events::Event as XmlEvent;
+
+    /// Parses the whole document with quick-xml and checks every character is
+    /// one XML 1.0 allows (quick-xml does not check that itself).
+    fn assert_valid_xml(xml: &str) {
+        let mut reader = quick_xml::Reader::from_str(xml);
+        reader.config_mut().check_end_names = true;
+        let mut depth = 0i32;
+        loop {
+            match reader.read_event() {
+                Ok(XmlEvent::Eof) => break,
+                Ok(XmlEvent::Start(_)) => depth += 1,
+                Ok(XmlEvent::End(_)) => depth -= 1,
+                Ok(XmlEvent::Text(t)) => {
+                    t.decode().expect("text decodes");
+                }
+                Ok(_) => {}
+                Err(e) => panic!("invalid XML at {}: {e}\n{xml}", reader.buffer_position()),
+            }
+        }
+        assert_eq!(depth, 0, "unbalanced elements");
+        for c in xml.chars() {
+            assert!(super::super::is_xml_char(c), "forbidden char {c:?} in XML");
+        }
+    }
+
+    fn read_report(path: &Path) -> (String, Report) {
+        let xml = fs::read_to_string(path).unwrap();
+        assert_valid_xml(&xml);
+        let report = Report::deserialize_from_str(&xml).expect("quick-junit reads it back");
+        (xml, report)
+    }
+
+    fn only_case(report: &Report) -> &TestCase {
+        assert_eq!(report.test_suites.len(), 1);
+        assert_eq!(report.test_suites[0].test_cases.len(), 1);
+        &report.test_suites[0].test_cases[0]
+    }
+
+    #[test]
+    fn hostile_log_gives_valid_xml() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("evil.log");
+        let mut bytes = b"ok line\n</system-out><script>alert(1)</script>\n".to_vec();
+        bytes.extend_from_slice(b"nul\x00here \xff\xfe bad utf8 \x1b[31mred\x1b[0m bell\x07\n");
+        bytes.extend_from_slice(b"]]> <![CDATA[ x ]]> & &amp; \"quote\" 'apos'\n");
+        bytes.extend_from_slice("\u{FFFE}\u{FFFF} end".as_bytes());
+        fs::write(&log, &bytes).unwrap();
+
+        let mut o = outcome("evil", Status::Failed, "exit <code> & \"1\"\u{1}");
+        o.log = log;
+        o.warnings = vec!["warn </system-err>\u{0}".into()];
+        o.leaked = vec![ProcessInfo {
+            pid: 42,
+            cmdline: "sh -c '<x>&'".into(),
+        }];
+        let path = dir.path().join("junit.xml");
+        let mut w = JunitWriter::new(path.clone());
+        w.record(&o).unwrap();
+
+        let (xml, report) = read_report(&path);
+        assert!(!xml.contains("<script>"));
+        let case = only_case(&report);
+        let out = case.system_out.as_ref().unwrap().as_str();
+        assert!(out.contains("</system-out><script>alert(1)</script>"));
+        assert!(out.contains("nul\u{FFFD}here \u{FFFD}\u{FFFD} bad utf8 red bell\u{FFFD}"));
+        assert!(out.contains("]]> <![CDATA[ x ]]> & &amp; \"quote\""));
+        assert!(out.ends_with("\u{FFFD}\u{FFFD} end"));
+        let err = case.system_err.as_ref().unwrap().as_str();
+        assert_eq!(
+            err,
+            "warn </system-err>\u{FFFD}\nleaked: pid 42: sh -c '<x>&'"
+        );
+        match &case.status {
+            TestCaseStatus::NonSuccess { message, .. } => assert_eq!(
+                message.as_ref().unwrap().as_str(),
+                "exit <code> & \"1\"\u{FFFD}"
+            ),
+            s => panic!("unexpected {s:?}"),
+        }
+    }
+
+    #[test]
+    fn status_mapping() {
+        let cases = [
+            (Status::Passed, None),
+            (Status::Failed, Some((NonSuccessKind::Failure, "failed"))),
+            (Status::Crashed, Some((NonSuccessKind::Error, "crashed"))),
+            (Status::TimedOut, Some((NonSuccessKind::Error, "timed-out"))),
+            (Status::Leaked, Some((NonSuccessKind::Failure, "leaked"))),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (status, expected) in cases {
+            let path = dir.path().join(format!("{status}.xml"));
+            let mut o = outcome("b", status, "why");
+            o.kind = Some("ut".into());
+            JunitWriter::new(path.clone()).record(&o).unwrap();
+            let (xml, report) = read_report(&path);
+            assert_eq!(report.name.as_ref().unwrap().as_str(), "warden");
+            assert_eq!(report.test_suites[0].name.as_str(), "warden");
+            let case = only_case(&report);
+            assert_eq!(case.name.as_str(), "b");
+            assert_eq!(case.classname.as_ref().unwrap().as_str(), "ut");
+            assert_eq!(case.time, Some(Duration::from_millis(1234)));
+            assert!(
+                xml.contains("timestamp=\"2023-11-14T22:13:20.000+00:00\""),
+                "{xml}"
+            );
+            match (&case.status, expected) {
+                (TestCaseStatus::Success { .. }, None) => {}
+                (
+                    TestCaseStatus::NonSuccess {
+                        kind, message, ty, ..
+                    },
+                    Some((k, t)),
+                ) => {
+                    assert_eq!(*kind, k);
+                    assert_eq!(ty.as_ref().unwrap().as_str(), t);
+                    assert_eq!(message.as_ref().unwrap().as_str(), "why");
+                }
+                (s, e) => panic!("{status}: got {s:?}, expected {e:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn classname_defaults_to_warden_and_no_system_err_without_warnings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/c/junit.xml");
+        JunitWriter::new(path.clone())
+            .record(&outcome("x", Status::Passed, "ok"))
+            .unwrap();
+        let (_, report) = read_report(&path);
+        let case = only_case(&report);
+        assert_eq!(case.classname.as_ref().unwrap().as_str(), "warden");
+        assert!(case.system_err.is_none());
+        assert!(case.system_out.is_none(), "missing log: no system-out");
+    }
+
+    #[test]
+    fn rewrite_is_atomic_and_complete_after_each_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junit.xml");
+        let mut w = JunitWriter::new(path.clone());
+        w.write().unwrap();
+        let (_, report) = read_report(&path);
+        assert_eq!(report.test_suites[0].test_cases.len(), 0);
+
+        for i in 0..5 {
+            let before = fs::metadata(&path).ok().map(|m| m.len());
+            let status = if i % 2 == 0 {
+                Status::Passed
+            } else {
+                Status::Failed
+            };
+            w.record(&outcome(&format!("b{i}"), status, "r")).unwrap();
+            let (_, report) = read_report(&path);
+            let suite = &report.test_suites[0];
+            assert_eq!(suite.test_cases.len(), i + 1);
+            assert_eq!(suite.failures, (0..=i).filter(|k| k % 2 == 1).count());
+            assert_ne!(before, Some(fs::metadata(&path).unwrap().len()));
+            // Only the report itself is left in the directory: no temp files.
+            let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+            assert_eq!(names.len(), 1);
+        }
+        w.record_many(&[
+            outcome("m1", Status::Crashed, "SIGSEGV"),
+            outcome("m2", Status::TimedOut, "timed out after 5s"),
+        ])
+        .unwrap();
+        let (_, report) = read_report(&path);
+        assert_eq!(report.test_suites[0].test_cases.len(), 7);
+        assert_eq!(report.test_suites[0].errors, 2);
+    }
+
+    #[test]
+    fn unwritable_path_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, "x").unwrap();
+        // A path under a regular file cannot be created.
+        let mut w = JunitWriter::new(file.join("junit.xml"));
+        assert!(w.record(&outcome("x", Status::Passed, "ok")).is_err());
+    }
+
+    /// 1000 batches with 200-line logs, recorded as one burst; prints timings.
+    /// Run with `cargo test --lib junit_thousand -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing measurement"]
+    fn junit_thousand_batches_timing() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = format!("{}\n", "t".repeat(79));
+        let outcomes: Vec<Outcome> = (0..1000)
+            .map(|i| {
+                let log = dir.path().join(format!("b{i}.log"));
+                fs::write(&log, line.repeat(300)).unwrap();
+                let mut o = outcome(&format!("b{i}"), Status::Failed, "exit code 1");
+                o.log = log;
+                o
+            })
+            .collect();
+        let path = dir.path().join("junit.xml");
+        let mut w = JunitWriter::new(path.clone());
+        let t = std::time::Instant::now();
+        w.record_many(&outcomes).unwrap();
+        let first = t.elapsed();
+        let t = std::time::Instant::now();
+        w.write().unwrap();
+        let rewrite = t.elapsed();
+        let size = fs::metadata(&path).unwrap().len();
+        eprintln!(
+            "1000 cases: record_many (read+sanitize logs, write) {first:?}; rewrite {rewrite:?}; {size} bytes"
+        );
+        let (_, report) = read_report(&path);
+        assert_eq!(report.test_suites[0].test_cases.len(), 1000);
+    }
+
+    #[test]
+    fn thousand_batches_one_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let outcomes: Vec<Outcome> = (0..1000)
+            .map(|i| outcome(&format!("b{i}"), Status::Passed, "ok"))
+            .collect();
+        let path = dir.path().join("junit.xml");
+        let mut w = JunitWriter::new(path.clone());
+        w.record_many(&outcomes).unwrap();
+        let (_, report) = read_report(&path);
+        assert_eq!(report.test_suites[0].test_cases.len(), 1000);
+        assert_eq!(report.tests, 1000);
+    }
+}

@@ -1,0 +1,122 @@
+//! Reporters: they turn [`Event`](crate::event::Event)s and
+//! [`Outcome`](crate::outcome::Outcome)s into a JUnit file, a summary (text and
+//! Markdown) and terminal lines. They observe the run; they never drive it.
+
+pub mod junit;
+pub mod log_tail;
+pub mod summary;
+pub mod terminal;
+
+pub use junit::JunitWriter;
+pub use summary::{Counts, Summary};
+pub use terminal::{Terminal, TerminalMode};
+
+use std::time::Duration;
+
+/// A duration for people: `0.01s`, `1.23s` under a minute, then `2m 3s`, `1h 0m 5s`.
+pub fn fmt_duration(d: Duration) -> String {
+    // Round once, in integers, so 59.996s becomes `1m 0s` rather than `60.00s`.
+    let centis = (d.as_millis() + 5) / 10;
+    if centis < 60 * 100 {
+        return format!("{}.{:02}s", centis / 100, centis % 100);
+    }
+    let secs = (d.as_millis() + 500) / 1000;
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}h {m}m {s}s")
+    } else {
+        format!("{m}m {s}s")
+    }
+}
+
+/// Decodes bytes lossily and makes the text safe for XML 1.0: colour escape
+/// sequences (CSI) are dropped, and every other character XML forbids becomes U+FFFD.
+pub fn xml_safe_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            skip_csi(&mut chars);
+        } else if is_xml_char(c) {
+            out.push(c);
+        } else {
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    out
+}
+
+/// Skips `[`, parameter/intermediate bytes and the final byte of an `ESC [` sequence.
+fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    chars.next(); // the '['
+    for c in chars.by_ref() {
+        if ('\x40'..='\x7e').contains(&c) {
+            return;
+        }
+        if !('\x20'..='\x3f').contains(&c) {
+            // Malformed: stop here; the rest is ordinary text.
+            return;
+        }
+    }
+}
+
+/// XML 1.0 `Char`, restricted to what a Rust `char` can hold (no surrogates).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::PathBuf;
+    use std::time::{Duration, SystemTime};
+
+    use crate::config::BatchName;
+    use crate::outcome::Outcome;
+    use crate::status::{Exit, Status};
+
+    pub fn outcome(name: &str, status: Status, reason: &str) -> Outcome {
+        Outcome {
+            name: BatchName::new(name).expect("test names are valid"),
+            kind: None,
+            status,
+            reason: reason.to_string(),
+            exit: Some(Exit::Code(i32::from(!status.is_success()))),
+            started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            duration: Duration::from_millis(1234),
+            log: PathBuf::from(format!("/nonexistent/warden-test/{name}.log")),
+            leaked: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let ms = Duration::from_millis;
+        assert_eq!(fmt_duration(ms(0)), "0.00s");
+        assert_eq!(fmt_duration(ms(12)), "0.01s");
+        assert_eq!(fmt_duration(ms(1234)), "1.23s");
+        assert_eq!(fmt_duration(ms(59_996)), "1m 0s");
+        assert_eq!(fmt_duration(ms(123_000)), "2m 3s");
+        assert_eq!(fmt_duration(ms(3_605_000)), "1h 0m 5s");
+    }
+
+    #[test]
+    fn xml_safe_replaces_forbidden_chars() {
+        let input = b"a\x00b\x07c\td\r\ne\xff\xfef\x1b[1;31mred\x1b[0m g\x1bh";
+        let s = xml_safe_text(input);
+        assert_eq!(
+            s,
+            "a\u{FFFD}b\u{FFFD}c\td\r\ne\u{FFFD}\u{FFFD}fred g\u{FFFD}h"
+        );
+        assert_eq!(
+            xml_safe_text("\u{FFFE}\u{FFFF}".as_bytes()),
+            "\u{FFFD}\u{FFFD}"
+        );
+    }
+}

@@ -1,0 +1,323 @@
+//! The end-of-run summary: counts, then the batches that need a look (those
+//! that did not pass, and passing ones with warnings), as text or Markdown.
+
+use std::fmt::Write as _;
+use std::fs::OpenOptions;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::fmt_duration;
+use crate::outcome::Outcome;
+use crate::status::Status;
+
+/// At most this many leaked processes are listed per batch; the rest are counted.
+const MAX_LEAKED_LISTED: usize = 10;
+
+/// How many batches ended in each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub crashed: usize,
+    pub timed_out: usize,
+    pub leaked: usize,
+}
+
+impl Counts {
+    fn add(&mut self, status: Status) {
+        self.total += 1;
+        let n = match status {
+            Status::Passed => &mut self.passed,
+            Status::Failed => &mut self.failed,
+            Status::Crashed => &mut self.crashed,
+            Status::TimedOut => &mut self.timed_out,
+            Status::Leaked => &mut self.leaked,
+        };
+        *n += 1;
+    }
+
+    /// `Success: 3/5, Failed: 1, Timed out: 1, Leaked: 0`; `Crashed: N` only when N > 0.
+    pub fn line(&self) -> String {
+        let crashed = match self.crashed {
+            0 => String::new(),
+            n => format!(", Crashed: {n}"),
+        };
+        format!(
+            "Success: {}/{}, Failed: {}{crashed}, Timed out: {}, Leaked: {}",
+            self.passed, self.total, self.failed, self.timed_out, self.leaked
+        )
+    }
+}
+
+/// One batch worth listing.
+#[derive(Debug, Clone)]
+struct Row {
+    name: String,
+    status: Status,
+    duration: Duration,
+    reason: String,
+    log: PathBuf,
+    /// Warnings, then leaked processes (capped), as display lines.
+    notes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    counts: Counts,
+    rows: Vec<Row>,
+}
+
+impl Summary {
+    /// Batches are listed in the order given.
+    pub fn new<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Self {
+        let mut counts = Counts::default();
+        let mut rows = Vec::new();
+        for o in outcomes {
+            counts.add(o.status);
+            if !o.status.is_success() || !o.warnings.is_empty() || !o.leaked.is_empty() {
+                rows.push(Row::new(o));
+            }
+        }
+        Summary { counts, rows }
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// True when every batch passed (also when there were none).
+    pub fn all_passed(&self) -> bool {
+        self.counts.passed == self.counts.total
+    }
+
+    pub fn render_text(&self) -> String {
+        let mut out = self.counts.line();
+        out.push('\n');
+        for r in &self.rows {
+            let dur = fmt_duration(r.duration);
+            // Writing to a String cannot fail.
+            let _ = writeln!(out, "  {} {} ({dur}): {}", r.status, r.name, r.reason);
+            for note in &r.notes {
+                let _ = writeln!(out, "    {note}");
+            }
+            let _ = writeln!(out, "    log: {}", r.log.display());
+        }
+        out
+    }
+
+    /// GitHub-flavoured Markdown; every cell is escaped (test output is untrusted).
+    pub fn render_markdown(&self) -> String {
+        let mut out = format!("### warden\n\n{}\n", self.counts.line());
+        if self.rows.is_empty() {
+            return out;
+        }
+        out.push_str("\n| batch | status | duration | reason | log |\n");
+        out.push_str("| --- | --- | --- | --- | --- |\n");
+        for r in &self.rows {
+            let mut reason = md_cell(&r.reason);
+            for note in &r.notes {
+                reason.push_str("<br>");
+                reason.push_str(&md_cell(note));
+            }
+            let log = r.log.display().to_string();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {reason} | {} |",
+                md_cell(&r.name),
+                r.status,
+                fmt_duration(r.duration),
+                md_cell(&log),
+            );
+        }
+        out
+    }
+
+    /// Appends the Markdown to the file named by `$GITHUB_STEP_SUMMARY`; does
+    /// nothing when it is unset or empty.
+    pub fn append_to_github_step_summary(&self) -> io::Result<()> {
+        match std::env::var_os("GITHUB_STEP_SUMMARY") {
+            Some(path) if !path.is_empty() => self.append_markdown_to(Path::new(&path)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Appends the Markdown to `path`, creating the file if needed.
+    pub fn append_markdown_to(&self, path: &Path) -> io::Result<()> {
+        let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+        // One write call, so concurrent appenders don't interleave within it.
+        f.write_all(format!("{}\n", self.render_markdown()).as_bytes())
+    }
+}
+
+impl Row {
+    fn new(o: &Outcome) -> Row {
+        let mut notes: Vec<String> = o.warnings.iter().map(|w| format!("warning: {w}")).collect();
+        notes.extend(
+            o.leaked
+                .iter()
+                .take(MAX_LEAKED_LISTED)
+                .map(|p| format!("leaked: pid {}: {}", p.pid, p.cmdline)),
+        );
+        if o.leaked.len() > MAX_LEAKED_LISTED {
+            let more = o.leaked.len() - MAX_LEAKED_LISTED;
+            notes.push(format!("leaked: ... and {more} more"));
+        }
+        Row {
+            name: o.name.to_string(),
+            status: o.status,
+            duration: o.duration,
+            reason: o.reason.clone(),
+            log: o.log.clone(),
+            notes,
+        }
+    }
+}
+
+/// Text safe inside a GFM table cell: HTML-escaped, pipes and Markdown syntax
+/// backslash-escaped, line breaks as `<br>`.
+fn md_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => {
+                // `\r\n` is one break.
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push_str("<br>");
+            }
+            '\n' => out.push_str("<br>"),
+            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(char::REPLACEMENT_CHARACTER),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::ProcessInfo;
+    use crate::report::test_support::outcome;
+
+    fn sample() -> Vec<Outcome> {
+        let mut leaky = outcome("lint", Status::Passed, "exit code 0");
+        leaky.warnings = vec!["left 1 process behind".into()];
+        leaky.leaked = vec![ProcessInfo {
+            pid: 4242,
+            cmdline: "sleep 1000".into(),
+        }];
+        leaky.duration = Duration::from_millis(500);
+        let mut hang = outcome("hang", Status::TimedOut, "timed out after 5s");
+        hang.duration = Duration::from_millis(123_400);
+        vec![
+            outcome("unit", Status::Passed, "exit code 0"),
+            outcome("fv", Status::Failed, "exit code 1"),
+            leaky,
+            hang,
+            outcome("doc", Status::Passed, "exit code 0"),
+        ]
+    }
+
+    #[test]
+    fn counts_line_exact() {
+        let s = Summary::new(&sample());
+        assert_eq!(
+            s.render_text().lines().next().unwrap(),
+            "Success: 3/5, Failed: 1, Timed out: 1, Leaked: 0"
+        );
+        let mut v = sample();
+        v[0].status = Status::Crashed;
+        assert_eq!(
+            Summary::new(&v).counts().line(),
+            "Success: 2/5, Failed: 1, Crashed: 1, Timed out: 1, Leaked: 0"
+        );
+        assert_eq!(
+            Summary::new(&[]).counts().line(),
+            "Success: 0/0, Failed: 0, Timed out: 0, Leaked: 0"
+        );
+        assert!(Summary::new(&[]).all_passed());
+        assert!(!Summary::new(&sample()).all_passed());
+    }
+
+    #[test]
+    fn text_lists_non_passing_and_warned_in_order() {
+        let text = Summary::new(&sample()).render_text();
+        let expected = "\
+Success: 3/5, Failed: 1, Timed out: 1, Leaked: 0
+  failed fv (1.23s): exit code 1
+    log: /nonexistent/warden-test/fv.log
+  passed lint (0.50s): exit code 0
+    warning: left 1 process behind
+    leaked: pid 4242: sleep 1000
+    log: /nonexistent/warden-test/lint.log
+  timed-out hang (2m 3s): timed out after 5s
+    log: /nonexistent/warden-test/hang.log
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn markdown_table() {
+        let md = Summary::new(&sample()).render_markdown();
+        let expected = "\
+### warden
+
+Success: 3/5, Failed: 1, Timed out: 1, Leaked: 0
+
+| batch | status | duration | reason | log |
+| --- | --- | --- | --- | --- |
+| fv | failed | 1.23s | exit code 1 | /nonexistent/warden-test/fv.log |
+| lint | passed | 0.50s | exit code 0<br>warning: left 1 process behind<br>leaked: pid 4242: sleep 1000 | /nonexistent/warden-test/lint.log |
+| hang | timed-out | 2m 3s | timed out after 5s | /nonexistent/warden-test/hang.log |
+";
+        assert_eq!(md, expected);
+        let all_green = [outcome("a", Status::Passed, "exit code 0")];
+        assert_eq!(
+            Summary::new(&all_green).render_markdown(),
+            "### warden\n\nSuccess: 1/1, Failed: 0, Timed out: 0, Leaked: 0\n"
+        );
+    }
+
+    #[test]
+    fn markdown_escapes_untrusted_text() {
+        let mut o = outcome(
+            "evil",
+            Status::Failed,
+            "a|b\nc\r\nd <script>&amp; `x` [l](u) *e*",
+        );
+        o.warnings = vec!["</td>|".into()];
+        let md = Summary::new(&[o]).render_markdown();
+        let row = md.lines().last().unwrap();
+        assert_eq!(
+            row,
+            "| evil | failed | 1.23s | a\\|b<br>c<br>d &lt;script&gt;&amp;amp; \\`x\\` \\[l\\](u) \\*e\\*\
+<br>warning: &lt;/td&gt;\\| | /nonexistent/warden-test/evil.log |"
+        );
+        // Exactly the 6 structural pipes survive unescaped.
+        let bare = row.replace("\\|", "");
+        assert_eq!(bare.matches('|').count(), 6);
+        assert!(!md.contains("<script>"));
+    }
+
+    #[test]
+    fn appends_markdown_to_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.md");
+        std::fs::write(&path, "before\n").unwrap();
+        let s = Summary::new(&sample());
+        s.append_markdown_to(&path).unwrap();
+        let got = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(got, format!("before\n{}\n", s.render_markdown()));
+    }
+}
