@@ -9,10 +9,10 @@ use clap::Parser;
 
 use crate::cli::{CheckArgs, Cli, Command, ContainmentChoice, RunArgs};
 use crate::config::{self, Config};
-use crate::event::Event;
 use crate::outcome::Outcome;
 use crate::plan::{Overrides, Plan};
-use crate::runner::{self, Reporter};
+use crate::report::{JunitWriter, LiveReport, Summary, Terminal, TerminalMode};
+use crate::runner;
 use crate::supervisor::containment::Mode;
 use crate::supervisor::reaper::Reaper;
 use crate::supervisor::{Supervisor, procfs};
@@ -28,7 +28,11 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             // clap uses 2 for usage errors and 0 for --help/--version.
-            return ExitCode::from(if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_PASSED });
+            return ExitCode::from(if e.use_stderr() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_PASSED
+            });
         }
     };
     let result = match cli.command {
@@ -73,7 +77,10 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
                 config::LeakPolicy::Warn => "warn",
                 config::LeakPolicy::Fail => "fail",
             },
-            c.kind.as_ref().map(|k| format!(", kind {k}")).unwrap_or_default(),
+            c.kind
+                .as_ref()
+                .map(|k| format!(", kind {k}"))
+                .unwrap_or_default(),
         );
     }
     Ok(EXIT_PASSED)
@@ -95,8 +102,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     let plan = load_plan(&args.config, overrides)?;
     let logs = plan.artifacts.join("logs");
-    std::fs::create_dir_all(&logs)
-        .with_context(|| format!("cannot create {}", logs.display()))?;
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -105,23 +111,37 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     let outcomes = runtime.block_on(async {
         let id = run_id();
         let mode = Mode::detect(&id, args.containment == ContainmentChoice::Pgroup);
-        if args.containment == ContainmentChoice::Cgroup {
-            if let Mode::Pgroup { why } = &mode {
-                bail!("cgroup containment required but unavailable: {why}");
-            }
+        if let (ContainmentChoice::Cgroup, Mode::Pgroup { why }) = (args.containment, &mode) {
+            bail!("cgroup containment required but unavailable: {why}");
         }
         if args.verbose {
             println!("warden: run {id}, containment: {}", mode.describe());
         }
         let reaper = Reaper::start().context("cannot start the child reaper")?;
         let supervisor = Arc::new(Supervisor::new(reaper, mode, id, args.verbose));
-        let mut reporter = Plain;
-        let outcomes = runner::run(&plan, supervisor.clone(), &mut reporter).await;
+        let mode = if args.verbose {
+            // Echoed output and redrawn progress bars would garble each other.
+            TerminalMode::Plain
+        } else {
+            TerminalMode::detect()
+        };
+        let junit = JunitWriter::new(plan.junit.clone());
+        // An empty but valid report from the start: a killed run still leaves one.
+        if let Err(e) = junit.write() {
+            eprintln!("warden: cannot write JUnit {}: {e}", plan.junit.display());
+        }
+        let mut live = LiveReport::new(Terminal::new(mode), junit);
+        let outcomes = runner::run(&plan, supervisor.clone(), &mut live).await;
+        live.terminal.finish();
         supervisor.mode().finish();
         Ok(outcomes)
     })?;
-    let failed = outcomes.iter().filter(|o| !o.status.is_success()).count();
-    println!("Success: {}/{}", outcomes.len() - failed, outcomes.len());
+    let summary = Summary::new(&outcomes);
+    print!("\n{}", summary.render_text());
+    println!("JUnit: {}", plan.junit.display());
+    if let Err(e) = summary.append_to_github_step_summary() {
+        eprintln!("warden: cannot append to $GITHUB_STEP_SUMMARY: {e}");
+    }
     Ok(exit_code(&outcomes))
 }
 
@@ -130,19 +150,5 @@ fn exit_code(outcomes: &[Outcome]) -> u8 {
         EXIT_PASSED
     } else {
         EXIT_FAILED
-    }
-}
-
-struct Plain;
-
-impl Reporter for Plain {
-    fn on_event(&mut self, event: &Event) {
-        match event {
-            Event::Started { name, .. } => println!("START {name}"),
-            Event::Finished(o) => println!(
-                "{} {} {:?} {} warnings={:?}",
-                o.status, o.name, o.duration, o.reason, o.warnings
-            ),
-        }
     }
 }

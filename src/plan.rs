@@ -82,7 +82,9 @@ impl Plan {
         let batches = config
             .batches
             .into_iter()
-            .filter(|b| overrides.only.is_empty() || overrides.only.iter().any(|n| n == b.name.as_str()))
+            .filter(|b| {
+                overrides.only.is_empty() || overrides.only.iter().any(|n| n == b.name.as_str())
+            })
             .map(|b| PlannedBatch {
                 cwd: resolve(&base, b.cwd.as_deref()),
                 log: crate::supervisor::log_path(&artifacts, &b.name),

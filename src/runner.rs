@@ -21,7 +21,11 @@ pub trait Reporter {
 }
 
 /// Runs every batch of the plan; returns the outcomes in plan order.
-pub async fn run(plan: &Plan, supervisor: Arc<Supervisor>, reporter: &mut dyn Reporter) -> Vec<Outcome> {
+pub async fn run(
+    plan: &Plan,
+    supervisor: Arc<Supervisor>,
+    reporter: &mut dyn Reporter,
+) -> Vec<Outcome> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let slots = Arc::new(Semaphore::new(plan.max_parallel.get()));
     let batches = plan.batches.clone();

@@ -3,11 +3,13 @@
 //! Markdown) and terminal lines. They observe the run; they never drive it.
 
 pub mod junit;
+pub mod live;
 pub mod log_tail;
 pub mod summary;
 pub mod terminal;
 
 pub use junit::JunitWriter;
+pub use live::LiveReport;
 pub use summary::{Counts, Summary};
 pub use terminal::{Terminal, TerminalMode};
 

@@ -62,7 +62,8 @@ impl Echo {
             data = &data[pos + 1..];
         }
         let room = MAX_ECHO_LINE.saturating_sub(self.partial.len());
-        self.partial.extend_from_slice(&data[..data.len().min(room)]);
+        self.partial
+            .extend_from_slice(&data[..data.len().min(room)]);
     }
 
     fn finish(&mut self) {
@@ -157,10 +158,10 @@ fn read_available(
             Ok(n) => {
                 let data = &buf[..n];
                 got.bytes += n as u64;
-                if got.write_error.is_none() {
-                    if let Err(e) = log.write_all(data) {
-                        got.write_error = Some(e);
-                    }
+                if got.write_error.is_none()
+                    && let Err(e) = log.write_all(data)
+                {
+                    got.write_error = Some(e);
                 }
                 if let Some(e) = echo.as_mut() {
                     e.feed(data);

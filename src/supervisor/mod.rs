@@ -162,9 +162,13 @@ impl Supervisor {
         };
         if ending.exit.is_none() {
             ending.timed_out = Some(terminate(containment, cfg.grace).await);
-            ending.exit = tokio::time::timeout(SETTLE, exit_rx).await.ok().and_then(Result::ok);
+            ending.exit = tokio::time::timeout(SETTLE, exit_rx)
+                .await
+                .ok()
+                .and_then(Result::ok);
         } else {
-            self.drain(containment, cfg, &mut capture, &mut ending).await;
+            self.drain(containment, cfg, &mut capture, &mut ending)
+                .await;
         }
         let _ = tokio::time::timeout(SETTLE, capture.eof()).await;
         ending.captured = capture.finish().await;

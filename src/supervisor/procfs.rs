@@ -97,7 +97,8 @@ mod tests {
 
     #[test]
     fn stat_with_odd_comm() {
-        let line = "1234 (a) b (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 100";
+        let line =
+            "1234 (a) b (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 100";
         // fields 3..=22: state ppid pgrp session tty tpgid flags minflt cminflt majflt
         // cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime
         let s = parse_stat(line).unwrap();

@@ -178,7 +178,11 @@ impl BatchCgroup {
 
     fn watch_events(&self) -> io::Result<AsyncFd<OwnedFd>> {
         let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
-        inotify::add_watch(&fd, self.dir.join("cgroup.events"), inotify::WatchFlags::MODIFY)?;
+        inotify::add_watch(
+            &fd,
+            self.dir.join("cgroup.events"),
+            inotify::WatchFlags::MODIFY,
+        )?;
         // SAFETY: the AsyncFd owns the OwnedFd, so the fd stays open and the
         // same for the AsyncFd's whole life.
         Ok(unsafe { AsyncFd::register(fd) }?)

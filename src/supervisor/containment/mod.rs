@@ -57,7 +57,9 @@ fn split_entry(entry: &str) -> (&str, &str) {
 pub enum Mode {
     Cgroup(CgroupRoot),
     /// Why the cgroup layer is not used, for the verbose log.
-    Pgroup { why: String },
+    Pgroup {
+        why: String,
+    },
 }
 
 impl Mode {
@@ -225,4 +227,3 @@ impl Containment {
         }
     }
 }
-
