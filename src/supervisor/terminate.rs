@@ -3,7 +3,7 @@
 //! SIGKILL to every process still there, then a check that none is left.
 
 use std::fmt::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
@@ -23,6 +23,8 @@ pub struct Terminated {
     pub killed: Vec<ProcessInfo>,
     /// Processes still there after SIGKILL (should never happen).
     pub survivors: Vec<ProcessInfo>,
+    /// From the end of the grace period to the batch verified empty.
+    pub kill_latency: Duration,
 }
 
 pub async fn terminate(c: &Containment, grace: Duration) -> Terminated {
@@ -35,10 +37,12 @@ pub async fn terminate(c: &Containment, grace: Duration) -> Terminated {
     if c.wait_empty(grace).await {
         return done;
     }
+    let grace_over = Instant::now();
     done.killed = c.members_info();
     if !c.kill_and_wait(KILL_WAIT).await {
         done.survivors = c.members_info();
     }
+    done.kill_latency = grace_over.elapsed();
     done
 }
 
@@ -53,9 +57,10 @@ impl Terminated {
         } else {
             let _ = write!(
                 s,
-                "; still running after {grace} grace; SIGKILLed {} ({})",
+                "; still running after {grace} grace; SIGKILLed {} ({}); gone {:.1}ms after the grace period",
                 processes(self.killed.len()),
-                pids(&self.killed)
+                pids(&self.killed),
+                self.kill_latency.as_secs_f64() * 1000.0
             );
         }
         if !self.survivors.is_empty() {
