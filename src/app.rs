@@ -17,6 +17,23 @@ use crate::supervisor::containment::Mode;
 use crate::supervisor::reaper::Reaper;
 use crate::supervisor::{Supervisor, procfs};
 
+/// `println!` that ignores a closed stdout: a reader that went away (`| head`)
+/// must not turn into a panic halfway through a run.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that ignores a closed stderr.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Exit codes (DESIGN.md).
 pub const EXIT_PASSED: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -42,7 +59,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("warden: {e:#}");
+            err!("warden: {e:#}");
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
@@ -55,19 +72,19 @@ fn load_plan(path: &std::path::Path, overrides: Overrides) -> anyhow::Result<Pla
 
 fn check(args: CheckArgs) -> anyhow::Result<u8> {
     let plan = load_plan(&args.config, Overrides::default())?;
-    println!("config: {}", args.config.display());
-    println!("artifacts: {}", plan.artifacts.display());
-    println!("junit: {}", plan.junit.display());
-    println!("max-parallel: {}", plan.max_parallel);
-    println!("batches: {}", plan.batches.len());
+    out!("config: {}", args.config.display());
+    out!("artifacts: {}", plan.artifacts.display());
+    out!("junit: {}", plan.junit.display());
+    out!("max-parallel: {}", plan.max_parallel);
+    out!("batches: {}", plan.batches.len());
     for b in &plan.batches {
         let c = &b.config;
         let what = match &c.command {
             config::Command::Argv(argv) => format!("{argv:?}"),
             config::Command::Shell(s) => format!("sh -c {s:?}"),
         };
-        println!("  {}: {what}", c.name);
-        println!(
+        out!("  {}: {what}", c.name);
+        out!(
             "    cwd {}, timeout {}, grace {}, drain {}, leak {}{}",
             b.cwd.display(),
             humantime::format_duration(c.timeout),
@@ -115,7 +132,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
             bail!("cgroup containment required but unavailable: {why}");
         }
         if args.verbose {
-            println!("warden: run {id}, containment: {}", mode.describe());
+            out!("warden: run {id}, containment: {}", mode.describe());
         }
         let reaper = Reaper::start().context("cannot start the child reaper")?;
         let supervisor = Arc::new(Supervisor::new(reaper, mode, id, args.verbose));
@@ -128,7 +145,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         let junit = JunitWriter::new(plan.junit.clone());
         // An empty but valid report from the start: a killed run still leaves one.
         if let Err(e) = junit.write() {
-            eprintln!("warden: cannot write JUnit {}: {e}", plan.junit.display());
+            err!("warden: cannot write JUnit {}: {e}", plan.junit.display());
         }
         let mut live = LiveReport::new(Terminal::new(mode), junit);
         let outcomes = runner::run(&plan, supervisor.clone(), &mut live).await;
@@ -137,10 +154,10 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         Ok(outcomes)
     })?;
     let summary = Summary::new(&outcomes);
-    print!("\n{}", summary.render_text());
-    println!("JUnit: {}", plan.junit.display());
+    out!("\n{}", summary.render_text().trim_end());
+    out!("JUnit: {}", plan.junit.display());
     if let Err(e) = summary.append_to_github_step_summary() {
-        eprintln!("warden: cannot append to $GITHUB_STEP_SUMMARY: {e}");
+        err!("warden: cannot append to $GITHUB_STEP_SUMMARY: {e}");
     }
     Ok(exit_code(&outcomes))
 }

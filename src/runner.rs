@@ -16,8 +16,17 @@ use crate::supervisor::Supervisor;
 pub trait Reporter {
     fn on_event(&mut self, event: &Event);
     /// Called after a burst of events has been delivered: a place to do
-    /// expensive work (rewriting a file) once per burst rather than per event.
-    fn flush(&mut self) {}
+    /// expensive work (rewriting a file) once per burst rather than per
+    /// event. Returning a time asks to be flushed again then, even if no
+    /// event comes.
+    fn flush(&mut self) -> Option<tokio::time::Instant> {
+        None
+    }
+
+    /// The run is over: do what `flush` postponed.
+    fn flush_now(&mut self) -> Option<tokio::time::Instant> {
+        self.flush()
+    }
 }
 
 /// Runs every batch of the plan; returns the outcomes in plan order.
@@ -49,12 +58,27 @@ pub async fn run(
     });
 
     let mut outcomes = Vec::with_capacity(plan.batches.len());
-    while let Some(event) = rx.recv().await {
+    let mut again: Option<tokio::time::Instant> = None;
+    loop {
+        let event = match again {
+            Some(at) => tokio::select! {
+                event = rx.recv() => event,
+                _ = tokio::time::sleep_until(at) => {
+                    again = reporter.flush();
+                    continue;
+                }
+            },
+            None => rx.recv().await,
+        };
+        let Some(event) = event else { break };
         deliver(event, reporter, &mut outcomes);
         while let Ok(event) = rx.try_recv() {
             deliver(event, reporter, &mut outcomes);
         }
-        reporter.flush();
+        again = reporter.flush();
+    }
+    while again.is_some() {
+        again = reporter.flush_now();
     }
     let _ = dispatch.await;
     let order = |o: &Outcome| plan.batches.iter().position(|b| b.config.name == o.name);

@@ -1,15 +1,25 @@
 //! The reporters fed while the run goes: terminal lines and the JUnit file,
 //! rewritten once per burst of finished batches.
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use crate::event::Event;
 use crate::outcome::Outcome;
 use crate::report::{JunitWriter, Terminal};
 use crate::runner::Reporter;
 
+/// Rewrites closer together than this are merged: a finished batch reaches
+/// the JUnit file within this time, and a thousand tiny batches don't turn
+/// into a thousand full rewrites.
+const JUNIT_MIN_INTERVAL: Duration = Duration::from_millis(100);
+
 pub struct LiveReport {
     pub terminal: Terminal,
     junit: JunitWriter,
     pending: Vec<Outcome>,
+    last_write: Option<Instant>,
     junit_error_shown: bool,
 }
 
@@ -19,6 +29,7 @@ impl LiveReport {
             terminal,
             junit,
             pending: Vec::new(),
+            last_write: None,
             junit_error_shown: false,
         }
     }
@@ -32,12 +43,26 @@ impl Reporter for LiveReport {
         }
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self) -> Option<Instant> {
         if self.pending.is_empty() {
-            return;
+            return None;
+        }
+        if let Some(last) = self.last_write {
+            let next = last + JUNIT_MIN_INTERVAL;
+            if Instant::now() < next {
+                return Some(next);
+            }
+        }
+        self.flush_now()
+    }
+
+    fn flush_now(&mut self) -> Option<Instant> {
+        if self.pending.is_empty() {
+            return None;
         }
         let result = self.junit.record_many(&self.pending);
         self.pending.clear();
+        self.last_write = Some(Instant::now());
         if let Err(e) = result
             && !self.junit_error_shown
         {
@@ -47,5 +72,6 @@ impl Reporter for LiveReport {
                 self.junit.path().display()
             ));
         }
+        None
     }
 }

@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::thread;
 
@@ -84,6 +85,8 @@ impl Capture {
         let (tx, done) = oneshot::channel();
         thread::Builder::new()
             .name("capture".into())
+            // The thread's own frames are tiny; its buffer is on the heap.
+            .stack_size(64 * 1024)
             .spawn(move || {
                 let _ = tx.send(pump(&pipe, &stop_rx, log, echo));
             })?;
@@ -113,7 +116,9 @@ impl Capture {
 }
 
 fn pump(pipe: &OwnedFd, stop: &OwnedFd, mut log: File, mut echo: Option<Echo>) -> Captured {
-    let mut buf = vec![0u8; CHUNK];
+    // Never zeroed: only what `read` filled is looked at, and a batch that
+    // writes little never touches most of these pages.
+    let mut buf = Box::new_uninit_slice(CHUNK);
     let mut got = Captured::default();
     loop {
         let mut fds = [
@@ -147,17 +152,16 @@ enum ReadEnd {
 
 fn read_available(
     pipe: &OwnedFd,
-    buf: &mut [u8],
+    buf: &mut [MaybeUninit<u8>],
     log: &mut File,
     echo: &mut Option<Echo>,
     got: &mut Captured,
 ) -> ReadEnd {
     loop {
         match rustix::io::read(pipe.as_fd(), &mut *buf) {
-            Ok(0) => return ReadEnd::Eof,
-            Ok(n) => {
-                let data = &buf[..n];
-                got.bytes += n as u64;
+            Ok(([], _)) => return ReadEnd::Eof,
+            Ok((data, _)) => {
+                got.bytes += data.len() as u64;
                 if got.write_error.is_none()
                     && let Err(e) = log.write_all(data)
                 {

@@ -126,10 +126,9 @@ impl Supervisor {
             .map_err(|e| format!("cannot create output pipe: {e}"))?;
         // Best effort: a small pipe only costs more wake-ups.
         let _ = rustix::pipe::fcntl_setpipe_size(&read_end, capture::PIPE_SIZE);
-        let env: Vec<(String, String)> = cfg.env.clone().into_iter().collect();
-        let spawned = spawn::command(&cfg.command, &env, &batch.cwd, containment, write_end)
-            .and_then(|mut cmd| self.reaper.spawn(&mut cmd));
-        // `cmd` is gone here, and with it our copies of the pipe's write end.
+        let spawned = spawn::prepare(&cfg.command, &cfg.env, &batch.cwd, containment, write_end)
+            .and_then(|prepared| self.reaper.spawn(|| spawn::spawn(&prepared)));
+        // `prepared` is gone here, and with it our copy of the pipe's write end.
         let (pid, mut exit_rx) = spawned.map_err(|e| {
             let msg = format!("cannot start {}: {e}", program(&cfg.command));
             let _ = writeln!(log, "warden: {msg}");

@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use rustix::process::{WaitOptions, WaitStatus};
@@ -48,11 +47,14 @@ impl Reaper {
         Ok(reaper)
     }
 
-    /// Spawns `cmd` and returns its pid and a receiver for its exit.
-    pub fn spawn(&self, cmd: &mut Command) -> io::Result<(i32, oneshot::Receiver<Exit>)> {
+    /// Runs `spawn` (which starts a child and returns its pid) and returns
+    /// the pid and a receiver for the child's exit.
+    pub fn spawn(
+        &self,
+        spawn: impl FnOnce() -> io::Result<i32>,
+    ) -> io::Result<(i32, oneshot::Receiver<Exit>)> {
         let mut waiters = lock(&self.waiters);
-        let child = cmd.spawn()?;
-        let pid = child.id() as i32;
+        let pid = spawn()?;
         let (tx, rx) = oneshot::channel();
         waiters.insert(pid, tx);
         Ok((pid, rx))

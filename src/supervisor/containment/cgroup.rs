@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rustix::fs::inotify;
+use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 /// Directory-name prefix of a run's cgroup; the rest is the run id.
@@ -56,9 +56,15 @@ impl CgroupRoot {
             .write(true)
             .custom_flags(rustix::fs::OFlags::CLOEXEC.bits() as i32)
             .open(dir.join("cgroup.procs"))?;
+        let dir_fd = rustix::fs::open(
+            &dir,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
         Ok(BatchCgroup {
             rel: format!("{}/{unit}", self.rel),
             dir,
+            dir_fd,
             procs,
         })
     }
@@ -112,10 +118,17 @@ fn own_cgroup() -> io::Result<String> {
 pub(super) struct BatchCgroup {
     dir: PathBuf,
     rel: String,
+    /// For `clone3(CLONE_INTO_CGROUP)`.
+    dir_fd: OwnedFd,
+    /// For moving a forked child in, where clone3 is missing.
     procs: File,
 }
 
 impl BatchCgroup {
+    pub(super) fn dir_fd(&self) -> BorrowedFd<'_> {
+        self.dir_fd.as_fd()
+    }
+
     pub(super) fn procs_fd(&self) -> BorrowedFd<'_> {
         self.procs.as_fd()
     }
@@ -143,49 +156,54 @@ impl BatchCgroup {
 
     fn populated(&self) -> bool {
         match fs::read_to_string(self.dir.join("cgroup.events")) {
-            Ok(text) => text.lines().any(|l| l == "populated 1"),
+            Ok(text) => events_say_populated(&text),
             Err(_) => false,
         }
     }
 
-    /// Waits for `populated 0` in `cgroup.events`, woken by inotify rather
-    /// than a sleep loop.
+    /// Waits for `populated 0` in `cgroup.events`. Usually the batch is
+    /// already empty and no watch is needed. Otherwise we poll the file for
+    /// POLLPRI, which kernfs raises on every change: no sleep loop, and no
+    /// inotify instance, whose teardown costs an SRCU grace period (~10 ms).
     pub(super) async fn wait_empty(&self, limit: Duration) -> bool {
+        if !self.populated() {
+            return true;
+        }
         let deadline = tokio::time::Instant::now() + limit;
-        let watch = self.watch_events().ok();
+        let Ok(events) = self.watch_events() else {
+            return self.poll_empty(deadline).await;
+        };
         loop {
-            if !self.populated() {
+            if !populated_at(events.get_ref()) {
                 return true;
             }
-            match &watch {
-                Some(fd) => match tokio::time::timeout_at(deadline, fd.readable()).await {
-                    Err(_) => return !self.populated(),
-                    Ok(Ok(mut guard)) => {
-                        drain(fd.get_ref());
-                        guard.clear_ready();
-                    }
-                    Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(5)).await,
-                },
-                None => {
-                    if tokio::time::Instant::now() >= deadline {
-                        return false;
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
+            match tokio::time::timeout_at(deadline, events.ready(Interest::PRIORITY)).await {
+                Err(_) => return !populated_at(events.get_ref()),
+                Ok(Ok(mut guard)) => guard.clear_ready(),
+                Ok(Err(_)) => return self.poll_empty(deadline).await,
             }
         }
     }
 
+    async fn poll_empty(&self, deadline: tokio::time::Instant) -> bool {
+        while self.populated() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
     fn watch_events(&self) -> io::Result<AsyncFd<OwnedFd>> {
-        let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
-        inotify::add_watch(
-            &fd,
+        let fd = rustix::fs::open(
             self.dir.join("cgroup.events"),
-            inotify::WatchFlags::MODIFY,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NONBLOCK,
+            rustix::fs::Mode::empty(),
         )?;
         // SAFETY: the AsyncFd owns the OwnedFd, so the fd stays open and the
         // same for the AsyncFd's whole life.
-        Ok(unsafe { AsyncFd::register(fd) }?)
+        Ok(unsafe { AsyncFd::register_with_interest(fd, Interest::PRIORITY) }?)
     }
 
     pub(super) fn remove(&self) {
@@ -202,7 +220,15 @@ impl BatchCgroup {
     }
 }
 
-fn drain(fd: &OwnedFd) {
-    let mut buf = [0u8; 1024];
-    while matches!(rustix::io::read(fd, &mut buf), Ok(n) if n > 0) {}
+/// Re-reads an open `cgroup.events` from the start (which also re-arms its poll).
+fn populated_at(fd: &OwnedFd) -> bool {
+    let mut buf = [0u8; 256];
+    match rustix::io::pread(fd, &mut buf, 0) {
+        Ok(n) => events_say_populated(&String::from_utf8_lossy(&buf[..n])),
+        Err(_) => false,
+    }
+}
+
+fn events_say_populated(text: &str) -> bool {
+    text.lines().any(|l| l == "populated 1")
 }

@@ -118,7 +118,15 @@ impl Containment {
         &self.cookie
     }
 
-    /// The fd of `cgroup.procs` the child writes itself into before exec.
+    /// The batch cgroup's directory, to clone the child straight into it.
+    pub fn cgroup_dir_fd(&self) -> Option<RawFd> {
+        match &self.kind {
+            Kind::Cgroup(cg) => Some(cg.dir_fd().as_raw_fd()),
+            Kind::Pgroup(_) => None,
+        }
+    }
+
+    /// The fd of `cgroup.procs` a forked child writes itself into before exec.
     pub fn procs_fd(&self) -> Option<RawFd> {
         match &self.kind {
             Kind::Cgroup(cg) => Some(cg.procs_fd().as_raw_fd()),

@@ -1,0 +1,247 @@
+//! Starting a batch's main process inside its containment.
+//!
+//! `std::process::Command` can only fork and then move the child into its
+//! cgroup by writing `cgroup.procs`; that migration takes the kernel's
+//! cgroup threadgroup lock for writing and waits for an RCU grace period,
+//! several milliseconds per batch. `clone3(CLONE_INTO_CGROUP)` creates the
+//! child in the cgroup directly, so warden does its own fork/exec: every
+//! allocation happens before the clone, and the child only makes raw
+//! syscalls until `execve`. Kernels without clone3 get a plain fork and the
+//! `cgroup.procs` write.
+//!
+//! In the child, before exec: stdin from /dev/null, stdout and stderr to the
+//! one output pipe (so the log interleaves them in arrival order), the
+//! working directory, a new process group (a Ctrl-C at the terminal reaches
+//! warden, not the batch), SIGKILL on warden's death (PDEATHSIG), and the
+//! signal mask and SIGPIPE disposition a fresh program expects.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use crate::config;
+use crate::supervisor::containment::Containment;
+
+mod clone;
+
+/// What the child exits with when it cannot exec, as shells do.
+const EXEC_FAILED: i32 = 127;
+
+/// Everything the child needs, allocated before the clone.
+pub struct Prepared {
+    program: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    cwd: CString,
+    stdin: OwnedFd,
+    output: OwnedFd,
+    /// The batch cgroup's directory, for CLONE_INTO_CGROUP.
+    cgroup_dir: Option<RawFd>,
+    /// Its `cgroup.procs`, for the fork fallback.
+    cgroup_procs: Option<RawFd>,
+}
+
+pub fn prepare(
+    what: &config::Command,
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    containment: &Containment,
+    output: OwnedFd,
+) -> io::Result<Prepared> {
+    let args: Vec<OsString> = match what {
+        config::Command::Argv(argv) => argv.iter().map(OsString::from).collect(),
+        config::Command::Shell(script) => vec!["/bin/sh".into(), "-c".into(), script.into()],
+    };
+    let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+    vars.extend(env.iter().map(|(k, v)| (k.into(), v.into())));
+    for (k, v) in containment.cookie().env() {
+        vars.insert(k.into(), v.into());
+    }
+    let program = resolve_program(&args[0], vars.get(OsStr::new("PATH")), cwd)?;
+    let envp = vars
+        .into_iter()
+        .map(|(mut k, v)| {
+            k.push("=");
+            k.push(v);
+            cstring(k.into_vec())
+        })
+        .collect::<io::Result<_>>()?;
+    let stdin = OwnedFd::from(std::fs::File::open("/dev/null")?);
+    Ok(Prepared {
+        program: cstring(program.into_os_string().into_vec())?,
+        argv: args
+            .into_iter()
+            .map(|a| cstring(a.into_vec()))
+            .collect::<io::Result<_>>()?,
+        envp,
+        cwd: cstring(cwd.as_os_str().as_bytes().to_vec())?,
+        stdin,
+        output,
+        cgroup_dir: containment.cgroup_dir_fd(),
+        cgroup_procs: containment.procs_fd(),
+    })
+}
+
+fn cstring(bytes: Vec<u8>) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "NUL byte in argument or environment",
+        )
+    })
+}
+
+/// Finds `name` the way `execvp` would, but in the parent, where we may
+/// allocate: a name with a slash is taken as is (relative to the batch's
+/// working directory, since the child chdirs before exec); otherwise the
+/// first executable file of that name on the batch's `PATH`.
+fn resolve_program(name: &OsStr, path: Option<&OsString>, cwd: &Path) -> io::Result<PathBuf> {
+    if name.as_bytes().contains(&b'/') {
+        return Ok(PathBuf::from(name));
+    }
+    let default = OsString::from("/usr/local/bin:/usr/bin:/bin");
+    for dir in std::env::split_paths(path.unwrap_or(&default)) {
+        let dir = if dir.is_relative() {
+            cwd.join(dir)
+        } else {
+            dir
+        };
+        let candidate = dir.join(name);
+        if rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK).is_ok()
+            && candidate.is_file()
+        {
+            return Ok(candidate);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{} not found on PATH", name.to_string_lossy()),
+    ))
+}
+
+/// What the child reads, in warden's memory (shared until exec).
+struct ChildArgs<'a> {
+    p: &'a Prepared,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    err_fd: RawFd,
+    parent: i32,
+    in_cgroup: bool,
+}
+
+/// Forks and execs; returns the child's pid once it has exec'd. An exec
+/// failure (missing program, bad cwd) comes back as an error, with the
+/// child already exited (its status goes to the reaper like any other).
+pub fn spawn(p: &Prepared) -> io::Result<i32> {
+    let argv = null_terminated(&p.argv);
+    let envp = null_terminated(&p.envp);
+    // The child reports a failed exec through this pipe; a successful exec
+    // closes it (CLOEXEC), so the parent reads EOF.
+    let (err_rx, err_tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let mut args = ChildArgs {
+        p,
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        err_fd: err_tx.as_raw_fd(),
+        parent: rustix::process::getpid().as_raw_nonzero().get(),
+        in_cgroup: false,
+    };
+    // SAFETY: `child` only makes raw syscalls on `args`, which outlives the
+    // call (the clone returns only after the child has exec'd or exited,
+    // or, on the fork path, the child has its own copy).
+    let pid = unsafe {
+        let arg = &raw mut args;
+        clone::spawn(p.cgroup_dir, child, arg.cast(), &raw mut (*arg).in_cgroup)?
+    };
+    drop(err_tx);
+    let mut errno = [0u8; 4];
+    let mut got = 0;
+    while got < errno.len() {
+        match rustix::io::read(&err_rx, &mut errno[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match got {
+        0 => Ok(pid),
+        _ => Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno))),
+    }
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// The child between clone and exec. Never returns.
+///
+/// # Safety
+/// Only for a freshly cloned child, with `arg` pointing at live `ChildArgs`.
+unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
+    unsafe {
+        let a = &*arg.cast::<ChildArgs>();
+        let p = a.p;
+        let fail = |err_fd: RawFd| -> ! {
+            let errno = *libc::__errno_location();
+            let bytes = errno.to_ne_bytes();
+            libc::write(err_fd, bytes.as_ptr().cast(), bytes.len());
+            libc::_exit(EXEC_FAILED)
+        };
+        // Handlers installed by warden must not run here, on warden's memory;
+        // signals stay blocked (as the parent set them) until that is so.
+        for sig in 1..libc::SIGRTMAX() {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction != libc::SIG_DFL
+                && (old.sa_sigaction != libc::SIG_IGN || sig == libc::SIGPIPE)
+            {
+                // SIGPIPE: Rust ignores it, a fresh program expects the default.
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        if !a.in_cgroup
+            && let Some(procs) = p.cgroup_procs
+            && libc::write(procs, b"0".as_ptr().cast(), 1) != 1
+        {
+            fail(a.err_fd);
+        }
+        for (from, to) in [
+            (p.stdin.as_raw_fd(), 0),
+            (p.output.as_raw_fd(), 1),
+            (p.output.as_raw_fd(), 2),
+        ] {
+            // dup2 onto itself keeps CLOEXEC set; clear it instead.
+            let ok = if from == to {
+                libc::fcntl(to, libc::F_SETFD, 0) != -1
+            } else {
+                libc::dup2(from, to) != -1
+            };
+            if !ok {
+                fail(a.err_fd);
+            }
+        }
+        if libc::chdir(p.cwd.as_ptr()) == -1
+            || libc::setpgid(0, 0) == -1
+            || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1
+        {
+            fail(a.err_fd);
+        }
+        // warden may have died before PDEATHSIG was armed.
+        if libc::getppid() != a.parent {
+            libc::_exit(EXEC_FAILED);
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        libc::execve(p.program.as_ptr(), a.argv, a.envp);
+        fail(a.err_fd)
+    }
+}
