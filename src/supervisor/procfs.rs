@@ -82,6 +82,24 @@ pub fn environ_has_all(pid: i32, entries: &[&[u8]]) -> bool {
         .all(|want| raw.split(|&b| b == 0).any(|have| have == *want))
 }
 
+/// Now, in the unit of [`Stat::starttime`] (clock ticks since boot), rounded
+/// down: every process started from now on has a `starttime` at least this.
+pub fn now_ticks() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    // SAFETY: sysconf has no preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .unwrap_or(100)
+        .max(1);
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
+    secs * hz + nanos * hz / 1_000_000_000
+}
+
 /// Every numeric entry of `/proc`.
 pub fn all_pids() -> Vec<i32> {
     let Ok(dir) = fs::read_dir("/proc") else {
@@ -106,6 +124,12 @@ mod tests {
         assert_eq!(s.ppid, 1);
         assert_eq!(s.pgid, 1234);
         assert_eq!(s.starttime, 98765);
+    }
+
+    #[test]
+    fn ticks_are_after_our_start() {
+        let me = stat(std::process::id() as i32).unwrap();
+        assert!(now_ticks() >= me.starttime);
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl Mode {
     pub fn prepare(&self, cookie: Cookie, unit: &str) -> io::Result<Containment> {
         let kind = match self {
             Mode::Cgroup(root) => Kind::Cgroup(root.child(unit)?),
-            Mode::Pgroup { .. } => Kind::Pgroup(pgroup::ProcessGroup::default()),
+            Mode::Pgroup { .. } => Kind::Pgroup(pgroup::ProcessGroup::new()),
         };
         Ok(Containment { kind, cookie })
     }

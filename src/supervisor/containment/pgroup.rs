@@ -5,13 +5,23 @@
 use super::Cookie;
 use crate::supervisor::procfs;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct ProcessGroup {
     /// The main process, which made itself leader of a new group before exec.
     leader: Option<i32>,
+    /// Taken before the batch started: an older process can't be one of
+    /// its descendants, so its environment need not be read.
+    since_ticks: u64,
 }
 
 impl ProcessGroup {
+    pub(super) fn new() -> ProcessGroup {
+        ProcessGroup {
+            leader: None,
+            since_ticks: procfs::now_ticks(),
+        }
+    }
+
     pub(super) fn set_leader(&mut self, pid: i32) {
         self.leader = Some(pid);
     }
@@ -29,7 +39,7 @@ impl ProcessGroup {
         let Some(stat) = procfs::stat(pid) else {
             return false;
         };
-        if stat.is_zombie() {
+        if stat.is_zombie() || stat.starttime < self.since_ticks {
             return false;
         }
         self.leader == Some(stat.pgid) || cookie.held_by(pid)
