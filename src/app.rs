@@ -16,6 +16,7 @@ use crate::runner;
 use crate::supervisor::containment::Mode;
 use crate::supervisor::reaper::Reaper;
 use crate::supervisor::{Supervisor, procfs};
+use crate::watchdog::{self, Deadline, StopCause};
 
 /// `println!` that ignores a closed stdout: a reader that went away (`| head`)
 /// must not turn into a panic halfway through a run.
@@ -111,21 +112,30 @@ fn run_id() -> String {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let started = tokio::time::Instant::now();
     let overrides = Overrides {
         artifacts: args.artifacts.clone(),
         junit: args.junit.clone(),
         max_parallel: args.max_parallel,
+        deadline: args.deadline,
+        reserve: args.reserve,
+        job_timeout_minutes: std::env::var("JOB_TIMEOUT_MINUTES").ok(),
         only: args.batches.clone(),
     };
     let plan = load_plan(&args.config, overrides)?;
-    let logs = plan.artifacts.join("logs");
-    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    for dir in [plan.artifacts.join("logs"), plan.shared_dir.clone()] {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let deadline = plan
+        .deadline
+        .map(|d| Deadline::new(started, d.deadline, d.reserve));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let outcomes = runtime.block_on(async {
+    let result = runtime.block_on(async {
         let id = run_id();
         let mode = Mode::detect(&id, args.containment == ContainmentChoice::Pgroup);
         if let (ContainmentChoice::Cgroup, Mode::Pgroup { why }) = (args.containment, &mode) {
@@ -147,25 +157,45 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         if let Err(e) = junit.write() {
             err!("warden: cannot write JUnit {}: {e}", plan.junit.display());
         }
+        let stop = watchdog::start(deadline).context("cannot watch for signals")?;
         let mut live = LiveReport::new(Terminal::new(mode), junit);
-        let outcomes = runner::run(&plan, supervisor.clone(), &mut live).await;
+        let result = runner::run(&plan, supervisor.clone(), &mut live, stop, deadline).await;
         live.terminal.finish();
         supervisor.mode().finish();
-        Ok(outcomes)
+        Ok(result)
     })?;
+    let outcomes = result.outcomes;
     let summary = Summary::new(&outcomes);
     out!("\n{}", summary.render_text().trim_end());
     out!("JUnit: {}", plan.junit.display());
     if let Err(e) = summary.append_to_github_step_summary() {
         err!("warden: cannot append to $GITHUB_STEP_SUMMARY: {e}");
     }
-    Ok(exit_code(&outcomes))
+    let code = exit_code(&outcomes, result.stopped);
+    // The very last act: a later CI step can tell a warden that finished
+    // (this file exists) from one that was killed.
+    let exit_file = plan.artifacts.join("exit-code");
+    if let Err(e) = write_atomically(&exit_file, format!("{code}\n").as_bytes()) {
+        err!("warden: cannot write {}: {e}", exit_file.display());
+    }
+    Ok(code)
 }
 
-fn exit_code(outcomes: &[Outcome]) -> u8 {
-    if outcomes.iter().all(|o| o.status.is_success()) {
-        EXIT_PASSED
-    } else {
-        EXIT_FAILED
+/// 130/143 when warden was interrupted; else 1 if any setup step, batch or
+/// required post step did not pass; else 0.
+fn exit_code(outcomes: &[Outcome], stopped: Option<StopCause>) -> u8 {
+    if let Some(code) = stopped.and_then(StopCause::exit_code) {
+        return code;
     }
+    if outcomes.iter().any(runner::fails_run) || stopped.is_some() {
+        EXIT_FAILED
+    } else {
+        EXIT_PASSED
+    }
+}
+
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }

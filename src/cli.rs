@@ -3,6 +3,8 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -38,6 +40,14 @@ pub struct RunArgs {
     /// How many batches run at once (overrides `[run] max-parallel`).
     #[arg(long, value_name = "N")]
     pub max_parallel: Option<NonZeroUsize>,
+    /// Run deadline, counted from warden's start (overrides `[run] deadline`;
+    /// else `JOB_TIMEOUT_MINUTES` is used). The watchdog fires at deadline − reserve.
+    #[arg(long, value_name = "DURATION", env = "WARDEN_DEADLINE", value_parser = duration)]
+    pub deadline: Option<Duration>,
+    /// Time kept back before the deadline for termination, post steps and
+    /// reports (overrides `[run] reserve`; default 5m, at most a quarter of the deadline).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub reserve: Option<Duration>,
     /// Echo every batch's output, prefixed with its name.
     #[arg(short, long)]
     pub verbose: bool,
@@ -62,4 +72,8 @@ pub struct CheckArgs {
     /// Config file.
     #[arg(short, long, default_value = "warden.toml")]
     pub config: PathBuf,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(s)
 }

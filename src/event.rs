@@ -11,4 +11,7 @@ pub enum Event {
     Started { name: BatchName, at: Instant },
     /// A batch finished, whatever ended it.
     Finished(Box<Outcome>),
+    /// A line for the terminal about the run itself (`warden: …`), e.g. why
+    /// it is stopping and how each batch took it.
+    Note(String),
 }

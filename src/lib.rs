@@ -10,3 +10,4 @@ pub mod report;
 pub mod runner;
 pub mod status;
 pub mod supervisor;
+pub mod watchdog;

@@ -14,9 +14,36 @@ pub struct ProcessInfo {
     pub cmdline: String,
 }
 
+/// Where in the run a unit of work belongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// `[[setup]]`: runs first, in order; one failing means no batch runs.
+    Setup,
+    /// `[[batch]]`: the work itself, in parallel.
+    Batch,
+    /// `[[post]]`: always runs last, in order; fails the run only if `required`.
+    Post { required: bool },
+}
+
+impl Phase {
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Setup => "setup",
+            Phase::Batch => "batch",
+            Phase::Post { .. } => "post",
+        }
+    }
+
+    /// Whether a non-passing status here makes the run fail.
+    pub fn counts_for_run(self) -> bool {
+        !matches!(self, Phase::Post { required: false })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub name: BatchName,
+    pub phase: Phase,
     /// Free-form classifier from the config (`ut`, `fv`), carried into JUnit.
     pub kind: Option<String>,
     pub status: Status,

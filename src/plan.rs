@@ -4,10 +4,15 @@
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
-use crate::config::{BatchConfig, Config};
+use std::time::Duration;
+
+use crate::config::{BatchConfig, Config, DEFAULT_RESERVE};
+use crate::outcome::Phase;
 
 #[derive(Debug, Clone)]
 pub struct PlannedBatch {
+    pub phase: Phase,
+    /// `env` already holds `WARDEN_SHARED_DIR` and `WARDEN_ARTIFACTS`.
     pub config: BatchConfig,
     /// Working directory, resolved.
     pub cwd: PathBuf,
@@ -16,11 +21,36 @@ pub struct PlannedBatch {
 
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Run first, one at a time, in config order.
+    pub setup: Vec<PlannedBatch>,
     /// In config order.
     pub batches: Vec<PlannedBatch>,
+    /// Run last, one at a time, in config order, whatever happened before.
+    pub post: Vec<PlannedBatch>,
     pub max_parallel: NonZeroUsize,
     pub artifacts: PathBuf,
     pub junit: PathBuf,
+    /// One directory for the whole run (`WARDEN_SHARED_DIR`).
+    pub shared_dir: PathBuf,
+    pub deadline: Option<RunDeadline>,
+}
+
+/// The run's deadline and the reserve kept before it, both validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunDeadline {
+    pub deadline: Duration,
+    pub reserve: Duration,
+    /// Where the deadline came from, for messages.
+    pub source: DeadlineSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineSource {
+    /// `--deadline` or `WARDEN_DEADLINE`.
+    CommandLine,
+    Config,
+    /// `JOB_TIMEOUT_MINUTES`.
+    JobTimeout,
 }
 
 /// What the command line says about the plan. Its paths are relative to the
@@ -30,6 +60,11 @@ pub struct Overrides {
     pub artifacts: Option<PathBuf>,
     pub junit: Option<PathBuf>,
     pub max_parallel: Option<NonZeroUsize>,
+    /// `--deadline`, or `WARDEN_DEADLINE`.
+    pub deadline: Option<Duration>,
+    pub reserve: Option<Duration>,
+    /// `JOB_TIMEOUT_MINUTES`, used when no deadline is set otherwise.
+    pub job_timeout_minutes: Option<String>,
     /// Run only these batches (all when empty).
     pub only: Vec<String>,
 }
@@ -41,6 +76,15 @@ pub enum PlanError {
         name: String,
         config: String,
         known: String,
+    },
+    #[error("the reserve ({reserve}) must be shorter than the deadline ({deadline})")]
+    ReserveTooLong { reserve: String, deadline: String },
+    #[error("JOB_TIMEOUT_MINUTES={0:?} is not a positive whole number of minutes")]
+    BadJobTimeout(String),
+    #[error("cannot resolve {}: {source}", path.display())]
+    Path {
+        path: PathBuf,
+        source: std::io::Error,
     },
 }
 
@@ -66,12 +110,19 @@ impl Plan {
                 });
             }
         }
+        // Absolute, because batches see it from their own working directories.
         let artifacts = overrides
             .artifacts
+            .clone()
             .or_else(|| config.run.artifacts.as_ref().map(|p| base.join(p)))
             .unwrap_or_else(|| PathBuf::from(DEFAULT_ARTIFACTS));
+        let artifacts = std::path::absolute(&artifacts).map_err(|source| PlanError::Path {
+            path: artifacts.clone(),
+            source,
+        })?;
         let junit = overrides
             .junit
+            .clone()
             .or_else(|| config.run.junit.as_ref().map(|p| base.join(p)))
             .unwrap_or_else(|| artifacts.join("junit.xml"));
         let max_parallel = overrides
@@ -79,25 +130,104 @@ impl Plan {
             .or(config.run.max_parallel)
             .or_else(|| std::thread::available_parallelism().ok())
             .unwrap_or(NonZeroUsize::MIN);
-        let batches = config
-            .batches
-            .into_iter()
-            .filter(|b| {
-                overrides.only.is_empty() || overrides.only.iter().any(|n| n == b.name.as_str())
-            })
-            .map(|b| PlannedBatch {
+        let deadline = run_deadline(&config, &overrides)?;
+        let shared_dir = artifacts.join("shared");
+        let run_env = [
+            ("WARDEN_SHARED_DIR", &shared_dir),
+            ("WARDEN_ARTIFACTS", &artifacts),
+        ];
+        let unit = |phase: Phase, mut b: BatchConfig| {
+            for (k, v) in run_env {
+                b.env.insert(k.to_string(), v.display().to_string());
+            }
+            PlannedBatch {
+                phase,
                 cwd: resolve(&base, b.cwd.as_deref()),
                 log: crate::supervisor::log_path(&artifacts, &b.name),
                 config: b,
+            }
+        };
+        let only = &overrides.only;
+        let batches = config
+            .batches
+            .into_iter()
+            .filter(|b| only.is_empty() || only.iter().any(|n| n == b.name.as_str()))
+            .map(|b| unit(Phase::Batch, b))
+            .collect();
+        let setup = config
+            .setup
+            .into_iter()
+            .map(|b| unit(Phase::Setup, b))
+            .collect();
+        let post = config
+            .post
+            .into_iter()
+            .map(|p| {
+                unit(
+                    Phase::Post {
+                        required: p.required,
+                    },
+                    p.step,
+                )
             })
             .collect();
         Ok(Plan {
+            setup,
             batches,
+            post,
             max_parallel,
             artifacts,
             junit,
+            shared_dir,
+            deadline,
         })
     }
+
+    /// Every unit of the plan, in the order the run reports them.
+    pub fn units(&self) -> impl Iterator<Item = &PlannedBatch> {
+        self.setup.iter().chain(&self.batches).chain(&self.post)
+    }
+}
+
+/// `--deadline`/`WARDEN_DEADLINE`, else `[run] deadline`, else
+/// `JOB_TIMEOUT_MINUTES`. An explicit reserve must be shorter than the
+/// deadline; the default (5m) shrinks to a quarter of a short deadline.
+fn run_deadline(config: &Config, o: &Overrides) -> Result<Option<RunDeadline>, PlanError> {
+    let job_timeout = match &o.job_timeout_minutes {
+        Some(m) if !m.trim().is_empty() => {
+            let minutes: u64 = m
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| PlanError::BadJobTimeout(m.clone()))?;
+            Some(Duration::from_secs(minutes * 60))
+        }
+        _ => None,
+    };
+    let found = o
+        .deadline
+        .map(|d| (d, DeadlineSource::CommandLine))
+        .or(config.run.deadline.map(|d| (d, DeadlineSource::Config)))
+        .or(job_timeout.map(|d| (d, DeadlineSource::JobTimeout)));
+    let Some((deadline, source)) = found else {
+        return Ok(None);
+    };
+    let reserve = match o.reserve.or(config.run.reserve) {
+        Some(r) if r >= deadline => {
+            return Err(PlanError::ReserveTooLong {
+                reserve: humantime::format_duration(r).to_string(),
+                deadline: humantime::format_duration(deadline).to_string(),
+            });
+        }
+        Some(r) => r,
+        None => DEFAULT_RESERVE.min(deadline / 4),
+    };
+    Ok(Some(RunDeadline {
+        deadline,
+        reserve,
+        source,
+    }))
 }
 
 fn resolve(base: &Path, p: Option<&Path>) -> PathBuf {

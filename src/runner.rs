@@ -1,16 +1,26 @@
-//! The dispatcher: owns the run's state, starts batches within
-//! `max-parallel` in plan order, and feeds every event to the reporters.
+//! The dispatcher: owns the run's state and drives its three phases —
+//! setup steps one by one, batches within `max-parallel` in plan order,
+//! post steps one by one — feeding every event to the reporters.
 //! Reporters only consume events; they never drive execution.
+//!
+//! The stop state (watchdog.rs) is watched throughout: once stopping, no
+//! new setup step or batch starts (each is reported `not-run` with the
+//! reason), running ones are terminated by their supervisors, and the post
+//! steps still run inside the reserve, unless a second stop request said to
+//! kill everything now.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::event::Event;
 use crate::outcome::Outcome;
-use crate::plan::Plan;
+use crate::plan::{Plan, PlannedBatch};
+use crate::status::Status;
 use crate::supervisor::Supervisor;
+use crate::watchdog::{Deadline, Stop, StopCause};
 
 /// Something that wants to hear about the run as it happens.
 pub trait Reporter {
@@ -29,35 +39,49 @@ pub trait Reporter {
     }
 }
 
-/// Runs every batch of the plan; returns the outcomes in plan order.
+/// What the run produced.
+pub struct RunResult {
+    /// Setup steps, batches, post steps, each in plan order.
+    pub outcomes: Vec<Outcome>,
+    /// Why the run was stopped early, if it was.
+    pub stopped: Option<StopCause>,
+}
+
+/// Post steps leave this much of the reserve (a tenth, at most 2s) for the reports.
+fn report_margin(reserve: Duration) -> Duration {
+    (reserve / 10).min(Duration::from_secs(2))
+}
+
+/// Runs the plan; returns the outcomes in plan order.
 pub async fn run(
     plan: &Plan,
     supervisor: Arc<Supervisor>,
     reporter: &mut dyn Reporter,
-) -> Vec<Outcome> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-    let slots = Arc::new(Semaphore::new(plan.max_parallel.get()));
-    let batches = plan.batches.clone();
-
-    let dispatch = tokio::spawn(async move {
-        let mut running = JoinSet::new();
-        for batch in batches {
-            // The semaphore is never closed, so acquiring only waits.
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                break;
-            };
-            let sup = supervisor.clone();
-            let tx = tx.clone();
-            running.spawn(async move {
-                let outcome = sup.run(&batch, &tx).await;
-                drop(permit);
-                let _ = tx.send(Event::Finished(Box::new(outcome)));
-            });
-        }
-        while running.join_next().await.is_some() {}
+    stop: watch::Receiver<Stop>,
+    deadline: Option<Deadline>,
+) -> RunResult {
+    let (tx, rx) = mpsc::unbounded_channel::<Event>();
+    let plan_for_work = plan.clone();
+    let stop_for_work = stop.clone();
+    let work = tokio::spawn(async move {
+        phases(&plan_for_work, supervisor, &tx, stop_for_work, deadline).await;
     });
+    let mut outcomes = deliver_all(rx, reporter).await;
+    let _ = work.await;
+    let order = |o: &Outcome| plan.units().position(|b| b.config.name == o.name);
+    outcomes.sort_by_key(order);
+    RunResult {
+        outcomes,
+        stopped: stop.borrow().cause(),
+    }
+}
 
-    let mut outcomes = Vec::with_capacity(plan.batches.len());
+/// Feeds events to the reporter until every sender is gone.
+async fn deliver_all(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    reporter: &mut dyn Reporter,
+) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
     let mut again: Option<tokio::time::Instant> = None;
     loop {
         let event = match again {
@@ -80,9 +104,6 @@ pub async fn run(
     while again.is_some() {
         again = reporter.flush_now();
     }
-    let _ = dispatch.await;
-    let order = |o: &Outcome| plan.batches.iter().position(|b| b.config.name == o.name);
-    outcomes.sort_by_key(order);
     outcomes
 }
 
@@ -91,4 +112,191 @@ fn deliver(event: Event, reporter: &mut dyn Reporter, outcomes: &mut Vec<Outcome
     if let Event::Finished(outcome) = event {
         outcomes.push(*outcome);
     }
+}
+
+async fn phases(
+    plan: &Plan,
+    sup: Arc<Supervisor>,
+    tx: &mpsc::UnboundedSender<Event>,
+    stop: watch::Receiver<Stop>,
+    deadline: Option<Deadline>,
+) {
+    let mut failed_setup = None;
+    for step in &plan.setup {
+        if let Some(why) = failed_setup
+            .as_ref()
+            .map(|n| format!("setup step {n} failed"))
+            .or_else(|| stopped_reason(&stop))
+        {
+            not_run(tx, step, &why);
+            continue;
+        }
+        let outcome = sup.run(step, tx, stop.clone()).await;
+        if !outcome.status.is_success() {
+            failed_setup = Some(outcome.name.to_string());
+        }
+        finished(tx, outcome);
+    }
+    let batches_ok = match failed_setup {
+        Some(name) => {
+            for b in &plan.batches {
+                not_run(tx, b, &format!("setup step {name} failed"));
+            }
+            false
+        }
+        None => batches(plan, &sup, tx, stop.clone()).await,
+    };
+    post(plan, &sup, tx, stop, deadline, batches_ok).await;
+}
+
+/// Runs the batches; returns whether every one passed.
+async fn batches(
+    plan: &Plan,
+    sup: &Arc<Supervisor>,
+    tx: &mpsc::UnboundedSender<Event>,
+    mut stop: watch::Receiver<Stop>,
+) -> bool {
+    let slots = Arc::new(Semaphore::new(plan.max_parallel.get()));
+    let mut pending = plan.batches.iter();
+    let mut running = JoinSet::new();
+    let mut all_passed = true;
+    let mut announced = false;
+    let mut stop_open = true;
+    loop {
+        if let Some(why) = stopped_reason(&stop)
+            && !announced
+        {
+            announced = true;
+            let _ = tx.send(Event::Note(stopping_note(*stop.borrow(), running.len())));
+            for b in pending.by_ref() {
+                not_run(tx, b, &why);
+                all_passed = false;
+            }
+        }
+        let more = pending.len() > 0;
+        tokio::select! {
+            permit = slots.clone().acquire_owned(), if more => {
+                // The semaphore is never closed.
+                let Ok(permit) = permit else { break };
+                // A stop may have come while we waited for the slot: the
+                // top of the loop reports what is left as not run.
+                if stopped_reason(&stop).is_some() {
+                    continue;
+                }
+                let Some(batch) = pending.next() else { continue };
+                let (sup, tx, stop, batch) = (sup.clone(), tx.clone(), stop.clone(), batch.clone());
+                running.spawn(async move {
+                    let outcome = sup.run(&batch, &tx, stop).await;
+                    drop(permit);
+                    let passed = outcome.status.is_success();
+                    finished(&tx, outcome);
+                    passed
+                });
+            }
+            joined = running.join_next(), if !running.is_empty() => {
+                all_passed &= joined.is_some_and(|r| r.unwrap_or(false));
+            }
+            changed = stop.changed(), if stop_open && !announced => {
+                stop_open = changed.is_ok();
+            }
+            else => break,
+        }
+    }
+    all_passed
+}
+
+/// The post steps: always, in order, each within what is left of the
+/// reserve; only a second stop request skips them.
+async fn post(
+    plan: &Plan,
+    sup: &Arc<Supervisor>,
+    tx: &mpsc::UnboundedSender<Event>,
+    stop: watch::Receiver<Stop>,
+    deadline: Option<Deadline>,
+    batches_ok: bool,
+) {
+    let run_status = match stop.borrow().cause() {
+        Some(cause) => cause.run_status(),
+        None if batches_ok => "passed",
+        None => "failed",
+    };
+    for step in &plan.post {
+        if let Stop::Killing { cause } = *stop.borrow() {
+            not_run(
+                tx,
+                step,
+                &format!("{cause}, and was told again: no post steps"),
+            );
+            continue;
+        }
+        let mut step = step.clone();
+        step.config
+            .env
+            .insert("WARDEN_RUN_STATUS".into(), run_status.into());
+        if let Some(d) = deadline {
+            let left =
+                d.at.saturating_duration_since(tokio::time::Instant::now())
+                    .saturating_sub(report_margin(d.reserve));
+            if left.is_zero() {
+                not_run(tx, &step, "no time left before the run deadline");
+                continue;
+            }
+            step.config.timeout = step.config.timeout.min(left);
+        }
+        let outcome = sup.run(&step, tx, stop.clone()).await;
+        finished(tx, outcome);
+    }
+}
+
+fn stopped_reason(stop: &watch::Receiver<Stop>) -> Option<String> {
+    let cause = stop.borrow().cause()?;
+    Some(format!("not started: {cause}"))
+}
+
+fn stopping_note(stop: Stop, running: usize) -> String {
+    let what = match stop {
+        Stop::Killing { .. } => "killing",
+        _ => "stopping",
+    };
+    let batches = if running == 1 { "batch" } else { "batches" };
+    let cause = stop.cause().map(|c| c.to_string()).unwrap_or_default();
+    let mut note = format!("warden: {cause}: {what} {running} running {batches}");
+    if matches!(
+        stop,
+        Stop::Stopping {
+            cause: StopCause::Signal(_),
+            ..
+        }
+    ) {
+        note.push_str(" (send SIGINT or SIGTERM again to kill them at once)");
+    }
+    note
+}
+
+fn finished(tx: &mpsc::UnboundedSender<Event>, outcome: Outcome) {
+    let _ = tx.send(Event::Finished(Box::new(outcome)));
+}
+
+fn not_run(tx: &mpsc::UnboundedSender<Event>, unit: &PlannedBatch, why: &str) {
+    finished(
+        tx,
+        Outcome {
+            name: unit.config.name.clone(),
+            phase: unit.phase,
+            kind: unit.config.kind.clone(),
+            status: Status::NotRun,
+            reason: why.to_string(),
+            exit: None,
+            started: SystemTime::now(),
+            duration: Duration::ZERO,
+            log: unit.log.clone(),
+            leaked: Vec::new(),
+            warnings: Vec::new(),
+        },
+    );
+}
+
+/// Whether a phase's outcome should make the run fail.
+pub fn fails_run(o: &Outcome) -> bool {
+    o.phase.counts_for_run() && !o.status.is_success()
 }

@@ -14,6 +14,12 @@ pub enum Status {
     TimedOut,
     /// Exited but left processes behind or kept the output open, under `leak = "fail"`.
     Leaked,
+    /// Stopped by the run deadline watchdog.
+    Deadline,
+    /// Stopped because warden itself was asked to stop (SIGINT, SIGTERM, SIGHUP).
+    Interrupted,
+    /// Never started: the run was stopped, or a setup step failed, first.
+    NotRun,
 }
 
 impl Status {
@@ -24,6 +30,9 @@ impl Status {
             Status::Crashed => "crashed",
             Status::TimedOut => "timed-out",
             Status::Leaked => "leaked",
+            Status::Deadline => "deadline",
+            Status::Interrupted => "interrupted",
+            Status::NotRun => "not-run",
         }
     }
 

@@ -41,6 +41,10 @@ pub struct RunConfig {
     pub artifacts: Option<PathBuf>,
     /// Relative paths are relative to the config file's directory.
     pub junit: Option<PathBuf>,
+    /// Counted from warden's start; the CLI and environment may also set it.
+    pub deadline: Option<Duration>,
+    /// Time kept back before the deadline for termination, post steps and reports.
+    pub reserve: Option<Duration>,
 }
 
 /// One `[[batch]]` with `[defaults]` and built-in defaults already applied.
@@ -64,13 +68,26 @@ pub struct Config {
     /// The file it was read from.
     pub path: PathBuf,
     pub run: RunConfig,
-    /// In file order; names are unique.
+    /// `[[setup]]`, in file order.
+    pub setup: Vec<BatchConfig>,
+    /// In file order; names are unique across setup, batches and post.
     pub batches: Vec<BatchConfig>,
+    /// `[[post]]`, in file order.
+    pub post: Vec<PostConfig>,
+}
+
+/// A `[[post]]` step: a batch that always runs after the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostConfig {
+    pub step: BatchConfig,
+    /// Whether its failure fails the run (default: reported only).
+    pub required: bool,
 }
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(1);
+pub const DEFAULT_RESERVE: Duration = Duration::from_secs(5 * 60);
 
 impl Config {
     /// Reads and validates a config file.

@@ -3,7 +3,7 @@
 use super::duration::parse_duration;
 use super::{
     BatchConfig, BatchName, Command, Config, ConfigError, DEFAULT_DRAIN, DEFAULT_GRACE,
-    DEFAULT_TIMEOUT, LeakPolicy, RunConfig,
+    DEFAULT_TIMEOUT, LeakPolicy, PostConfig, RunConfig,
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -22,7 +22,11 @@ struct RawFile {
     #[serde(default)]
     defaults: RawDefaults,
     #[serde(default)]
+    setup: Vec<Spanned<RawBatch>>,
+    #[serde(default)]
     batch: Vec<Spanned<RawBatch>>,
+    #[serde(default)]
+    post: Vec<Spanned<RawBatch>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -31,6 +35,8 @@ struct RawRun {
     max_parallel: Option<Spanned<toml::Value>>,
     artifacts: Option<Spanned<String>>,
     junit: Option<Spanned<String>>,
+    deadline: Option<Spanned<toml::Value>>,
+    reserve: Option<Spanned<toml::Value>>,
 }
 
 /// Durations are taken as any value so a TOML integer gets the
@@ -58,6 +64,8 @@ struct RawBatch {
     leak: Option<Spanned<String>>,
     drain: Option<Spanned<toml::Value>>,
     kind: Option<Spanned<String>>,
+    /// Only in `[[post]]`.
+    required: Option<Spanned<bool>>,
 }
 
 /// `[defaults]` after validation, with built-in defaults filled in.
@@ -75,11 +83,21 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         .map_err(|e| cx.serde_error(root.get_ref(), &e))?;
     let run = run(&cx, raw.run)?;
     let defaults = defaults(&cx, raw.defaults)?;
-    let batches = batches(&cx, raw.batch, &defaults)?;
+    // Setup steps, batches and post steps share the logs directory, so
+    // their names share one namespace.
+    let mut names = HashMap::new();
+    let setup = units(&cx, Section::Setup, raw.setup, &defaults, &mut names)?;
+    let batches = units(&cx, Section::Batch, raw.batch, &defaults, &mut names)?;
+    let post = units(&cx, Section::Post, raw.post, &defaults, &mut names)?
+        .into_iter()
+        .map(|(step, required)| PostConfig { step, required })
+        .collect();
     Ok(Config {
         path: path.to_path_buf(),
         run,
-        batches,
+        setup: setup.into_iter().map(|(b, _)| b).collect(),
+        batches: batches.into_iter().map(|(b, _)| b).collect(),
+        post,
     })
 }
 
@@ -199,7 +217,22 @@ fn unknown_key_message(keys: &[String], serde_rest: &str) -> String {
 
 fn run(cx: &Cx, raw: RawRun) -> Result<RunConfig, ConfigError> {
     let max_parallel = raw.max_parallel.map(|v| max_parallel(cx, &v)).transpose()?;
+    let deadline = duration(cx, "deadline", raw.deadline.as_ref())?;
+    let reserve = duration(cx, "reserve", raw.reserve.as_ref())?;
+    if let (Some(deadline), Some(reserve), Some(span)) =
+        (deadline, reserve, raw.reserve.as_ref().map(Spanned::span))
+        && reserve >= deadline
+    {
+        let msg = format!(
+            "the reserve ({}) must be shorter than the deadline ({})",
+            humantime::format_duration(reserve),
+            humantime::format_duration(deadline)
+        );
+        return Err(cx.key_error("reserve", span, msg));
+    }
     Ok(RunConfig {
+        deadline,
+        reserve,
         max_parallel,
         artifacts: raw
             .artifacts
@@ -233,29 +266,65 @@ fn defaults(cx: &Cx, raw: RawDefaults) -> Result<Defaults, ConfigError> {
     })
 }
 
-fn batches(
+/// The three kinds of supervised unit, which share keys.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Setup,
+    Batch,
+    Post,
+}
+
+impl Section {
+    fn header(self) -> &'static str {
+        match self {
+            Section::Setup => "[[setup]]",
+            Section::Batch => "[[batch]]",
+            Section::Post => "[[post]]",
+        }
+    }
+}
+
+/// Validates one section's entries; `names` maps every name seen so far (in
+/// any section) to its line. Returns each entry with its `required` flag.
+fn units(
     cx: &Cx,
+    section: Section,
     raw: Vec<Spanned<RawBatch>>,
     defaults: &Defaults,
-) -> Result<Vec<BatchConfig>, ConfigError> {
-    let mut first_line: HashMap<BatchName, usize> = HashMap::new();
+    names: &mut HashMap<BatchName, usize>,
+) -> Result<Vec<(BatchConfig, bool)>, ConfigError> {
     let mut out = Vec::with_capacity(raw.len());
     for (index, raw) in raw.into_iter().enumerate() {
         let table_span = raw.span();
         let raw = raw.into_inner();
         let name_value = raw.name.as_ref().ok_or_else(|| {
-            let msg = format!("[[batch]] #{}: missing required key `name`", index + 1);
+            let msg = format!(
+                "{} #{}: missing required key `name`",
+                section.header(),
+                index + 1
+            );
             cx.error(table_span, msg)
         })?;
         let name = BatchName::new(name_value.get_ref())
             .map_err(|e| cx.key_error("name", name_value.span(), e))?;
         let line = cx.line(name_value.span());
-        if let Some(first) = first_line.insert(name.clone(), line) {
+        if let Some(first) = names.insert(name.clone(), line) {
             let msg = format!("duplicate batch name \"{name}\" (first defined at line {first})");
             return Err(cx.key_error("name", name_value.span(), msg));
         }
+        let required = match (&raw.required, section) {
+            (Some(r), Section::Post) => *r.get_ref(),
+            (Some(r), _) => {
+                let msg = format!(
+                    "only [[post]] steps take `required`, not {}",
+                    section.header()
+                );
+                return Err(cx.key_error("required", r.span(), msg));
+            }
+            (None, _) => false,
+        };
         let command = command(cx, &name, name_value.span(), &raw)?;
-        out.push(batch(cx, name, command, raw, defaults)?);
+        out.push((batch(cx, name, command, raw, defaults)?, required));
     }
     Ok(out)
 }
@@ -459,6 +528,8 @@ shell = "make it && echo done"
                 max_parallel: NonZeroUsize::new(4),
                 artifacts: Some(PathBuf::from("warden-artifacts")),
                 junit: Some(PathBuf::from("out/junit.xml")),
+                deadline: None,
+                reserve: None,
             }
         );
         let unit = BatchConfig {
@@ -485,6 +556,74 @@ shell = "make it && echo done"
             kind: None,
         };
         assert_eq!(config.batches, vec![unit, it]);
+    }
+
+    #[test]
+    fn setup_post_deadline() {
+        let config = parse_ok(
+            r#"
+[run]
+deadline = "20m"
+reserve = "5m"
+
+[[setup]]
+name = "boot"
+command = ["true"]
+
+[[batch]]
+name = "work"
+command = ["true"]
+
+[[post]]
+name = "upload"
+shell = "true"
+required = true
+
+[[post]]
+name = "cleanup"
+shell = "true"
+"#,
+        );
+        assert_eq!(config.run.deadline, Some(Duration::from_secs(1200)));
+        assert_eq!(config.run.reserve, Some(Duration::from_secs(300)));
+        assert_eq!(config.setup[0].name.as_str(), "boot");
+        assert_eq!(config.batches[0].name.as_str(), "work");
+        let post: Vec<_> = config
+            .post
+            .iter()
+            .map(|p| (p.step.name.as_str(), p.required))
+            .collect();
+        assert_eq!(post, [("upload", true), ("cleanup", false)]);
+    }
+
+    #[test]
+    fn reserve_not_shorter_than_deadline() {
+        assert_err(
+            "[run]\ndeadline = \"5m\"\nreserve = \"5m\"\n",
+            3,
+            11,
+            "key `reserve`: the reserve (5m) must be shorter than the deadline (5m)",
+        );
+    }
+
+    #[test]
+    fn required_only_in_post() {
+        assert_err(
+            "[[batch]]\nname = \"a\"\ncommand = [\"true\"]\nrequired = true\n",
+            4,
+            12,
+            "key `required`: only [[post]] steps take `required`, not [[batch]]",
+        );
+    }
+
+    #[test]
+    fn names_shared_across_sections() {
+        assert_err(
+            "[[setup]]\nname = \"a\"\nshell = \"true\"\n[[post]]\nname = \"a\"\nshell = \"true\"\n",
+            5,
+            8,
+            "key `name`: duplicate batch name \"a\" (first defined at line 2)",
+        );
     }
 
     #[test]
@@ -532,7 +671,7 @@ shell = "make it && echo done"
             "\nfoo = 1\n",
             2,
             1,
-            "unknown key `foo` at the top level, expected one of `run`, `defaults`, `batch`",
+            "unknown key `foo` at the top level, expected one of `run`, `defaults`, `setup`, `batch`, `post`",
         );
         assert_err_starts("[foo]\n", 1, 2, "unknown key `foo` at the top level");
     }

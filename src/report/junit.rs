@@ -28,6 +28,8 @@ pub struct JunitWriter {
 /// that each rewrite only clones and serializes.
 #[derive(Debug)]
 struct Case {
+    /// [`Phase::label`](crate::outcome::Phase::label): which suite it goes in.
+    phase: &'static str,
     name: XmlString,
     classname: XmlString,
     status: Status,
@@ -75,29 +77,40 @@ impl JunitWriter {
         })
     }
 
+    /// One suite per phase: `setup` and `post` when they have steps, and
+    /// `warden` (the batches) always.
     fn build(&self) -> Report {
-        let mut suite = TestSuite::new(NAME);
-        suite.add_test_cases(self.cases.iter().map(Case::to_test_case));
         let mut report = Report::new(NAME);
-        if let Some((start, span)) = self.span() {
-            suite.set_timestamp(timestamp(start)).set_time(span);
+        if let Some((start, span)) = span(self.cases.iter()) {
             report.set_timestamp(timestamp(start)).set_time(span);
         }
-        report.add_test_suite(suite);
+        for (suite_name, phase) in [("setup", "setup"), (NAME, "batch"), ("post", "post")] {
+            let cases = || self.cases.iter().filter(move |c| c.phase == phase);
+            if phase != "batch" && cases().next().is_none() {
+                continue;
+            }
+            let mut suite = TestSuite::new(suite_name);
+            suite.add_test_cases(cases().map(Case::to_test_case));
+            if let Some((start, span)) = span(cases()) {
+                suite.set_timestamp(timestamp(start)).set_time(span);
+            }
+            report.add_test_suite(suite);
+        }
         report
     }
+}
 
-    /// The earliest start and the wall-clock time from it to the latest end.
-    fn span(&self) -> Option<(SystemTime, Duration)> {
-        let start = self.cases.iter().map(|c| c.started).min()?;
-        let end = self.cases.iter().map(|c| c.started + c.duration).max()?;
-        Some((start, end.duration_since(start).unwrap_or_default()))
-    }
+/// The earliest start and the wall-clock time from it to the latest end.
+fn span<'a>(cases: impl Iterator<Item = &'a Case> + Clone) -> Option<(SystemTime, Duration)> {
+    let start = cases.clone().map(|c| c.started).min()?;
+    let end = cases.map(|c| c.started + c.duration).max()?;
+    Some((start, end.duration_since(start).unwrap_or_default()))
 }
 
 impl Case {
     fn new(o: &Outcome) -> Case {
         Case {
+            phase: o.phase.label(),
             name: xml(o.name.as_str()),
             classname: xml(o.kind.as_deref().unwrap_or(NAME)),
             status: o.status,
@@ -132,6 +145,13 @@ impl Case {
             Status::Crashed => (NonSuccessKind::Error, "crashed"),
             Status::TimedOut => (NonSuccessKind::Error, "timed-out"),
             Status::Leaked => (NonSuccessKind::Failure, "leaked"),
+            Status::Deadline => (NonSuccessKind::Error, "deadline"),
+            Status::Interrupted => (NonSuccessKind::Error, "interrupted"),
+            Status::NotRun => {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(self.reason.clone()).set_type("not-run");
+                return status;
+            }
         };
         let mut status = TestCaseStatus::non_success(kind);
         status.set_type(ty).set_message(self.reason.clone());

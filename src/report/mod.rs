@@ -80,6 +80,7 @@ pub(crate) mod test_support {
     pub fn outcome(name: &str, status: Status, reason: &str) -> Outcome {
         Outcome {
             name: BatchName::new(name).expect("test names are valid"),
+            phase: crate::outcome::Phase::Batch,
             kind: None,
             status,
             reason: reason.to_string(),

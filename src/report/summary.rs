@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::fmt_duration;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, Phase};
 use crate::status::Status;
 
 /// At most this many leaked processes are listed per batch; the rest are counted.
@@ -23,6 +23,9 @@ pub struct Counts {
     pub crashed: usize,
     pub timed_out: usize,
     pub leaked: usize,
+    pub deadline: usize,
+    pub interrupted: usize,
+    pub not_run: usize,
 }
 
 impl Counts {
@@ -34,19 +37,31 @@ impl Counts {
             Status::Crashed => &mut self.crashed,
             Status::TimedOut => &mut self.timed_out,
             Status::Leaked => &mut self.leaked,
+            Status::Deadline => &mut self.deadline,
+            Status::Interrupted => &mut self.interrupted,
+            Status::NotRun => &mut self.not_run,
         };
         *n += 1;
     }
 
-    /// `Success: 3/5, Failed: 1, Timed out: 1, Leaked: 0`; `Crashed: N` only when N > 0.
+    /// `Success: 3/5, Failed: 1, Timed out: 1, Leaked: 0`; the rarer counts
+    /// (`Crashed`, `Deadline`, `Interrupted`, `Not run`) only when not zero.
     pub fn line(&self) -> String {
-        let crashed = match self.crashed {
+        let optional = |label: &str, n: usize| match n {
             0 => String::new(),
-            n => format!(", Crashed: {n}"),
+            n => format!(", {label}: {n}"),
         };
         format!(
-            "Success: {}/{}, Failed: {}{crashed}, Timed out: {}, Leaked: {}",
-            self.passed, self.total, self.failed, self.timed_out, self.leaked
+            "Success: {}/{}, Failed: {}{}, Timed out: {}, Leaked: {}{}{}{}",
+            self.passed,
+            self.total,
+            self.failed,
+            optional("Crashed", self.crashed),
+            self.timed_out,
+            self.leaked,
+            optional("Deadline", self.deadline),
+            optional("Interrupted", self.interrupted),
+            optional("Not run", self.not_run),
         )
     }
 }
@@ -75,7 +90,9 @@ impl Summary {
         let mut counts = Counts::default();
         let mut rows = Vec::new();
         for o in outcomes {
-            counts.add(o.status);
+            if o.phase == Phase::Batch {
+                counts.add(o.status);
+            }
             if !o.status.is_success() || !o.warnings.is_empty() || !o.leaked.is_empty() {
                 rows.push(Row::new(o));
             }
@@ -165,7 +182,10 @@ impl Row {
             notes.push(format!("leaked: ... and {more} more"));
         }
         Row {
-            name: o.name.to_string(),
+            name: match o.phase {
+                Phase::Batch => o.name.to_string(),
+                phase => format!("{} step {}", phase.label(), o.name),
+            },
             status: o.status,
             duration: o.duration,
             reason: o.reason.clone(),

@@ -82,6 +82,7 @@ impl Terminal {
                     self.println(&warning_line(&outcome.name, w, colour));
                 }
             }
+            Event::Note(line) => self.println(line),
         }
     }
 
@@ -182,6 +183,9 @@ fn status_word(status: Status) -> (&'static str, &'static str) {
         Status::Crashed => ("CRASH", RED),
         Status::TimedOut => ("TIMEOUT", RED),
         Status::Leaked => ("LEAK", RED),
+        Status::Deadline => ("DEADLINE", RED),
+        Status::Interrupted => ("INTR", RED),
+        Status::NotRun => ("NOT RUN", YELLOW),
     }
 }
 

@@ -19,16 +19,26 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
 
 use crate::config::{self, LeakPolicy};
 use crate::event::Event;
-use crate::outcome::{Outcome, ProcessInfo};
+use crate::outcome::{Outcome, Phase, ProcessInfo};
 use crate::plan::PlannedBatch;
 use crate::status::{Exit, Status};
 use capture::{Capture, Captured, Echo};
 use containment::{Containment, Cookie, Mode};
 use reaper::Reaper;
 use terminate::{Terminated, terminate};
+
+use crate::watchdog::{self, Stop, StopCause};
+
+/// What ended the wait on a running batch.
+enum Watched {
+    Exited(Option<Exit>),
+    TimedOut,
+    Stopped(Stop),
+}
 
 /// How long to wait for a killed main process's exit status and for the
 /// pipe to reach EOF once every process of the batch is gone.
@@ -45,6 +55,9 @@ pub struct Supervisor {
 struct Ending {
     exit: Option<Exit>,
     timed_out: Option<Terminated>,
+    /// The run was stopped while the batch ran: how, after how long, and how
+    /// the batch was terminated.
+    stopped: Option<(Stop, Duration, Terminated)>,
     leaked: Vec<ProcessInfo>,
     leak_kill: Option<Terminated>,
     captured: Captured,
@@ -69,10 +82,16 @@ impl Supervisor {
 
     /// Runs one batch to completion. Never fails: every problem becomes the
     /// outcome's status and reason.
-    pub async fn run(&self, batch: &PlannedBatch, events: &UnboundedSender<Event>) -> Outcome {
+    pub async fn run(
+        &self,
+        batch: &PlannedBatch,
+        events: &UnboundedSender<Event>,
+        stop: watch::Receiver<Stop>,
+    ) -> Outcome {
         let cfg = &batch.config;
         let mut outcome = Outcome {
             name: cfg.name.clone(),
+            phase: batch.phase,
             kind: cfg.kind.clone(),
             status: Status::Failed,
             reason: String::new(),
@@ -84,7 +103,7 @@ impl Supervisor {
             warnings: Vec::new(),
         };
         let t0 = Instant::now();
-        match self.start_and_watch(batch, events, t0).await {
+        match self.start_and_watch(batch, events, stop, t0).await {
             Ok(ending) => judge(&mut outcome, cfg, ending),
             Err(e) => outcome.reason = e,
         }
@@ -96,6 +115,7 @@ impl Supervisor {
         &self,
         batch: &PlannedBatch,
         events: &UnboundedSender<Event>,
+        stop: watch::Receiver<Stop>,
         t0: Instant,
     ) -> Result<Ending, String> {
         let cfg = &batch.config;
@@ -107,7 +127,7 @@ impl Supervisor {
             .prepare(cookie, cfg.name.as_str())
             .map_err(|e| format!("cannot set up containment: {e}"))?;
         let result = self
-            .spawn_and_watch(batch, &mut containment, &mut log, events, t0)
+            .spawn_and_watch(batch, &mut containment, &mut log, events, stop, t0)
             .await;
         containment.remove();
         result
@@ -119,6 +139,7 @@ impl Supervisor {
         containment: &mut Containment,
         log: &mut File,
         events: &UnboundedSender<Event>,
+        mut stop: watch::Receiver<Stop>,
         t0: Instant,
     ) -> Result<Ending, String> {
         let cfg = &batch.config;
@@ -147,27 +168,60 @@ impl Supervisor {
         });
 
         let deadline = tokio::time::Instant::from_std(t0 + cfg.timeout);
-        let exit = tokio::select! {
-            exit = &mut exit_rx => exit.ok(),
-            _ = tokio::time::sleep_until(deadline) => None,
+        // Post steps run during a stop; only a second stop request ends them.
+        let post = matches!(batch.phase, Phase::Post { .. });
+        let obeys = move |s: Stop| match s {
+            Stop::Running => false,
+            Stop::Stopping { .. } => !post,
+            Stop::Killing { .. } => true,
+        };
+        let watched = tokio::select! {
+            exit = &mut exit_rx => Watched::Exited(exit.ok()),
+            _ = tokio::time::sleep_until(deadline) => Watched::TimedOut,
+            s = watchdog::wait_for(&mut stop, obeys) => Watched::Stopped(s),
         };
         let mut ending = Ending {
-            exit,
+            exit: None,
             timed_out: None,
+            stopped: None,
             leaked: Vec::new(),
             leak_kill: None,
             captured: Captured::default(),
             pipe_held: false,
         };
+        match watched {
+            Watched::Exited(exit) => {
+                ending.exit = exit;
+                self.drain(containment, cfg, &mut capture, &mut ending, &mut stop)
+                    .await;
+            }
+            Watched::TimedOut => {
+                ending.timed_out = Some(terminate(containment, cfg.grace, &mut stop).await);
+            }
+            Watched::Stopped(s) => {
+                let grace = match s {
+                    Stop::Stopping {
+                        grace_cap: Some(cap),
+                        ..
+                    } => cfg.grace.min(cap),
+                    Stop::Stopping { .. } => cfg.grace,
+                    Stop::Running | Stop::Killing { .. } => Duration::ZERO,
+                };
+                let ran = t0.elapsed();
+                let term = terminate(containment, grace, &mut stop).await;
+                let _ = events.send(Event::Note(format!(
+                    "warden: {}: {}",
+                    cfg.name,
+                    term.note()
+                )));
+                ending.stopped = Some((s, ran, term));
+            }
+        }
         if ending.exit.is_none() {
-            ending.timed_out = Some(terminate(containment, cfg.grace).await);
             ending.exit = tokio::time::timeout(SETTLE, exit_rx)
                 .await
                 .ok()
                 .and_then(Result::ok);
-        } else {
-            self.drain(containment, cfg, &mut capture, &mut ending)
-                .await;
         }
         let _ = tokio::time::timeout(SETTLE, capture.eof()).await;
         ending.captured = capture.finish().await;
@@ -183,13 +237,14 @@ impl Supervisor {
         cfg: &config::BatchConfig,
         capture: &mut Capture,
         ending: &mut Ending,
+        stop: &mut watch::Receiver<Stop>,
     ) {
         let until = tokio::time::Instant::now() + cfg.drain;
         let _ = tokio::time::timeout_at(until, capture.eof()).await;
         let left = until.saturating_duration_since(tokio::time::Instant::now());
         if !containment.wait_empty(left).await {
             ending.leaked = containment.members_info();
-            ending.leak_kill = Some(terminate(containment, cfg.grace).await);
+            ending.leak_kill = Some(terminate(containment, cfg.grace, stop).await);
         }
     }
 }
@@ -209,6 +264,20 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
             "log write failed (output after the first {} bytes may be missing): {e}",
             ending.captured.bytes
         ));
+    }
+    if let Some((stop, ran, term)) = &ending.stopped {
+        let cause = stop.cause().map(|c| c.to_string()).unwrap_or_default();
+        let (status, by) = match stop.cause() {
+            Some(StopCause::Signal(_)) => (Status::Interrupted, "interrupted"),
+            _ => (Status::Deadline, "stopped by the run watchdog"),
+        };
+        outcome.status = status;
+        outcome.reason = format!(
+            "{by}: {cause}; had been running {}; {}",
+            crate::report::fmt_duration(*ran),
+            term.describe()
+        );
+        return;
     }
     if let Some(term) = &ending.timed_out {
         outcome.status = Status::TimedOut;

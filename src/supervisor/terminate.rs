@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
+use tokio::sync::watch;
+
 use crate::outcome::ProcessInfo;
 use crate::supervisor::containment::Containment;
+use crate::watchdog::{self, Stop};
 
 /// How long processes get to vanish after SIGKILL before we call them survivors
 /// (a process in uninterruptible sleep can take a while).
@@ -25,17 +28,31 @@ pub struct Terminated {
     pub survivors: Vec<ProcessInfo>,
     /// From the end of the grace period to the batch verified empty.
     pub kill_latency: Duration,
+    /// A second stop request ended the grace early, after this long.
+    pub cut_short: Option<Duration>,
 }
 
-pub async fn terminate(c: &Containment, grace: Duration) -> Terminated {
-    let signalled = c.signal_all(&[Signal::TERM, Signal::CONT]);
+/// Terminates every process of the batch. A zero grace skips SIGTERM; a
+/// `stop` that turns to [`Stop::Killing`] during the grace cuts it short.
+pub async fn terminate(
+    c: &Containment,
+    grace: Duration,
+    stop: &mut watch::Receiver<Stop>,
+) -> Terminated {
     let mut done = Terminated {
-        signalled,
         grace,
         ..Terminated::default()
     };
-    if c.wait_empty(grace).await {
-        return done;
+    if !grace.is_zero() {
+        done.signalled = c.signal_all(&[Signal::TERM, Signal::CONT]);
+        let killing = watchdog::wait_for(stop, |s| matches!(s, Stop::Killing { .. }));
+        let t0 = Instant::now();
+        tokio::select! {
+            emptied = c.wait_empty(grace) => if emptied {
+                return done;
+            },
+            _ = killing => done.cut_short = Some(t0.elapsed()),
+        }
     }
     let grace_over = Instant::now();
     done.killed = c.members_info();
@@ -51,18 +68,38 @@ impl Terminated {
     /// SIGKILLed 3 processes (pids 10, 11, 12)`.
     pub fn describe(&self) -> String {
         let grace = humantime::format_duration(self.grace);
-        let mut s = format!("sent SIGTERM to {}", processes(self.signalled));
-        if self.killed.is_empty() {
-            let _ = write!(s, "; all exited within {grace} grace");
-        } else {
-            let _ = write!(
-                s,
-                "; still running after {grace} grace; SIGKILLed {} ({}); gone {:.1}ms after the grace period",
+        let gone = format!(
+            "gone {:.1}ms after",
+            self.kill_latency.as_secs_f64() * 1000.0
+        );
+        let killed = || {
+            format!(
+                "SIGKILLed {} ({})",
                 processes(self.killed.len()),
-                pids(&self.killed),
-                self.kill_latency.as_secs_f64() * 1000.0
-            );
-        }
+                pids(&self.killed)
+            )
+        };
+        let mut s = match (self.grace.is_zero(), self.killed.is_empty()) {
+            (true, true) => "nothing left to kill".to_string(),
+            (true, false) => format!("{} at once, without grace; {gone} the kill", killed()),
+            (false, true) => format!(
+                "sent SIGTERM to {}; all exited within {grace} grace",
+                processes(self.signalled)
+            ),
+            (false, false) => match self.cut_short {
+                Some(after) => format!(
+                    "sent SIGTERM to {}; told again to stop {} into the {grace} grace; {}; {gone} that",
+                    processes(self.signalled),
+                    crate::report::fmt_duration(after),
+                    killed()
+                ),
+                None => format!(
+                    "sent SIGTERM to {}; still running after {grace} grace; {}; {gone} the grace period",
+                    processes(self.signalled),
+                    killed()
+                ),
+            },
+        };
         if !self.survivors.is_empty() {
             let _ = write!(
                 s,
@@ -72,6 +109,24 @@ impl Terminated {
             );
         }
         s
+    }
+
+    /// The one-line note for the terminal when a batch was stopped.
+    pub fn note(&self) -> String {
+        if self.killed.is_empty() {
+            "exited within grace".to_string()
+        } else if self.cut_short.is_some() || self.grace.is_zero() {
+            format!(
+                "told again to stop: killed {}",
+                processes(self.killed.len())
+            )
+        } else {
+            format!(
+                "did not exit within {} grace: killed {}",
+                humantime::format_duration(self.grace),
+                processes(self.killed.len())
+            )
+        }
     }
 }
 
