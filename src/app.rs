@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use crate::cli::{CheckArgs, Cli, Command, ContainmentChoice, RunArgs};
+use crate::cli::{CheckArgs, Cli, Command, ContainmentChoice, ReapArgs, RunArgs};
 use crate::config::{self, Config};
 use crate::outcome::Outcome;
 use crate::plan::{Overrides, Plan};
@@ -15,7 +15,7 @@ use crate::report::{JunitWriter, LiveReport, Summary, Terminal, TerminalMode};
 use crate::runner;
 use crate::supervisor::containment::Mode;
 use crate::supervisor::reaper::Reaper;
-use crate::supervisor::{Supervisor, procfs};
+use crate::supervisor::{Supervisor, leftovers, procfs};
 use crate::watchdog::{self, Deadline, StopCause};
 
 /// `println!` that ignores a closed stdout: a reader that went away (`| head`)
@@ -56,6 +56,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
+        Command::Reap(args) => Ok(reap(args)),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -104,6 +105,44 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
     Ok(EXIT_PASSED)
 }
 
+fn reap(args: ReapArgs) -> u8 {
+    let found = leftovers::find();
+    let lines = leftovers::describe(&found);
+    if lines.is_empty() {
+        out!("warden: no leftovers of dead runs");
+        return EXIT_PASSED;
+    }
+    let verb = if args.dry_run {
+        "would reap"
+    } else {
+        "reaping"
+    };
+    for line in &lines {
+        out!("warden: {verb} {line}");
+    }
+    if !args.dry_run {
+        for problem in leftovers::reap(&found) {
+            err!("warden: {problem}");
+        }
+    }
+    EXIT_PASSED
+}
+
+/// Leftovers of earlier runs whose warden was killed would compete with
+/// this run (and hold VMs, ports, disk), so they go first.
+fn reap_before_run() {
+    let found = leftovers::find();
+    if found.is_empty() {
+        return;
+    }
+    for line in leftovers::describe(&found) {
+        out!("warden: reaping {line}");
+    }
+    for problem in leftovers::reap(&found) {
+        err!("warden: {problem}");
+    }
+}
+
 /// A run id unique on this machine: our pid and its start time.
 fn run_id() -> String {
     let pid = std::process::id() as i32;
@@ -135,6 +174,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    reap_before_run();
     let result = runtime.block_on(async {
         let id = run_id();
         let mode = Mode::detect(&id, args.containment == ContainmentChoice::Pgroup);

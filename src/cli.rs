@@ -24,6 +24,16 @@ pub enum Command {
     Run(RunArgs),
     /// Validate a config file and print the plan; run nothing.
     Check(CheckArgs),
+    /// Kill what runs whose warden is gone left behind (processes, cgroups);
+    /// never touches a live run. `warden run` does this at start too.
+    Reap(ReapArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReapArgs {
+    /// Only list what would be killed and removed.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -174,6 +174,9 @@ async fn batches(
             }
         }
         let more = pending.len() > 0;
+        if !more && running.is_empty() {
+            break;
+        }
         tokio::select! {
             permit = slots.clone().acquire_owned(), if more => {
                 // The semaphore is never closed.

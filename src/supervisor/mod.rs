@@ -8,6 +8,7 @@
 
 pub mod capture;
 pub mod containment;
+pub mod leftovers;
 pub mod procfs;
 pub mod reaper;
 mod spawn;

@@ -27,13 +27,7 @@ impl CgroupRoot {
     /// Creates `<our cgroup>/warden-<run_id>`; fails when there is no
     /// writable cgroup2 mount or it lacks `cgroup.kill` (Linux < 5.14).
     pub fn create(run_id: &str) -> io::Result<CgroupRoot> {
-        let (mount, root) = cgroup2_mount()?;
-        let own = own_cgroup()?;
-        let inside = match own.strip_prefix(&root) {
-            Some(rest) if root != "/" => rest.to_string(),
-            _ => own.clone(),
-        };
-        let parent = mount.join(inside.trim_start_matches('/'));
+        let (parent, own) = runs_parent()?;
         let name = format!("{RUN_PREFIX}{run_id}");
         let dir = parent.join(&name);
         fs::create_dir(&dir).map_err(|e| annotate(e, "cannot create cgroup", &dir))?;
@@ -76,6 +70,39 @@ impl CgroupRoot {
 
 fn annotate(e: io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+/// Where run cgroups are created (our own cgroup's directory), and our
+/// cgroup's path as `/proc/<pid>/cgroup` shows it.
+pub fn runs_parent() -> io::Result<(PathBuf, String)> {
+    let (mount, root) = cgroup2_mount()?;
+    let own = own_cgroup()?;
+    let inside = match own.strip_prefix(&root) {
+        Some(rest) if root != "/" => rest.to_string(),
+        _ => own.clone(),
+    };
+    Ok((mount.join(inside.trim_start_matches('/')), own))
+}
+
+/// Kills everything in a cgroup directory and its children, waits for them
+/// to go, and removes the directories. For leftovers of dead runs.
+pub fn kill_and_remove(dir: &Path) -> io::Result<()> {
+    if let Ok(children) = fs::read_dir(dir) {
+        for child in children.flatten() {
+            if child.file_type().is_ok_and(|t| t.is_dir()) {
+                kill_and_remove(&child.path())?;
+            }
+        }
+    }
+    let _ = fs::write(dir.join("cgroup.kill"), b"1");
+    for _ in 0..500 {
+        let events = fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
+        if !events_say_populated(&events) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    fs::remove_dir(dir)
 }
 
 /// The cgroup2 mount point and the hierarchy path mounted there.

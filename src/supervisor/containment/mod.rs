@@ -18,7 +18,7 @@ use rustix::process::{Pid, PidfdFlags, Signal};
 use crate::outcome::ProcessInfo;
 use crate::supervisor::procfs;
 
-pub use cgroup::CgroupRoot;
+pub use cgroup::{CgroupRoot, RUN_PREFIX, kill_and_remove, runs_parent};
 
 /// The environment variables that mark every process of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
