@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
-use crate::config::{BatchConfig, Config, DEFAULT_RESERVE};
+use crate::config::{BatchConfig, Config, DEFAULT_RESERVE, MAX_DURATION};
 use crate::outcome::Phase;
 
 #[derive(Debug, Clone)]
@@ -81,11 +81,8 @@ pub enum PlanError {
     ReserveTooLong { reserve: String, deadline: String },
     #[error("JOB_TIMEOUT_MINUTES={0:?} is not a positive whole number of minutes")]
     BadJobTimeout(String),
-    #[error("cannot resolve {}: {source}", path.display())]
-    Path {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot resolve {}: {error}", path.display())]
+    Path { path: PathBuf, error: std::io::Error },
 }
 
 pub const DEFAULT_ARTIFACTS: &str = "warden-artifacts";
@@ -116,9 +113,9 @@ impl Plan {
             .clone()
             .or_else(|| config.run.artifacts.as_ref().map(|p| base.join(p)))
             .unwrap_or_else(|| PathBuf::from(DEFAULT_ARTIFACTS));
-        let artifacts = std::path::absolute(&artifacts).map_err(|source| PlanError::Path {
+        let artifacts = std::path::absolute(&artifacts).map_err(|error| PlanError::Path {
             path: artifacts.clone(),
-            source,
+            error,
         })?;
         let junit = overrides
             .junit
@@ -195,13 +192,15 @@ impl Plan {
 fn run_deadline(config: &Config, o: &Overrides) -> Result<Option<RunDeadline>, PlanError> {
     let job_timeout = match &o.job_timeout_minutes {
         Some(m) if !m.trim().is_empty() => {
-            let minutes: u64 = m
+            let secs = m
                 .trim()
-                .parse()
+                .parse::<u64>()
                 .ok()
                 .filter(|&n| n > 0)
+                .and_then(|n| n.checked_mul(60))
+                .filter(|&s| s <= MAX_DURATION.as_secs())
                 .ok_or_else(|| PlanError::BadJobTimeout(m.clone()))?;
-            Some(Duration::from_secs(minutes * 60))
+            Some(Duration::from_secs(secs))
         }
         _ => None,
     };

@@ -7,9 +7,14 @@ use std::time::Duration;
 ///
 /// The error is a complete sentence fragment naming the input, suitable for
 /// prefixing with a key or flag name.
+/// The longest duration accepted: longer ones are typos, and would overflow
+/// clock arithmetic.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if d.is_zero() => Err("duration must be greater than zero".to_owned()),
+        Ok(d) if d > MAX_DURATION => Err(format!("duration {s:?} is longer than a year")),
         Ok(d) => Ok(d),
         // humantime reports a bare number as a unit-less "unknown unit".
         Err(humantime::DurationError::UnknownUnit { unit, value, .. }) if unit.is_empty() => Err(

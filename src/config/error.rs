@@ -2,11 +2,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{}: cannot read config: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    // Not a `source`: the message already says it, and anyhow would repeat it.
+    #[error("{}: cannot read config: {error}", path.display())]
+    Read { path: PathBuf, error: std::io::Error },
     /// `line` and `column` are 1-based.
     #[error("{}:{line}:{column}: {message}", path.display())]
     Invalid {

@@ -6,7 +6,7 @@ mod error;
 mod name;
 mod schema;
 
-pub use duration::parse_duration;
+pub use duration::{MAX_DURATION, parse_duration};
 pub use error::ConfigError;
 pub use name::BatchName;
 
@@ -92,9 +92,9 @@ pub const DEFAULT_RESERVE: Duration = Duration::from_secs(5 * 60);
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Config::parse(path, &text)
     }

@@ -44,7 +44,10 @@ impl CgroupRoot {
     }
 
     pub(super) fn child(&self, unit: &str) -> io::Result<BatchCgroup> {
-        let dir = self.dir.join(unit);
+        // Prefixed: a batch may be named like a cgroup interface file
+        // (`cgroup.procs`, `cpu.stat`), and no such file starts with this.
+        let unit = format!("batch-{unit}");
+        let dir = self.dir.join(&unit);
         fs::create_dir(&dir).map_err(|e| annotate(e, "cannot create cgroup", &dir))?;
         let procs = OpenOptions::new()
             .write(true)
@@ -64,7 +67,7 @@ impl CgroupRoot {
     }
 
     pub(super) fn remove(&self) {
-        let _ = fs::remove_dir(&self.dir);
+        remove_tree(&self.dir);
     }
 }
 
@@ -87,12 +90,8 @@ pub fn runs_parent() -> io::Result<(PathBuf, String)> {
 /// Kills everything in a cgroup directory and its children, waits for them
 /// to go, and removes the directories. For leftovers of dead runs.
 pub fn kill_and_remove(dir: &Path) -> io::Result<()> {
-    if let Ok(children) = fs::read_dir(dir) {
-        for child in children.flatten() {
-            if child.file_type().is_ok_and(|t| t.is_dir()) {
-                kill_and_remove(&child.path())?;
-            }
-        }
+    for child in child_cgroups(dir) {
+        kill_and_remove(&child)?;
     }
     let _ = fs::write(dir.join("cgroup.kill"), b"1");
     for _ in 0..500 {
@@ -160,17 +159,22 @@ impl BatchCgroup {
         self.procs.as_fd()
     }
 
+    /// Every process in the batch's cgroup and in any cgroup the batch made
+    /// below it (a nested warden, systemd-run, a container runtime).
     pub(super) fn members(&self) -> Vec<i32> {
-        fs::read_to_string(self.dir.join("cgroup.procs"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
+        let mut pids = Vec::new();
+        collect_members(&self.dir, &mut pids);
+        pids
     }
 
     pub(super) fn contains(&self, pid: i32) -> bool {
         fs::read_to_string(format!("/proc/{pid}/cgroup"))
-            .map(|t| t.lines().any(|l| l.strip_prefix("0::") == Some(&self.rel)))
+            .map(|t| {
+                t.lines().filter_map(|l| l.strip_prefix("0::")).any(|path| {
+                    path.strip_prefix(self.rel.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                })
+            })
             .unwrap_or(false)
     }
 
@@ -233,16 +237,44 @@ impl BatchCgroup {
         Ok(unsafe { AsyncFd::register_with_interest(fd, Interest::PRIORITY) }?)
     }
 
+    /// Removes the batch's cgroup and any the batch made below it.
     pub(super) fn remove(&self) {
-        // An emptied cgroup can linger busy for a moment while the kernel
-        // finishes tearing down its last task.
-        for _ in 0..50 {
-            match fs::remove_dir(&self.dir) {
-                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                _ => return,
+        remove_tree(&self.dir);
+    }
+}
+
+fn collect_members(dir: &Path, pids: &mut Vec<i32>) {
+    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    pids.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    for child in child_cgroups(dir) {
+        collect_members(&child, pids);
+    }
+}
+
+fn child_cgroups(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes a cgroup directory, children first. An emptied cgroup can linger
+/// busy for a moment while the kernel finishes tearing down its last task.
+fn remove_tree(dir: &Path) {
+    for child in child_cgroups(dir) {
+        remove_tree(&child);
+    }
+    for _ in 0..50 {
+        match fs::remove_dir(dir) {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
+                std::thread::sleep(Duration::from_millis(2));
             }
+            _ => return,
         }
     }
 }

@@ -60,6 +60,12 @@ pub fn prepare(
     for (k, v) in containment.cookie().env() {
         vars.insert(k.into(), v.into());
     }
+    if !cwd.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("working directory {} does not exist", cwd.display()),
+        ));
+    }
     let program = resolve_program(&args[0], vars.get(OsStr::new("PATH")), cwd)?;
     let envp = vars
         .into_iter()
