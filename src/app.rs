@@ -10,7 +10,7 @@ use clap::Parser;
 use crate::cli::{CheckArgs, Cli, Command, ContainmentChoice, ReapArgs, RunArgs};
 use crate::config::{self, Config};
 use crate::outcome::Outcome;
-use crate::plan::{Overrides, Plan};
+use crate::plan::{DeadlineSource, Overrides, Plan};
 use crate::report::{JunitWriter, LiveReport, Summary, Terminal, TerminalMode};
 use crate::runner;
 use crate::supervisor::containment::Mode;
@@ -73,36 +73,73 @@ fn load_plan(path: &std::path::Path, overrides: Overrides) -> anyhow::Result<Pla
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<u8> {
-    let plan = load_plan(&args.config, Overrides::default())?;
+    let overrides = Overrides {
+        deadline: args.deadline,
+        reserve: args.reserve,
+        job_timeout_minutes: std::env::var("JOB_TIMEOUT_MINUTES").ok(),
+        ..Overrides::default()
+    };
+    let plan = load_plan(&args.config, overrides)?;
     out!("config: {}", args.config.display());
     out!("artifacts: {}", plan.artifacts.display());
     out!("junit: {}", plan.junit.display());
     out!("max-parallel: {}", plan.max_parallel);
-    out!("batches: {}", plan.batches.len());
-    for b in &plan.batches {
-        let c = &b.config;
-        let what = match &c.command {
-            config::Command::Argv(argv) => format!("{argv:?}"),
-            config::Command::Shell(s) => format!("sh -c {s:?}"),
-        };
-        out!("  {}: {what}", c.name);
-        out!(
-            "    cwd {}, timeout {}, grace {}, drain {}, leak {}{}",
-            b.cwd.display(),
-            humantime::format_duration(c.timeout),
-            humantime::format_duration(c.grace),
-            humantime::format_duration(c.drain),
-            match c.leak {
-                config::LeakPolicy::Warn => "warn",
-                config::LeakPolicy::Fail => "fail",
+    match plan.deadline {
+        Some(d) => out!(
+            "deadline: {} (reserve {}, from {}): the watchdog fires after {}",
+            humantime::format_duration(d.deadline),
+            humantime::format_duration(d.reserve),
+            match d.source {
+                DeadlineSource::CommandLine => "--deadline / WARDEN_DEADLINE",
+                DeadlineSource::Config => "[run] deadline",
+                DeadlineSource::JobTimeout => "JOB_TIMEOUT_MINUTES",
             },
-            c.kind
-                .as_ref()
-                .map(|k| format!(", kind {k}"))
-                .unwrap_or_default(),
-        );
+            humantime::format_duration(d.deadline - d.reserve),
+        ),
+        None => out!("deadline: none"),
+    }
+    for (title, units) in [
+        ("setup steps", &plan.setup),
+        ("batches", &plan.batches),
+        ("post steps", &plan.post),
+    ] {
+        if title != "batches" && units.is_empty() {
+            continue;
+        }
+        out!("{title}: {}", units.len());
+        for b in units {
+            print_unit(b);
+        }
     }
     Ok(EXIT_PASSED)
+}
+
+fn print_unit(b: &crate::plan::PlannedBatch) {
+    let c = &b.config;
+    let what = match &c.command {
+        config::Command::Argv(argv) => format!("{argv:?}"),
+        config::Command::Shell(s) => format!("sh -c {s:?}"),
+    };
+    let required = match b.phase {
+        crate::outcome::Phase::Post { required: true } => " (required)",
+        _ => "",
+    };
+    out!("  {}{required}: {what}", c.name);
+    out!(
+        "    cwd {}, timeout {}, grace {}, drain {}, leak {}{}",
+        b.cwd.display(),
+        humantime::format_duration(c.timeout),
+        humantime::format_duration(c.grace),
+        humantime::format_duration(c.drain),
+        match c.leak {
+            config::LeakPolicy::Warn => "warn",
+            config::LeakPolicy::Fail => "fail",
+        },
+        c.kind
+            .as_ref()
+            .map(|k| format!(", kind {k}"))
+            .unwrap_or_default(),
+    );
 }
 
 fn reap(args: ReapArgs) -> u8 {

@@ -82,6 +82,11 @@ pub struct CheckArgs {
     /// Config file.
     #[arg(short, long, default_value = "warden.toml")]
     pub config: PathBuf,
+    /// As for `run`: shows the deadline the run would have.
+    #[arg(long, value_name = "DURATION", env = "WARDEN_DEADLINE", value_parser = duration)]
+    pub deadline: Option<Duration>,
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub reserve: Option<Duration>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

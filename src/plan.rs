@@ -82,7 +82,10 @@ pub enum PlanError {
     #[error("JOB_TIMEOUT_MINUTES={0:?} is not a positive whole number of minutes")]
     BadJobTimeout(String),
     #[error("cannot resolve {}: {error}", path.display())]
-    Path { path: PathBuf, error: std::io::Error },
+    Path {
+        path: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 pub const DEFAULT_ARTIFACTS: &str = "warden-artifacts";

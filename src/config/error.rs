@@ -4,7 +4,10 @@ use std::path::PathBuf;
 pub enum ConfigError {
     // Not a `source`: the message already says it, and anyhow would repeat it.
     #[error("{}: cannot read config: {error}", path.display())]
-    Read { path: PathBuf, error: std::io::Error },
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// `line` and `column` are 1-based.
     #[error("{}:{line}:{column}: {message}", path.display())]
     Invalid {
