@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Kind, Warden, q};
+use common::{Kind, Warden, parse_junit, q, wait_until};
 
 both_containments! {
     fn concurrent_wardens_do_not_touch_each_other(w) {
@@ -249,4 +249,43 @@ fn missing_program_is_a_failure_and_others_still_run() {
     assert_eq!(case.kind, Kind::Failure, "{case:#?}");
     assert!(case.message().contains("/nonexistent/program"), "{case:#?}");
     r.case("ok").assert_status(Kind::Success, None);
+}
+
+#[test]
+fn sigkilled_warden_takes_its_direct_children_along_and_leaves_valid_junit() {
+    // A single-process batch: PDEATHSIG = SIGKILL must end it with warden.
+    let w = Warden::pgroup()
+        .fixture("ok", "pass.sh", &[], "")
+        .batch("name = \"sleeper\"\ncommand = [\"sleep\", \"1000\"]");
+    let junit = w.path("warden-artifacts/junit.xml");
+    let sleeper_log = w.path("warden-artifacts/logs/sleeper.log");
+    let running = w.spawn();
+    let ready = wait_until(Duration::from_secs(10), || {
+        let xml = std::fs::read_to_string(&junit).unwrap_or_default();
+        sleeper_log.exists() && parse_junit(&xml).is_ok_and(|c| c.iter().any(|c| c.name == "ok"))
+    });
+    running.signal(libc::SIGKILL);
+    // `wait` fails the test if the sleeper (or anything else) survived.
+    let r = running.wait();
+    assert!(
+        ready,
+        "never saw `ok` finished and `sleeper` started\n{}",
+        r.context
+    );
+    assert_eq!(r.signal, Some(libc::SIGKILL));
+    let cases = r.junit();
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert_eq!(cases[0].name, "ok");
+}
+
+#[test]
+#[ignore = "warden bug: a missing cwd is reported as `cannot start <program>: No such file or directory`, without naming the directory"]
+fn missing_cwd_is_named_in_the_reason() {
+    let r = Warden::pgroup()
+        .batch("name = \"nocwd\"\ncommand = [\"true\"]\ncwd = \"does-not-exist\"")
+        .run();
+    r.assert_code(1);
+    let case = r.case("nocwd");
+    assert_eq!(case.kind, Kind::Failure, "{case:#?}");
+    assert!(case.message().contains("does-not-exist"), "{case:#?}");
 }

@@ -256,3 +256,42 @@ fn github_step_summary_gets_markdown_appended() {
         "{md:?}"
     );
 }
+
+#[test]
+#[ignore = "warden bug: panics (exit 101) printing the summary to a closed stdout; exit code lost, GITHUB_STEP_SUMMARY not written"]
+fn closed_stdout_keeps_exit_code_and_step_summary() {
+    let w = Warden::pgroup();
+    let summary = w.path_str("step-summary.md");
+    let r = w
+        .fixture("f", "fail3.sh", &[], "")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .broken_stdout()
+        .run();
+    // The run itself is unaffected by nobody reading the terminal output.
+    assert_eq!(r.case("f").ty.as_deref(), Some("failed"), "{}", r.context);
+    r.assert_code(1);
+    let md = fs::read_to_string(r.path("step-summary.md")).unwrap_or_default();
+    assert!(
+        md.contains("Success: 0/1, Failed: 1"),
+        "step summary: {md:?}\n{}",
+        r.context
+    );
+}
+
+both_containments! {
+    #[ignore = "warden bug: with --verbose and a closed stdout, panics (exit 101) before running any batch; under cgroup it also leaves its run cgroup behind"]
+    fn closed_stdout_with_verbose_still_runs_the_batches(w) {
+        let r = w
+            .fixture("f", "fail3.sh", &[], "")
+            .arg("--verbose")
+            .broken_stdout()
+            .run();
+        assert!(
+            r.artifacts().join("logs/f.log").exists(),
+            "the batch never ran\n{}",
+            r.context
+        );
+        assert_eq!(r.log_text("f"), "fail3: about to fail\nfail3: on stderr\n");
+        r.assert_code(1);
+    }
+}

@@ -134,11 +134,14 @@ both_containments! {
             "timed out after 1s; sent SIGTERM to 2 processes; all exited within 5s grace"
         );
         let log = r.log_text("slow");
+        // The shell may also report its SIGTERMed `sleep` job ("Terminated").
+        let lines: Vec<&str> = log.lines().filter(|l| *l != "Terminated").collect();
         assert_eq!(
-            log,
-            "slow_cleanup: ready\nslow_cleanup: got SIGTERM\ncleanup done\n",
+            lines,
+            ["slow_cleanup: ready", "slow_cleanup: got SIGTERM", "cleanup done"],
             "{}", r.context
         );
+        assert!(log.ends_with("cleanup done\n"), "{}", r.context);
         assert!(case.out().contains("cleanup done"), "{case:#?}");
     }
 }
@@ -407,5 +410,79 @@ both_containments! {
         want.sort();
         assert_eq!(got_sorted, want, "{}", r.context);
         r.assert_pids_gone("bg.pid");
+    }
+}
+
+both_containments! {
+    fn forking_while_ignoring_sigterm_is_fully_killed(w) {
+        // Keeps forking through the grace period and into the SIGKILL
+        // phase: processes forked mid-kill must die too.
+        let r = w
+            .shell(
+                "storm",
+                "trap '' TERM; echo storming; while :; do sleep 1000 & sleep 0.005; done",
+                "timeout = \"1s\"\ngrace = \"500ms\"",
+            )
+            .run();
+        r.assert_code(1);
+        assert_elapsed(&r, Duration::from_millis(1500), 10 * SECOND);
+        let case = r.case("storm");
+        case.assert_status(Kind::Error, Some("timed-out"));
+        assert_matches(
+            r"^timed out after 1s; sent SIGTERM to \d+ processes; still running after 500ms grace; SIGKILLed \d+ processes \(pids [\d, ]+, and \d+ more\); gone \d+\.\dms after the grace period$",
+            case.message(),
+            &r.context,
+        );
+    }
+}
+
+both_containments! {
+    fn leftover_ignoring_sigterm_gets_sigkill(w) {
+        let r = w
+            .shell(
+                "stubborn",
+                "(trap '' TERM; exec sleep 1000) & echo $! > stubborn.pid; echo bye",
+                "drain = \"300ms\"\ngrace = \"500ms\"\nleak = \"fail\"",
+            )
+            .run();
+        r.assert_code(1);
+        assert_elapsed(&r, Duration::from_millis(800), 10 * SECOND);
+        let pid = &read_pids(&r, "stubborn.pid")[0];
+        let case = r.case("stubborn");
+        case.assert_status(Kind::Failure, Some("leaked"));
+        assert_matches(
+            &format!(
+                r"^exit code 0; left 1 process running 300ms after exit: {pid} \(sleep 1000\); sent SIGTERM to 1 process; still running after 500ms grace; SIGKILLed 1 process \(pid {pid}\); gone \d+\.\dms after the grace period$"
+            ),
+            case.message(),
+            &r.context,
+        );
+        r.assert_pids_gone("stubborn.pid");
+    }
+}
+
+both_containments! {
+    fn quiet_helper_finishing_within_drain_is_not_a_leak(w) {
+        // The helper doesn't hold the output but outlives the main process
+        // by 0.3 s, well within the drain: not a leak.
+        let r = w
+            .shell(
+                "helper",
+                "(sleep 0.3; echo helper-done > helper.out) >/dev/null 2>&1 & echo main-done",
+                "drain = \"3s\"",
+            )
+            .run();
+        r.assert_code(0);
+        assert!(r.warn_lines("helper").is_empty(), "{}", r.context);
+        let case = r.case("helper");
+        case.assert_status(Kind::Success, None);
+        assert_eq!(case.system_err, None, "{case:#?}");
+        assert_eq!(
+            std::fs::read_to_string(r.path("helper.out")).unwrap_or_default(),
+            "helper-done\n",
+            "the helper was allowed to finish\n{}",
+            r.context
+        );
+        assert_elapsed(&r, Duration::from_millis(300), Duration::from_millis(2500));
     }
 }

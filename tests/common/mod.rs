@@ -132,6 +132,8 @@ pub struct Warden {
     env: BTreeMap<String, String>,
     watchdog: Duration,
     mark: String,
+    /// Give warden a stdout whose reader is already gone (EPIPE on write).
+    broken_stdout: bool,
 }
 
 impl Default for Warden {
@@ -165,6 +167,7 @@ impl Warden {
             env: BTreeMap::new(),
             watchdog: DEFAULT_WATCHDOG,
             mark: new_mark(),
+            broken_stdout: false,
         }
     }
 
@@ -292,6 +295,13 @@ impl Warden {
         self
     }
 
+    /// warden's stdout is a pipe nobody reads (its read end is closed), as
+    /// when piped to `head` that has exited or a log collector that died.
+    pub fn broken_stdout(mut self) -> Self {
+        self.broken_stdout = true;
+        self
+    }
+
     /// How long warden may run before the harness gives up on it.
     pub fn watchdog(mut self, limit: Duration) -> Self {
         self.watchdog = limit;
@@ -351,10 +361,17 @@ impl Warden {
         if let Some(flag) = self.containment.flag().filter(|_| self.subcommand == "run") {
             cmd.arg("--containment").arg(flag);
         }
+        let stdout = if self.broken_stdout {
+            let (reader, writer) = std::io::pipe().expect("pipe");
+            drop(reader);
+            Stdio::from(writer)
+        } else {
+            Stdio::piped()
+        };
         cmd.args(&self.args)
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             // Whatever the environment of the test runner says, these are ours to set.
             .env_remove("WARDEN_CONTAINMENT")
@@ -366,7 +383,10 @@ impl Warden {
             .envs(&self.env);
         let started = Instant::now();
         let mut child = cmd.spawn().expect("spawn warden");
-        let stdout = reader(child.stdout.take().expect("stdout"));
+        let stdout = match child.stdout.take() {
+            Some(pipe) => reader(pipe),
+            None => std::thread::spawn(Vec::new),
+        };
         let stderr = reader(child.stderr.take().expect("stderr"));
         let (tx, exited) = mpsc::channel();
         let pid = child.id() as libc::pid_t;
@@ -406,6 +426,13 @@ pub struct Running {
 impl Running {
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// Sends `sig` to the warden process.
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: the pid is our child and not reaped before `wait`, so it
+        // still names warden (or its zombie).
+        unsafe { libc::kill(self.pid, sig) };
     }
 
     pub fn wait(self) -> Run {
@@ -459,9 +486,12 @@ impl Running {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+        for dir in &cgroups {
+            remove_cgroup_tree(dir);
+        }
         assert!(
             cgroups.is_empty(),
-            "warden left its cgroups behind: {cgroups:?}\n{context}"
+            "warden left its cgroups behind (now removed): {cgroups:?}\n{context}"
         );
         Run {
             code,
@@ -522,6 +552,19 @@ fn leftover_cgroups(warden_pid: i32) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Removes a cgroup directory and the ones below it (bottom-up). Only called
+/// on the run cgroup of a warden we started, after its processes were killed.
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir(dir);
 }
 
 fn reader(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
@@ -764,10 +807,26 @@ fn has_mark(pid: i32, mark: &str) -> bool {
     }
 }
 
-/// Alive: exists, not a zombie, and not already exiting.
+/// Whether a SIGKILL is queued for the process (e.g. its PDEATHSIG, sent as
+/// its parent died): it is dead as soon as it is next scheduled.
+fn sigkill_pending(pid: i32) -> bool {
+    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let bit = 1u64 << (libc::SIGKILL - 1);
+    status.lines().any(|l| {
+        let mask = l
+            .strip_prefix("SigPnd:")
+            .or_else(|| l.strip_prefix("ShdPnd:"));
+        mask.and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & bit != 0)
+    })
+}
+
+/// Alive: exists, not a zombie, not already exiting, no SIGKILL pending.
 fn is_alive(pid: i32) -> Option<char> {
     let (state, flags) = stat_of(pid)?;
-    if matches!(state, 'Z' | 'X' | 'x') || flags & PF_EXITING != 0 {
+    if matches!(state, 'Z' | 'X' | 'x') || flags & PF_EXITING != 0 || sigkill_pending(pid) {
         return None;
     }
     Some(state)
