@@ -58,7 +58,11 @@ both_containments! {
                 "echo \"K=$K\"; echo \"BATCH=$WARDEN_BATCH\"; echo \"RUN=$WARDEN_RUN\"; echo \"INHERITED=$FROM_WARDEN\"",
                 "env = { K = \"v with spaces\" }",
             )
-            .shell("other", "echo \"K=${K-unset}\"; echo \"BATCH=$WARDEN_BATCH\"", "")
+            .shell(
+                "other",
+                "echo \"K=${K-unset}\"; echo \"BATCH=$WARDEN_BATCH\"; echo \"RUN=$WARDEN_RUN\"",
+                "",
+            )
             .env("FROM_WARDEN", "yes")
             .run();
         r.assert_code(0);
@@ -68,8 +72,11 @@ both_containments! {
         assert_eq!(lines[1], "BATCH=envtest");
         assert!(lines[2].len() > "RUN=".len(), "WARDEN_RUN is set: {log}");
         assert_eq!(lines[3], "INHERITED=yes");
-        // env is per batch.
-        assert_eq!(r.log_text("other"), "K=unset\nBATCH=other\n");
+        // env is per batch; the run id is the same for every batch of a run.
+        assert_eq!(
+            r.log_text("other"),
+            format!("K=unset\nBATCH=other\n{}\n", lines[2])
+        );
     }
 }
 

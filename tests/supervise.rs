@@ -486,3 +486,85 @@ both_containments! {
         assert_elapsed(&r, Duration::from_millis(300), Duration::from_millis(2500));
     }
 }
+
+both_containments! {
+    cgroup #[ignore = "warden bug: under cgroup containment a batch named like a cgroup interface file (cgroup.procs, cpu.stat, memory.pressure) fails: `cannot create cgroup …: File exists`"]
+    fn batch_names_that_are_cgroup_file_names(w) {
+        let r = w
+            .shell("cgroup.procs", "echo one", "")
+            .shell("cpu.stat", "echo two", "")
+            .shell("memory.pressure", "echo three", "")
+            .run();
+        r.assert_code(0);
+        assert_eq!(r.summary_line(), "Success: 3/3, Failed: 0, Timed out: 0, Leaked: 0");
+        assert_eq!(r.log_text("cpu.stat"), "two\n");
+    }
+}
+
+#[test]
+#[ignore = "warden bug: processes in child cgroups a batch creates get no SIGTERM (only SIGKILL after the grace), the reason wrongly says `all exited within … grace`, and the cgroups are left behind"]
+fn child_cgroups_of_a_batch_get_sigterm_and_are_removed() {
+    let Some(w) = common::Warden::cgroup() else {
+        return;
+    };
+    let r = w
+        .fixture(
+            "sub",
+            "subcgroup.sh",
+            &[],
+            "timeout = \"1s\"\ngrace = \"3s\"",
+        )
+        .run();
+    r.assert_code(1);
+    let log = r.log_text("sub");
+    assert!(log.contains("nested: in /"), "{}", r.context);
+    assert!(
+        log.contains("nested: got SIGTERM"),
+        "the nested process never got SIGTERM\n{}",
+        r.context
+    );
+    let case = r.case("sub");
+    case.assert_status(Kind::Error, Some("timed-out"));
+    assert_eq!(
+        case.message(),
+        "timed out after 1s; sent SIGTERM to 2 processes; all exited within 3s grace"
+    );
+    assert_elapsed(&r, SECOND, Duration::from_millis(3500));
+}
+
+#[test]
+#[ignore = "warden bug: a nested warden (any batch creating child cgroups) stopped by the outer timeout leaves the outer run's cgroups behind"]
+fn nested_warden_leaves_no_cgroups_behind() {
+    let Some(w) = common::Warden::cgroup() else {
+        return;
+    };
+    let inner = w.path("inner.toml");
+    std::fs::write(
+        &inner,
+        format!(
+            "[[batch]]\nname = \"innerhang\"\ncommand = [{}]\ntimeout = \"30s\"\n",
+            common::q(&common::fixture("hang.sh"))
+        ),
+    )
+    .unwrap();
+    let argv = [
+        common::warden_bin().to_str().unwrap().to_string(),
+        "run".into(),
+        "-c".into(),
+        inner.to_str().unwrap().to_string(),
+        "--containment".into(),
+        "cgroup".into(),
+        "--artifacts".into(),
+        w.path_str("inner-artifacts"),
+    ];
+    let r = w
+        .batch(&format!(
+            "name = \"outer\"\ncommand = {}\ntimeout = \"1s\"\ngrace = \"500ms\"",
+            common::q_array(&argv)
+        ))
+        .run();
+    // `run` fails the test if any cgroup of the outer run is left.
+    r.assert_code(1);
+    r.case("outer")
+        .assert_status(Kind::Error, Some("timed-out"));
+}
