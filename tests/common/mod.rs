@@ -457,8 +457,13 @@ impl Running {
         };
         let elapsed = started.elapsed();
         drop(child);
+        // Clean up first (processes, then the cgroups they were in), so that
+        // a failing assertion below never leaves anything behind.
         let leftovers = kill_marked(&warden.mark);
         let cgroups = leftover_cgroups(pid);
+        for dir in &cgroups {
+            remove_cgroup_tree(dir);
+        }
         let stdout = String::from_utf8_lossy(&stdout.join().expect("stdout reader")).into_owned();
         let stderr = String::from_utf8_lossy(&stderr.join().expect("stderr reader")).into_owned();
         let (code, signal) = if libc::WIFEXITED(status) {
@@ -486,9 +491,6 @@ impl Running {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
-        for dir in &cgroups {
-            remove_cgroup_tree(dir);
-        }
         assert!(
             cgroups.is_empty(),
             "warden left its cgroups behind (now removed): {cgroups:?}\n{context}"
@@ -564,7 +566,11 @@ fn remove_cgroup_tree(dir: &Path) {
             }
         }
     }
-    let _ = fs::remove_dir(dir);
+    // A cgroup stays busy for a moment after its last process is gone.
+    wait_until(Duration::from_secs(5), || match fs::remove_dir(dir) {
+        Err(e) => e.raw_os_error() != Some(libc::EBUSY),
+        Ok(()) => true,
+    });
 }
 
 fn reader(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
@@ -895,10 +901,12 @@ pub fn kill_marked(mark: &str) -> Vec<Leftover> {
             libc::close(fd);
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !marked_processes(mark).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    // Wait until they are really gone (reaped or zombies), not just dying,
+    // so their cgroups can be removed.
+    let gone = |pid: i32| stat_of(pid).is_none_or(|(state, _)| matches!(state, 'Z' | 'X' | 'x'));
+    wait_until(Duration::from_secs(10), || {
+        found.iter().all(|p| gone(p.pid)) && marked_processes(mark).is_empty()
+    });
     found
 }
 
