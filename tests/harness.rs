@@ -100,3 +100,24 @@ fn junit_parser_reads_statuses_text_and_entities() {
     assert_eq!(cases[3].name, "d");
     assert!(parse_junit("<testsuites><testcase name=\"x\"></testsuites>").is_err());
 }
+
+#[test]
+fn dropping_a_running_warden_kills_it_and_its_run() {
+    let w = Warden::pgroup().fixture("hang", "hang.sh", &[], "timeout = \"5m\"");
+    let mark = w.mark().to_string();
+    let log = w.path("warden-artifacts/logs/hang.log");
+    let running = w.spawn();
+    let pid = running.pid();
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("hang: sleeping"))
+    }));
+    assert_eq!(marked_processes(&mark).len(), 3, "warden, sh and sleep");
+    drop(running);
+    assert!(marked_processes(&mark).is_empty());
+    // Reaped: no such process any more (or a reused pid without our marker).
+    assert!(
+        std::fs::read(format!("/proc/{pid}/environ")).map_or(true, |env| !env
+            .split(|&b| b == 0)
+            .any(|e| e == format!("{MARK_VAR}={mark}").as_bytes()))
+    );
+}

@@ -29,7 +29,7 @@ use tempfile::TempDir;
 pub const MARK_VAR: &str = "WARDEN_TEST_MARK";
 
 /// How long a run may take before the harness kills warden and fails the test.
-const DEFAULT_WATCHDOG: Duration = Duration::from_secs(60);
+const DEFAULT_WATCHDOG: Duration = Duration::from_secs(20);
 
 /// Path to the warden binary under test.
 pub fn warden_bin() -> PathBuf {
@@ -394,13 +394,15 @@ impl Warden {
             let _ = tx.send(wait4(pid));
         });
         Running {
-            warden: self,
-            child,
             pid,
-            started,
-            exited,
-            stdout,
-            stderr,
+            inner: Some(Inner {
+                warden: self,
+                child,
+                started,
+                exited,
+                stdout,
+                stderr,
+            }),
         }
     }
 
@@ -412,15 +414,37 @@ impl Warden {
 }
 
 /// A warden process started by [`Warden::spawn`].
+/// Dropped without [`wait`](Running::wait) (a test failed first), it kills
+/// warden and everything of its run.
 pub struct Running {
+    pid: libc::pid_t,
+    inner: Option<Inner>,
+}
+
+struct Inner {
     warden: Warden,
     /// Kept so its pipes stay ours; it is reaped by `wait4`, never by `Child::wait`.
     child: Child,
-    pid: libc::pid_t,
     started: Instant,
     exited: mpsc::Receiver<(libc::c_int, libc::rusage)>,
     stdout: JoinHandle<Vec<u8>>,
     stderr: JoinHandle<Vec<u8>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        // SAFETY: not reaped yet (nobody received from `exited`), so the pid
+        // still names our child.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        let _ = inner.exited.recv_timeout(Duration::from_secs(10));
+        kill_marked(&inner.warden.mark);
+        for dir in leftover_cgroups(self.pid) {
+            remove_cgroup_tree(&dir);
+        }
+    }
 }
 
 impl Running {
@@ -435,16 +459,16 @@ impl Running {
         unsafe { libc::kill(self.pid, sig) };
     }
 
-    pub fn wait(self) -> Run {
-        let Running {
+    pub fn wait(mut self) -> Run {
+        let pid = self.pid;
+        let Inner {
             warden,
             child,
-            pid,
             started,
             exited,
             stdout,
             stderr,
-        } = self;
+        } = self.inner.take().expect("not waited yet");
         let (status, rusage, timed_out) = match exited.recv_timeout(warden.watchdog) {
             Ok((status, rusage)) => (status, rusage, false),
             Err(_) => {
