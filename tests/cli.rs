@@ -18,11 +18,14 @@ fn check_prints_the_plan_and_runs_nothing() {
         .check()
         .run();
     r.assert_code(0);
+    // The artifacts path is absolute: batches see it from their own cwd.
+    let out = r.path("out").display().to_string();
     let want = format!(
         "config: warden.toml
-artifacts: ./out
-junit: ./out/junit.xml
+artifacts: {out}
+junit: {out}/junit.xml
 max-parallel: 3
+deadline: none
 batches: 2
   toucher: sh -c {touch:?}
     cwd ., timeout 5m, grace 3s, drain 1s, leak fail, kind ut
@@ -149,7 +152,7 @@ fn auto_containment_uses_cgroup_when_available() {
         .find(|l| l.starts_with("0::"))
         .unwrap_or_else(|| panic!("no cgroup2 line in {log:?}"));
     assert!(
-        line.contains("/warden-") && line.ends_with("/where"),
+        line.contains("/warden-") && line.ends_with("/batch-where"),
         "batch runs in its own cgroup: {line}"
     );
 }

@@ -262,7 +262,6 @@ fn missing_config_file() {
 }
 
 #[test]
-#[ignore = "warden bug: a missing config file's OS error is printed twice"]
 fn missing_config_file_error_is_said_once() {
     let r = Warden::pgroup().arg("-c").arg("does-not-exist.toml").run();
     r.assert_code(2);

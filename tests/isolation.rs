@@ -286,7 +286,6 @@ fn sigkilled_warden_takes_its_direct_children_along_and_leaves_valid_junit() {
 }
 
 #[test]
-#[ignore = "warden bug: a missing cwd is reported as `cannot start <program>: No such file or directory`, without naming the directory"]
 fn missing_cwd_is_named_in_the_reason() {
     let r = Warden::pgroup()
         .batch("name = \"nocwd\"\ncommand = [\"true\"]\ncwd = \"does-not-exist\"")

@@ -488,7 +488,6 @@ both_containments! {
 }
 
 both_containments! {
-    cgroup #[ignore = "warden bug: under cgroup containment a batch named like a cgroup interface file (cgroup.procs, cpu.stat, memory.pressure) fails: `cannot create cgroup …: File exists`"]
     fn batch_names_that_are_cgroup_file_names(w) {
         let r = w
             .shell("cgroup.procs", "echo one", "")
@@ -502,7 +501,6 @@ both_containments! {
 }
 
 #[test]
-#[ignore = "warden bug: processes in child cgroups a batch creates get no SIGTERM (only SIGKILL after the grace), the reason wrongly says `all exited within … grace`, and the cgroups are left behind"]
 fn child_cgroups_of_a_batch_get_sigterm_and_are_removed() {
     let Some(w) = common::Warden::cgroup() else {
         return;
@@ -525,15 +523,17 @@ fn child_cgroups_of_a_batch_get_sigterm_and_are_removed() {
     );
     let case = r.case("sub");
     case.assert_status(Kind::Error, Some("timed-out"));
-    assert_eq!(
-        case.message(),
-        "timed out after 1s; sent SIGTERM to 2 processes; all exited within 3s grace"
+    // The main shell, the nested shell and, at times, its `sleep 0.05`.
+    let msg = case.message();
+    assert!(
+        msg.starts_with("timed out after 1s; sent SIGTERM to ")
+            && msg.ends_with(" processes; all exited within 3s grace"),
+        "{case:#?}"
     );
     assert_elapsed(&r, SECOND, Duration::from_millis(3500));
 }
 
 #[test]
-#[ignore = "warden bug: a nested warden (any batch creating child cgroups) stopped by the outer timeout leaves the outer run's cgroups behind"]
 fn nested_warden_leaves_no_cgroups_behind() {
     let Some(w) = common::Warden::cgroup() else {
         return;
@@ -570,7 +570,6 @@ fn nested_warden_leaves_no_cgroups_behind() {
 }
 
 both_containments! {
-    #[ignore = "warden bug: a huge timeout such as \"500000000000y\" passes validation, then a worker panics (Instant overflow): the batch vanishes from the report (exit 0, no testcase) and its processes keep running"]
     fn absurdly_long_timeout_is_rejected_or_honoured(w) {
         let r = w
             .shell("long", "sleep 0.5; echo long-done", "timeout = \"500000000000y\"")

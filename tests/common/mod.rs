@@ -126,6 +126,8 @@ pub struct Warden {
     run_section: Vec<String>,
     defaults: Vec<String>,
     batches: Vec<String>,
+    /// Raw TOML appended after the batches (`[[setup]]`, `[[post]]`).
+    extra: Vec<String>,
     /// Arguments after `warden`; `run` is prepended unless `subcommand` says otherwise.
     subcommand: String,
     args: Vec<OsString>,
@@ -162,6 +164,7 @@ impl Warden {
             run_section: Vec::new(),
             defaults: Vec::new(),
             batches: Vec::new(),
+            extra: Vec::new(),
             subcommand: "run".into(),
             args: Vec::new(),
             env: BTreeMap::new(),
@@ -214,6 +217,12 @@ impl Warden {
     /// Use this whole text as the config file.
     pub fn config(mut self, toml: &str) -> Self {
         self.raw_config = Some(toml.to_string());
+        self
+    }
+
+    /// Appends raw TOML after the batches, e.g. `[[setup]]` or `[[post]]` tables.
+    pub fn config_append(mut self, toml: &str) -> Self {
+        self.extra.push(toml.to_string());
         self
     }
 
@@ -336,6 +345,10 @@ impl Warden {
                 text.push_str(line.trim_start());
                 text.push('\n');
             }
+            text.push('\n');
+        }
+        for part in &self.extra {
+            text.push_str(part);
             text.push('\n');
         }
         text
