@@ -207,7 +207,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         .deadline
         .map(|d| Deadline::new(started, d.deadline, d.reserve));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
@@ -222,7 +222,9 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
             out!("warden: run {id}, containment: {}", mode.describe());
         }
         let reaper = Reaper::start().context("cannot start the child reaper")?;
-        let supervisor = Arc::new(Supervisor::new(reaper, mode, id, args.verbose));
+        let supervisor = Arc::new(
+            Supervisor::new(reaper, mode, id, args.verbose).context("cannot open /dev/null")?,
+        );
         let mode = if args.verbose {
             // Echoed output and redrawn progress bars would garble each other.
             TerminalMode::Plain

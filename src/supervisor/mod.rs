@@ -50,6 +50,7 @@ pub struct Supervisor {
     mode: Mode,
     run_id: String,
     verbose: bool,
+    spawn_cache: spawn::SpawnCache,
 }
 
 /// What happened after the main process was started.
@@ -68,13 +69,19 @@ struct Ending {
 }
 
 impl Supervisor {
-    pub fn new(reaper: Reaper, mode: Mode, run_id: String, verbose: bool) -> Supervisor {
-        Supervisor {
+    pub fn new(
+        reaper: Reaper,
+        mode: Mode,
+        run_id: String,
+        verbose: bool,
+    ) -> std::io::Result<Supervisor> {
+        Ok(Supervisor {
             reaper,
             mode,
             run_id,
             verbose,
-        }
+            spawn_cache: spawn::SpawnCache::new()?,
+        })
     }
 
     pub fn mode(&self) -> &Mode {
@@ -148,8 +155,15 @@ impl Supervisor {
             .map_err(|e| format!("cannot create output pipe: {e}"))?;
         // Best effort: a small pipe only costs more wake-ups.
         let _ = rustix::pipe::fcntl_setpipe_size(&read_end, capture::PIPE_SIZE);
-        let spawned = spawn::prepare(&cfg.command, &cfg.env, &batch.cwd, containment, write_end)
-            .and_then(|prepared| self.reaper.spawn(|| spawn::spawn(&prepared)));
+        let spawned = spawn::prepare(
+            &self.spawn_cache,
+            &cfg.command,
+            &cfg.env,
+            &batch.cwd,
+            containment,
+            write_end,
+        )
+        .and_then(|prepared| self.reaper.spawn(|| spawn::spawn(&prepared)));
         // `prepared` is gone here, and with it our copy of the pipe's write end.
         let (pid, mut exit_rx) = spawned.map_err(|e| {
             let msg = format!("cannot start {}: {e}", program(&cfg.command));

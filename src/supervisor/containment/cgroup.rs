@@ -2,10 +2,9 @@
 //! that. `cgroup.kill` kills every member atomically, forks included, and
 //! `cgroup.events` tells us (through inotify) when the last one is gone.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -49,10 +48,6 @@ impl CgroupRoot {
         let unit = format!("batch-{unit}");
         let dir = self.dir.join(&unit);
         fs::create_dir(&dir).map_err(|e| annotate(e, "cannot create cgroup", &dir))?;
-        let procs = OpenOptions::new()
-            .write(true)
-            .custom_flags(rustix::fs::OFlags::CLOEXEC.bits() as i32)
-            .open(dir.join("cgroup.procs"))?;
         let dir_fd = rustix::fs::open(
             &dir,
             rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
@@ -62,7 +57,6 @@ impl CgroupRoot {
             rel: format!("{}/{unit}", self.rel),
             dir,
             dir_fd,
-            procs,
         })
     }
 
@@ -146,8 +140,6 @@ pub(super) struct BatchCgroup {
     rel: String,
     /// For `clone3(CLONE_INTO_CGROUP)`.
     dir_fd: OwnedFd,
-    /// For moving a forked child in, where clone3 is missing.
-    procs: File,
 }
 
 impl BatchCgroup {
@@ -155,8 +147,9 @@ impl BatchCgroup {
         self.dir_fd.as_fd()
     }
 
-    pub(super) fn procs_fd(&self) -> BorrowedFd<'_> {
-        self.procs.as_fd()
+    /// Where a forked child writes itself, where clone3 is missing.
+    pub(super) fn procs_path(&self) -> PathBuf {
+        self.dir.join("cgroup.procs")
     }
 
     /// Every process in the batch's cgroup and in any cgroup the batch made

@@ -126,10 +126,11 @@ impl Containment {
         }
     }
 
-    /// The fd of `cgroup.procs` a forked child writes itself into before exec.
-    pub fn procs_fd(&self) -> Option<RawFd> {
+    /// The `cgroup.procs` a forked child writes itself into before exec
+    /// (only where clone3 can't start it in its cgroup).
+    pub fn procs_path(&self) -> Option<std::path::PathBuf> {
         match &self.kind {
-            Kind::Cgroup(cg) => Some(cg.procs_fd().as_raw_fd()),
+            Kind::Cgroup(cg) => Some(cg.procs_path()),
             Kind::Pgroup(_) => None,
         }
     }

@@ -16,11 +16,13 @@
 //! signal mask and SIGPIPE disposition a fresh program expects.
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::config;
 use crate::supervisor::containment::Containment;
@@ -31,26 +33,58 @@ mod clone;
 const EXEC_FAILED: i32 = 127;
 
 /// Everything the child needs, allocated before the clone.
-pub struct Prepared {
+pub struct Prepared<'a> {
     program: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
     cwd: CString,
-    stdin: OwnedFd,
+    stdin: BorrowedFd<'a>,
     output: OwnedFd,
     /// The batch cgroup's directory, for CLONE_INTO_CGROUP.
     cgroup_dir: Option<RawFd>,
-    /// Its `cgroup.procs`, for the fork fallback.
-    cgroup_procs: Option<RawFd>,
+    /// Its `cgroup.procs`, for the fork fallback (opened by the child).
+    cgroup_procs: Option<CString>,
 }
 
-pub fn prepare(
+/// A program name as looked up: (name, `PATH`, working directory).
+type ProgramKey = (OsString, Option<OsString>, PathBuf);
+
+/// What stays the same from one spawn to the next within a run.
+pub struct SpawnCache {
+    devnull: OwnedFd,
+    /// The file `execvp` would run for each key.
+    programs: Mutex<HashMap<ProgramKey, PathBuf>>,
+}
+
+impl SpawnCache {
+    pub fn new() -> io::Result<SpawnCache> {
+        Ok(SpawnCache {
+            devnull: OwnedFd::from(std::fs::File::open("/dev/null")?),
+            programs: Mutex::default(),
+        })
+    }
+
+    fn program(&self, name: &OsStr, path: Option<&OsString>, cwd: &Path) -> io::Result<PathBuf> {
+        let key = (name.to_owned(), path.cloned(), cwd.to_owned());
+        // A poisoned cache is still a valid cache: entries are inserted whole.
+        let mut programs = self.programs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = programs.get(&key) {
+            return Ok(found.clone());
+        }
+        let found = resolve_program(name, path, cwd)?;
+        programs.insert(key, found.clone());
+        Ok(found)
+    }
+}
+
+pub fn prepare<'a>(
+    cache: &'a SpawnCache,
     what: &config::Command,
     env: &BTreeMap<String, String>,
     cwd: &Path,
     containment: &Containment,
     output: OwnedFd,
-) -> io::Result<Prepared> {
+) -> io::Result<Prepared<'a>> {
     let args: Vec<OsString> = match what {
         config::Command::Argv(argv) => argv.iter().map(OsString::from).collect(),
         config::Command::Shell(script) => vec!["/bin/sh".into(), "-c".into(), script.into()],
@@ -66,7 +100,7 @@ pub fn prepare(
             format!("working directory {} does not exist", cwd.display()),
         ));
     }
-    let program = resolve_program(&args[0], vars.get(OsStr::new("PATH")), cwd)?;
+    let program = cache.program(&args[0], vars.get(OsStr::new("PATH")), cwd)?;
     let envp = vars
         .into_iter()
         .map(|(mut k, v)| {
@@ -75,7 +109,7 @@ pub fn prepare(
             cstring(k.into_vec())
         })
         .collect::<io::Result<_>>()?;
-    let stdin = OwnedFd::from(std::fs::File::open("/dev/null")?);
+    let stdin = cache.devnull.as_fd();
     Ok(Prepared {
         program: cstring(program.into_os_string().into_vec())?,
         argv: args
@@ -87,7 +121,10 @@ pub fn prepare(
         stdin,
         output,
         cgroup_dir: containment.cgroup_dir_fd(),
-        cgroup_procs: containment.procs_fd(),
+        cgroup_procs: containment
+            .procs_path()
+            .map(|p| cstring(p.into_os_string().into_vec()))
+            .transpose()?,
     })
 }
 
@@ -130,7 +167,7 @@ fn resolve_program(name: &OsStr, path: Option<&OsString>, cwd: &Path) -> io::Res
 
 /// What the child reads, in warden's memory (shared until exec).
 struct ChildArgs<'a> {
-    p: &'a Prepared,
+    p: &'a Prepared<'a>,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     err_fd: RawFd,
@@ -214,10 +251,13 @@ unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
             }
         }
         if !a.in_cgroup
-            && let Some(procs) = p.cgroup_procs
-            && libc::write(procs, b"0".as_ptr().cast(), 1) != 1
+            && let Some(procs) = &p.cgroup_procs
         {
-            fail(a.err_fd);
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd == -1 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                fail(a.err_fd);
+            }
+            libc::close(fd);
         }
         for (from, to) in [
             (p.stdin.as_raw_fd(), 0),
