@@ -1,11 +1,16 @@
-//! Moves a batch's output from its pipe to its log file.
+//! How a batch's output reaches its log file.
 //!
-//! One OS thread per running batch does blocking-style reads in large chunks
-//! straight into the file: memory is bounded by the chunk, never by the
-//! output. Lines are split only when someone asked to see them (`--verbose`).
-//! The read end is non-blocking and polled together with a stop pipe, so the
-//! supervisor can end capture even if a process outside the batch's
-//! containment still holds the write end.
+//! When nobody needs to see the bytes, the batch's stdout and stderr *are*
+//! the log file (one shared file description, so the two interleave in
+//! arrival order): no copy, no thread, nothing that a leftover process could
+//! hold open to make warden wait.
+//!
+//! When someone does (`--verbose`), output goes through a pipe: one OS
+//! thread per running batch does blocking-style reads in large chunks
+//! straight into the file, memory bounded by the chunk, never by the output,
+//! and lines are split only for the echo. The read end is non-blocking and
+//! polled together with a stop pipe, so the supervisor can end capture even
+//! if a process outside the batch's containment still holds the write end.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -32,10 +37,14 @@ pub struct Captured {
     pub eof: bool,
 }
 
-pub struct Capture {
-    done: oneshot::Receiver<Captured>,
-    result: Option<Captured>,
-    stop: Option<OwnedFd>,
+pub enum Capture {
+    /// The batch writes to the log itself.
+    Direct { log: File },
+    Pipe {
+        done: oneshot::Receiver<Captured>,
+        result: Option<Captured>,
+        stop: Option<OwnedFd>,
+    },
 }
 
 /// Echoes complete lines to stdout with a `[name] ` prefix.
@@ -79,7 +88,28 @@ impl Echo {
 }
 
 impl Capture {
-    pub fn start(pipe: OwnedFd, log: File, echo: Option<Echo>) -> io::Result<Capture> {
+    /// Sets up the batch's output: returns the fd to give the batch as
+    /// stdout and stderr, and what carries it to `log`.
+    pub fn new(log: &File, echo: Option<Echo>) -> io::Result<(OwnedFd, Capture)> {
+        let Some(echo) = echo else {
+            let child_end = OwnedFd::from(log.try_clone()?);
+            return Ok((
+                child_end,
+                Capture::Direct {
+                    log: log.try_clone()?,
+                },
+            ));
+        };
+        let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        // Best effort: a small pipe only costs more wake-ups.
+        let _ = rustix::pipe::fcntl_setpipe_size(&read_end, PIPE_SIZE);
+        Ok((
+            write_end,
+            Capture::start(read_end, log.try_clone()?, Some(echo))?,
+        ))
+    }
+
+    fn start(pipe: OwnedFd, log: File, echo: Option<Echo>) -> io::Result<Capture> {
         rustix::io::ioctl_fionbio(&pipe, true)?;
         let (stop_rx, stop_tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         let (tx, done) = oneshot::channel();
@@ -90,7 +120,7 @@ impl Capture {
             .spawn(move || {
                 let _ = tx.send(pump(&pipe, &stop_rx, log, echo));
             })?;
-        Ok(Capture {
+        Ok(Capture::Pipe {
             done,
             result: None,
             stop: Some(stop_tx),
@@ -99,19 +129,34 @@ impl Capture {
 
     /// Waits until every writer has closed the pipe. Cancel-safe.
     pub async fn eof(&mut self) {
-        if self.result.is_none() {
-            self.result = Some((&mut self.done).await.unwrap_or_default());
+        if let Capture::Pipe { done, result, .. } = self
+            && result.is_none()
+        {
+            *result = Some(done.await.unwrap_or_default());
         }
     }
 
     /// What was captured; if writers remain, reads what is already in the
     /// pipe and stops without waiting for them.
-    pub async fn finish(mut self) -> Captured {
-        if let Some(done) = self.result.take() {
-            return done;
+    pub async fn finish(self) -> Captured {
+        match self {
+            Capture::Direct { log } => Captured {
+                bytes: log.metadata().map(|m| m.len()).unwrap_or(0),
+                write_error: None,
+                eof: true,
+            },
+            Capture::Pipe {
+                done,
+                result,
+                mut stop,
+            } => {
+                if let Some(got) = result {
+                    return got;
+                }
+                stop.take();
+                done.await.unwrap_or_default()
+            }
         }
-        self.stop.take();
-        self.done.await.unwrap_or_default()
     }
 }
 

@@ -151,32 +151,25 @@ impl Supervisor {
         t0: Instant,
     ) -> Result<Ending, String> {
         let cfg = &batch.config;
-        let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .map_err(|e| format!("cannot create output pipe: {e}"))?;
-        // Best effort: a small pipe only costs more wake-ups.
-        let _ = rustix::pipe::fcntl_setpipe_size(&read_end, capture::PIPE_SIZE);
+        let echo = self.verbose.then(|| Echo::new(cfg.name.as_str()));
+        let (output, mut capture) =
+            Capture::new(log, echo).map_err(|e| format!("cannot set up output capture: {e}"))?;
         let spawned = spawn::prepare(
             &self.spawn_cache,
             &cfg.command,
             &cfg.env,
             &batch.cwd,
             containment,
-            write_end,
+            output,
         )
         .and_then(|prepared| self.reaper.spawn(|| spawn::spawn(&prepared)));
-        // `prepared` is gone here, and with it our copy of the pipe's write end.
+        // `prepared` is gone here, and with it our copy of the child's output fd.
         let (pid, mut exit_rx) = spawned.map_err(|e| {
             let msg = format!("cannot start {}: {e}", program(&cfg.command));
             let _ = writeln!(log, "warden: {msg}");
             msg
         })?;
         containment.started(pid);
-        let log = log
-            .try_clone()
-            .map_err(|e| format!("cannot write log: {e}"))?;
-        let echo = self.verbose.then(|| Echo::new(cfg.name.as_str()));
-        let mut capture = Capture::start(read_end, log, echo)
-            .map_err(|e| format!("cannot start output capture: {e}"))?;
         let _ = events.send(Event::Started {
             name: cfg.name.clone(),
             at: t0,
