@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod event;
 pub mod outcome;
+pub mod parsers;
 pub mod plan;
 pub mod report;
 pub mod runner;

@@ -1,0 +1,120 @@
+//! Test-output parsers: a batch's output, line by line as it arrives, into
+//! test and subtest results (issue 5). Each format is one file; all share
+//! the streaming interface below. Parsers never panic and keep going after
+//! garbage; memory is bounded per test (see [`MAX_TEST_OUTPUT`]).
+//!
+//! Not wired into the supervisor yet: the next step feeds the capture
+//! thread's lines here and reports the results in JUnit and the summary.
+
+use std::time::Duration;
+
+/// The most output kept per test (its last bytes); older output is dropped
+/// with a note, so a test printing gigabytes can't exhaust memory.
+pub const MAX_TEST_OUTPUT: usize = 64 * 1024;
+
+/// How one test or subtest ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestStatus {
+    Passed,
+    Failed,
+    /// Skipped, with the reason if the format gives one.
+    Skipped(Option<String>),
+}
+
+/// One test or subtest result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestResult {
+    /// The test's path: `["btf_dump", "btf_dump: struct_data"]`, or
+    /// `["net", "test_bpf.sh"]` for kselftest; joined with `/` for display.
+    pub path: Vec<String>,
+    pub status: TestStatus,
+    pub duration: Option<Duration>,
+    /// That test's own output (the last [`MAX_TEST_OUTPUT`] bytes, lossily
+    /// decoded), used as the JUnit failure text.
+    pub output: String,
+    /// A short reason when the format gives one (a TAP diagnostic's
+    /// `message`, `TIMEOUT 45 seconds`, `exit=1`, the batch's reason for a
+    /// test cut off by a timeout).
+    pub message: Option<String>,
+}
+
+impl TestResult {
+    pub fn name(&self) -> String {
+        self.path.join("/")
+    }
+}
+
+/// What a parser concluded about the whole stream, beyond single tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamVerdict {
+    /// Problems that make the batch fail even if every test passed: a TAP
+    /// plan missing or not met, `Bail out!`, a summary line that disagrees.
+    pub problems: Vec<String>,
+}
+
+/// A streaming parser of one batch's output.
+pub trait Parser: Send {
+    /// One line of output, without its line terminator (`\n` or `\r\n`).
+    /// May be invalid UTF-8, contain NULs, or be arbitrarily long. Results
+    /// of tests that finished with this line are appended to `done`.
+    fn line(&mut self, line: &[u8], done: &mut Vec<TestResult>);
+
+    /// The output ended. `cut_short` is the batch's reason when it did not
+    /// end by itself (`timed out after 5s; …`): tests still running are
+    /// reported failed with it. Returns the remaining results and the verdict.
+    fn finish(self: Box<Self>, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict);
+}
+
+/// Keeps the last [`MAX_TEST_OUTPUT`] bytes of a test's output.
+#[derive(Debug, Clone, Default)]
+pub struct OutputTail {
+    buf: Vec<u8>,
+    dropped: bool,
+}
+
+impl OutputTail {
+    pub fn push_line(&mut self, line: &[u8]) {
+        self.buf.extend_from_slice(line);
+        self.buf.push(b'\n');
+        if self.buf.len() > MAX_TEST_OUTPUT {
+            let cut = self.buf.len() - MAX_TEST_OUTPUT;
+            self.buf.drain(..cut);
+            self.dropped = true;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.dropped = false;
+    }
+
+    /// The kept output, lossily decoded, with a note if the start was dropped.
+    pub fn text(&self) -> String {
+        let text = String::from_utf8_lossy(&self.buf);
+        if self.dropped {
+            format!("[warden: earlier output of this test dropped]\n{text}")
+        } else {
+            text.into_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_is_bounded() {
+        let mut t = OutputTail::default();
+        for _ in 0..10_000 {
+            t.push_line(&[b'x'; 100]);
+        }
+        let text = t.text();
+        assert!(text.len() <= MAX_TEST_OUTPUT + 100);
+        assert!(text.starts_with("[warden: earlier output"));
+    }
+}
