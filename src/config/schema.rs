@@ -285,7 +285,7 @@ impl Section {
 }
 
 /// Validates one section's entries; `names` maps every name seen so far (in
-/// any section) to its line. Returns each entry with its `required` flag.
+/// any section) to where it is (a byte offset). Returns each entry with its `required` flag.
 fn units(
     cx: &Cx,
     section: Section,
@@ -307,8 +307,10 @@ fn units(
         })?;
         let name = BatchName::new(name_value.get_ref())
             .map_err(|e| cx.key_error("name", name_value.span(), e))?;
-        let line = cx.line(name_value.span());
-        if let Some(first) = names.insert(name.clone(), line) {
+        // Byte offsets, turned into a line only for the error: counting lines
+        // for every batch would make a long file quadratic to check.
+        if let Some(first) = names.insert(name.clone(), name_value.span().start) {
+            let first = cx.line(first..first);
             let msg = format!("duplicate batch name \"{name}\" (first defined at line {first})");
             return Err(cx.key_error("name", name_value.span(), msg));
         }

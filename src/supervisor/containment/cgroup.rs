@@ -256,9 +256,13 @@ fn child_cgroups(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Removes a cgroup directory, children first. An emptied cgroup can linger
-/// busy for a moment while the kernel finishes tearing down its last task.
+/// Removes a cgroup directory, children first (looked for only when it has
+/// any). An emptied cgroup can linger busy for a moment while the kernel
+/// finishes tearing down its last task.
 fn remove_tree(dir: &Path) {
+    if fs::remove_dir(dir).is_ok() {
+        return;
+    }
     for child in child_cgroups(dir) {
         remove_tree(&child);
     }
