@@ -126,19 +126,27 @@ fn sigterm_mid_run_interrupts_runs_post_and_exits_143() {
     );
 }
 
+/// Says when it is ready and when it gets SIGTERM, and carries on regardless.
+const SAYS_TERM: &str = "trap 'echo got-term' TERM; echo ready; while :; do sleep 1 & wait; done";
+
 #[test]
 fn second_sigint_kills_at_once_and_skips_post() {
-    let w = Warden::pgroup().shell("stubborn", STUBBORN, "grace = \"60s\"");
+    let w = Warden::pgroup().shell("stubborn", SAYS_TERM, "grace = \"60s\"");
     let w = post_recorder(w);
     let log = w.path("warden-artifacts/logs/stubborn.log");
+    let said = |what: &str| fs::read_to_string(&log).is_ok_and(|t| t.contains(what));
     let running = w.spawn();
-    wait_until(Duration::from_secs(10), || log.exists());
-    // Let the shell set its trap before the first signal arrives.
-    std::thread::sleep(Duration::from_millis(300));
+    let ready = wait_until(Duration::from_secs(10), || said("ready"));
     running.signal(libc::SIGINT);
-    std::thread::sleep(Duration::from_millis(300));
+    // The first request reached the batch (as SIGTERM) before the second is sent.
+    let termed = wait_until(Duration::from_secs(10), || said("got-term"));
     running.signal(libc::SIGINT);
     let r = running.wait();
+    assert!(
+        ready && termed,
+        "batch never ready or never got SIGTERM\n{}",
+        r.context
+    );
     r.assert_code(130);
     assert!(
         r.elapsed < Duration::from_secs(20),
