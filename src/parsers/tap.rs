@@ -46,6 +46,10 @@ const DROPPED_NOTE: &str = "[warden: earlier output of this test dropped]\n";
 /// kept whole).
 const MAX_TEXT: usize = 4096;
 
+/// Most results of an unnamed indented block held back waiting for the
+/// parent's result line to name them.
+const MAX_BUFFERED: usize = 1000;
+
 /// Deepest nesting followed; deeper indented lines are plain output (a line
 /// of a megabyte of spaces must not make a quarter million levels).
 const MAX_DEPTH: usize = 16;
@@ -232,15 +236,22 @@ impl Level {
         // A YAML block after the last result.
         if let Some(held) = &mut self.held {
             if let Some(yaml) = &mut held.yaml {
-                held.tail.push_line(line);
-                if trim(line) == b"..." {
-                    self.flush_held(out);
-                } else {
-                    yaml.feed(line);
+                // The block's lines are indented; an unindented line ends
+                // a block missing its `...` (and is processed as usual).
+                if line.first().is_none_or(u8::is_ascii_whitespace) {
+                    held.tail.push_line(line);
+                    if trim(line) == b"..." {
+                        self.flush_held(out);
+                    } else {
+                        yaml.feed(line);
+                    }
+                    return None;
                 }
-                return None;
             }
-            if line.first().is_some_and(u8::is_ascii_whitespace) && trim(line) == b"---" {
+            if held.yaml.is_none()
+                && line.first().is_some_and(u8::is_ascii_whitespace)
+                && trim(line) == b"---"
+            {
                 held.tail.push_line(line);
                 held.yaml = Some(Yaml::default());
                 return None;
@@ -289,6 +300,13 @@ impl Level {
             let mut results = Vec::new();
             let bail = open.level.line(nested, &mut results);
             open.take(results, out);
+            if open.buffered.len() > MAX_BUFFERED {
+                // No parent result line in sight: name the block now.
+                let name = vec![format!("test {}", self.count + 1)];
+                let buffered = std::mem::take(&mut open.buffered);
+                out.extend(buffered.into_iter().map(|r| prefixed(&name, r)));
+                open.name = Some(name);
+            }
             return match bail {
                 Some(reason) => self.bail(reason, out),
                 None => None,
@@ -364,8 +382,11 @@ impl Level {
             _ => TestStatus::Failed,
         };
         let duration = r.comment.as_deref().and_then(duration);
+        // A comment that is no directive (`# exit=1`, `# TIMEOUT 45
+        // seconds`) is a failed test's message, unless it's node-tap's time.
+        let comment = r.comment.filter(|c| !c.starts_with("time="));
         let message = match status {
-            TestStatus::Failed => r.comment.or(message),
+            TestStatus::Failed => comment.or(message),
             _ => None,
         };
         self.held = Some(Held {
@@ -849,8 +870,7 @@ not ok 1 - outer # time=12.5ms
         let outer = get(&results, &["outer"]);
         assert_eq!(outer.status, TestStatus::Failed);
         assert_eq!(outer.duration, Some(Duration::from_micros(12_500)));
-        // A comment that is no directive is a failed test's message.
-        assert_eq!(outer.message.as_deref(), Some("time=12.5ms"));
+        assert_eq!(outer.message, None);
     }
 
     const KSELFTEST: &str = "\
@@ -1005,6 +1025,44 @@ ok 3 - later
         assert_eq!(db.status, TestStatus::Failed);
         assert_eq!(db.message.as_deref(), Some("Bail out! database went away"));
         assert_eq!(verdict.problems, ["Bail out! database went away"]);
+    }
+
+    #[test]
+    fn unterminated_yaml_ends_at_the_next_unindented_line() {
+        let input = "\
+1..2
+not ok 1 - a
+  ---
+  message: broken
+ok 2 - b
+";
+        let (results, verdict) = run(input.as_bytes(), None);
+        assert_eq!(verdict.problems, no_problems());
+        assert_eq!(names(&results), ["a", "b"]);
+        assert_eq!(results[0].message.as_deref(), Some("broken"));
+        assert!(results[1].output.is_empty());
+    }
+
+    #[test]
+    fn endless_unnamed_block_is_not_buffered_forever() {
+        let mut input = String::from("1..1\n");
+        for i in 1..=MAX_BUFFERED + 10 {
+            input.push_str(&format!("    ok {i} - s{i}\n"));
+        }
+        let mut p: Box<dyn Parser> = Box::new(TapParser::new());
+        let mut done = Vec::new();
+        for line in input.lines() {
+            p.line(line.as_bytes(), &mut done);
+        }
+        assert!(done.len() > MAX_BUFFERED, "{}", done.len());
+        assert_eq!(done[0].path, ["test 1", "s1"]);
+        p.line(b"ok 1 - parent", &mut done);
+        let (rest, verdict) = p.finish(None);
+        done.extend(rest);
+        assert_eq!(verdict.problems, no_problems());
+        assert_eq!(done.len(), MAX_BUFFERED + 11);
+        assert_eq!(done[MAX_BUFFERED + 9].path, ["test 1", "s1010"]);
+        assert_eq!(done[MAX_BUFFERED + 10].path, ["parent"]);
     }
 
     #[test]
