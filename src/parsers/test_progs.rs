@@ -384,18 +384,24 @@ Summary: 1/0 PASSED, 0 SKIPPED, 2 FAILED
         input.extend_from_slice(&vec![b'x'; 1 << 20]);
         input.extend_from_slice(b"\n#1 \xffbad\xfename:FAIL\r\n");
         input.extend_from_slice(b"#2 good:OK\r\n");
+        input.extend_from_slice(&[0xff; 100_000]);
+        input.extend_from_slice(b"\n#5 invalid_utf8:FAIL\n");
         input.extend_from_slice(b"#3/1 \0:OK\r\n#3x broken:OK\n#4 :OK\n#4 nocolon\n");
-        input.extend_from_slice(b"Summary: 1/1 PASSED, 0 SKIPPED, 1 FAILED\r\n");
+        input.extend_from_slice(b"Summary: 1/1 PASSED, 0 SKIPPED, 2 FAILED\r\n");
         let (results, verdict) = run(&input, None);
         assert_eq!(verdict.problems, Vec::<String>::new());
-        assert_eq!(results.len(), 3, "{results:#?}");
+        assert_eq!(results.len(), 4, "{results:#?}");
         assert_eq!(results[0].path, ["\u{fffd}bad\u{fffd}name"]);
         assert_eq!(results[0].status, TestStatus::Failed);
         assert!(results[0].output.len() <= MAX_TEST_OUTPUT + 200);
         assert!(results[0].output.starts_with("[warden: earlier output"));
         assert_eq!(results[1].path, ["good"]);
         assert!(results[1].output.is_empty());
-        assert_eq!(results[2].path, ["\0"]);
+        // Lossy decoding triples invalid bytes; the output stays bounded.
+        assert_eq!(results[2].path, ["invalid_utf8"]);
+        assert!(results[2].output.len() <= MAX_TEST_OUTPUT + 200);
+        assert!(results[2].output.starts_with("[warden: earlier output"));
+        assert_eq!(results[3].path, ["\0"]);
     }
 
     proptest! {
