@@ -8,6 +8,9 @@
 
 use std::time::Duration;
 
+pub mod tap;
+pub mod test_progs;
+
 /// The most output kept per test (its last bytes); older output is dropped
 /// with a note, so a test printing gigabytes can't exhaust memory.
 pub const MAX_TEST_OUTPUT: usize = 64 * 1024;
