@@ -68,6 +68,9 @@ pub trait Parser: Send {
     fn finish(self: Box<Self>, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict);
 }
 
+/// What starts a test's output when its beginning was dropped.
+pub const DROPPED_NOTE: &str = "[warden: earlier output of this test dropped]\n";
+
 /// Keeps the last [`MAX_TEST_OUTPUT`] bytes of a test's output.
 #[derive(Debug, Clone, Default)]
 pub struct OutputTail {
@@ -95,11 +98,17 @@ impl OutputTail {
         self.dropped = false;
     }
 
-    /// The kept output, lossily decoded, with a note if the start was dropped.
+    /// The kept output, lossily decoded, with a note if the start was
+    /// dropped. Bounded again after decoding: each invalid byte becomes a
+    /// 3-byte U+FFFD, so 64 KiB of garbage would otherwise come out as 192 KiB.
     pub fn text(&self) -> String {
         let text = String::from_utf8_lossy(&self.buf);
-        if self.dropped {
-            format!("[warden: earlier output of this test dropped]\n{text}")
+        let mut start = text.len().saturating_sub(MAX_TEST_OUTPUT);
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        if self.dropped || start > 0 {
+            format!("{DROPPED_NOTE}{}", &text[start..])
         } else {
             text.into_owned()
         }
@@ -109,6 +118,15 @@ impl OutputTail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoded_tail_is_bounded() {
+        let mut t = OutputTail::default();
+        for _ in 0..1000 {
+            t.push_line(&[0xff; 100]);
+        }
+        assert!(t.text().len() <= MAX_TEST_OUTPUT + DROPPED_NOTE.len());
+    }
 
     #[test]
     fn tail_is_bounded() {

@@ -37,10 +37,7 @@
 
 use std::time::Duration;
 
-use super::{MAX_TEST_OUTPUT, OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
-
-/// The note [`OutputTail::text`] starts with when it dropped output.
-const DROPPED_NOTE: &str = "[warden: earlier output of this test dropped]\n";
+use super::{OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
 
 /// Longest name or message kept (one on a 1 MB line would otherwise be
 /// kept whole).
@@ -53,21 +50,6 @@ const MAX_BUFFERED: usize = 1000;
 /// Deepest nesting followed; deeper indented lines are plain output (a line
 /// of a megabyte of spaces must not make a quarter million levels).
 const MAX_DEPTH: usize = 16;
-
-/// [`OutputTail::text`], bounded again after decoding: lossy decoding turns
-/// each invalid byte into a 3-byte U+FFFD, so 64 KiB of garbage would
-/// otherwise come out as 192 KiB.
-pub(super) fn tail_text(tail: &OutputTail) -> String {
-    let text = tail.text();
-    if text.len() <= MAX_TEST_OUTPUT + DROPPED_NOTE.len() {
-        return text;
-    }
-    let mut start = text.len() - MAX_TEST_OUTPUT;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("{DROPPED_NOTE}{}", &text[start..])
-}
 
 /// Parser of TAP 13/14 and kselftest output.
 #[derive(Debug, Default)]
@@ -405,7 +387,7 @@ impl Level {
     fn flush_held(&mut self, out: &mut Vec<TestResult>) {
         if let Some(held) = self.held.take() {
             let mut result = held.result;
-            result.output = tail_text(&held.tail);
+            result.output = held.tail.text();
             if let Some(message) = held.yaml.and_then(Yaml::message) {
                 result.message = Some(message);
             }
@@ -430,7 +412,7 @@ impl Level {
                 path: name,
                 status: TestStatus::Failed,
                 duration: None,
-                output: tail_text(&self.tail),
+                output: self.tail.text(),
                 message: Some(why.to_string()),
             });
             self.tail.clear();
@@ -728,6 +710,7 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parsers::{DROPPED_NOTE, MAX_TEST_OUTPUT};
     use proptest::prelude::*;
 
     fn run(input: &[u8], cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {

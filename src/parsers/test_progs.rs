@@ -18,7 +18,6 @@
 
 use std::collections::HashSet;
 
-use super::tap::tail_text;
 use super::{OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
 
 /// Longest path component kept (a name on a 1 MB line would otherwise be
@@ -60,9 +59,9 @@ impl Parser for TestProgsParser {
         if let Some(r) = parse_result(line) {
             let key = (r.num, r.sub);
             let output = if r.sub.is_some() {
-                tail_text(&self.sub_tail)
+                self.sub_tail.text()
             } else {
-                tail_text(&self.top_tail)
+                self.top_tail.text()
             };
             self.sub_tail.clear();
             if r.sub.is_none() {
