@@ -8,6 +8,10 @@
 
 use std::time::Duration;
 
+pub mod gotest;
+pub mod junit;
+pub mod libtest;
+
 /// The most output kept per test (its last bytes); older output is dropped
 /// with a note, so a test printing gigabytes can't exhaust memory.
 pub const MAX_TEST_OUTPUT: usize = 64 * 1024;
