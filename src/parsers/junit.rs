@@ -232,10 +232,8 @@ fn read_file(path: &Path, shown: &Path, results: &mut Vec<TestResult>, problems:
                     capture = start(&e, false, depth, &mut case, &mut saw_suite, results);
                 }
             }
-            Event::Empty(e) => {
-                if capture.is_none() {
-                    start(&e, true, depth + 1, &mut case, &mut saw_suite, results);
-                }
+            Event::Empty(e) if capture.is_none() => {
+                start(&e, true, depth + 1, &mut case, &mut saw_suite, results);
             }
             Event::End(e) => {
                 if let Some((_, d)) = capture {
