@@ -37,6 +37,9 @@ struct Event {
 struct TestState {
     /// Order of the first event, so leftovers are reported in start order.
     seq: u64,
+    /// A `run` (or `pause`/`cont`) event was seen: the test must end. Output
+    /// of a test already ended (or never started) is not a test of its own.
+    started: bool,
     output: OutputTail,
     /// The last `    file_test.go:12: text` line: a skip's reason.
     last_log: Option<String>,
@@ -83,7 +86,7 @@ impl GoJsonParser {
         let package = ev.package.unwrap_or_default();
         let test = ev.test.filter(|t| !t.is_empty());
         match (ev.action.as_str(), test) {
-            ("output" | "bench", Some(test)) => {
+            ("output", Some(test)) => {
                 let out = ev.output.unwrap_or_default();
                 let state = self.test_state(&package, &test);
                 for line in output_lines(&out) {
@@ -104,13 +107,14 @@ impl GoJsonParser {
                     self.loose.push_line(line.as_bytes());
                 }
             }
-            ("pass" | "fail" | "skip", Some(test)) => {
+            // `bench`: a benchmark that logged output but did not fail.
+            ("pass" | "fail" | "skip" | "bench", Some(test)) => {
                 let state = self
                     .tests
                     .remove(&(package.clone(), test.clone()))
                     .unwrap_or_default();
                 let status = match ev.action.as_str() {
-                    "pass" => TestStatus::Passed,
+                    "pass" | "bench" => TestStatus::Passed,
                     "skip" => TestStatus::Skipped(state.last_log.clone()),
                     _ => TestStatus::Failed,
                 };
@@ -136,7 +140,7 @@ impl GoJsonParser {
                 self.package_end(&package, ev.action == "fail", ev.elapsed, done);
             }
             ("run" | "pause" | "cont", Some(test)) => {
-                self.test_state(&package, &test);
+                self.test_state(&package, &test).started = true;
             }
             ("start", None) => {
                 self.packages.entry(package).or_default();
@@ -165,6 +169,7 @@ impl GoJsonParser {
                 open.push((key, state));
             }
         }
+        open.retain(|(_, s)| s.started);
         open.sort_by_key(|(_, s)| s.seq);
         let state = self.packages.remove(package).unwrap_or_default();
         let mut test_failed = state.test_failed;
@@ -221,7 +226,8 @@ impl Parser for GoJsonParser {
     }
 
     fn finish(mut self: Box<Self>, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
-        let mut open: Vec<((String, String), TestState)> = self.tests.drain().collect();
+        let mut open: Vec<((String, String), TestState)> =
+            self.tests.drain().filter(|(_, s)| s.started).collect();
         open.sort_by_key(|(_, s)| s.seq);
         let message = cut_short.unwrap_or(NO_RESULT);
         let results = open
@@ -507,6 +513,23 @@ pay/pay_test.go:14:2: undefined: chargeCard
         assert_eq!(db.message.as_deref(), Some("panic: init: no DSN"));
         assert!(!db.output.contains("chargeCard"));
         assert_eq!(rerun_pattern(&results), "");
+    }
+
+    #[test]
+    fn output_after_end_and_benchmarks_are_not_tests() {
+        let input = r#"{"Action":"run","Package":"p","Test":"TestA"}
+{"Action":"pass","Package":"p","Test":"TestA","Elapsed":0}
+{"Action":"output","Package":"p","Test":"TestA","Output":"late log line\n"}
+{"Action":"output","Package":"p","Test":"BenchmarkSum","Output":"BenchmarkSum-8   \t 1000000\t      1053 ns/op\n"}
+{"Action":"output","Package":"p","Test":"BenchmarkLog","Output":"    sum_test.go:30: warmed up\n"}
+{"Action":"bench","Package":"p","Test":"BenchmarkLog","Elapsed":1.5}
+{"Action":"output","Package":"p","Output":"PASS\n"}
+{"Action":"pass","Package":"p","Elapsed":2.1}"#;
+        let (results, _) = run(input, Some("cut"));
+        let names: Vec<String> = results.iter().map(TestResult::name).collect();
+        assert_eq!(names, ["p/TestA", "p/BenchmarkLog"]);
+        assert_eq!(results[1].status, TestStatus::Passed);
+        assert_eq!(results[1].output, "    sum_test.go:30: warmed up\n");
     }
 
     #[test]

@@ -30,7 +30,7 @@ const MAX_DEPTH: usize = 64;
 pub fn read_junit_files(dir: &Path, patterns: &[String]) -> (Vec<TestResult>, Vec<String>) {
     let mut results = Vec::new();
     let mut problems = Vec::new();
-    let Some(set) = glob_set(patterns, &mut problems) else {
+    let Some(set) = glob_set(dir, patterns, &mut problems) else {
         return (results, problems);
     };
     let mut files = Vec::new();
@@ -47,10 +47,16 @@ pub fn read_junit_files(dir: &Path, patterns: &[String]) -> (Vec<TestResult>, Ve
     (results, problems)
 }
 
-fn glob_set(patterns: &[String], problems: &mut Vec<String>) -> Option<GlobSet> {
+fn glob_set(dir: &Path, patterns: &[String], problems: &mut Vec<String>) -> Option<GlobSet> {
     let mut builder = GlobSetBuilder::new();
     for p in patterns {
         let p = p.strip_prefix("./").unwrap_or(p);
+        // An absolute pattern under `dir` works too.
+        let p = Path::new(p)
+            .strip_prefix(dir)
+            .ok()
+            .and_then(Path::to_str)
+            .unwrap_or(p);
         match GlobBuilder::new(p).literal_separator(true).build() {
             Ok(g) => {
                 builder.add(g);
@@ -657,6 +663,9 @@ assertion `left == right` failed</failure>
         assert!(results.is_empty());
         assert_eq!(problems, ["no JUnit file matched out/*/*.xml"]);
         let (_, problems) = read(dir.path(), &["out/**/*.xml"]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let abs = format!("{}/out/*.xml", dir.path().display());
+        let (_, problems) = read(dir.path(), &[abs.as_str()]);
         assert!(problems.is_empty(), "{problems:?}");
         let (_, problems) = read(dir.path(), &["out/[".to_string().as_str()]);
         assert!(

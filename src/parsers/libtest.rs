@@ -6,6 +6,7 @@
 //! sections after all tests ran, so FAILED results are held back until the
 //! `failures:` list, the `test result:` line, the next binary or the end.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -21,9 +22,9 @@ const NO_RESULT: &str = "no result (the test binary exited or was killed)";
 const MAX_MESSAGE: usize = 512;
 
 static RUNNING: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"^\s+Running (.+?)(?: \([^()]*\))?\s*$").ok());
+    LazyLock::new(|| Regex::new(r"^ {5}Running (.+?)(?: \([^()]*\))?\s*$").ok());
 static DOC_TESTS: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"^\s+Doc-tests \S+\s*$").ok());
+    LazyLock::new(|| Regex::new(r"^ {3}Doc-tests \S+\s*$").ok());
 static RUNNING_N: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^running \d+ tests?$").ok());
 static TEST_RESULT: LazyLock<Option<Regex>> =
@@ -318,6 +319,7 @@ impl Parser for LibtestParser {
     fn line(&mut self, line: &[u8], done: &mut Vec<TestResult>) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let text = String::from_utf8_lossy(line);
+        let text = strip_ansi(&text);
         let s = text.as_ref();
 
         // Inside a failure's output section, everything but the next
@@ -466,6 +468,29 @@ fn outcome(rest: &str) -> (Outcome, Option<Duration>) {
         Outcome::Pending(rest.to_owned())
     };
     (outcome, dur)
+}
+
+/// The line without terminal colour codes (`CARGO_TERM_COLOR=always`).
+fn strip_ansi(s: &str) -> Cow<'_, str> {
+    if !s.contains('\x1b') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, then one final byte.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// `---- name stdout ----` → `name`.
@@ -741,6 +766,36 @@ test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; 
         assert_eq!(b.output, "boom\n");
         assert_eq!(find(&results, "net::c").status, TestStatus::Passed);
         assert_eq!(results.len(), 3);
+    }
+
+    #[test]
+    fn colored_output() {
+        let input = "\x1b[1m\x1b[92m     Running\x1b[0m unittests src/lib.rs (target/debug/deps/a-1)
+
+running 2 tests
+test a ... \x1b[32mok\x1b[0m
+test b ... \x1b[31mFAILED\x1b[0m
+
+failures:
+
+---- b stdout ----
+  Running b's own output is not a binary
+\x1b[31mred\x1b[0m
+
+failures:
+    b
+
+test result: \x1b[31mFAILED\x1b[0m. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+";
+        let (results, verdict) = run(input, None);
+        assert!(verdict.problems.is_empty(), "{:?}", verdict.problems);
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[0].path, ["unittests src/lib.rs", "a"]);
+        assert_eq!(results[1].status, TestStatus::Failed);
+        assert_eq!(
+            results[1].output,
+            "  Running b's own output is not a binary\nred\n"
+        );
     }
 
     #[test]
