@@ -8,6 +8,9 @@
 
 use std::time::Duration;
 
+pub mod gotest;
+pub mod junit;
+pub mod libtest;
 pub mod tap;
 pub mod test_progs;
 

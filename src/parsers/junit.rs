@@ -1,0 +1,736 @@
+//! JUnit XML files a batch wrote (Surefire, gotestsum, pytest, nextest, …),
+//! read after the batch ended. Not a streaming [`Parser`](super::Parser):
+//! the files are found by glob under the batch's directory and read with a
+//! streaming XML reader, so memory stays bounded by the largest single text
+//! node, not the file (they can be hundreds of MB).
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+
+use super::{MAX_TEST_OUTPUT, OutputTail, TestResult, TestStatus};
+
+/// Longest message kept (a `message` attribute).
+const MAX_MESSAGE: usize = 1024;
+
+/// Deepest directory level walked looking for files.
+const MAX_DEPTH: usize = 64;
+
+/// Reads the JUnit files under `dir` matching any of `patterns` (globs
+/// relative to `dir`; `**` crosses directories, `*` does not). Returns the
+/// test results of all files, in file-name order, and the problems: a bad
+/// pattern, no file matched, a file that could not be read or is malformed
+/// (results before the error are kept).
+pub fn read_junit_files(dir: &Path, patterns: &[String]) -> (Vec<TestResult>, Vec<String>) {
+    let mut results = Vec::new();
+    let mut problems = Vec::new();
+    let Some(set) = glob_set(dir, patterns, &mut problems) else {
+        return (results, problems);
+    };
+    let mut files = Vec::new();
+    if let Err(e) = walk(dir, Path::new(""), 0, &set, &mut files) {
+        problems.push(format!("cannot read {}: {e}", dir.display()));
+    }
+    files.sort();
+    if files.is_empty() {
+        problems.push(format!("no JUnit file matched {}", patterns.join(", ")));
+    }
+    for rel in files {
+        read_file(&dir.join(&rel), &rel, &mut results, &mut problems);
+    }
+    (results, problems)
+}
+
+fn glob_set(dir: &Path, patterns: &[String], problems: &mut Vec<String>) -> Option<GlobSet> {
+    let mut builder = GlobSetBuilder::new();
+    for p in patterns {
+        let p = p.strip_prefix("./").unwrap_or(p);
+        // An absolute pattern under `dir` works too.
+        let p = Path::new(p)
+            .strip_prefix(dir)
+            .ok()
+            .and_then(Path::to_str)
+            .unwrap_or(p);
+        match GlobBuilder::new(p).literal_separator(true).build() {
+            Ok(g) => {
+                builder.add(g);
+            }
+            Err(e) => problems.push(format!("bad JUnit file pattern {p:?}: {e}")),
+        }
+    }
+    match builder.build() {
+        Ok(set) => Some(set),
+        Err(e) => {
+            problems.push(format!("bad JUnit file patterns: {e}"));
+            None
+        }
+    }
+}
+
+/// Collects the regular files under `dir` (not following symlinks) whose
+/// path relative to the root matches `set`.
+fn walk(
+    dir: &Path,
+    rel: &Path,
+    depth: usize,
+    set: &GlobSet,
+    files: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let Ok(entry) = entry else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let rel = rel.join(entry.file_name());
+        if kind.is_dir() {
+            if depth < MAX_DEPTH {
+                // An unreadable subdirectory just has no files for us.
+                let _ = walk(&entry.path(), &rel, depth + 1, set, files);
+            }
+        } else if kind.is_file() && set.is_match(&rel) {
+            files.push(rel);
+        }
+    }
+    Ok(())
+}
+
+/// Text kept from one element, its last `MAX_TEST_OUTPUT` bytes.
+#[derive(Default)]
+struct Text {
+    s: String,
+    dropped: bool,
+}
+
+impl Text {
+    fn push(&mut self, text: &str) {
+        self.s.push_str(text);
+        if self.s.len() > 2 * MAX_TEST_OUTPUT {
+            let mut cut = self.s.len() - MAX_TEST_OUTPUT;
+            while !self.s.is_char_boundary(cut) {
+                cut += 1;
+            }
+            self.s.drain(..cut);
+            self.dropped = true;
+        }
+    }
+
+    fn push_to(&self, tail: &mut OutputTail) {
+        if self.dropped {
+            tail.push_line(b"[warden: earlier text dropped]");
+        }
+        let s = self.s.strip_suffix('\n').unwrap_or(&self.s);
+        if s.trim().is_empty() {
+            return;
+        }
+        for line in s.split('\n') {
+            tail.push_line(line.strip_suffix('\r').unwrap_or(line).as_bytes());
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Capture {
+    Failure,
+    Skipped,
+    Flaky,
+    SystemOut,
+    SystemErr,
+}
+
+#[derive(Default)]
+struct Case {
+    classname: String,
+    name: String,
+    duration: Option<Duration>,
+    failed: bool,
+    message: Option<String>,
+    skipped: Option<Option<String>>,
+    failure: Text,
+    skip_text: Text,
+    flaky: Text,
+    out: Text,
+    err: Text,
+}
+
+impl Case {
+    fn text(&mut self, capture: Capture) -> &mut Text {
+        match capture {
+            Capture::Failure => &mut self.failure,
+            Capture::Skipped => &mut self.skip_text,
+            Capture::Flaky => &mut self.flaky,
+            Capture::SystemOut => &mut self.out,
+            Capture::SystemErr => &mut self.err,
+        }
+    }
+
+    fn into_result(self) -> TestResult {
+        let status = if self.failed {
+            TestStatus::Failed
+        } else if let Some(msg) = self.skipped {
+            let msg = msg.or_else(|| {
+                let t = self.skip_text.s.trim();
+                (!t.is_empty()).then(|| clip(t))
+            });
+            TestStatus::Skipped(msg)
+        } else {
+            TestStatus::Passed
+        };
+        // The failure text last: it is what matters if the tail is cut.
+        let mut tail = OutputTail::default();
+        self.out.push_to(&mut tail);
+        self.err.push_to(&mut tail);
+        self.flaky.push_to(&mut tail);
+        self.failure.push_to(&mut tail);
+        let mut path = Vec::with_capacity(2);
+        if !self.classname.is_empty() {
+            path.push(self.classname);
+        }
+        path.push(self.name);
+        TestResult {
+            path,
+            status,
+            duration: self.duration,
+            output: tail.text(),
+            message: self.message,
+        }
+    }
+}
+
+fn read_file(path: &Path, shown: &Path, results: &mut Vec<TestResult>, problems: &mut Vec<String>) {
+    let shown = shown.display();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            problems.push(format!("cannot read JUnit file {shown}: {e}"));
+            return;
+        }
+    };
+    let mut reader = Reader::from_reader(BufReader::new(file));
+    let mut buf = Vec::new();
+    let mut depth = 0usize;
+    let mut saw_suite = false;
+    let mut case: Option<Case> = None;
+    // What the text goes to, and the depth of the element capturing it.
+    let mut capture: Option<(Capture, usize)> = None;
+    loop {
+        buf.clear();
+        let event = match reader.read_event_into(&mut buf) {
+            Ok(ev) => ev,
+            Err(e) => {
+                problems.push(format!(
+                    "malformed JUnit file {shown} (at byte {}): {e}",
+                    reader.error_position()
+                ));
+                return;
+            }
+        };
+        match event {
+            Event::Eof => break,
+            Event::Start(e) => {
+                depth += 1;
+                if capture.is_none() {
+                    capture = start(&e, false, depth, &mut case, &mut saw_suite, results);
+                }
+            }
+            Event::Empty(e) if capture.is_none() => {
+                start(&e, true, depth + 1, &mut case, &mut saw_suite, results);
+            }
+            Event::End(e) => {
+                if let Some((_, d)) = capture {
+                    if d == depth {
+                        capture = None;
+                    }
+                } else if e.local_name().as_ref() == b"testcase"
+                    && let Some(c) = case.take()
+                {
+                    results.push(c.into_result());
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Event::Text(t) => append(&mut case, capture, &String::from_utf8_lossy(&t)),
+            Event::CData(t) => append(&mut case, capture, &String::from_utf8_lossy(&t)),
+            Event::GeneralRef(r) => {
+                let text = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    _ => {
+                        let name = String::from_utf8_lossy(&r);
+                        predefined(&name).map_or_else(|| format!("&{name};"), str::to_owned)
+                    }
+                };
+                append(&mut case, capture, &text);
+            }
+            _ => {}
+        }
+    }
+    if case.is_some() || depth > 0 {
+        problems.push(format!(
+            "malformed JUnit file {shown}: it ends inside an element (truncated?)"
+        ));
+    } else if !saw_suite {
+        problems.push(format!(
+            "malformed JUnit file {shown}: no <testsuite> or <testsuites> element"
+        ));
+    }
+}
+
+/// An element started (`empty`: `<x/>`, nothing to capture). Returns what
+/// its text should go to.
+fn start(
+    e: &BytesStart<'_>,
+    empty: bool,
+    depth: usize,
+    case: &mut Option<Case>,
+    saw_suite: &mut bool,
+    results: &mut Vec<TestResult>,
+) -> Option<(Capture, usize)> {
+    let name = e.local_name();
+    let capture = match name.as_ref() {
+        b"testsuite" | b"testsuites" => {
+            *saw_suite = true;
+            return None;
+        }
+        b"testcase" => {
+            // A testcase inside a testcase is invalid; end the outer one.
+            if let Some(c) = case.take() {
+                results.push(c.into_result());
+            }
+            *saw_suite = true;
+            let mut c = Case::default();
+            for (key, value) in attributes(e) {
+                match key.as_slice() {
+                    b"classname" => c.classname = value,
+                    b"name" => c.name = value,
+                    b"time" => c.duration = parse_seconds(&value),
+                    _ => {}
+                }
+            }
+            if empty {
+                results.push(c.into_result());
+            } else {
+                *case = Some(c);
+            }
+            return None;
+        }
+        _ => {
+            let c = case.as_mut()?;
+            let attr = |want: &[u8]| {
+                attributes(e)
+                    .into_iter()
+                    .find(|(k, _)| k == want)
+                    .map(|(_, v)| v)
+            };
+            match name.as_ref() {
+                b"failure" | b"error" => {
+                    if !c.failed {
+                        c.failed = true;
+                        c.message = attr(b"message")
+                            .filter(|m| !m.is_empty())
+                            .or_else(|| attr(b"type"))
+                            .map(|m| clip(&m));
+                    }
+                    Capture::Failure
+                }
+                b"skipped" => {
+                    c.skipped = Some(attr(b"message").filter(|m| !m.is_empty()).map(|m| clip(&m)));
+                    Capture::Skipped
+                }
+                b"flakyFailure" | b"flakyError" | b"rerunFailure" | b"rerunError" => {
+                    let kind = String::from_utf8_lossy(name.as_ref()).into_owned();
+                    let msg = attr(b"message").unwrap_or_default();
+                    c.flaky
+                        .push(&format!("[warden: {kind}: {}]\n", clip(msg.trim())));
+                    Capture::Flaky
+                }
+                b"system-out" => Capture::SystemOut,
+                b"system-err" => Capture::SystemErr,
+                _ => return None,
+            }
+        }
+    };
+    (!empty).then_some((capture, depth))
+}
+
+fn append(case: &mut Option<Case>, capture: Option<(Capture, usize)>, text: &str) {
+    if let (Some(c), Some((what, _))) = (case.as_mut(), capture) {
+        c.text(what).push(text);
+    }
+}
+
+/// The element's attributes, local names and lossily decoded, unescaped
+/// values (a malformed attribute is skipped).
+fn attributes(e: &BytesStart<'_>) -> Vec<(Vec<u8>, String)> {
+    let mut out = Vec::new();
+    for attr in e.attributes().with_checks(false).flatten() {
+        let raw = String::from_utf8_lossy(&attr.value);
+        let value = match quick_xml::escape::unescape(&raw) {
+            Ok(v) => v.into_owned(),
+            Err(_) => raw.into_owned(),
+        };
+        out.push((attr.key.local_name().as_ref().to_vec(), value));
+    }
+    out
+}
+
+fn predefined(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "lt" => "<",
+        "gt" => ">",
+        "amp" => "&",
+        "apos" => "'",
+        "quot" => "\"",
+        _ => return None,
+    })
+}
+
+/// `0.25`, `1,234.5` (some writers group digits).
+fn parse_seconds(s: &str) -> Option<Duration> {
+    let s: Cow<'_, str> = if s.contains(',') {
+        Cow::Owned(s.replace(',', ""))
+    } else {
+        Cow::Borrowed(s)
+    };
+    let secs = s.trim().parse::<f64>().ok()?;
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+fn clip(s: &str) -> String {
+    if s.len() <= MAX_MESSAGE {
+        return s.to_owned();
+    }
+    let mut end = MAX_MESSAGE;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn write(dir: &Path, rel: &str, text: &[u8]) {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn read(dir: &Path, patterns: &[&str]) -> (Vec<TestResult>, Vec<String>) {
+        let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+        read_junit_files(dir, &patterns)
+    }
+
+    fn find<'a>(results: &'a [TestResult], name: &str) -> &'a TestResult {
+        results
+            .iter()
+            .find(|r| r.name() == name)
+            .unwrap_or_else(|| panic!("no result {name} in {results:#?}"))
+    }
+
+    const SUREFIRE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuite xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="https://maven.apache.org/surefire/maven-surefire-plugin/xsd/surefire-test-report-3.0.xsd" version="3.0" name="com.example.shop.CartTest" time="1.234" tests="4" errors="1" skipped="1" failures="1">
+  <properties>
+    <property name="java.version" value="21.0.2"/>
+    <property name="line.separator" value="&#10;"/>
+  </properties>
+  <testcase name="totalIsSum" classname="com.example.shop.CartTest" time="0.012"/>
+  <testcase name="discountApplies" classname="com.example.shop.CartTest" time="0.034">
+    <failure message="expected: &lt;85&gt; but was: &lt;90&gt;" type="org.opentest4j.AssertionFailedError"><![CDATA[org.opentest4j.AssertionFailedError: expected: <85> but was: <90>
+	at com.example.shop.CartTest.discountApplies(CartTest.java:41)
+]]></failure>
+    <system-out><![CDATA[applying discount 10%
+]]></system-out>
+  </testcase>
+  <testcase name="loadsPrices" classname="com.example.shop.CartTest" time="1,002.5">
+    <error message="Connection refused" type="java.net.ConnectException">java.net.ConnectException: Connection refused &amp; gave up
+	at com.example.shop.PriceClient.load(PriceClient.java:12)</error>
+    <system-err>WARN price service down</system-err>
+  </testcase>
+  <testcase name="legacyFormat" classname="com.example.shop.CartTest" time="0">
+    <skipped message="disabled until v2"/>
+  </testcase>
+  <testcase name="sometimesSlow" classname="com.example.shop.CartTest" time="0.5">
+    <flakyFailure message="timeout after 200ms" type="java.util.concurrent.TimeoutException">
+      <stackTrace>java.util.concurrent.TimeoutException: timeout after 200ms</stackTrace>
+      <system-out>first attempt output</system-out>
+    </flakyFailure>
+  </testcase>
+</testsuite>
+"#;
+
+    #[test]
+    fn surefire() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "target/surefire-reports/TEST-com.example.shop.CartTest.xml",
+            SUREFIRE.as_bytes(),
+        );
+        let (results, problems) = read(dir.path(), &["target/surefire-reports/TEST-*.xml"]);
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(results.len(), 5);
+        let ok = find(&results, "com.example.shop.CartTest/totalIsSum");
+        assert_eq!(ok.path, ["com.example.shop.CartTest", "totalIsSum"]);
+        assert_eq!(ok.status, TestStatus::Passed);
+        assert_eq!(ok.duration, Some(Duration::from_millis(12)));
+        let d = find(&results, "com.example.shop.CartTest/discountApplies");
+        assert_eq!(d.status, TestStatus::Failed);
+        assert_eq!(d.message.as_deref(), Some("expected: <85> but was: <90>"));
+        assert_eq!(
+            d.output,
+            "applying discount 10%\n\
+             org.opentest4j.AssertionFailedError: expected: <85> but was: <90>\n\
+             \tat com.example.shop.CartTest.discountApplies(CartTest.java:41)\n"
+        );
+        let e = find(&results, "com.example.shop.CartTest/loadsPrices");
+        assert_eq!(e.status, TestStatus::Failed);
+        assert_eq!(e.duration, Some(Duration::from_secs_f64(1002.5)));
+        assert_eq!(e.message.as_deref(), Some("Connection refused"));
+        assert!(e.output.starts_with("WARN price service down\n"));
+        assert!(e.output.contains("Connection refused & gave up"));
+        assert!(!e.output.contains("discount"));
+        assert_eq!(
+            find(&results, "com.example.shop.CartTest/legacyFormat").status,
+            TestStatus::Skipped(Some("disabled until v2".into()))
+        );
+        let flaky = find(&results, "com.example.shop.CartTest/sometimesSlow");
+        assert_eq!(flaky.status, TestStatus::Passed);
+        assert!(
+            flaky
+                .output
+                .contains("[warden: flakyFailure: timeout after 200ms]")
+        );
+        assert!(flaky.output.contains("first attempt output"));
+    }
+
+    #[test]
+    fn gotestsum_pytest_nextest() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "out/go/junit.xml",
+            br#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites tests="3" failures="1" errors="0" time="0.270">
+	<testsuite tests="3" failures="1" time="0.270" name="example.com/shop/cart" timestamp="2024-05-01T10:00:00Z">
+		<properties>
+			<property name="go.version" value="go1.22.2 linux/amd64"></property>
+		</properties>
+		<testcase classname="example.com/shop/cart" name="TestTotal" time="0.010"></testcase>
+		<testcase classname="example.com/shop/cart" name="TestDiscount/percent" time="0.250">
+			<failure message="Failed" type="">=== RUN   TestDiscount/percent&#xA;    cart_test.go:41: got 90, want 85&#xA;--- FAIL: TestDiscount/percent (0.25s)&#xA;</failure>
+		</testcase>
+		<testcase classname="example.com/shop/cart" name="TestLegacy" time="0.000">
+			<skipped message="=== RUN   TestLegacy&#xA;    cart_test.go:60: needs the v1 API server&#xA;--- SKIP: TestLegacy (0.00s)&#xA;"></skipped>
+		</testcase>
+	</testsuite>
+</testsuites>"#,
+        );
+        write(
+            dir.path(),
+            "out/py/report.xml",
+            br#"<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" errors="1" failures="0" skipped="1" tests="3" time="0.412" timestamp="2024-05-01T10:00:00.000000+00:00" hostname="ci-7"><testcase classname="tests.test_api" name="test_login" time="0.101" /><testcase classname="tests.test_api" name="test_db" time="0.002"><error message="failed on setup with &quot;ConnectionError: db down&quot;">@pytest.fixture
+    def db():
+&gt;       raise ConnectionError("db down")
+E       ConnectionError: db down
+
+tests/conftest.py:7: ConnectionError</error></testcase><testcase classname="tests.test_api" name="test_windows_paths" time="0.000"><skipped type="pytest.skip" message="windows only">tests/test_api.py:30: windows only</skipped></testcase></testsuite></testsuites>"#,
+        );
+        write(
+            dir.path(),
+            "out/nextest/junit.xml",
+            br#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="nextest-run" tests="2" failures="1" errors="0" uuid="a1b2" timestamp="2024-05-01T10:00:00.000+00:00" time="0.051">
+    <testsuite name="shop" tests="2" disabled="0" errors="0" failures="1">
+        <testcase name="cart::tests::discount" classname="shop" timestamp="2024-05-01T10:00:00.010+00:00" time="0.021">
+            <failure type="test failure with exit code 101">thread &apos;cart::tests::discount&apos; panicked at src/cart.rs:88:9:
+assertion `left == right` failed</failure>
+            <rerunFailure timestamp="2024-05-01T10:00:00.030+00:00" time="0.020" type="test failure with exit code 101">
+                <system-out>retry 1</system-out>
+            </rerunFailure>
+            <system-out>computing discount</system-out>
+            <system-err>thread &apos;cart::tests::discount&apos; panicked at src/cart.rs:88:9</system-err>
+        </testcase>
+        <testcase name="cart::tests::empty" classname="" time="0.002">
+        </testcase>
+    </testsuite>
+</testsuites>"#,
+        );
+        write(dir.path(), "out/notes.txt", b"not junit");
+        let (results, problems) = read(dir.path(), &["out/**/*.xml"]);
+        assert_eq!(problems, Vec::<String>::new());
+        let names: Vec<String> = results.iter().map(TestResult::name).collect();
+        assert_eq!(
+            names,
+            [
+                "example.com/shop/cart/TestTotal",
+                "example.com/shop/cart/TestDiscount/percent",
+                "example.com/shop/cart/TestLegacy",
+                "shop/cart::tests::discount",
+                "cart::tests::empty",
+                "tests.test_api/test_login",
+                "tests.test_api/test_db",
+                "tests.test_api/test_windows_paths",
+            ]
+        );
+        let go = &results[1];
+        assert_eq!(go.path, ["example.com/shop/cart", "TestDiscount/percent"]);
+        assert_eq!(go.status, TestStatus::Failed);
+        assert_eq!(go.message.as_deref(), Some("Failed"));
+        assert_eq!(
+            go.output,
+            "=== RUN   TestDiscount/percent\n    cart_test.go:41: got 90, want 85\n--- FAIL: TestDiscount/percent (0.25s)\n"
+        );
+        assert!(
+            matches!(&results[2].status, TestStatus::Skipped(Some(m)) if m.contains("needs the v1 API server"))
+        );
+        let nx = &results[3];
+        assert_eq!(nx.status, TestStatus::Failed);
+        assert_eq!(
+            nx.message.as_deref(),
+            Some("test failure with exit code 101")
+        );
+        assert!(nx.output.starts_with("computing discount\n"));
+        assert!(nx.output.contains("[warden: rerunFailure: ]"));
+        assert!(nx.output.ends_with("assertion `left == right` failed\n"));
+        assert_eq!(results[4].path, ["cart::tests::empty"]);
+        assert_eq!(results[4].status, TestStatus::Passed);
+        let db = &results[6];
+        assert_eq!(db.status, TestStatus::Failed);
+        assert_eq!(
+            db.message.as_deref(),
+            Some("failed on setup with \"ConnectionError: db down\"")
+        );
+        assert!(
+            db.output
+                .contains(">       raise ConnectionError(\"db down\")")
+        );
+        assert!(!db.output.contains("windows"));
+        assert_eq!(
+            results[7].status,
+            TestStatus::Skipped(Some("windows only".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_keeps_earlier_results() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "a.xml",
+            b"<testsuite><testcase classname=\"c\" name=\"first\" time=\"0.1\"/>\n<testcase name=\"second\"><failure>x</wrong></testcase></testsuite>",
+        );
+        write(
+            dir.path(),
+            "b.xml",
+            b"<testsuite><testcase name=\"cut\"><system-out>partial \xff output",
+        );
+        write(dir.path(), "c.xml", b"hello, not xml at all");
+        let (results, problems) = read(dir.path(), &["*.xml"]);
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].path, ["c", "first"]);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].starts_with("malformed JUnit file a.xml"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with("malformed JUnit file b.xml"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[2].starts_with("malformed JUnit file c.xml"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_matched_and_symlinks_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "elsewhere/x.xml", b"<testsuite/>");
+        write(dir.path(), "out/top.xml", b"<testsuite/>");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), dir.path().join("out/link"))
+            .unwrap();
+        let (results, problems) = read(dir.path(), &["out/*/*.xml"]);
+        assert!(results.is_empty());
+        assert_eq!(problems, ["no JUnit file matched out/*/*.xml"]);
+        let (_, problems) = read(dir.path(), &["out/**/*.xml"]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let abs = format!("{}/out/*.xml", dir.path().display());
+        let (_, problems) = read(dir.path(), &[abs.as_str()]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let (_, problems) = read(dir.path(), &["out/[".to_string().as_str()]);
+        assert!(
+            problems[0].starts_with("bad JUnit file pattern"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn huge_output_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut xml = b"<testsuite><testcase name=\"big\"><system-out>".to_vec();
+        for i in 0..50_000 {
+            xml.extend_from_slice(format!("line {i} &amp; more\n").as_bytes());
+        }
+        xml.extend_from_slice(
+            b"</system-out><failure message=\"m\">the end</failure></testcase></testsuite>",
+        );
+        write(dir.path(), "big.xml", &xml);
+        let (results, problems) = read(dir.path(), &["big.xml"]);
+        assert!(problems.is_empty());
+        let out = &results[0].output;
+        assert!(out.len() <= MAX_TEST_OUTPUT + 200);
+        assert!(out.ends_with("line 49999 & more\nthe end\n"));
+    }
+
+    fn fragment() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..50),
+            prop::sample::select(vec![
+                "<testsuites>",
+                "</testsuites>",
+                "<testsuite name=\"s\">",
+                "</testsuite>",
+                "<testcase classname=\"c\" name=\"n\" time=\"-1\">",
+                "<testcase name=\"e\"/>",
+                "</testcase>",
+                "<failure message=\"&lt;m\">",
+                "</failure>",
+                "<skipped/>",
+                "<system-out>",
+                "</system-out>",
+                "<![CDATA[x]]>",
+                "&amp;",
+                "&#0;",
+                "&bogus;",
+                "<flakyFailure>",
+                "</flakyFailure>",
+                "<error type='t'/>",
+                "<?xml version=\"1.0\"?>",
+            ])
+            .prop_map(|s| s.as_bytes().to_vec()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn never_panics_on_any_file(parts in prop::collection::vec(fragment(), 0..60)) {
+            let dir = tempfile::tempdir().unwrap();
+            write(dir.path(), "r.xml", &parts.concat());
+            let (results, _) = read(dir.path(), &["*.xml"]);
+            for r in &results {
+                prop_assert!(r.output.len() <= MAX_TEST_OUTPUT + 200);
+            }
+        }
+    }
+}
