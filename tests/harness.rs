@@ -111,7 +111,13 @@ fn dropping_a_running_warden_kills_it_and_its_run() {
     assert!(wait_until(Duration::from_secs(10), || {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("hang: sleeping"))
     }));
-    assert_eq!(marked_processes(&mark).len(), 3, "warden, sh and sleep");
+    // The log line comes just before `sleep` is exec'd: wait for all three.
+    assert!(
+        wait_until(Duration::from_secs(10), || marked_processes(&mark).len()
+            == 3),
+        "warden, sh and sleep: {:?}",
+        marked_processes(&mark)
+    );
     drop(running);
     assert!(marked_processes(&mark).is_empty());
     // Reaped: no such process any more (or a reused pid without our marker).
