@@ -121,13 +121,14 @@ async fn phases(
     stop: watch::Receiver<Stop>,
     deadline: Option<Deadline>,
 ) {
+    // Why nothing more may start: the run was stopped (said first: it is
+    // usually also why a setup step failed), or a setup step failed.
     let mut failed_setup = None;
+    let blocked = |failed: &Option<String>| {
+        stopped_reason(&stop).or_else(|| failed.as_ref().map(|n| format!("setup step {n} failed")))
+    };
     for step in &plan.setup {
-        if let Some(why) = failed_setup
-            .as_ref()
-            .map(|n| format!("setup step {n} failed"))
-            .or_else(|| stopped_reason(&stop))
-        {
+        if let Some(why) = blocked(&failed_setup) {
             not_run(tx, step, &why);
             continue;
         }
@@ -138,9 +139,10 @@ async fn phases(
         finished(tx, outcome);
     }
     let batches_ok = match failed_setup {
-        Some(name) => {
+        Some(_) => {
+            let why = blocked(&failed_setup).unwrap_or_default();
             for b in &plan.batches {
-                not_run(tx, b, &format!("setup step {name} failed"));
+                not_run(tx, b, &why);
             }
             false
         }

@@ -384,3 +384,37 @@ fn reap_dry_run_lists_and_kills_nothing() {
     );
     assert!(!r.stdout.contains("warden: reaping"), "{}", r.context);
 }
+
+#[test]
+fn stop_during_setup_skips_the_rest_and_still_runs_post() {
+    let w = Warden::pgroup()
+        .config_append("[[setup]]\nname = \"boot\"\nshell = \"echo booting; sleep 1000\"\n")
+        .config_append("[[setup]]\nname = \"second\"\ncommand = [\"true\"]\n")
+        .shell("work", "touch ran", "");
+    let w = post_recorder(w);
+    let log = w.path("warden-artifacts/logs/boot.log");
+    let running = w.spawn();
+    let booting = wait_until(Duration::from_secs(10), || {
+        fs::read_to_string(&log).is_ok_and(|t| t.contains("booting"))
+    });
+    running.signal(libc::SIGTERM);
+    let r = running.wait();
+    assert!(booting, "{}", r.context);
+    r.assert_code(143);
+    r.case("boot")
+        .assert_status(Kind::Error, Some("interrupted"));
+    for name in ["second", "work"] {
+        let case = r.case(name);
+        case.assert_status(Kind::Skipped, Some("not-run"));
+        assert_eq!(
+            case.message(),
+            "not started: warden got SIGTERM",
+            "{case:#?}"
+        );
+    }
+    assert!(!r.path("ran").exists(), "{}", r.context);
+    assert_eq!(
+        fs::read_to_string(r.path("post-saw")).unwrap().trim(),
+        "interrupted"
+    );
+}
