@@ -261,12 +261,13 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
 }
 
 /// 130/143 when warden was interrupted; else 1 if any setup step, batch or
-/// required post step did not pass; else 0.
+/// required post step did not pass; else 0. A deadline counts only through
+/// what it stopped: one that fires while post steps run fails nothing.
 fn exit_code(outcomes: &[Outcome], stopped: Option<StopCause>) -> u8 {
     if let Some(code) = stopped.and_then(StopCause::exit_code) {
         return code;
     }
-    if outcomes.iter().any(runner::fails_run) || stopped.is_some() {
+    if outcomes.iter().any(runner::fails_run) {
         EXIT_FAILED
     } else {
         EXIT_PASSED

@@ -342,6 +342,17 @@ fn reap_after_sigkill(dead: Warden) {
         "warden reap touched a live run's process\n{}",
         reap.context
     );
+    // Other tests' wardens reap dead runs too when they start; whoever does
+    // it, the dead run's cgroups go.
+    let dead_pid = dead.pid();
+    assert!(
+        wait_until(Duration::from_secs(10), || common::leftover_cgroups(
+            dead_pid
+        )
+        .is_empty()),
+        "the dead run's cgroups stayed\n{}",
+        reap.context
+    );
     assert!(
         !reap.stdout.contains(&format!("process {live_escapee} ")),
         "a live run's process was listed\n{}",
@@ -416,5 +427,23 @@ fn stop_during_setup_skips_the_rest_and_still_runs_post() {
     assert_eq!(
         fs::read_to_string(r.path("post-saw")).unwrap().trim(),
         "interrupted"
+    );
+}
+
+#[test]
+fn deadline_during_post_steps_fails_nothing() {
+    // The batch passes at once; the deadline fires while the post step runs
+    // (post steps are not stopped by it), and the run still passes.
+    let r = Warden::pgroup()
+        .run_section("deadline = \"3s\"\nreserve = \"2s\"")
+        .shell("quick", "true", "")
+        .config_append("[[post]]\nname = \"slow-upload\"\nshell = \"sleep 1.5; echo uploaded\"\n")
+        .run();
+    r.assert_code(0);
+    r.case("slow-upload").assert_status(Kind::Success, None);
+    assert!(
+        r.log_text("slow-upload").contains("uploaded"),
+        "{}",
+        r.context
     );
 }

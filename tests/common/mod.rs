@@ -578,7 +578,7 @@ fn cgroup_parent() -> Option<PathBuf> {
 
 /// cgroup directories of the warden run with this pid that still exist
 /// (run ids are `<pid>-<start time>`).
-fn leftover_cgroups(warden_pid: i32) -> Vec<PathBuf> {
+pub fn leftover_cgroups(warden_pid: i32) -> Vec<PathBuf> {
     let Some(parent) = cgroup_parent() else {
         return Vec::new();
     };

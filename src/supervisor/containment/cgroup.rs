@@ -95,6 +95,17 @@ pub fn kill_and_remove(dir: &Path) -> io::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    // Another warden starting up may be reaping the same leftovers; an
+    // emptied cgroup also stays busy for a moment.
+    for _ in 0..250 {
+        match fs::remove_dir(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            other => return other,
+        }
+    }
     fs::remove_dir(dir)
 }
 
