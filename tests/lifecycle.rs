@@ -49,15 +49,24 @@ fn deadline_stops_hung_batches_runs_post_and_reports() {
         "warden: the run did not finish before its 4s deadline (reserve 2s): stopping 2 running batches",
     );
     r.assert_stdout_contains("warden: hung: exited within grace");
-    r.assert_stdout_contains(
-        "warden: stubborn: did not exit within 666ms grace: killed 2 processes",
+    // The grace is clipped to a third of the ~2s left when the watchdog
+    // fires (666ms on time; a few ms less on a loaded machine).
+    let clipped = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("warden: stubborn: did not exit within 66"))
+        .unwrap_or_else(|| panic!("no clipped-grace line\n{}", r.context));
+    assert!(
+        clipped.ends_with("ms grace: killed 2 processes"),
+        "{clipped}\n{}",
+        r.context
     );
     for name in ["hung", "stubborn"] {
         let case = r.case(name);
         case.assert_status(Kind::Error, Some("deadline"));
         assert!(
             case.message().starts_with(
-                "stopped by the run watchdog: the run did not finish before its 4s deadline (reserve 2s); had been running 2."
+                "stopped by the run watchdog: the run did not finish before its 4s deadline (reserve 2s); had been running "
             ),
             "{case:#?}"
         );
