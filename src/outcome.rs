@@ -58,4 +58,7 @@ pub struct Outcome {
     pub leaked: Vec<ProcessInfo>,
     /// Things the user should see that did not change the status.
     pub warnings: Vec<String>,
+    /// Output that explains the status: for `aborted`, the matching line and
+    /// the lines before it.
+    pub excerpt: Option<String>,
 }

@@ -297,6 +297,7 @@ fn not_run(tx: &mpsc::UnboundedSender<Event>, unit: &PlannedBatch, why: &str) {
             log: unit.log.clone(),
             leaked: Vec::new(),
             warnings: Vec::new(),
+            excerpt: None,
         },
     );
 }

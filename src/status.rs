@@ -14,6 +14,8 @@ pub enum Status {
     TimedOut,
     /// Exited but left processes behind or kept the output open, under `leak = "fail"`.
     Leaked,
+    /// Stopped because its output matched a fatal pattern.
+    Aborted,
     /// Stopped by the run deadline watchdog.
     Deadline,
     /// Stopped because warden itself was asked to stop (SIGINT, SIGTERM, SIGHUP).
@@ -30,6 +32,7 @@ impl Status {
             Status::Crashed => "crashed",
             Status::TimedOut => "timed-out",
             Status::Leaked => "leaked",
+            Status::Aborted => "aborted",
             Status::Deadline => "deadline",
             Status::Interrupted => "interrupted",
             Status::NotRun => "not-run",

@@ -4,11 +4,13 @@
 mod duration;
 mod error;
 mod name;
+mod pattern;
 mod schema;
 
 pub use duration::{MAX_DURATION, parse_duration};
 pub use error::ConfigError;
 pub use name::BatchName;
+pub use pattern::Pattern;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -61,6 +63,9 @@ pub struct BatchConfig {
     pub leak: LeakPolicy,
     pub drain: Duration,
     pub kind: Option<String>,
+    /// A line of output matching one of these stops the batch at once
+    /// (status `aborted`): a kernel panic on a VM console.
+    pub fatal_patterns: Vec<Pattern>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use super::duration::parse_duration;
 use super::{
     BatchConfig, BatchName, Command, Config, ConfigError, DEFAULT_DRAIN, DEFAULT_GRACE,
-    DEFAULT_TIMEOUT, LeakPolicy, PostConfig, RunConfig,
+    DEFAULT_TIMEOUT, LeakPolicy, Pattern, PostConfig, RunConfig,
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -48,6 +48,7 @@ struct RawDefaults {
     grace: Option<Spanned<toml::Value>>,
     leak: Option<Spanned<String>>,
     drain: Option<Spanned<toml::Value>>,
+    fatal_patterns: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +65,7 @@ struct RawBatch {
     leak: Option<Spanned<String>>,
     drain: Option<Spanned<toml::Value>>,
     kind: Option<Spanned<String>>,
+    fatal_patterns: Option<Vec<Spanned<String>>>,
     /// Only in `[[post]]`.
     required: Option<Spanned<bool>>,
 }
@@ -74,6 +76,7 @@ struct Defaults {
     grace: Duration,
     leak: LeakPolicy,
     drain: Duration,
+    fatal_patterns: Vec<Pattern>,
 }
 
 pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
@@ -263,7 +266,23 @@ fn defaults(cx: &Cx, raw: RawDefaults) -> Result<Defaults, ConfigError> {
         grace: duration(cx, "grace", raw.grace.as_ref())?.unwrap_or(DEFAULT_GRACE),
         leak: leak(cx, raw.leak.as_ref())?.unwrap_or_default(),
         drain: duration(cx, "drain", raw.drain.as_ref())?.unwrap_or(DEFAULT_DRAIN),
+        fatal_patterns: patterns(cx, raw.fatal_patterns)?.unwrap_or_default(),
     })
+}
+
+/// `fatal-patterns`: each a regex, located on its own string when invalid.
+fn patterns(
+    cx: &Cx,
+    raw: Option<Vec<Spanned<String>>>,
+) -> Result<Option<Vec<Pattern>>, ConfigError> {
+    raw.map(|list| {
+        list.into_iter()
+            .map(|s| {
+                Pattern::new(s.get_ref()).map_err(|e| cx.key_error("fatal-patterns", s.span(), e))
+            })
+            .collect()
+    })
+    .transpose()
 }
 
 /// The three kinds of supervised unit, which share keys.
@@ -348,6 +367,9 @@ fn batch(
         leak: leak(cx, raw.leak.as_ref())?.unwrap_or(defaults.leak),
         drain: duration(cx, "drain", raw.drain.as_ref())?.unwrap_or(defaults.drain),
         kind: raw.kind.map(|v| non_empty(cx, "kind", v)).transpose()?,
+        // The batch's list replaces the defaults' (an empty list turns them off).
+        fatal_patterns: patterns(cx, raw.fatal_patterns)?
+            .unwrap_or_else(|| defaults.fatal_patterns.clone()),
     })
 }
 
@@ -544,6 +566,7 @@ shell = "make it && echo done"
             leak: LeakPolicy::Warn,
             drain: Duration::from_millis(500),
             kind: Some("ut".into()),
+            fatal_patterns: Vec::new(),
         };
         // Everything unset in the batch comes from [defaults].
         let it = BatchConfig {
@@ -556,6 +579,7 @@ shell = "make it && echo done"
             leak: LeakPolicy::Fail,
             drain: Duration::from_secs(2),
             kind: None,
+            fatal_patterns: Vec::new(),
         };
         assert_eq!(config.batches, vec![unit, it]);
     }

@@ -145,6 +145,7 @@ impl Case {
             Status::Crashed => (NonSuccessKind::Error, "crashed"),
             Status::TimedOut => (NonSuccessKind::Error, "timed-out"),
             Status::Leaked => (NonSuccessKind::Failure, "leaked"),
+            Status::Aborted => (NonSuccessKind::Error, "aborted"),
             Status::Deadline => (NonSuccessKind::Error, "deadline"),
             Status::Interrupted => (NonSuccessKind::Error, "interrupted"),
             Status::NotRun => {
@@ -170,6 +171,7 @@ fn system_err(o: &Outcome) -> Option<String> {
                 .iter()
                 .map(|p| format!("leaked: pid {}: {}", p.pid, p.cmdline)),
         )
+        .chain(o.excerpt.clone())
         .collect();
     (!lines.is_empty()).then(|| lines.join("\n"))
 }

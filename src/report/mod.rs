@@ -90,6 +90,7 @@ pub(crate) mod test_support {
             log: PathBuf::from(format!("/nonexistent/warden-test/{name}.log")),
             leaked: Vec::new(),
             warnings: Vec::new(),
+            excerpt: None,
         }
     }
 }

@@ -23,6 +23,7 @@ pub struct Counts {
     pub crashed: usize,
     pub timed_out: usize,
     pub leaked: usize,
+    pub aborted: usize,
     pub deadline: usize,
     pub interrupted: usize,
     pub not_run: usize,
@@ -37,6 +38,7 @@ impl Counts {
             Status::Crashed => &mut self.crashed,
             Status::TimedOut => &mut self.timed_out,
             Status::Leaked => &mut self.leaked,
+            Status::Aborted => &mut self.aborted,
             Status::Deadline => &mut self.deadline,
             Status::Interrupted => &mut self.interrupted,
             Status::NotRun => &mut self.not_run,
@@ -52,19 +54,23 @@ impl Counts {
             n => format!(", {label}: {n}"),
         };
         format!(
-            "Success: {}/{}, Failed: {}{}, Timed out: {}, Leaked: {}{}{}{}",
+            "Success: {}/{}, Failed: {}{}, Timed out: {}, Leaked: {}{}{}{}{}",
             self.passed,
             self.total,
             self.failed,
             optional("Crashed", self.crashed),
             self.timed_out,
             self.leaked,
+            optional("Aborted", self.aborted),
             optional("Deadline", self.deadline),
             optional("Interrupted", self.interrupted),
             optional("Not run", self.not_run),
         )
     }
 }
+
+/// How many lines of an excerpt the summary shows.
+const EXCERPT_LINES: usize = 5;
 
 /// One batch worth listing.
 #[derive(Debug, Clone)]
@@ -180,6 +186,12 @@ impl Row {
         if o.leaked.len() > MAX_LEAKED_LISTED {
             let more = o.leaked.len() - MAX_LEAKED_LISTED;
             notes.push(format!("leaked: ... and {more} more"));
+        }
+        // The last lines of the excerpt: the full one is in JUnit.
+        if let Some(excerpt) = &o.excerpt {
+            let lines: Vec<&str> = excerpt.lines().collect();
+            let from = lines.len().saturating_sub(EXCERPT_LINES);
+            notes.extend(lines[from..].iter().map(|l| format!("| {l}")));
         }
         Row {
             name: match o.phase {

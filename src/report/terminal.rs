@@ -183,6 +183,7 @@ fn status_word(status: Status) -> (&'static str, &'static str) {
         Status::Crashed => ("CRASH", RED),
         Status::TimedOut => ("TIMEOUT", RED),
         Status::Leaked => ("LEAK", RED),
+        Status::Aborted => ("ABORT", RED),
         Status::Deadline => ("DEADLINE", RED),
         Status::Interrupted => ("INTR", RED),
         Status::NotRun => ("NOT RUN", YELLOW),

@@ -12,6 +12,7 @@
 //! polled together with a stop pipe, so the supervisor can end capture even
 //! if a process outside the batch's containment still holds the write end.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
 use std::mem::MaybeUninit;
@@ -21,6 +22,8 @@ use std::thread;
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::io::Errno;
 use tokio::sync::oneshot;
+
+use crate::config::Pattern;
 
 const CHUNK: usize = 256 * 1024;
 /// Pipe buffer we ask for, so a fast writer rarely blocks on us.
@@ -87,11 +90,105 @@ impl Echo {
     }
 }
 
+/// A fatal pattern's match, with what led up to it.
+#[derive(Debug, Clone)]
+pub struct FatalMatch {
+    pub pattern: String,
+    pub line: String,
+    /// The [`CONTEXT_LINES`] lines before the match, then the matching line.
+    pub context: String,
+}
+
+/// Lines of output kept before a fatal match, for the report.
+pub const CONTEXT_LINES: usize = 50;
+/// Longest line kept for that context (a console can print megabytes without a newline).
+const MAX_CONTEXT_LINE: usize = 4096;
+
+/// Watches whole lines of output for fatal patterns.
+pub struct FatalWatch {
+    patterns: Vec<Pattern>,
+    partial: Vec<u8>,
+    recent: VecDeque<String>,
+    tx: Option<oneshot::Sender<FatalMatch>>,
+}
+
+impl FatalWatch {
+    pub fn new(patterns: Vec<Pattern>) -> (FatalWatch, oneshot::Receiver<FatalMatch>) {
+        let (tx, rx) = oneshot::channel();
+        let watch = FatalWatch {
+            patterns,
+            partial: Vec::new(),
+            recent: VecDeque::with_capacity(CONTEXT_LINES),
+            tx: Some(tx),
+        };
+        (watch, rx)
+    }
+
+    fn feed(&mut self, mut data: &[u8]) {
+        while let Some(pos) = data.iter().position(|&b| b == b'\n') {
+            if self.partial.is_empty() {
+                self.line(&data[..pos]);
+            } else {
+                self.partial.extend_from_slice(&data[..pos]);
+                let line = std::mem::take(&mut self.partial);
+                self.line(&line);
+            }
+            data = &data[pos + 1..];
+        }
+        self.partial.extend_from_slice(data);
+        // A line without end is checked in pieces rather than held whole.
+        if self.partial.len() > MAX_ECHO_LINE {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line);
+        }
+    }
+
+    fn finish(&mut self) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line);
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if self.tx.is_some()
+            && let Some(p) = self.patterns.iter().find(|p| p.is_match(line))
+        {
+            let shown = shorten(line);
+            let mut context: Vec<&str> = self.recent.iter().map(String::as_str).collect();
+            context.push(&shown);
+            let found = FatalMatch {
+                pattern: p.as_str().to_string(),
+                context: context.join("\n"),
+                line: shown.clone(),
+            };
+            if let Some(tx) = self.tx.take() {
+                let _ = tx.send(found);
+            }
+        }
+        if self.recent.len() == CONTEXT_LINES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(shorten(line));
+    }
+}
+
+fn shorten(line: &[u8]) -> String {
+    String::from_utf8_lossy(&line[..line.len().min(MAX_CONTEXT_LINE)]).into_owned()
+}
+
+/// Who looks at the bytes on their way to the log.
+pub struct Readers {
+    pub echo: Option<Echo>,
+    pub fatal: Option<FatalWatch>,
+}
+
 impl Capture {
     /// Sets up the batch's output: returns the fd to give the batch as
     /// stdout and stderr, and what carries it to `log`.
-    pub fn new(log: &File, echo: Option<Echo>) -> io::Result<(OwnedFd, Capture)> {
-        let Some(echo) = echo else {
+    pub fn new(log: &File, readers: Readers) -> io::Result<(OwnedFd, Capture)> {
+        if readers.echo.is_none() && readers.fatal.is_none() {
             let child_end = OwnedFd::from(log.try_clone()?);
             return Ok((
                 child_end,
@@ -99,17 +196,17 @@ impl Capture {
                     log: log.try_clone()?,
                 },
             ));
-        };
+        }
         let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         // Best effort: a small pipe only costs more wake-ups.
         let _ = rustix::pipe::fcntl_setpipe_size(&read_end, PIPE_SIZE);
         Ok((
             write_end,
-            Capture::start(read_end, log.try_clone()?, Some(echo))?,
+            Capture::start(read_end, log.try_clone()?, readers)?,
         ))
     }
 
-    fn start(pipe: OwnedFd, log: File, echo: Option<Echo>) -> io::Result<Capture> {
+    fn start(pipe: OwnedFd, log: File, readers: Readers) -> io::Result<Capture> {
         rustix::io::ioctl_fionbio(&pipe, true)?;
         let (stop_rx, stop_tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         let (tx, done) = oneshot::channel();
@@ -118,7 +215,7 @@ impl Capture {
             // The thread's own frames are tiny; its buffer is on the heap.
             .stack_size(64 * 1024)
             .spawn(move || {
-                let _ = tx.send(pump(&pipe, &stop_rx, log, echo));
+                let _ = tx.send(pump(&pipe, &stop_rx, log, readers));
             })?;
         Ok(Capture::Pipe {
             done,
@@ -160,7 +257,7 @@ impl Capture {
     }
 }
 
-fn pump(pipe: &OwnedFd, stop: &OwnedFd, mut log: File, mut echo: Option<Echo>) -> Captured {
+fn pump(pipe: &OwnedFd, stop: &OwnedFd, mut log: File, mut readers: Readers) -> Captured {
     // Never zeroed: only what `read` filled is looked at, and a batch that
     // writes little never touches most of these pages.
     let mut buf = Box::new_uninit_slice(CHUNK);
@@ -175,7 +272,7 @@ fn pump(pipe: &OwnedFd, stop: &OwnedFd, mut log: File, mut echo: Option<Echo>) -
             Err(_) => break,
         }
         let stopping = !fds[1].revents().is_empty();
-        match read_available(pipe, &mut buf, &mut log, &mut echo, &mut got) {
+        match read_available(pipe, &mut buf, &mut log, &mut readers, &mut got) {
             ReadEnd::Eof => {
                 got.eof = true;
                 break;
@@ -184,8 +281,11 @@ fn pump(pipe: &OwnedFd, stop: &OwnedFd, mut log: File, mut echo: Option<Echo>) -
             ReadEnd::Drained => {}
         }
     }
-    if let Some(e) = echo.as_mut() {
+    if let Some(e) = readers.echo.as_mut() {
         e.finish();
+    }
+    if let Some(f) = readers.fatal.as_mut() {
+        f.finish();
     }
     got
 }
@@ -199,7 +299,7 @@ fn read_available(
     pipe: &OwnedFd,
     buf: &mut [MaybeUninit<u8>],
     log: &mut File,
-    echo: &mut Option<Echo>,
+    readers: &mut Readers,
     got: &mut Captured,
 ) -> ReadEnd {
     loop {
@@ -212,13 +312,57 @@ fn read_available(
                 {
                     got.write_error = Some(e);
                 }
-                if let Some(e) = echo.as_mut() {
+                if let Some(e) = readers.echo.as_mut() {
                     e.feed(data);
+                }
+                if let Some(f) = readers.fatal.as_mut() {
+                    f.feed(data);
                 }
             }
             Err(Errno::INTR) => continue,
             Err(Errno::AGAIN) => return ReadEnd::Drained,
             Err(_) => return ReadEnd::Eof,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(patterns: &[&str]) -> (FatalWatch, oneshot::Receiver<FatalMatch>) {
+        FatalWatch::new(patterns.iter().map(|p| Pattern::new(p).unwrap()).collect())
+    }
+
+    #[test]
+    fn matches_across_chunks_with_bounded_context() {
+        let (mut w, mut rx) = watch(&["Kernel panic"]);
+        for i in 0..100 {
+            w.feed(format!("line {i}\n").as_bytes());
+        }
+        // The matching line arrives split over three reads, with a CR.
+        w.feed(b"Kernel pa");
+        w.feed(b"nic - not sync");
+        w.feed(b"ing\r\nafter\n");
+        let m = rx.try_recv().unwrap();
+        assert_eq!(m.pattern, "Kernel panic");
+        assert_eq!(m.line, "Kernel panic - not syncing");
+        let lines: Vec<&str> = m.context.lines().collect();
+        assert_eq!(lines.len(), CONTEXT_LINES + 1);
+        assert_eq!(lines[0], "line 50");
+        assert_eq!(lines[CONTEXT_LINES], "Kernel panic - not syncing");
+    }
+
+    #[test]
+    fn last_line_without_newline_and_garbage() {
+        let (mut w, mut rx) = watch(&["BUG: KASAN"]);
+        w.feed(b"\xff\xfe\0garbage\n");
+        w.feed(&vec![b'x'; 3 * MAX_ECHO_LINE]);
+        w.feed(b"\nBUG: KASAN: slab-out-of-bounds");
+        assert!(rx.try_recv().is_err());
+        w.finish();
+        let m = rx.try_recv().unwrap();
+        assert_eq!(m.line, "BUG: KASAN: slab-out-of-bounds");
+        assert!(m.context.len() < CONTEXT_LINES * (MAX_CONTEXT_LINE + 1) + 100);
     }
 }

@@ -20,14 +20,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc::UnboundedSender;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::config::{self, LeakPolicy};
 use crate::event::Event;
 use crate::outcome::{Outcome, Phase, ProcessInfo};
 use crate::plan::PlannedBatch;
 use crate::status::{Exit, Status};
-use capture::{Capture, Captured, Echo};
+use capture::{Capture, Captured, Echo, FatalMatch, FatalWatch, Readers};
 use containment::{Containment, Cookie, Mode};
 use reaper::Reaper;
 use terminate::{Terminated, terminate};
@@ -39,6 +39,18 @@ enum Watched {
     Exited(Option<Exit>),
     TimedOut,
     Stopped(Stop),
+    Fatal(FatalMatch),
+}
+
+/// The first fatal-pattern match; never, when nothing watches for one.
+async fn fatal_match(rx: &mut Option<oneshot::Receiver<FatalMatch>>) -> FatalMatch {
+    match rx {
+        Some(rx) => match rx.await {
+            Ok(m) => m,
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
 }
 
 /// How long to wait for a killed main process's exit status and for the
@@ -60,6 +72,9 @@ struct Ending {
     /// The run was stopped while the batch ran: how, after how long, and how
     /// the batch was terminated.
     stopped: Option<(Stop, Duration, Terminated)>,
+    /// A fatal pattern matched; with how the batch was terminated, unless
+    /// it had already exited.
+    fatal: Option<(FatalMatch, Option<Terminated>)>,
     leaked: Vec<ProcessInfo>,
     leak_kill: Option<Terminated>,
     captured: Captured,
@@ -109,6 +124,7 @@ impl Supervisor {
             log: batch.log.clone(),
             leaked: Vec::new(),
             warnings: Vec::new(),
+            excerpt: None,
         };
         let t0 = Instant::now();
         match self.start_and_watch(batch, events, stop, t0).await {
@@ -152,8 +168,14 @@ impl Supervisor {
     ) -> Result<Ending, String> {
         let cfg = &batch.config;
         let echo = self.verbose.then(|| Echo::new(cfg.name.as_str()));
-        let (output, mut capture) =
-            Capture::new(log, echo).map_err(|e| format!("cannot set up output capture: {e}"))?;
+        let (fatal, mut fatal_rx) = if cfg.fatal_patterns.is_empty() {
+            (None, None)
+        } else {
+            let (watch, rx) = FatalWatch::new(cfg.fatal_patterns.clone());
+            (Some(watch), Some(rx))
+        };
+        let (output, mut capture) = Capture::new(log, Readers { echo, fatal })
+            .map_err(|e| format!("cannot set up output capture: {e}"))?;
         let spawned = spawn::prepare(
             &self.spawn_cache,
             &cfg.command,
@@ -187,11 +209,13 @@ impl Supervisor {
             exit = &mut exit_rx => Watched::Exited(exit.ok()),
             _ = tokio::time::sleep_until(deadline) => Watched::TimedOut,
             s = watchdog::wait_for(&mut stop, obeys) => Watched::Stopped(s),
+            m = fatal_match(&mut fatal_rx) => Watched::Fatal(m),
         };
         let mut ending = Ending {
             exit: None,
             timed_out: None,
             stopped: None,
+            fatal: None,
             leaked: Vec::new(),
             leak_kill: None,
             captured: Captured::default(),
@@ -205,6 +229,10 @@ impl Supervisor {
             }
             Watched::TimedOut => {
                 ending.timed_out = Some(terminate(containment, cfg.grace, &mut stop).await);
+            }
+            Watched::Fatal(m) => {
+                let term = terminate(containment, cfg.grace, &mut stop).await;
+                ending.fatal = Some((m, Some(term)));
             }
             Watched::Stopped(s) => {
                 let grace = match s {
@@ -233,6 +261,12 @@ impl Supervisor {
         }
         let _ = tokio::time::timeout(SETTLE, capture.eof()).await;
         ending.captured = capture.finish().await;
+        // A match in the last lines, read after the main process had exited.
+        if ending.fatal.is_none()
+            && let Some(Ok(m)) = fatal_rx.as_mut().map(|rx| rx.try_recv())
+        {
+            ending.fatal = Some((m, None));
+        }
         ending.pipe_held = !ending.captured.eof;
         Ok(ending)
     }
@@ -272,6 +306,17 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
             "log write failed (output after the first {} bytes may be missing): {e}",
             ending.captured.bytes
         ));
+    }
+    if let Some((m, term)) = &ending.fatal {
+        let how = match (term, ending.exit) {
+            (Some(term), _) => term.describe(),
+            (None, Some(exit)) => format!("it had already exited ({exit})"),
+            (None, None) => "it had already exited".to_string(),
+        };
+        outcome.status = Status::Aborted;
+        outcome.reason = format!("fatal pattern `{}` matched: {}; {how}", m.pattern, m.line);
+        outcome.excerpt = Some(m.context.clone());
+        return;
     }
     if let Some((stop, ran, term)) = &ending.stopped {
         let cause = stop.cause().map(|c| c.to_string()).unwrap_or_default();
