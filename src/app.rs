@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use crate::cli::{CheckArgs, Cli, Command, ContainmentChoice, ReapArgs, RunArgs};
-use crate::config::{self, Config};
+use crate::config::{self, Config, FlakyPolicy};
 use crate::outcome::Outcome;
 use crate::plan::{DeadlineSource, Overrides, Plan};
 use crate::report::{JunitWriter, LiveReport, Summary, Terminal, TerminalMode};
@@ -196,9 +196,13 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         deadline: args.deadline,
         reserve: args.reserve,
         job_timeout_minutes: std::env::var("JOB_TIMEOUT_MINUTES").ok(),
+        flaky_fails: args.flaky_fails,
         only: args.batches.clone(),
     };
     let plan = load_plan(&args.config, overrides)?;
+    // The shared directory belongs to one run: state a setup step left for
+    // cleanup must not leak into the next run.
+    let _ = std::fs::remove_dir_all(&plan.shared_dir);
     for dir in [plan.artifacts.join("logs"), plan.shared_dir.clone()] {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -250,7 +254,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     if let Err(e) = summary.append_to_github_step_summary() {
         err!("warden: cannot append to $GITHUB_STEP_SUMMARY: {e}");
     }
-    let code = exit_code(&outcomes, result.stopped);
+    let code = exit_code(&outcomes, result.stopped, plan.flaky);
     // The very last act: a later CI step can tell a warden that finished
     // (this file exists) from one that was killed.
     let exit_file = plan.artifacts.join("exit-code");
@@ -263,11 +267,11 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
 /// 130/143 when warden was interrupted; else 1 if any setup step, batch or
 /// required post step did not pass; else 0. A deadline counts only through
 /// what it stopped: one that fires while post steps run fails nothing.
-fn exit_code(outcomes: &[Outcome], stopped: Option<StopCause>) -> u8 {
+fn exit_code(outcomes: &[Outcome], stopped: Option<StopCause>, flaky: FlakyPolicy) -> u8 {
     if let Some(code) = stopped.and_then(StopCause::exit_code) {
         return code;
     }
-    if outcomes.iter().any(runner::fails_run) {
+    if outcomes.iter().any(|o| runner::fails_run(o, flaky)) {
         EXIT_FAILED
     } else {
         EXIT_PASSED

@@ -58,6 +58,10 @@ pub struct RunArgs {
     /// reports (overrides `[run] reserve`; default 5m, at most a quarter of the deadline).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub reserve: Option<Duration>,
+    /// A batch that failed and then passed on a retry fails the run
+    /// (default: it passes, reported `flaky`; also `[run] flaky = "fail"`).
+    #[arg(long)]
+    pub flaky_fails: bool,
     /// Echo every batch's output, prefixed with its name.
     #[arg(short, long)]
     pub verbose: bool,

@@ -61,4 +61,16 @@ pub struct Outcome {
     /// Output that explains the status: for `aborted`, the matching line and
     /// the lines before it.
     pub excerpt: Option<String>,
+    /// Earlier attempts that failed and were retried, oldest first.
+    pub retried: Vec<Attempt>,
+}
+
+/// One failed attempt of a batch that was run again.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub status: Status,
+    pub reason: String,
+    pub duration: Duration,
+    /// `<batch>.attempt-N.log`.
+    pub log: PathBuf,
 }

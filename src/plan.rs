@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
-use crate::config::{BatchConfig, Config, DEFAULT_RESERVE, MAX_DURATION};
+use crate::config::{BatchConfig, Config, DEFAULT_RESERVE, FlakyPolicy, MAX_DURATION};
 use crate::outcome::Phase;
 
 #[derive(Debug, Clone)]
@@ -33,6 +33,7 @@ pub struct Plan {
     /// One directory for the whole run (`WARDEN_SHARED_DIR`).
     pub shared_dir: PathBuf,
     pub deadline: Option<RunDeadline>,
+    pub flaky: FlakyPolicy,
 }
 
 /// The run's deadline and the reserve kept before it, both validated.
@@ -65,6 +66,8 @@ pub struct Overrides {
     pub reserve: Option<Duration>,
     /// `JOB_TIMEOUT_MINUTES`, used when no deadline is set otherwise.
     pub job_timeout_minutes: Option<String>,
+    /// `--flaky-fails`.
+    pub flaky_fails: bool,
     /// Run only these batches (all when empty).
     pub only: Vec<String>,
 }
@@ -131,6 +134,11 @@ impl Plan {
             .or_else(|| std::thread::available_parallelism().ok())
             .unwrap_or(NonZeroUsize::MIN);
         let deadline = run_deadline(&config, &overrides)?;
+        let flaky = if overrides.flaky_fails {
+            FlakyPolicy::Fail
+        } else {
+            config.run.flaky
+        };
         let shared_dir = artifacts.join("shared");
         let run_env = [
             ("WARDEN_SHARED_DIR", &shared_dir),
@@ -180,6 +188,7 @@ impl Plan {
             junit,
             shared_dir,
             deadline,
+            flaky,
         })
     }
 

@@ -16,7 +16,10 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::event::Event;
-use crate::outcome::Outcome;
+use std::path::{Path, PathBuf};
+
+use crate::config::{FlakyPolicy, RetryPolicy};
+use crate::outcome::{Attempt, Outcome};
 use crate::plan::{Plan, PlannedBatch};
 use crate::status::Status;
 use crate::supervisor::Supervisor;
@@ -132,7 +135,7 @@ async fn phases(
             not_run(tx, step, &why);
             continue;
         }
-        let outcome = sup.run(step, tx, stop.clone()).await;
+        let outcome = with_retries(&sup, step, tx, &stop).await;
         if !outcome.status.is_success() {
             failed_setup = Some(outcome.name.to_string());
         }
@@ -191,7 +194,7 @@ async fn batches(
                 let Some(batch) = pending.next() else { continue };
                 let (sup, tx, stop, batch) = (sup.clone(), tx.clone(), stop.clone(), batch.clone());
                 running.spawn(async move {
-                    let outcome = sup.run(&batch, &tx, stop).await;
+                    let outcome = with_retries(&sup, &batch, &tx, &stop).await;
                     drop(permit);
                     let passed = outcome.status.is_success();
                     finished(&tx, outcome);
@@ -248,7 +251,7 @@ async fn post(
             }
             step.config.timeout = step.config.timeout.min(left);
         }
-        let outcome = sup.run(&step, tx, stop.clone()).await;
+        let outcome = with_retries(sup, &step, tx, &stop).await;
         finished(tx, outcome);
     }
 }
@@ -298,11 +301,122 @@ fn not_run(tx: &mpsc::UnboundedSender<Event>, unit: &PlannedBatch, why: &str) {
             leaked: Vec::new(),
             warnings: Vec::new(),
             excerpt: None,
+            retried: Vec::new(),
         },
     );
 }
 
 /// Whether a phase's outcome should make the run fail.
-pub fn fails_run(o: &Outcome) -> bool {
-    o.phase.counts_for_run() && !o.status.is_success()
+pub fn fails_run(o: &Outcome, flaky: FlakyPolicy) -> bool {
+    let failed = match o.status {
+        Status::Flaky => flaky == FlakyPolicy::Fail,
+        status => !status.is_success(),
+    };
+    o.phase.counts_for_run() && failed
+}
+
+/// Log tail searched for a `retry.when` pattern.
+const RETRY_SCAN: u64 = 1024 * 1024;
+
+/// Runs a unit, and again while its failure is worth retrying (`retry`):
+/// a failure, crash, timeout or leak whose output (its last MiB) matches
+/// one of `when`, or any such failure when `when` is empty. Never after a
+/// stop request or a fatal pattern. Each failed attempt's log is kept as
+/// `<name>.attempt-N.log`; `<name>.log` is always the last attempt's.
+async fn with_retries(
+    sup: &Supervisor,
+    unit: &PlannedBatch,
+    tx: &mpsc::UnboundedSender<Event>,
+    stop: &watch::Receiver<Stop>,
+) -> Outcome {
+    let policy = &unit.config.retry;
+    let mut retried: Vec<Attempt> = Vec::new();
+    let mut current = unit.clone();
+    let mut attempt: u32 = 1;
+    loop {
+        let mut outcome = sup.run(&current, tx, stop.clone()).await;
+        let stopping = stop.borrow().cause().is_some();
+        if outcome.status.is_success()
+            || attempt >= policy.attempts
+            || stopping
+            || !retryable(&outcome, policy)
+        {
+            if !retried.is_empty() {
+                let _ = std::fs::hard_link(&current.log, &unit.log);
+                outcome.log = unit.log.clone();
+                if outcome.status == Status::Passed {
+                    outcome.status = Status::Flaky;
+                    outcome.reason = format!("{}; passed on attempt {attempt}", outcome.reason);
+                }
+                outcome.retried = retried;
+            }
+            return outcome;
+        }
+        let kept = attempt_log(&unit.log, attempt);
+        if attempt == 1 && std::fs::rename(&unit.log, &kept).is_err() {
+            // The log stays where it is; the attempt still counts.
+        }
+        let log = if kept.exists() {
+            kept
+        } else {
+            current.log.clone()
+        };
+        let _ = tx.send(Event::Note(format!(
+            "warden: {}: attempt {attempt} of {} {} ({}): retrying{}",
+            unit.config.name,
+            policy.attempts,
+            outcome.status,
+            outcome.reason,
+            if policy.backoff.is_zero() {
+                String::new()
+            } else {
+                format!(" in {}", humantime::format_duration(policy.backoff))
+            }
+        )));
+        retried.push(Attempt {
+            status: outcome.status,
+            reason: outcome.reason,
+            duration: outcome.duration,
+            log,
+        });
+        let mut stop = stop.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(policy.backoff) => {}
+            _ = crate::watchdog::wait_for(&mut stop, |s| s != Stop::Running) => {}
+        }
+        attempt += 1;
+        current.log = attempt_log(&unit.log, attempt);
+    }
+}
+
+fn retryable(o: &Outcome, policy: &RetryPolicy) -> bool {
+    let failed = matches!(
+        o.status,
+        Status::Failed | Status::Crashed | Status::TimedOut | Status::Leaked
+    );
+    failed && (policy.when.is_empty() || log_tail_matches(&o.log, &policy.when))
+}
+
+fn log_tail_matches(log: &Path, patterns: &[crate::config::Pattern]) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(log) else {
+        return false;
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if f.seek(SeekFrom::Start(len.saturating_sub(RETRY_SCAN)))
+        .is_err()
+    {
+        return false;
+    }
+    let mut tail = Vec::new();
+    if f.read_to_end(&mut tail).is_err() {
+        return false;
+    }
+    patterns.iter().any(|p| p.is_match(&tail))
+}
+
+/// `<dir>/<name>.attempt-N.log` beside `<dir>/<name>.log`.
+fn attempt_log(log: &Path, attempt: u32) -> PathBuf {
+    let stem = log.file_stem().unwrap_or_default().to_string_lossy();
+    log.with_file_name(format!("{stem}.attempt-{attempt}.log"))
 }

@@ -22,6 +22,8 @@ pub enum Status {
     Interrupted,
     /// Never started: the run was stopped, or a setup step failed, first.
     NotRun,
+    /// Failed, then passed on a retry.
+    Flaky,
 }
 
 impl Status {
@@ -36,11 +38,13 @@ impl Status {
             Status::Deadline => "deadline",
             Status::Interrupted => "interrupted",
             Status::NotRun => "not-run",
+            Status::Flaky => "flaky",
         }
     }
 
+    /// Passed, on the first attempt or a later one.
     pub fn is_success(self) -> bool {
-        matches!(self, Status::Passed)
+        matches!(self, Status::Passed | Status::Flaky)
     }
 }
 

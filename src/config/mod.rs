@@ -47,6 +47,7 @@ pub struct RunConfig {
     pub deadline: Option<Duration>,
     /// Time kept back before the deadline for termination, post steps and reports.
     pub reserve: Option<Duration>,
+    pub flaky: FlakyPolicy,
 }
 
 /// One `[[batch]]` with `[defaults]` and built-in defaults already applied.
@@ -66,6 +67,38 @@ pub struct BatchConfig {
     /// A line of output matching one of these stops the batch at once
     /// (status `aborted`): a kernel panic on a VM console.
     pub fatal_patterns: Vec<Pattern>,
+    pub retry: RetryPolicy,
+}
+
+/// `retry = { attempts = 3, when = ["EOF"], backoff = "2s" }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Runs in all, the first included (1 = no retry).
+    pub attempts: u32,
+    /// Retry only failures whose output matches one of these; any failure
+    /// when empty.
+    pub when: Vec<Pattern>,
+    /// Pause before each retry.
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 1,
+            when: Vec::new(),
+            backoff: Duration::ZERO,
+        }
+    }
+}
+
+/// What a batch that failed and then passed does to the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlakyPolicy {
+    /// The run passes (the batch is reported `flaky`).
+    #[default]
+    Pass,
+    Fail,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use super::duration::parse_duration;
 use super::{
     BatchConfig, BatchName, Command, Config, ConfigError, DEFAULT_DRAIN, DEFAULT_GRACE,
-    DEFAULT_TIMEOUT, LeakPolicy, Pattern, PostConfig, RunConfig,
+    DEFAULT_TIMEOUT, FlakyPolicy, LeakPolicy, Pattern, PostConfig, RetryPolicy, RunConfig,
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -37,6 +37,15 @@ struct RawRun {
     junit: Option<Spanned<String>>,
     deadline: Option<Spanned<toml::Value>>,
     reserve: Option<Spanned<toml::Value>>,
+    flaky: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+struct RawRetry {
+    attempts: Option<Spanned<i64>>,
+    when: Option<Vec<Spanned<String>>>,
+    backoff: Option<Spanned<toml::Value>>,
 }
 
 /// Durations are taken as any value so a TOML integer gets the
@@ -49,6 +58,7 @@ struct RawDefaults {
     leak: Option<Spanned<String>>,
     drain: Option<Spanned<toml::Value>>,
     fatal_patterns: Option<Vec<Spanned<String>>>,
+    retry: Option<Spanned<RawRetry>>,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +76,7 @@ struct RawBatch {
     drain: Option<Spanned<toml::Value>>,
     kind: Option<Spanned<String>>,
     fatal_patterns: Option<Vec<Spanned<String>>>,
+    retry: Option<Spanned<RawRetry>>,
     /// Only in `[[post]]`.
     required: Option<Spanned<bool>>,
 }
@@ -77,6 +88,7 @@ struct Defaults {
     leak: LeakPolicy,
     drain: Duration,
     fatal_patterns: Vec<Pattern>,
+    retry: RetryPolicy,
 }
 
 pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
@@ -233,9 +245,21 @@ fn run(cx: &Cx, raw: RawRun) -> Result<RunConfig, ConfigError> {
         );
         return Err(cx.key_error("reserve", span, msg));
     }
+    let flaky = match raw.flaky {
+        None => FlakyPolicy::default(),
+        Some(f) => match f.get_ref().as_str() {
+            "pass" => FlakyPolicy::Pass,
+            "fail" => FlakyPolicy::Fail,
+            other => {
+                let msg = format!("invalid value {other:?}, expected \"pass\" or \"fail\"");
+                return Err(cx.key_error("flaky", f.span(), msg));
+            }
+        },
+    };
     Ok(RunConfig {
         deadline,
         reserve,
+        flaky,
         max_parallel,
         artifacts: raw
             .artifacts
@@ -267,6 +291,29 @@ fn defaults(cx: &Cx, raw: RawDefaults) -> Result<Defaults, ConfigError> {
         leak: leak(cx, raw.leak.as_ref())?.unwrap_or_default(),
         drain: duration(cx, "drain", raw.drain.as_ref())?.unwrap_or(DEFAULT_DRAIN),
         fatal_patterns: patterns(cx, raw.fatal_patterns)?.unwrap_or_default(),
+        retry: raw
+            .retry
+            .map(|r| retry(cx, r))
+            .transpose()?
+            .unwrap_or_default(),
+    })
+}
+
+fn retry(cx: &Cx, raw: Spanned<RawRetry>) -> Result<RetryPolicy, ConfigError> {
+    let raw = raw.into_inner();
+    let attempts = match raw.attempts {
+        Some(a) => u32::try_from(*a.get_ref())
+            .ok()
+            .filter(|&n| (1..=100).contains(&n))
+            .ok_or_else(|| {
+                cx.key_error("attempts", a.span(), "must be a whole number from 1 to 100")
+            })?,
+        None => RetryPolicy::default().attempts,
+    };
+    Ok(RetryPolicy {
+        attempts,
+        when: patterns(cx, raw.when)?.unwrap_or_default(),
+        backoff: duration(cx, "backoff", raw.backoff.as_ref())?.unwrap_or(Duration::ZERO),
     })
 }
 
@@ -370,6 +417,11 @@ fn batch(
         // The batch's list replaces the defaults' (an empty list turns them off).
         fatal_patterns: patterns(cx, raw.fatal_patterns)?
             .unwrap_or_else(|| defaults.fatal_patterns.clone()),
+        retry: raw
+            .retry
+            .map(|r| retry(cx, r))
+            .transpose()?
+            .unwrap_or_else(|| defaults.retry.clone()),
     })
 }
 
@@ -554,6 +606,7 @@ shell = "make it && echo done"
                 junit: Some(PathBuf::from("out/junit.xml")),
                 deadline: None,
                 reserve: None,
+                flaky: FlakyPolicy::Pass,
             }
         );
         let unit = BatchConfig {
@@ -567,6 +620,7 @@ shell = "make it && echo done"
             drain: Duration::from_millis(500),
             kind: Some("ut".into()),
             fatal_patterns: Vec::new(),
+            retry: RetryPolicy::default(),
         };
         // Everything unset in the batch comes from [defaults].
         let it = BatchConfig {
@@ -580,6 +634,7 @@ shell = "make it && echo done"
             drain: Duration::from_secs(2),
             kind: None,
             fatal_patterns: Vec::new(),
+            retry: RetryPolicy::default(),
         };
         assert_eq!(config.batches, vec![unit, it]);
     }

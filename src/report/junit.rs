@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, FixedOffset, Utc};
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite, XmlString};
+use quick_junit::{
+    NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite, XmlString,
+};
 
 use super::log_tail::tail_text;
 use super::xml_safe_text;
@@ -30,6 +32,8 @@ pub struct JunitWriter {
 struct Case {
     /// [`Phase::label`](crate::outcome::Phase::label): which suite it goes in.
     phase: &'static str,
+    /// Earlier attempts: (status, reason).
+    retried: Vec<(XmlString, XmlString)>,
     name: XmlString,
     classname: XmlString,
     status: Status,
@@ -111,6 +115,11 @@ impl Case {
     fn new(o: &Outcome) -> Case {
         Case {
             phase: o.phase.label(),
+            retried: o
+                .retried
+                .iter()
+                .map(|a| (xml(a.status.as_str()), xml(&a.reason)))
+                .collect(),
             name: xml(o.name.as_str()),
             classname: xml(o.kind.as_deref().unwrap_or(NAME)),
             status: o.status,
@@ -148,6 +157,11 @@ impl Case {
             Status::Aborted => (NonSuccessKind::Error, "aborted"),
             Status::Deadline => (NonSuccessKind::Error, "deadline"),
             Status::Interrupted => (NonSuccessKind::Error, "interrupted"),
+            Status::Flaky => {
+                let mut status = TestCaseStatus::success();
+                status.add_reruns(self.reruns());
+                return status;
+            }
             Status::NotRun => {
                 let mut status = TestCaseStatus::skipped();
                 status.set_message(self.reason.clone()).set_type("not-run");
@@ -156,7 +170,21 @@ impl Case {
         };
         let mut status = TestCaseStatus::non_success(kind);
         status.set_type(ty).set_message(self.reason.clone());
+        status.add_reruns(self.reruns());
         status
+    }
+
+    /// Earlier attempts: `flakyFailure` on a flaky case, `rerunFailure` on
+    /// one that failed every time.
+    fn reruns(&self) -> Vec<TestRerun> {
+        self.retried
+            .iter()
+            .map(|(ty, message)| {
+                let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+                rerun.set_type(ty.clone()).set_message(message.clone());
+                rerun
+            })
+            .collect()
     }
 }
 

@@ -91,6 +91,7 @@ pub(crate) mod test_support {
             leaked: Vec::new(),
             warnings: Vec::new(),
             excerpt: None,
+            retried: Vec::new(),
         }
     }
 }

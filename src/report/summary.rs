@@ -27,6 +27,7 @@ pub struct Counts {
     pub deadline: usize,
     pub interrupted: usize,
     pub not_run: usize,
+    pub flaky: usize,
 }
 
 impl Counts {
@@ -42,6 +43,7 @@ impl Counts {
             Status::Deadline => &mut self.deadline,
             Status::Interrupted => &mut self.interrupted,
             Status::NotRun => &mut self.not_run,
+            Status::Flaky => &mut self.flaky,
         };
         *n += 1;
     }
@@ -54,8 +56,8 @@ impl Counts {
             n => format!(", {label}: {n}"),
         };
         format!(
-            "Success: {}/{}, Failed: {}{}, Timed out: {}, Leaked: {}{}{}{}{}",
-            self.passed,
+            "Success: {}/{}, Failed: {}{}, Timed out: {}, Leaked: {}{}{}{}{}{}",
+            self.passed + self.flaky,
             self.total,
             self.failed,
             optional("Crashed", self.crashed),
@@ -65,6 +67,7 @@ impl Counts {
             optional("Deadline", self.deadline),
             optional("Interrupted", self.interrupted),
             optional("Not run", self.not_run),
+            optional("Flaky", self.flaky),
         )
     }
 }
@@ -99,7 +102,11 @@ impl Summary {
             if o.phase == Phase::Batch {
                 counts.add(o.status);
             }
-            if !o.status.is_success() || !o.warnings.is_empty() || !o.leaked.is_empty() {
+            if !o.status.is_success()
+                || o.status == Status::Flaky
+                || !o.warnings.is_empty()
+                || !o.leaked.is_empty()
+            {
                 rows.push(Row::new(o));
             }
         }
@@ -112,7 +119,7 @@ impl Summary {
 
     /// True when every batch passed (also when there were none).
     pub fn all_passed(&self) -> bool {
-        self.counts.passed == self.counts.total
+        self.counts.passed + self.counts.flaky == self.counts.total
     }
 
     pub fn render_text(&self) -> String {
@@ -187,6 +194,15 @@ impl Row {
             let more = o.leaked.len() - MAX_LEAKED_LISTED;
             notes.push(format!("leaked: ... and {more} more"));
         }
+        notes.extend(o.retried.iter().enumerate().map(|(i, a)| {
+            format!(
+                "attempt {}: {}: {} (log: {})",
+                i + 1,
+                a.status,
+                a.reason,
+                a.log.display()
+            )
+        }));
         // The last lines of the excerpt: the full one is in JUnit.
         if let Some(excerpt) = &o.excerpt {
             let lines: Vec<&str> = excerpt.lines().collect();

@@ -187,6 +187,7 @@ fn status_word(status: Status) -> (&'static str, &'static str) {
         Status::Deadline => ("DEADLINE", RED),
         Status::Interrupted => ("INTR", RED),
         Status::NotRun => ("NOT RUN", YELLOW),
+        Status::Flaky => ("FLAKY", YELLOW),
     }
 }
 

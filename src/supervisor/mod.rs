@@ -125,6 +125,7 @@ impl Supervisor {
             leaked: Vec::new(),
             warnings: Vec::new(),
             excerpt: None,
+            retried: Vec::new(),
         };
         let t0 = Instant::now();
         match self.start_and_watch(batch, events, stop, t0).await {
