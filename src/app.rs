@@ -9,7 +9,7 @@ use clap::Parser;
 
 use crate::cli::{CheckArgs, Cli, Command, ContainmentChoice, ReapArgs, RunArgs};
 use crate::config::{self, Config, FlakyPolicy};
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, Phase};
 use crate::plan::{DeadlineSource, Overrides, Plan};
 use crate::report::{JunitWriter, LiveReport, Summary, Terminal, TerminalMode};
 use crate::runner;
@@ -254,7 +254,10 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     if let Err(e) = summary.append_to_github_step_summary() {
         err!("warden: cannot append to $GITHUB_STEP_SUMMARY: {e}");
     }
-    let code = exit_code(&outcomes, result.stopped, plan.flaky);
+    let mut code = exit_code(&outcomes, result.stopped, plan.flaky);
+    if !quarantine_report(&plan, &outcomes) && code == EXIT_PASSED {
+        code = EXIT_FAILED;
+    }
     // The very last act: a later CI step can tell a warden that finished
     // (this file exists) from one that was killed.
     let exit_file = plan.artifacts.join("exit-code");
@@ -262,6 +265,40 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         err!("warden: cannot write {}: {e}", exit_file.display());
     }
     Ok(code)
+}
+
+/// Lists quarantined batches that pass, and entries past their `until`
+/// (which fail the run, so the list can't rot). Returns whether the list is
+/// still valid.
+fn quarantine_report(plan: &Plan, outcomes: &[Outcome]) -> bool {
+    let q = &plan.quarantine;
+    for o in outcomes {
+        if o.phase == Phase::Batch
+            && o.status.is_success()
+            && let Some(e) = q.find(o.name.as_str())
+        {
+            out!(
+                "warden: quarantined but passing: {} ({}): consider removing `{}` from {}",
+                o.name,
+                e.describe(),
+                e.pattern,
+                q.path.display()
+            );
+        }
+    }
+    let today = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).date_naive();
+    let mut valid = true;
+    for e in q.entries.iter().filter(|e| e.expired(today)) {
+        valid = false;
+        err!(
+            "warden: quarantine entry `{}` in {} expired on {}: {}; fix the test or move `until`",
+            e.pattern,
+            q.path.display(),
+            e.until.map(|d| d.to_string()).unwrap_or_default(),
+            e.describe()
+        );
+    }
+    valid
 }
 
 /// 130/143 when warden was interrupted; else 1 if any setup step, batch or

@@ -63,6 +63,9 @@ pub struct Outcome {
     pub excerpt: Option<String>,
     /// Earlier attempts that failed and were retried, oldest first.
     pub retried: Vec<Attempt>,
+    /// Set on a failing batch the quarantine list covers: why (reason and
+    /// issue). Its failure is reported but does not fail the run.
+    pub quarantined: Option<String>,
 }
 
 /// One failed attempt of a batch that was run again.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
+use crate::config::quarantine::Quarantine;
 use crate::config::{BatchConfig, Config, DEFAULT_RESERVE, FlakyPolicy, MAX_DURATION};
 use crate::outcome::Phase;
 
@@ -34,6 +35,7 @@ pub struct Plan {
     pub shared_dir: PathBuf,
     pub deadline: Option<RunDeadline>,
     pub flaky: FlakyPolicy,
+    pub quarantine: Quarantine,
 }
 
 /// The run's deadline and the reserve kept before it, both validated.
@@ -84,6 +86,8 @@ pub enum PlanError {
     ReserveTooLong { reserve: String, deadline: String },
     #[error("JOB_TIMEOUT_MINUTES={0:?} is not a positive whole number of minutes")]
     BadJobTimeout(String),
+    #[error(transparent)]
+    Quarantine(#[from] crate::config::ConfigError),
     #[error("cannot resolve {}: {error}", path.display())]
     Path {
         path: PathBuf,
@@ -139,6 +143,10 @@ impl Plan {
         } else {
             config.run.flaky
         };
+        let quarantine = match &config.run.quarantine {
+            Some(p) => crate::config::quarantine::load(&base.join(p))?,
+            None => Quarantine::default(),
+        };
         let shared_dir = artifacts.join("shared");
         let run_env = [
             ("WARDEN_SHARED_DIR", &shared_dir),
@@ -189,6 +197,7 @@ impl Plan {
             shared_dir,
             deadline,
             flaky,
+            quarantine,
         })
     }
 

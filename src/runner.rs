@@ -193,8 +193,14 @@ async fn batches(
                 }
                 let Some(batch) = pending.next() else { continue };
                 let (sup, tx, stop, batch) = (sup.clone(), tx.clone(), stop.clone(), batch.clone());
+                let quarantine = plan.quarantine.find(batch.config.name.as_str()).cloned();
                 running.spawn(async move {
-                    let outcome = with_retries(&sup, &batch, &tx, &stop).await;
+                    let mut outcome = with_retries(&sup, &batch, &tx, &stop).await;
+                    if let Some(entry) = quarantine
+                        && !outcome.status.is_success()
+                    {
+                        outcome.quarantined = Some(entry.describe());
+                    }
                     drop(permit);
                     let passed = outcome.status.is_success();
                     finished(&tx, outcome);
@@ -302,6 +308,7 @@ fn not_run(tx: &mpsc::UnboundedSender<Event>, unit: &PlannedBatch, why: &str) {
             warnings: Vec::new(),
             excerpt: None,
             retried: Vec::new(),
+            quarantined: None,
         },
     );
 }
@@ -312,7 +319,7 @@ pub fn fails_run(o: &Outcome, flaky: FlakyPolicy) -> bool {
         Status::Flaky => flaky == FlakyPolicy::Fail,
         status => !status.is_success(),
     };
-    o.phase.counts_for_run() && failed
+    o.phase.counts_for_run() && failed && o.quarantined.is_none()
 }
 
 /// Log tail searched for a `retry.when` pattern.

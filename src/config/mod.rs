@@ -5,6 +5,7 @@ mod duration;
 mod error;
 mod name;
 mod pattern;
+pub mod quarantine;
 mod schema;
 
 pub use duration::{MAX_DURATION, parse_duration};
@@ -48,6 +49,8 @@ pub struct RunConfig {
     /// Time kept back before the deadline for termination, post steps and reports.
     pub reserve: Option<Duration>,
     pub flaky: FlakyPolicy,
+    /// The quarantine file, relative to the config file's directory.
+    pub quarantine: Option<PathBuf>,
 }
 
 /// One `[[batch]]` with `[defaults]` and built-in defaults already applied.

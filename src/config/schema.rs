@@ -38,6 +38,7 @@ struct RawRun {
     deadline: Option<Spanned<toml::Value>>,
     reserve: Option<Spanned<toml::Value>>,
     flaky: Option<Spanned<String>>,
+    quarantine: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -171,7 +172,7 @@ impl Cx<'_> {
 }
 
 /// 1-based line and character column of byte `offset`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
+pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text.as_bytes()[..offset.min(text.len())];
     let line_start = before
         .iter()
@@ -260,6 +261,10 @@ fn run(cx: &Cx, raw: RawRun) -> Result<RunConfig, ConfigError> {
         deadline,
         reserve,
         flaky,
+        quarantine: raw
+            .quarantine
+            .map(|v| path(cx, "quarantine", v))
+            .transpose()?,
         max_parallel,
         artifacts: raw
             .artifacts
@@ -607,6 +612,7 @@ shell = "make it && echo done"
                 deadline: None,
                 reserve: None,
                 flaky: FlakyPolicy::Pass,
+                quarantine: None,
             }
         );
         let unit = BatchConfig {

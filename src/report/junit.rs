@@ -34,6 +34,8 @@ struct Case {
     phase: &'static str,
     /// Earlier attempts: (status, reason).
     retried: Vec<(XmlString, XmlString)>,
+    /// `quarantined (reason): <status>: <reason>` when quarantined.
+    quarantined: Option<XmlString>,
     name: XmlString,
     classname: XmlString,
     status: Status,
@@ -115,6 +117,10 @@ impl Case {
     fn new(o: &Outcome) -> Case {
         Case {
             phase: o.phase.label(),
+            quarantined: o
+                .quarantined
+                .as_ref()
+                .map(|q| xml(&format!("quarantined ({q}): {}: {}", o.status, o.reason))),
             retried: o
                 .retried
                 .iter()
@@ -148,6 +154,13 @@ impl Case {
     }
 
     fn junit_status(&self) -> TestCaseStatus {
+        // Quarantined failures are skipped in JUnit: consumers that fail a
+        // build on any <failure> stay green, and the message keeps the failure.
+        if let Some(why) = &self.quarantined {
+            let mut status = TestCaseStatus::skipped();
+            status.set_type("quarantined").set_message(why.clone());
+            return status;
+        }
         let (kind, ty) = match self.status {
             Status::Passed => return TestCaseStatus::success(),
             Status::Failed => (NonSuccessKind::Failure, "failed"),

@@ -92,6 +92,7 @@ pub(crate) mod test_support {
             warnings: Vec::new(),
             excerpt: None,
             retried: Vec::new(),
+            quarantined: None,
         }
     }
 }

@@ -28,6 +28,7 @@ pub struct Counts {
     pub interrupted: usize,
     pub not_run: usize,
     pub flaky: usize,
+    pub quarantined: usize,
 }
 
 impl Counts {
@@ -56,7 +57,7 @@ impl Counts {
             n => format!(", {label}: {n}"),
         };
         format!(
-            "Success: {}/{}, Failed: {}{}, Timed out: {}, Leaked: {}{}{}{}{}{}",
+            "Success: {}/{}, Failed: {}{}, Timed out: {}, Leaked: {}{}{}{}{}{}{}",
             self.passed + self.flaky,
             self.total,
             self.failed,
@@ -68,6 +69,7 @@ impl Counts {
             optional("Interrupted", self.interrupted),
             optional("Not run", self.not_run),
             optional("Flaky", self.flaky),
+            optional("Quarantined", self.quarantined),
         )
     }
 }
@@ -101,6 +103,7 @@ impl Summary {
         for o in outcomes {
             if o.phase == Phase::Batch {
                 counts.add(o.status);
+                counts.quarantined += usize::from(o.quarantined.is_some());
             }
             if !o.status.is_success()
                 || o.status == Status::Flaky
@@ -193,6 +196,9 @@ impl Row {
         if o.leaked.len() > MAX_LEAKED_LISTED {
             let more = o.leaked.len() - MAX_LEAKED_LISTED;
             notes.push(format!("leaked: ... and {more} more"));
+        }
+        if let Some(q) = &o.quarantined {
+            notes.push(format!("quarantined: {q}: does not fail the run"));
         }
         notes.extend(o.retried.iter().enumerate().map(|(i, a)| {
             format!(

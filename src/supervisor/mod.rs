@@ -126,6 +126,7 @@ impl Supervisor {
             warnings: Vec::new(),
             excerpt: None,
             retried: Vec::new(),
+            quarantined: None,
         };
         let t0 = Instant::now();
         match self.start_and_watch(batch, events, stop, t0).await {
