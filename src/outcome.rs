@@ -66,6 +66,12 @@ pub struct Outcome {
     /// Set on a failing batch the quarantine list covers: why (reason and
     /// issue). Its failure is reported but does not fail the run.
     pub quarantined: Option<String>,
+    /// Tests and subtests read from its output (`format`), in the order
+    /// they finished; empty for `format = "none"`.
+    pub tests: Vec<crate::parsers::TestResult>,
+    /// What the test output said is wrong beyond single tests (a TAP plan
+    /// not met, `Bail out!`, a missing summary line).
+    pub test_problems: Vec<String>,
 }
 
 /// One failed attempt of a batch that was run again.

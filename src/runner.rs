@@ -309,6 +309,8 @@ fn not_run(tx: &mpsc::UnboundedSender<Event>, unit: &PlannedBatch, why: &str) {
             excerpt: None,
             retried: Vec::new(),
             quarantined: None,
+            tests: Vec::new(),
+            test_problems: Vec::new(),
         },
     );
 }

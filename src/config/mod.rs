@@ -71,6 +71,22 @@ pub struct BatchConfig {
     /// (status `aborted`): a kernel panic on a VM console.
     pub fatal_patterns: Vec<Pattern>,
     pub retry: RetryPolicy,
+    /// How its output is read into tests.
+    pub format: OutputFormat,
+}
+
+/// `format`: what the batch's output says about tests.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// The batch is one test.
+    #[default]
+    None,
+    Tap,
+    TestProgs,
+    GoJson,
+    Libtest,
+    /// JUnit files the batch writes (`junit-files` globs, relative to its cwd).
+    Junit(Vec<String>),
 }
 
 /// `retry = { attempts = 3, when = ["EOF"], backoff = "2s" }`.

@@ -3,7 +3,8 @@
 use super::duration::parse_duration;
 use super::{
     BatchConfig, BatchName, Command, Config, ConfigError, DEFAULT_DRAIN, DEFAULT_GRACE,
-    DEFAULT_TIMEOUT, FlakyPolicy, LeakPolicy, Pattern, PostConfig, RetryPolicy, RunConfig,
+    DEFAULT_TIMEOUT, FlakyPolicy, LeakPolicy, OutputFormat, Pattern, PostConfig, RetryPolicy,
+    RunConfig,
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -78,6 +79,8 @@ struct RawBatch {
     kind: Option<Spanned<String>>,
     fatal_patterns: Option<Vec<Spanned<String>>>,
     retry: Option<Spanned<RawRetry>>,
+    format: Option<Spanned<String>>,
+    junit_files: Option<Spanned<Vec<String>>>,
     /// Only in `[[post]]`.
     required: Option<Spanned<bool>>,
 }
@@ -304,6 +307,46 @@ fn defaults(cx: &Cx, raw: RawDefaults) -> Result<Defaults, ConfigError> {
     })
 }
 
+fn format(
+    cx: &Cx,
+    raw: Option<Spanned<String>>,
+    files: Option<Spanned<Vec<String>>>,
+) -> Result<OutputFormat, ConfigError> {
+    let format = match &raw {
+        None => OutputFormat::None,
+        Some(f) => match f.get_ref().as_str() {
+            "none" => OutputFormat::None,
+            "tap" => OutputFormat::Tap,
+            "test-progs" => OutputFormat::TestProgs,
+            "go-json" => OutputFormat::GoJson,
+            "libtest" => OutputFormat::Libtest,
+            "junit" => OutputFormat::Junit(Vec::new()),
+            other => {
+                let msg = format!(
+                    "invalid value {other:?}, expected one of \"none\", \"tap\", \"test-progs\", \"go-json\", \"libtest\", \"junit\""
+                );
+                return Err(cx.key_error("format", f.span(), msg));
+            }
+        },
+    };
+    match (format, files) {
+        (OutputFormat::Junit(_), Some(files)) if !files.get_ref().is_empty() => {
+            Ok(OutputFormat::Junit(files.into_inner()))
+        }
+        (OutputFormat::Junit(_), _) => {
+            let span = raw.map(|r| r.span()).unwrap_or(0..0);
+            let msg = "`format = \"junit\"` needs `junit-files`, e.g. [\"out/**/*.xml\"]";
+            Err(cx.key_error("format", span, msg))
+        }
+        (_, Some(files)) => Err(cx.key_error(
+            "junit-files",
+            files.span(),
+            "only batches with `format = \"junit\"` take `junit-files`",
+        )),
+        (format, None) => Ok(format),
+    }
+}
+
 fn retry(cx: &Cx, raw: Spanned<RawRetry>) -> Result<RetryPolicy, ConfigError> {
     let raw = raw.into_inner();
     let attempts = match raw.attempts {
@@ -427,6 +470,7 @@ fn batch(
             .map(|r| retry(cx, r))
             .transpose()?
             .unwrap_or_else(|| defaults.retry.clone()),
+        format: format(cx, raw.format, raw.junit_files)?,
     })
 }
 
@@ -627,6 +671,7 @@ shell = "make it && echo done"
             kind: Some("ut".into()),
             fatal_patterns: Vec::new(),
             retry: RetryPolicy::default(),
+            format: OutputFormat::None,
         };
         // Everything unset in the batch comes from [defaults].
         let it = BatchConfig {
@@ -641,6 +686,7 @@ shell = "make it && echo done"
             kind: None,
             fatal_patterns: Vec::new(),
             retry: RetryPolicy::default(),
+            format: OutputFormat::None,
         };
         assert_eq!(config.batches, vec![unit, it]);
     }

@@ -14,6 +14,7 @@ use quick_junit::{
 use super::log_tail::tail_text;
 use super::xml_safe_text;
 use crate::outcome::Outcome;
+use crate::parsers::{TestResult, TestStatus};
 use crate::status::Status;
 
 /// The name of the report, of its single test suite, and the default classname.
@@ -32,6 +33,8 @@ pub struct JunitWriter {
 struct Case {
     /// [`Phase::label`](crate::outcome::Phase::label): which suite it goes in.
     phase: &'static str,
+    /// The tests its output was read into (its own suite when not empty).
+    tests: Vec<CaseTest>,
     /// Earlier attempts: (status, reason).
     retried: Vec<(XmlString, XmlString)>,
     /// `quarantined (reason): <status>: <reason>` when quarantined.
@@ -91,7 +94,12 @@ impl JunitWriter {
             report.set_timestamp(timestamp(start)).set_time(span);
         }
         for (suite_name, phase) in [("setup", "setup"), (NAME, "batch"), ("post", "post")] {
-            let cases = || self.cases.iter().filter(move |c| c.phase == phase);
+            // A batch whose output was read into tests gets a suite of its own.
+            let cases = || {
+                self.cases
+                    .iter()
+                    .filter(move |c| c.phase == phase && c.tests.is_empty())
+            };
             if phase != "batch" && cases().next().is_none() {
                 continue;
             }
@@ -101,6 +109,9 @@ impl JunitWriter {
                 suite.set_timestamp(timestamp(start)).set_time(span);
             }
             report.add_test_suite(suite);
+        }
+        for case in self.cases.iter().filter(|c| !c.tests.is_empty()) {
+            report.add_test_suite(case.to_test_suite());
         }
         report
     }
@@ -113,9 +124,85 @@ fn span<'a>(cases: impl Iterator<Item = &'a Case> + Clone) -> Option<(SystemTime
     Some((start, end.duration_since(start).unwrap_or_default()))
 }
 
+/// One test or subtest of a batch, XML-safe.
+#[derive(Debug)]
+struct CaseTest {
+    name: XmlString,
+    status: TestStatus,
+    message: Option<XmlString>,
+    output: Option<XmlString>,
+    duration: Option<Duration>,
+}
+
+impl CaseTest {
+    fn new(t: &TestResult) -> CaseTest {
+        CaseTest {
+            name: xml(&t.name()),
+            status: t.status.clone(),
+            message: t.message.as_deref().map(xml),
+            output: Some(&t.output).filter(|o| !o.is_empty()).map(|o| xml(o)),
+            duration: t.duration,
+        }
+    }
+
+    fn to_test_case(&self, classname: &XmlString) -> TestCase {
+        let status = match &self.status {
+            TestStatus::Passed => TestCaseStatus::success(),
+            TestStatus::Skipped(why) => {
+                let mut s = TestCaseStatus::skipped();
+                if let Some(why) = why {
+                    s.set_message(xml(why));
+                }
+                s
+            }
+            TestStatus::Failed => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_type("failed");
+                if let Some(m) = &self.message {
+                    s.set_message(m.clone());
+                }
+                // The test's own output is the failure text.
+                if let Some(out) = &self.output {
+                    s.set_description(out.clone());
+                }
+                s
+            }
+        };
+        let mut case = TestCase::new(self.name.clone(), status);
+        case.set_classname(classname.clone());
+        if let Some(d) = self.duration {
+            case.set_time(d);
+        }
+        if self.status != TestStatus::Failed
+            && let Some(out) = &self.output
+        {
+            case.set_system_out(out.clone());
+        }
+        case
+    }
+}
+
 impl Case {
+    /// A batch read into tests: its own suite, a testcase per test and
+    /// subtest (classname = the batch), plus one for the batch itself when
+    /// it failed outside any test (timeout, crash, leak, an incomplete run).
+    fn to_test_suite(&self) -> TestSuite {
+        let mut suite = TestSuite::new(self.name.clone());
+        let classname = self.name.clone();
+        suite.add_test_cases(self.tests.iter().map(|t| t.to_test_case(&classname)));
+        let failed_test = self.tests.iter().any(|t| t.status == TestStatus::Failed);
+        if !failed_test && !matches!(self.status, Status::Passed | Status::Flaky) {
+            suite.add_test_case(self.to_test_case());
+        }
+        suite
+            .set_timestamp(timestamp(self.started))
+            .set_time(self.duration);
+        suite
+    }
+
     fn new(o: &Outcome) -> Case {
         Case {
+            tests: o.tests.iter().map(CaseTest::new).collect(),
             phase: o.phase.label(),
             quarantined: o
                 .quarantined

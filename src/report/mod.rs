@@ -93,6 +93,8 @@ pub(crate) mod test_support {
             excerpt: None,
             retried: Vec::new(),
             quarantined: None,
+            tests: Vec::new(),
+            test_problems: Vec::new(),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::fmt_duration;
 use crate::outcome::{Outcome, Phase};
+use crate::parsers::TestStatus;
 use crate::status::Status;
 
 /// At most this many leaked processes are listed per batch; the rest are counted.
@@ -74,6 +75,10 @@ impl Counts {
     }
 }
 
+/// Failing tests listed per batch, and lines of output shown for each.
+const MAX_TESTS_LISTED: usize = 20;
+const TEST_OUTPUT_LINES: usize = 5;
+
 /// How many lines of an excerpt the summary shows.
 const EXCERPT_LINES: usize = 5;
 
@@ -92,18 +97,47 @@ struct Row {
 #[derive(Debug, Clone)]
 pub struct Summary {
     counts: Counts,
+    tests: TestCounts,
     rows: Vec<Row>,
+}
+
+/// Tests and subtests read from batches' output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TestCounts {
+    pub total: usize,
+    pub passed: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+impl TestCounts {
+    /// `Tests: Success: 355/3013, Skipped: 13, Failed: 1`.
+    pub fn line(&self) -> String {
+        format!(
+            "Tests: Success: {}/{}, Skipped: {}, Failed: {}",
+            self.passed, self.total, self.skipped, self.failed
+        )
+    }
 }
 
 impl Summary {
     /// Batches are listed in the order given.
     pub fn new<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Self {
         let mut counts = Counts::default();
+        let mut tests = TestCounts::default();
         let mut rows = Vec::new();
         for o in outcomes {
             if o.phase == Phase::Batch {
                 counts.add(o.status);
                 counts.quarantined += usize::from(o.quarantined.is_some());
+            }
+            for t in &o.tests {
+                tests.total += 1;
+                match t.status {
+                    TestStatus::Passed => tests.passed += 1,
+                    TestStatus::Skipped(_) => tests.skipped += 1,
+                    TestStatus::Failed => tests.failed += 1,
+                }
             }
             if !o.status.is_success()
                 || o.status == Status::Flaky
@@ -113,7 +147,22 @@ impl Summary {
                 rows.push(Row::new(o));
             }
         }
-        Summary { counts, rows }
+        Summary {
+            counts,
+            tests,
+            rows,
+        }
+    }
+
+    /// The first line(s): batch counts, then test counts when any batch's
+    /// output was read into tests.
+    fn head(&self) -> String {
+        let mut head = self.counts.line();
+        if self.tests.total > 0 {
+            head.push('\n');
+            head.push_str(&self.tests.line());
+        }
+        head
     }
 
     pub fn counts(&self) -> Counts {
@@ -126,7 +175,7 @@ impl Summary {
     }
 
     pub fn render_text(&self) -> String {
-        let mut out = self.counts.line();
+        let mut out = self.head();
         out.push('\n');
         for r in &self.rows {
             let dur = fmt_duration(r.duration);
@@ -142,7 +191,7 @@ impl Summary {
 
     /// GitHub-flavoured Markdown; every cell is escaped (test output is untrusted).
     pub fn render_markdown(&self) -> String {
-        let mut out = format!("### warden\n\n{}\n", self.counts.line());
+        let mut out = format!("### warden\n\n{}\n", self.head().replace('\n', "<br>\n"));
         if self.rows.is_empty() {
             return out;
         }
@@ -197,6 +246,27 @@ impl Row {
             let more = o.leaked.len() - MAX_LEAKED_LISTED;
             notes.push(format!("leaked: ... and {more} more"));
         }
+        // Each failing test, with the first lines of its own output.
+        for t in o
+            .tests
+            .iter()
+            .filter(|t| t.status == TestStatus::Failed)
+            .take(MAX_TESTS_LISTED)
+        {
+            let why = t
+                .message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            notes.push(format!("test {} failed{why}", t.name()));
+            notes.extend(
+                t.output
+                    .lines()
+                    .take(TEST_OUTPUT_LINES)
+                    .map(|l| format!("| {l}")),
+            );
+        }
+        notes.extend(o.test_problems.iter().map(|p| format!("tests: {p}")));
         if let Some(q) = &o.quarantined {
             notes.push(format!("quarantined: {q}: does not fail the run"));
         }

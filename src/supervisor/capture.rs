@@ -24,6 +24,7 @@ use rustix::io::Errno;
 use tokio::sync::oneshot;
 
 use crate::config::Pattern;
+use crate::parsers::{Parser, StreamVerdict, TestResult};
 
 const CHUNK: usize = 256 * 1024;
 /// Pipe buffer we ask for, so a fast writer rarely blocks on us.
@@ -38,6 +39,8 @@ pub struct Captured {
     pub write_error: Option<io::Error>,
     /// Whether capture ended because every writer closed the pipe.
     pub eof: bool,
+    /// The test parser, with the results it gave so far.
+    pub tests: Option<TestFeed>,
 }
 
 pub enum Capture {
@@ -178,17 +181,82 @@ fn shorten(line: &[u8]) -> String {
     String::from_utf8_lossy(&line[..line.len().min(MAX_CONTEXT_LINE)]).into_owned()
 }
 
+/// Longest line handed to a test parser; longer ones are cut there.
+const MAX_TEST_LINE: usize = 1024 * 1024;
+
+/// Feeds whole lines of output to a test-output parser.
+pub struct TestFeed {
+    parser: Box<dyn Parser>,
+    partial: Vec<u8>,
+    cut: bool,
+    results: Vec<TestResult>,
+}
+
+impl std::fmt::Debug for TestFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TestFeed({} results)", self.results.len())
+    }
+}
+
+impl TestFeed {
+    pub fn new(parser: Box<dyn Parser>) -> TestFeed {
+        TestFeed {
+            parser,
+            partial: Vec::new(),
+            cut: false,
+            results: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, mut data: &[u8]) {
+        while let Some(pos) = data.iter().position(|&b| b == b'\n') {
+            self.take(&data[..pos]);
+            let line = std::mem::take(&mut self.partial);
+            let line = line.strip_suffix(b"\r").unwrap_or(&line);
+            self.parser.line(line, &mut self.results);
+            self.cut = false;
+            data = &data[pos + 1..];
+        }
+        self.take(data);
+    }
+
+    /// Keeps at most MAX_TEST_LINE bytes of the line being read.
+    fn take(&mut self, data: &[u8]) {
+        let room = MAX_TEST_LINE.saturating_sub(self.partial.len());
+        self.cut |= data.len() > room;
+        self.partial
+            .extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    fn end_of_output(&mut self) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.parser.line(&line, &mut self.results);
+        }
+    }
+
+    /// Every result, and the parser's verdict. `cut_short` is the batch's
+    /// reason when it did not end by itself.
+    pub fn finish(self, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
+        let mut results = self.results;
+        let (rest, verdict) = self.parser.finish(cut_short);
+        results.extend(rest);
+        (results, verdict)
+    }
+}
+
 /// Who looks at the bytes on their way to the log.
 pub struct Readers {
     pub echo: Option<Echo>,
     pub fatal: Option<FatalWatch>,
+    pub tests: Option<TestFeed>,
 }
 
 impl Capture {
     /// Sets up the batch's output: returns the fd to give the batch as
     /// stdout and stderr, and what carries it to `log`.
     pub fn new(log: &File, readers: Readers) -> io::Result<(OwnedFd, Capture)> {
-        if readers.echo.is_none() && readers.fatal.is_none() {
+        if readers.echo.is_none() && readers.fatal.is_none() && readers.tests.is_none() {
             let child_end = OwnedFd::from(log.try_clone()?);
             return Ok((
                 child_end,
@@ -212,8 +280,6 @@ impl Capture {
         let (tx, done) = oneshot::channel();
         thread::Builder::new()
             .name("capture".into())
-            // The thread's own frames are tiny; its buffer is on the heap.
-            .stack_size(64 * 1024)
             .spawn(move || {
                 let _ = tx.send(pump(&pipe, &stop_rx, log, readers));
             })?;
@@ -241,6 +307,7 @@ impl Capture {
                 bytes: log.metadata().map(|m| m.len()).unwrap_or(0),
                 write_error: None,
                 eof: true,
+                tests: None,
             },
             Capture::Pipe {
                 done,
@@ -287,6 +354,10 @@ fn pump(pipe: &OwnedFd, stop: &OwnedFd, mut log: File, mut readers: Readers) -> 
     if let Some(f) = readers.fatal.as_mut() {
         f.finish();
     }
+    if let Some(mut t) = readers.tests.take() {
+        t.end_of_output();
+        got.tests = Some(t);
+    }
     got
 }
 
@@ -317,6 +388,9 @@ fn read_available(
                 }
                 if let Some(f) = readers.fatal.as_mut() {
                     f.feed(data);
+                }
+                if let Some(t) = readers.tests.as_mut() {
+                    t.feed(data);
                 }
             }
             Err(Errno::INTR) => continue,

@@ -27,7 +27,7 @@ use crate::event::Event;
 use crate::outcome::{Outcome, Phase, ProcessInfo};
 use crate::plan::PlannedBatch;
 use crate::status::{Exit, Status};
-use capture::{Capture, Captured, Echo, FatalMatch, FatalWatch, Readers};
+use capture::{Capture, Captured, Echo, FatalMatch, FatalWatch, Readers, TestFeed};
 use containment::{Containment, Cookie, Mode};
 use reaper::Reaper;
 use terminate::{Terminated, terminate};
@@ -127,10 +127,16 @@ impl Supervisor {
             excerpt: None,
             retried: Vec::new(),
             quarantined: None,
+            tests: Vec::new(),
+            test_problems: Vec::new(),
         };
         let t0 = Instant::now();
         match self.start_and_watch(batch, events, stop, t0).await {
-            Ok(ending) => judge(&mut outcome, cfg, ending),
+            Ok(mut ending) => {
+                let feed = ending.captured.tests.take();
+                judge(&mut outcome, cfg, ending);
+                read_tests(&mut outcome, batch, feed);
+            }
             Err(e) => outcome.reason = e,
         }
         outcome.duration = t0.elapsed();
@@ -176,7 +182,8 @@ impl Supervisor {
             let (watch, rx) = FatalWatch::new(cfg.fatal_patterns.clone());
             (Some(watch), Some(rx))
         };
-        let (output, mut capture) = Capture::new(log, Readers { echo, fatal })
+        let tests = crate::parsers::for_format(&cfg.format).map(TestFeed::new);
+        let (output, mut capture) = Capture::new(log, Readers { echo, fatal, tests })
             .map_err(|e| format!("cannot set up output capture: {e}"))?;
         let spawned = spawn::prepare(
             &self.spawn_cache,
@@ -363,6 +370,59 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
         }
     }
     outcome.leaked = ending.leaked;
+}
+
+/// Folds the tests the output described into the outcome. A batch that
+/// exited 0 but has failing tests, or whose test output is incomplete, has
+/// failed.
+fn read_tests(outcome: &mut Outcome, batch: &PlannedBatch, feed: Option<TestFeed>) {
+    // Tests still running when the batch was stopped fail with its reason.
+    let cut_short = (!matches!(outcome.status, Status::Passed | Status::Failed))
+        .then_some(outcome.reason.as_str());
+    let (tests, problems) = match (feed, &batch.config.format) {
+        (Some(feed), _) => {
+            let (tests, verdict) = feed.finish(cut_short);
+            (tests, verdict.problems)
+        }
+        (None, config::OutputFormat::Junit(globs)) => {
+            crate::parsers::junit::read_junit_files(&batch.cwd, globs)
+        }
+        (None, _) => return,
+    };
+    let failed: Vec<String> = tests
+        .iter()
+        .filter(|t| t.status == crate::parsers::TestStatus::Failed)
+        .map(crate::parsers::TestResult::name)
+        .collect();
+    let shown: Vec<&str> = failed.iter().take(5).map(String::as_str).collect();
+    let more = failed.len().saturating_sub(shown.len());
+    let which = format!(
+        "{} of {} tests failed: {}{}",
+        failed.len(),
+        tests.len(),
+        shown.join(", "),
+        if more > 0 {
+            format!(", and {more} more")
+        } else {
+            String::new()
+        }
+    );
+    match outcome.status {
+        Status::Passed if !failed.is_empty() => {
+            outcome.status = Status::Failed;
+            outcome.reason = which;
+        }
+        Status::Passed if !problems.is_empty() => {
+            outcome.status = Status::Failed;
+            outcome.reason = problems.join("; ");
+        }
+        Status::Failed if !failed.is_empty() => {
+            outcome.reason = format!("{}; {which}", outcome.reason);
+        }
+        _ => {}
+    }
+    outcome.tests = tests;
+    outcome.test_problems = problems;
 }
 
 fn leak_description(ending: &Ending, drain: Duration) -> Option<String> {

@@ -1,0 +1,125 @@
+//! `format`: a batch's output read into tests and subtests, reported one
+//! testcase each in a testsuite of the batch's own, and counted in the summary.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::{Kind, TestCase, Warden, q};
+
+fn named<'a>(cases: &'a [TestCase], name: &str) -> &'a TestCase {
+    cases
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no testcase {name:?} in {cases:#?}"))
+}
+
+fn format_batch(name: &str, fixture: &str, format: &str) -> String {
+    format!(
+        "name = \"{name}\"\ncommand = [{}]\nformat = \"{format}\"",
+        q(&common::fixture(fixture))
+    )
+}
+
+#[test]
+fn kselftest_tap_go_json_and_libtest_become_tests() {
+    let r = Warden::pgroup()
+        .batch(&format_batch("net", "kselftest_tap.sh", "tap"))
+        .batch(&format_batch("db", "go_json.sh", "go-json"))
+        .batch(&format_batch("rust", "libtest.sh", "libtest"))
+        .shell("plain", "true", "")
+        .run();
+    r.assert_code(1);
+    let cases = r.junit();
+    // kselftest: dir/test, nested subtests, the failing test's own output.
+    named(&cases, "net/reuseport_bpf").assert_status(Kind::Success, None);
+    named(&cases, "net/reuseport_bpf/cbpf").assert_status(Kind::Success, None);
+    named(&cases, "net/tls").assert_status(Kind::Skipped, None);
+    let udp = named(&cases, "net/udpgso.sh");
+    udp.assert_status(Kind::Failure, Some("failed"));
+    assert_eq!(udp.classname, "net");
+    assert_eq!(udp.message(), "exit=1");
+    // go test -json: package/test.
+    let q = named(&cases, "example.com/db/TestQuery");
+    q.assert_status(Kind::Failure, Some("failed"));
+    assert!(q.message().contains("expected 3 rows, got 2"), "{q:#?}");
+    named(&cases, "example.com/db/TestConnect").assert_status(Kind::Success, None);
+    // cargo test.
+    let nested = cases
+        .iter()
+        .find(|c| c.name.ends_with("parse::nested"))
+        .unwrap_or_else(|| panic!("{cases:#?}"));
+    nested.assert_status(Kind::Failure, Some("failed"));
+    assert!(
+        cases
+            .iter()
+            .any(|c| c.name.ends_with("slow::network") && c.kind == Kind::Skipped)
+    );
+    // A batch without format is still one testcase.
+    named(&cases, "plain").assert_status(Kind::Success, None);
+    r.assert_stdout_contains("Tests: Success: ");
+    r.assert_stdout_contains("test net/udpgso.sh failed: exit=1");
+    let line = r.finish_line("net");
+    assert!(
+        line.contains("1 of 5 tests failed: net/udpgso.sh"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_hang_mid_test_fails_that_test_with_the_timeout() {
+    let r = Warden::pgroup()
+        .batch(&format!(
+            "{}\ntimeout = \"1s\"\ngrace = \"500ms\"",
+            format_batch("bpf", "tap_then_hang.sh", "tap")
+        ))
+        .run();
+    r.assert_code(1);
+    assert!(r.elapsed < Duration::from_secs(10));
+    let cases = r.junit();
+    named(&cases, "bpf/test_verifier").assert_status(Kind::Success, None);
+    let progs = named(&cases, "bpf/test_progs");
+    progs.assert_status(Kind::Failure, Some("failed"));
+    assert!(
+        progs.message().starts_with("timed out after 1s"),
+        "{progs:#?}"
+    );
+}
+
+#[test]
+fn junit_files_written_by_the_batch_are_read() {
+    let r = Warden::pgroup()
+        .batch(&format!(
+            "{}\njunit-files = [\"out/**/*.xml\"]",
+            format_batch("java", "junit_writer.sh", "junit")
+        ))
+        .run();
+    r.assert_code(1);
+    let cases = r.junit();
+    let nested = named(&cases, "com.example.ParserTest/parsesNested");
+    nested.assert_status(Kind::Failure, Some("failed"));
+    assert_eq!(nested.message(), "expected 3 but was 2");
+    named(&cases, "com.example.ParserTest/parsesEmpty").assert_status(Kind::Success, None);
+    named(&cases, "it/boots").assert_status(Kind::Skipped, None);
+}
+
+#[test]
+fn format_settings_are_checked() {
+    let r = Warden::pgroup()
+        .shell("x", "touch ran", "format = \"xml\"")
+        .run();
+    r.assert_code(2);
+    r.assert_stderr_contains("key `format`: invalid value \"xml\"");
+    let r = Warden::pgroup()
+        .shell("x", "touch ran", "format = \"junit\"")
+        .run();
+    r.assert_code(2);
+    r.assert_stderr_contains("needs `junit-files`");
+    let r = Warden::pgroup()
+        .shell("x", "touch ran", "junit-files = [\"a.xml\"]")
+        .run();
+    r.assert_code(2);
+    r.assert_stderr_contains("only batches with `format = \"junit\"` take `junit-files`");
+    assert!(!r.path("ran").exists());
+}
