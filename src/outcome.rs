@@ -72,6 +72,8 @@ pub struct Outcome {
     /// What the test output said is wrong beyond single tests (a TAP plan
     /// not met, `Bail out!`, a missing summary line).
     pub test_problems: Vec<String>,
+    /// Failing tests the quarantine list covers: (test name, why).
+    pub quarantined_tests: Vec<(String, String)>,
 }
 
 /// One failed attempt of a batch that was run again.

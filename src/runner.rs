@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use crate::event::Event;
 use std::path::{Path, PathBuf};
 
+use crate::config::quarantine::Quarantine;
 use crate::config::{FlakyPolicy, RetryPolicy};
 use crate::outcome::{Attempt, Outcome};
 use crate::plan::{Plan, PlannedBatch};
@@ -193,14 +194,10 @@ async fn batches(
                 }
                 let Some(batch) = pending.next() else { continue };
                 let (sup, tx, stop, batch) = (sup.clone(), tx.clone(), stop.clone(), batch.clone());
-                let quarantine = plan.quarantine.find(batch.config.name.as_str()).cloned();
+                let quarantine = plan.quarantine.clone();
                 running.spawn(async move {
                     let mut outcome = with_retries(&sup, &batch, &tx, &stop).await;
-                    if let Some(entry) = quarantine
-                        && !outcome.status.is_success()
-                    {
-                        outcome.quarantined = Some(entry.describe());
-                    }
+                    apply_quarantine(&mut outcome, &quarantine);
                     drop(permit);
                     let passed = outcome.status.is_success();
                     finished(&tx, outcome);
@@ -311,6 +308,7 @@ fn not_run(tx: &mpsc::UnboundedSender<Event>, unit: &PlannedBatch, why: &str) {
             quarantined: None,
             tests: Vec::new(),
             test_problems: Vec::new(),
+            quarantined_tests: Vec::new(),
         },
     );
 }
@@ -322,6 +320,42 @@ pub fn fails_run(o: &Outcome, flaky: FlakyPolicy) -> bool {
         status => !status.is_success(),
     };
     o.phase.counts_for_run() && failed && o.quarantined.is_none()
+}
+
+/// Marks what the quarantine list covers: failing tests (`batch/test`),
+/// and the batch itself when its name matches, or when every failing test
+/// is quarantined and nothing else went wrong.
+fn apply_quarantine(o: &mut Outcome, q: &Quarantine) {
+    if o.status.is_success() {
+        return;
+    }
+    let failing: Vec<String> = o
+        .tests
+        .iter()
+        .filter(|t| t.status == crate::parsers::TestStatus::Failed)
+        .map(|t| t.name())
+        .collect();
+    for name in &failing {
+        if let Some(e) = q.find(&format!("{}/{name}", o.name)) {
+            o.quarantined_tests.push((name.clone(), e.describe()));
+        }
+    }
+    if let Some(e) = q.find(o.name.as_str()) {
+        o.quarantined = Some(e.describe());
+    } else if o.status == Status::Failed
+        && !failing.is_empty()
+        && o.quarantined_tests.len() == failing.len()
+        && o.test_problems.is_empty()
+    {
+        o.quarantined = Some(format!(
+            "every failing test is quarantined: {}",
+            o.quarantined_tests
+                .iter()
+                .map(|(n, why)| format!("{n} ({why})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
 }
 
 /// Log tail searched for a `retry.when` pattern.
@@ -398,12 +432,30 @@ async fn with_retries(
     }
 }
 
+/// Worth another attempt: a failure of the kind retries are for, whose
+/// output says it was transient. With tests read from the output, that is
+/// the failing tests' own output (every failing test must match: one real
+/// assertion failure among them is not transient); otherwise the log's end.
 fn retryable(o: &Outcome, policy: &RetryPolicy) -> bool {
     let failed = matches!(
         o.status,
         Status::Failed | Status::Crashed | Status::TimedOut | Status::Leaked
     );
-    failed && (policy.when.is_empty() || log_tail_matches(&o.log, &policy.when))
+    if !failed || policy.when.is_empty() {
+        return failed;
+    }
+    let failing: Vec<&crate::parsers::TestResult> = o
+        .tests
+        .iter()
+        .filter(|t| t.status == crate::parsers::TestStatus::Failed)
+        .collect();
+    if failing.is_empty() {
+        return log_tail_matches(&o.log, &policy.when);
+    }
+    failing.iter().all(|t| {
+        let text = format!("{}\n{}", t.message.as_deref().unwrap_or(""), t.output);
+        policy.when.iter().any(|p| p.is_match(text.as_bytes()))
+    })
 }
 
 fn log_tail_matches(log: &Path, patterns: &[crate::config::Pattern]) -> bool {

@@ -123,3 +123,65 @@ fn format_settings_are_checked() {
     r.assert_stderr_contains("only batches with `format = \"junit\"` take `junit-files`");
     assert!(!r.path("ran").exists());
 }
+
+#[test]
+fn a_quarantined_test_does_not_fail_its_batch() {
+    let w = Warden::pgroup().run_section("quarantine = \"q.toml\"");
+    std::fs::write(
+        w.path("q.toml"),
+        "[[quarantine]]\npattern = \"kself/net/udpgso.sh\"\nreason = \"gso broken on this kernel\"\n",
+    )
+    .unwrap();
+    let r = w
+        .batch(&format_batch("kself", "kselftest_tap.sh", "tap"))
+        .run();
+    r.assert_code(0);
+    let cases = r.junit();
+    let udp = named(&cases, "net/udpgso.sh");
+    udp.assert_status(Kind::Skipped, Some("quarantined"));
+    assert_eq!(
+        udp.message(),
+        "quarantined (gso broken on this kernel): failed"
+    );
+    r.assert_stdout_contains(
+        "test net/udpgso.sh failed: exit=1 (quarantined: gso broken on this kernel)",
+    );
+}
+
+/// TAP from a batch whose `fetch` test fails with a connection reset on
+/// its first run only, and whose `parse` test always passes (saying
+/// "connection reset" in its own output, which must not count).
+fn flaky_tap(counter: &str, parse_fails: bool) -> String {
+    let parse = if parse_fails {
+        "not ok 2 - parse"
+    } else {
+        "ok 2 - parse"
+    };
+    format!(
+        "n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; echo 1..2; \
+         if [ $n -lt 2 ]; then echo '# read: connection reset by peer'; echo 'not ok 1 - fetch'; \
+         else echo 'ok 1 - fetch'; fi; echo '# assertion failed: 3 != 4'; echo '{parse}'"
+    )
+}
+
+#[test]
+fn retry_when_looks_at_the_failing_tests_own_output() {
+    let retry = "format = \"tap\"\nretry = { attempts = 2, when = [\"connection reset\"] }";
+    // Only `fetch` fails, with a connection reset: retried, then flaky.
+    let w = Warden::pgroup();
+    let counter = w.path_str("n");
+    let r = w.shell("net", &flaky_tap(&counter, false), retry).run();
+    r.assert_code(0);
+    assert!(
+        r.finish_line("net").starts_with("   FLAKY ["),
+        "{}",
+        r.context
+    );
+    // `parse` also fails, with an assertion: one real failure is enough
+    // not to retry, even though the log mentions a connection reset.
+    let w = Warden::pgroup();
+    let counter = w.path_str("n");
+    let r = w.shell("net", &flaky_tap(&counter, true), retry).run();
+    r.assert_code(1);
+    assert_eq!(std::fs::read_to_string(r.path("n")).unwrap().trim(), "1");
+}

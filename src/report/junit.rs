@@ -127,6 +127,8 @@ fn span<'a>(cases: impl Iterator<Item = &'a Case> + Clone) -> Option<(SystemTime
 /// One test or subtest of a batch, XML-safe.
 #[derive(Debug)]
 struct CaseTest {
+    /// Why, when the quarantine list covers this failing test.
+    quarantined: Option<XmlString>,
     name: XmlString,
     status: TestStatus,
     message: Option<XmlString>,
@@ -135,8 +137,14 @@ struct CaseTest {
 }
 
 impl CaseTest {
-    fn new(t: &TestResult) -> CaseTest {
+    fn new(t: &TestResult, o: &Outcome) -> CaseTest {
+        let name = t.name();
         CaseTest {
+            quarantined: o
+                .quarantined_tests
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, why)| xml(&format!("quarantined ({why}): failed"))),
             name: xml(&t.name()),
             status: t.status.clone(),
             message: t.message.as_deref().map(xml),
@@ -147,6 +155,15 @@ impl CaseTest {
 
     fn to_test_case(&self, classname: &XmlString) -> TestCase {
         let status = match &self.status {
+            // As for batches: skipped, so JUnit consumers stay green.
+            TestStatus::Failed if self.quarantined.is_some() => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_type("quarantined");
+                if let Some(why) = &self.quarantined {
+                    s.set_message(why.clone());
+                }
+                s
+            }
             TestStatus::Passed => TestCaseStatus::success(),
             TestStatus::Skipped(why) => {
                 let mut s = TestCaseStatus::skipped();
@@ -173,7 +190,7 @@ impl CaseTest {
         if let Some(d) = self.duration {
             case.set_time(d);
         }
-        if self.status != TestStatus::Failed
+        if (self.status != TestStatus::Failed || self.quarantined.is_some())
             && let Some(out) = &self.output
         {
             case.set_system_out(out.clone());
@@ -202,7 +219,7 @@ impl Case {
 
     fn new(o: &Outcome) -> Case {
         Case {
-            tests: o.tests.iter().map(CaseTest::new).collect(),
+            tests: o.tests.iter().map(|t| CaseTest::new(t, o)).collect(),
             phase: o.phase.label(),
             quarantined: o
                 .quarantined

@@ -95,6 +95,7 @@ pub(crate) mod test_support {
             quarantined: None,
             tests: Vec::new(),
             test_problems: Vec::new(),
+            quarantined_tests: Vec::new(),
         }
     }
 }

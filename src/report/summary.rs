@@ -253,12 +253,19 @@ impl Row {
             .filter(|t| t.status == TestStatus::Failed)
             .take(MAX_TESTS_LISTED)
         {
+            let name = t.name();
             let why = t
                 .message
                 .as_deref()
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default();
-            notes.push(format!("test {} failed{why}", t.name()));
+            let q = o
+                .quarantined_tests
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, q)| format!(" (quarantined: {q})"))
+                .unwrap_or_default();
+            notes.push(format!("test {name} failed{why}{q}"));
             notes.extend(
                 t.output
                     .lines()

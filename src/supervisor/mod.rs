@@ -129,6 +129,7 @@ impl Supervisor {
             quarantined: None,
             tests: Vec::new(),
             test_problems: Vec::new(),
+            quarantined_tests: Vec::new(),
         };
         let t0 = Instant::now();
         match self.start_and_watch(batch, events, stop, t0).await {
