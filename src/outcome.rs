@@ -84,4 +84,6 @@ pub struct Attempt {
     pub duration: Duration,
     /// `<batch>.attempt-N.log`.
     pub log: PathBuf,
+    /// Tests that failed in this attempt: (name, message).
+    pub failed_tests: Vec<(String, String)>,
 }

@@ -418,6 +418,12 @@ async fn with_retries(
         )));
         retried.push(Attempt {
             status: outcome.status,
+            failed_tests: outcome
+                .tests
+                .iter()
+                .filter(|t| t.status == crate::parsers::TestStatus::Failed)
+                .map(|t| (t.name(), t.message.clone().unwrap_or_default()))
+                .collect(),
             reason: outcome.reason,
             duration: outcome.duration,
             log,

@@ -177,6 +177,12 @@ fn retry_when_looks_at_the_failing_tests_own_output() {
         "{}",
         r.context
     );
+    // The test that failed first is flaky in JUnit; no test failed every time.
+    let xml = std::fs::read_to_string(r.artifacts().join("junit.xml")).unwrap();
+    let fetch = &xml[xml.find("name=\"fetch\"").expect("fetch testcase")..];
+    let fetch = &fetch[..fetch.find("</testcase>").unwrap_or(fetch.len())];
+    assert!(fetch.contains("<flakyFailure"), "{xml}");
+    assert!(!xml.contains("<rerunFailure"), "{xml}");
     // `parse` also fails, with an assertion: one real failure is enough
     // not to retry, even though the log mentions a connection reset.
     let w = Warden::pgroup();

@@ -129,6 +129,8 @@ fn span<'a>(cases: impl Iterator<Item = &'a Case> + Clone) -> Option<(SystemTime
 struct CaseTest {
     /// Why, when the quarantine list covers this failing test.
     quarantined: Option<XmlString>,
+    /// Messages of earlier attempts in which it failed (flaky if it passed now).
+    earlier_failures: Vec<XmlString>,
     name: XmlString,
     status: TestStatus,
     message: Option<XmlString>,
@@ -139,7 +141,15 @@ struct CaseTest {
 impl CaseTest {
     fn new(t: &TestResult, o: &Outcome) -> CaseTest {
         let name = t.name();
+        let earlier_failures = o
+            .retried
+            .iter()
+            .flat_map(|a| a.failed_tests.iter())
+            .filter(|(n, _)| *n == name)
+            .map(|(_, m)| xml(m))
+            .collect();
         CaseTest {
+            earlier_failures,
             quarantined: o
                 .quarantined_tests
                 .iter()
@@ -185,6 +195,14 @@ impl CaseTest {
                 s
             }
         };
+        let mut status = status;
+        // Earlier attempts in which it failed: flakyFailure on a test that
+        // passed in the end, rerunFailure on one that failed every time.
+        status.add_reruns(self.earlier_failures.iter().map(|m| {
+            let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+            rerun.set_type("failed").set_message(m.clone());
+            rerun
+        }));
         let mut case = TestCase::new(self.name.clone(), status);
         case.set_classname(classname.clone());
         if let Some(d) = self.duration {
