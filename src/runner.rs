@@ -19,8 +19,9 @@ use crate::event::Event;
 use std::path::{Path, PathBuf};
 
 use crate::config::quarantine::Quarantine;
-use crate::config::{FlakyPolicy, RetryPolicy};
+use crate::config::{FlakyPolicy, OutputFormat, RetryPolicy};
 use crate::outcome::{Attempt, Outcome};
+use crate::parsers::{TestResult, TestStatus};
 use crate::plan::{Plan, PlannedBatch};
 use crate::status::Status;
 use crate::supervisor::Supervisor;
@@ -358,6 +359,76 @@ fn apply_quarantine(o: &mut Outcome, q: &Quarantine) {
     }
 }
 
+/// The `rerun` argv with the failed tests in place of `{tests}`, joined
+/// the way the format's runner takes them: go's `-run` regex
+/// `^(TestA|TestB)$`, test_progs' comma list `-t a,b`; otherwise one
+/// argument per test where an argument is exactly `{tests}` (cargo test's
+/// filters), or the names joined by spaces inside a longer argument.
+fn expand_rerun(
+    template: &[String],
+    format: &OutputFormat,
+    failing: &[&TestResult],
+) -> Vec<String> {
+    let owned: Vec<TestResult> = failing.iter().map(|t| (*t).clone()).collect();
+    let joined = match format {
+        OutputFormat::GoJson => Some(crate::parsers::gotest::rerun_pattern(&owned)),
+        OutputFormat::TestProgs => {
+            let mut tops: Vec<String> = failing
+                .iter()
+                .filter_map(|t| t.path.first().cloned())
+                .collect();
+            tops.sort();
+            tops.dedup();
+            Some(tops.join(","))
+        }
+        _ => None,
+    };
+    let names: Vec<String> = failing.iter().map(|t| last_name(t)).collect();
+    let mut argv = Vec::new();
+    for arg in template {
+        match (&joined, arg.as_str()) {
+            (Some(j), _) => argv.push(arg.replace("{tests}", j)),
+            (None, "{tests}") => argv.extend(names.iter().cloned()),
+            (None, _) => argv.push(arg.replace("{tests}", &names.join(" "))),
+        }
+    }
+    argv
+}
+
+/// The name the test's own runner knows it by (libtest: `a::b`, without
+/// warden's binary prefix).
+fn last_name(t: &TestResult) -> String {
+    t.path.last().cloned().unwrap_or_default()
+}
+
+/// A re-run ran only the failed tests: its results replace theirs, and the
+/// others keep the results of the run before.
+fn merge_rerun(outcome: &mut Outcome, earlier: &[TestResult]) {
+    let now = std::mem::take(&mut outcome.tests);
+    let same = |a: &TestResult, b: &TestResult| a.path.last() == b.path.last();
+    let mut merged: Vec<TestResult> = earlier
+        .iter()
+        .map(|t| {
+            now.iter()
+                .find(|n| same(n, t))
+                .cloned()
+                .unwrap_or_else(|| t.clone())
+        })
+        .collect();
+    merged.extend(
+        now.iter()
+            .filter(|n| !earlier.iter().any(|t| same(t, n)))
+            .cloned(),
+    );
+    if matches!(outcome.status, Status::Passed | Status::Failed)
+        && let Some(which) = crate::supervisor::failed_tests_summary(&merged)
+    {
+        outcome.status = Status::Failed;
+        outcome.reason = which;
+    }
+    outcome.tests = merged;
+}
+
 /// Log tail searched for a `retry.when` pattern.
 const RETRY_SCAN: u64 = 1024 * 1024;
 
@@ -376,8 +447,13 @@ async fn with_retries(
     let mut retried: Vec<Attempt> = Vec::new();
     let mut current = unit.clone();
     let mut attempt: u32 = 1;
+    // With `rerun`: every test so far, to which a re-run's results are merged.
+    let mut all_tests: Option<Vec<TestResult>> = None;
     loop {
         let mut outcome = sup.run(&current, tx, stop.clone()).await;
+        if let Some(earlier) = &all_tests {
+            merge_rerun(&mut outcome, earlier);
+        }
         let stopping = stop.borrow().cause().is_some();
         if outcome.status.is_success()
             || attempt >= policy.attempts
@@ -428,6 +504,18 @@ async fn with_retries(
             duration: outcome.duration,
             log,
         });
+        if let Some(template) = &unit.config.rerun {
+            let failing: Vec<&TestResult> = outcome
+                .tests
+                .iter()
+                .filter(|t| t.status == TestStatus::Failed)
+                .collect();
+            if !failing.is_empty() {
+                let argv = expand_rerun(template, &unit.config.format, &failing);
+                current.config.command = crate::config::Command::Argv(argv);
+                all_tests = Some(outcome.tests.clone());
+            }
+        }
         let mut stop = stop.clone();
         tokio::select! {
             _ = tokio::time::sleep(policy.backoff) => {}

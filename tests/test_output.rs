@@ -191,3 +191,55 @@ fn retry_when_looks_at_the_failing_tests_own_output() {
     r.assert_code(1);
     assert_eq!(std::fs::read_to_string(r.path("n")).unwrap().trim(), "1");
 }
+
+#[test]
+fn rerun_runs_only_the_failed_tests() {
+    let w = Warden::pgroup();
+    let args = w.path_str("args");
+    let go = common::fixture("fake_go_test.sh");
+    let r = w
+        .batch(&format!(
+            "name = \"net\"\ncommand = [{go}]\nformat = \"go-json\"\n\
+             retry = {{ attempts = 2, when = [\"connection reset\"] }}\n\
+             rerun = [{go}, \"-run\", \"{{tests}}\"]\nenv = {{ ARGS_FILE = {} }}",
+            q(&args),
+            go = q(&go)
+        ))
+        .run();
+    r.assert_code(0);
+    // First the whole suite, then only the failed test, as go's -run regex.
+    let calls = std::fs::read_to_string(r.path("args")).unwrap();
+    assert_eq!(calls, "\n-run ^(TestFlaky)$\n", "{}", r.context);
+    assert!(
+        r.finish_line("net").starts_with("   FLAKY ["),
+        "{}",
+        r.context
+    );
+    let cases = r.junit();
+    named(&cases, "example.com/net/TestStable").assert_status(Kind::Success, None);
+    named(&cases, "example.com/net/TestFlaky").assert_status(Kind::Success, None);
+    let xml = std::fs::read_to_string(r.artifacts().join("junit.xml")).unwrap();
+    assert_eq!(xml.matches("<flakyFailure").count(), 1, "{xml}");
+}
+
+#[test]
+fn rerun_needs_a_format_and_a_place_for_the_tests() {
+    let r = Warden::pgroup()
+        .shell(
+            "x",
+            "true",
+            "rerun = [\"go\", \"test\", \"-run\", \"{tests}\"]",
+        )
+        .run();
+    r.assert_code(2);
+    r.assert_stderr_contains("key `rerun`: needs a `format`");
+    let r = Warden::pgroup()
+        .shell(
+            "x",
+            "true",
+            "format = \"go-json\"\nrerun = [\"go\", \"test\"]",
+        )
+        .run();
+    r.assert_code(2);
+    r.assert_stderr_contains("key `rerun`: must contain `{tests}`");
+}

@@ -73,6 +73,9 @@ pub struct BatchConfig {
     pub retry: RetryPolicy,
     /// How its output is read into tests.
     pub format: OutputFormat,
+    /// The command for a retry that runs only the failed tests: an argv with
+    /// `{tests}` where they go (needs a `format`).
+    pub rerun: Option<Vec<String>>,
 }
 
 /// `format`: what the batch's output says about tests.

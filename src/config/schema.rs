@@ -81,6 +81,7 @@ struct RawBatch {
     retry: Option<Spanned<RawRetry>>,
     format: Option<Spanned<String>>,
     junit_files: Option<Spanned<Vec<String>>>,
+    rerun: Option<Spanned<Vec<String>>>,
     /// Only in `[[post]]`.
     required: Option<Spanned<bool>>,
 }
@@ -347,6 +348,27 @@ fn format(
     }
 }
 
+fn rerun(
+    cx: &Cx,
+    raw: Option<Spanned<Vec<String>>>,
+    has_format: bool,
+) -> Result<Option<Vec<String>>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let problem = if !has_format {
+        Some("needs a `format`: the failed tests are read from the output")
+    } else if raw.get_ref().is_empty() || raw.get_ref()[0].is_empty() {
+        Some("command must not be empty")
+    } else if !raw.get_ref().iter().any(|a| a.contains("{tests}")) {
+        Some("must contain `{tests}` where the failed tests go")
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(cx.key_error("rerun", raw.span(), p)),
+        None => Ok(Some(raw.into_inner())),
+    }
+}
+
 fn retry(cx: &Cx, raw: Spanned<RawRetry>) -> Result<RetryPolicy, ConfigError> {
     let raw = raw.into_inner();
     let attempts = match raw.attempts {
@@ -470,6 +492,7 @@ fn batch(
             .map(|r| retry(cx, r))
             .transpose()?
             .unwrap_or_else(|| defaults.retry.clone()),
+        rerun: rerun(cx, raw.rerun.clone(), raw.format.is_some())?,
         format: format(cx, raw.format, raw.junit_files)?,
     })
 }
@@ -672,6 +695,7 @@ shell = "make it && echo done"
             fatal_patterns: Vec::new(),
             retry: RetryPolicy::default(),
             format: OutputFormat::None,
+            rerun: None,
         };
         // Everything unset in the batch comes from [defaults].
         let it = BatchConfig {
@@ -687,6 +711,7 @@ shell = "make it && echo done"
             fatal_patterns: Vec::new(),
             retry: RetryPolicy::default(),
             format: OutputFormat::None,
+            rerun: None,
         };
         assert_eq!(config.batches, vec![unit, it]);
     }

@@ -390,26 +390,10 @@ fn read_tests(outcome: &mut Outcome, batch: &PlannedBatch, feed: Option<TestFeed
         }
         (None, _) => return,
     };
-    let failed: Vec<String> = tests
-        .iter()
-        .filter(|t| t.status == crate::parsers::TestStatus::Failed)
-        .map(crate::parsers::TestResult::name)
-        .collect();
-    let shown: Vec<&str> = failed.iter().take(5).map(String::as_str).collect();
-    let more = failed.len().saturating_sub(shown.len());
-    let which = format!(
-        "{} of {} tests failed: {}{}",
-        failed.len(),
-        tests.len(),
-        shown.join(", "),
-        if more > 0 {
-            format!(", and {more} more")
-        } else {
-            String::new()
-        }
-    );
+    let which = failed_tests_summary(&tests).unwrap_or_default();
+    let failed = !which.is_empty();
     match outcome.status {
-        Status::Passed if !failed.is_empty() => {
+        Status::Passed if failed => {
             outcome.status = Status::Failed;
             outcome.reason = which;
         }
@@ -417,13 +401,38 @@ fn read_tests(outcome: &mut Outcome, batch: &PlannedBatch, feed: Option<TestFeed
             outcome.status = Status::Failed;
             outcome.reason = problems.join("; ");
         }
-        Status::Failed if !failed.is_empty() => {
+        Status::Failed if failed => {
             outcome.reason = format!("{}; {which}", outcome.reason);
         }
         _ => {}
     }
     outcome.tests = tests;
     outcome.test_problems = problems;
+}
+
+/// `2 of 310 tests failed: a/b, c`, or `None` when none failed.
+pub fn failed_tests_summary(tests: &[crate::parsers::TestResult]) -> Option<String> {
+    let failed: Vec<String> = tests
+        .iter()
+        .filter(|t| t.status == crate::parsers::TestStatus::Failed)
+        .map(crate::parsers::TestResult::name)
+        .collect();
+    if failed.is_empty() {
+        return None;
+    }
+    let shown: Vec<&str> = failed.iter().take(5).map(String::as_str).collect();
+    let more = failed.len().saturating_sub(shown.len());
+    let more = if more > 0 {
+        format!(", and {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{} of {} tests failed: {}{more}",
+        failed.len(),
+        tests.len(),
+        shown.join(", ")
+    ))
 }
 
 fn leak_description(ending: &Ending, drain: Duration) -> Option<String> {
