@@ -8,6 +8,7 @@ pub mod outcome;
 pub mod parsers;
 pub mod plan;
 pub mod report;
+pub mod retry;
 pub mod runner;
 pub mod status;
 pub mod supervisor;

@@ -15,14 +15,11 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::config::FlakyPolicy;
 use crate::event::Event;
-use std::path::{Path, PathBuf};
-
-use crate::config::quarantine::Quarantine;
-use crate::config::{FlakyPolicy, OutputFormat, RetryPolicy};
-use crate::outcome::{Attempt, Outcome};
-use crate::parsers::{TestResult, TestStatus};
+use crate::outcome::Outcome;
 use crate::plan::{Plan, PlannedBatch};
+use crate::retry;
 use crate::status::Status;
 use crate::supervisor::Supervisor;
 use crate::watchdog::{Deadline, Stop, StopCause};
@@ -137,7 +134,7 @@ async fn phases(
             not_run(tx, step, &why);
             continue;
         }
-        let outcome = with_retries(&sup, step, tx, &stop).await;
+        let outcome = retry::with_retries(&sup, step, tx, &stop).await;
         if !outcome.status.is_success() {
             failed_setup = Some(outcome.name.to_string());
         }
@@ -197,8 +194,8 @@ async fn batches(
                 let (sup, tx, stop, batch) = (sup.clone(), tx.clone(), stop.clone(), batch.clone());
                 let quarantine = plan.quarantine.clone();
                 running.spawn(async move {
-                    let mut outcome = with_retries(&sup, &batch, &tx, &stop).await;
-                    apply_quarantine(&mut outcome, &quarantine);
+                    let mut outcome = retry::with_retries(&sup, &batch, &tx, &stop).await;
+                    retry::apply_quarantine(&mut outcome, &quarantine);
                     drop(permit);
                     let passed = outcome.status.is_success();
                     finished(&tx, outcome);
@@ -255,7 +252,7 @@ async fn post(
             }
             step.config.timeout = step.config.timeout.min(left);
         }
-        let outcome = with_retries(sup, &step, tx, &stop).await;
+        let outcome = retry::with_retries(sup, &step, tx, &stop).await;
         finished(tx, outcome);
     }
 }
@@ -321,257 +318,4 @@ pub fn fails_run(o: &Outcome, flaky: FlakyPolicy) -> bool {
         status => !status.is_success(),
     };
     o.phase.counts_for_run() && failed && o.quarantined.is_none()
-}
-
-/// Marks what the quarantine list covers: failing tests (`batch/test`),
-/// and the batch itself when its name matches, or when every failing test
-/// is quarantined and nothing else went wrong.
-fn apply_quarantine(o: &mut Outcome, q: &Quarantine) {
-    if o.status.is_success() {
-        return;
-    }
-    let failing: Vec<String> = o
-        .tests
-        .iter()
-        .filter(|t| t.status == crate::parsers::TestStatus::Failed)
-        .map(|t| t.name())
-        .collect();
-    for name in &failing {
-        if let Some(e) = q.find(&format!("{}/{name}", o.name)) {
-            o.quarantined_tests.push((name.clone(), e.describe()));
-        }
-    }
-    if let Some(e) = q.find(o.name.as_str()) {
-        o.quarantined = Some(e.describe());
-    } else if o.status == Status::Failed
-        && !failing.is_empty()
-        && o.quarantined_tests.len() == failing.len()
-        && o.test_problems.is_empty()
-    {
-        o.quarantined = Some(format!(
-            "every failing test is quarantined: {}",
-            o.quarantined_tests
-                .iter()
-                .map(|(n, why)| format!("{n} ({why})"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-}
-
-/// The `rerun` argv with the failed tests in place of `{tests}`, joined
-/// the way the format's runner takes them: go's `-run` regex
-/// `^(TestA|TestB)$`, test_progs' comma list `-t a,b`; otherwise one
-/// argument per test where an argument is exactly `{tests}` (cargo test's
-/// filters), or the names joined by spaces inside a longer argument.
-fn expand_rerun(
-    template: &[String],
-    format: &OutputFormat,
-    failing: &[&TestResult],
-) -> Vec<String> {
-    let owned: Vec<TestResult> = failing.iter().map(|t| (*t).clone()).collect();
-    let joined = match format {
-        OutputFormat::GoJson => Some(crate::parsers::gotest::rerun_pattern(&owned)),
-        OutputFormat::TestProgs => {
-            let mut tops: Vec<String> = failing
-                .iter()
-                .filter_map(|t| t.path.first().cloned())
-                .collect();
-            tops.sort();
-            tops.dedup();
-            Some(tops.join(","))
-        }
-        _ => None,
-    };
-    let names: Vec<String> = failing.iter().map(|t| last_name(t)).collect();
-    let mut argv = Vec::new();
-    for arg in template {
-        match (&joined, arg.as_str()) {
-            (Some(j), _) => argv.push(arg.replace("{tests}", j)),
-            (None, "{tests}") => argv.extend(names.iter().cloned()),
-            (None, _) => argv.push(arg.replace("{tests}", &names.join(" "))),
-        }
-    }
-    argv
-}
-
-/// The name the test's own runner knows it by (libtest: `a::b`, without
-/// warden's binary prefix).
-fn last_name(t: &TestResult) -> String {
-    t.path.last().cloned().unwrap_or_default()
-}
-
-/// A re-run ran only the failed tests: its results replace theirs, and the
-/// others keep the results of the run before.
-fn merge_rerun(outcome: &mut Outcome, earlier: &[TestResult]) {
-    let now = std::mem::take(&mut outcome.tests);
-    let same = |a: &TestResult, b: &TestResult| a.path.last() == b.path.last();
-    let mut merged: Vec<TestResult> = earlier
-        .iter()
-        .map(|t| {
-            now.iter()
-                .find(|n| same(n, t))
-                .cloned()
-                .unwrap_or_else(|| t.clone())
-        })
-        .collect();
-    merged.extend(
-        now.iter()
-            .filter(|n| !earlier.iter().any(|t| same(t, n)))
-            .cloned(),
-    );
-    if matches!(outcome.status, Status::Passed | Status::Failed)
-        && let Some(which) = crate::supervisor::failed_tests_summary(&merged)
-    {
-        outcome.status = Status::Failed;
-        outcome.reason = which;
-    }
-    outcome.tests = merged;
-}
-
-/// Log tail searched for a `retry.when` pattern.
-const RETRY_SCAN: u64 = 1024 * 1024;
-
-/// Runs a unit, and again while its failure is worth retrying (`retry`):
-/// a failure, crash, timeout or leak whose output (its last MiB) matches
-/// one of `when`, or any such failure when `when` is empty. Never after a
-/// stop request or a fatal pattern. Each failed attempt's log is kept as
-/// `<name>.attempt-N.log`; `<name>.log` is always the last attempt's.
-async fn with_retries(
-    sup: &Supervisor,
-    unit: &PlannedBatch,
-    tx: &mpsc::UnboundedSender<Event>,
-    stop: &watch::Receiver<Stop>,
-) -> Outcome {
-    let policy = &unit.config.retry;
-    let mut retried: Vec<Attempt> = Vec::new();
-    let mut current = unit.clone();
-    let mut attempt: u32 = 1;
-    // With `rerun`: every test so far, to which a re-run's results are merged.
-    let mut all_tests: Option<Vec<TestResult>> = None;
-    loop {
-        let mut outcome = sup.run(&current, tx, stop.clone()).await;
-        if let Some(earlier) = &all_tests {
-            merge_rerun(&mut outcome, earlier);
-        }
-        let stopping = stop.borrow().cause().is_some();
-        if outcome.status.is_success()
-            || attempt >= policy.attempts
-            || stopping
-            || !retryable(&outcome, policy)
-        {
-            if !retried.is_empty() {
-                let _ = std::fs::hard_link(&current.log, &unit.log);
-                outcome.log = unit.log.clone();
-                if outcome.status == Status::Passed {
-                    outcome.status = Status::Flaky;
-                    outcome.reason = format!("{}; passed on attempt {attempt}", outcome.reason);
-                }
-                outcome.retried = retried;
-            }
-            return outcome;
-        }
-        let kept = attempt_log(&unit.log, attempt);
-        if attempt == 1 && std::fs::rename(&unit.log, &kept).is_err() {
-            // The log stays where it is; the attempt still counts.
-        }
-        let log = if kept.exists() {
-            kept
-        } else {
-            current.log.clone()
-        };
-        let _ = tx.send(Event::Note(format!(
-            "warden: {}: attempt {attempt} of {} {} ({}): retrying{}",
-            unit.config.name,
-            policy.attempts,
-            outcome.status,
-            outcome.reason,
-            if policy.backoff.is_zero() {
-                String::new()
-            } else {
-                format!(" in {}", humantime::format_duration(policy.backoff))
-            }
-        )));
-        retried.push(Attempt {
-            status: outcome.status,
-            failed_tests: outcome
-                .tests
-                .iter()
-                .filter(|t| t.status == crate::parsers::TestStatus::Failed)
-                .map(|t| (t.name(), t.message.clone().unwrap_or_default()))
-                .collect(),
-            reason: outcome.reason,
-            duration: outcome.duration,
-            log,
-        });
-        if let Some(template) = &unit.config.rerun {
-            let failing: Vec<&TestResult> = outcome
-                .tests
-                .iter()
-                .filter(|t| t.status == TestStatus::Failed)
-                .collect();
-            if !failing.is_empty() {
-                let argv = expand_rerun(template, &unit.config.format, &failing);
-                current.config.command = crate::config::Command::Argv(argv);
-                all_tests = Some(outcome.tests.clone());
-            }
-        }
-        let mut stop = stop.clone();
-        tokio::select! {
-            _ = tokio::time::sleep(policy.backoff) => {}
-            _ = crate::watchdog::wait_for(&mut stop, |s| s != Stop::Running) => {}
-        }
-        attempt += 1;
-        current.log = attempt_log(&unit.log, attempt);
-    }
-}
-
-/// Worth another attempt: a failure of the kind retries are for, whose
-/// output says it was transient. With tests read from the output, that is
-/// the failing tests' own output (every failing test must match: one real
-/// assertion failure among them is not transient); otherwise the log's end.
-fn retryable(o: &Outcome, policy: &RetryPolicy) -> bool {
-    let failed = matches!(
-        o.status,
-        Status::Failed | Status::Crashed | Status::TimedOut | Status::Leaked
-    );
-    if !failed || policy.when.is_empty() {
-        return failed;
-    }
-    let failing: Vec<&crate::parsers::TestResult> = o
-        .tests
-        .iter()
-        .filter(|t| t.status == crate::parsers::TestStatus::Failed)
-        .collect();
-    if failing.is_empty() {
-        return log_tail_matches(&o.log, &policy.when);
-    }
-    failing.iter().all(|t| {
-        let text = format!("{}\n{}", t.message.as_deref().unwrap_or(""), t.output);
-        policy.when.iter().any(|p| p.is_match(text.as_bytes()))
-    })
-}
-
-fn log_tail_matches(log: &Path, patterns: &[crate::config::Pattern]) -> bool {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(log) else {
-        return false;
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if f.seek(SeekFrom::Start(len.saturating_sub(RETRY_SCAN)))
-        .is_err()
-    {
-        return false;
-    }
-    let mut tail = Vec::new();
-    if f.read_to_end(&mut tail).is_err() {
-        return false;
-    }
-    patterns.iter().any(|p| p.is_match(&tail))
-}
-
-/// `<dir>/<name>.attempt-N.log` beside `<dir>/<name>.log`.
-fn attempt_log(log: &Path, attempt: u32) -> PathBuf {
-    let stem = log.file_stem().unwrap_or_default().to_string_lossy();
-    log.with_file_name(format!("{stem}.attempt-{attempt}.log"))
 }
