@@ -76,6 +76,39 @@ pub struct Outcome {
     pub quarantined_tests: Vec<(String, String)>,
 }
 
+impl Outcome {
+    /// A unit that has not run (yet): `status` and `reason` say why, every
+    /// other field is empty.
+    pub fn new(
+        name: BatchName,
+        phase: Phase,
+        kind: Option<String>,
+        log: PathBuf,
+        status: Status,
+        reason: String,
+    ) -> Outcome {
+        Outcome {
+            name,
+            phase,
+            kind,
+            status,
+            reason,
+            exit: None,
+            started: SystemTime::now(),
+            duration: Duration::ZERO,
+            log,
+            leaked: Vec::new(),
+            warnings: Vec::new(),
+            excerpt: None,
+            retried: Vec::new(),
+            quarantined: None,
+            tests: Vec::new(),
+            test_problems: Vec::new(),
+            quarantined_tests: Vec::new(),
+        }
+    }
+}
+
 /// One failed attempt of a batch that was run again.
 #[derive(Debug, Clone)]
 pub struct Attempt {

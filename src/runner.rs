@@ -10,7 +10,7 @@
 //! kill everything now.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
@@ -289,25 +289,14 @@ fn finished(tx: &mpsc::UnboundedSender<Event>, outcome: Outcome) {
 fn not_run(tx: &mpsc::UnboundedSender<Event>, unit: &PlannedBatch, why: &str) {
     finished(
         tx,
-        Outcome {
-            name: unit.config.name.clone(),
-            phase: unit.phase,
-            kind: unit.config.kind.clone(),
-            status: Status::NotRun,
-            reason: why.to_string(),
-            exit: None,
-            started: SystemTime::now(),
-            duration: Duration::ZERO,
-            log: unit.log.clone(),
-            leaked: Vec::new(),
-            warnings: Vec::new(),
-            excerpt: None,
-            retried: Vec::new(),
-            quarantined: None,
-            tests: Vec::new(),
-            test_problems: Vec::new(),
-            quarantined_tests: Vec::new(),
-        },
+        Outcome::new(
+            unit.config.name.clone(),
+            unit.phase,
+            unit.config.kind.clone(),
+            unit.log.clone(),
+            Status::NotRun,
+            why.to_string(),
+        ),
     );
 }
 

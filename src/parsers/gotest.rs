@@ -326,14 +326,7 @@ fn push_text(tail: &mut OutputTail, text: &str) {
 }
 
 fn clip(s: &str) -> String {
-    if s.len() <= MAX_MESSAGE {
-        return s.to_owned();
-    }
-    let mut end = MAX_MESSAGE;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    super::clip(s, MAX_MESSAGE)
 }
 
 fn seconds(s: f64) -> Option<Duration> {

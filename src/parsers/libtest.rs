@@ -513,14 +513,7 @@ fn normalize(name: &str) -> String {
 }
 
 fn clip(s: &str) -> String {
-    if s.len() <= MAX_MESSAGE {
-        return s.to_owned();
-    }
-    let mut end = MAX_MESSAGE;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    super::clip(s, MAX_MESSAGE)
 }
 
 #[cfg(test)]

@@ -84,6 +84,19 @@ pub trait Parser: Send {
     fn finish(self: Box<Self>, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict);
 }
 
+/// `s` cut to at most `max` bytes at a character boundary (a name or a
+/// message on a megabyte line is not kept whole), with `…` when cut.
+pub(crate) fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 /// What starts a test's output when its beginning was dropped.
 pub const DROPPED_NOTE: &str = "[warden: earlier output of this test dropped]\n";
 

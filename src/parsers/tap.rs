@@ -695,16 +695,8 @@ fn decode(s: &[u8]) -> String {
     String::from_utf8_lossy(s).into_owned()
 }
 
-/// `s`, cut to at most [`MAX_TEXT`] bytes at a character boundary.
 fn clip(s: &str) -> String {
-    if s.len() <= MAX_TEXT {
-        return s.to_string();
-    }
-    let mut end = MAX_TEXT;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
+    super::clip(s, MAX_TEXT)
 }
 
 #[cfg(test)]

@@ -209,16 +209,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// `s`, cut to at most [`MAX_NAME`] bytes at a character boundary.
 fn clip(s: &str) -> String {
-    if s.len() <= MAX_NAME {
-        return s.to_string();
-    }
-    let mut end = MAX_NAME;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
+    super::clip(s, MAX_NAME)
 }
 
 #[cfg(test)]

@@ -78,25 +78,18 @@ pub(crate) mod test_support {
     use crate::status::{Exit, Status};
 
     pub fn outcome(name: &str, status: Status, reason: &str) -> Outcome {
-        Outcome {
-            name: BatchName::new(name).expect("test names are valid"),
-            phase: crate::outcome::Phase::Batch,
-            kind: None,
+        let mut o = Outcome::new(
+            BatchName::new(name).expect("test names are valid"),
+            crate::outcome::Phase::Batch,
+            None,
+            PathBuf::from(format!("/nonexistent/warden-test/{name}.log")),
             status,
-            reason: reason.to_string(),
-            exit: Some(Exit::Code(i32::from(!status.is_success()))),
-            started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-            duration: Duration::from_millis(1234),
-            log: PathBuf::from(format!("/nonexistent/warden-test/{name}.log")),
-            leaked: Vec::new(),
-            warnings: Vec::new(),
-            excerpt: None,
-            retried: Vec::new(),
-            quarantined: None,
-            tests: Vec::new(),
-            test_problems: Vec::new(),
-            quarantined_tests: Vec::new(),
-        }
+            reason.to_string(),
+        );
+        o.exit = Some(Exit::Code(i32::from(!status.is_success())));
+        o.started = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        o.duration = Duration::from_millis(1234);
+        o
     }
 }
 

@@ -17,7 +17,7 @@ pub mod terminate;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::{oneshot, watch};
@@ -112,25 +112,15 @@ impl Supervisor {
         stop: watch::Receiver<Stop>,
     ) -> Outcome {
         let cfg = &batch.config;
-        let mut outcome = Outcome {
-            name: cfg.name.clone(),
-            phase: batch.phase,
-            kind: cfg.kind.clone(),
-            status: Status::Failed,
-            reason: String::new(),
-            exit: None,
-            started: SystemTime::now(),
-            duration: Duration::ZERO,
-            log: batch.log.clone(),
-            leaked: Vec::new(),
-            warnings: Vec::new(),
-            excerpt: None,
-            retried: Vec::new(),
-            quarantined: None,
-            tests: Vec::new(),
-            test_problems: Vec::new(),
-            quarantined_tests: Vec::new(),
-        };
+        // Failed until judged otherwise: a spawn error leaves it so.
+        let mut outcome = Outcome::new(
+            cfg.name.clone(),
+            batch.phase,
+            cfg.kind.clone(),
+            batch.log.clone(),
+            Status::Failed,
+            String::new(),
+        );
         let t0 = Instant::now();
         match self.start_and_watch(batch, events, stop, t0).await {
             Ok(mut ending) => {
