@@ -520,17 +520,15 @@ fn clip(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::parsers::MAX_TEST_OUTPUT;
+    use crate::parsers::parse_lines;
     use proptest::prelude::*;
 
     fn run(input: &str, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
-        let mut p: Box<dyn Parser> = Box::new(LibtestParser::new());
-        let mut done = Vec::new();
-        for line in input.lines() {
-            p.line(line.as_bytes(), &mut done);
-        }
-        let (rest, verdict) = p.finish(cut_short);
-        done.extend(rest);
-        (done, verdict)
+        parse_lines(
+            Box::new(LibtestParser::new()),
+            input.lines().map(str::as_bytes),
+            cut_short,
+        )
     }
 
     fn find<'a>(results: &'a [TestResult], name: &str) -> &'a TestResult {
@@ -833,13 +831,11 @@ test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; 
             ),
             cut in prop::option::of(".{0,20}"),
         ) {
-            let mut p: Box<dyn Parser> = Box::new(LibtestParser::new());
-            let mut done = Vec::new();
-            for l in &lines {
-                p.line(l, &mut done);
-            }
-            let (rest, _) = p.finish(cut.as_deref());
-            done.extend(rest);
+            let (done, _) = parse_lines(
+                Box::new(LibtestParser::new()),
+                lines.iter().map(Vec::as_slice),
+                cut.as_deref(),
+            );
             for r in &done {
                 prop_assert!(r.output.len() <= MAX_TEST_OUTPUT + 200, "{}", r.output.len());
             }

@@ -144,6 +144,22 @@ impl OutputTail {
     }
 }
 
+/// Feeds `lines` to `parser` and finishes it: every result, and the verdict.
+#[cfg(test)]
+pub(crate) fn parse_lines<'a>(
+    mut parser: Box<dyn Parser>,
+    lines: impl IntoIterator<Item = &'a [u8]>,
+    cut_short: Option<&str>,
+) -> (Vec<TestResult>, StreamVerdict) {
+    let mut done = Vec::new();
+    for line in lines {
+        parser.line(line, &mut done);
+    }
+    let (rest, verdict) = parser.finish(cut_short);
+    done.extend(rest);
+    (done, verdict)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

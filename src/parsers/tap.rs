@@ -702,19 +702,17 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parsers::parse_lines;
     use crate::parsers::{DROPPED_NOTE, MAX_TEST_OUTPUT};
     use proptest::prelude::*;
 
     fn run(input: &[u8], cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
-        let mut p: Box<dyn Parser> = Box::new(TapParser::new());
-        let mut done = Vec::new();
         let input = input.strip_suffix(b"\n").unwrap_or(input);
-        for line in input.split(|&b| b == b'\n') {
-            p.line(line, &mut done);
-        }
-        let (rest, verdict) = p.finish(cut_short);
-        done.extend(rest);
-        (done, verdict)
+        parse_lines(
+            Box::new(TapParser::new()),
+            input.split(|&b| b == b'\n'),
+            cut_short,
+        )
     }
 
     fn get<'a>(results: &'a [TestResult], path: &[&str]) -> &'a TestResult {
@@ -1159,13 +1157,11 @@ ok 1 - real # TODO
             ),
             cut in proptest::option::of("[a-z ]{0,10}"),
         ) {
-            let mut p: Box<dyn Parser> = Box::new(TapParser::new());
-            let mut done = Vec::new();
-            for line in &lines {
-                p.line(line, &mut done);
-            }
-            let (rest, _) = p.finish(cut.as_deref());
-            done.extend(rest);
+            let (done, _) = parse_lines(
+                Box::new(TapParser::new()),
+                lines.iter().map(Vec::as_slice),
+                cut.as_deref(),
+            );
             for r in &done {
                 prop_assert!(r.output.len() <= MAX_TEST_OUTPUT + 200);
                 prop_assert!(!r.path.is_empty());

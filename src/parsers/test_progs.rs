@@ -217,17 +217,15 @@ fn clip(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::parsers::MAX_TEST_OUTPUT;
+    use crate::parsers::parse_lines;
     use proptest::prelude::*;
 
     fn run(input: &[u8], cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
-        let mut p: Box<dyn Parser> = Box::new(TestProgsParser::new());
-        let mut done = Vec::new();
-        for line in input.split(|&b| b == b'\n') {
-            p.line(line, &mut done);
-        }
-        let (rest, verdict) = p.finish(cut_short);
-        done.extend(rest);
-        (done, verdict)
+        parse_lines(
+            Box::new(TestProgsParser::new()),
+            input.split(|&b| b == b'\n'),
+            cut_short,
+        )
     }
 
     fn find_result<'a>(results: &'a [TestResult], path: &[&str]) -> &'a TestResult {
@@ -411,13 +409,11 @@ Summary: 1/0 PASSED, 0 SKIPPED, 2 FAILED
             ),
             cut in proptest::option::of("[a-z ]{0,10}"),
         ) {
-            let mut p: Box<dyn Parser> = Box::new(TestProgsParser::new());
-            let mut done = Vec::new();
-            for line in &lines {
-                p.line(line, &mut done);
-            }
-            let (rest, _) = p.finish(cut.as_deref());
-            done.extend(rest);
+            let (done, _) = parse_lines(
+                Box::new(TestProgsParser::new()),
+                lines.iter().map(Vec::as_slice),
+                cut.as_deref(),
+            );
             for r in &done {
                 prop_assert!(r.output.len() <= MAX_TEST_OUTPUT + 200);
             }
