@@ -165,10 +165,12 @@ pub async fn with_retries(
             }
             return outcome;
         }
+        // Attempt 1 wrote `<name>.log`; later attempts write their own file.
         let kept = attempt_log(&unit.log, attempt);
-        if attempt == 1 && std::fs::rename(&unit.log, &kept).is_err() {
-            // The log stays where it is; the attempt still counts.
+        if attempt == 1 {
+            let _ = std::fs::rename(&unit.log, &kept);
         }
+        // If the rename failed, the log stays where it was written.
         let log = if kept.exists() {
             kept
         } else {
