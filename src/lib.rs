@@ -4,6 +4,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod event;
+pub mod history;
 pub mod outcome;
 pub mod parsers;
 pub mod plan;

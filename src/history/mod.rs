@@ -1,0 +1,11 @@
+//! The history store: every run, batch, attempt and test result, in SQLite
+//! (one machine, the default) or PostgreSQL (a fleet of runners writing to
+//! one database), and the questions asked of it: what flakes, what
+//! regressed, how long things take.
+
+pub mod db;
+pub mod location;
+pub mod model;
+
+pub use db::{Access, Db, HistoryError, RunId};
+pub use location::Location;
