@@ -3,9 +3,12 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::history::Location;
+use crate::history::model::Label;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,6 +30,124 @@ pub enum Command {
     /// Kill what runs whose warden is gone left behind (processes, cgroups);
     /// never touches a live run. `warden run` does this at start too.
     Reap(ReapArgs),
+    /// Record test results written by other runners into the history.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Tests that fail intermittently: failure %, flaky runs, flip rate.
+    Flaky(FlakyArgs),
+    /// The recent results of one test, as a strip with commits and durations.
+    History(HistoryArgs),
+    /// Tests that were passing and now fail consistently.
+    Regressed(RegressedArgs),
+    /// How long tests or batches take: p50, p90, max.
+    Durations(DurationsArgs),
+}
+
+/// Where the history is: `--history`, else `WARDEN_HISTORY`, else the
+/// config's `[run] history`, else `sqlite:.warden/history.db`.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// History store: `sqlite:PATH`, `postgres://…` or `none`.
+    #[arg(long, value_name = "URL", env = "WARDEN_HISTORY")]
+    pub history: Option<Location>,
+    /// Config file whose `[run] history` to use (default: warden.toml, if it exists).
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// JUnit XML files (Surefire, gotestsum, pytest, nextest, warden), all
+    /// one run unless --run-per-file.
+    Junit(ImportJunitArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportJunitArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// A label of the run, `KEY=VALUE` (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<Label>,
+    /// The commit tested (default: from the CI environment, else git).
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// The branch tested (default: from the CI environment, else git).
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+    /// When the run happened, RFC 3339 (`2026-11-20T10:00:00Z`) or a date
+    /// (default: the files' earliest `timestamp`, else their modification time).
+    #[arg(long, value_name = "TIME", value_parser = time)]
+    pub at: Option<SystemTime>,
+    /// Each file is a run of its own (backfilling history from old artifacts).
+    #[arg(long)]
+    pub run_per_file: bool,
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Filters and output shared by the history queries.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Only runs that started within this long before now.
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = since)]
+    pub since: Duration,
+    /// Only runs with this label, `KEY=VALUE` (repeatable; all must match).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<Label>,
+    /// At most this many rows (0: all).
+    #[arg(long, value_name = "N", default_value = "50")]
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FlakyArgs {
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// One row per test and value of these label keys, e.g. `arch,compiler`.
+    #[arg(long, value_name = "KEYS", value_delimiter = ',')]
+    pub by: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// The test: its full name (`batch/test`), or a suffix of it that names one test.
+    #[arg(value_name = "TEST")]
+    pub test: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RegressedArgs {
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// How many failures in a row, after a pass, make a regression.
+    #[arg(long, value_name = "N", default_value = "3")]
+    pub min_failures: NonZeroUsize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DurationsArgs {
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// Per test (the default).
+    #[arg(long, conflicts_with = "batches")]
+    pub tests: bool,
+    /// Per batch.
+    #[arg(long)]
+    pub batches: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,6 +183,13 @@ pub struct RunArgs {
     /// (default: it passes, reported `flaky`; also `[run] flaky = "fail"`).
     #[arg(long)]
     pub flaky_fails: bool,
+    /// History store (overrides `[run] history`): `sqlite:PATH`, `postgres://…` or `none`.
+    #[arg(long, value_name = "URL", env = "WARDEN_HISTORY")]
+    pub history: Option<Location>,
+    /// A label of this run in the history, `KEY=VALUE`, e.g. `arch=x86_64`
+    /// (repeatable; adds to and overrides `[run] labels`).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<Label>,
     /// Echo every batch's output, prefixed with its name.
     #[arg(short, long)]
     pub verbose: bool,
@@ -95,4 +223,25 @@ pub struct CheckArgs {
 
 fn duration(s: &str) -> Result<Duration, String> {
     crate::config::parse_duration(s)
+}
+
+/// A look-back window: `30d`, `12h`, `1y`.
+fn since(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 30d: {e}"))
+}
+
+/// RFC 3339, with or without the zone (UTC), or a bare date (midnight UTC).
+fn time(s: &str) -> Result<SystemTime, String> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+        return Ok(t);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc).into());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().into());
+    }
+    Err(format!(
+        "`{s}` is not a time: use RFC 3339 (2026-11-20T10:00:00Z) or a date (2026-11-20)"
+    ))
 }

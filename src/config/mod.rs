@@ -51,6 +51,11 @@ pub struct RunConfig {
     pub flaky: FlakyPolicy,
     /// The quarantine file, relative to the config file's directory.
     pub quarantine: Option<PathBuf>,
+    /// Where runs are recorded; a relative SQLite path is relative to the
+    /// config file's directory.
+    pub history: Option<crate::history::Location>,
+    /// Labels of every run of this config (`arch = "x86_64"`).
+    pub labels: crate::history::model::Labels,
 }
 
 /// One `[[batch]]` with `[defaults]` and built-in defaults already applied.

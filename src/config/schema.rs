@@ -40,6 +40,8 @@ struct RawRun {
     reserve: Option<Spanned<toml::Value>>,
     flaky: Option<Spanned<String>>,
     quarantine: Option<Spanned<String>>,
+    history: Option<Spanned<String>>,
+    labels: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -261,10 +263,27 @@ fn run(cx: &Cx, raw: RawRun) -> Result<RunConfig, ConfigError> {
             }
         },
     };
+    let history = raw
+        .history
+        .map(|h| {
+            h.get_ref()
+                .parse::<crate::history::Location>()
+                .map_err(|msg| cx.key_error("history", h.span(), msg))
+        })
+        .transpose()?;
+    let mut labels = crate::history::model::Labels::default();
+    for (key, value) in raw.labels.unwrap_or_default() {
+        let label = format!("{}={}", key.get_ref(), value.get_ref())
+            .parse::<crate::history::model::Label>()
+            .map_err(|msg| cx.key_error("labels", key.span(), msg))?;
+        labels.insert(label.key, label.value);
+    }
     Ok(RunConfig {
         deadline,
         reserve,
         flaky,
+        history,
+        labels,
         quarantine: raw
             .quarantine
             .map(|v| path(cx, "quarantine", v))
@@ -680,6 +699,8 @@ shell = "make it && echo done"
                 reserve: None,
                 flaky: FlakyPolicy::Pass,
                 quarantine: None,
+                history: None,
+                labels: Default::default(),
             }
         );
         let unit = BatchConfig {

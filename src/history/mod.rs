@@ -6,6 +6,7 @@
 pub mod db;
 pub mod location;
 pub mod model;
+pub mod origin;
 
 pub use db::{Access, Db, HistoryError, RunId};
 pub use location::Location;

@@ -391,6 +391,10 @@ impl Warden {
             .env_remove("GITHUB_STEP_SUMMARY")
             .env_remove("WARDEN_RUN")
             .env_remove("WARDEN_BATCH")
+            .env_remove("WARDEN_HISTORY")
+            .env_remove("GITHUB_SHA")
+            .env_remove("CI_COMMIT_SHA")
+            .env_remove("SEMAPHORE_GIT_SHA")
             .env("NO_COLOR", "1")
             .env(MARK_VAR, &self.mark)
             .envs(&self.env);

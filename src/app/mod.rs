@@ -7,7 +7,10 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use crate::cli::{CheckArgs, Cli, Command, ContainmentChoice, ReapArgs, RunArgs};
+use crate::cli::{
+    CheckArgs, Cli, Command, ContainmentChoice, ImportCommand, ReapArgs, RunArgs, StoreArgs,
+};
+use crate::history::Location;
 use crate::config::{self, Config, FlakyPolicy};
 use crate::outcome::{Outcome, Phase};
 use crate::plan::{DeadlineSource, Overrides, Plan};
@@ -35,6 +38,9 @@ macro_rules! err {
     }};
 }
 
+mod import;
+mod queries;
+
 /// Exit codes (DESIGN.md).
 pub const EXIT_PASSED: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -57,6 +63,11 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Reap(args) => Ok(reap(args)),
+        Command::Import(ImportCommand::Junit(args)) => import::junit(args),
+        Command::Flaky(args) => queries::flaky(args),
+        Command::History(args) => queries::history(args),
+        Command::Regressed(args) => queries::regressed(args),
+        Command::Durations(args) => queries::durations(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -65,6 +76,45 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+/// The history location for commands that only read or import:
+/// `--history`/`WARDEN_HISTORY`, else the config's `[run] history` (the
+/// given config, or warden.toml when it exists), else the default.
+fn history_location(store: &StoreArgs) -> anyhow::Result<Location> {
+    if let Some(l) = &store.history {
+        return Ok(l.clone());
+    }
+    let default = std::path::Path::new("warden.toml");
+    let path = match &store.config {
+        Some(p) => Some(p.as_path()),
+        None => default.exists().then_some(default),
+    };
+    let from_config = match path {
+        Some(p) => config_history(&Config::load(p)?),
+        None => None,
+    };
+    Ok(Location::resolve(None, from_config.as_ref()))
+}
+
+/// `[run] history`, with a relative SQLite path taken from the config's directory.
+fn config_history(config: &Config) -> Option<Location> {
+    match config.run.history.clone()? {
+        Location::Sqlite(p) if p.is_relative() => {
+            let dir = config.path.parent().unwrap_or(std::path::Path::new(""));
+            Some(Location::Sqlite(dir.join(p)))
+        }
+        other => Some(other),
+    }
+}
+
+/// A runtime for the history commands: they only wait on the store.
+fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(f))
 }
 
 fn load_plan(path: &std::path::Path, overrides: Overrides) -> anyhow::Result<Plan> {
