@@ -36,6 +36,10 @@ pub struct Plan {
     pub deadline: Option<RunDeadline>,
     pub flaky: FlakyPolicy,
     pub quarantine: Quarantine,
+    /// Where the run is recorded.
+    pub history: crate::history::Location,
+    /// The run's labels in the history: `[run] labels`, then `--label`.
+    pub labels: crate::history::model::Labels,
 }
 
 /// The run's deadline and the reserve kept before it, both validated.
@@ -72,6 +76,10 @@ pub struct Overrides {
     pub flaky_fails: bool,
     /// Run only these batches (all when empty).
     pub only: Vec<String>,
+    /// `--history` / `WARDEN_HISTORY`.
+    pub history: Option<crate::history::Location>,
+    /// `--label`: added to `[run] labels`, overriding the same keys.
+    pub labels: crate::history::model::Labels,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +108,11 @@ pub const DEFAULT_ARTIFACTS: &str = "warden-artifacts";
 impl Plan {
     pub fn new(config: Config, overrides: Overrides) -> Result<Plan, PlanError> {
         let base = config.base_dir();
+        let history = crate::history::Location::resolve(
+            overrides.history.as_ref(),
+            config.history().as_ref(),
+        );
+        let labels = config.run.labels.clone().merged(&overrides.labels);
         let known = || {
             config
                 .batches
@@ -188,6 +201,8 @@ impl Plan {
             })
             .collect();
         Ok(Plan {
+            history,
+            labels,
             setup,
             batches,
             post,

@@ -10,8 +10,11 @@ use clap::Parser;
 use crate::cli::{
     CheckArgs, Cli, Command, ContainmentChoice, ImportCommand, ReapArgs, RunArgs, StoreArgs,
 };
-use crate::history::Location;
 use crate::config::{self, Config, FlakyPolicy};
+use crate::history::Location;
+use crate::history::model::{RunRecord, RunSource};
+use crate::history::origin::Origin;
+use crate::history::recorder::{Recorded, Recorder};
 use crate::outcome::{Outcome, Phase};
 use crate::plan::{DeadlineSource, Overrides, Plan};
 use crate::report::{JunitWriter, LiveReport, Summary, Terminal, TerminalMode};
@@ -91,21 +94,10 @@ fn history_location(store: &StoreArgs) -> anyhow::Result<Location> {
         None => default.exists().then_some(default),
     };
     let from_config = match path {
-        Some(p) => config_history(&Config::load(p)?),
+        Some(p) => Config::load(p)?.history(),
         None => None,
     };
     Ok(Location::resolve(None, from_config.as_ref()))
-}
-
-/// `[run] history`, with a relative SQLite path taken from the config's directory.
-fn config_history(config: &Config) -> Option<Location> {
-    match config.run.history.clone()? {
-        Location::Sqlite(p) if p.is_relative() => {
-            let dir = config.path.parent().unwrap_or(std::path::Path::new(""));
-            Some(Location::Sqlite(dir.join(p)))
-        }
-        other => Some(other),
-    }
 }
 
 /// A runtime for the history commands: they only wait on the store.
@@ -248,6 +240,8 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         job_timeout_minutes: std::env::var("JOB_TIMEOUT_MINUTES").ok(),
         flaky_fails: args.flaky_fails,
         only: args.batches.clone(),
+        history: args.history.clone(),
+        labels: args.labels.iter().cloned().collect(),
     };
     let plan = load_plan(&args.config, overrides)?;
     // The shared directory belongs to one run: state a setup step left for
@@ -266,7 +260,8 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         .build()
         .context("cannot start the async runtime")?;
     reap_before_run();
-    let result = runtime.block_on(async {
+    let run_record = history_run_record(&plan);
+    let (result, recorder) = runtime.block_on(async {
         let id = run_id();
         let mode = Mode::detect(&id, args.containment == ContainmentChoice::Pgroup);
         if let (ContainmentChoice::Cgroup, Mode::Pgroup { why }) = (args.containment, &mode) {
@@ -292,21 +287,40 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
         let stop = watchdog::start(deadline).context("cannot watch for signals")?;
         let mut live = LiveReport::new(Terminal::new(mode), junit);
+        live.history = run_record.map(|r| Recorder::start(plan.history.clone(), r));
         let result = runner::run(&plan, supervisor.clone(), &mut live, stop, deadline).await;
         live.terminal.finish();
         supervisor.mode().finish();
-        Ok(result)
+        Ok((result, live.history.take()))
     })?;
     let outcomes = result.outcomes;
-    let summary = Summary::new(&outcomes);
+    let mut code = exit_code(&outcomes, result.stopped, plan.flaky);
+    let quarantine = quarantine_notes(&plan, &outcomes);
+    if !quarantine.valid && code == EXIT_PASSED {
+        code = EXIT_FAILED;
+    }
+    let recorded = recorder.map(|r| {
+        let status = match result.stopped {
+            Some(cause) => cause.run_status(),
+            None if code == EXIT_PASSED => "passed",
+            None => "failed",
+        };
+        runtime.block_on(r.finish(status, history_wait(deadline)))
+    });
+    let mut summary = Summary::new(&outcomes);
+    if let Some(r) = &recorded {
+        summary.add_note(history_line(r));
+    }
     out!("\n{}", summary.render_text().trim_end());
     out!("JUnit: {}", plan.junit.display());
+    for line in &quarantine.out {
+        out!("{line}");
+    }
+    for line in &quarantine.err {
+        err!("{line}");
+    }
     if let Err(e) = summary.append_to_github_step_summary() {
         err!("warden: cannot append to $GITHUB_STEP_SUMMARY: {e}");
-    }
-    let mut code = exit_code(&outcomes, result.stopped, plan.flaky);
-    if !quarantine_report(&plan, &outcomes) && code == EXIT_PASSED {
-        code = EXIT_FAILED;
     }
     // The very last act: a later CI step can tell a warden that finished
     // (this file exists) from one that was killed.
@@ -317,38 +331,97 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+/// The run as the history records it; `None` when the history is off.
+/// Before the child reaper starts: finding the commit may run `git`.
+fn history_run_record(plan: &Plan) -> Option<RunRecord> {
+    if plan.history == Location::None {
+        return None;
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let origin = Origin::detect(&cwd);
+    Some(RunRecord {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        started: std::time::SystemTime::now(),
+        commit: origin.commit,
+        branch: origin.branch,
+        host: origin.host,
+        labels: plan.labels.clone(),
+        source: RunSource::Run,
+    })
+}
+
+/// How long the end of the run waits for the history writes: long enough
+/// for a slow store, never past the run deadline.
+fn history_wait(deadline: Option<Deadline>) -> std::time::Duration {
+    const MOST: std::time::Duration = std::time::Duration::from_secs(10);
+    match deadline {
+        Some(d) => {
+            d.at.saturating_duration_since(tokio::time::Instant::now())
+                .saturating_sub(std::time::Duration::from_secs(1))
+                .min(MOST)
+        }
+        None => MOST,
+    }
+}
+
+fn history_line(r: &Recorded) -> String {
+    if r.problems.is_empty() {
+        return format!("History: run {} recorded in {}", r.run, r.location);
+    }
+    let what = if r.batches == 0 {
+        "not recorded".to_owned()
+    } else {
+        format!("recorded in part in {} ({} units)", r.location, r.batches)
+    };
+    format!(
+        "History: warning: run {} {what}: {}",
+        r.run,
+        r.problems.join("; ")
+    )
+}
+
+struct QuarantineNotes {
+    out: Vec<String>,
+    err: Vec<String>,
+    /// False when an entry expired: the list must not rot.
+    valid: bool,
+}
+
 /// Lists quarantined batches that pass, and entries past their `until`
-/// (which fail the run, so the list can't rot). Returns whether the list is
-/// still valid.
-fn quarantine_report(plan: &Plan, outcomes: &[Outcome]) -> bool {
+/// (which fail the run, so the list can't rot).
+fn quarantine_notes(plan: &Plan, outcomes: &[Outcome]) -> QuarantineNotes {
     let q = &plan.quarantine;
+    let mut notes = QuarantineNotes {
+        out: Vec::new(),
+        err: Vec::new(),
+        valid: true,
+    };
     for o in outcomes {
         if o.phase == Phase::Batch
             && o.status.is_success()
             && let Some(e) = q.find(o.name.as_str())
         {
-            out!(
+            notes.out.push(format!(
                 "warden: quarantined but passing: {} ({}): consider removing `{}` from {}",
                 o.name,
                 e.describe(),
                 e.pattern,
                 q.path.display()
-            );
+            ));
         }
     }
     let today = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).date_naive();
-    let mut valid = true;
     for e in q.entries.iter().filter(|e| e.expired(today)) {
-        valid = false;
-        err!(
+        notes.valid = false;
+        notes.err.push(format!(
             "warden: quarantine entry `{}` in {} expired on {}: {}; fix the test or move `until`",
             e.pattern,
             q.path.display(),
             e.until.map(|d| d.to_string()).unwrap_or_default(),
             e.describe()
-        );
+        ));
     }
-    valid
+    notes
 }
 
 /// 130/143 when warden was interrupted; else 1 if any setup step, batch or

@@ -169,6 +169,15 @@ impl Config {
         schema::parse(path, text)
     }
 
+    /// `[run] history`, with a relative SQLite path taken from the file's directory.
+    pub fn history(&self) -> Option<crate::history::Location> {
+        use crate::history::Location;
+        match self.run.history.clone()? {
+            Location::Sqlite(p) => Some(Location::Sqlite(self.base_dir().join(p))),
+            other => Some(other),
+        }
+    }
+
     /// The directory relative paths in the file are resolved against.
     pub fn base_dir(&self) -> PathBuf {
         match self.path.parent() {

@@ -11,11 +11,11 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row};
+use sqlx::{Connection, QueryBuilder, Row};
 
 use super::location::Location;
 use super::model::{BatchRecord, RunRecord, TestRecord, millis, unix_millis};
@@ -126,14 +126,21 @@ impl Db {
                 Pool::Sqlite(pool)
             }
             Location::Postgres(url) => {
-                let options =
-                    PgConnectOptions::from_str(url).map_err(|source| open_error(location, source))?;
+                let options = PgConnectOptions::from_str(url)
+                    .map_err(|source| open_error(location, source))?;
+                // One plain connection first: a pool that cannot connect
+                // only says it timed out, hiding "connection refused" or
+                // "password authentication failed".
+                let first =
+                    tokio::time::timeout(BUSY_TIMEOUT, PgConnection::connect_with(&options))
+                        .await
+                        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+                        .map_err(|source| open_error(location, source))?;
+                let _ = first.close().await;
                 let pool = PgPoolOptions::new()
                     .max_connections(4)
                     .acquire_timeout(BUSY_TIMEOUT)
-                    .connect_with(options)
-                    .await
-                    .map_err(|source| open_error(location, source))?;
+                    .connect_lazy_with(options);
                 Pool::Postgres(pool)
             }
         };
@@ -402,14 +409,19 @@ mod tests {
         let run = db.begin_run(&run_record("r1")).await.unwrap();
         db.record_batch(
             run,
-            &batch("net", &[("a", ResultStatus::Passed), ("b", ResultStatus::Failed)]),
+            &batch(
+                "net",
+                &[("a", ResultStatus::Passed), ("b", ResultStatus::Failed)],
+            ),
         )
         .await
         .unwrap();
         db.record_batch(run, &batch("bpf", &[("a", ResultStatus::Flaky)]))
             .await
             .unwrap();
-        db.finish_run(run, "failed", SystemTime::now()).await.unwrap();
+        db.finish_run(run, "failed", SystemTime::now())
+            .await
+            .unwrap();
         let Pool::Sqlite(p) = &db.pool else { panic!() };
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM results")
             .fetch_one(p)
@@ -427,7 +439,10 @@ mod tests {
                 .fetch_one(p)
                 .await
                 .unwrap();
-        assert_eq!((status.as_str(), labels.as_str()), ("failed", "arch=x86_64"));
+        assert_eq!(
+            (status.as_str(), labels.as_str()),
+            ("failed", "arch=x86_64")
+        );
         let attempts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attempts")
             .fetch_one(p)
             .await

@@ -41,7 +41,9 @@ impl FromStr for Location {
             // `sqlite://PATH` as sqlx spells it is accepted too.
             let path = path.strip_prefix("//").unwrap_or(path);
             if path.is_empty() {
-                return Err("`sqlite:` needs a file path, as in `sqlite:.warden/history.db`".into());
+                return Err(
+                    "`sqlite:` needs a file path, as in `sqlite:.warden/history.db`".into(),
+                );
             }
             return Ok(Location::Sqlite(PathBuf::from(path)));
         }
@@ -103,7 +105,9 @@ mod tests {
 
     #[test]
     fn password_is_not_printed() {
-        let l: Location = "postgres://ci:hunter2@db.example:5432/warden".parse().unwrap();
+        let l: Location = "postgres://ci:hunter2@db.example:5432/warden"
+            .parse()
+            .unwrap();
         assert_eq!(l.to_string(), "postgres://ci:***@db.example:5432/warden");
         let l: Location = "postgres://ci@db/warden".parse().unwrap();
         assert_eq!(l.to_string(), "postgres://ci@db/warden");

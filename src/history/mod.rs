@@ -7,6 +7,7 @@ pub mod db;
 pub mod location;
 pub mod model;
 pub mod origin;
+pub mod recorder;
 
 pub use db::{Access, Db, HistoryError, RunId};
 pub use location::Location;

@@ -1,11 +1,13 @@
-//! The reporters fed while the run goes: terminal lines and the JUnit file,
-//! rewritten once per burst of finished batches.
+//! The reporters fed while the run goes: terminal lines, the JUnit file
+//! (rewritten once per burst of finished batches), and the history store
+//! (written in the background).
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::event::Event;
+use crate::history::recorder::Recorder;
 use crate::outcome::Outcome;
 use crate::report::{JunitWriter, Terminal};
 use crate::runner::Reporter;
@@ -21,6 +23,7 @@ pub struct LiveReport {
     pending: Vec<Outcome>,
     last_write: Option<Instant>,
     junit_error_shown: bool,
+    pub history: Option<Recorder>,
 }
 
 impl LiveReport {
@@ -31,6 +34,16 @@ impl LiveReport {
             pending: Vec::new(),
             last_write: None,
             junit_error_shown: false,
+            history: None,
+        }
+    }
+}
+
+impl LiveReport {
+    fn show_history_problems(&mut self) {
+        let Some(h) = &self.history else { return };
+        for p in h.take_problems() {
+            self.terminal.println(&format!("warden: history: {p}"));
         }
     }
 }
@@ -39,11 +52,15 @@ impl Reporter for LiveReport {
     fn on_event(&mut self, event: &Event) {
         self.terminal.on_event(event);
         if let Event::Finished(outcome) = event {
+            if let Some(h) = &self.history {
+                h.record(outcome);
+            }
             self.pending.push((**outcome).clone());
         }
     }
 
     fn flush(&mut self) -> Option<Instant> {
+        self.show_history_problems();
         if self.pending.is_empty() {
             return None;
         }
@@ -57,6 +74,7 @@ impl Reporter for LiveReport {
     }
 
     fn flush_now(&mut self) -> Option<Instant> {
+        self.show_history_problems();
         if self.pending.is_empty() {
             return None;
         }

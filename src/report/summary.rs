@@ -99,6 +99,8 @@ pub struct Summary {
     counts: Counts,
     tests: TestCounts,
     rows: Vec<Row>,
+    /// Lines about the run itself, after the batches (where it was recorded).
+    notes: Vec<String>,
 }
 
 /// Tests and subtests read from batches' output.
@@ -151,7 +153,12 @@ impl Summary {
             counts,
             tests,
             rows,
+            notes: Vec::new(),
         }
+    }
+
+    pub fn add_note(&mut self, note: String) {
+        self.notes.push(note);
     }
 
     /// The first line(s): batch counts, then test counts when any batch's
@@ -186,12 +193,18 @@ impl Summary {
             }
             let _ = writeln!(out, "    log: {}", r.log.display());
         }
+        for note in &self.notes {
+            let _ = writeln!(out, "{note}");
+        }
         out
     }
 
     /// GitHub-flavoured Markdown; every cell is escaped (test output is untrusted).
     pub fn render_markdown(&self) -> String {
         let mut out = format!("### warden\n\n{}\n", self.head().replace('\n', "<br>\n"));
+        for note in &self.notes {
+            let _ = write!(out, "\n{}\n", md_cell(note));
+        }
         if self.rows.is_empty() {
             return out;
         }
