@@ -25,6 +25,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
 
+#[macro_use]
+pub mod postgres;
+
 /// The environment variable marking every process of one test's run.
 pub const MARK_VAR: &str = "WARDEN_TEST_MARK";
 
