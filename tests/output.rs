@@ -183,8 +183,14 @@ fn text_summary_lists_what_needs_a_look() {
     );
     let log = r.artifacts().join("logs/f.log");
     assert_eq!(lines[2], format!("    log: {}", log.display()));
+    assert!(
+        lines[3].starts_with("History: run ")
+            && lines[3].ends_with(" recorded in sqlite:.warden/history.db"),
+        "{}",
+        r.context
+    );
     let junit = r.artifacts().join("junit.xml");
-    assert_eq!(lines[3], format!("JUnit: {}", junit.display()));
+    assert_eq!(lines[4], format!("JUnit: {}", junit.display()));
     assert!(!summary.contains(" ok "), "{}", r.context);
 }
 
@@ -254,8 +260,10 @@ fn github_step_summary_gets_markdown_appended() {
     again.assert_code(0);
     let md = fs::read_to_string(&summary).unwrap();
     assert_eq!(md.matches("### warden").count(), 2, "{md}");
+    let last = md.rsplit_once("### warden\n").unwrap().1;
     assert!(
-        md.ends_with("### warden\n\nSuccess: 1/1, Failed: 0, Timed out: 0, Leaked: 0\n\n"),
+        last.starts_with("\nSuccess: 1/1, Failed: 0, Timed out: 0, Leaked: 0\n\nHistory: run ")
+            && last.ends_with(" recorded in sqlite:.warden/history.db\n\n"),
         "{md:?}"
     );
 }

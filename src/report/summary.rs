@@ -202,10 +202,8 @@ impl Summary {
     /// GitHub-flavoured Markdown; every cell is escaped (test output is untrusted).
     pub fn render_markdown(&self) -> String {
         let mut out = format!("### warden\n\n{}\n", self.head().replace('\n', "<br>\n"));
-        for note in &self.notes {
-            let _ = write!(out, "\n{}\n", md_cell(note));
-        }
         if self.rows.is_empty() {
+            self.markdown_notes(&mut out);
             return out;
         }
         out.push_str("\n| batch | status | duration | reason | log |\n");
@@ -226,7 +224,14 @@ impl Summary {
                 md_cell(&log),
             );
         }
+        self.markdown_notes(&mut out);
         out
+    }
+
+    fn markdown_notes(&self, out: &mut String) {
+        for note in &self.notes {
+            let _ = write!(out, "\n{}\n", md_cell(note));
+        }
     }
 
     /// Appends the Markdown to the file named by `$GITHUB_STEP_SUMMARY`; does
