@@ -3,10 +3,14 @@
 //! the files are found by glob under the batch's directory and read with a
 //! streaming XML reader, so memory stays bounded by the largest single text
 //! node, not the file (they can be hundreds of MB).
+//!
+//! The reader itself ([`read_xml`] into a [`Visitor`]) also serves `warden
+//! import junit` (`history::import`), which needs the suites around the
+//! cases and none of their output.
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -100,24 +104,81 @@ fn walk(
     Ok(())
 }
 
-/// Text kept from one element, its last `MAX_TEST_OUTPUT` bytes.
-#[derive(Default)]
-struct Text {
+fn read_file(path: &Path, shown: &Path, results: &mut Vec<TestResult>, problems: &mut Vec<String>) {
+    let shown = shown.display();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            problems.push(format!("cannot read JUnit file {shown}: {e}"));
+            return;
+        }
+    };
+    match read_xml(BufReader::new(file), Keep::Output, results) {
+        Ok(()) => {}
+        Err(XmlError::Syntax { position, error }) => problems.push(format!(
+            "malformed JUnit file {shown} (at byte {position}): {error}"
+        )),
+        Err(e) => problems.push(format!("malformed JUnit file {shown}: {e}")),
+    }
+}
+
+/// What a reader keeps of the text inside a testcase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// What a report shows of each test: its output and its failure, skip
+    /// and earlier-attempt texts, the last [`MAX_TEST_OUTPUT`] bytes of each.
+    Output,
+    /// Only the start of failure and skip texts, enough for a one-line
+    /// message; output is passed over (an import into the history keeps no
+    /// output, and files of hundreds of MB are mostly output).
+    Messages,
+}
+
+/// How much of a failure or skip text [`Keep::Messages`] keeps.
+const MESSAGE_HEAD: usize = 2048;
+
+/// Text kept from one element: its last `MAX_TEST_OUTPUT` bytes, or with
+/// [`Keep::Messages`] its first [`MESSAGE_HEAD`] bytes.
+#[derive(Debug, Default)]
+pub struct Text {
     s: String,
     dropped: bool,
 }
 
 impl Text {
-    fn push(&mut self, text: &str) {
-        self.s.push_str(text);
-        if self.s.len() > 2 * MAX_TEST_OUTPUT {
-            let mut cut = self.s.len() - MAX_TEST_OUTPUT;
-            while !self.s.is_char_boundary(cut) {
-                cut += 1;
+    fn push(&mut self, text: &str, keep: Keep) {
+        match keep {
+            Keep::Output => {
+                self.s.push_str(text);
+                if self.s.len() > 2 * MAX_TEST_OUTPUT {
+                    let mut cut = self.s.len() - MAX_TEST_OUTPUT;
+                    while !self.s.is_char_boundary(cut) {
+                        cut += 1;
+                    }
+                    self.s.drain(..cut);
+                    self.dropped = true;
+                }
             }
-            self.s.drain(..cut);
-            self.dropped = true;
+            Keep::Messages => {
+                // Leading blank lines would otherwise fill the head.
+                let text = if self.s.is_empty() {
+                    text.trim_start()
+                } else {
+                    text
+                };
+                let mut end = text.len().min(MESSAGE_HEAD.saturating_sub(self.s.len()));
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                self.s.push_str(&text[..end]);
+                self.dropped |= end < text.len();
+            }
         }
+    }
+
+    /// The text kept.
+    pub fn as_str(&self) -> &str {
+        &self.s
     }
 
     fn push_to(&self, tail: &mut OutputTail) {
@@ -134,7 +195,7 @@ impl Text {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Capture {
     Failure,
     Skipped,
@@ -143,16 +204,32 @@ enum Capture {
     SystemErr,
 }
 
-#[derive(Default)]
-struct Case {
-    classname: String,
-    name: String,
-    duration: Option<Duration>,
-    failed: bool,
-    message: Option<String>,
-    skipped: Option<Option<String>>,
-    failure: Text,
-    skip_text: Text,
+/// One `<testcase>` as written, for a [`Visitor`].
+#[derive(Debug, Default)]
+pub struct Case {
+    pub classname: String,
+    pub name: String,
+    pub duration: Option<Duration>,
+    /// It has a `<failure>` or an `<error>`.
+    pub failed: bool,
+    /// The first failure's or error's `message` attribute, when not empty.
+    pub message: Option<String>,
+    /// The first failure's or error's `type` attribute.
+    pub failure_type: Option<String>,
+    /// `<skipped>`, with its `message` attribute when not empty.
+    pub skipped: Option<Option<String>>,
+    /// `<flakyFailure>`/`<flakyError>` seen: attempts that failed before
+    /// the one that passed (Surefire, nextest).
+    pub flaky_attempts: usize,
+    /// `<rerunFailure>`/`<rerunError>` seen: attempts that failed before
+    /// the final failure.
+    pub rerun_attempts: usize,
+    /// The first flaky or rerun element's `message` (else `type`) attribute.
+    pub rerun_message: Option<String>,
+    /// The failure's or error's text (with [`Keep::Messages`], its start).
+    pub failure: Text,
+    /// The skip text (with [`Keep::Messages`], its start).
+    pub skip_text: Text,
     flaky: Text,
     out: Text,
     err: Text,
@@ -169,11 +246,12 @@ impl Case {
         }
     }
 
-    fn into_result(self) -> TestResult {
+    /// The test result a batch reports (read with [`Keep::Output`]).
+    pub fn into_result(self) -> TestResult {
         let status = if self.failed {
             TestStatus::Failed
         } else if let Some(msg) = self.skipped {
-            let msg = msg.or_else(|| {
+            let msg = msg.map(|m| clip(&m)).or_else(|| {
                 let t = self.skip_text.s.trim();
                 (!t.is_empty()).then(|| clip(t))
             });
@@ -197,65 +275,93 @@ impl Case {
             status,
             duration: self.duration,
             output: tail.text(),
-            message: self.message,
+            message: self.message.or(self.failure_type).map(|m| clip(&m)),
         }
     }
 }
 
-fn read_file(path: &Path, shown: &Path, results: &mut Vec<TestResult>, problems: &mut Vec<String>) {
-    let shown = shown.display();
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            problems.push(format!("cannot read JUnit file {shown}: {e}"));
-            return;
-        }
+/// A `<testsuites>` or `<testsuite>` element, as opened.
+#[derive(Debug, Default)]
+pub struct Suite {
+    /// `<testsuites>`, the report around the suites.
+    pub report: bool,
+    pub name: Option<String>,
+    pub timestamp: Option<String>,
+    pub time: Option<Duration>,
+}
+
+/// What a JUnit document is read into, element by element: suites open
+/// and close around the cases, as nested in the file.
+pub trait Visitor {
+    fn suite_start(&mut self, _suite: Suite) {}
+    /// The innermost open suite (`report`: the `<testsuites>`) closed.
+    fn suite_end(&mut self, _report: bool) {}
+    fn case(&mut self, case: Case);
+}
+
+/// The test results of a batch.
+impl Visitor for Vec<TestResult> {
+    fn case(&mut self, case: Case) {
+        self.push(case.into_result());
+    }
+}
+
+/// Why a file is not a JUnit document. Cases before the problem were
+/// already handed to the [`Visitor`].
+#[derive(Debug, thiserror::Error)]
+pub enum XmlError {
+    #[error("{error} (at byte {position})")]
+    Syntax {
+        /// Where the reader was when it failed (a byte offset).
+        position: u64,
+        error: quick_xml::Error,
+    },
+    #[error("it ends inside an element (truncated?)")]
+    Truncated,
+    #[error("no <testsuite> or <testsuites> element")]
+    NotJunit,
+}
+
+/// Reads one JUnit document into `visitor`, streaming: memory is bounded
+/// by the largest single text node, not the file.
+pub fn read_xml<R: BufRead>(
+    source: R,
+    keep: Keep,
+    visitor: &mut impl Visitor,
+) -> Result<(), XmlError> {
+    let mut reader = Reader::from_reader(source);
+    let mut walk = Walk {
+        keep,
+        visitor,
+        depth: 0,
+        saw_suite: false,
+        case: None,
+        capture: None,
     };
-    let mut reader = Reader::from_reader(BufReader::new(file));
     let mut buf = Vec::new();
-    let mut depth = 0usize;
-    let mut saw_suite = false;
-    let mut case: Option<Case> = None;
-    // What the text goes to, and the depth of the element capturing it.
-    let mut capture: Option<(Capture, usize)> = None;
     loop {
         buf.clear();
-        let event = match reader.read_event_into(&mut buf) {
-            Ok(ev) => ev,
-            Err(e) => {
-                problems.push(format!(
-                    "malformed JUnit file {shown} (at byte {}): {e}",
-                    reader.error_position()
-                ));
-                return;
-            }
-        };
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|error| XmlError::Syntax {
+                position: reader.error_position(),
+                error,
+            })?;
         match event {
             Event::Eof => break,
             Event::Start(e) => {
-                depth += 1;
-                if capture.is_none() {
-                    capture = start(&e, false, depth, &mut case, &mut saw_suite, results);
+                walk.depth += 1;
+                if walk.capture.is_none() {
+                    walk.capture = walk.start(&e, false);
                 }
             }
-            Event::Empty(e) if capture.is_none() => {
-                start(&e, true, depth + 1, &mut case, &mut saw_suite, results);
+            Event::Empty(e) if walk.capture.is_none() => {
+                walk.start(&e, true);
             }
-            Event::End(e) => {
-                if let Some((_, d)) = capture {
-                    if d == depth {
-                        capture = None;
-                    }
-                } else if e.local_name().as_ref() == b"testcase"
-                    && let Some(c) = case.take()
-                {
-                    results.push(c.into_result());
-                }
-                depth = depth.saturating_sub(1);
-            }
-            Event::Text(t) => append(&mut case, capture, &String::from_utf8_lossy(&t)),
-            Event::CData(t) => append(&mut case, capture, &String::from_utf8_lossy(&t)),
-            Event::GeneralRef(r) => {
+            Event::End(e) => walk.end(e.local_name().as_ref()),
+            Event::Text(t) if walk.wants_text() => walk.append(&String::from_utf8_lossy(&t)),
+            Event::CData(t) if walk.wants_text() => walk.append(&String::from_utf8_lossy(&t)),
+            Event::GeneralRef(r) if walk.wants_text() => {
                 let text = match r.resolve_char_ref() {
                     Ok(Some(c)) => c.to_string(),
                     _ => {
@@ -263,118 +369,183 @@ fn read_file(path: &Path, shown: &Path, results: &mut Vec<TestResult>, problems:
                         predefined(&name).map_or_else(|| format!("&{name};"), str::to_owned)
                     }
                 };
-                append(&mut case, capture, &text);
+                walk.append(&text);
             }
             _ => {}
         }
     }
-    if case.is_some() || depth > 0 {
-        problems.push(format!(
-            "malformed JUnit file {shown}: it ends inside an element (truncated?)"
-        ));
-    } else if !saw_suite {
-        problems.push(format!(
-            "malformed JUnit file {shown}: no <testsuite> or <testsuites> element"
-        ));
+    if walk.case.is_some() || walk.depth > 0 {
+        Err(XmlError::Truncated)
+    } else if !walk.saw_suite {
+        Err(XmlError::NotJunit)
+    } else {
+        Ok(())
     }
 }
 
-/// An element started (`empty`: `<x/>`, nothing to capture). Returns what
-/// its text should go to.
-fn start(
-    e: &BytesStart<'_>,
-    empty: bool,
+/// Where [`read_xml`] is in the document.
+struct Walk<'v, V> {
+    keep: Keep,
+    visitor: &'v mut V,
     depth: usize,
-    case: &mut Option<Case>,
-    saw_suite: &mut bool,
-    results: &mut Vec<TestResult>,
-) -> Option<(Capture, usize)> {
-    let name = e.local_name();
-    let capture = match name.as_ref() {
-        b"testsuite" | b"testsuites" => {
-            *saw_suite = true;
-            return None;
-        }
-        b"testcase" => {
-            // A testcase inside a testcase is invalid; end the outer one.
-            if let Some(c) = case.take() {
-                results.push(c.into_result());
-            }
-            *saw_suite = true;
-            let mut c = Case::default();
-            for (key, value) in attributes(e) {
-                match key.as_slice() {
-                    b"classname" => c.classname = value,
-                    b"name" => c.name = value,
-                    b"time" => c.duration = parse_seconds(&value),
+    saw_suite: bool,
+    case: Option<Case>,
+    /// What the text goes to, and the depth of the element capturing it.
+    capture: Option<(Capture, usize)>,
+}
+
+impl<V: Visitor> Walk<'_, V> {
+    /// An element started (`empty`: `<x/>`, nothing to capture). Returns
+    /// what its text should go to.
+    fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Option<(Capture, usize)> {
+        let name = e.local_name();
+        let capture = match name.as_ref() {
+            kind @ (b"testsuite" | b"testsuites") => {
+                self.saw_suite = true;
+                let mut suite = Suite {
+                    report: kind == b"testsuites",
+                    ..Suite::default()
+                };
+                for_each_attribute(e, |key, value| match key {
+                    b"name" => suite.name = Some(value()),
+                    b"timestamp" => suite.timestamp = Some(value()),
+                    b"time" => suite.time = parse_seconds(&value()),
                     _ => {}
+                });
+                let report = suite.report;
+                self.visitor.suite_start(suite);
+                if empty {
+                    self.visitor.suite_end(report);
                 }
+                return None;
             }
-            if empty {
-                results.push(c.into_result());
-            } else {
-                *case = Some(c);
+            b"testcase" => {
+                // A testcase inside a testcase is invalid; end the outer one.
+                if let Some(c) = self.case.take() {
+                    self.visitor.case(c);
+                }
+                self.saw_suite = true;
+                let mut c = Case::default();
+                for_each_attribute(e, |key, value| match key {
+                    b"classname" => c.classname = value(),
+                    b"name" => c.name = value(),
+                    b"time" => c.duration = parse_seconds(&value()),
+                    _ => {}
+                });
+                if empty {
+                    self.visitor.case(c);
+                } else {
+                    self.case = Some(c);
+                }
+                return None;
             }
-            return None;
-        }
-        _ => {
-            let c = case.as_mut()?;
-            let attr = |want: &[u8]| {
-                attributes(e)
-                    .into_iter()
-                    .find(|(k, _)| k == want)
-                    .map(|(_, v)| v)
-            };
-            match name.as_ref() {
-                b"failure" | b"error" => {
-                    if !c.failed {
-                        c.failed = true;
-                        c.message = attr(b"message")
-                            .filter(|m| !m.is_empty())
-                            .or_else(|| attr(b"type"))
-                            .map(|m| clip(&m));
+            _ => {
+                let c = self.case.as_mut()?;
+                let attr = |want: &[u8]| {
+                    let mut found = None;
+                    for_each_attribute(e, |key, value| {
+                        if key == want && found.is_none() {
+                            found = Some(value());
+                        }
+                    });
+                    found
+                };
+                match name.as_ref() {
+                    b"failure" | b"error" => {
+                        if !c.failed {
+                            c.failed = true;
+                            c.message = attr(b"message").filter(|m| !m.is_empty());
+                            c.failure_type = attr(b"type");
+                        }
+                        Capture::Failure
                     }
-                    Capture::Failure
+                    b"skipped" => {
+                        c.skipped = Some(attr(b"message").filter(|m| !m.is_empty()));
+                        Capture::Skipped
+                    }
+                    kind @ (b"flakyFailure" | b"flakyError" | b"rerunFailure" | b"rerunError") => {
+                        if kind.starts_with(b"flaky") {
+                            c.flaky_attempts += 1;
+                        } else {
+                            c.rerun_attempts += 1;
+                        }
+                        let msg = attr(b"message");
+                        if c.rerun_message.is_none() {
+                            c.rerun_message = msg
+                                .clone()
+                                .filter(|m| !m.trim().is_empty())
+                                .or_else(|| attr(b"type"));
+                        }
+                        if self.keep == Keep::Output {
+                            let kind = String::from_utf8_lossy(kind);
+                            let msg = msg.unwrap_or_default();
+                            c.flaky.push(
+                                &format!("[warden: {kind}: {}]\n", clip(msg.trim())),
+                                Keep::Output,
+                            );
+                        }
+                        Capture::Flaky
+                    }
+                    b"system-out" => Capture::SystemOut,
+                    b"system-err" => Capture::SystemErr,
+                    _ => return None,
                 }
-                b"skipped" => {
-                    c.skipped = Some(attr(b"message").filter(|m| !m.is_empty()).map(|m| clip(&m)));
-                    Capture::Skipped
+            }
+        };
+        (!empty).then_some((capture, self.depth))
+    }
+
+    fn end(&mut self, name: &[u8]) {
+        if let Some((_, d)) = self.capture {
+            if d == self.depth {
+                self.capture = None;
+            }
+        } else {
+            match name {
+                b"testcase" => {
+                    if let Some(c) = self.case.take() {
+                        self.visitor.case(c);
+                    }
                 }
-                b"flakyFailure" | b"flakyError" | b"rerunFailure" | b"rerunError" => {
-                    let kind = String::from_utf8_lossy(name.as_ref()).into_owned();
-                    let msg = attr(b"message").unwrap_or_default();
-                    c.flaky
-                        .push(&format!("[warden: {kind}: {}]\n", clip(msg.trim())));
-                    Capture::Flaky
-                }
-                b"system-out" => Capture::SystemOut,
-                b"system-err" => Capture::SystemErr,
-                _ => return None,
+                b"testsuite" => self.visitor.suite_end(false),
+                b"testsuites" => self.visitor.suite_end(true),
+                _ => {}
             }
         }
-    };
-    (!empty).then_some((capture, depth))
-}
+        self.depth = self.depth.saturating_sub(1);
+    }
 
-fn append(case: &mut Option<Case>, capture: Option<(Capture, usize)>, text: &str) {
-    if let (Some(c), Some((what, _))) = (case.as_mut(), capture) {
-        c.text(what).push(text);
+    /// Whether text here is kept: inside a case's captured element, and
+    /// with [`Keep::Messages`] only failure and skip texts.
+    fn wants_text(&self) -> bool {
+        match (&self.case, self.capture) {
+            (Some(_), Some((what, _))) => {
+                self.keep == Keep::Output || matches!(what, Capture::Failure | Capture::Skipped)
+            }
+            _ => false,
+        }
+    }
+
+    fn append(&mut self, text: &str) {
+        if let (Some(c), Some((what, _))) = (self.case.as_mut(), self.capture) {
+            c.text(what).push(text, self.keep);
+        }
     }
 }
 
-/// The element's attributes, local names and lossily decoded, unescaped
-/// values (a malformed attribute is skipped).
-fn attributes(e: &BytesStart<'_>) -> Vec<(Vec<u8>, String)> {
-    let mut out = Vec::new();
+/// Calls `f` with each attribute's local name and a way to get its value,
+/// lossily decoded and unescaped (a malformed attribute is skipped).
+fn for_each_attribute(e: &BytesStart<'_>, mut f: impl FnMut(&[u8], &dyn Fn() -> String)) {
     for attr in e.attributes().with_checks(false).flatten() {
-        let raw = String::from_utf8_lossy(&attr.value);
-        let value = match quick_xml::escape::unescape(&raw) {
-            Ok(v) => v.into_owned(),
-            Err(_) => raw.into_owned(),
+        let value = || {
+            let raw = String::from_utf8_lossy(&attr.value);
+            match quick_xml::escape::unescape(&raw) {
+                Ok(v) => v.into_owned(),
+                Err(_) => raw.into_owned(),
+            }
         };
-        out.push((attr.key.local_name().as_ref().to_vec(), value));
+        f(attr.key.local_name().as_ref(), &value);
     }
-    out
 }
 
 fn predefined(name: &str) -> Option<&'static str> {
