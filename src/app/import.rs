@@ -1,8 +1,124 @@
 //! `warden import junit`: JUnit files from other runners into the history.
 
-use crate::cli::ImportJunitArgs;
+use std::path::PathBuf;
 
+use anyhow::bail;
+
+use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_PASSED, block_on, config_labels, history_location};
+use crate::cli::ImportJunitArgs;
+use crate::history::import::{self, ImportedRun};
+use crate::history::model::{Labels, RunRecord, RunSource};
+use crate::history::origin::{self, Origin};
+use crate::history::{Access, Db, Location};
+
+/// Reads every file first (a missing or malformed one: exit 2, nothing
+/// written), then records each run in the store (one that cannot be
+/// opened or written: exit 1 — recording is the whole point here).
 pub fn junit(args: ImportJunitArgs) -> anyhow::Result<u8> {
-    let _ = args;
-    anyhow::bail!("warden import junit is not built yet")
+    let location = history_location(&args.store)?;
+    if location == Location::None {
+        bail!("the history location is `none`: there is nothing to import into");
+    }
+    let labels = config_labels(&args.store)?.merged(&args.labels.iter().cloned().collect());
+    let files = match import::read_files(&args.files) {
+        Ok(files) => files,
+        Err(e) => {
+            err!("warden: {e}; nothing imported");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let runs: Vec<ImportedRun> = if args.run_per_file {
+        files
+            .into_iter()
+            .map(|f| ImportedRun::new(vec![f], args.at))
+            .collect()
+    } else {
+        vec![ImportedRun::new(files, args.at)]
+    };
+    let origin = origin(&args);
+    block_on(async {
+        let db = match Db::open(&location, Access::Write).await {
+            Ok(db) => db,
+            Err(e) => {
+                err!("warden: cannot import: {e}");
+                return EXIT_FAILED;
+            }
+        };
+        let code = record_runs(&db, runs, &origin, &labels).await;
+        db.close().await;
+        code
+    })
+}
+
+/// `--commit` and `--branch`, else the CI environment or git.
+fn origin(args: &ImportJunitArgs) -> Origin {
+    let detected = if args.commit.is_some() && args.branch.is_some() {
+        Origin {
+            host: origin::host(),
+            ..Origin::default()
+        }
+    } else {
+        Origin::detect(std::path::Path::new("."))
+    };
+    Origin {
+        commit: args.commit.clone().or(detected.commit),
+        branch: args.branch.clone().or(detected.branch),
+        host: detected.host,
+    }
+}
+
+async fn record_runs(db: &Db, runs: Vec<ImportedRun>, origin: &Origin, labels: &Labels) -> u8 {
+    let total = runs.len();
+    for (n, run) in runs.into_iter().enumerate() {
+        let record = RunRecord {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            started: run.started,
+            commit: origin.commit.clone(),
+            branch: origin.branch.clone(),
+            host: origin.host.clone(),
+            labels: labels.clone(),
+            source: RunSource::Import,
+        };
+        let written = async {
+            let id = db.begin_run(&record).await?;
+            db.record_batches(id, &run.batches).await?;
+            db.finish_run(id, run.status(), run.ended).await
+        }
+        .await;
+        if let Err(e) = written {
+            let done = if n == 0 {
+                String::new()
+            } else {
+                format!(" ({n} of {total} runs were imported)")
+            };
+            err!(
+                "warden: cannot import {} into {}: {e}{done}",
+                describe(&run.files),
+                db.location()
+            );
+            return EXIT_FAILED;
+        }
+        out!(
+            "warden: imported {} from {} as run {} into {}",
+            run.counts,
+            describe(&run.files),
+            record.uuid,
+            db.location()
+        );
+    }
+    EXIT_PASSED
+}
+
+/// `a.xml`, or `a.xml and 99 more files`.
+fn describe(files: &[PathBuf]) -> String {
+    match files {
+        [] => "no files".to_owned(),
+        [one] => one.display().to_string(),
+        [first, rest @ ..] => format!(
+            "{} and {} more file{}",
+            first.display(),
+            rest.len(),
+            if rest.len() == 1 { "" } else { "s" }
+        ),
+    }
 }

@@ -12,6 +12,7 @@ use crate::cli::{
 };
 use crate::config::{self, Config, FlakyPolicy};
 use crate::history::Location;
+use crate::history::model::Labels;
 use crate::history::model::{RunRecord, RunSource};
 use crate::history::origin::Origin;
 use crate::history::recorder::{Recorded, Recorder};
@@ -88,16 +89,25 @@ fn history_location(store: &StoreArgs) -> anyhow::Result<Location> {
     if let Some(l) = &store.history {
         return Ok(l.clone());
     }
+    let from_config = store_config(store)?.and_then(|c| c.history());
+    Ok(Location::resolve(None, from_config.as_ref()))
+}
+
+/// The config's `[run] labels`, for an import (none without a config).
+fn config_labels(store: &StoreArgs) -> anyhow::Result<Labels> {
+    Ok(store_config(store)?
+        .map(|c| c.run.labels)
+        .unwrap_or_default())
+}
+
+/// The config the history commands read: `-c`, else warden.toml when it exists.
+fn store_config(store: &StoreArgs) -> anyhow::Result<Option<Config>> {
     let default = std::path::Path::new("warden.toml");
     let path = match &store.config {
         Some(p) => Some(p.as_path()),
         None => default.exists().then_some(default),
     };
-    let from_config = match path {
-        Some(p) => Config::load(p)?.history(),
-        None => None,
-    };
-    Ok(Location::resolve(None, from_config.as_ref()))
+    Ok(path.map(Config::load).transpose()?)
 }
 
 /// A runtime for the history commands: they only wait on the store.

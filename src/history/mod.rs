@@ -4,6 +4,7 @@
 //! regressed, how long things take.
 
 pub mod db;
+pub mod import;
 pub mod location;
 pub mod model;
 pub mod origin;

@@ -1,0 +1,1083 @@
+//! JUnit XML written by other runners (Surefire, gotestsum, pytest,
+//! nextest, warden itself) as history records: one batch per
+//! `<testsuite>`, one result per test, so the history can start from the CI
+//! artifacts a project already has.
+//!
+//! Files are read with the streaming reader of
+//! [`parsers::junit`](crate::parsers::junit) keeping no output, so memory
+//! grows with the number of tests, not the size of the files. Everything is
+//! read before anything is written: a malformed file imports nothing.
+//!
+//! How the dialects differ, and what is made of it:
+//! - retries: Surefire and nextest write one `<testcase>` with
+//!   `<flakyFailure>` (failed, then passed: flaky) or `<rerunFailure>`
+//!   next to the final `<failure>` (failed every time); pytest-rerunfailures
+//!   and gotestsum `--rerun-fails` list the test again. A name seen twice in
+//!   one run is merged: failed then passed is flaky, otherwise the worst.
+//! - names: `classname/name`, or `suite/name` when there is no classname.
+//!   warden's own report (`<testsuites name="warden">`) names the batches
+//!   of its `warden`, `setup` and `post` suites by the testcase name alone,
+//!   and the tests of a batch `classname/name` = `batch/test`: as `warden
+//!   run` records them.
+//! - times: a suite's `timestamp` is usually local time without a zone; it
+//!   is taken as UTC (a zone, when given, is honoured).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use super::model::{BatchRecord, ResultStatus, TestRecord, short_message};
+use crate::parsers::junit::{Case, Keep, Suite, Visitor, XmlError, read_xml};
+
+/// The suites of warden's own JUnit that hold batches without tests (the
+/// others hold one batch's tests each).
+const WARDEN_SUITES: [&str; 3] = ["warden", "setup", "post"];
+
+/// Read buffer per file: large reads, few syscalls.
+const READ_BUFFER: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {}: {error}", path.display())]
+    Read { path: PathBuf, error: io::Error },
+    #[error("{}:{line}:{column}: malformed JUnit XML: {message}", path.display())]
+    Malformed {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+    #[error("{}: not JUnit XML: {error}", path.display())]
+    NotJunit { path: PathBuf, error: XmlError },
+}
+
+/// One JUnit file, read: its suites, not yet placed in a run's time.
+#[derive(Debug)]
+pub struct JunitFile {
+    pub path: PathBuf,
+    pub suites: Vec<ImportedSuite>,
+    /// The earliest `timestamp` of its `<testsuites>` and `<testsuite>` elements.
+    pub earliest: Option<SystemTime>,
+    /// The sum of its outermost suites' durations: how long it took if
+    /// they ran one after another.
+    pub duration: Duration,
+    pub modified: Option<SystemTime>,
+}
+
+/// One `<testsuite>` that holds test cases.
+#[derive(Debug)]
+pub struct ImportedSuite {
+    pub name: String,
+    /// Its `timestamp`, if it has one.
+    pub started: Option<SystemTime>,
+    /// Its `time`, else the sum of its cases' times.
+    pub duration: Duration,
+    pub tests: Vec<TestRecord>,
+}
+
+/// Reads `paths` (on up to one thread per core), keeping their order.
+/// The first file that cannot be read or is not JUnit, in that order, is
+/// the error.
+pub fn read_files(paths: &[PathBuf]) -> Result<Vec<JunitFile>, ImportError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(paths.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let slots: Vec<Mutex<Option<Result<JunitFile, ImportError>>>> =
+        paths.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(i) else { break };
+                    let result = read_file(path);
+                    if result.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                }
+            });
+        }
+    });
+    let mut files = Vec::with_capacity(paths.len());
+    // Indices are taken in order and every one taken is read, so a file
+    // left unread comes after the one that failed.
+    for slot in slots {
+        if let Some(result) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            files.push(result?);
+        }
+    }
+    Ok(files)
+}
+
+/// Reads one JUnit file.
+pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
+    let read_error = |error| ImportError::Read {
+        path: path.to_owned(),
+        error,
+    };
+    let file = File::open(path).map_err(read_error)?;
+    let modified = file.metadata().and_then(|m| m.modified()).ok();
+    let default_suite = path
+        .file_stem()
+        .map_or_else(|| "junit".to_owned(), |s| s.to_string_lossy().into_owned());
+    let mut reader = FileReader::new(default_suite);
+    match read_xml(
+        BufReader::with_capacity(READ_BUFFER, file),
+        Keep::Messages,
+        &mut reader,
+    ) {
+        Ok(()) => {}
+        Err(XmlError::Syntax {
+            error: quick_xml::Error::Io(e),
+            ..
+        }) => return Err(read_error(io::Error::new(e.kind(), e.to_string()))),
+        Err(XmlError::Syntax { position, error }) => {
+            let (line, column) = line_column(path, position).map_err(read_error)?;
+            return Err(ImportError::Malformed {
+                path: path.to_owned(),
+                line,
+                column,
+                message: error.to_string(),
+            });
+        }
+        Err(error) => {
+            return Err(ImportError::NotJunit {
+                path: path.to_owned(),
+                error,
+            });
+        }
+    }
+    Ok(reader.finish(path.to_owned(), modified))
+}
+
+/// The 1-based line and column (in characters) of byte `offset` of a file:
+/// only for an error message, so it reads the file again.
+fn line_column(path: &Path, offset: u64) -> io::Result<(u64, u64)> {
+    let mut reader = BufReader::with_capacity(READ_BUFFER, File::open(path)?.take(offset));
+    let (mut line, mut column) = (1u64, 1u64);
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok((line, column));
+        }
+        for &b in chunk {
+            if b == b'\n' {
+                line += 1;
+                column = 1;
+            } else if b & 0xC0 != 0x80 {
+                // Not a UTF-8 continuation byte: a character starts.
+                column += 1;
+            }
+        }
+        let n = chunk.len();
+        reader.consume(n);
+    }
+}
+
+/// A JUnit `timestamp`: RFC 3339, or without a zone (taken as UTC), with
+/// `T` or a space between date and time.
+pub fn parse_timestamp(s: &str) -> Option<SystemTime> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc).into());
+    }
+    if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z") {
+        return Some(t.with_timezone(&Utc).into());
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .map(|t| t.and_utc().into())
+}
+
+/// A `<testsuite>` still open while reading.
+struct OpenSuite {
+    name: String,
+    started: Option<SystemTime>,
+    time: Option<Duration>,
+    tests: Vec<TestRecord>,
+    /// The sum of its cases' and nested suites' durations.
+    contents: Duration,
+    /// It holds suites of its own (a container when it has no cases).
+    nested: bool,
+}
+
+impl OpenSuite {
+    fn new(name: String) -> OpenSuite {
+        OpenSuite {
+            name,
+            started: None,
+            time: None,
+            tests: Vec::new(),
+            contents: Duration::ZERO,
+            nested: false,
+        }
+    }
+
+    fn duration(&self) -> Duration {
+        self.time.unwrap_or(self.contents)
+    }
+}
+
+/// The [`Visitor`] that turns one file into suites of test records.
+struct FileReader {
+    /// warden's own report (`<testsuites name="warden">` at the root).
+    warden: bool,
+    saw_element: bool,
+    open: Vec<OpenSuite>,
+    /// Cases outside any `<testsuite>`: a suite named after the file.
+    loose: OpenSuite,
+    suites: Vec<ImportedSuite>,
+    earliest: Option<SystemTime>,
+    duration: Duration,
+}
+
+impl FileReader {
+    fn new(default_suite: String) -> FileReader {
+        FileReader {
+            warden: false,
+            saw_element: false,
+            open: Vec::new(),
+            loose: OpenSuite::new(default_suite),
+            suites: Vec::new(),
+            earliest: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    fn timestamp(&mut self, timestamp: Option<&str>) -> Option<SystemTime> {
+        let t = parse_timestamp(timestamp?)?;
+        self.earliest = Some(self.earliest.map_or(t, |e| e.min(t)));
+        Some(t)
+    }
+
+    fn finish(mut self, path: PathBuf, modified: Option<SystemTime>) -> JunitFile {
+        if !self.loose.tests.is_empty() {
+            let loose = std::mem::replace(&mut self.loose, OpenSuite::new(String::new()));
+            self.duration += loose.duration();
+            self.close(loose);
+        }
+        JunitFile {
+            path,
+            suites: self.suites,
+            earliest: self.earliest,
+            duration: self.duration,
+            modified,
+        }
+    }
+
+    /// Keeps a closed suite unless it only holds other suites.
+    fn close(&mut self, suite: OpenSuite) {
+        if suite.tests.is_empty() && suite.nested {
+            return;
+        }
+        let duration = suite.duration();
+        self.suites.push(ImportedSuite {
+            name: suite.name,
+            started: suite.started,
+            duration,
+            tests: suite.tests,
+        });
+    }
+}
+
+impl Visitor for FileReader {
+    fn suite_start(&mut self, suite: Suite) {
+        let first = !self.saw_element;
+        self.saw_element = true;
+        let started = self.timestamp(suite.timestamp.as_deref());
+        if suite.report {
+            self.warden |= first && suite.name.as_deref() == Some("warden");
+            return;
+        }
+        if let Some(parent) = self.open.last_mut() {
+            parent.nested = true;
+        }
+        let mut open = OpenSuite::new(suite.name.unwrap_or_else(|| self.loose.name.clone()));
+        open.started = started;
+        open.time = suite.time;
+        self.open.push(open);
+    }
+
+    fn suite_end(&mut self, report: bool) {
+        if report {
+            return;
+        }
+        let Some(suite) = self.open.pop() else {
+            return;
+        };
+        let duration = suite.duration();
+        match self.open.last_mut() {
+            Some(parent) => parent.contents += duration,
+            None => self.duration += duration,
+        }
+        self.close(suite);
+    }
+
+    fn case(&mut self, case: Case) {
+        self.saw_element = true;
+        let warden = self.warden;
+        let suite = self.open.last_mut().unwrap_or(&mut self.loose);
+        let test = record(case, &suite.name, warden);
+        suite.contents += test.duration.unwrap_or_default();
+        suite.tests.push(test);
+    }
+}
+
+/// A test case as a history record: its name, and its status from what the
+/// case holds (a failure beats a skip, which beats earlier failed attempts).
+fn record(case: Case, suite: &str, warden: bool) -> TestRecord {
+    let name = if warden && (WARDEN_SUITES.contains(&suite) || case.classname != suite) {
+        // warden's batches: the testcase is the batch itself.
+        case.name
+    } else if case.classname.is_empty() {
+        format!("{suite}/{}", case.name)
+    } else {
+        format!("{}/{}", case.classname, case.name)
+    };
+    let (status, message) = if case.failed {
+        let message = case
+            .message
+            .as_deref()
+            .and_then(short_message)
+            .or_else(|| short_message(case.failure.as_str()))
+            .or_else(|| case.failure_type.as_deref().and_then(short_message));
+        (ResultStatus::Failed, message)
+    } else if let Some(why) = &case.skipped {
+        // The reason, as `warden run` records it.
+        let message = why
+            .as_deref()
+            .and_then(short_message)
+            .or_else(|| short_message(case.skip_text.as_str()));
+        (ResultStatus::Skipped, message)
+    } else if case.flaky_attempts + case.rerun_attempts > 0 {
+        let message = case.rerun_message.as_deref().and_then(short_message);
+        (ResultStatus::Flaky, message)
+    } else {
+        (ResultStatus::Passed, None)
+    };
+    TestRecord {
+        name,
+        status,
+        duration: case.duration,
+        message,
+    }
+}
+
+/// How many results of each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub passed: usize,
+    pub failed: usize,
+    pub flaky: usize,
+    pub skipped: usize,
+}
+
+impl Counts {
+    pub fn of<'a>(tests: impl IntoIterator<Item = &'a TestRecord>) -> Counts {
+        let mut counts = Counts::default();
+        for t in tests {
+            counts.add(t.status);
+        }
+        counts
+    }
+
+    pub fn add(&mut self, status: ResultStatus) {
+        match status {
+            ResultStatus::Passed => self.passed += 1,
+            ResultStatus::Failed => self.failed += 1,
+            ResultStatus::Flaky => self.flaky += 1,
+            ResultStatus::Skipped => self.skipped += 1,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.passed + self.failed + self.flaky + self.skipped
+    }
+}
+
+/// `10000 results (9990 passed, 7 failed, 2 flaky, 1 skipped)`.
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} results ({} passed, {} failed, {} flaky, {} skipped)",
+            self.total(),
+            self.passed,
+            self.failed,
+            self.flaky,
+            self.skipped
+        )
+    }
+}
+
+/// One run to record: the batches of one or more files, placed in time.
+#[derive(Debug)]
+pub struct ImportedRun {
+    pub files: Vec<PathBuf>,
+    pub started: SystemTime,
+    pub ended: SystemTime,
+    pub batches: Vec<BatchRecord>,
+    pub counts: Counts,
+}
+
+impl ImportedRun {
+    /// The files as one run. It started `at`, else at the files' earliest
+    /// timestamp, else at the earliest modification time; suites without a
+    /// timestamp start with the run. A test name listed more than once is
+    /// merged into its first appearance ([`merge`]).
+    pub fn new(files: Vec<JunitFile>, at: Option<SystemTime>) -> ImportedRun {
+        let started = at
+            .or_else(|| files.iter().filter_map(|f| f.earliest).min())
+            .or_else(|| files.iter().filter_map(|f| f.modified).min())
+            .unwrap_or_else(SystemTime::now);
+        let sequential: Duration = files.iter().map(|f| f.duration).sum();
+        let mut paths = Vec::with_capacity(files.len());
+        let mut batches = Vec::new();
+        let mut all_timestamped = true;
+        for file in files {
+            paths.push(file.path);
+            for suite in file.suites {
+                all_timestamped &= suite.started.is_some();
+                batches.push(BatchRecord {
+                    name: suite.name,
+                    phase: "suite",
+                    status: String::new(),
+                    reason: String::new(),
+                    started: suite.started.unwrap_or(started),
+                    duration: suite.duration,
+                    attempts: Vec::new(),
+                    tests: suite.tests,
+                });
+            }
+        }
+        merge_repeated(&mut batches);
+        let mut counts = Counts::default();
+        for batch in &mut batches {
+            let c = Counts::of(&batch.tests);
+            batch.status = if c.failed > 0 { "failed" } else { "passed" }.to_owned();
+            batch.reason = reason(&c);
+            counts.passed += c.passed;
+            counts.failed += c.failed;
+            counts.flaky += c.flaky;
+            counts.skipped += c.skipped;
+        }
+        // Suites that all say when they started say when the run ended too
+        // (they may have run in parallel); otherwise one after another.
+        let latest = batches.iter().map(|b| b.started + b.duration).max();
+        let ended = match latest {
+            Some(end) if all_timestamped && end >= started => end,
+            _ => started + sequential,
+        };
+        ImportedRun {
+            files: paths,
+            started,
+            ended,
+            batches,
+            counts,
+        }
+    }
+
+    /// `passed` unless a test failed.
+    pub fn status(&self) -> &'static str {
+        if self.counts.failed > 0 {
+            "failed"
+        } else {
+            "passed"
+        }
+    }
+}
+
+/// `2 of 40 tests failed`, `40 tests passed (1 flaky, 2 skipped)`.
+fn reason(c: &Counts) -> String {
+    let total = c.total();
+    let tests = if total == 1 { "test" } else { "tests" };
+    if c.failed > 0 {
+        return format!("{} of {total} {tests} failed", c.failed);
+    }
+    if total == 0 {
+        return "no tests".to_owned();
+    }
+    let mut notes = Vec::new();
+    if c.flaky > 0 {
+        notes.push(format!("{} flaky", c.flaky));
+    }
+    if c.skipped > 0 {
+        notes.push(format!("{} skipped", c.skipped));
+    }
+    if notes.is_empty() {
+        format!("{total} {tests} passed")
+    } else {
+        format!("{total} {tests} passed ({})", notes.join(", "))
+    }
+}
+
+/// Merges every repeated test name into its first appearance (the store
+/// keeps one result per test and run) and drops the repeats.
+fn merge_repeated(batches: &mut [BatchRecord]) {
+    // (first, repeat) positions as (batch, test), in reading order.
+    let repeats: Vec<((usize, usize), (usize, usize))> = {
+        let total = batches.iter().map(|b| b.tests.len()).sum();
+        let mut first: HashMap<&str, (usize, usize)> = HashMap::with_capacity(total);
+        let mut repeats = Vec::new();
+        for (b, batch) in batches.iter().enumerate() {
+            for (t, test) in batch.tests.iter().enumerate() {
+                if let Some(&at) = first.get(test.name.as_str()) {
+                    repeats.push((at, (b, t)));
+                } else {
+                    first.insert(&test.name, (b, t));
+                }
+            }
+        }
+        repeats
+    };
+    if repeats.is_empty() {
+        return;
+    }
+    let mut dropped: Vec<Vec<bool>> = batches.iter().map(|b| vec![false; b.tests.len()]).collect();
+    for ((fb, ft), (rb, rt)) in repeats {
+        let later = batches[rb].tests[rt].clone();
+        merge(&mut batches[fb].tests[ft], later);
+        dropped[rb][rt] = true;
+    }
+    for (batch, dropped) in batches.iter_mut().zip(dropped) {
+        let mut i = 0;
+        batch.tests.retain(|_| {
+            let keep = !dropped[i];
+            i += 1;
+            keep
+        });
+    }
+}
+
+/// Folds a later result of the same test into an earlier one: failed, then
+/// passed (or flaky) is flaky; a later failure is a failure; otherwise the
+/// worse of the two (flaky over passed over skipped). The message is the
+/// latest failure's, the duration the latest attempt's.
+pub fn merge(first: &mut TestRecord, later: TestRecord) {
+    use ResultStatus::{Failed, Flaky, Passed, Skipped};
+    let rank = |s: ResultStatus| match s {
+        Skipped => 0,
+        Passed => 1,
+        Flaky => 2,
+        Failed => 3,
+    };
+    let failing = |s: ResultStatus| matches!(s, Failed | Flaky);
+    let status = match (first.status, later.status) {
+        (_, Failed) => Failed,
+        (Failed, Passed | Flaky) => Flaky,
+        (a, b) if rank(b) > rank(a) => b,
+        (a, _) => a,
+    };
+    first.message = match status {
+        Failed | Flaky if failing(later.status) && later.message.is_some() => later.message,
+        Failed | Flaky if failing(first.status) => first.message.take(),
+        Skipped => later.message.or(first.message.take()),
+        _ => None,
+    };
+    first.status = status;
+    if later.duration.is_some() {
+        first.duration = later.duration;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ResultStatus::{Failed, Flaky, Passed, Skipped};
+
+    fn write(dir: &Path, name: &str, xml: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, xml).unwrap();
+        path
+    }
+
+    /// One file read and made a run on its own.
+    fn import(xml: &str) -> ImportedRun {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "report.xml", xml);
+        ImportedRun::new(vec![read_file(&path).unwrap()], None)
+    }
+
+    fn test<'a>(run: &'a ImportedRun, name: &str) -> &'a TestRecord {
+        run.batches
+            .iter()
+            .flat_map(|b| &b.tests)
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no test {name} in {:#?}", run.batches))
+    }
+
+    /// A test's status and message.
+    fn outcome<'a>(run: &'a ImportedRun, name: &str) -> (ResultStatus, Option<&'a str>) {
+        let t = test(run, name);
+        (t.status, t.message.as_deref())
+    }
+
+    fn names(run: &ImportedRun) -> Vec<&str> {
+        run.batches
+            .iter()
+            .flat_map(|b| &b.tests)
+            .map(|t| t.name.as_str())
+            .collect()
+    }
+
+    fn at(rfc3339: &str) -> SystemTime {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().into()
+    }
+
+    /// The samples the integration tests import too.
+    fn sample(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/junit")
+            .join(name);
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn surefire() {
+        let run = import(&sample("surefire.xml"));
+        assert_eq!(run.batches.len(), 1);
+        let suite = &run.batches[0];
+        assert_eq!(suite.name, "com.example.shop.CartTest");
+        assert_eq!(suite.phase, "suite");
+        assert_eq!(suite.status, "failed");
+        assert_eq!(suite.reason, "3 of 6 tests failed");
+        assert_eq!(suite.duration, Duration::from_millis(1234));
+        let t = |name: &str| outcome(&run, &format!("com.example.shop.CartTest/{name}"));
+        assert_eq!(t("totalIsSum"), (Passed, None));
+        assert_eq!(
+            t("discountApplies"),
+            (Failed, Some("expected: <85> but was: <90>"))
+        );
+        // No message attribute: the first line of the text.
+        assert_eq!(
+            t("loadsPrices"),
+            (
+                Failed,
+                Some("java.net.ConnectException: Connection refused")
+            )
+        );
+        assert_eq!(t("legacyFormat"), (Skipped, Some("disabled until v2")));
+        assert_eq!(t("sometimesSlow"), (Flaky, Some("timeout after 200ms")));
+        assert_eq!(t("alwaysBroken"), (Failed, Some("boom (attempt 3)")));
+        let duration =
+            |name: &str| test(&run, &format!("com.example.shop.CartTest/{name}")).duration;
+        assert_eq!(duration("totalIsSum"), Some(Duration::from_millis(12)));
+        assert_eq!(
+            duration("loadsPrices"),
+            Some(Duration::from_secs_f64(1002.5))
+        );
+        assert_eq!(duration("legacyFormat"), None);
+        assert_eq!(
+            run.counts,
+            Counts {
+                passed: 1,
+                failed: 3,
+                flaky: 1,
+                skipped: 1
+            }
+        );
+        assert_eq!(run.status(), "failed");
+    }
+
+    #[test]
+    fn gotestsum_with_rerun_fails() {
+        // `gotestsum --rerun-fails --junitfile`: a rerun test is listed again.
+        let run = import(&sample("gotestsum.xml"));
+        assert_eq!(
+            names(&run),
+            [
+                "example.com/shop/cart/TestTotal",
+                "example.com/shop/cart/TestRace",
+                "example.com/shop/cart/TestLegacy",
+                "example.com/shop/api/TestLogin",
+                "example.com/shop/api/TestLogin/bad_password",
+            ]
+        );
+        let race = test(&run, "example.com/shop/cart/TestRace");
+        assert_eq!(race.status, Flaky, "failed, then passed on the rerun");
+        assert_eq!(race.message.as_deref(), Some("Failed"));
+        assert_eq!(race.duration, Some(Duration::from_millis(200)));
+        assert_eq!(
+            test(&run, "example.com/shop/cart/TestLegacy")
+                .message
+                .as_deref(),
+            Some("=== RUN   TestLegacy")
+        );
+        let cart = &run.batches[0];
+        assert_eq!(cart.status, "passed");
+        assert_eq!(cart.reason, "3 tests passed (1 flaky, 1 skipped)");
+        assert_eq!(cart.started, at("2026-05-01T10:00:05Z"));
+        // The earliest suite starts the run; both have timestamps, so the
+        // run ends with the last of them.
+        assert_eq!(run.started, at("2026-05-01T10:00:00Z"));
+        assert_eq!(run.ended, at("2026-05-01T10:00:06.5Z"));
+        assert_eq!(run.status(), "passed");
+    }
+
+    #[test]
+    fn pytest_with_rerunfailures() {
+        // pytest writes zone-less local timestamps; pytest-rerunfailures
+        // lists each attempt.
+        let run = import(&sample("pytest.xml"));
+        assert_eq!(
+            names(&run),
+            [
+                "tests.test_api/test_login",
+                "tests.test_api/test_flaky_network",
+                "tests.test_api/test_broken",
+                "tests.test_api/test_db",
+                "tests.test_api/test_windows_paths",
+            ]
+        );
+        assert_eq!(
+            outcome(&run, "tests.test_api/test_flaky_network"),
+            (Flaky, Some("ConnectionResetError: peer reset"))
+        );
+        assert_eq!(
+            outcome(&run, "tests.test_api/test_broken"),
+            (Failed, Some("assert 1 == 2 (second)"))
+        );
+        assert_eq!(
+            test(&run, "tests.test_api/test_db").message.as_deref(),
+            Some("failed on setup with \"ConnectionError: db down\"")
+        );
+        assert_eq!(run.batches[0].reason, "2 of 5 tests failed");
+        // Zone-less: taken as UTC.
+        assert_eq!(run.started, at("2026-05-01T12:30:00.250Z"));
+        assert_eq!(run.ended, at("2026-05-01T12:30:00.662Z"));
+    }
+
+    #[test]
+    fn nextest_with_retries() {
+        let run = import(&sample("nextest.xml"));
+        assert_eq!(
+            names(&run),
+            [
+                "shop/cart::tests::discount",
+                "shop/cart::tests::total",
+                "shop/cart::tests::empty",
+                "shop::bin/shopd/serves",
+            ]
+        );
+        assert_eq!(
+            outcome(&run, "shop/cart::tests::discount"),
+            (
+                Failed,
+                Some("thread 'cart::tests::discount' panicked at src/cart.rs:88:9:")
+            )
+        );
+        assert_eq!(
+            outcome(&run, "shop/cart::tests::total"),
+            (Flaky, Some("test failure with exit code 101"))
+        );
+        // The report's timestamp (with its zone) starts the run and its
+        // suites, which have none; they ran one after another.
+        assert_eq!(run.started, at("2026-05-01T10:00:00Z"));
+        assert_eq!(run.batches[1].started, run.started);
+        assert_eq!(run.batches[0].duration, Duration::from_millis(323));
+        assert_eq!(run.ended, at("2026-05-01T10:00:00.373Z"));
+    }
+
+    /// warden's own report, written by its JUnit writer, reads back under
+    /// the names `warden run` records.
+    #[test]
+    fn wardens_own_junit() {
+        use crate::outcome::{Attempt, Phase};
+        use crate::parsers::{TestResult, TestStatus};
+        use crate::report::JunitWriter;
+        use crate::report::test_support::outcome;
+        use crate::status::Status;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junit.xml");
+        let mut setup = outcome("prepare", Status::Passed, "exit code 0");
+        setup.phase = Phase::Setup;
+        let build = outcome("build", Status::Passed, "exit code 0");
+        let mut net = outcome("net", Status::Flaky, "passed on attempt 2");
+        net.kind = Some("fv".into());
+        net.retried.push(Attempt {
+            status: Status::Failed,
+            reason: "exit code 1".into(),
+            duration: Duration::from_secs(1),
+            log: dir.path().join("net.attempt-1.log"),
+            failed_tests: Vec::new(),
+        });
+        let timeout = outcome("vm", Status::TimedOut, "timed out after 5m");
+        let mut unit = outcome("unit", Status::Failed, "1 test failed");
+        let result = |path: &[&str], status| TestResult {
+            path: path.iter().map(|s| s.to_string()).collect(),
+            status,
+            duration: Some(Duration::from_millis(5)),
+            output: String::new(),
+            message: None,
+        };
+        unit.tests = vec![
+            result(&["parse", "empty"], TestStatus::Passed),
+            result(&["parse", "nested"], TestStatus::Failed),
+            result(&["slow"], TestStatus::Skipped(Some("too slow".into()))),
+        ];
+        let mut crashed = outcome("kernel", Status::Crashed, "killed by SIGSEGV");
+        crashed.tests = vec![result(&["boot"], TestStatus::Passed)];
+        let mut writer = JunitWriter::new(path.clone());
+        writer
+            .record_many([&setup, &build, &net, &timeout, &unit, &crashed])
+            .unwrap();
+
+        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None);
+        let suites: Vec<&str> = run.batches.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(suites, ["setup", "warden", "unit", "kernel"]);
+        assert_eq!(
+            names(&run),
+            [
+                "prepare",
+                "build",
+                "net",
+                "vm",
+                "unit/parse/empty",
+                "unit/parse/nested",
+                "unit/slow",
+                "kernel/boot",
+                // The batch itself, failed outside its tests.
+                "kernel",
+            ]
+        );
+        assert_eq!(test(&run, "net").status, Flaky);
+        assert_eq!(test(&run, "vm").status, Failed);
+        assert_eq!(
+            test(&run, "vm").message.as_deref(),
+            Some("timed out after 5m")
+        );
+        assert_eq!(test(&run, "unit/parse/nested").status, Failed);
+        assert_eq!(test(&run, "unit/slow").status, Skipped);
+        assert_eq!(test(&run, "kernel").status, Failed);
+        assert_eq!(
+            run.started,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+        );
+    }
+
+    #[test]
+    fn nested_suites_and_loose_cases() {
+        // PHPUnit nests suites; the outer ones only hold suites.
+        let run = import(
+            r#"<testsuites>
+  <testsuite name="Project" tests="3" time="3.0">
+    <testsuite name="App\Tests\CartTest" file="tests/CartTest.php" tests="2" time="1.0">
+      <testcase name="testTotal" class="App\Tests\CartTest" classname="App.Tests.CartTest" time="0.5"/>
+      <testsuite name="App\Tests\CartTest::testDiscount" tests="1">
+        <testcase name="testDiscount with data set #0" classname="App.Tests.CartTest" time="0.25"/>
+        <testcase name="testDiscount with data set #1" time="0.25"><failure>bad discount
+more</failure></testcase>
+      </testsuite>
+    </testsuite>
+    <testsuite name="App\Tests\EmptyTest" tests="0" time="0"/>
+  </testsuite>
+</testsuites>"#,
+        );
+        let suites: Vec<(&str, usize)> = run
+            .batches
+            .iter()
+            .map(|b| (b.name.as_str(), b.tests.len()))
+            .collect();
+        assert_eq!(
+            suites,
+            [
+                ("App\\Tests\\CartTest::testDiscount", 2),
+                ("App\\Tests\\CartTest", 1),
+                ("App\\Tests\\EmptyTest", 0),
+            ]
+        );
+        assert_eq!(
+            test(
+                &run,
+                "App\\Tests\\CartTest::testDiscount/testDiscount with data set #1"
+            )
+            .message
+            .as_deref(),
+            Some("bad discount")
+        );
+        assert_eq!(run.batches[0].duration, Duration::from_millis(500));
+        assert_eq!(run.batches[2].reason, "no tests");
+        // Only the outermost suite's time counts for the run.
+        assert_eq!(
+            run.ended.duration_since(run.started).unwrap(),
+            Duration::from_secs(3)
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "loose.xml",
+            r#"<testcase name="alone" time="1"/>"#,
+        );
+        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None);
+        assert_eq!(names(&run), ["loose/alone"]);
+    }
+
+    #[test]
+    fn files_of_one_run_merge_repeats_across_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = write(
+            dir.path(),
+            "attempt-1.xml",
+            r#"<testsuite name="s" timestamp="2026-05-02T08:00:00"><testcase classname="c" name="a"><failure message="boom"/></testcase><testcase classname="c" name="b"/></testsuite>"#,
+        );
+        let second = write(
+            dir.path(),
+            "attempt-2.xml",
+            r#"<testsuite name="s" timestamp="2026-05-02T08:10:00"><testcase classname="c" name="a" time="2"/></testsuite>"#,
+        );
+        let files = read_files(&[first.clone(), second.clone()]).unwrap();
+        let run = ImportedRun::new(files, None);
+        assert_eq!(run.files, [first.clone(), second.clone()]);
+        assert_eq!(names(&run), ["c/a", "c/b"]);
+        assert_eq!(test(&run, "c/a").status, Flaky);
+        assert_eq!(run.batches[1].tests.len(), 0);
+        assert_eq!(run.counts.total(), 2);
+        assert_eq!(run.started, at("2026-05-02T08:00:00Z"));
+
+        // --at wins; suites keep their own timestamps.
+        let when = at("2026-06-01T00:00:00Z");
+        let run = ImportedRun::new(read_files(&[first, second]).unwrap(), Some(when));
+        assert_eq!(run.started, when);
+        assert_eq!(run.batches[0].started, at("2026-05-02T08:00:00Z"));
+        assert!(run.ended >= run.started);
+    }
+
+    #[test]
+    fn no_timestamp_means_the_files_modification_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "r.xml",
+            r#"<testsuite name="s" time="2.5"><testcase classname="c" name="a"/></testsuite>"#,
+        );
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None);
+        assert_eq!(run.started, mtime);
+        assert_eq!(run.batches[0].started, mtime);
+        assert_eq!(run.ended, mtime + Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn bad_files_say_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = write(dir.path(), "ok.xml", "<testsuite name=\"s\"/>");
+        let bad = write(
+            dir.path(),
+            "bad.xml",
+            "<testsuite name=\"s\">\n  <testcase name=\"a\">\n    <failure>x</wrong>\n",
+        );
+        let e = read_files(&[ok.clone(), bad.clone()]).unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with(&format!("{}:3:", bad.display())), "{text}");
+        assert!(text.contains("malformed JUnit XML"), "{text}");
+
+        let cut = write(dir.path(), "cut.xml", "<testsuites><testsuite name=\"s\">");
+        let e = read_file(&cut).unwrap_err().to_string();
+        assert!(
+            e.contains("cut.xml: not JUnit XML: it ends inside an element"),
+            "{e}"
+        );
+        let html = write(dir.path(), "page.xml", "<html><body/></html>");
+        let e = read_file(&html).unwrap_err().to_string();
+        assert!(e.ends_with("no <testsuite> or <testsuites> element"), "{e}");
+        let missing = dir.path().join("missing.xml");
+        let e = read_files(&[ok, missing.clone(), bad]).unwrap_err();
+        assert!(
+            matches!(&e, ImportError::Read { path, .. } if *path == missing),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn line_and_column_of_an_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "x", "ab\ncdé\nf");
+        assert_eq!(line_column(&path, 0).unwrap(), (1, 1));
+        assert_eq!(line_column(&path, 4).unwrap(), (2, 2));
+        assert_eq!(line_column(&path, 7).unwrap(), (2, 4));
+        assert_eq!(line_column(&path, 8).unwrap(), (3, 1));
+    }
+
+    #[test]
+    fn timestamps() {
+        let utc = at("2026-05-01T10:00:00Z");
+        for s in [
+            "2026-05-01T10:00:00",
+            "2026-05-01T10:00:00Z",
+            "2026-05-01T12:00:00+02:00",
+            "2026-05-01T10:00:00.000000",
+            "2026-05-01 10:00:00",
+            "2026-05-01 11:00:00+01:00",
+            " 2026-05-01T10:00:00.000+00:00 ",
+        ] {
+            assert_eq!(parse_timestamp(s), Some(utc), "{s}");
+        }
+        assert_eq!(parse_timestamp("yesterday"), None);
+        assert_eq!(parse_timestamp(""), None);
+    }
+
+    #[test]
+    fn merging_repeats() {
+        let r = |status, message: Option<String>| TestRecord {
+            name: "t".into(),
+            status,
+            duration: Some(Duration::from_secs(1)),
+            message,
+        };
+        let merged = |a: TestRecord, b: TestRecord| {
+            let mut a = a;
+            merge(&mut a, b);
+            (a.status, a.message)
+        };
+        let m = |s: &str| Some(s.to_owned());
+        assert_eq!(merged(r(Failed, m("x")), r(Passed, None)), (Flaky, m("x")));
+        assert_eq!(merged(r(Passed, None), r(Failed, m("y"))), (Failed, m("y")));
+        assert_eq!(
+            merged(r(Failed, m("x")), r(Failed, m("y"))),
+            (Failed, m("y"))
+        );
+        assert_eq!(merged(r(Flaky, m("x")), r(Passed, None)), (Flaky, m("x")));
+        assert_eq!(merged(r(Flaky, m("x")), r(Failed, None)), (Failed, m("x")));
+        assert_eq!(
+            merged(r(Failed, m("x")), r(Skipped, m("s"))),
+            (Failed, m("x"))
+        );
+        assert_eq!(merged(r(Skipped, m("s")), r(Passed, None)), (Passed, None));
+        assert_eq!(merged(r(Passed, None), r(Skipped, m("s"))), (Passed, None));
+        assert_eq!(
+            merged(r(Skipped, None), r(Skipped, m("s"))),
+            (Skipped, m("s"))
+        );
+    }
+
+    #[test]
+    fn huge_texts_are_not_kept() {
+        let mut xml = String::from(
+            "<testsuite name=\"s\"><testcase classname=\"c\" name=\"big\"><system-out>",
+        );
+        for i in 0..20_000 {
+            xml.push_str(&format!("line {i} &amp; more\n"));
+        }
+        xml.push_str("</system-out><failure>");
+        xml.push_str(&"\n".repeat(5000));
+        xml.push_str(&"é".repeat(2000));
+        xml.push_str("</failure></testcase></testsuite>");
+        let run = import(&xml);
+        let m = test(&run, "c/big").message.clone().unwrap();
+        assert!(m.len() <= crate::history::model::MAX_MESSAGE && m.starts_with("éé"));
+    }
+}
