@@ -410,3 +410,133 @@ fn the_config_gives_the_store_and_labels_and_ci_the_commit() {
     assert_eq!(branch.as_deref(), Some("topic"));
     assert!(!host.is_empty());
 }
+
+/// warden's own JUnit, imported, gives the results `warden run` recorded.
+#[test]
+fn wardens_junit_reads_back_as_warden_run_recorded_it() {
+    let w = Warden::pgroup();
+    let counter = w.path_str("n");
+    let flaky = format!(
+        "n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; \
+         [ $n -ge 2 ] || {{ echo 'connection reset'; exit 1; }}"
+    );
+    let run = w
+        .shell("ok", "true", "")
+        .shell("broken", "echo boom; exit 3", "")
+        .shell("net", &flaky, "retry = { attempts = 2 }")
+        .batch(&format!(
+            "name = \"kselftest\"\ncommand = [{}]\nformat = \"tap\"",
+            common::q(&common::fixture("kselftest_tap.sh"))
+        ))
+        .run();
+    run.assert_code(1);
+    let native = results(&run.path(".warden/history.db"));
+    assert!(native.len() > 4, "{native:?}\n{}", run.context);
+
+    let junit = run.artifacts().join("junit.xml");
+    let imported_db = run.path("imported.db");
+    let r = Warden::new()
+        .no_config()
+        .subcommand("import")
+        .arg("junit")
+        .arg("--history")
+        .arg(format!("sqlite:{}", imported_db.display()))
+        .arg(&junit)
+        .run();
+    r.assert_code(0);
+    assert_eq!(results(&imported_db), native, "{}", run.context);
+}
+
+/// The names of tests/fixtures/junit/names.xml with their times: each
+/// name must get its own result whichever order the store sorts names in.
+fn names_and_times() -> Vec<(String, i64)> {
+    let names = [
+        "b", "B", "a_b", "a-b", "a b", "ab", "Ab", "é", "e", "f", "ä", "日本", "z", "Z", "a/b",
+        "10", "9",
+    ];
+    let mut want: Vec<(String, i64)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (format!("s/{n}"), i as i64 + 1))
+        .collect();
+    want.sort();
+    want
+}
+
+#[test]
+fn names_get_their_own_ids_in_sqlite() {
+    let (r, db) = import(&[&sample("names.xml")]);
+    r.assert_code(0);
+    let got: Vec<(String, i64)> = query(&db, async |p| {
+        sqlx::query_as(
+            "SELECT t.name, r.duration_ms FROM results r JOIN tests t ON t.id = r.test_id",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap()
+    });
+    let mut got = got;
+    got.sort();
+    assert_eq!(got, names_and_times());
+}
+
+#[test]
+fn imports_into_postgres() {
+    let server = require_postgres!(shared);
+    let url = icu_database(server).unwrap_or_else(|why| {
+        eprintln!("names compared in the server's own locale: {why}");
+        server.url(&server.fresh_database())
+    });
+    let files = ["names.xml", "pytest.xml", "warden.xml"].map(sample);
+    let r = Warden::new()
+        .no_config()
+        .subcommand("import")
+        .args(["junit", "--run-per-file", "--history", &url])
+        .args(&files)
+        .run();
+    r.assert_code(0);
+    assert_eq!(r.stdout.lines().count(), 3, "{}", r.context);
+    let got: Vec<(String, i64)> = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let p = sqlx::PgPool::connect(&url).await.unwrap();
+            let rows = sqlx::query_as(
+                "SELECT t.name, r.duration_ms FROM results r JOIN tests t ON t.id = r.test_id \
+                 WHERE t.name LIKE 's/%'",
+            )
+            .fetch_all(&p)
+            .await
+            .unwrap();
+            p.close().await;
+            rows
+        });
+    let mut got = got;
+    got.sort();
+    assert_eq!(got, names_and_times());
+}
+
+/// A database whose default collation does not sort by bytes (ICU's root
+/// locale: `b` before `B`, `é` before `f`), so that name order matters.
+fn icu_database(server: &common::postgres::PgServer) -> Result<String, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let p = sqlx::PgPool::connect(&server.url("postgres"))
+                .await
+                .map_err(|e| e.to_string())?;
+            // The server is this test binary's own: one test, one name.
+            let created = sqlx::query(
+                "CREATE DATABASE import_icu TEMPLATE template0 ENCODING 'UTF8' \
+                 LOCALE_PROVIDER icu ICU_LOCALE 'und' LOCALE 'C.UTF-8'",
+            )
+            .execute(&p)
+            .await;
+            p.close().await;
+            created.map_err(|e| e.to_string())
+        })?;
+    Ok(server.url("import_icu"))
+}

@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, QueryBuilder, Row};
+use sqlx::{Connection, QueryBuilder};
 
 use super::location::Location;
 use super::model::{BatchRecord, RunRecord, TestRecord, millis, unix_millis};
@@ -128,7 +128,10 @@ impl Db {
                     // and waited on two fsyncs per run. Checkpoint every
                     // 64 MiB of WAL instead, and trim the file back to that.
                     .pragma("wal_autocheckpoint", WAL_PAGES.to_string())
-                    .pragma("journal_size_limit", (WAL_PAGES * 4096).to_string());
+                    .pragma("journal_size_limit", (WAL_PAGES * 4096).to_string())
+                    // The ids of new test names come back a chunk at a
+                    // time: hand them over whole, not 50 rows per wakeup.
+                    .row_buffer_size(ROWS_PER_INSERT);
                 let pool = SqlitePoolOptions::new()
                     // One writer: SQLite serialises writes anyway.
                     .max_connections(1)
@@ -288,7 +291,8 @@ impl Db {
                     batch
                         .tests
                         .iter()
-                        .map(|t| (ids[t.name.as_str()], batch_id, t)),
+                        .zip(&ids[rows.len()..])
+                        .map(|(t, &id)| (id, batch_id, t)),
                 );
             }
             // In key order: each insert then lands next to the last one's
@@ -318,55 +322,72 @@ impl Db {
         })
     }
 
-    /// The ids of `names`, creating the missing ones. Outside the batch's
-    /// transaction and in sorted order, so concurrent writers inserting the
-    /// same new names neither deadlock nor hold locks for long.
-    async fn test_ids(&self, names: &[&str]) -> Result<HashMap<String, i64>> {
-        let mut found = HashMap::with_capacity(names.len());
-        let mut missing: Vec<&str> = {
+    /// The ids of `names`, in their order, creating the missing ones.
+    /// Outside the batch's transaction and in sorted order, so concurrent
+    /// writers inserting the same new names neither deadlock nor hold
+    /// locks for long.
+    async fn test_ids(&self, names: &[&str]) -> Result<Vec<i64>> {
+        let mut ids = vec![0; names.len()];
+        // The names not seen before, with where they go, by name.
+        let mut missing: Vec<(&str, usize)> = Vec::new();
+        {
             let cache = self.test_ids.lock().unwrap_or_else(|e| e.into_inner());
-            names
-                .iter()
-                .filter(|n| match cache.get(**n) {
-                    Some(id) => {
-                        found.insert((**n).to_owned(), *id);
-                        false
-                    }
-                    None => true,
-                })
-                .copied()
-                .collect()
-        };
+            for (i, name) in names.iter().enumerate() {
+                match cache.get(*name) {
+                    Some(&id) => ids[i] = id,
+                    None => missing.push((name, i)),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(ids);
+        }
         missing.sort_unstable();
-        missing.dedup();
-        for chunk in missing.chunks(ROWS_PER_INSERT) {
-            let rows = with_pool!(self, p => {
+        let mut unique: Vec<&str> = missing.iter().map(|&(name, _)| name).collect();
+        unique.dedup();
+        // Byte order on both backends, as Rust sorts: the ids come back
+        // in `unique`'s order, without their names.
+        let order = match self.pool {
+            Pool::Sqlite(_) => ") ORDER BY name",
+            Pool::Postgres(_) => ") ORDER BY name COLLATE \"C\"",
+        };
+        let mut found: Vec<i64> = Vec::with_capacity(unique.len());
+        for chunk in unique.chunks(ROWS_PER_INSERT) {
+            let chunk_ids: Vec<i64> = with_pool!(self, p => {
                 let mut q = QueryBuilder::new("INSERT INTO tests (name) ");
                 q.push_values(chunk, |mut row, name| {
-                    row.push_bind(name.to_string());
+                    row.push_bind(*name);
                 });
                 q.push(" ON CONFLICT (name) DO NOTHING");
                 q.build().execute(p).await?;
-                let mut q = QueryBuilder::new("SELECT id, name FROM tests WHERE name IN (");
+                let mut q = QueryBuilder::new("SELECT id FROM tests WHERE name IN (");
                 let mut list = q.separated(", ");
                 for name in chunk {
-                    list.push_bind(name.to_string());
+                    list.push_bind(*name);
                 }
-                q.push(")");
-                q.build()
-                    .fetch_all(p)
-                    .await?
-                    .into_iter()
-                    .map(|row| Ok((row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?)))
-                    .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?
+                q.push(order);
+                q.build_query_scalar().fetch_all(p).await?
             });
-            let mut cache = self.test_ids.lock().unwrap_or_else(|e| e.into_inner());
-            for (id, name) in rows {
-                cache.insert(name.clone(), id);
-                found.insert(name, id);
+            if chunk_ids.len() != chunk.len() {
+                // Test names are never deleted: this would be a store
+                // changed under us.
+                return Err(HistoryError::Sql(sqlx::Error::RowNotFound));
             }
+            let mut cache = self.test_ids.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, &id) in chunk.iter().zip(&chunk_ids) {
+                cache.insert((*name).to_owned(), id);
+            }
+            found.extend(chunk_ids);
         }
-        Ok(found)
+        // Both sorted by name: one walk places every id.
+        let mut u = 0;
+        for (name, i) in missing {
+            while unique[u] != name {
+                u += 1;
+            }
+            ids[i] = found[u];
+        }
+        Ok(ids)
     }
 }
 

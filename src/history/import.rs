@@ -23,6 +23,7 @@
 //!   is taken as UTC (a zone, when given, is honoured).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -533,10 +534,11 @@ fn merge_repeated(batches: &mut [BatchRecord]) {
         let mut repeats = Vec::new();
         for (b, batch) in batches.iter().enumerate() {
             for (t, test) in batch.tests.iter().enumerate() {
-                if let Some(&at) = first.get(test.name.as_str()) {
-                    repeats.push((at, (b, t)));
-                } else {
-                    first.insert(&test.name, (b, t));
+                match first.entry(test.name.as_str()) {
+                    Entry::Occupied(at) => repeats.push((*at.get(), (b, t))),
+                    Entry::Vacant(slot) => {
+                        slot.insert((b, t));
+                    }
                 }
             }
         }
@@ -866,6 +868,24 @@ mod tests {
             run.started,
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
         );
+
+        // What `warden run` records of the same outcomes: the same names
+        // and statuses; the import adds the setup step and the crashed
+        // batch's own testcase, which the recorder keeps as batches only.
+        let native: Vec<TestRecord> = [&setup, &build, &net, &timeout, &unit, &crashed]
+            .into_iter()
+            .filter_map(crate::history::recorder::batch_record)
+            .flat_map(|b| b.tests)
+            .collect();
+        for t in &native {
+            assert_eq!(test(&run, &t.name).status, t.status, "{}", t.name);
+        }
+        let mut extra: Vec<&str> = names(&run)
+            .into_iter()
+            .filter(|n| !native.iter().any(|t| t.name == *n))
+            .collect();
+        extra.sort_unstable();
+        assert_eq!(extra, ["kernel", "prepare"]);
     }
 
     #[test]
