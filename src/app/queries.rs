@@ -1,23 +1,360 @@
-//! The history queries: `warden flaky`, `history`, `regressed`, `durations`.
+//! The history queries: `warden flaky`, `history`, `regressed`,
+//! `durations`. Flags → [`Filter`] → a query over the store
+//! ([`crate::history::query`]) → a table fitted to [`WIDTH`] columns, or
+//! JSON: one pretty-printed array of row objects (the library's row types),
+//! cut to `--limit` like the table.
+//!
+//! No history yet (a SQLite file not created, or `--history none`) is said
+//! on stderr and is not an error for the listing commands (exit 0): a fresh
+//! CI setup asking "what flakes?" gets "nothing recorded", not a failure.
+//! `history TEST` asks about one test and exits 2 then, as for a name that
+//! matches no test or several.
 
-use crate::cli::{DurationsArgs, FlakyArgs, HistoryArgs, RegressedArgs};
+use std::time::{Duration, SystemTime};
+
+use anyhow::bail;
+use serde::Serialize;
+
+use super::{EXIT_BAD_INPUT, EXIT_PASSED};
+use crate::cli::{DurationsArgs, FlakyArgs, Format, HistoryArgs, QueryArgs, RegressedArgs};
+use crate::history::model::{ResultStatus, valid_label_key};
+use crate::history::query::{self, Filter, Subject};
+use crate::history::{Access, Db, HistoryError};
+use crate::report::fmt_duration;
+use crate::report::table::{Column, Table};
+
+/// Tables fit a terminal this wide.
+const WIDTH: usize = 100;
 
 pub fn flaky(args: FlakyArgs) -> anyhow::Result<u8> {
-    let _ = args;
-    anyhow::bail!("warden flaky is not built yet")
+    let by = by_keys(&args.by)?;
+    let q = &args.query;
+    let filter = filter(q);
+    let Some(rows) = with_db(q, async |db| query::flaky(db, &filter, &by).await)? else {
+        return Ok(EXIT_PASSED);
+    };
+    if rows.is_empty() && q.format == Format::Table {
+        out!("no flaky tests {}", window(q));
+        return Ok(EXIT_PASSED);
+    }
+    let shown = &rows[..shown(rows.len(), q.limit)];
+    if q.format == Format::Json {
+        return json(shown);
+    }
+    let mut columns = vec![Column::flex("TEST", 24)];
+    columns.extend(by.iter().map(|k| Column::text(&k.to_uppercase(), 16)));
+    for title in ["HITS", "RUNS", "FAIL", "FLAKY", "FAIL%", "FLIP%"] {
+        columns.push(Column::number(title));
+    }
+    columns.push(Column::text("FIRST", 5));
+    columns.push(Column::text("LAST", 5));
+    let mut table = Table::new(columns);
+    for r in shown {
+        let mut cells = vec![r.test.clone()];
+        cells.extend(
+            by.iter()
+                .map(|k| r.labels.get(k).cloned().unwrap_or_default()),
+        );
+        cells.extend([
+            r.hits.to_string(),
+            r.runs.to_string(),
+            r.failures.to_string(),
+            r.flaky.to_string(),
+            format!("{:.1}", r.failure_pct),
+            format!("{:.1}", r.flip_rate * 100.0),
+            day(r.first_seen),
+            day(r.last_seen),
+        ]);
+        table.row(cells);
+    }
+    out!("{}", table.render(WIDTH).trim_end());
+    footer(rows.len(), shown.len());
+    out!("HITS = FAIL + FLAKY (failed, then passed on a retry); FAIL% = FAIL / RUNS; dates UTC");
+    out!("FLIP%: status changes between runs with the same labels, 3+ failures in a row left out");
+    Ok(EXIT_PASSED)
 }
 
 pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
-    let _ = args;
-    anyhow::bail!("warden history is not built yet")
+    let q = &args.query;
+    let filter = filter(q);
+    let Some(h) = with_db(q, async |db| query::history(db, &filter, &args.test).await)? else {
+        return Ok(EXIT_BAD_INPUT);
+    };
+    if h.results.is_empty() && q.format == Format::Table {
+        out!("no results of {} {}", h.test, window(q));
+        return Ok(EXIT_PASSED);
+    }
+    // The newest `--limit`, still oldest first.
+    let shown = &h.results[h.results.len() - shown(h.results.len(), q.limit)..];
+    if q.format == Format::Json {
+        return json(shown);
+    }
+    out!(
+        "{}: {} results {}, oldest first",
+        h.test,
+        h.results.len(),
+        window(q)
+    );
+    let hidden = h.results.len() - shown.len();
+    if hidden > 0 {
+        out!("… {hidden} earlier results not shown (--limit 0 shows all)");
+    }
+    let strip: Vec<char> = shown.iter().map(|e| mark(e.status)).collect();
+    for chunk in strip.chunks(WIDTH) {
+        out!("{}", chunk.iter().collect::<String>());
+    }
+    out!(". passed  F failed  R flaky (failed, then passed on a retry)  s skipped\n");
+    let mut table = Table::new(vec![
+        Column::text("TIME (UTC)", 16),
+        Column::text("STATUS", 7),
+        Column::number("DURATION"),
+        Column::text("COMMIT", 12),
+        Column::text("BRANCH", 16),
+        Column::flex("LABELS", 16).cut_end(),
+    ]);
+    for e in shown {
+        table.row(vec![
+            minute(e.time),
+            e.status.to_string(),
+            e.duration.map(fmt_duration).unwrap_or_else(|| "-".into()),
+            e.commit
+                .as_ref()
+                .map_or_else(|| "-".into(), |c| c.chars().take(12).collect()),
+            e.branch.clone().unwrap_or_else(|| "-".into()),
+            e.labels.clone(),
+        ]);
+        if let Some(m) = &e.message
+            && matches!(e.status, ResultStatus::Failed | ResultStatus::Flaky)
+        {
+            table.note(m.clone());
+        }
+    }
+    out!("{}", table.render(WIDTH).trim_end());
+    Ok(EXIT_PASSED)
 }
 
 pub fn regressed(args: RegressedArgs) -> anyhow::Result<u8> {
-    let _ = args;
-    anyhow::bail!("warden regressed is not built yet")
+    let q = &args.query;
+    let filter = filter(q);
+    let min = args.min_failures.get();
+    let Some(rows) = with_db(q, async |db| query::regressed(db, &filter, min).await)? else {
+        return Ok(EXIT_PASSED);
+    };
+    if rows.is_empty() && q.format == Format::Table {
+        out!("no regressed tests {}", window(q));
+        return Ok(EXIT_PASSED);
+    }
+    let shown = &rows[..shown(rows.len(), q.limit)];
+    if q.format == Format::Json {
+        return json(shown);
+    }
+    let mut table = Table::new(vec![
+        Column::flex("TEST", 24),
+        Column::text("LABELS", 32),
+        Column::number("FAILS"),
+        Column::text("SINCE (UTC)", 11),
+        Column::text("FIRST BAD", 10),
+        Column::text("LAST GOOD", 10),
+    ]);
+    for r in shown {
+        table.row(vec![
+            r.test.clone(),
+            if r.labels.is_empty() {
+                "-".into()
+            } else {
+                r.labels.clone()
+            },
+            r.failures.to_string(),
+            short_minute(r.first_failure.time),
+            commit(&r.first_failure.commit),
+            commit(&r.last_pass.commit),
+        ]);
+    }
+    out!("{}", table.render(WIDTH).trim_end());
+    footer(rows.len(), shown.len());
+    Ok(EXIT_PASSED)
 }
 
 pub fn durations(args: DurationsArgs) -> anyhow::Result<u8> {
-    let _ = args;
-    anyhow::bail!("warden durations is not built yet")
+    let q = &args.query;
+    let filter = filter(q);
+    let (subject, what) = if args.batches {
+        (Subject::Batches, "batch")
+    } else {
+        (Subject::Tests, "test")
+    };
+    let Some(rows) = with_db(q, async |db| query::durations(db, &filter, subject).await)? else {
+        return Ok(EXIT_PASSED);
+    };
+    if rows.is_empty() && q.format == Format::Table {
+        out!("no {what} durations {}", window(q));
+        return Ok(EXIT_PASSED);
+    }
+    let shown = &rows[..shown(rows.len(), q.limit)];
+    if q.format == Format::Json {
+        return json(shown);
+    }
+    let mut table = Table::new(vec![
+        Column::flex(&what.to_uppercase(), 24),
+        Column::number("COUNT"),
+        Column::number("P50"),
+        Column::number("P90"),
+        Column::number("MAX"),
+    ]);
+    for r in shown {
+        table.row(vec![
+            r.name.clone(),
+            r.count.to_string(),
+            fmt_duration(r.p50),
+            fmt_duration(r.p90),
+            fmt_duration(r.max),
+        ]);
+    }
+    out!("{}", table.render(WIDTH).trim_end());
+    footer(rows.len(), shown.len());
+    Ok(EXIT_PASSED)
+}
+
+/// Opens the store for reading and runs `f` on it. `Ok(None)` when there is
+/// no history to read (said on stderr).
+fn with_db<T>(
+    q: &QueryArgs,
+    f: impl AsyncFnOnce(&Db) -> query::Result<T>,
+) -> anyhow::Result<Option<T>> {
+    let location = super::history_location(&q.store)?;
+    super::block_on(async {
+        let db = match Db::open(&location, Access::Read).await {
+            Ok(db) => db,
+            Err(e @ (HistoryError::Missing(_) | HistoryError::Disabled)) => {
+                err!("warden: {e}");
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let result = f(&db).await;
+        db.close().await;
+        Ok(Some(result?))
+    })?
+}
+
+fn filter(q: &QueryArgs) -> Filter {
+    Filter::last(q.since, q.labels.clone())
+}
+
+/// `--by` keys, checked, each once.
+fn by_keys(keys: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for k in keys {
+        if !valid_label_key(k) {
+            bail!("--by: `{k}` is not a label key: use letters, digits, `_`, `-` and `.`");
+        }
+        if !out.contains(k) {
+            out.push(k.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// How many rows `--limit` lets through.
+fn shown(len: usize, limit: usize) -> usize {
+    if limit == 0 { len } else { len.min(limit) }
+}
+
+fn footer(total: usize, shown: usize) {
+    if total > shown {
+        out!("… {} more rows (--limit 0 shows all)", total - shown);
+    }
+}
+
+fn json<T: Serialize>(rows: &[T]) -> anyhow::Result<u8> {
+    out!("{}", serde_json::to_string_pretty(rows)?);
+    Ok(EXIT_PASSED)
+}
+
+/// "in the last 30d", "in the last 12h with arch=x86_64".
+fn window(q: &QueryArgs) -> String {
+    let mut s = format!("in the last {}", span(q.since));
+    if !q.labels.is_empty() {
+        let labels: Vec<String> = q
+            .labels
+            .iter()
+            .map(|l| format!("{}={}", l.key, l.value))
+            .collect();
+        s.push_str(" with ");
+        s.push_str(&labels.join(" "));
+    }
+    s
+}
+
+/// A look-back window as it is usually typed: `30d`, `12h`, `90m`.
+fn span(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => humantime::format_duration(d).to_string(),
+        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s.is_multiple_of(3_600) => format!("{}h", s / 3_600),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
+        _ => humantime::format_duration(d).to_string(),
+    }
+}
+
+fn mark(s: ResultStatus) -> char {
+    match s {
+        ResultStatus::Passed => '.',
+        ResultStatus::Failed => 'F',
+        ResultStatus::Flaky => 'R',
+        ResultStatus::Skipped => 's',
+    }
+}
+
+fn commit(c: &Option<String>) -> String {
+    match c {
+        Some(c) => c.chars().take(10).collect(),
+        None => "-".into(),
+    }
+}
+
+fn utc(t: SystemTime, format: &str) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format(format)
+        .to_string()
+}
+
+/// `11-20`.
+fn day(t: SystemTime) -> String {
+    utc(t, "%m-%d")
+}
+
+/// `11-20 10:00`.
+fn short_minute(t: SystemTime) -> String {
+    utc(t, "%m-%d %H:%M")
+}
+
+/// `2026-11-20 10:00`.
+fn minute(t: SystemTime) -> String {
+    utc(t, "%Y-%m-%d %H:%M")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_as_typed() {
+        assert_eq!(span(Duration::from_secs(30 * 86_400)), "30d");
+        assert_eq!(span(Duration::from_secs(12 * 3_600)), "12h");
+        assert_eq!(span(Duration::from_secs(90 * 60)), "90m");
+        assert_eq!(span(Duration::from_secs(61)), "1m 1s");
+    }
+
+    #[test]
+    fn by_keys_are_checked_and_deduplicated() {
+        let keys = |k: &[&str]| by_keys(&k.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            keys(&["arch", "compiler", "arch"]).unwrap(),
+            ["arch", "compiler"]
+        );
+        assert!(keys(&["arch", ""]).is_err());
+        assert!(keys(&["a b"]).is_err());
+    }
 }

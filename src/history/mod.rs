@@ -8,6 +8,7 @@ pub mod import;
 pub mod location;
 pub mod model;
 pub mod origin;
+pub mod query;
 pub mod recorder;
 
 pub use db::{Access, Db, HistoryError, RunId};

@@ -6,6 +6,7 @@ pub mod junit;
 pub mod live;
 pub mod log_tail;
 pub mod summary;
+pub mod table;
 pub mod terminal;
 
 pub use junit::JunitWriter;

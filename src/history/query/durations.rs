@@ -1,0 +1,163 @@
+//! `warden durations`: how long each test or batch takes — p50, p90, max —
+//! slowest p90 first. The scheduler's longest-first order and sharding use
+//! [`batch_p90`].
+//!
+//! Percentiles are nearest-rank: the p-th percentile of n sorted values is
+//! the value at rank ⌈p·n/100⌉ (1-based), always one of the measured
+//! values. Skipped results and results without a duration are left out;
+//! batches are those of phase `batch` (warden's own) or `suite` (imported).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{Filter, Result, Sql, for_each_row, millis, serialize_ms, test_names};
+use crate::history::Db;
+use crate::history::model::ResultStatus;
+
+/// What `durations` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Tests,
+    Batches,
+}
+
+/// One test's or batch's durations.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DurationRow {
+    pub name: String,
+    pub count: u64,
+    #[serde(rename = "p50_ms", serialize_with = "serialize_ms")]
+    pub p50: Duration,
+    #[serde(rename = "p90_ms", serialize_with = "serialize_ms")]
+    pub p90: Duration,
+    #[serde(rename = "max_ms", serialize_with = "serialize_ms")]
+    pub max: Duration,
+}
+
+/// Durations per test or per batch name in `filter`'s runs, slowest p90
+/// first, then by name.
+pub async fn durations(db: &Db, filter: &Filter, subject: Subject) -> Result<Vec<DurationRow>> {
+    let mut rows: Vec<DurationRow> = match subject {
+        Subject::Tests => test_values(db, filter).await?,
+        Subject::Batches => batch_values(db, filter).await?.into_iter().collect(),
+    }
+    .into_iter()
+    .filter_map(|(name, mut values)| {
+        values.sort_unstable();
+        Some(DurationRow {
+            count: values.len() as u64,
+            p50: millis(percentile(&values, 50)?),
+            p90: millis(percentile(&values, 90)?),
+            max: millis(*values.last()?),
+            name,
+        })
+    })
+    .collect();
+    rows.sort_by(|a, b| b.p90.cmp(&a.p90).then_with(|| a.name.cmp(&b.name)));
+    Ok(rows)
+}
+
+/// Each batch's p90 duration in `filter`'s runs, by batch name.
+pub async fn batch_p90(db: &Db, filter: &Filter) -> Result<HashMap<String, Duration>> {
+    Ok(batch_values(db, filter)
+        .await?
+        .into_iter()
+        .filter_map(|(name, mut values)| {
+            values.sort_unstable();
+            Some((name, millis(percentile(&values, 90)?)))
+        })
+        .collect())
+}
+
+/// The nearest-rank `p`th percentile of `sorted` (ascending); `None` if empty.
+pub fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
+    let rank = (p * sorted.len())
+        .div_ceil(100)
+        .clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied()
+}
+
+/// Test names with their durations in milliseconds, unsorted.
+async fn test_values(db: &Db, filter: &Filter) -> Result<Vec<(String, Vec<i64>)>> {
+    let mut sql = Sql::default();
+    let run_ids = filter.run_ids(&mut sql);
+    // Reading most of the table, a scan in primary-key order beats a
+    // lookup per result through `results_run` (0.16 s against 1.1 s for a
+    // million on SQLite); for a narrow window of a long history it is the
+    // other way round. `+r.run_id` (a no-op on both backends) keeps SQLite
+    // off the index; PostgreSQL plans from its own statistics anyway.
+    let plus = if mostly(db, filter).await? { "+" } else { "" };
+    let text = format!(
+        "SELECT r.test_id, r.duration_ms FROM results r \
+         WHERE {plus}r.run_id IN ({run_ids}) AND r.status <> {skipped} \
+         AND r.duration_ms IS NOT NULL",
+        skipped = ResultStatus::Skipped.code(),
+    );
+    let mut tests: HashMap<i64, Vec<i64>> = HashMap::new();
+    for_each_row!(db, sql, &text, |row| {
+        let id: i64 = row.try_get(0)?;
+        tests.entry(id).or_default().push(row.try_get(1)?);
+    });
+    let names = test_names(db, tests.keys().copied()).await?;
+    Ok(tests
+        .into_iter()
+        .map(|(id, values)| {
+            let name = names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
+            (name, values)
+        })
+        .collect())
+}
+
+/// Whether `filter` selects at least a third of all runs.
+async fn mostly(db: &Db, filter: &Filter) -> Result<bool> {
+    let mut sql = Sql::default();
+    let cond = filter.runs_condition(&mut sql);
+    let text =
+        format!("SELECT (SELECT COUNT(*) FROM runs WHERE {cond}), (SELECT COUNT(*) FROM runs)");
+    let mut counts = (0_i64, 0_i64);
+    for_each_row!(db, sql, &text, |row| {
+        counts = (row.try_get(0)?, row.try_get(1)?);
+    });
+    Ok(counts.0 * 3 >= counts.1)
+}
+
+/// Batch names with their durations in milliseconds, unsorted.
+async fn batch_values(db: &Db, filter: &Filter) -> Result<HashMap<String, Vec<i64>>> {
+    let mut sql = Sql::default();
+    let run_ids = filter.run_ids(&mut sql);
+    let text = format!(
+        "SELECT b.name, b.duration_ms FROM batches b \
+         WHERE b.run_id IN ({run_ids}) AND b.phase IN ('batch', 'suite')"
+    );
+    let mut batches: HashMap<String, Vec<i64>> = HashMap::new();
+    for_each_row!(db, sql, &text, |row| {
+        let name: String = row.try_get(0)?;
+        let ms: i64 = row.try_get(1)?;
+        batches.entry(name).or_default().push(ms);
+    });
+    Ok(batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        assert_eq!(percentile(&[], 50), None);
+        assert_eq!(percentile(&[7], 50), Some(7));
+        assert_eq!(percentile(&[7], 90), Some(7));
+        assert_eq!(percentile(&[1, 2, 3, 4], 50), Some(2));
+        assert_eq!(percentile(&[1, 2, 3, 4], 90), Some(4));
+        let hundred: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&hundred, 50), Some(50));
+        assert_eq!(percentile(&hundred, 90), Some(90));
+        assert_eq!(percentile(&hundred, 100), Some(100));
+        let ten: Vec<i64> = (1..=10).map(|v| v * 10).collect();
+        assert_eq!(percentile(&ten, 90), Some(90));
+        assert_eq!(percentile(&ten, 91), Some(100));
+        assert_eq!(percentile(&ten, 0), Some(10));
+    }
+}

@@ -1,0 +1,223 @@
+//! The questions asked of the history: which tests flake ([`flaky`]), which
+//! broke and stay broken ([`regressed`]), what one test did lately
+//! ([`history`]), how long things take ([`durations`]).
+//!
+//! Each query is an async function over an open [`Db`], so the same code
+//! (and the same tests) run on SQLite and PostgreSQL. The SQL is kept
+//! plain and portable — `$N` placeholders, no `FILTER`, no `::` casts,
+//! integer columns only — and does the selecting: the window of runs, the
+//! tests that failed in it. Sequences, rates and percentiles are computed
+//! in Rust from rows in a known order, where they are easy to test and
+//! behave the same on both backends (ordering of text, for one, differs
+//! between them, so names are sorted here, never in SQL).
+
+pub mod durations;
+pub mod flaky;
+pub mod history;
+pub mod regressed;
+mod sequences;
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use serde::Serializer;
+
+use super::db::HistoryError;
+use super::model::{Label, ResultStatus, from_unix_millis, unix_millis};
+
+pub use durations::{DurationRow, Subject, batch_p90, durations};
+pub use flaky::{FlakyRow, flaky};
+pub use history::{HistoryEntry, TestHistory, history};
+pub use regressed::{Regression, RunRef, regressed};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error("no test named `{0}` in the history")]
+    UnknownTest(String),
+    #[error("`{test}` names {} tests: {}{}; give more of the name",
+        .total, .candidates.join(", "), if *.total > .candidates.len() { ", …" } else { "" })]
+    AmbiguousTest {
+        test: String,
+        /// The first few, sorted.
+        candidates: Vec<String>,
+        total: usize,
+    },
+    #[error("history store: unknown result status {0} (written by a newer warden?)")]
+    BadStatus(i64),
+}
+
+impl From<sqlx::Error> for QueryError {
+    fn from(e: sqlx::Error) -> QueryError {
+        QueryError::History(HistoryError::Sql(e))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, QueryError>;
+
+/// Which runs a query looks at: those started since `since`, carrying every
+/// one of `labels`.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub since: SystemTime,
+    pub labels: Vec<Label>,
+}
+
+impl Filter {
+    /// Runs of the last `window`, with all of `labels`.
+    pub fn last(window: Duration, labels: Vec<Label>) -> Filter {
+        Filter {
+            since: SystemTime::now()
+                .checked_sub(window)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+            labels,
+        }
+    }
+
+    /// A condition on the `runs` table (unaliased) selecting the filtered
+    /// runs; its values are added to `sql`.
+    fn runs_condition(&self, sql: &mut Sql) -> String {
+        let mut cond = format!("runs.started_at >= {}", sql.int(unix_millis(self.since)));
+        for (i, label) in self.labels.iter().enumerate() {
+            let key = sql.text(&label.key);
+            let value = sql.text(&label.value);
+            cond.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM run_labels l{i} \
+                 WHERE l{i}.run_id = runs.id AND l{i}.key = {key} AND l{i}.value = {value})"
+            ));
+        }
+        cond
+    }
+
+    /// A subquery of the filtered runs' ids, for `run_id IN (…)`.
+    fn run_ids(&self, sql: &mut Sql) -> String {
+        format!(
+            "SELECT runs.id FROM runs WHERE {}",
+            self.runs_condition(sql)
+        )
+    }
+}
+
+/// A value bound to a `$N` placeholder.
+#[derive(Debug, Clone)]
+enum Param {
+    Int(i64),
+    Text(String),
+}
+
+/// The values of one statement's `$N` placeholders, numbered as they are
+/// added. The statement text is built alongside with the names returned.
+#[derive(Debug, Default)]
+struct Sql {
+    params: Vec<Param>,
+}
+
+impl Sql {
+    fn int(&mut self, v: i64) -> String {
+        self.params.push(Param::Int(v));
+        format!("${}", self.params.len())
+    }
+
+    fn text(&mut self, v: &str) -> String {
+        self.params.push(Param::Text(v.to_owned()));
+        format!("${}", self.params.len())
+    }
+}
+
+/// Runs `$text` with the values of `$sql` bound and runs `$each` on every
+/// row as it arrives (rows are not collected first: a query may stream a
+/// million). The row is the backend's own row type, read with
+/// [`sqlx::Row::try_get`]. Errors return from the enclosing function (one
+/// returning [`Result`]), and so may `?` in `$each`.
+macro_rules! for_each_row {
+    ($db:expr, $sql:expr, $text:expr, |$row:ident| $each:block) => {
+        $crate::history::db::with_pool!($db, pool => {
+            use futures_util::TryStreamExt as _;
+            #[allow(unused_imports)]
+            use sqlx::Row as _;
+            // The text holds constants and `$N` placeholders only; every
+            // value is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(String::from($text)));
+            for param in &$sql.params {
+                query = match param {
+                    $crate::history::query::Param::Int(v) => query.bind(*v),
+                    $crate::history::query::Param::Text(v) => query.bind(v.as_str()),
+                };
+            }
+            let mut rows = query.fetch(pool);
+            while let Some($row) = rows
+                .try_next()
+                .await
+                .map_err($crate::history::query::QueryError::from)?
+            {
+                $each
+            }
+        })
+    };
+}
+pub(crate) use for_each_row;
+
+/// The names of tests by id. Chunked: an `IN` list far below both
+/// backends' parameter limits.
+async fn test_names(
+    db: &super::Db,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<HashMap<i64, String>> {
+    let ids: Vec<i64> = ids.into_iter().collect();
+    let mut names = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let mut sql = Sql::default();
+        let list: Vec<String> = chunk.iter().map(|id| sql.int(*id)).collect();
+        let text = format!(
+            "SELECT id, name FROM tests WHERE id IN ({})",
+            list.join(", ")
+        );
+        for_each_row!(db, sql, &text, |row| {
+            names.insert(row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?);
+        });
+    }
+    Ok(names)
+}
+
+fn status(code: i64) -> Result<ResultStatus> {
+    ResultStatus::from_code(code).ok_or(QueryError::BadStatus(code))
+}
+
+/// `2026-11-20T10:00:00Z`: how times appear in JSON.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn serialize_time<S: Serializer>(t: &SystemTime, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*t))
+}
+
+fn serialize_ms<S: Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn serialize_opt_ms<S: Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => serialize_ms(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn serialize_status<S: Serializer>(
+    st: &ResultStatus,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(st.as_str())
+}
+
+fn time(ms: i64) -> SystemTime {
+    from_unix_millis(ms)
+}
+
+fn millis(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}

@@ -1,0 +1,171 @@
+//! What `flaky` and `regressed` both read: the runs of the window, and the
+//! whole result sequences of the tests that failed or flaked in it.
+//!
+//! The partial index `results_failing` finds those tests without reading
+//! the passing million; only their results are fetched, as bare
+//! `(test, run, status)` triples, and joined to the (few) runs here rather
+//! than in SQL, so no run's text travels once per result.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::{Filter, Result, Sql, for_each_row, status, test_names};
+use crate::history::Db;
+use crate::history::model::ResultStatus;
+
+/// A run of the window.
+#[derive(Debug, Clone)]
+pub(super) struct Run {
+    pub uuid: String,
+    /// Unix milliseconds.
+    pub started: i64,
+    pub commit: Option<String>,
+    /// The canonical `k=v k=v` text.
+    pub labels: String,
+    /// The values of the `--by` keys, in their order; `None`: the run lacks the key.
+    pub by: Vec<Option<String>>,
+}
+
+/// One test's results under one full label set, oldest first, skipped
+/// results left out.
+#[derive(Debug)]
+pub(super) struct Sequence {
+    pub test: String,
+    pub labels: String,
+    /// Indexes into [`Window::runs`] with the result in that run.
+    pub results: Vec<(usize, ResultStatus)>,
+}
+
+impl Sequence {
+    pub fn statuses(&self) -> Vec<ResultStatus> {
+        self.results.iter().map(|(_, s)| *s).collect()
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Window {
+    /// Oldest first (start time, then id).
+    pub runs: Vec<Run>,
+}
+
+/// The runs of `filter` and the sequences of every test with a failed or
+/// flaky result among them.
+pub(super) async fn failing(
+    db: &Db,
+    filter: &Filter,
+    by: &[String],
+) -> Result<(Window, Vec<Sequence>)> {
+    let (runs, index) = runs(db, filter, by).await?;
+
+    let mut sql = Sql::default();
+    let run_ids = filter.run_ids(&mut sql);
+    // `+f.run_id` (a no-op on both backends) keeps SQLite from reading the
+    // failing tests through `results_run`, i.e. every result of every run
+    // in the window (0.8 s for a million), instead of the few entries of
+    // the partial index `results_failing` (10 ms). The condition on
+    // `status` must match the index's own to let it be used.
+    let text = format!(
+        "SELECT r.test_id, r.run_id, r.status FROM results r \
+         WHERE r.status <> {skipped} AND r.run_id IN ({run_ids}) \
+         AND r.test_id IN (SELECT f.test_id FROM results f \
+         WHERE f.status IN (2, 3) AND +f.run_id IN ({run_ids}))",
+        skipped = ResultStatus::Skipped.code(),
+    );
+    // Label sets as small integers, numbered in text order, so sorting
+    // rows sorts sequences by test, then labels, then time.
+    let label_sets: Vec<&str> = runs
+        .iter()
+        .map(|r| r.labels.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let label_set: HashMap<&str, u32> = label_sets
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (*l, i as u32))
+        .collect();
+    // Every run's labels are in the map: it was built from them.
+    let run_label_set: Vec<u32> = runs.iter().map(|r| label_set[r.labels.as_str()]).collect();
+
+    let mut rows: Vec<(i64, u32, u32, ResultStatus)> = Vec::new();
+    for_each_row!(db, sql, &text, |row| {
+        let run_id: i64 = row.try_get(1)?;
+        // A run that started after the first query is not in the window.
+        if let Some(&i) = index.get(&run_id) {
+            let test: i64 = row.try_get(0)?;
+            let st = status(row.try_get(2)?)?;
+            rows.push((test, run_label_set[i], i as u32, st));
+        }
+    });
+    rows.sort_unstable_by_key(|&(test, labels, run, _)| (test, labels, run));
+
+    let names = test_names(db, rows.iter().map(|r| r.0).collect::<BTreeSet<_>>()).await?;
+    let mut sequences: Vec<Sequence> = Vec::new();
+    let mut current: Option<(i64, u32)> = None;
+    for (test, labels, run, st) in rows {
+        if current != Some((test, labels)) {
+            current = Some((test, labels));
+            sequences.push(Sequence {
+                test: names
+                    .get(&test)
+                    .cloned()
+                    .unwrap_or_else(|| format!("#{test}")),
+                labels: label_sets[labels as usize].to_owned(),
+                results: Vec::new(),
+            });
+        }
+        if let Some(s) = sequences.last_mut() {
+            s.results.push((run as usize, st));
+        }
+    }
+    Ok((Window { runs }, sequences))
+}
+
+/// The runs of `filter`, oldest first, with the values of the `by` label
+/// keys, and a map from run id to position.
+async fn runs(db: &Db, filter: &Filter, by: &[String]) -> Result<(Vec<Run>, HashMap<i64, usize>)> {
+    let mut sql = Sql::default();
+    let cond = filter.runs_condition(&mut sql);
+    let text = format!(
+        "SELECT runs.id, runs.uuid, runs.started_at, runs.commit_sha, runs.labels \
+         FROM runs WHERE {cond}"
+    );
+    let mut runs: Vec<(i64, Run)> = Vec::new();
+    for_each_row!(db, sql, &text, |row| {
+        runs.push((
+            row.try_get(0)?,
+            Run {
+                uuid: row.try_get(1)?,
+                started: row.try_get(2)?,
+                commit: row.try_get(3)?,
+                labels: row.try_get(4)?,
+                by: vec![None; by.len()],
+            },
+        ));
+    });
+    runs.sort_unstable_by_key(|(id, r)| (r.started, *id));
+    let index: HashMap<i64, usize> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i))
+        .collect();
+    let mut runs: Vec<Run> = runs.into_iter().map(|(_, r)| r).collect();
+
+    if !by.is_empty() {
+        let mut sql = Sql::default();
+        let keys: Vec<String> = by.iter().map(|k| sql.text(k)).collect();
+        let run_ids = filter.run_ids(&mut sql);
+        let text = format!(
+            "SELECT l.run_id, l.key, l.value FROM run_labels l \
+             WHERE l.key IN ({}) AND l.run_id IN ({run_ids})",
+            keys.join(", ")
+        );
+        for_each_row!(db, sql, &text, |row| {
+            let run_id: i64 = row.try_get(0)?;
+            let key: String = row.try_get(1)?;
+            if let (Some(&i), Some(k)) = (index.get(&run_id), by.iter().position(|b| *b == key)) {
+                runs[i].by[k] = Some(row.try_get(2)?);
+            }
+        });
+    }
+    Ok((runs, index))
+}

@@ -1,0 +1,484 @@
+//! A small, hand-checkable history and what the queries must say about it,
+//! through the library API only: [`seed`] fills any open [`Db`] (SQLite
+//! here, PostgreSQL in the PostgreSQL tests) and [`check_library`] runs
+//! every query against it. The binary's rendering of the same data is
+//! checked in tests/queries.rs.
+//!
+//! Three label sets (A, B, C below), eight runs each, interleaved one hour
+//! apart: run k (0..24) has label set k % 3 and is that set's run k / 3.
+//! Each test's results are written as one mark string per label set, oldest
+//! first: `.` passed, `F` failed, `R` flaky, `s` skipped, `-` not run. One
+//! more run, 60 days old, lies outside the default 30-day window.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use warden::history::model::{
+    BatchRecord, Label, Labels, ResultStatus, RunRecord, RunSource, TestRecord,
+};
+use warden::history::query::{self, Filter, Subject};
+use warden::history::{Db, RunId};
+
+pub const SETS: [&[(&str, &str)]; 3] = [
+    &[("arch", "x86_64"), ("compiler", "gcc")],
+    &[("arch", "x86_64"), ("compiler", "llvm")],
+    &[("arch", "aarch64"), ("compiler", "gcc")],
+];
+pub const RUNS: usize = 24;
+
+/// A name longer than any table is wide.
+pub const LONG: &str = "net/deeply_nested_suite/deeply_nested_group/deeply_nested_case/\
+                        deeply_nested_subcase/with_a_long_parameterised_tail";
+
+/// Each test's marks under label sets A, B, C.
+pub const TESTS: &[(&str, [&str; 3])] = &[
+    ("bpf/verifier/loop", ["........", "........", "........"]),
+    ("bpf/maps/hash", ["........", "........", "........"]),
+    ("bpf/maps/hash_race", [".F..F.R.", "........", "...F...."]),
+    (
+        "bpf/maps/broken_lately",
+        ["...FFFFF", "........", "........"],
+    ),
+    (
+        "bpf/maps/broken_always",
+        ["--------", "--------", "FFFFFFFF"],
+    ),
+    ("bpf/xdp/redirect", ["........", ".......R", "........"]),
+    ("net/tcp/connect", ["........", "........", ".....FFF"]),
+    ("net/udp/connect", [".sFs.s..", "........", "........"]),
+    (LONG, ["...R....", "........", "........"]),
+];
+
+/// The 60-day-old run (label set A): these tests' results.
+pub const OLD: &[(&str, char)] = &[
+    ("bpf/maps/hash_race", 'F'),
+    ("net/old/gone", 'F'),
+    ("bpf/verifier/loop", '.'),
+];
+
+/// What the checks need to know about the seeded runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Seeded {
+    /// Run 0's start, ten days ago, on a whole second.
+    pub base: SystemTime,
+}
+
+impl Seeded {
+    pub fn time(&self, k: usize) -> SystemTime {
+        self.base + Duration::from_secs(3600 * k as u64)
+    }
+
+    pub fn commit(k: usize) -> String {
+        format!("{k:02}{}", "ab".repeat(19))
+    }
+
+    pub fn uuid(k: usize) -> String {
+        format!("run-{k:02}")
+    }
+
+    pub fn labels(k: usize) -> String {
+        labels(k % 3).canonical()
+    }
+}
+
+fn labels(set: usize) -> Labels {
+    SETS[set]
+        .iter()
+        .map(|(k, v)| Label {
+            key: (*k).into(),
+            value: (*v).into(),
+        })
+        .collect()
+}
+
+/// `test`'s mark in run `k`.
+pub fn mark(test: &str, k: usize) -> char {
+    let (_, marks) = TESTS
+        .iter()
+        .find(|(n, _)| *n == test)
+        .expect("a seeded test");
+    marks[k % 3].as_bytes()[k / 3] as char
+}
+
+/// A test's duration in run `k`: `bpf/verifier/loop` takes (k+1)·10 ms,
+/// skipped results 1 s (which the percentiles must leave out), others 5 ms.
+pub fn duration(test: &str, k: usize, status: ResultStatus) -> Duration {
+    if status == ResultStatus::Skipped {
+        Duration::from_secs(1)
+    } else if test == "bpf/verifier/loop" {
+        Duration::from_millis(10 * (k as u64 + 1))
+    } else {
+        Duration::from_millis(5)
+    }
+}
+
+fn status(mark: char) -> Option<ResultStatus> {
+    Some(match mark {
+        '.' => ResultStatus::Passed,
+        'F' => ResultStatus::Failed,
+        'R' => ResultStatus::Flaky,
+        's' => ResultStatus::Skipped,
+        '-' => return None,
+        _ => panic!("mark {mark}"),
+    })
+}
+
+fn batch(name: &str, phase: &'static str, started: SystemTime, secs: u64) -> BatchRecord {
+    BatchRecord {
+        name: name.into(),
+        phase,
+        status: "passed".into(),
+        reason: String::new(),
+        started,
+        duration: Duration::from_secs(secs),
+        attempts: Vec::new(),
+        tests: Vec::new(),
+    }
+}
+
+fn test(name: &str, status: ResultStatus, duration: Duration, k: usize) -> TestRecord {
+    TestRecord {
+        name: name.into(),
+        status,
+        duration: Some(duration),
+        message: matches!(status, ResultStatus::Failed | ResultStatus::Flaky)
+            .then(|| format!("assertion failed in run {k}")),
+    }
+}
+
+async fn run(db: &Db, uuid: String, at: SystemTime, commit: String, set: usize) -> RunId {
+    db.begin_run(&RunRecord {
+        uuid,
+        started: at,
+        commit: Some(commit),
+        branch: Some("main".into()),
+        host: "seed".into(),
+        labels: labels(set),
+        source: RunSource::Run,
+    })
+    .await
+    .expect("begin_run")
+}
+
+/// Writes the runs above into `db` (which should be empty).
+pub async fn seed(db: &Db) -> Seeded {
+    let now = SystemTime::now();
+    let secs = (now - Duration::from_secs(10 * 86_400))
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let s = Seeded {
+        base: UNIX_EPOCH + Duration::from_secs(secs),
+    };
+    for k in 0..RUNS {
+        let at = s.time(k);
+        let id = run(db, Seeded::uuid(k), at, Seeded::commit(k), k % 3).await;
+        // A setup step: a batch row of another phase, which durations skip.
+        let mut batches = vec![batch("prepare", "setup", at, 1)];
+        for (prefix, secs) in [("bpf", 60 + k as u64), ("net", 30)] {
+            let mut b = batch(prefix, "batch", at, secs);
+            for (name, _) in TESTS.iter().filter(|(n, _)| n.starts_with(prefix)) {
+                if let Some(st) = status(mark(name, k)) {
+                    b.tests.push(test(name, st, duration(name, k, st), k));
+                }
+            }
+            batches.push(b);
+        }
+        for b in &batches {
+            db.record_batch(id, b).await.expect("record_batch");
+        }
+        db.finish_run(id, "failed", at + Duration::from_secs(600))
+            .await
+            .expect("finish_run");
+    }
+    let old = now - Duration::from_secs(60 * 86_400);
+    let id = run(db, "run-old".into(), old, "0ld".repeat(13), 0).await;
+    for prefix in ["bpf", "net"] {
+        let mut b = batch(prefix, "batch", old, 999);
+        for (name, m) in OLD.iter().filter(|(n, _)| n.starts_with(prefix)) {
+            let st = status(*m).unwrap();
+            b.tests.push(test(name, st, Duration::from_secs(9), 99));
+        }
+        db.record_batch(id, &b).await.expect("record_batch");
+    }
+    s
+}
+
+pub fn days(n: u64) -> Filter {
+    Filter::last(Duration::from_secs(n * 86_400), Vec::new())
+}
+
+pub fn label(s: &str) -> Label {
+    s.parse().unwrap()
+}
+
+/// Every query against the seeded `db`.
+pub async fn check_library(db: &Db, s: &Seeded) {
+    check_flaky(db, s).await;
+    check_regressed(db, s).await;
+    check_history(db, s).await;
+    check_durations(db).await;
+}
+
+/// (test, runs, failures, flaky, hits, flips, pairs) of the default window, in order.
+pub const FLAKY_30D: &[(&str, u64, u64, u64, u64, u64, u64)] = &[
+    ("bpf/maps/broken_always", 8, 8, 0, 8, 0, 0),
+    ("bpf/maps/broken_lately", 24, 5, 0, 5, 0, 16),
+    ("bpf/maps/hash_race", 24, 3, 1, 4, 8, 21),
+    ("net/tcp/connect", 24, 3, 0, 3, 0, 18),
+    ("net/udp/connect", 21, 1, 0, 1, 2, 18),
+    (LONG, 24, 0, 1, 1, 2, 21),
+    ("bpf/xdp/redirect", 24, 0, 1, 1, 1, 21),
+];
+
+pub fn rate(flips: u64, pairs: u64) -> f64 {
+    if pairs == 0 {
+        0.0
+    } else {
+        flips as f64 / pairs as f64
+    }
+}
+
+pub async fn check_flaky(db: &Db, s: &Seeded) {
+    let rows = query::flaky(db, &days(30), &[]).await.unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| (r.test.as_str(), r.runs, r.failures, r.flaky, r.hits))
+        .collect();
+    let want: Vec<_> = FLAKY_30D
+        .iter()
+        .map(|&(t, runs, f, fl, h, _, _)| (t, runs, f, fl, h))
+        .collect();
+    assert_eq!(got, want);
+    for (r, &(_, runs, failures, _, _, flips, pairs)) in rows.iter().zip(FLAKY_30D) {
+        assert_eq!(r.flip_rate, rate(flips, pairs), "{}", r.test);
+        assert_eq!(
+            r.failure_pct,
+            failures as f64 / runs as f64 * 100.0,
+            "{}",
+            r.test
+        );
+        assert!(r.labels.is_empty());
+    }
+    // hash_race: failed in runs 3 (A1), 11 (C3), 12 (A4); flaky in 18 (A6).
+    assert_eq!(rows[2].first_seen, s.time(3));
+    assert_eq!(rows[2].last_seen, s.time(18));
+
+    // Per label values: x86_64/llvm never failed hash_race.
+    let by = ["arch".to_string(), "compiler".to_string()];
+    let rows = query::flaky(db, &days(30), &by).await.unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .filter(|r| r.test == "bpf/maps/hash_race")
+        .map(|r| {
+            (
+                r.labels["arch"].as_str(),
+                r.labels["compiler"].as_str(),
+                r.hits,
+                r.flip_rate,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("x86_64", "gcc", 3, rate(6, 7)),
+            ("aarch64", "gcc", 1, rate(2, 7))
+        ]
+    );
+    let by = ["arch".to_string(), "os".to_string()];
+    let rows = query::flaky(db, &days(30), &by).await.unwrap();
+    let xdp = rows.iter().find(|r| r.test == "bpf/xdp/redirect").unwrap();
+    assert_eq!(
+        (xdp.labels["arch"].as_str(), xdp.labels["os"].as_str()),
+        ("x86_64", "-")
+    );
+
+    // Only x86_64 runs (label sets A and B).
+    let x86 = Filter::last(Duration::from_secs(30 * 86_400), vec![label("arch=x86_64")]);
+    let rows = query::flaky(db, &x86, &[]).await.unwrap();
+    let got: Vec<_> = rows.iter().map(|r| (r.test.as_str(), r.hits)).collect();
+    assert_eq!(
+        got,
+        [
+            ("bpf/maps/broken_lately", 5),
+            ("bpf/maps/hash_race", 3),
+            ("net/udp/connect", 1),
+            (LONG, 1),
+            ("bpf/xdp/redirect", 1),
+        ]
+    );
+    let both = Filter::last(
+        Duration::from_secs(30 * 86_400),
+        vec![label("arch=x86_64"), label("compiler=llvm")],
+    );
+    let rows = query::flaky(db, &both, &[]).await.unwrap();
+    let got: Vec<_> = rows.iter().map(|r| r.test.as_str()).collect();
+    assert_eq!(got, ["bpf/xdp/redirect"]);
+
+    // The 60-day-old run counts with a longer window.
+    let rows = query::flaky(db, &days(90), &[]).await.unwrap();
+    let race = rows
+        .iter()
+        .find(|r| r.test == "bpf/maps/hash_race")
+        .unwrap();
+    assert_eq!((race.runs, race.hits), (25, 5));
+    assert!(rows.iter().any(|r| r.test == "net/old/gone"));
+    assert!(query::flaky(db, &days(1), &[]).await.unwrap().is_empty());
+}
+
+pub async fn check_regressed(db: &Db, s: &Seeded) {
+    let rows = query::regressed(db, &days(30), 3).await.unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| (r.test.as_str(), r.labels.as_str(), r.failures))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("bpf/maps/broken_lately", "arch=x86_64 compiler=gcc", 5),
+            ("net/tcp/connect", "arch=aarch64 compiler=gcc", 3),
+        ]
+    );
+    // broken_lately: A passed in runs 0, 3, 6 and failed from run 9 (A3) on.
+    let r = &rows[0];
+    assert_eq!(r.last_pass.time, s.time(6));
+    assert_eq!(r.last_pass.run, Seeded::uuid(6));
+    assert_eq!(r.last_pass.commit, Some(Seeded::commit(6)));
+    assert_eq!(r.first_failure.time, s.time(9));
+    assert_eq!(r.first_failure.run, Seeded::uuid(9));
+    // net/tcp/connect: C's runs 14 (C4) passed, 17 (C5) failed.
+    assert_eq!(rows[1].last_pass.run, Seeded::uuid(14));
+    assert_eq!(rows[1].first_failure.run, Seeded::uuid(17));
+
+    let rows = query::regressed(db, &days(30), 4).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(query::regressed(db, &days(30), 6).await.unwrap().is_empty());
+    let aarch64 = Filter::last(
+        Duration::from_secs(30 * 86_400),
+        vec![label("arch=aarch64")],
+    );
+    let rows = query::regressed(db, &aarch64, 3).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].test, "net/tcp/connect");
+}
+
+pub async fn check_history(db: &Db, s: &Seeded) {
+    let h = query::history(db, &days(30), "hash_race").await.unwrap();
+    assert_eq!(h.test, "bpf/maps/hash_race");
+    assert_eq!(h.results.len(), RUNS);
+    let strip: String = h
+        .results
+        .iter()
+        .map(|e| match e.status {
+            ResultStatus::Passed => '.',
+            ResultStatus::Failed => 'F',
+            ResultStatus::Flaky => 'R',
+            ResultStatus::Skipped => 's',
+        })
+        .collect();
+    assert_eq!(strip, "...F.......FF.....R.....");
+    let e = &h.results[3];
+    assert_eq!(e.time, s.time(3));
+    assert_eq!(e.commit, Some(Seeded::commit(3)));
+    assert_eq!(e.branch.as_deref(), Some("main"));
+    assert_eq!(e.labels, Seeded::labels(3));
+    assert_eq!(e.run, Seeded::uuid(3));
+    assert_eq!(e.batch.as_deref(), Some("bpf"));
+    assert_eq!(e.duration, Some(Duration::from_millis(5)));
+    assert_eq!(e.message.as_deref(), Some("assertion failed in run 3"));
+    assert_eq!(h.results[0].message, None);
+
+    // Exact name first, then a unique `/suffix`, then a unique substring.
+    for (name, want) in [
+        ("bpf/maps/hash", "bpf/maps/hash"),
+        ("hash", "bpf/maps/hash"),
+        ("maps/hash", "bpf/maps/hash"),
+        ("verifier", "bpf/verifier/loop"),
+        ("udp/conn", "net/udp/connect"),
+    ] {
+        let h = query::history(db, &days(30), name).await.unwrap();
+        assert_eq!(h.test, want, "{name}");
+    }
+    // Case matters (SQLite's LIKE would not mind).
+    assert!(matches!(
+        query::history(db, &days(30), "HASH_RACE").await,
+        Err(query::QueryError::UnknownTest(_))
+    ));
+    match query::history(db, &days(30), "connect").await {
+        Err(query::QueryError::AmbiguousTest {
+            candidates, total, ..
+        }) => {
+            assert_eq!(candidates, ["net/tcp/connect", "net/udp/connect"]);
+            assert_eq!(total, 2);
+        }
+        other => panic!("{other:?}"),
+    }
+    match query::history(db, &days(30), "_").await {
+        Err(query::QueryError::AmbiguousTest { total, .. }) => assert_eq!(total, 4),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        query::history(db, &days(30), "no/such").await,
+        Err(query::QueryError::UnknownTest(_))
+    ));
+    // Skipped results are part of a test's history.
+    let h = query::history(db, &days(30), "udp/connect").await.unwrap();
+    assert_eq!(
+        h.results
+            .iter()
+            .filter(|e| e.status == ResultStatus::Skipped)
+            .count(),
+        3
+    );
+    // The window and labels apply; the name resolves outside them.
+    let h = query::history(db, &days(90), "net/old/gone").await.unwrap();
+    assert_eq!(h.results.len(), 1);
+    let h = query::history(db, &days(30), "net/old/gone").await.unwrap();
+    assert!(h.results.is_empty());
+}
+
+pub async fn check_durations(db: &Db) {
+    let rows = query::durations(db, &days(30), Subject::Tests)
+        .await
+        .unwrap();
+    // loop: 10, 20, …, 240 ms: p50 is the 12th value, p90 the 22nd.
+    let ms = Duration::from_millis;
+    let first = &rows[0];
+    assert_eq!(first.name, "bpf/verifier/loop");
+    assert_eq!(
+        (first.count, first.p50, first.p90, first.max),
+        (24, ms(120), ms(220), ms(240))
+    );
+    // Skipped results (1 s each) are left out.
+    let udp = rows.iter().find(|r| r.name == "net/udp/connect").unwrap();
+    assert_eq!((udp.count, udp.max), (21, ms(5)));
+    assert_eq!(rows.len(), TESTS.len());
+    // Ties on p90 go by name.
+    let names: Vec<&str> = rows[1..].iter().map(|r| r.name.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+
+    let rows = query::durations(db, &days(30), Subject::Batches)
+        .await
+        .unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| (r.name.as_str(), r.count, r.p50, r.p90, r.max))
+        .collect();
+    let s = Duration::from_secs;
+    // bpf: 60 s + k s for run k: 60..=83.
+    assert_eq!(
+        got,
+        [
+            ("bpf", 24, s(71), s(81), s(83)),
+            ("net", 24, s(30), s(30), s(30))
+        ]
+    );
+    let p90 = query::batch_p90(db, &days(90)).await.unwrap();
+    assert_eq!(
+        p90,
+        HashMap::from([("bpf".to_string(), s(82)), ("net".to_string(), s(30))])
+    );
+}

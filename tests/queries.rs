@@ -1,0 +1,523 @@
+//! The history queries: the library against a seeded SQLite store
+//! (`common::history_seed`, shared with the PostgreSQL tests), and the real
+//! binary's tables and JSON for `flaky`, `regressed`, `history` and
+//! `durations`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::SystemTime;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use common::history_seed::{self, FLAKY_30D, LONG, Seeded, rate};
+use warden::history::query::rfc3339;
+use warden::history::{Access, Db, Location};
+
+struct Store {
+    dir: TempDir,
+    path: PathBuf,
+    seeded: Seeded,
+}
+
+impl Store {
+    async fn seeded() -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        let db = Db::open(&Location::Sqlite(path.clone()), Access::Write)
+            .await
+            .unwrap();
+        let seeded = history_seed::seed(&db).await;
+        db.close().await;
+        Store { dir, path, seeded }
+    }
+
+    /// `warden ARGS --history sqlite:PATH`.
+    fn warden(&self, args: &[&str]) -> Run {
+        warden(args, &format!("sqlite:{}", self.path.display()), &self.dir)
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    fn json(&self) -> Vec<Value> {
+        match serde_json::from_str(&self.stdout) {
+            Ok(Value::Array(rows)) => rows,
+            other => panic!("not a JSON array: {other:?}\n{}", self.stdout),
+        }
+    }
+
+    fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+fn warden(args: &[&str], history: &str, cwd: &TempDir) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::cargo_bin("warden")
+        .unwrap()
+        .args(args)
+        .args(["--history", history])
+        .env_remove("WARDEN_HISTORY")
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+fn utc(t: SystemTime, format: &str) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format(format)
+        .to_string()
+}
+
+/// [`LONG`] cut to `width` characters from the left.
+fn long_cut(width: usize) -> String {
+    let tail: String = LONG
+        .chars()
+        .skip(LONG.chars().count() - (width - 1))
+        .collect();
+    format!("…{tail}")
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    k.sort();
+    k
+}
+
+#[tokio::test]
+async fn library_queries_on_sqlite() {
+    let store = Store::seeded().await;
+    let db = Db::open(&Location::Sqlite(store.path.clone()), Access::Read)
+        .await
+        .unwrap();
+    history_seed::check_library(&db, &store.seeded).await;
+}
+
+#[tokio::test]
+async fn flaky_table() {
+    let store = Store::seeded().await;
+    let r = store.warden(&["flaky"]).ok();
+    let day = |k| utc(store.seeded.time(k), "%m-%d");
+    // FIRST/LAST of each row: the runs of its first and last failure.
+    let seen = [
+        (2, 23),
+        (9, 21),
+        (3, 18),
+        (17, 23),
+        (6, 6),
+        (9, 9),
+        (22, 22),
+    ];
+    // 100 columns less the 53 of the others: 47 for the name.
+    let mut want = vec![format!(
+        "{:<47}  HITS  RUNS  FAIL  FLAKY  FAIL%  FLIP%  FIRST  LAST",
+        "TEST"
+    )];
+    let numbers = [
+        "   8     8     8      0  100.0    0.0",
+        "   5    24     5      0   20.8    0.0",
+        "   4    24     3      1   12.5   38.1",
+        "   3    24     3      0   12.5    0.0",
+        "   1    21     1      0    4.8   11.1",
+        "   1    24     0      1    0.0    9.5",
+        "   1    24     0      1    0.0    4.8",
+    ];
+    for ((row, n), (first, last)) in FLAKY_30D.iter().zip(numbers).zip(seen) {
+        let name = if row.0 == LONG {
+            long_cut(47)
+        } else {
+            format!("{:<47}", row.0)
+        };
+        want.push(format!("{name}  {n}  {}  {}", day(first), day(last)));
+    }
+    assert_eq!(r.lines()[..8], want, "\n{}", r.stdout);
+    assert!(
+        r.lines()[8].starts_with("HITS = FAIL + FLAKY"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.lines()[9].starts_with("FLIP%: "), "{}", r.stdout);
+    assert_eq!(r.lines().len(), 10);
+    assert!(
+        r.lines().iter().all(|l| l.chars().count() <= 100),
+        "{}",
+        r.stdout
+    );
+}
+
+#[tokio::test]
+async fn flaky_json() {
+    let store = Store::seeded().await;
+    let rows = store.warden(&["flaky", "--format", "json"]).ok().json();
+    let tests: Vec<&str> = rows.iter().map(|r| r["test"].as_str().unwrap()).collect();
+    let want: Vec<&str> = FLAKY_30D.iter().map(|r| r.0).collect();
+    assert_eq!(tests, want);
+    let race = &rows[2];
+    assert_eq!(
+        keys(race),
+        [
+            "failure_pct",
+            "failures",
+            "first_seen",
+            "flaky",
+            "flip_rate",
+            "hits",
+            "last_seen",
+            "runs",
+            "test"
+        ]
+    );
+    assert_eq!(race["runs"], 24);
+    assert_eq!(race["failures"], 3);
+    assert_eq!(race["flaky"], 1);
+    assert_eq!(race["hits"], 4);
+    assert_eq!(race["failure_pct"], 12.5);
+    let flip = race["flip_rate"].as_f64().unwrap();
+    assert!((flip - rate(8, 21)).abs() < 1e-12, "{flip}");
+    assert_eq!(race["first_seen"], rfc3339(store.seeded.time(3)));
+    assert_eq!(race["last_seen"], rfc3339(store.seeded.time(18)));
+}
+
+#[tokio::test]
+async fn flaky_by_labels_filters_and_limits() {
+    let store = Store::seeded().await;
+
+    let r = store.warden(&["flaky", "--by", "arch,compiler"]).ok();
+    assert!(
+        r.lines()[0].starts_with("TEST") && r.lines()[0].contains("  ARCH     COMPILER  HITS"),
+        "{}",
+        r.stdout
+    );
+    let race: Vec<&str> = r
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("bpf/maps/hash_race "))
+        .collect();
+    assert_eq!(race.len(), 2, "{}", r.stdout);
+    assert!(
+        race[0].contains("  x86_64   gcc          3     8"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        race[1].contains("  aarch64  gcc          1     8"),
+        "{}",
+        r.stdout
+    );
+
+    let rows = store
+        .warden(&["flaky", "--by", "arch", "--format", "json"])
+        .ok()
+        .json();
+    let race: Vec<(&str, &Value)> = rows
+        .iter()
+        .filter(|r| r["test"] == "bpf/maps/hash_race")
+        .map(|r| (r["labels"]["arch"].as_str().unwrap(), &r["hits"]))
+        .collect();
+    assert_eq!(
+        race,
+        [("x86_64", &Value::from(3)), ("aarch64", &Value::from(1))]
+    );
+    assert_eq!(keys(&rows[0]["labels"]), ["arch"]);
+
+    let r = store.warden(&["flaky", "--label", "arch=x86_64"]).ok();
+    let tests: Vec<&str> = r.lines()[1..6]
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        tests,
+        [
+            "bpf/maps/broken_lately",
+            "bpf/maps/hash_race",
+            "net/udp/connect",
+            &long_cut(47),
+            "bpf/xdp/redirect"
+        ]
+    );
+
+    let rows = store
+        .warden(&["flaky", "--since", "90d", "--format", "json"])
+        .ok()
+        .json();
+    assert!(rows.iter().any(|r| r["test"] == "net/old/gone"));
+
+    let r = store.warden(&["flaky", "--limit", "2"]).ok();
+    assert_eq!(r.lines().len(), 1 + 2 + 1 + 2, "{}", r.stdout);
+    assert_eq!(r.lines()[3], "… 5 more rows (--limit 0 shows all)");
+    let rows = store
+        .warden(&["flaky", "--limit", "2", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(rows.len(), 2);
+
+    let r = store.warden(&["flaky", "--since", "1d"]).ok();
+    assert_eq!(r.stdout, "no flaky tests in the last 1d\n");
+    let r = store
+        .warden(&["flaky", "--label", "arch=s390x", "--since", "12h"])
+        .ok();
+    assert_eq!(r.stdout, "no flaky tests in the last 12h with arch=s390x\n");
+    let r = store
+        .warden(&["flaky", "--since", "1d", "--format", "json"])
+        .ok();
+    assert_eq!(r.stdout, "[]\n");
+
+    let r = store.warden(&["flaky", "--by", "arch,a b"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("`a b` is not a label key"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test]
+async fn regressed_table_and_json() {
+    let store = Store::seeded().await;
+    let s = &store.seeded;
+    let r = store.warden(&["regressed"]).ok();
+    let at = |k| utc(s.time(k), "%m-%d %H:%M");
+    let commit = |k| Seeded::commit(k)[..10].to_string();
+    let row = |test, labels, fails, first: usize, last: usize| {
+        format!(
+            "{test:<22}  {labels:<25}  {fails:>5}  {}  {}  {}",
+            at(first),
+            commit(first),
+            commit(last)
+        )
+    };
+    let want = [
+        format!(
+            "{:<22}  {:<25}  FAILS  SINCE (UTC)  FIRST BAD   LAST GOOD",
+            "TEST", "LABELS"
+        ),
+        row(
+            "bpf/maps/broken_lately",
+            "arch=x86_64 compiler=gcc",
+            5,
+            9,
+            6,
+        ),
+        row("net/tcp/connect", "arch=aarch64 compiler=gcc", 3, 17, 14),
+    ];
+    assert_eq!(r.lines(), want, "\n{}", r.stdout);
+
+    let rows = store.warden(&["regressed", "--format", "json"]).ok().json();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        keys(&rows[0]),
+        ["failures", "first_failure", "labels", "last_pass", "test"]
+    );
+    assert_eq!(rows[1]["test"], "net/tcp/connect");
+    assert_eq!(rows[1]["labels"], "arch=aarch64 compiler=gcc");
+    assert_eq!(rows[1]["failures"], 3);
+    assert_eq!(
+        rows[1]["last_pass"],
+        serde_json::json!({
+            "time": rfc3339(s.time(14)),
+            "commit": Seeded::commit(14),
+            "run": "run-14",
+        })
+    );
+    assert_eq!(rows[1]["first_failure"]["run"], "run-17");
+
+    let r = store.warden(&["regressed", "--min-failures", "4"]).ok();
+    assert_eq!(r.lines().len(), 2, "{}", r.stdout);
+    let r = store.warden(&["regressed", "--min-failures", "6"]).ok();
+    assert_eq!(r.stdout, "no regressed tests in the last 30d\n");
+    let r = store.warden(&["regressed", "--min-failures", "0"]);
+    assert_eq!(r.code, 2);
+}
+
+#[tokio::test]
+async fn history_of_one_test() {
+    let store = Store::seeded().await;
+    let s = &store.seeded;
+    let r = store.warden(&["history", "hash_race"]).ok();
+    let lines = r.lines();
+    assert_eq!(
+        lines[..4],
+        [
+            "bpf/maps/hash_race: 24 results in the last 30d, oldest first",
+            "...F.......FF.....R.....",
+            ". passed  F failed  R flaky (failed, then passed on a retry)  s skipped",
+            "",
+        ],
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        lines[4],
+        format!(
+            "{:<16}  STATUS  DURATION  {:<12}  BRANCH  LABELS",
+            "TIME (UTC)", "COMMIT"
+        )
+    );
+    let row = |k: usize, status: &str| {
+        format!(
+            "{}  {status:<6}     0.01s  {}  main    {}",
+            utc(s.time(k), "%Y-%m-%d %H:%M"),
+            &Seeded::commit(k)[..12],
+            Seeded::labels(k)
+        )
+    };
+    assert_eq!(lines[5], row(0, "passed"));
+    assert_eq!(lines[8], row(3, "failed"));
+    assert_eq!(lines[9], "    assertion failed in run 3");
+    // 24 results and 4 messages (3 failures, 1 flaky).
+    assert_eq!(lines.len(), 5 + 24 + 4, "{}", r.stdout);
+    assert!(
+        lines.iter().all(|l| l.chars().count() <= 100),
+        "{}",
+        r.stdout
+    );
+
+    let r = store.warden(&["history", "hash_race", "--limit", "6"]).ok();
+    assert_eq!(
+        r.lines()[..3],
+        [
+            "bpf/maps/hash_race: 24 results in the last 30d, oldest first",
+            "… 18 earlier results not shown (--limit 0 shows all)",
+            "R.....",
+        ]
+    );
+    assert_eq!(r.lines().len(), 6 + 6 + 1, "{}", r.stdout);
+
+    let rows = store
+        .warden(&["history", "bpf/maps/hash_race", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(rows.len(), 24);
+    assert_eq!(
+        rows[3],
+        serde_json::json!({
+            "test": "bpf/maps/hash_race",
+            "time": rfc3339(s.time(3)),
+            "status": "failed",
+            "duration_ms": 5,
+            "commit": Seeded::commit(3),
+            "branch": "main",
+            "labels": "arch=x86_64 compiler=gcc",
+            "run": "run-03",
+            "batch": "bpf",
+            "message": "assertion failed in run 3",
+        })
+    );
+
+    let r = store.warden(&["history", "connect"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "warden: `connect` names 2 tests: net/tcp/connect, net/udp/connect; give more of the name\n"
+    );
+    let r = store.warden(&["history", "no/such/test"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "warden: no test named `no/such/test` in the history\n"
+    );
+    let r = store.warden(&["history", "net/old/gone"]).ok();
+    assert_eq!(r.stdout, "no results of net/old/gone in the last 30d\n");
+}
+
+#[tokio::test]
+async fn durations_of_tests_and_batches() {
+    let store = Store::seeded().await;
+    let r = store.warden(&["durations"]).ok();
+    let want = [
+        format!("{:<72}  COUNT    P50    P90    MAX", "TEST"),
+        format!("{:<72}     24  0.12s  0.22s  0.24s", "bpf/verifier/loop"),
+        format!(
+            "{:<72}      8  0.01s  0.01s  0.01s",
+            "bpf/maps/broken_always"
+        ),
+    ];
+    assert_eq!(r.lines()[..3], want, "\n{}", r.stdout);
+    assert!(r.stdout.contains(&long_cut(72)), "{}", r.stdout);
+    assert_eq!(r.lines().len(), 1 + history_seed::TESTS.len());
+    assert!(
+        r.lines().iter().all(|l| l.chars().count() <= 100),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        store.warden(&["durations", "--tests"]).ok().stdout,
+        r.stdout
+    );
+
+    let r = store.warden(&["durations", "--batches"]).ok();
+    assert_eq!(
+        r.lines(),
+        [
+            "BATCH  COUNT     P50     P90     MAX",
+            "bpf       24  1m 11s  1m 21s  1m 23s",
+            "net       24  30.00s  30.00s  30.00s",
+        ]
+    );
+    let rows = store
+        .warden(&["durations", "--batches", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        rows[0],
+        serde_json::json!({"name": "bpf", "count": 24, "p50_ms": 71000, "p90_ms": 81000, "max_ms": 83000})
+    );
+    let r = store
+        .warden(&["durations", "--batches", "--since", "1h"])
+        .ok();
+    assert_eq!(r.stdout, "no batch durations in the last 1h\n");
+    assert_eq!(store.warden(&["durations", "--tests", "--batches"]).code, 2);
+}
+
+#[test]
+fn no_history_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let absent = format!("sqlite:{}", dir.path().join("absent.db").display());
+    for cmd in ["flaky", "regressed", "durations"] {
+        let r = warden(&[cmd], &absent, &dir);
+        assert_eq!(r.code, 0, "{cmd}: {}", r.stderr);
+        assert_eq!(r.stdout, "");
+        assert_eq!(
+            r.stderr,
+            format!("warden: no history at {absent} yet: nothing was recorded there\n")
+        );
+    }
+    let r = warden(&["history", "x"], &absent, &dir);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no history at"), "{}", r.stderr);
+    // Reading creates nothing.
+    assert!(!dir.path().join("absent.db").exists());
+
+    let r = warden(&["flaky"], "none", &dir);
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        r.stderr,
+        "warden: no history: the history location is `none`\n"
+    );
+}
