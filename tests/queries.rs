@@ -1,8 +1,8 @@
-//! The history queries: the library against a seeded SQLite store
-//! (`common::history_seed`, shared with the PostgreSQL tests), and the real
-//! binary's tables and JSON for `flaky`, `regressed`, `history` and
-//! `durations`.
+//! The history queries: the library against a seeded store
+//! (`common::history_seed`), SQLite and PostgreSQL, and the real binary's
+//! tables and JSON for `flaky`, `regressed`, `history` and `durations`.
 
+#[macro_use]
 mod common;
 
 use std::path::PathBuf;
@@ -117,6 +117,28 @@ async fn library_queries_on_sqlite() {
         .await
         .unwrap();
     history_seed::check_library(&db, &store.seeded).await;
+}
+
+/// The same checks on PostgreSQL (a throwaway server; skipped, saying
+/// why, without PostgreSQL binaries), and the binary reading it.
+#[tokio::test]
+async fn library_queries_on_postgres() {
+    let server = require_postgres!(shared);
+    let url = server.url(&server.fresh_database());
+    let db = Db::open(&Location::Postgres(url.clone()), Access::Write)
+        .await
+        .unwrap();
+    let seeded = history_seed::seed(&db).await;
+    history_seed::check_library(&db, &seeded).await;
+    db.close().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let rows = warden(&["flaky", "--format", "json"], &url, &dir)
+        .ok()
+        .json();
+    let tests: Vec<&str> = rows.iter().map(|r| r["test"].as_str().unwrap()).collect();
+    let want: Vec<&str> = FLAKY_30D.iter().map(|r| r.0).collect();
+    assert_eq!(tests, want);
 }
 
 #[tokio::test]
