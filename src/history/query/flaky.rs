@@ -15,6 +15,9 @@
 //!   none). A test that fails every other run has a rate near 1; one that
 //!   broke once and was fixed, 0.
 //! - *first/last seen*: the first and last run with a failed or flaky result.
+//! - Listed: tests with a flaky run or a flip. A test that only ever failed
+//!   in breakage streaks (or failed every time) is broken, not flaky.
+//! - Impact, the order: hits outside breakage streaks, then flip rate.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
@@ -41,6 +44,9 @@ pub struct FlakyRow {
     pub failures: u64,
     pub flaky: u64,
     pub hits: u64,
+    /// Failures inside streaks of [`BREAKAGE_STREAK`] or more (left out of
+    /// the flip rate and of the order).
+    pub breakage: u64,
     /// 0–100.
     pub failure_pct: f64,
     /// 0–1.
@@ -78,7 +84,7 @@ fn rows(window: &Window, sequences: &[Sequence], by: &[String]) -> Vec<FlakyRow>
     }
     let mut rows: Vec<FlakyRow> = tallies
         .into_iter()
-        .filter(|(_, t)| t.hits() > 0)
+        .filter(|(_, t)| t.flaky > 0 || t.flips > 0)
         .map(|((test, values), t)| FlakyRow {
             test: test.to_owned(),
             labels: by
@@ -90,6 +96,7 @@ fn rows(window: &Window, sequences: &[Sequence], by: &[String]) -> Vec<FlakyRow>
             failures: t.failures,
             flaky: t.flaky,
             hits: t.hits(),
+            breakage: t.breakage,
             failure_pct: ratio(t.failures, t.runs) * 100.0,
             flip_rate: ratio(t.flips, t.pairs),
             // Both are set: only tallies with hits are kept.
@@ -98,8 +105,8 @@ fn rows(window: &Window, sequences: &[Sequence], by: &[String]) -> Vec<FlakyRow>
         })
         .collect();
     rows.sort_by(|a, b| {
-        b.hits
-            .cmp(&a.hits)
+        (b.hits - b.breakage)
+            .cmp(&(a.hits - a.breakage))
             .then(b.flip_rate.total_cmp(&a.flip_rate))
             .then_with(|| a.test.cmp(&b.test))
             .then_with(|| a.labels.cmp(&b.labels))
@@ -115,6 +122,7 @@ struct Tally {
     flaky: u64,
     flips: u64,
     pairs: u64,
+    breakage: u64,
     /// Unix milliseconds of the first and last failed or flaky result.
     first_seen: Option<i64>,
     last_seen: Option<i64>,
@@ -140,15 +148,25 @@ impl Tally {
             self.first_seen = Some(self.first_seen.map_or(at, |t| t.min(at)));
             self.last_seen = Some(self.last_seen.map_or(at, |t| t.max(at)));
         }
-        let (flips, pairs) = flips(&seq.statuses());
-        self.flips += flips;
-        self.pairs += pairs;
+        let f = flips(&seq.statuses());
+        self.flips += f.flips;
+        self.pairs += f.pairs;
+        self.breakage += f.breakage;
     }
+}
+
+/// What [`flips`] counts in one sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flips {
+    pub flips: u64,
+    pub pairs: u64,
+    /// `failed` results dropped as breakage.
+    pub breakage: u64,
 }
 
 /// Flips and adjacent pairs in one sequence (oldest first, skipped left
 /// out) once streaks of [`BREAKAGE_STREAK`] or more `failed` are dropped.
-pub fn flips(statuses: &[ResultStatus]) -> (u64, u64) {
+pub fn flips(statuses: &[ResultStatus]) -> Flips {
     let statuses: Vec<ResultStatus> = statuses
         .iter()
         .copied()
@@ -156,6 +174,7 @@ pub fn flips(statuses: &[ResultStatus]) -> (u64, u64) {
         .collect();
     // Whether each kept result failed (failed or flaky), in order.
     let mut kept: Vec<bool> = Vec::with_capacity(statuses.len());
+    let mut breakage = 0;
     let mut i = 0;
     while i < statuses.len() {
         let streak = statuses[i..]
@@ -163,6 +182,7 @@ pub fn flips(statuses: &[ResultStatus]) -> (u64, u64) {
             .take_while(|s| **s == ResultStatus::Failed)
             .count();
         if streak >= BREAKAGE_STREAK {
+            breakage += streak as u64;
             i += streak;
             continue;
         }
@@ -176,7 +196,11 @@ pub fn flips(statuses: &[ResultStatus]) -> (u64, u64) {
     }
     let pairs = kept.len().saturating_sub(1) as u64;
     let flips = kept.windows(2).filter(|w| w[0] != w[1]).count() as u64;
-    (flips, pairs)
+    Flips {
+        flips,
+        pairs,
+        breakage,
+    }
 }
 
 fn ratio(n: u64, d: u64) -> f64 {
@@ -202,32 +226,38 @@ mod tests {
             .collect()
     }
 
+    fn fp(marks: &str) -> (u64, u64) {
+        let f = flips(&seq(marks));
+        (f.flips, f.pairs)
+    }
+
     #[test]
     fn flips_count_state_changes() {
-        assert_eq!(flips(&seq("")), (0, 0));
-        assert_eq!(flips(&seq(".")), (0, 0));
-        assert_eq!(flips(&seq("....")), (0, 3));
-        assert_eq!(flips(&seq(".F.F")), (3, 3));
+        assert_eq!(fp(""), (0, 0));
+        assert_eq!(fp("."), (0, 0));
+        assert_eq!(fp("...."), (0, 3));
+        assert_eq!(fp(".F.F"), (3, 3));
         // Failed and flaky are the same state.
-        assert_eq!(flips(&seq(".FR.")), (2, 3));
-        assert_eq!(flips(&seq("RRRR")), (0, 3));
+        assert_eq!(fp(".FR."), (2, 3));
+        assert_eq!(fp("RRRR"), (0, 3));
         // Skipped results are left out.
-        assert_eq!(flips(&seq(".s.sF")), (1, 2));
+        assert_eq!(fp(".s.sF"), (1, 2));
     }
 
     #[test]
     fn breakage_streaks_are_dropped() {
         // Broke for three runs, then fixed: no flakiness at all.
-        assert_eq!(flips(&seq("..FFF..")), (0, 3));
+        assert_eq!(fp("..FFF.."), (0, 3));
         // Two failures in a row are not breakage.
-        assert_eq!(flips(&seq("..FF..")), (2, 5));
+        assert_eq!(fp("..FF.."), (2, 5));
         // A flaky result ends a streak: F F R F are not four failures.
-        assert_eq!(flips(&seq(".FFRF.")), (2, 5));
+        assert_eq!(fp(".FFRF."), (2, 5));
         // A long breakage at the end, flakiness before it.
-        assert_eq!(flips(&seq(".F.FFFFFF")), (2, 2));
+        assert_eq!(fp(".F.FFFFFF"), (2, 2));
         // Skipped results inside a streak do not break it.
-        assert_eq!(flips(&seq(".FsFsF.")), (0, 1));
-        assert_eq!(flips(&seq("FFF")), (0, 0));
+        assert_eq!(fp(".FsFsF."), (0, 1));
+        assert_eq!(fp("FFF"), (0, 0));
+        assert_eq!(flips(&seq(".FsFsF.FFF")).breakage, 6);
     }
 
     fn window(n: usize, by: &[Option<&str>]) -> Window {
@@ -271,20 +301,17 @@ mod tests {
             .iter()
             .map(|r| (r.test.as_str(), r.runs, r.failures, r.flaky, r.hits))
             .collect();
-        // c has the most hits; a and b tie on hits and b flips more (4
-        // flips in 7 pairs, a 4 in 14: its second label set never fails);
-        // d never failed.
-        assert_eq!(
-            summary,
-            [("c", 8, 4, 0, 4), ("b", 8, 1, 1, 2), ("a", 16, 2, 0, 2)]
-        );
-        assert_eq!(rows[0].flip_rate, 0.0);
-        assert_eq!(rows[0].failure_pct, 50.0);
-        assert_eq!(rows[1].flip_rate, 4.0 / 7.0);
-        assert_eq!(rows[2].flip_rate, 4.0 / 14.0);
-        assert_eq!(rows[2].first_seen, time(1_000));
-        assert_eq!(rows[2].last_seen, time(3_000));
+        // c only broke (four failures in a row) and is not flaky; a and b
+        // tie on hits and b flips more (4 flips in 7 pairs, a 4 in 14: its
+        // second label set never fails); d never failed.
+        assert_eq!(summary, [("b", 8, 1, 1, 2), ("a", 16, 2, 0, 2)]);
+        assert_eq!(rows[0].flip_rate, 4.0 / 7.0);
+        assert_eq!(rows[0].failure_pct, 12.5);
+        assert_eq!(rows[1].flip_rate, 4.0 / 14.0);
+        assert_eq!(rows[1].first_seen, time(1_000));
+        assert_eq!(rows[1].last_seen, time(3_000));
         assert!(rows[0].labels.is_empty());
+        assert_eq!(rows[0].breakage, 0);
     }
 
     #[test]
