@@ -389,13 +389,13 @@ async fn history_of_one_test() {
     assert_eq!(
         lines[4],
         format!(
-            "{:<16}  STATUS  DURATION  {:<12}  BRANCH  LABELS",
+            "{:<16}  STATUS  DURATION  RUN     {:<12}  BRANCH  LABELS",
             "TIME (UTC)", "COMMIT"
         )
     );
     let row = |k: usize, status: &str| {
         format!(
-            "{}  {status:<6}     0.01s  {}  main    {}",
+            "{}  {status:<6}     0.01s  failed  {}  main    {}",
             utc(s.time(k), "%Y-%m-%d %H:%M"),
             &Seeded::commit(k)[..12],
             Seeded::labels(k)
@@ -439,6 +439,7 @@ async fn history_of_one_test() {
             "branch": "main",
             "labels": "arch=x86_64 compiler=gcc",
             "run": "run-03",
+            "run_status": "failed",
             "batch": "bpf",
             "message": "assertion failed in run 3",
         })

@@ -108,6 +108,7 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
         Column::text("TIME (UTC)", 16),
         Column::text("STATUS", 7),
         Column::number("DURATION"),
+        Column::text("RUN", 11),
         Column::text("COMMIT", 12),
         Column::text("BRANCH", 16),
         Column::flex("LABELS", 16).cut_end(),
@@ -117,6 +118,7 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
             minute(e.time),
             e.status.to_string(),
             e.duration.map(fmt_duration).unwrap_or_else(|| "-".into()),
+            e.run_status.clone(),
             e.commit
                 .as_ref()
                 .map_or_else(|| "-".into(), |c| c.chars().take(12).collect()),

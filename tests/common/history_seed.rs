@@ -435,6 +435,10 @@ pub async fn check_history(db: &Db, s: &Seeded) {
     // The window and labels apply; the name resolves outside them.
     let h = query::history(db, &days(90), "net/old/gone").await.unwrap();
     assert_eq!(h.results.len(), 1);
+    // Its run never ended (as if its warden had been killed).
+    assert_eq!(h.results[0].run_status, "incomplete");
+    let h = query::history(db, &days(30), "hash_race").await.unwrap();
+    assert!(h.results.iter().all(|r| r.run_status == "failed"));
     let h = query::history(db, &days(30), "net/old/gone").await.unwrap();
     assert!(h.results.is_empty());
 }

@@ -35,6 +35,10 @@ pub struct HistoryEntry {
     pub labels: String,
     /// The run's uuid.
     pub run: String,
+    /// The run's status: `passed`, `failed`, `deadline`, `interrupted`, or
+    /// `incomplete` for a run that never ended (its warden was killed, or
+    /// it is still going).
+    pub run_status: String,
     pub batch: Option<String>,
     pub message: Option<String>,
 }
@@ -55,7 +59,7 @@ pub async fn history(db: &Db, filter: &Filter, name: &str) -> Result<TestHistory
     let cond = filter.runs_condition(&mut sql);
     let text = format!(
         "SELECT runs.id, runs.started_at, r.status, r.duration_ms, runs.commit_sha, runs.branch, \
-         runs.labels, runs.uuid, b.name, r.message \
+         runs.labels, runs.uuid, b.name, r.message, COALESCE(runs.status, 'incomplete') \
          FROM results r JOIN runs ON runs.id = r.run_id \
          LEFT JOIN batches b ON b.id = r.batch_id \
          WHERE r.test_id = {test_id} AND {cond}"
@@ -78,6 +82,7 @@ pub async fn history(db: &Db, filter: &Filter, name: &str) -> Result<TestHistory
                 run: row.try_get(7)?,
                 batch: row.try_get(8)?,
                 message: row.try_get(9)?,
+                run_status: row.try_get(10)?,
             },
         ));
     });
