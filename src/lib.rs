@@ -11,6 +11,8 @@ pub mod plan;
 pub mod report;
 pub mod retry;
 pub mod runner;
+pub mod scheduler;
+pub mod scratch;
 pub mod status;
 pub mod supervisor;
 pub mod watchdog;

@@ -40,6 +40,53 @@ pub struct Plan {
     pub history: crate::history::Location,
     /// The run's labels in the history: `[run] labels`, then `--label`.
     pub labels: crate::history::model::Labels,
+    /// `[resources]`.
+    pub resources: Vec<crate::config::Resource>,
+    pub scratch: Scratch,
+    /// The order batches start in: indices into `batches`, each once.
+    pub order: Vec<usize>,
+}
+
+/// Higher `priority` first; otherwise config order.
+fn priority_order(batches: &[PlannedBatch]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..batches.len()).collect();
+    // Stable: equal priorities keep config order.
+    order.sort_by_key(|&i| std::cmp::Reverse(batches[i].config.scheduling.priority));
+    order
+}
+
+/// Where batches' scratch directories go, and when they are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scratch {
+    /// Absolute.
+    pub root: PathBuf,
+    pub keep: crate::config::KeepScratch,
+}
+
+/// `sun_path` holds 108 bytes with its NUL.
+const SUN_PATH_MAX: usize = 107;
+/// What a test typically adds below its scratch directory (`/vm3/qmp.sock`).
+const SOCKET_ALLOWANCE: usize = 40;
+/// `/warden-XXXXXX/`: the directory a batch gets under the root.
+pub const SCRATCH_DIR_LEN: usize = "/warden-XXXXXX/".len();
+
+impl Scratch {
+    /// A warning when unix sockets under a batch's scratch directory would
+    /// not fit `sun_path` (`bind` fails with ENAMETOOLONG, or the path is
+    /// silently cut).
+    pub fn socket_warning(&self) -> Option<String> {
+        let len = self.root.as_os_str().len();
+        let total = len + SCRATCH_DIR_LEN + SOCKET_ALLOWANCE;
+        (total > SUN_PATH_MAX).then(|| {
+            format!(
+                "scratch root {} is {len} bytes long: a unix socket in a batch's scratch directory \
+                 ({} more bytes, allowing {SOCKET_ALLOWANCE} for the test's own path) would pass the \
+                 108-byte sun_path limit; set [run] scratch-root to a shorter directory",
+                self.root.display(),
+                SCRATCH_DIR_LEN
+            )
+        })
+    }
 }
 
 /// The run's deadline and the reserve kept before it, both validated.
@@ -96,6 +143,14 @@ pub enum PlanError {
     BadJobTimeout(String),
     #[error(transparent)]
     Quarantine(#[from] crate::config::ConfigError),
+    #[error(
+        "batch \"{batch}\" takes {threads} threads, but max-parallel is {max_parallel}: it could never start"
+    )]
+    TooManyThreads {
+        batch: String,
+        threads: u32,
+        max_parallel: usize,
+    },
     #[error("cannot resolve {}: {error}", path.display())]
     Path {
         path: PathBuf,
@@ -150,6 +205,31 @@ impl Plan {
             .or(config.run.max_parallel)
             .or_else(|| std::thread::available_parallelism().ok())
             .unwrap_or(NonZeroUsize::MIN);
+        if let Some(b) = config
+            .batches
+            .iter()
+            .find(|b| b.scheduling.threads as usize > max_parallel.get())
+        {
+            return Err(PlanError::TooManyThreads {
+                batch: b.name.to_string(),
+                threads: b.scheduling.threads,
+                max_parallel: max_parallel.get(),
+            });
+        }
+        let scratch_root = match &config.run.scratch_root {
+            Some(p) => base.join(p),
+            None => std::env::temp_dir(),
+        };
+        // Absolute: batches see it from their own working directories.
+        let scratch_root = std::path::absolute(&scratch_root).map_err(|error| PlanError::Path {
+            path: scratch_root.clone(),
+            error,
+        })?;
+        let scratch = Scratch {
+            root: scratch_root,
+            keep: config.run.keep_scratch,
+        };
+        let resources = config.resources.clone();
         let deadline = run_deadline(&config, &overrides)?;
         let flaky = if overrides.flaky_fails {
             FlakyPolicy::Fail
@@ -177,7 +257,7 @@ impl Plan {
             }
         };
         let only = &overrides.only;
-        let batches = config
+        let batches: Vec<PlannedBatch> = config
             .batches
             .into_iter()
             .filter(|b| only.is_empty() || only.iter().any(|n| n == b.name.as_str()))
@@ -200,9 +280,13 @@ impl Plan {
                 )
             })
             .collect();
+        let order = priority_order(&batches);
         Ok(Plan {
             history,
             labels,
+            resources,
+            scratch,
+            order,
             setup,
             batches,
             post,

@@ -12,14 +12,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, watch};
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::config::FlakyPolicy;
+use crate::config::{FlakyPolicy, slot_variable};
 use crate::event::Event;
 use crate::outcome::Outcome;
 use crate::plan::{Plan, PlannedBatch};
 use crate::retry;
+use crate::scheduler::{Capacity, Demand, Grant, Scheduler};
+use crate::scratch::ScratchDir;
 use crate::status::Status;
 use crate::supervisor::Supervisor;
 use crate::watchdog::{Deadline, Stop, StopCause};
@@ -153,16 +157,21 @@ async fn phases(
     post(plan, &sup, tx, stop, deadline, batches_ok).await;
 }
 
-/// Runs the batches; returns whether every one passed.
+/// Runs the batches in the plan's order as the scheduler lets them start
+/// (threads, resources, locks); returns whether every one passed.
 async fn batches(
     plan: &Plan,
     sup: &Arc<Supervisor>,
     tx: &mpsc::UnboundedSender<Event>,
     mut stop: watch::Receiver<Stop>,
 ) -> bool {
-    let slots = Arc::new(Semaphore::new(plan.max_parallel.get()));
-    let mut pending = plan.batches.iter();
+    let mut scheduler = Scheduler::new(
+        &capacity(plan),
+        plan.batches.iter().map(|b| demand(plan, b)).collect(),
+        plan.order.clone(),
+    );
     let mut running = JoinSet::new();
+    let mut grants: HashMap<tokio::task::Id, Grant> = HashMap::new();
     let mut all_passed = true;
     let mut announced = false;
     let mut stop_open = true;
@@ -172,46 +181,141 @@ async fn batches(
         {
             announced = true;
             let _ = tx.send(Event::Note(stopping_note(*stop.borrow(), running.len())));
-            for b in pending.by_ref() {
-                not_run(tx, b, &why);
+            for i in scheduler.drain() {
+                not_run(tx, &plan.batches[i], &why);
                 all_passed = false;
             }
         }
-        let more = pending.len() > 0;
-        if !more && running.is_empty() {
-            break;
-        }
-        tokio::select! {
-            permit = slots.clone().acquire_owned(), if more => {
-                // The semaphore is never closed.
-                let Ok(permit) = permit else { break };
-                // A stop may have come while we waited for the slot: the
-                // top of the loop reports what is left as not run.
-                if stopped_reason(&stop).is_some() {
-                    continue;
-                }
-                let Some(batch) = pending.next() else { continue };
-                let (sup, tx, stop, batch) = (sup.clone(), tx.clone(), stop.clone(), batch.clone());
-                let quarantine = plan.quarantine.clone();
-                running.spawn(async move {
-                    let mut outcome = retry::with_retries(&sup, &batch, &tx, &stop).await;
-                    retry::apply_quarantine(&mut outcome, &quarantine);
-                    drop(permit);
+        if !announced {
+            for grant in scheduler.start_ready() {
+                let batch = with_slots(plan, &plan.batches[grant.unit], &grant);
+                let (sup, tx, stop) = (sup.clone(), tx.clone(), stop.clone());
+                let (quarantine, scratch) = (plan.quarantine.clone(), plan.scratch.clone());
+                let task = running.spawn(async move {
+                    let outcome = run_batch(&sup, batch, &tx, &stop, &scratch, &quarantine).await;
                     let passed = outcome.status.is_success();
                     finished(&tx, outcome);
                     passed
                 });
+                grants.insert(task.id(), grant);
             }
-            joined = running.join_next(), if !running.is_empty() => {
-                all_passed &= joined.is_some_and(|r| r.unwrap_or(false));
+        }
+        if running.is_empty() {
+            if scheduler.pending() > 0 {
+                // Unreachable: every demand fits the capacity (checked by
+                // the config and the plan), and nothing holds anything.
+                // Said rather than hung on.
+                for i in scheduler.drain() {
+                    not_run(tx, &plan.batches[i], "not started: could not be scheduled");
+                    all_passed = false;
+                }
+            }
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next_with_id() => {
+                let (id, passed) = match joined {
+                    Some(Ok((id, passed))) => (id, passed),
+                    Some(Err(e)) => (e.id(), false),
+                    None => continue,
+                };
+                all_passed &= passed;
+                if let Some(grant) = grants.remove(&id) {
+                    scheduler.release(grant);
+                }
             }
             changed = stop.changed(), if stop_open && !announced => {
                 stop_open = changed.is_ok();
             }
-            else => break,
         }
     }
     all_passed
+}
+
+/// One batch, from its scratch directory to its final outcome.
+async fn run_batch(
+    sup: &Arc<Supervisor>,
+    mut batch: PlannedBatch,
+    tx: &mpsc::UnboundedSender<Event>,
+    stop: &watch::Receiver<Stop>,
+    scratch: &crate::plan::Scratch,
+    quarantine: &crate::config::quarantine::Quarantine,
+) -> Outcome {
+    let dir = match ScratchDir::create(scratch) {
+        Ok(dir) => dir,
+        Err(e) => {
+            let why = format!(
+                "cannot create a scratch directory under {}: {e}",
+                scratch.root.display()
+            );
+            return Outcome::new(
+                batch.config.name.clone(),
+                batch.phase,
+                batch.config.kind.clone(),
+                batch.log.clone(),
+                Status::Failed,
+                why,
+            );
+        }
+    };
+    let path = dir.path().display().to_string();
+    batch.config.env.insert("TMPDIR".into(), path.clone());
+    batch.config.env.insert("WARDEN_SCRATCH".into(), path);
+    let mut outcome = retry::with_retries(sup, &batch, tx, stop).await;
+    retry::apply_quarantine(&mut outcome, quarantine);
+    dir.finish(scratch.keep, &mut outcome);
+    outcome
+}
+
+fn capacity(plan: &Plan) -> Capacity {
+    Capacity {
+        // max-parallel counts threads; a u32 is plenty.
+        threads: u32::try_from(plan.max_parallel.get()).unwrap_or(u32::MAX),
+        resources: plan
+            .resources
+            .iter()
+            .map(|r| (r.name.clone(), r.capacity))
+            .collect(),
+    }
+}
+
+fn demand(plan: &Plan, b: &PlannedBatch) -> Demand {
+    let s = &b.config.scheduling;
+    Demand {
+        threads: s.threads,
+        needs: s
+            .needs
+            .iter()
+            .filter_map(|(name, n)| {
+                let r = plan.resources.iter().position(|r| &r.name == name)?;
+                Some((r, *n))
+            })
+            .collect(),
+        locks: s.locks.clone(),
+    }
+}
+
+/// The batch with `WARDEN_SLOT` and, per resource it holds,
+/// `WARDEN_SLOT_<R>` (its first unit's number) and `WARDEN_SLOTS_<R>` (all).
+fn with_slots(plan: &Plan, batch: &PlannedBatch, grant: &Grant) -> PlannedBatch {
+    let mut batch = batch.clone();
+    let env = &mut batch.config.env;
+    env.insert("WARDEN_SLOT".into(), grant.slot.to_string());
+    for (r, slots) in &grant.resource_slots {
+        let Some(resource) = plan.resources.get(*r) else {
+            continue;
+        };
+        let var = slot_variable(&resource.name);
+        if let Some(first) = slots.first() {
+            env.insert(var.clone(), first.to_string());
+        }
+        let all: Vec<String> = slots.iter().map(u32::to_string).collect();
+        env.insert(
+            var.replacen("WARDEN_SLOT_", "WARDEN_SLOTS_", 1),
+            all.join(" "),
+        );
+    }
+    batch
 }
 
 /// The post steps: always, in order, each within what is left of the

@@ -254,6 +254,9 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         labels: args.labels.iter().cloned().collect(),
     };
     let plan = load_plan(&args.config, overrides)?;
+    if let Some(w) = plan.scratch.socket_warning() {
+        err!("warden: warning: {w}");
+    }
     // The shared directory belongs to one run: state a setup step left for
     // cleanup must not leak into the next run.
     let _ = std::fs::remove_dir_all(&plan.shared_dir);

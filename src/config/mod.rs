@@ -6,6 +6,7 @@ mod error;
 mod name;
 mod pattern;
 pub mod quarantine;
+mod resources;
 mod schema;
 
 pub use duration::{MAX_DURATION, parse_duration};
@@ -56,6 +57,10 @@ pub struct RunConfig {
     pub history: Option<crate::history::Location>,
     /// Labels of every run of this config (`arch = "x86_64"`).
     pub labels: crate::history::model::Labels,
+    /// Where batches' scratch directories go (relative to the config
+    /// file's directory); `None`: the system temp dir.
+    pub scratch_root: Option<PathBuf>,
+    pub keep_scratch: KeepScratch,
 }
 
 /// One `[[batch]]` with `[defaults]` and built-in defaults already applied.
@@ -78,9 +83,67 @@ pub struct BatchConfig {
     pub retry: RetryPolicy,
     /// How its output is read into tests.
     pub format: OutputFormat,
+    /// What it takes while it runs, and when it starts.
+    pub scheduling: Scheduling,
     /// The command for a retry that runs only the failed tests: an argv with
     /// `{tests}` where they go (needs a `format`).
     pub rerun: Option<Vec<String>>,
+}
+
+/// One `[resources]` entry: `heavy-io = 4`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub name: String,
+    pub capacity: u32,
+}
+
+/// `WARDEN_SLOT_<NAME>`: the name upper-cased, `-` as `_`.
+pub fn slot_variable(resource: &str) -> String {
+    let name: String = resource
+        .chars()
+        .map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect();
+    format!("WARDEN_SLOT_{name}")
+}
+
+/// What a batch takes while it runs (`threads`, `needs`, `locks`) and how
+/// early it should start (`priority`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduling {
+    /// How many of `max-parallel` it occupies.
+    pub threads: u32,
+    /// (resource name, units), every name in `[resources]`, within its capacity.
+    pub needs: Vec<(String, u32)>,
+    /// Keyed exclusive locks, without duplicates.
+    pub locks: Vec<String>,
+    /// Higher starts first; ties are ordered by expected duration.
+    pub priority: i64,
+}
+
+impl Default for Scheduling {
+    fn default() -> Self {
+        Scheduling {
+            threads: 1,
+            needs: Vec::new(),
+            locks: Vec::new(),
+            priority: 0,
+        }
+    }
+}
+
+/// `[run] keep-scratch`: when a batch's scratch directory outlives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeepScratch {
+    #[default]
+    Never,
+    OnFailure,
+    Always,
 }
 
 /// `format`: what the batch's output says about tests.
@@ -133,6 +196,8 @@ pub struct Config {
     /// The file it was read from.
     pub path: PathBuf,
     pub run: RunConfig,
+    /// `[resources]`, in file order.
+    pub resources: Vec<Resource>,
     /// `[[setup]]`, in file order.
     pub setup: Vec<BatchConfig>,
     /// In file order; names are unique across setup, batches and post.

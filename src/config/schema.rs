@@ -28,6 +28,7 @@ struct RawFile {
     batch: Vec<Spanned<RawBatch>>,
     #[serde(default)]
     post: Vec<Spanned<RawBatch>>,
+    resources: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -42,6 +43,8 @@ struct RawRun {
     quarantine: Option<Spanned<String>>,
     history: Option<Spanned<String>>,
     labels: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
+    scratch_root: Option<Spanned<String>>,
+    keep_scratch: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +89,11 @@ struct RawBatch {
     rerun: Option<Spanned<Vec<String>>>,
     /// Only in `[[post]]`.
     required: Option<Spanned<bool>>,
+    // Only in `[[batch]]`: setup and post steps run alone.
+    needs: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+    threads: Option<Spanned<toml::Value>>,
+    locks: Option<Vec<Spanned<String>>>,
+    priority: Option<Spanned<i64>>,
 }
 
 /// `[defaults]` after validation, with built-in defaults filled in.
@@ -105,18 +113,21 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         .map_err(|e| cx.serde_error(root.get_ref(), &e))?;
     let run = run(&cx, raw.run)?;
     let defaults = defaults(&cx, raw.defaults)?;
+    let resources = super::resources::resources(&cx, raw.resources)?;
     // Setup steps, batches and post steps share the logs directory, so
     // their names share one namespace.
     let mut names = HashMap::new();
-    let setup = units(&cx, Section::Setup, raw.setup, &defaults, &mut names)?;
-    let batches = units(&cx, Section::Batch, raw.batch, &defaults, &mut names)?;
-    let post = units(&cx, Section::Post, raw.post, &defaults, &mut names)?
+    let mut units = |section, raw| units(&cx, section, raw, &defaults, &resources, &mut names);
+    let setup = units(Section::Setup, raw.setup)?;
+    let batches = units(Section::Batch, raw.batch)?;
+    let post = units(Section::Post, raw.post)?
         .into_iter()
         .map(|(step, required)| PostConfig { step, required })
         .collect();
     Ok(Config {
         path: path.to_path_buf(),
         run,
+        resources,
         setup: setup.into_iter().map(|(b, _)| b).collect(),
         batches: batches.into_iter().map(|(b, _)| b).collect(),
         post,
@@ -125,13 +136,13 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 
 /// Where errors point: the file's name and text, to turn byte spans into
 /// line and column.
-struct Cx<'a> {
+pub(super) struct Cx<'a> {
     path: &'a Path,
     text: &'a str,
 }
 
 impl Cx<'_> {
-    fn error(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+    pub(super) fn error(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
         let (line, column) = line_column(self.text, span.start);
         ConfigError::Invalid {
             path: self.path.to_path_buf(),
@@ -141,7 +152,12 @@ impl Cx<'_> {
         }
     }
 
-    fn key_error(&self, key: &str, span: Range<usize>, message: impl AsRef<str>) -> ConfigError {
+    pub(super) fn key_error(
+        &self,
+        key: &str,
+        span: Range<usize>,
+        message: impl AsRef<str>,
+    ) -> ConfigError {
         self.error(span, format!("key `{key}`: {}", message.as_ref()))
     }
 
@@ -278,12 +294,31 @@ fn run(cx: &Cx, raw: RawRun) -> Result<RunConfig, ConfigError> {
             .map_err(|msg| cx.key_error("labels", key.span(), msg))?;
         labels.insert(label.key, label.value);
     }
+    let keep_scratch = match raw.keep_scratch {
+        None => super::KeepScratch::default(),
+        Some(k) => match k.get_ref().as_str() {
+            "never" => super::KeepScratch::Never,
+            "on-failure" => super::KeepScratch::OnFailure,
+            "always" => super::KeepScratch::Always,
+            other => {
+                let msg = format!(
+                    "invalid value {other:?}, expected \"never\", \"on-failure\" or \"always\""
+                );
+                return Err(cx.key_error("keep-scratch", k.span(), msg));
+            }
+        },
+    };
     Ok(RunConfig {
         deadline,
         reserve,
         flaky,
         history,
         labels,
+        scratch_root: raw
+            .scratch_root
+            .map(|v| path(cx, "scratch-root", v))
+            .transpose()?,
+        keep_scratch,
         quarantine: raw
             .quarantine
             .map(|v| path(cx, "quarantine", v))
@@ -446,6 +481,7 @@ fn units(
     section: Section,
     raw: Vec<Spanned<RawBatch>>,
     defaults: &Defaults,
+    resources: &[super::Resource],
     names: &mut HashMap<BatchName, usize>,
 ) -> Result<Vec<(BatchConfig, bool)>, ConfigError> {
     let mut out = Vec::with_capacity(raw.len());
@@ -480,8 +516,42 @@ fn units(
             }
             (None, _) => false,
         };
+        if section != Section::Batch {
+            let keys = [
+                (
+                    "needs",
+                    raw.needs
+                        .as_ref()
+                        .map(|n| n.keys().next().map(|k| k.span()).unwrap_or(0..0)),
+                ),
+                ("threads", raw.threads.as_ref().map(Spanned::span)),
+                (
+                    "locks",
+                    raw.locks
+                        .as_ref()
+                        .and_then(|l| l.first())
+                        .map(Spanned::span),
+                ),
+                ("priority", raw.priority.as_ref().map(Spanned::span)),
+            ];
+            if let Some((key, span)) = keys.into_iter().find_map(|(k, s)| s.map(|s| (k, s))) {
+                let span = if span == (0..0) {
+                    name_value.span()
+                } else {
+                    span
+                };
+                let msg = format!(
+                    "only [[batch]] entries take `{key}`: {} steps run one at a time",
+                    section.header()
+                );
+                return Err(cx.key_error(key, span, msg));
+            }
+        }
         let command = command(cx, &name, name_value.span(), &raw)?;
-        out.push((batch(cx, name, command, raw, defaults)?, required));
+        out.push((
+            batch(cx, name, command, raw, defaults, resources)?,
+            required,
+        ));
     }
     Ok(out)
 }
@@ -490,10 +560,22 @@ fn batch(
     cx: &Cx,
     name: BatchName,
     command: Command,
-    raw: RawBatch,
+    mut raw: RawBatch,
     defaults: &Defaults,
+    resources: &[super::Resource],
 ) -> Result<BatchConfig, ConfigError> {
+    let scheduling = super::resources::scheduling(
+        cx,
+        super::resources::RawScheduling {
+            needs: raw.needs.take(),
+            threads: raw.threads.take(),
+            locks: raw.locks.take(),
+            priority: raw.priority.take(),
+        },
+        resources,
+    )?;
     Ok(BatchConfig {
+        scheduling,
         name,
         command,
         env: raw.env.map(|e| env(cx, e)).transpose()?.unwrap_or_default(),
@@ -701,6 +783,8 @@ shell = "make it && echo done"
                 quarantine: None,
                 history: None,
                 labels: Default::default(),
+                scratch_root: None,
+                keep_scratch: Default::default(),
             }
         );
         let unit = BatchConfig {
@@ -717,6 +801,7 @@ shell = "make it && echo done"
             retry: RetryPolicy::default(),
             format: OutputFormat::None,
             rerun: None,
+            scheduling: Default::default(),
         };
         // Everything unset in the batch comes from [defaults].
         let it = BatchConfig {
@@ -733,6 +818,7 @@ shell = "make it && echo done"
             retry: RetryPolicy::default(),
             format: OutputFormat::None,
             rerun: None,
+            scheduling: Default::default(),
         };
         assert_eq!(config.batches, vec![unit, it]);
     }

@@ -1,0 +1,338 @@
+//! Which batches may start now: `max-parallel` threads, resource
+//! capacities and keyed locks, all taken at once or not at all; and the
+//! slot numbers running batches hold.
+//!
+//! Acquisition is all-or-nothing, so no batch ever holds part of what it
+//! needs while waiting for the rest: no deadlock. The first batch in order
+//! that cannot start reserves what is free of what it needs (threads,
+//! resource units, its lock keys); later batches may start only from what
+//! is left, so small batches fill gaps but never starve a big one.
+
+use std::collections::{BTreeSet, HashSet};
+
+/// What one batch takes while it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Demand {
+    /// How many of `max-parallel` it occupies (at least 1).
+    pub threads: u32,
+    /// Units of each resource, by index into [`Capacity::resources`].
+    pub needs: Vec<(usize, u32)>,
+    /// Keyed exclusive locks: no two batches holding the same key run at once.
+    pub locks: Vec<String>,
+}
+
+/// What there is to share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capacity {
+    pub threads: u32,
+    /// (name, units), from `[resources]`.
+    pub resources: Vec<(String, u32)>,
+}
+
+/// What a started batch holds; hand it back to [`Scheduler::release`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The batch's index in the demands given to [`Scheduler::new`].
+    pub unit: usize,
+    /// The smallest number no other running batch holds (`WARDEN_SLOT`).
+    pub slot: u32,
+    /// Per resource held: (resource index, its slot numbers, each below the
+    /// resource's capacity; `WARDEN_SLOT_<RESOURCE>` is the first).
+    pub resource_slots: Vec<(usize, Vec<u32>)>,
+}
+
+#[derive(Debug)]
+pub struct Scheduler {
+    demands: Vec<Demand>,
+    /// Units not started yet, in start order.
+    queue: Vec<usize>,
+    free_threads: u32,
+    free: Vec<u32>,
+    locks: HashSet<String>,
+    slots: BTreeSet<u32>,
+    resource_slots: Vec<BTreeSet<u32>>,
+}
+
+impl Scheduler {
+    /// `order` lists every unit to run, first to start first. Every demand
+    /// must fit the capacity (the config and plan check that).
+    pub fn new(capacity: &Capacity, demands: Vec<Demand>, order: Vec<usize>) -> Scheduler {
+        debug_assert!(demands.iter().all(|d| fits_capacity(d, capacity)));
+        Scheduler {
+            queue: order,
+            demands,
+            free_threads: capacity.threads,
+            free: capacity.resources.iter().map(|(_, n)| *n).collect(),
+            locks: HashSet::new(),
+            slots: BTreeSet::new(),
+            resource_slots: vec![BTreeSet::new(); capacity.resources.len()],
+        }
+    }
+
+    /// How many units have not started.
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Takes every unit not started yet (the run is stopping).
+    pub fn drain(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.queue)
+    }
+
+    /// Starts what can start now, in order, with head-of-line reservation.
+    pub fn start_ready(&mut self) -> Vec<Grant> {
+        let mut started = Vec::new();
+        let mut reserved = Reservation {
+            threads: 0,
+            units: vec![0; self.free.len()],
+            locks: HashSet::new(),
+        };
+        let mut someone_waits = false;
+        let mut i = 0;
+        while i < self.queue.len() {
+            let unit = self.queue[i];
+            if self.fits(&self.demands[unit], &reserved) {
+                self.queue.remove(i);
+                started.push(self.grant(unit));
+                continue;
+            }
+            if !someone_waits {
+                someone_waits = true;
+                self.reserve_for(unit, &mut reserved);
+            }
+            i += 1;
+        }
+        started
+    }
+
+    pub fn release(&mut self, grant: Grant) {
+        let d = &self.demands[grant.unit];
+        self.free_threads += d.threads;
+        for &(r, n) in &d.needs {
+            self.free[r] += n;
+        }
+        for key in &d.locks {
+            self.locks.remove(key);
+        }
+        self.slots.remove(&grant.slot);
+        for (r, slots) in grant.resource_slots {
+            for s in slots {
+                self.resource_slots[r].remove(&s);
+            }
+        }
+    }
+
+    fn fits(&self, d: &Demand, reserved: &Reservation) -> bool {
+        d.threads <= self.free_threads - reserved.threads
+            && d.needs
+                .iter()
+                .all(|&(r, n)| n <= self.free[r] - reserved.units[r])
+            && d.locks
+                .iter()
+                .all(|k| !self.locks.contains(k) && !reserved.locks.contains(k))
+    }
+
+    /// Keeps for `unit` what is free of what it needs, so nothing after it
+    /// can take it.
+    fn reserve_for(&self, unit: usize, reserved: &mut Reservation) {
+        let d = &self.demands[unit];
+        reserved.threads += d.threads.min(self.free_threads - reserved.threads);
+        for &(r, n) in &d.needs {
+            reserved.units[r] += n.min(self.free[r] - reserved.units[r]);
+        }
+        reserved.locks.extend(d.locks.iter().cloned());
+    }
+
+    fn grant(&mut self, unit: usize) -> Grant {
+        let d = &self.demands[unit];
+        self.free_threads -= d.threads;
+        let mut resource_slots = Vec::with_capacity(d.needs.len());
+        for &(r, n) in &d.needs {
+            self.free[r] -= n;
+            resource_slots.push((r, take_lowest(&mut self.resource_slots[r], n)));
+        }
+        for key in &d.locks {
+            self.locks.insert(key.clone());
+        }
+        let slot = take_lowest(&mut self.slots, 1)[0];
+        Grant {
+            unit,
+            slot,
+            resource_slots,
+        }
+    }
+}
+
+struct Reservation {
+    threads: u32,
+    units: Vec<u32>,
+    locks: HashSet<String>,
+}
+
+/// Whether `d` could ever run: it needs no more than there is.
+pub fn fits_capacity(d: &Demand, c: &Capacity) -> bool {
+    d.threads >= 1
+        && d.threads <= c.threads
+        && d.needs
+            .iter()
+            .all(|&(r, n)| c.resources.get(r).is_some_and(|(_, cap)| n <= *cap))
+}
+
+/// The `n` smallest numbers not in `held`, now held.
+fn take_lowest(held: &mut BTreeSet<u32>, n: u32) -> Vec<u32> {
+    let mut taken = Vec::with_capacity(n as usize);
+    let mut candidate = 0;
+    while taken.len() < n as usize {
+        if held.insert(candidate) {
+            taken.push(candidate);
+        }
+        candidate += 1;
+    }
+    taken
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cap(threads: u32, resources: &[u32]) -> Capacity {
+        Capacity {
+            threads,
+            resources: resources
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (format!("r{i}"), *n))
+                .collect(),
+        }
+    }
+
+    fn demand(threads: u32, needs: &[(usize, u32)], locks: &[&str]) -> Demand {
+        Demand {
+            threads,
+            needs: needs.to_vec(),
+            locks: locks.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn starts_in_order_within_max_parallel() {
+        let mut s = Scheduler::new(&cap(2, &[]), vec![demand(1, &[], &[]); 3], vec![2, 0, 1]);
+        let g = s.start_ready();
+        assert_eq!(g.iter().map(|g| g.unit).collect::<Vec<_>>(), [2, 0]);
+        assert_eq!(g.iter().map(|g| g.slot).collect::<Vec<_>>(), [0, 1]);
+        assert!(s.start_ready().is_empty());
+        let first = g.into_iter().next().unwrap();
+        s.release(first);
+        let g = s.start_ready();
+        assert_eq!((g[0].unit, g[0].slot), (1, 0), "the lowest free slot again");
+    }
+
+    #[test]
+    fn resource_capacity_and_slots() {
+        let d = demand(1, &[(0, 1)], &[]);
+        let mut s = Scheduler::new(&cap(8, &[2]), vec![d; 4], vec![0, 1, 2, 3]);
+        let g = s.start_ready();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].resource_slots, [(0, vec![0])]);
+        assert_eq!(g[1].resource_slots, [(0, vec![1])]);
+    }
+
+    #[test]
+    fn same_lock_key_never_overlaps() {
+        let ds = vec![
+            demand(1, &[], &["image:ubuntu"]),
+            demand(1, &[], &["image:ubuntu"]),
+            demand(1, &[], &["image:fedora"]),
+        ];
+        let mut s = Scheduler::new(&cap(4, &[]), ds, vec![0, 1, 2]);
+        let g = s.start_ready();
+        assert_eq!(g.iter().map(|g| g.unit).collect::<Vec<_>>(), [0, 2]);
+    }
+
+    #[test]
+    fn a_big_batch_is_not_overtaken_forever() {
+        // Two threads; one batch needs both. Small ones keep coming after it.
+        let mut ds = vec![demand(1, &[], &[]), demand(2, &[], &[])];
+        ds.extend(std::iter::repeat_n(demand(1, &[], &[]), 10));
+        let order: Vec<usize> = (0..ds.len()).collect();
+        let mut s = Scheduler::new(&cap(2, &[]), ds, order);
+        let g = s.start_ready();
+        // Unit 0 runs; unit 1 waits and keeps the free thread for itself.
+        assert_eq!(g.iter().map(|g| g.unit).collect::<Vec<_>>(), [0]);
+        s.release(g.into_iter().next().unwrap());
+        let g = s.start_ready();
+        assert_eq!(g.iter().map(|g| g.unit).collect::<Vec<_>>(), [1]);
+    }
+
+    #[test]
+    fn take_lowest_fills_gaps() {
+        let mut held: BTreeSet<u32> = [0, 2].into();
+        assert_eq!(take_lowest(&mut held, 2), [1, 3]);
+    }
+
+    proptest! {
+        /// Random demands and finishing order: capacities, locks and slots
+        /// hold at every instant, and every unit starts (no deadlock).
+        #[test]
+        fn invariants_hold_and_everything_runs(
+            threads in 1u32..5,
+            caps in prop::collection::vec(1u32..4, 0..3),
+            raw in prop::collection::vec((1u32..5, prop::collection::vec((0usize..3, 1u32..4), 0..3), prop::collection::vec(0usize..3, 0..2)), 1..25),
+            picks in prop::collection::vec(any::<prop::sample::Index>(), 100),
+        ) {
+            let capacity = cap(threads, &caps);
+            let demands: Vec<Demand> = raw.iter().map(|(t, needs, locks)| {
+                let mut needs: Vec<(usize, u32)> = needs.iter()
+                    .filter(|(r, _)| *r < caps.len())
+                    .map(|&(r, n)| (r, n.min(caps[r])))
+                    .collect();
+                needs.sort();
+                needs.dedup_by_key(|(r, _)| *r);
+                let mut locks: Vec<String> = locks.iter().map(|k| format!("k{k}")).collect();
+                locks.sort();
+                locks.dedup();
+                Demand { threads: (*t).min(threads), needs, locks }
+            }).collect();
+            let n = demands.len();
+            let mut s = Scheduler::new(&capacity, demands.clone(), (0..n).collect());
+            let mut running: Vec<Grant> = Vec::new();
+            let mut done = 0;
+            let mut pick = picks.iter().cycle();
+            loop {
+                running.extend(s.start_ready());
+                let used: u32 = running.iter().map(|g| demands[g.unit].threads).sum();
+                prop_assert!(used <= threads);
+                for (r, c) in caps.iter().enumerate() {
+                    let u: u32 = running.iter()
+                        .flat_map(|g| demands[g.unit].needs.iter())
+                        .filter(|(rr, _)| *rr == r).map(|(_, n)| n).sum();
+                    prop_assert!(u <= *c);
+                    let mut slots: Vec<u32> = running.iter()
+                        .flat_map(|g| g.resource_slots.iter())
+                        .filter(|(rr, _)| *rr == r)
+                        .flat_map(|(_, s)| s.iter().copied()).collect();
+                    let len = slots.len();
+                    slots.sort(); slots.dedup();
+                    prop_assert_eq!(slots.len(), len);
+                    prop_assert!(slots.iter().all(|s| s < c));
+                }
+                let mut keys: Vec<&String> = running.iter().flat_map(|g| demands[g.unit].locks.iter()).collect();
+                let len = keys.len();
+                keys.sort(); keys.dedup();
+                prop_assert_eq!(keys.len(), len);
+                let mut slots: Vec<u32> = running.iter().map(|g| g.slot).collect();
+                slots.sort(); slots.dedup();
+                prop_assert_eq!(slots.len(), running.len());
+                if running.is_empty() {
+                    prop_assert_eq!(s.pending(), 0, "nothing runs but units wait: deadlock");
+                    break;
+                }
+                let i = pick.next().unwrap().index(running.len());
+                s.release(running.swap_remove(i));
+                done += 1;
+            }
+            prop_assert_eq!(done, n);
+        }
+    }
+}
