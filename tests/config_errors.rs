@@ -281,3 +281,89 @@ fn default_config_file_missing() {
     r.assert_stderr_contains("warden.toml");
     r.assert_stderr_contains("cannot read config");
 }
+
+#[test]
+fn scheduling_keys_are_checked_against_the_resources() {
+    assert_rejected(
+        "[resources]\nheavy-io = 2\n\n[[batch]]\nname = \"b\"\nshell = \"true\"\nneeds = { vm = 1 }\n",
+        7,
+        11,
+        &[
+            "key `needs`",
+            "unknown resource `vm`",
+            "[resources] has heavy-io",
+        ],
+    );
+    assert_rejected(
+        "[[batch]]\nname = \"b\"\nshell = \"true\"\nneeds = { vm = 1 }\n",
+        4,
+        11,
+        &["key `needs`", "there is no [resources] table"],
+    );
+    assert_rejected(
+        "[resources]\nheavy-io = 2\n\n[[batch]]\nname = \"b\"\nshell = \"true\"\nneeds = { heavy-io = 3 }\n",
+        7,
+        22,
+        &["needs 3 of `heavy-io`", "only 2", "could never start"],
+    );
+    assert_rejected(
+        "[resources]\nheavy-io = 0\n",
+        2,
+        12,
+        &["key `heavy-io`", "between 1 and 1000000"],
+    );
+    assert_rejected(
+        "[resources]\n\"heavy io\" = 2\n",
+        2,
+        1,
+        &["key `resources`", "resource name \"heavy io\""],
+    );
+    assert_rejected(
+        "[resources]\nvm-slots = 1\nvm_slots = 1\n",
+        3,
+        1,
+        &["would share the variable WARDEN_SLOT_VM_SLOTS"],
+    );
+    assert_rejected(
+        "[[batch]]\nname = \"b\"\nshell = \"true\"\nthreads = \"2\"\n",
+        4,
+        11,
+        &["key `threads`", "must be an integer"],
+    );
+    assert_rejected(
+        "[[batch]]\nname = \"b\"\nshell = \"true\"\nlocks = [\"\"]\n",
+        4,
+        10,
+        &["key `locks`", "must not be empty"],
+    );
+    assert_rejected(
+        "[[setup]]\nname = \"s\"\nshell = \"true\"\nlocks = [\"x\"]\n",
+        4,
+        10,
+        &["key `locks`", "only [[batch]] entries take `locks`"],
+    );
+    assert_rejected(
+        "[run]\nkeep-scratch = \"sometimes\"\n",
+        2,
+        16,
+        &["key `keep-scratch`", "\"on-failure\""],
+    );
+}
+
+#[test]
+fn a_batch_wider_than_max_parallel_is_rejected() {
+    let r = Warden::pgroup()
+        .run_section("max-parallel = 2")
+        .shell("wide", "true", "threads = 3")
+        .run();
+    r.assert_code(2);
+    r.assert_stderr_contains(
+        "batch \"wide\" takes 3 threads, but max-parallel is 2: it could never start",
+    );
+    let r = Warden::pgroup()
+        .shell("wide", "true", "threads = 3")
+        .arg("--max-parallel")
+        .arg("3")
+        .run();
+    r.assert_code(0);
+}
