@@ -192,6 +192,25 @@ fn print_unit(b: &crate::plan::PlannedBatch) {
             .map(|k| format!(", kind {k}"))
             .unwrap_or_default(),
     );
+    let s = &c.scheduling;
+    if *s != config::Scheduling::default() {
+        let needs: Vec<String> = s.needs.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        out!(
+            "    threads {}, needs {}, locks {}, priority {}",
+            s.threads,
+            if needs.is_empty() {
+                "-".into()
+            } else {
+                needs.join(" ")
+            },
+            if s.locks.is_empty() {
+                "-".into()
+            } else {
+                s.locks.join(" ")
+            },
+            s.priority
+        );
+    }
 }
 
 fn reap(args: ReapArgs) -> u8 {
