@@ -340,14 +340,20 @@ def suite_status(rows) -> str:
     return "failed" if any(r[1] == 2 for r in rows) else "passed"
 
 
-def baseline_sqlite_ingest(schema: Path, db: Path, files: list[Path]) -> None:
+def migrations(backend: str) -> list[Path]:
+    """warden's schema migrations for `backend`, in the order they apply."""
+    return sorted((REPO / "migrations" / backend).glob("*.sql"))
+
+
+def baseline_sqlite_ingest(db: Path, files: list[Path]) -> None:
     """The timed SQLite baseline (run as its own process)."""
     con = sqlite3.connect(db, isolation_level=None)
     # The settings warden's store uses.
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
     con.execute("PRAGMA cache_size=-65536")
-    con.executescript(schema.read_text())
+    for m in migrations("sqlite"):
+        con.executescript(m.read_text())
     cur = con.cursor()
     cur.execute("BEGIN")
     test_ids: dict[str, int] = {}
@@ -509,8 +515,8 @@ class PgServer:
             return float("nan")
 
     def wait_backends_gone(self, timeout: float = 5.0) -> None:
-        """Waits until the postmaster has no client backends left (they exit
-        asynchronously after their client disconnects)."""
+        """Waits until the postmaster has no client backends left, and has
+        reaped them (they exit asynchronously after their client disconnects)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             busy = False
@@ -524,7 +530,10 @@ class PgServer:
                         cmd = f.read()
                 except OSError:
                     continue
-                if st.rsplit(")", 1)[1].split()[1] == str(self.pid) and b"postgres: postgres " in cmd:
+                state, ppid = st.rsplit(")", 1)[1].split()[:2]
+                # A backend still running, or exited but not yet reaped (and
+                # so not yet in the postmaster's cutime).
+                if ppid == str(self.pid) and (state == "Z" or b"postgres: postgres " in cmd):
                     busy = True
                     break
             if not busy:
@@ -620,7 +629,6 @@ SCAN = "SELECT COUNT(*), SUM(duration_ms) FROM results"
 
 
 def bench_sqlite_ingest(ctx: Ctx, ds: DataSet, reps: int) -> dict:
-    schema = REPO / "migrations" / "sqlite" / "0001_history.sql"
     files = [str(f) for f in ds.files]
     kinds = ["baseline", "warden", "warden per file"]
     samples = {k: [] for k in kinds}
@@ -636,8 +644,8 @@ def bench_sqlite_ingest(ctx: Ctx, ds: DataSet, reps: int) -> dict:
         remove_sqlite(db)
         if kind == "baseline":
             r = run_marked(ctx, "sqlite baseline ingest",
-                           [py, str(Path(__file__).resolve()), "--internal-baseline-sqlite", str(schema),
-                            str(db), *files])
+                           [py, str(Path(__file__).resolve()), "--internal-baseline-sqlite", str(db),
+                            *files])
         elif kind == "warden":
             r = run_marked(ctx, "warden import (sqlite)",
                            [str(ctx.warden), "import", "junit", "--run-per-file", "--history", f"sqlite:{db}", *files])
@@ -679,7 +687,6 @@ def bench_sqlite_ingest(ctx: Ctx, ds: DataSet, reps: int) -> dict:
 
 
 def bench_pg_ingest(ctx: Ctx, ds: DataSet, pg: PgServer, reps: int) -> dict:
-    schema = REPO / "migrations" / "postgres" / "0001_history.sql"
     csvs = write_csvs(ds.files, ctx.work)
     copy_sql = ctx.work / "copy.sql"
     # In CSV an unquoted empty field is NULL; these columns hold '' instead.
@@ -698,7 +705,8 @@ def bench_pg_ingest(ctx: Ctx, ds: DataSet, pg: PgServer, reps: int) -> dict:
         db = f"bench_{'copy' if kind == 'baseline' else 'warden'}_{rep}"
         pg.createdb(db)
         if kind == "baseline":
-            pg.psql(db, "-f", str(schema))
+            for m in migrations("postgres"):
+                pg.psql(db, "-f", str(m))
         pg.wait_backends_gone()
         cpu0 = pg.reaped_cpu()
         if kind == "baseline":
@@ -1092,7 +1100,7 @@ def write_section(path: Path, block: str) -> None:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--internal-baseline-sqlite":
-        baseline_sqlite_ingest(Path(sys.argv[2]), Path(sys.argv[3]), [Path(a) for a in sys.argv[4:]])
+        baseline_sqlite_ingest(Path(sys.argv[2]), [Path(a) for a in sys.argv[3:]])
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="10 runs (100,000 results), fewer repetitions")
