@@ -66,8 +66,8 @@ from xml.sax.saxutils import escape, quoteattr
 # bench/run.py's helpers: timing, process marking, noise, machine table.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402
-    REPO, Noise, Stats, kill_marked, loadavg, log, machine_info, marked_env, order, secs, spread,
-    timed_run,
+    REPO, Noise, Stats, cmdline, kill_marked, loadavg, log, machine_info, marked_env, order, secs,
+    spread, timed_run,
 )
 
 BEGIN = "<!-- history:begin -->"
@@ -449,6 +449,7 @@ class PgServer:
                 os.chown(d, NOBODY, NOBODY)
         self.env, self.mark = clean_env()
         self.pid: int | None = None
+        self.aux: set[int] = set()
         self.watchdog: subprocess.Popen | None = None
         self.version = sh_out([str(self.bin / "postgres"), "--version"])
 
@@ -474,12 +475,15 @@ class PgServer:
             try:
                 lines = (data / "postmaster.pid").read_text().splitlines()
                 if lines and lines[0].strip() == str(self.pid) and len(lines) > 7 and lines[7].strip() == "ready":
-                    return
+                    break
             except OSError:
                 pass
             if self.watchdog.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"PostgreSQL did not start: {self.log()}")
             time.sleep(0.01)
+        # The long-lived auxiliary processes (checkpointer, walwriter, ...).
+        time.sleep(0.5)
+        self.aux = self.children()
 
     def log(self) -> str:
         try:
@@ -514,29 +518,31 @@ class PgServer:
         except (OSError, IndexError, ValueError):
             return float("nan")
 
-    def wait_backends_gone(self, timeout: float = 5.0) -> None:
-        """Waits until the postmaster has no client backends left, and has
-        reaped them (they exit asynchronously after their client disconnects)."""
+    def children(self) -> set[int]:
+        """The postmaster's child processes, exiting ones included."""
+        found = set()
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    ppid = f.read().rsplit(")", 1)[1].split()[1]
+            except (OSError, IndexError):
+                continue
+            if ppid == str(self.pid):
+                found.add(int(name))
+        return found
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Waits until every child the postmaster started after start-up
+        (backends, autovacuum workers) has exited and been reaped, so that
+        its CPU time is in the postmaster's cutime. (A backend that has
+        exited can take a moment to release its memory before it is reaped.)"""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            busy = False
-            for name in os.listdir("/proc"):
-                if not name.isdigit():
-                    continue
-                try:
-                    with open(f"/proc/{name}/stat") as f:
-                        st = f.read()
-                    with open(f"/proc/{name}/cmdline", "rb") as f:
-                        cmd = f.read()
-                except OSError:
-                    continue
-                state, ppid = st.rsplit(")", 1)[1].split()[:2]
-                # A backend still running, or exited but not yet reaped (and
-                # so not yet in the postmaster's cutime).
-                if ppid == str(self.pid) and (state == "Z" or b"postgres: postgres " in cmd):
-                    busy = True
-                    break
-            if not busy:
+        while self.children() - self.aux:
+            if time.monotonic() > deadline:
+                log(f"PostgreSQL: children still running after {timeout:.0f} s: "
+                    f"{[cmdline(p) for p in self.children() - self.aux]}")
                 return
             time.sleep(0.02)
 
@@ -707,7 +713,7 @@ def bench_pg_ingest(ctx: Ctx, ds: DataSet, pg: PgServer, reps: int) -> dict:
         if kind == "baseline":
             for m in migrations("postgres"):
                 pg.psql(db, "-f", str(m))
-        pg.wait_backends_gone()
+        pg.settle()
         cpu0 = pg.reaped_cpu()
         if kind == "baseline":
             r = run_marked(ctx, "postgres baseline \\copy",
@@ -715,7 +721,7 @@ def bench_pg_ingest(ctx: Ctx, ds: DataSet, pg: PgServer, reps: int) -> dict:
         else:
             r = run_marked(ctx, "warden import (postgres)",
                            [str(ctx.warden), "import", "junit", "--run-per-file", "--history", pg.url(db), *files])
-        pg.wait_backends_gone()
+        pg.settle()
         if r is not None:
             r.server_cpu = pg.reaped_cpu() - cpu0
             n = int(pg.psql(db, "-At", "-c", "SELECT COUNT(*) FROM results"))
