@@ -6,6 +6,7 @@ use anyhow::bail;
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_PASSED, block_on, config_labels, history_location};
 use crate::cli::ImportJunitArgs;
+use crate::history::db::FinishedRun;
 use crate::history::import::{self, ImportedRun};
 use crate::history::model::{Labels, RunRecord, RunSource};
 use crate::history::origin::{self, Origin};
@@ -67,10 +68,11 @@ fn origin(args: &ImportJunitArgs) -> Origin {
     }
 }
 
+/// Writes every run in one transaction: an import lands whole or not at all.
 async fn record_runs(db: &Db, runs: Vec<ImportedRun>, origin: &Origin, labels: &Labels) -> u8 {
-    let total = runs.len();
-    for (n, run) in runs.into_iter().enumerate() {
-        let record = RunRecord {
+    let records: Vec<RunRecord> = runs
+        .iter()
+        .map(|run| RunRecord {
             uuid: uuid::Uuid::new_v4().to_string(),
             started: run.started,
             commit: origin.commit.clone(),
@@ -78,26 +80,28 @@ async fn record_runs(db: &Db, runs: Vec<ImportedRun>, origin: &Origin, labels: &
             host: origin.host.clone(),
             labels: labels.clone(),
             source: RunSource::Import,
-        };
-        let written = async {
-            let id = db.begin_run(&record).await?;
-            db.record_batches(id, &run.batches).await?;
-            db.finish_run(id, run.status(), run.ended).await
-        }
-        .await;
-        if let Err(e) = written {
-            let done = if n == 0 {
-                String::new()
-            } else {
-                format!(" ({n} of {total} runs were imported)")
-            };
-            err!(
-                "warden: cannot import {} into {}: {e}{done}",
-                describe(&run.files),
-                db.location()
-            );
-            return EXIT_FAILED;
-        }
+        })
+        .collect();
+    let finished: Vec<FinishedRun> = runs
+        .iter()
+        .zip(&records)
+        .map(|(run, record)| FinishedRun {
+            run: record,
+            batches: &run.batches,
+            status: run.status(),
+            ended: run.ended,
+        })
+        .collect();
+    if let Err(e) = db.record_runs(&finished).await {
+        let files: Vec<PathBuf> = runs.iter().flat_map(|r| r.files.iter().cloned()).collect();
+        err!(
+            "warden: cannot import {} into {}: {e} (nothing was imported)",
+            describe(&files),
+            db.location()
+        );
+        return EXIT_FAILED;
+    }
+    for (run, record) in runs.iter().zip(&records) {
         out!(
             "warden: imported {} from {} as run {} into {}",
             run.counts,

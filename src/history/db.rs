@@ -61,6 +61,121 @@ pub type Result<T> = std::result::Result<T, HistoryError>;
 /// A run's row id in the store.
 pub type RunId = i64;
 
+/// A run with everything in it, as an import writes it.
+pub struct FinishedRun<'a> {
+    pub run: &'a RunRecord,
+    pub batches: &'a [BatchRecord],
+    pub status: &'a str,
+    pub ended: SystemTime,
+}
+
+const INSERT_RUN: &str = "INSERT INTO runs (uuid, started_at, commit_sha, branch, host, labels, source) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+const INSERT_RUN_LABEL: &str = "INSERT INTO run_labels (run_id, key, value) VALUES ($1, $2, $3)";
+const FINISH_RUN: &str = "UPDATE runs SET ended_at = $1, status = $2 WHERE id = $3";
+const INSERT_BATCH: &str = "INSERT INTO batches \
+     (run_id, name, phase, status, reason, started_at, duration_ms, attempts) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+const INSERT_ATTEMPT: &str = "INSERT INTO attempts (batch_id, number, status, reason, duration_ms) \
+     VALUES ($1, $2, $3, $4, $5)";
+
+fn test_names(batches: &[BatchRecord]) -> impl Iterator<Item = &str> {
+    batches
+        .iter()
+        .flat_map(|b| b.tests.iter().map(|t| t.name.as_str()))
+}
+
+/// Inserts a run's row and labels within the transaction `$tx`; evaluates
+/// to its id. A macro, like [`with_pool!`], so one text serves both
+/// backends' transaction types.
+macro_rules! insert_run {
+    ($tx:ident, $run:expr) => {{
+        let run: &RunRecord = $run;
+        let id: i64 = sqlx::query_scalar(INSERT_RUN)
+            .bind(&run.uuid)
+            .bind(unix_millis(run.started))
+            .bind(run.commit.as_deref())
+            .bind(run.branch.as_deref())
+            .bind(&run.host)
+            .bind(run.labels.canonical())
+            .bind(run.source.as_str())
+            .fetch_one(&mut *$tx)
+            .await?;
+        for (key, value) in run.labels.iter() {
+            sqlx::query(INSERT_RUN_LABEL)
+                .bind(id)
+                .bind(key)
+                .bind(value)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        id
+    }};
+}
+
+/// Inserts batches, their attempts and results within `$tx`; `$ids` are
+/// the test ids of their results, in order.
+macro_rules! insert_batches {
+    ($tx:ident, $run:expr, $batches:expr, $ids:expr) => {{
+        let run: RunId = $run;
+        let batches: &[BatchRecord] = $batches;
+        let ids: &[i64] = $ids;
+        let mut rows: Vec<(i64, i64, &TestRecord)> = Vec::with_capacity(ids.len());
+        for batch in batches {
+            let batch_id: i64 = sqlx::query_scalar(INSERT_BATCH)
+                .bind(run)
+                .bind(&batch.name)
+                .bind(batch.phase)
+                .bind(&batch.status)
+                .bind(&batch.reason)
+                .bind(unix_millis(batch.started))
+                .bind(millis(batch.duration))
+                .bind(batch.attempts.len() as i64 + 1)
+                .fetch_one(&mut *$tx)
+                .await?;
+            for (n, a) in batch.attempts.iter().enumerate() {
+                sqlx::query(INSERT_ATTEMPT)
+                    .bind(batch_id)
+                    .bind(n as i64 + 1)
+                    .bind(&a.status)
+                    .bind(&a.reason)
+                    .bind(millis(a.duration))
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            rows.extend(
+                batch
+                    .tests
+                    .iter()
+                    .zip(&ids[rows.len()..])
+                    .map(|(t, &id)| (id, batch_id, t)),
+            );
+        }
+        // In key order: each insert then lands next to the last one's
+        // page instead of anywhere in the table. A stable sort, so a
+        // name listed twice still keeps its first result.
+        rows.sort_by_key(|&(test_id, _, _)| test_id);
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO results \
+                 (test_id, run_id, batch_id, status, duration_ms, message) ",
+            );
+            q.push_values(chunk, |mut row, &(test_id, batch_id, t)| {
+                row.push_bind(test_id)
+                    .push_bind(run)
+                    .push_bind(batch_id)
+                    .push_bind(t.status.code())
+                    .push_bind(t.duration.map(millis))
+                    .push_bind(t.message.clone());
+            });
+            // A name twice in one run (a JUnit file listing a test twice)
+            // keeps its first result; importers merge first.
+            q.push(" ON CONFLICT (test_id, run_id) DO NOTHING");
+            q.build().execute(&mut *$tx).await?;
+        }
+    }};
+}
+
 pub enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
@@ -204,27 +319,7 @@ impl Db {
     pub async fn begin_run(&self, run: &RunRecord) -> Result<RunId> {
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO runs (uuid, started_at, commit_sha, branch, host, labels, source) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            )
-            .bind(&run.uuid)
-            .bind(unix_millis(run.started))
-            .bind(run.commit.as_deref())
-            .bind(run.branch.as_deref())
-            .bind(&run.host)
-            .bind(run.labels.canonical())
-            .bind(run.source.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-            for (key, value) in run.labels.iter() {
-                sqlx::query("INSERT INTO run_labels (run_id, key, value) VALUES ($1, $2, $3)")
-                    .bind(id)
-                    .bind(key)
-                    .bind(value)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let id = insert_run!(tx, run);
             tx.commit().await?;
             Ok(id)
         })
@@ -232,7 +327,7 @@ impl Db {
 
     pub async fn finish_run(&self, run: RunId, status: &str, ended: SystemTime) -> Result<()> {
         with_pool!(self, p => {
-            sqlx::query("UPDATE runs SET ended_at = $1, status = $2 WHERE id = $3")
+            sqlx::query(FINISH_RUN)
                 .bind(unix_millis(ended))
                 .bind(status)
                 .bind(run)
@@ -248,77 +343,44 @@ impl Db {
         self.record_batches(run, std::slice::from_ref(batch)).await
     }
 
-    /// Records several batches in one transaction (an import).
+    /// Records several batches in one transaction.
     pub async fn record_batches(&self, run: RunId, batches: &[BatchRecord]) -> Result<()> {
-        let names: Vec<&str> = batches
-            .iter()
-            .flat_map(|b| b.tests.iter().map(|t| t.name.as_str()))
-            .collect();
+        let names: Vec<&str> = test_names(batches).collect();
         let ids = self.test_ids(&names).await?;
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let mut rows: Vec<(i64, i64, &TestRecord)> = Vec::with_capacity(names.len());
-            for batch in batches {
-                let batch_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO batches \
-                     (run_id, name, phase, status, reason, started_at, duration_ms, attempts) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                )
-                .bind(run)
-                .bind(&batch.name)
-                .bind(batch.phase)
-                .bind(&batch.status)
-                .bind(&batch.reason)
-                .bind(unix_millis(batch.started))
-                .bind(millis(batch.duration))
-                .bind(batch.attempts.len() as i64 + 1)
-                .fetch_one(&mut *tx)
-                .await?;
-                for (n, a) in batch.attempts.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO attempts (batch_id, number, status, reason, duration_ms) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(batch_id)
-                    .bind(n as i64 + 1)
-                    .bind(&a.status)
-                    .bind(&a.reason)
-                    .bind(millis(a.duration))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                rows.extend(
-                    batch
-                        .tests
-                        .iter()
-                        .zip(&ids[rows.len()..])
-                        .map(|(t, &id)| (id, batch_id, t)),
-                );
-            }
-            // In key order: each insert then lands next to the last one's
-            // page instead of anywhere in the table. A stable sort, so a
-            // name listed twice still keeps its first result.
-            rows.sort_by_key(|&(test_id, _, _)| test_id);
-            for chunk in rows.chunks(ROWS_PER_INSERT) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO results \
-                     (test_id, run_id, batch_id, status, duration_ms, message) ",
-                );
-                q.push_values(chunk, |mut row, &(test_id, batch_id, t)| {
-                    row.push_bind(test_id)
-                        .push_bind(run)
-                        .push_bind(batch_id)
-                        .push_bind(t.status.code())
-                        .push_bind(t.duration.map(millis))
-                        .push_bind(t.message.clone());
-                });
-                // A name twice in one run (a JUnit file listing a test
-                // twice) keeps its first result; importers merge first.
-                q.push(" ON CONFLICT (test_id, run_id) DO NOTHING");
-                q.build().execute(&mut *tx).await?;
-            }
+            insert_batches!(tx, run, batches, &ids);
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    /// Records whole runs (an import), all in one transaction: all or
+    /// nothing, and one commit rather than one per run (each run touches
+    /// a page of nearly every test, so per-run commits rewrite most of
+    /// the table every time).
+    pub async fn record_runs(&self, runs: &[FinishedRun<'_>]) -> Result<Vec<RunId>> {
+        let names: Vec<&str> = runs.iter().flat_map(|r| test_names(r.batches)).collect();
+        let ids = self.test_ids(&names).await?;
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let mut done = Vec::with_capacity(runs.len());
+            let mut offset = 0;
+            for r in runs {
+                let id = insert_run!(tx, r.run);
+                let n = test_names(r.batches).count();
+                insert_batches!(tx, id, r.batches, &ids[offset..offset + n]);
+                offset += n;
+                sqlx::query(FINISH_RUN)
+                    .bind(unix_millis(r.ended))
+                    .bind(r.status)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                done.push(id);
+            }
+            tx.commit().await?;
+            Ok(done)
         })
     }
 
