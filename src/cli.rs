@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::history::Location;
 use crate::history::model::Label;
+use crate::scheduler::partition::Partition;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -197,6 +198,11 @@ pub struct RunArgs {
     /// (auto), required (cgroup), or process group + environment cookie (pgroup).
     #[arg(long, value_enum, env = "WARDEN_CONTAINMENT", default_value = "auto")]
     pub containment: ContainmentChoice,
+    /// Run only shard K of N of the batches: `count:K/N`, `hash:K/N` or
+    /// `duration:K/N` (balanced by the history's durations). Setup and post
+    /// steps run in every shard.
+    #[arg(long, value_name = "KIND:K/N", env = "WARDEN_PARTITION")]
+    pub partition: Option<Partition>,
     /// Run only these batches.
     #[arg(value_name = "BATCH")]
     pub batches: Vec<String>,
@@ -219,6 +225,18 @@ pub struct CheckArgs {
     pub deadline: Option<Duration>,
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub reserve: Option<Duration>,
+    /// As for `run`: the predicted makespan depends on it.
+    #[arg(long, value_name = "N")]
+    pub max_parallel: Option<NonZeroUsize>,
+    /// As for `run`: where the expected durations come from.
+    #[arg(long, value_name = "URL", env = "WARDEN_HISTORY")]
+    pub history: Option<Location>,
+    /// As for `run`: shows which batches this shard runs.
+    #[arg(long, value_name = "KIND:K/N", env = "WARDEN_PARTITION")]
+    pub partition: Option<Partition>,
+    /// As for `run`: only these batches.
+    #[arg(value_name = "BATCH")]
+    pub batches: Vec<String>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

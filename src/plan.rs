@@ -9,6 +9,9 @@ use std::time::Duration;
 use crate::config::quarantine::Quarantine;
 use crate::config::{BatchConfig, Config, DEFAULT_RESERVE, FlakyPolicy, MAX_DURATION};
 use crate::outcome::Phase;
+use crate::scheduler::order::{Expected, Unit};
+use crate::scheduler::partition::{Partition, Strategy};
+use crate::scheduler::{Capacity, Demand};
 
 #[derive(Debug, Clone)]
 pub struct PlannedBatch {
@@ -44,15 +47,22 @@ pub struct Plan {
     pub resources: Vec<crate::config::Resource>,
     pub scratch: Scratch,
     /// The order batches start in: indices into `batches`, each once.
+    /// [`Plan::new`] orders by priority only; [`Plan::order_by`] adds the
+    /// expected durations.
     pub order: Vec<usize>,
 }
 
-/// Higher `priority` first; otherwise config order.
-fn priority_order(batches: &[PlannedBatch]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..batches.len()).collect();
-    // Stable: equal priorities keep config order.
-    order.sort_by_key(|&i| std::cmp::Reverse(batches[i].config.scheduling.priority));
-    order
+/// What [`Plan::partition`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sharded {
+    /// The batches selected before sharding.
+    pub total: usize,
+    /// This shard's.
+    pub kept: Vec<String>,
+    /// What split them (`duration` without history is `hash`).
+    pub strategy: Strategy,
+    /// The same in every shard that split the same way.
+    pub fingerprint: String,
 }
 
 /// Where batches' scratch directories go, and when they are kept.
@@ -280,7 +290,7 @@ impl Plan {
                 )
             })
             .collect();
-        let order = priority_order(&batches);
+        let order = start_order(&batches, &Expected::none());
         Ok(Plan {
             history,
             labels,
@@ -304,6 +314,92 @@ impl Plan {
     pub fn units(&self) -> impl Iterator<Item = &PlannedBatch> {
         self.setup.iter().chain(&self.batches).chain(&self.post)
     }
+
+    /// Starts the batches by priority, then longest expected first.
+    pub fn order_by(&mut self, expected: &Expected) {
+        self.order = start_order(&self.batches, expected);
+    }
+
+    /// Keeps only the batches of `partition`'s shard (setup and post steps
+    /// run in every shard), ordered by `expected`. `expected` must be the
+    /// same in every shard for `duration` to split the same way.
+    pub fn partition(&mut self, partition: &Partition, expected: &Expected) -> Sharded {
+        let names: Vec<&str> = self
+            .batches
+            .iter()
+            .map(|b| b.config.name.as_str())
+            .collect();
+        let weights: Option<Vec<Duration>> = (!expected.is_empty()).then(|| {
+            self.batches
+                .iter()
+                .map(|b| {
+                    let d = expected.get(b.config.name.as_str()).duration();
+                    d.unwrap_or_default()
+                        .saturating_mul(b.config.scheduling.threads)
+                })
+                .collect()
+        });
+        let assignment = partition.assign(&names, weights.as_deref());
+        let fingerprint = assignment.fingerprint(&names);
+        let total = self.batches.len();
+        let mut i = 0;
+        self.batches.retain(|_| {
+            i += 1;
+            assignment.keeps(partition, i - 1)
+        });
+        self.order_by(expected);
+        Sharded {
+            total,
+            kept: self
+                .batches
+                .iter()
+                .map(|b| b.config.name.to_string())
+                .collect(),
+            strategy: assignment.strategy,
+            fingerprint,
+        }
+    }
+
+    /// What the batches share: `max-parallel` threads and `[resources]`.
+    pub fn capacity(&self) -> Capacity {
+        Capacity {
+            // max-parallel counts threads; a u32 is plenty.
+            threads: u32::try_from(self.max_parallel.get()).unwrap_or(u32::MAX),
+            resources: self
+                .resources
+                .iter()
+                .map(|r| (r.name.clone(), r.capacity))
+                .collect(),
+        }
+    }
+
+    /// What `b` takes while it runs.
+    pub fn demand(&self, b: &PlannedBatch) -> Demand {
+        let s = &b.config.scheduling;
+        Demand {
+            threads: s.threads,
+            needs: s
+                .needs
+                .iter()
+                .filter_map(|(name, n)| {
+                    let r = self.resources.iter().position(|r| &r.name == name)?;
+                    Some((r, *n))
+                })
+                .collect(),
+            locks: s.locks.clone(),
+        }
+    }
+}
+
+fn start_order(batches: &[PlannedBatch], expected: &Expected) -> Vec<usize> {
+    let units: Vec<Unit<'_>> = batches
+        .iter()
+        .map(|b| Unit {
+            name: b.config.name.as_str(),
+            priority: b.config.scheduling.priority,
+        })
+        .collect();
+    crate::scheduler::order::start_order(&units, expected)
 }
 
 /// `--deadline`/`WARDEN_DEADLINE`, else `[run] deadline`, else

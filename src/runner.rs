@@ -22,7 +22,7 @@ use crate::event::Event;
 use crate::outcome::Outcome;
 use crate::plan::{Plan, PlannedBatch};
 use crate::retry;
-use crate::scheduler::{Capacity, Demand, Grant, Scheduler};
+use crate::scheduler::{Grant, Scheduler};
 use crate::scratch::ScratchDir;
 use crate::status::Status;
 use crate::supervisor::Supervisor;
@@ -51,6 +51,9 @@ pub struct RunResult {
     pub outcomes: Vec<Outcome>,
     /// Why the run was stopped early, if it was.
     pub stopped: Option<StopCause>,
+    /// The batches phase's wall time, from its first batch's start to its
+    /// last one's end; `None` when no batch started.
+    pub makespan: Option<Duration>,
 }
 
 /// Post steps leave this much of the reserve (a tenth, at most 2s) for the reports.
@@ -70,15 +73,16 @@ pub async fn run(
     let plan_for_work = plan.clone();
     let stop_for_work = stop.clone();
     let work = tokio::spawn(async move {
-        phases(&plan_for_work, supervisor, &tx, stop_for_work, deadline).await;
+        phases(&plan_for_work, supervisor, &tx, stop_for_work, deadline).await
     });
     let mut outcomes = deliver_all(rx, reporter).await;
-    let _ = work.await;
+    let makespan = work.await.ok().flatten();
     let order = |o: &Outcome| plan.units().position(|b| b.config.name == o.name);
     outcomes.sort_by_key(order);
     RunResult {
         outcomes,
         stopped: stop.borrow().cause(),
+        makespan,
     }
 }
 
@@ -120,13 +124,14 @@ fn deliver(event: Event, reporter: &mut dyn Reporter, outcomes: &mut Vec<Outcome
     }
 }
 
+/// Returns the batches phase's makespan.
 async fn phases(
     plan: &Plan,
     sup: Arc<Supervisor>,
     tx: &mpsc::UnboundedSender<Event>,
     stop: watch::Receiver<Stop>,
     deadline: Option<Deadline>,
-) {
+) -> Option<Duration> {
     // Why nothing more may start: the run was stopped (said first: it is
     // usually also why a setup step failed), or a setup step failed.
     let mut failed_setup = None;
@@ -144,30 +149,32 @@ async fn phases(
         }
         finished(tx, outcome);
     }
-    let batches_ok = match failed_setup {
+    let (batches_ok, makespan) = match failed_setup {
         Some(_) => {
             let why = blocked(&failed_setup).unwrap_or_default();
             for b in &plan.batches {
                 not_run(tx, b, &why);
             }
-            false
+            (false, None)
         }
         None => batches(plan, &sup, tx, stop.clone()).await,
     };
     post(plan, &sup, tx, stop, deadline, batches_ok).await;
+    makespan
 }
 
 /// Runs the batches in the plan's order as the scheduler lets them start
-/// (threads, resources, locks); returns whether every one passed.
+/// (threads, resources, locks); returns whether every one passed, and the
+/// time from the first start to the last end.
 async fn batches(
     plan: &Plan,
     sup: &Arc<Supervisor>,
     tx: &mpsc::UnboundedSender<Event>,
     mut stop: watch::Receiver<Stop>,
-) -> bool {
+) -> (bool, Option<Duration>) {
     let mut scheduler = Scheduler::new(
-        &capacity(plan),
-        plan.batches.iter().map(|b| demand(plan, b)).collect(),
+        &plan.capacity(),
+        plan.batches.iter().map(|b| plan.demand(b)).collect(),
         plan.order.clone(),
     );
     let mut running = JoinSet::new();
@@ -175,6 +182,7 @@ async fn batches(
     let mut all_passed = true;
     let mut announced = false;
     let mut stop_open = true;
+    let mut first_start = None;
     loop {
         if let Some(why) = stopped_reason(&stop)
             && !announced
@@ -188,6 +196,7 @@ async fn batches(
         }
         if !announced {
             for grant in scheduler.start_ready() {
+                first_start.get_or_insert_with(tokio::time::Instant::now);
                 let batch = with_slots(plan, &plan.batches[grant.unit], &grant);
                 let (sup, tx, stop) = (sup.clone(), tx.clone(), stop.clone());
                 let (quarantine, scratch) = (plan.quarantine.clone(), plan.scratch.clone());
@@ -229,7 +238,7 @@ async fn batches(
             }
         }
     }
-    all_passed
+    (all_passed, first_start.map(|t| t.elapsed()))
 }
 
 /// One batch, from its scratch directory to its final outcome.
@@ -265,34 +274,6 @@ async fn run_batch(
     retry::apply_quarantine(&mut outcome, quarantine);
     dir.finish(scratch.keep, &mut outcome);
     outcome
-}
-
-fn capacity(plan: &Plan) -> Capacity {
-    Capacity {
-        // max-parallel counts threads; a u32 is plenty.
-        threads: u32::try_from(plan.max_parallel.get()).unwrap_or(u32::MAX),
-        resources: plan
-            .resources
-            .iter()
-            .map(|r| (r.name.clone(), r.capacity))
-            .collect(),
-    }
-}
-
-fn demand(plan: &Plan, b: &PlannedBatch) -> Demand {
-    let s = &b.config.scheduling;
-    Demand {
-        threads: s.threads,
-        needs: s
-            .needs
-            .iter()
-            .filter_map(|(name, n)| {
-                let r = plan.resources.iter().position(|r| &r.name == name)?;
-                Some((r, *n))
-            })
-            .collect(),
-        locks: s.locks.clone(),
-    }
 }
 
 /// The batch with `WARDEN_SLOT` and, per resource it holds,

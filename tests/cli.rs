@@ -26,16 +26,22 @@ artifacts: {out}
 junit: {out}/junit.xml
 max-parallel: 3
 deadline: none
+history: sqlite:.warden/history.db: no history yet
 batches: 2
   toucher: sh -c {touch:?}
     cwd ., timeout 5m, grace 3s, drain 1s, leak fail, kind ut
   argv: [\"echo\", \"a b\"]
     cwd ./sub, timeout 5m, grace 3s, drain 250ms, leak warn
+start order (priority, then config order):
+  1. toucher
+  2. argv
+predicted makespan: unknown (no durations in the history)
 "
     );
     assert_eq!(r.stdout, want, "{}", r.context);
     assert!(r.stderr.is_empty(), "{}", r.context);
     assert!(!r.path("ran").exists(), "check must run nothing");
+    assert!(!r.path(".warden").exists(), "check must create no history");
     assert!(!r.path("out").exists(), "check must create no artifacts");
     assert!(!r.artifacts().exists());
 }
@@ -53,13 +59,16 @@ fn help_for_run_and_check() {
         "--verbose",
         "--containment",
         "WARDEN_CONTAINMENT",
+        "--partition",
+        "WARDEN_PARTITION",
     ] {
         r.assert_stdout_contains(flag);
     }
     let r = Warden::new().check().arg("--help").run();
     r.assert_code(0);
-    r.assert_stdout_contains("Usage: warden check [OPTIONS]");
+    r.assert_stdout_contains("Usage: warden check [OPTIONS] [BATCH]...");
     r.assert_stdout_contains("--config");
+    r.assert_stdout_contains("--partition");
     let r = Warden::new().subcommand("").arg("--help").run();
     r.assert_code(0);
     r.assert_stdout_contains("run");

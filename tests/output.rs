@@ -176,21 +176,27 @@ fn text_summary_lists_what_needs_a_look() {
         .unwrap_or_else(|| panic!("no summary\n{}", r.context));
     let lines: Vec<&str> = summary.lines().collect();
     assert_eq!(lines[0], "1/2, Failed: 1, Timed out: 0, Leaked: 0");
+    // No history yet: the actual makespan alone.
     assert!(
-        lines[1].starts_with("  failed f (") && lines[1].ends_with("): exit code 3"),
+        lines[1].starts_with("Makespan: ") && !lines[1].contains('('),
+        "{}",
+        r.context
+    );
+    assert!(
+        lines[2].starts_with("  failed f (") && lines[2].ends_with("): exit code 3"),
         "{}",
         r.context
     );
     let log = r.artifacts().join("logs/f.log");
-    assert_eq!(lines[2], format!("    log: {}", log.display()));
+    assert_eq!(lines[3], format!("    log: {}", log.display()));
     assert!(
-        lines[3].starts_with("History: run ")
-            && lines[3].ends_with(" recorded in sqlite:.warden/history.db"),
+        lines[4].starts_with("History: run ")
+            && lines[4].ends_with(" recorded in sqlite:.warden/history.db"),
         "{}",
         r.context
     );
     let junit = r.artifacts().join("junit.xml");
-    assert_eq!(lines[4], format!("JUnit: {}", junit.display()));
+    assert_eq!(lines[5], format!("JUnit: {}", junit.display()));
     assert!(!summary.contains(" ok "), "{}", r.context);
 }
 
@@ -229,7 +235,7 @@ fn github_step_summary_gets_markdown_appended() {
     let md = fs::read_to_string(&summary).unwrap();
     assert!(md.starts_with("previous content\n### warden\n"), "{md}");
     assert!(
-        md.contains("\nSuccess: 2/3, Failed: 1, Timed out: 0, Leaked: 0\n"),
+        md.contains("\nSuccess: 2/3, Failed: 1, Timed out: 0, Leaked: 0<br>\nMakespan: "),
         "{md}"
     );
     assert!(
@@ -262,7 +268,8 @@ fn github_step_summary_gets_markdown_appended() {
     assert_eq!(md.matches("### warden").count(), 2, "{md}");
     let last = md.rsplit_once("### warden\n").unwrap().1;
     assert!(
-        last.starts_with("\nSuccess: 1/1, Failed: 0, Timed out: 0, Leaked: 0\n\nHistory: run ")
+        last.starts_with("\nSuccess: 1/1, Failed: 0, Timed out: 0, Leaked: 0<br>\nMakespan: ")
+            && last.contains("\n\nHistory: run ")
             && last.ends_with(" recorded in sqlite:.warden/history.db\n\n"),
         "{md:?}"
     );

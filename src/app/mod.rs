@@ -18,7 +18,7 @@ use crate::history::origin::Origin;
 use crate::history::recorder::{Recorded, Recorder};
 use crate::outcome::{Outcome, Phase};
 use crate::plan::{DeadlineSource, Overrides, Plan};
-use crate::report::{JunitWriter, LiveReport, Summary, Terminal, TerminalMode};
+use crate::report::{JunitWriter, LiveReport, Makespan, Summary, Terminal, TerminalMode};
 use crate::runner;
 use crate::supervisor::containment::Mode;
 use crate::supervisor::reaper::Reaper;
@@ -44,6 +44,7 @@ macro_rules! err {
 
 mod import;
 mod queries;
+mod schedule;
 
 /// Exit codes (DESIGN.md).
 pub const EXIT_PASSED: u8 = 0;
@@ -129,9 +130,20 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
         deadline: args.deadline,
         reserve: args.reserve,
         job_timeout_minutes: std::env::var("JOB_TIMEOUT_MINUTES").ok(),
+        max_parallel: args.max_parallel,
+        history: args.history.clone(),
+        only: args.batches.clone(),
         ..Overrides::default()
     };
-    let plan = load_plan(&args.config, overrides)?;
+    let mut plan = load_plan(&args.config, overrides)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let schedule = schedule::schedule(&mut plan, args.partition, &runtime)?;
+    for w in &schedule.warnings {
+        err!("{w}");
+    }
     out!("config: {}", args.config.display());
     out!("artifacts: {}", plan.artifacts.display());
     out!("junit: {}", plan.junit.display());
@@ -150,6 +162,10 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
         ),
         None => out!("deadline: none"),
     }
+    out!("history: {}", schedule.source);
+    if let Some((p, s)) = &schedule.sharded {
+        out!("{}: {}", schedule::shard_line(p, s), s.kept.join(", "));
+    }
     for (title, units) in [
         ("setup steps", &plan.setup),
         ("batches", &plan.batches),
@@ -162,6 +178,21 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
         for b in units {
             print_unit(b);
         }
+    }
+    if !plan.batches.is_empty() {
+        let how = if schedule.expected.is_empty() {
+            "priority, then config order"
+        } else {
+            "priority, then the longest expected first"
+        };
+        out!("start order ({how}):");
+        for line in schedule::order_lines(&plan, &schedule.expected) {
+            out!("{line}");
+        }
+        out!(
+            "{}",
+            schedule::prediction_line(schedule.prediction.as_ref())
+        );
     }
     Ok(EXIT_PASSED)
 }
@@ -272,7 +303,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         history: args.history.clone(),
         labels: args.labels.iter().cloned().collect(),
     };
-    let plan = load_plan(&args.config, overrides)?;
+    let mut plan = load_plan(&args.config, overrides)?;
     if let Some(w) = plan.scratch.socket_warning() {
         err!("warden: warning: {w}");
     }
@@ -291,6 +322,14 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // Before the child reaper starts: a `duration` partition asks git.
+    let schedule = schedule::schedule(&mut plan, args.partition, &runtime)?;
+    if let Some((p, s)) = &schedule.sharded {
+        out!("warden: {}", schedule::shard_line(p, s));
+    }
+    for w in &schedule.warnings {
+        err!("{w}");
+    }
     reap_before_run();
     let run_record = history_run_record(&plan);
     let (result, recorder) = runtime.block_on(async {
@@ -340,6 +379,12 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         runtime.block_on(r.finish(status, history_wait(deadline)))
     });
     let mut summary = Summary::new(&outcomes);
+    if let Some(actual) = result.makespan {
+        summary.set_makespan(Makespan {
+            actual,
+            predicted: schedule.prediction,
+        });
+    }
     if let Some(r) = &recorded {
         summary.add_note(history_line(r));
     }

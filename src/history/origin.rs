@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Origin {
@@ -32,6 +33,30 @@ impl Origin {
             host: host(),
         }
     }
+}
+
+/// When `commit` (else `HEAD`) was committed, from git; `None` without git,
+/// a repository, or that commit. Like [`Origin::detect`], must run before
+/// the child reaper starts.
+pub fn commit_time(dir: &Path, commit: Option<&str>) -> Option<SystemTime> {
+    // A commit from the environment is passed to git only if it looks like one.
+    let commit = commit
+        .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or("HEAD");
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["show", "-s", "--format=%ct", commit])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let secs: u64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 pub fn host() -> String {
@@ -130,8 +155,15 @@ mod tests {
         assert_eq!(from_git(dir.path()), (None, None), "no commit yet");
         assert!(git(&["commit", "-q", "--allow-empty", "-m", "x"]));
         let (commit, branch) = from_git(dir.path());
-        assert_eq!(commit.map(|c| c.len()), Some(40));
+        assert_eq!(commit.as_ref().map(|c| c.len()), Some(40));
         assert_eq!(branch.as_deref(), Some("topic"));
+        let when = commit_time(dir.path(), None).expect("HEAD's time");
+        let age = SystemTime::now().duration_since(when).unwrap_or_default();
+        assert!(age < Duration::from_secs(3600), "{age:?}");
+        let sha = commit.unwrap();
+        assert_eq!(commit_time(dir.path(), Some(&sha)), Some(when));
+        assert_eq!(commit_time(dir.path(), Some(&"0".repeat(40))), None);
+        assert_eq!(commit_time(dir.path(), Some("--help")), Some(when));
         assert!(git(&["checkout", "-q", "--detach"]));
         assert_eq!(from_git(dir.path()).1, None);
     }

@@ -11,7 +11,7 @@ pub mod terminal;
 
 pub use junit::JunitWriter;
 pub use live::LiveReport;
-pub use summary::{Counts, Summary};
+pub use summary::{Counts, Makespan, Summary};
 pub use terminal::{Terminal, TerminalMode};
 
 use std::time::Duration;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::fmt_duration;
 use crate::outcome::{Outcome, Phase};
 use crate::parsers::TestStatus;
+use crate::scheduler::predict::Prediction;
 use crate::status::Status;
 
 /// At most this many leaked processes are listed per batch; the rest are counted.
@@ -101,6 +102,38 @@ pub struct Summary {
     rows: Vec<Row>,
     /// Lines about the run itself, after the batches (where it was recorded).
     notes: Vec<String>,
+    makespan: Option<Makespan>,
+}
+
+/// How long the batches took from the first start to the last end, and
+/// what the history predicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Makespan {
+    pub actual: Duration,
+    pub predicted: Option<Prediction>,
+}
+
+impl Makespan {
+    /// `Makespan: 4m 10s (predicted 4m 2s from history p90; lower bound 3m 55s)`.
+    pub fn line(&self) -> String {
+        let mut line = format!("Makespan: {}", fmt_duration(self.actual));
+        if let Some(p) = &self.predicted {
+            let guessed = match p.guessed {
+                0 => String::new(),
+                n => format!(
+                    ", {n} of {} batches without history counted at the median",
+                    p.batches
+                ),
+            };
+            let _ = write!(
+                line,
+                " (predicted {} from history p90{guessed}; lower bound {})",
+                fmt_duration(p.makespan),
+                fmt_duration(p.lower_bound)
+            );
+        }
+        line
+    }
 }
 
 /// Tests and subtests read from batches' output.
@@ -154,6 +187,7 @@ impl Summary {
             tests,
             rows,
             notes: Vec::new(),
+            makespan: None,
         }
     }
 
@@ -161,13 +195,21 @@ impl Summary {
         self.notes.push(note);
     }
 
+    pub fn set_makespan(&mut self, makespan: Makespan) {
+        self.makespan = Some(makespan);
+    }
+
     /// The first line(s): batch counts, then test counts when any batch's
-    /// output was read into tests.
+    /// output was read into tests, then the makespan when batches ran.
     fn head(&self) -> String {
         let mut head = self.counts.line();
         if self.tests.total > 0 {
             head.push('\n');
             head.push_str(&self.tests.line());
+        }
+        if let Some(m) = &self.makespan {
+            head.push('\n');
+            head.push_str(&m.line());
         }
         head
     }
@@ -457,6 +499,47 @@ Success: 3/5, Failed: 1, Timed out: 1, Leaked: 0
         let bare = row.replace("\\|", "");
         assert_eq!(bare.matches('|').count(), 6);
         assert!(!md.contains("<script>"));
+    }
+
+    #[test]
+    fn makespan_line_after_the_counts() {
+        let mut s = Summary::new(&sample());
+        s.set_makespan(Makespan {
+            actual: Duration::from_secs(250),
+            predicted: None,
+        });
+        let text = s.render_text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "Makespan: 4m 10s");
+        assert!(lines[2].starts_with("  failed fv"), "{text}");
+        let predicted = Prediction {
+            makespan: Duration::from_secs(242),
+            lower_bound: Duration::from_secs(235),
+            guessed: 0,
+            batches: 5,
+        };
+        let mut m = Makespan {
+            actual: Duration::from_secs(250),
+            predicted: Some(predicted),
+        };
+        assert_eq!(
+            m.line(),
+            "Makespan: 4m 10s (predicted 4m 2s from history p90; lower bound 3m 55s)"
+        );
+        m.predicted = Some(Prediction {
+            guessed: 2,
+            ..predicted
+        });
+        assert_eq!(
+            m.line(),
+            "Makespan: 4m 10s (predicted 4m 2s from history p90, 2 of 5 batches without \
+             history counted at the median; lower bound 3m 55s)"
+        );
+        s.set_makespan(m);
+        assert!(
+            s.render_markdown()
+                .contains("Leaked: 0<br>\nMakespan: 4m 10s (predicted")
+        );
     }
 
     #[test]

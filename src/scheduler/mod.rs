@@ -8,6 +8,10 @@
 //! resource units, its lock keys); later batches may start only from what
 //! is left, so small batches fill gaps but never starve a big one.
 
+pub mod order;
+pub mod partition;
+pub mod predict;
+
 use std::collections::{BTreeSet, HashSet};
 
 /// What one batch takes while it runs.

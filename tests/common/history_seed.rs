@@ -217,7 +217,7 @@ pub async fn check_library(db: &Db, s: &Seeded) {
     check_flaky(db, s).await;
     check_regressed(db, s).await;
     check_history(db, s).await;
-    check_durations(db).await;
+    check_durations(db, s).await;
 }
 
 /// (test, runs, failures, flaky, hits, flips, pairs) of the default window,
@@ -443,7 +443,7 @@ pub async fn check_history(db: &Db, s: &Seeded) {
     assert!(h.results.is_empty());
 }
 
-pub async fn check_durations(db: &Db) {
+pub async fn check_durations(db: &Db, seeded: &Seeded) {
     let rows = query::durations(db, &days(30), Subject::Tests)
         .await
         .unwrap();
@@ -485,5 +485,18 @@ pub async fn check_durations(db: &Db) {
     assert_eq!(
         p90,
         HashMap::from([("bpf".to_string(), s(82)), ("net".to_string(), s(30))])
+    );
+    // As of three hours after run 0: runs 0..=2 had ended their batches
+    // (bpf 60, 61, 62 s), run 3's had just started.
+    let base = query::batch_p90_as_of(db, &days(30), seeded.time(0))
+        .await
+        .unwrap();
+    assert!(base.is_empty(), "{base:?}");
+    let p90 = query::batch_p90_as_of(db, &days(30), seeded.time(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        p90,
+        HashMap::from([("bpf".to_string(), s(62)), ("net".to_string(), s(30))])
     );
 }

@@ -8,13 +8,13 @@
 //! batches are those of phase `batch` (warden's own) or `suite` (imported).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
 use super::{Filter, Result, Sql, for_each_row, millis, serialize_ms, test_names};
 use crate::history::Db;
-use crate::history::model::ResultStatus;
+use crate::history::model::{ResultStatus, unix_millis};
 
 /// What `durations` measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub struct DurationRow {
 pub async fn durations(db: &Db, filter: &Filter, subject: Subject) -> Result<Vec<DurationRow>> {
     let mut rows: Vec<DurationRow> = match subject {
         Subject::Tests => test_values(db, filter).await?,
-        Subject::Batches => batch_values(db, filter).await?.into_iter().collect(),
+        Subject::Batches => batch_values(db, filter, None).await?.into_iter().collect(),
     }
     .into_iter()
     .filter_map(|(name, mut values)| {
@@ -61,8 +61,23 @@ pub async fn durations(db: &Db, filter: &Filter, subject: Subject) -> Result<Vec
 
 /// Each batch's p90 duration in `filter`'s runs, by batch name.
 pub async fn batch_p90(db: &Db, filter: &Filter) -> Result<HashMap<String, Duration>> {
-    Ok(batch_values(db, filter)
-        .await?
+    p90s(batch_values(db, filter, None).await?)
+}
+
+/// [`batch_p90`] of the batches that ended before `ended_before`: the same
+/// answer however many runs are recorded after it (once the ones running
+/// then have written their batches), so shards of one CI run that start
+/// minutes apart split their batches alike.
+pub async fn batch_p90_as_of(
+    db: &Db,
+    filter: &Filter,
+    ended_before: SystemTime,
+) -> Result<HashMap<String, Duration>> {
+    p90s(batch_values(db, filter, Some(ended_before)).await?)
+}
+
+fn p90s(values: HashMap<String, Vec<i64>>) -> Result<HashMap<String, Duration>> {
+    Ok(values
         .into_iter()
         .filter_map(|(name, mut values)| {
             values.sort_unstable();
@@ -123,13 +138,25 @@ async fn mostly(db: &Db, filter: &Filter) -> Result<bool> {
     Ok(counts.0 * 3 >= counts.1)
 }
 
-/// Batch names with their durations in milliseconds, unsorted.
-async fn batch_values(db: &Db, filter: &Filter) -> Result<HashMap<String, Vec<i64>>> {
+/// Batch names with their durations in milliseconds, unsorted; only
+/// batches that ended before `ended_before`, when given.
+async fn batch_values(
+    db: &Db,
+    filter: &Filter,
+    ended_before: Option<SystemTime>,
+) -> Result<HashMap<String, Vec<i64>>> {
     let mut sql = Sql::default();
     let run_ids = filter.run_ids(&mut sql);
+    let ended = match ended_before {
+        Some(t) => format!(
+            " AND b.started_at + b.duration_ms < {}",
+            sql.int(unix_millis(t))
+        ),
+        None => String::new(),
+    };
     let text = format!(
         "SELECT b.name, b.duration_ms FROM batches b \
-         WHERE b.run_id IN ({run_ids}) AND b.phase IN ('batch', 'suite')"
+         WHERE b.run_id IN ({run_ids}) AND b.phase IN ('batch', 'suite'){ended}"
     );
     let mut batches: HashMap<String, Vec<i64>> = HashMap::new();
     for_each_row!(db, sql, &text, |row| {

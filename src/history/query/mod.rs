@@ -25,7 +25,7 @@ use serde::Serializer;
 use super::db::HistoryError;
 use super::model::{Label, ResultStatus, from_unix_millis, unix_millis};
 
-pub use durations::{DurationRow, Subject, batch_p90, durations};
+pub use durations::{DurationRow, Subject, batch_p90, batch_p90_as_of, durations};
 pub use flaky::{FlakyRow, flaky};
 pub use history::{HistoryEntry, TestHistory, history};
 pub use regressed::{Regression, RunRef, regressed};
