@@ -7,9 +7,12 @@
 //!
 //! - `count`: batch i of the selected ones, in config order, goes to shard
 //!   i mod N. Even counts; moves when batches are added or removed.
-//! - `hash`: FNV-1a (64-bit) of the batch name, mod N. A batch stays in its
-//!   shard whatever else changes; the hash is written out here, not std's
-//!   `DefaultHasher`, whose output may change between Rust releases.
+//! - `hash`: FNV-1a (64-bit) of the batch name, through MurmurHash3's
+//!   64-bit finalizer, mod N. A batch stays in its shard whatever else
+//!   changes; the hash is written out here, not std's `DefaultHasher`,
+//!   whose output may change between Rust releases. (FNV-1a alone is
+//!   poor mod a power of two: its lowest bit is the parity of the names'
+//!   bytes, so `hash:K/2` could put every batch in one shard.)
 //! - `duration`: longest processing time first — batches by expected
 //!   duration × threads, longest first (ties by name), each to the shard
 //!   with the least so far (ties: the lowest). Balances the shards' time;
@@ -188,9 +191,18 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
         .fold(OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
 }
 
+/// MurmurHash3's `fmix64`: every input bit reaches every output bit.
+fn mix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
 fn hash_shard(name: &str, shards: u32) -> u32 {
     // Below `shards`, so it fits.
-    (fnv1a64(name.as_bytes()) % u64::from(shards)) as u32
+    (mix64(fnv1a64(name.as_bytes())) % u64::from(shards)) as u32
 }
 
 /// Greedy LPT: the longest unit first (ties by name) to the least-loaded
@@ -239,19 +251,37 @@ mod tests {
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
         // And what shards depend on: these must never change.
+        assert_eq!(mix64(0), 0);
+        assert_eq!(mix64(1), 0xb456_bcfc_34c2_cb2c);
         assert_eq!(
-            hash_shard("selftests", 4),
-            (fnv1a64(b"selftests") % 4) as u32
+            ["net", "bpf", "unit", "vm", "selftests"].map(|n| hash_shard(n, 4)),
+            HASH_SHARDS_OF_4
         );
-        assert_eq!(
-            ["net", "bpf", "unit", "vm"].map(|n| hash_shard(n, 3)),
-            [
-                (fnv1a64(b"net") % 3) as u32,
-                (fnv1a64(b"bpf") % 3) as u32,
-                (fnv1a64(b"unit") % 3) as u32,
-                (fnv1a64(b"vm") % 3) as u32,
-            ]
-        );
+    }
+
+    /// Where these names go among 4 shards, for good: changing it moves
+    /// batches between the machines of every user's CI matrix.
+    const HASH_SHARDS_OF_4: [u32; 5] = [3, 2, 1, 2, 1];
+
+    #[test]
+    fn hash_spreads_names_over_powers_of_two() {
+        // FNV-1a's low bits are its bytes' parity; the finalizer fixes that.
+        let real = ["unit", "integration", "stuck-vm", "daemon-leak"];
+        let two: Vec<u32> = real.iter().map(|n| hash_shard(n, 2)).collect();
+        assert!(two.contains(&0) && two.contains(&1), "{two:?}");
+        for n in [2u32, 4, 8] {
+            let mut counts = vec![0usize; n as usize];
+            for name in names(800) {
+                counts[hash_shard(&name, n) as usize] += 1;
+            }
+            let mean = 800 / n as usize;
+            assert!(
+                counts
+                    .iter()
+                    .all(|&c| c * 10 >= mean * 7 && c * 10 <= mean * 13),
+                "N={n}: {counts:?}"
+            );
+        }
     }
 
     #[test]
@@ -333,10 +363,7 @@ mod tests {
         let a = p("count:2/2").assign(&names, None);
         assert_eq!(a.shard_of, [0, 1, 0, 1, 0]);
         let a = p("hash:1/3").assign(&names, None);
-        let want: Vec<u32> = names
-            .iter()
-            .map(|n| (fnv1a64(n.as_bytes()) % 3) as u32)
-            .collect();
+        let want: Vec<u32> = names.iter().map(|n| hash_shard(n, 3)).collect();
         assert_eq!(a.shard_of, want);
         // A hash shard does not move when other batches come and go.
         let more = p("hash:1/3").assign(&["x", "a", "c", "y"], None);
