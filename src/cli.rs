@@ -1,5 +1,6 @@
 //! Command-line definitions.
 
+use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
@@ -42,6 +43,8 @@ pub enum Command {
     Regressed(RegressedArgs),
     /// How long tests or batches take: p50, p90, max.
     Durations(DurationsArgs),
+    /// Serve the history as web pages and a JSON API (read-only).
+    Serve(ServeArgs),
 }
 
 /// Where the history is: `--history`, else `WARDEN_HISTORY`, else the
@@ -149,6 +152,16 @@ pub struct DurationsArgs {
     /// Per batch.
     #[arg(long)]
     pub batches: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on; port 0 picks a free port. Anything but a
+    /// loopback address lets whoever reaches it read the history.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
 }
 
 #[derive(Debug, clap::Args)]

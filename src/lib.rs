@@ -3,6 +3,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod event;
 pub mod history;
 pub mod outcome;

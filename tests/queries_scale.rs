@@ -86,6 +86,7 @@ async fn seed_scale_history() {
                 reason: String::new(),
                 started: at,
                 duration: Duration::from_millis(60_000 + rng.below(30_000)),
+                log: None,
                 attempts: Vec::new(),
                 tests: Vec::with_capacity(TESTS / SUITES),
             })

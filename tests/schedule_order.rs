@@ -49,6 +49,7 @@ fn seed(db: &Path, runs: &[(SystemTime, &[(&str, u64)])]) {
                     reason: "exit code 0".into(),
                     started: *at,
                     duration: Duration::from_millis(*ms),
+                    log: None,
                     attempts: Vec::new(),
                     tests: Vec::new(),
                 };

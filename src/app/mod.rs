@@ -45,6 +45,7 @@ macro_rules! err {
 mod import;
 mod queries;
 mod schedule;
+mod serve;
 
 /// Exit codes (DESIGN.md).
 pub const EXIT_PASSED: u8 = 0;
@@ -73,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::History(args) => queries::history(args),
         Command::Regressed(args) => queries::regressed(args),
         Command::Durations(args) => queries::durations(args),
+        Command::Serve(args) => serve::serve(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

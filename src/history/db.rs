@@ -74,8 +74,8 @@ const INSERT_RUN: &str = "INSERT INTO runs (uuid, started_at, commit_sha, branch
 const INSERT_RUN_LABEL: &str = "INSERT INTO run_labels (run_id, key, value) VALUES ($1, $2, $3)";
 const FINISH_RUN: &str = "UPDATE runs SET ended_at = $1, status = $2 WHERE id = $3";
 const INSERT_BATCH: &str = "INSERT INTO batches \
-     (run_id, name, phase, status, reason, started_at, duration_ms, attempts) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+     (run_id, name, phase, status, reason, started_at, duration_ms, attempts, log) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
 const INSERT_ATTEMPT: &str = "INSERT INTO attempts (batch_id, number, status, reason, duration_ms) \
      VALUES ($1, $2, $3, $4, $5)";
 
@@ -131,6 +131,7 @@ macro_rules! insert_batches {
                 .bind(unix_millis(batch.started))
                 .bind(millis(batch.duration))
                 .bind(batch.attempts.len() as i64 + 1)
+                .bind(batch.log.as_deref())
                 .fetch_one(&mut *$tx)
                 .await?;
             for (n, a) in batch.attempts.iter().enumerate() {
@@ -487,6 +488,7 @@ mod tests {
             reason: "exit code 1".into(),
             started: SystemTime::now(),
             duration: Duration::from_millis(1500),
+            log: Some("/tmp/warden-artifacts/net.log".into()),
             attempts: vec![AttemptRecord {
                 status: "failed".into(),
                 reason: "exit code 1".into(),

@@ -458,6 +458,7 @@ impl ImportedRun {
                     reason: String::new(),
                     started: suite.started.unwrap_or(started),
                     duration: suite.duration,
+                    log: None,
                     attempts: Vec::new(),
                     tests: suite.tests,
                 });

@@ -196,6 +196,9 @@ pub struct BatchRecord {
     pub reason: String,
     pub started: SystemTime,
     pub duration: Duration,
+    /// The log file, an absolute path on the machine that ran the batch;
+    /// `None` for imported suites.
+    pub log: Option<String>,
     /// Earlier attempts that failed and were retried, oldest first.
     pub attempts: Vec<AttemptRecord>,
     pub tests: Vec<TestRecord>,

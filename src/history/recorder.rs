@@ -263,6 +263,12 @@ pub fn batch_record(o: &Outcome) -> Option<BatchRecord> {
         reason: o.reason.clone(),
         started: o.started,
         duration: o.duration,
+        // Absolute (the artifacts directory may have been given relative
+        // to the working directory), and only if it is text: the store
+        // keeps paths as text.
+        log: std::path::absolute(&o.log)
+            .ok()
+            .and_then(|p| p.to_str().map(str::to_owned)),
         attempts: o
             .retried
             .iter()

@@ -131,6 +131,7 @@ fn batch(name: &str, phase: &'static str, started: SystemTime, secs: u64) -> Bat
         reason: String::new(),
         started,
         duration: Duration::from_secs(secs),
+        log: None,
         attempts: Vec::new(),
         tests: Vec::new(),
     }
@@ -202,6 +203,72 @@ pub async fn seed(db: &Db) -> Seeded {
         db.record_batch(id, &b).await.expect("record_batch");
     }
     s
+}
+
+/// A test name that is also HTML: every page must show it as text.
+pub const HOSTILE: &str = "<img src=x onerror=alert(1)>";
+/// Label value, branch, message and log text of the hostile runs.
+pub const HOSTILE_LABEL: &str = "\"><script>alert(1)</script>";
+pub const HOSTILE_MESSAGE: &str = "</code><script>alert(2)</script>";
+pub const HOSTILE_LOG: &str = "output <script>alert(3)</script>\n\x1b[31mred\x1b[0m\n";
+/// The hostile runs: their count and [`HOSTILE`]'s marks in them.
+pub const HOSTILE_MARKS: &str = ".F.FFF";
+
+/// Six more runs, recorded on this host, with label `arch=`[`HOSTILE_LABEL`]
+/// (no seeded test shares their label set, so none of the numbers above
+/// change) and branch [`HOSTILE`], holding one test, [`HOSTILE`], flaky and
+/// then regressed ([`HOSTILE_MARKS`]). Each run's batch `evil` has a log
+/// in `logs` holding [`HOSTILE_LOG`]; its batch `secret` names
+/// `/etc/hostname` as its log, which must never be served. Run uuids
+/// `hostile-0`…`hostile-5`, half an hour after the seeded runs 0…5.
+pub async fn seed_hostile(db: &Db, s: &Seeded, logs: &std::path::Path) {
+    let host = warden::history::origin::host();
+    for (k, m) in HOSTILE_MARKS.chars().enumerate() {
+        let at = s.time(k) + Duration::from_secs(1800);
+        let id = db
+            .begin_run(&RunRecord {
+                uuid: format!("hostile-{k}"),
+                started: at,
+                commit: Some(format!("\"'><b>{k:02}")),
+                branch: Some(HOSTILE.into()),
+                host: host.clone(),
+                labels: [Label {
+                    key: "arch".into(),
+                    value: HOSTILE_LABEL.into(),
+                }]
+                .into_iter()
+                .collect(),
+                source: RunSource::Run,
+            })
+            .await
+            .expect("begin_run");
+        let log = logs.join(format!("evil-{k}.log"));
+        std::fs::write(&log, HOSTILE_LOG).unwrap();
+        let st = status(m).unwrap();
+        let mut evil = batch("evil", "batch", at, 2);
+        evil.status = if st == ResultStatus::Failed {
+            "failed"
+        } else {
+            "passed"
+        }
+        .into();
+        evil.log = Some(log.to_str().unwrap().to_owned());
+        evil.tests.push(TestRecord {
+            name: HOSTILE.into(),
+            status: st,
+            duration: Some(Duration::from_millis(100 + 10 * k as u64)),
+            message: (st == ResultStatus::Failed).then(|| HOSTILE_MESSAGE.into()),
+        });
+        let mut secret = batch("secret", "batch", at, 1);
+        secret.status = "failed".into();
+        secret.log = Some("/etc/hostname".into());
+        db.record_batches(id, &[evil, secret])
+            .await
+            .expect("record_batches");
+        db.finish_run(id, "failed", at + Duration::from_secs(60))
+            .await
+            .expect("finish_run");
+    }
 }
 
 pub fn days(n: u64) -> Filter {

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
 
 pub mod history_seed;
+pub mod http;
 #[macro_use]
 pub mod postgres;
 

@@ -1,6 +1,7 @@
 //! The questions asked of the history: which tests flake ([`flaky`]), which
 //! broke and stay broken ([`regressed`]), what one test did lately
-//! ([`history`]), how long things take ([`durations`]).
+//! ([`history`]), how long things take ([`durations`]), and the runs
+//! themselves ([`runs`], [`run`]).
 //!
 //! Each query is an async function over an open [`Db`], so the same code
 //! (and the same tests) run on SQLite and PostgreSQL. The SQL is kept
@@ -15,6 +16,7 @@ pub mod durations;
 pub mod flaky;
 pub mod history;
 pub mod regressed;
+pub mod runs;
 mod sequences;
 
 use std::collections::HashMap;
@@ -29,6 +31,7 @@ pub use durations::{DurationRow, Subject, batch_p90, batch_p90_as_of, durations}
 pub use flaky::{FlakyRow, flaky};
 pub use history::{HistoryEntry, TestHistory, history};
 pub use regressed::{Regression, RunRef, regressed};
+pub use runs::{BatchSummary, FailingTest, RunDetail, RunSummary, label_values, run, runs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {

@@ -1,0 +1,54 @@
+//! `warden serve`: open the store for reading, listen, print where, serve
+//! the dashboard until SIGINT or SIGTERM.
+
+use tokio::net::TcpListener;
+
+use super::{EXIT_FAILED, EXIT_PASSED};
+use crate::cli::ServeArgs;
+use crate::dashboard::{self, Dashboard};
+use crate::history::{Access, Db};
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
+    let location = super::history_location(&args.store)?;
+    super::block_on(async {
+        let db = match Db::open(&location, Access::Read).await {
+            Ok(db) => db,
+            Err(e) => {
+                err!("warden: {e}");
+                return Ok(EXIT_FAILED);
+            }
+        };
+        let listener = match TcpListener::bind(args.bind).await {
+            Ok(l) => l,
+            Err(e) => {
+                err!("warden: cannot listen on {}: {e}", args.bind);
+                return Ok(EXIT_FAILED);
+            }
+        };
+        let addr = listener.local_addr()?;
+        if !addr.ip().is_loopback() {
+            err!(
+                "warden: warning: listening on {addr}, not on loopback: whoever reaches it can read the history"
+            );
+        }
+        // Tests and scripts read the address from this line (port 0 picks one).
+        out!("warden: serving http://{addr}/ (history {location})");
+        dashboard::serve(Dashboard::new(db), listener, stop()).await?;
+        Ok(EXIT_PASSED)
+    })?
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn stop() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}

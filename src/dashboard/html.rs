@@ -1,0 +1,223 @@
+//! The parts every page shares: the layout, the filter form, how times,
+//! durations and statuses look.
+//!
+//! Everything is a [`maud`] template: an interpolated value `(x)` is
+//! HTML-escaped (text and attribute values alike), so a test named
+//! `<img src=x onerror=alert(1)>` shows as that text. Nothing in the
+//! dashboard uses `PreEscaped`; keep it that way.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+
+use super::params::{Params, label_pair};
+use crate::history::model::ResultStatus;
+use crate::history::query::rfc3339;
+
+/// Which page is open, for the navigation bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Runs,
+    Flaky,
+    Regressed,
+    None,
+}
+
+/// A whole page: `title`, the navigation (its links keep the window and
+/// label filters of `p`), and `body`.
+pub fn layout(title: &str, nav: Nav, p: &Params, body: Markup) -> Markup {
+    let w = p.window();
+    let item = |which: Nav, path: &str, text: &str| {
+        html! {
+            a href=(w.href(path)) aria-current=[(nav == which).then_some("page")] { (text) }
+        }
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · warden" }
+                link rel="stylesheet" href="/static/style.css";
+            }
+            body {
+                header {
+                    nav {
+                        span.brand { "warden" }
+                        (item(Nav::Runs, "/runs", "Runs"))
+                        (item(Nav::Flaky, "/flaky", "Flaky tests"))
+                        (item(Nav::Regressed, "/regressed", "Regressions"))
+                    }
+                }
+                main { (body) }
+                footer { "warden serve: a read-only view of the history store" }
+            }
+        }
+    }
+}
+
+pub fn markup_response(markup: Markup) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+pub fn error_page(status: StatusCode, message: &str) -> Markup {
+    let title = status.canonical_reason().unwrap_or("error");
+    layout(
+        title,
+        Nav::None,
+        &Params::default(),
+        html! {
+            h1 { (status.as_u16()) " " (title) }
+            p.error { (message) }
+        },
+    )
+}
+
+/// The window choices offered besides the one in use.
+const WINDOWS: &[&str] = &["1d", "7d", "30d", "90d", "365d"];
+
+/// A GET form back to `action`: the window, one choice per label key
+/// (`labels`: keys and their values), and `extra` fields.
+pub fn filter_form(
+    action: &str,
+    p: &Params,
+    labels: &BTreeMap<String, Vec<String>>,
+    extra: Markup,
+) -> Markup {
+    let mut windows: Vec<&str> = WINDOWS.to_vec();
+    if !windows.contains(&p.since_text.as_str()) {
+        windows.push(&p.since_text);
+    }
+    // Keys filtered on but not seen in the window still show their choice.
+    let mut keys: BTreeMap<&str, Vec<&str>> = labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect()))
+        .collect();
+    for l in &p.labels {
+        let values = keys.entry(&l.key).or_default();
+        if !values.contains(&l.value.as_str()) {
+            values.push(&l.value);
+        }
+    }
+    html! {
+        form.filters method="get" action=(action) {
+            label {
+                "window "
+                select name="since" {
+                    @for w in &windows {
+                        option value=(w) selected[*w == p.since_text] { "last " (w) }
+                    }
+                }
+            }
+            @for (key, values) in &keys {
+                label {
+                    (key) " "
+                    @let current = p.label(key);
+                    @let name = label_pair(key, "").0;
+                    select name=(name) {
+                        option value="" { "any" }
+                        @for v in values {
+                            @let (_, value) = label_pair(key, v);
+                            option value=(value) selected[current == Some(*v)] { (v) }
+                        }
+                    }
+                }
+            }
+            (extra)
+            button type="submit" { "Apply" }
+        }
+    }
+}
+
+/// A hidden form field, when there is a value to keep.
+pub fn hidden(name: &str, value: Option<&str>) -> Markup {
+    html! {
+        @if let Some(v) = value {
+            input type="hidden" name=(name) value=(v);
+        }
+    }
+}
+
+/// `2026-11-20 10:00` (UTC), with the exact time for machines.
+pub fn time(t: SystemTime) -> Markup {
+    html! { time datetime=(rfc3339(t)) { (minute(t)) } }
+}
+
+/// `2026-11-20 10:00`, UTC.
+pub fn minute(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+pub fn duration(d: Option<Duration>) -> String {
+    d.map(crate::report::fmt_duration)
+        .unwrap_or_else(|| "-".into())
+}
+
+/// A status word, coloured by what kind of end it is.
+pub fn status(s: &str) -> Markup {
+    html! { span class={ "status " (status_class(s)) } { (s) } }
+}
+
+pub fn result_status(s: ResultStatus) -> Markup {
+    status(s.as_str())
+}
+
+/// One of a fixed set of class names, whatever the stored text says.
+pub fn status_class(s: &str) -> &'static str {
+    match s {
+        "passed" => "passed",
+        "flaky" => "flaky",
+        "skipped" | "not-run" => "skipped",
+        "incomplete" => "incomplete",
+        _ => "failed",
+    }
+}
+
+/// The first `n` characters of a commit, or `-`.
+pub fn commit(c: Option<&str>, n: usize) -> Markup {
+    match c {
+        Some(c) => html! { code title=(c) { (c.chars().take(n).collect::<String>()) } },
+        None => html! { "-" },
+    }
+}
+
+/// `12.5%`.
+pub fn percent(fraction: f64) -> String {
+    format!("{:.1}%", fraction * 100.0)
+}
+
+/// The link to a test's page, keeping the window and label filters.
+pub fn test_href(p: &Params, test: &str) -> String {
+    let mut w = p.window();
+    w.name = Some(test.to_owned());
+    w.href("/test")
+}
+
+/// The link to a run's page.
+pub fn run_href(uuid: &str) -> String {
+    format!("/runs/{}", super::params::path_segment(uuid))
+}
+
+/// Labels as small tags.
+pub fn labels(text: &str) -> Markup {
+    html! {
+        @if text.is_empty() {
+            "-"
+        } @else {
+            @for l in text.split(' ') {
+                span.label { (l) }
+                " "
+            }
+        }
+    }
+}

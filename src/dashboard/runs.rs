@@ -1,0 +1,300 @@
+//! The runs page (latest first, with pass rates and their trend), one
+//! run's page (batches, failing tests, log excerpts), a batch's log, and
+//! the label values the filters offer.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use serde::Serialize;
+
+use super::html::{self, Nav};
+use super::params::Params;
+use super::svg;
+use super::{App, Dashboard, Error, api_response, logs, page_response};
+use crate::history::query::{self, BatchSummary, FailingTest, RunSummary};
+
+/// Runs a page lists unless `limit` says otherwise.
+const DEFAULT_LIMIT: usize = 50;
+/// Runs in a row's pass-rate trend.
+const TREND: usize = 20;
+
+async fn list(d: &Dashboard, p: &Params) -> Result<Vec<RunSummary>, Error> {
+    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+    Ok(query::runs(d.db(), &p.filter(), limit).await?)
+}
+
+pub async fn list_api(State(d): App, RawQuery(q): RawQuery) -> Response {
+    api_response(async { list(&d, &Params::parse(q.as_deref())?).await }.await)
+}
+
+pub async fn list_page(State(d): App, RawQuery(q): RawQuery) -> Response {
+    page_response(
+        async {
+            let p = Params::parse(q.as_deref())?;
+            let runs = list(&d, &p).await?;
+            let labels = query::label_values(d.db(), p.filter().since).await?;
+            Ok(list_html(&p, &runs, &labels))
+        }
+        .await,
+    )
+}
+
+/// Each run's pass-rate trend: the rates of up to [`TREND`] listed runs
+/// with the same labels, ending with its own, oldest first.
+fn trends(runs: &[RunSummary]) -> Vec<Vec<f64>> {
+    let mut out = vec![Vec::new(); runs.len()];
+    let mut by_labels: HashMap<&str, Vec<f64>> = HashMap::new();
+    // Oldest first, so each run sees the ones before it.
+    for (i, r) in runs.iter().enumerate().rev() {
+        let seen = by_labels.entry(r.labels.as_str()).or_default();
+        if let Some(rate) = r.pass_rate {
+            seen.push(rate);
+        }
+        out[i] = seen[seen.len().saturating_sub(TREND)..].to_vec();
+    }
+    out
+}
+
+fn list_html(p: &Params, runs: &[RunSummary], labels: &BTreeMap<String, Vec<String>>) -> Markup {
+    let trends = trends(runs);
+    let body = html! {
+        h1 { "Runs" }
+        (html::filter_form("/runs", p, labels, html::hidden("limit", p.limit.map(|n| n.to_string()).as_deref())))
+        p.summary {
+            (runs.len()) " runs " (p.describe()) ", latest first"
+            @if runs.len() == p.limit.unwrap_or(DEFAULT_LIMIT) && runs.len() > 0 {
+                " (the latest " (runs.len()) "; "
+                a href=({ let mut all = p.clone(); all.limit = Some(0); all.href("/runs") }) { "all" }
+                ")"
+            }
+        }
+        @if runs.is_empty() {
+            p.empty { "No runs " (p.describe()) "." }
+        } @else {
+            table.runs {
+                thead { tr {
+                    th { "Started (UTC)" } th { "Status" } th.num { "Duration" }
+                    th.num { "Pass rate" } th { "Trend (same labels)" }
+                    th.num { "Passed" } th.num { "Failed" } th.num { "Flaky" } th.num { "Skipped" }
+                    th { "Labels" } th { "Commit" } th { "Branch" } th { "Host" }
+                } }
+                tbody {
+                    @for (r, trend) in runs.iter().zip(&trends) {
+                        tr {
+                            td { a href=(html::run_href(&r.uuid)) { (html::time(r.started)) } }
+                            td { (html::status(&r.status)) }
+                            td.num { (html::duration(r.duration)) }
+                            td.num { (r.pass_rate.map(html::percent).unwrap_or_else(|| "-".into())) }
+                            td { (svg::sparkline(trend, &format!("pass rate of the last {} runs with these labels", trend.len()))) }
+                            td.num { (r.passed) }
+                            td.num { (r.failed) }
+                            td.num { (r.flaky) }
+                            td.num { (r.skipped) }
+                            td { (html::labels(&r.labels)) }
+                            td { (html::commit(r.commit.as_deref(), 10)) }
+                            td { (r.branch.as_deref().unwrap_or("-")) }
+                            td { (r.host) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    html::layout("Runs", Nav::Runs, p, body)
+}
+
+/// A batch of a run page, with what the page can show of its log.
+#[derive(Debug, Serialize)]
+pub struct BatchView {
+    #[serde(flatten)]
+    pub batch: BatchSummary,
+    /// The log route, when the log is on this machine.
+    pub log_url: Option<String>,
+    /// The log's last lines, for batches that did not simply pass.
+    pub log_excerpt: Option<String>,
+}
+
+/// A run page's data.
+#[derive(Debug, Serialize)]
+pub struct RunView {
+    pub run: RunSummary,
+    pub batches: Vec<BatchView>,
+    pub failing: Vec<FailingTest>,
+}
+
+async fn one(d: &Dashboard, uuid: &str) -> Result<RunView, Error> {
+    let Some(detail) = query::run(d.db(), uuid).await? else {
+        return Err(Error::NotFound(format!("no run {uuid} in the history")));
+    };
+    let failing_batches: Vec<i64> = detail.failing.iter().filter_map(|t| t.batch).collect();
+    let batches = detail
+        .batches
+        .into_iter()
+        .map(|b| {
+            let file = logs::open(b.log.as_deref(), &detail.run.host, &d.host);
+            let log_url = file
+                .as_ref()
+                .map(|_| format!("{}/log/{}", html::run_href(&detail.run.uuid), b.id));
+            let interesting = b.status != "passed" || failing_batches.contains(&b.id);
+            let log_excerpt = file
+                .filter(|_| interesting)
+                .and_then(|f| logs::tail(f, logs::EXCERPT_BYTES, logs::EXCERPT_LINES))
+                .map(|(text, _)| text);
+            BatchView {
+                batch: b,
+                log_url,
+                log_excerpt,
+            }
+        })
+        .collect();
+    Ok(RunView {
+        run: detail.run,
+        batches,
+        failing: detail.failing,
+    })
+}
+
+pub async fn run_api(State(d): App, Path(uuid): Path<String>) -> Response {
+    api_response(one(&d, &uuid).await)
+}
+
+pub async fn run_page(State(d): App, Path(uuid): Path<String>) -> Response {
+    page_response(one(&d, &uuid).await.map(|v| run_html(&v)))
+}
+
+fn run_html(v: &RunView) -> Markup {
+    let r = &v.run;
+    let p = Params::default();
+    let batch_name: HashMap<i64, &str> = v
+        .batches
+        .iter()
+        .map(|b| (b.batch.id, b.batch.name.as_str()))
+        .collect();
+    let body = html! {
+        h1 { "Run " code { (r.uuid) } }
+        dl.facts {
+            dt { "Status" } dd { (html::status(&r.status)) }
+            dt { "Started (UTC)" } dd { (html::time(r.started)) }
+            dt { "Duration" } dd { (html::duration(r.duration)) }
+            dt { "Results" } dd {
+                (r.passed) " passed, " (r.failed) " failed, " (r.flaky) " flaky, " (r.skipped) " skipped"
+                @if let Some(rate) = r.pass_rate { " (pass rate " (html::percent(rate)) ")" }
+            }
+            dt { "Labels" } dd { (html::labels(&r.labels)) }
+            dt { "Commit" } dd { (r.commit.as_deref().unwrap_or("-")) }
+            dt { "Branch" } dd { (r.branch.as_deref().unwrap_or("-")) }
+            dt { "Host" } dd { (r.host) }
+            dt { "Recorded by" } dd { (if r.source == "import" { "warden import" } else { "warden run" }) }
+        }
+        h2 { "Batches" }
+        table.batches {
+            thead { tr {
+                th { "Batch" } th { "Phase" } th { "Status" } th { "Reason" }
+                th.num { "Duration" } th.num { "Attempts" } th { "Log" }
+            } }
+            tbody {
+                @for b in &v.batches {
+                    tr {
+                        td { (b.batch.name) }
+                        td { (b.batch.phase) }
+                        td { (html::status(&b.batch.status)) }
+                        td { (b.batch.reason) }
+                        td.num { (html::duration(Some(b.batch.duration))) }
+                        td.num { (b.batch.attempts) }
+                        td {
+                            @if let Some(url) = &b.log_url {
+                                a href=(url) { "log" }
+                            } @else if b.batch.log.is_some() {
+                                span.muted title="the log is not on this machine" { "elsewhere" }
+                            } @else {
+                                "-"
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Failing tests" }
+        @if v.failing.is_empty() {
+            p.empty { "None." }
+        } @else {
+            table.failing {
+                thead { tr { th { "Test" } th { "Status" } th { "Batch" } th.num { "Duration" } th { "Message" } } }
+                tbody {
+                    @for t in &v.failing {
+                        tr {
+                            td { a href=(html::test_href(&p, &t.test)) { (t.test) } }
+                            td { (html::result_status(t.status)) }
+                            td { (t.batch.and_then(|id| batch_name.get(&id).copied()).unwrap_or("-")) }
+                            td.num { (html::duration(t.duration)) }
+                            td { @if let Some(m) = &t.message { code.message { (m) } } }
+                        }
+                    }
+                }
+            }
+        }
+        @let excerpts: Vec<&BatchView> = v.batches.iter().filter(|b| b.log_excerpt.is_some()).collect();
+        @if !excerpts.is_empty() {
+            h2 { "Log excerpts" }
+            @for b in excerpts {
+                section.excerpt {
+                    h3 {
+                        (b.batch.name) " "
+                        @if let Some(url) = &b.log_url { a href=(url) { "(whole log)" } }
+                    }
+                    pre { (b.log_excerpt.as_deref().unwrap_or_default()) }
+                }
+            }
+        }
+    };
+    html::layout(&format!("Run {}", r.uuid), Nav::Runs, &p, body)
+}
+
+/// A batch's log as plain text: its last [`logs::FILE_BYTES`], only for a
+/// batch the store lists under this run and whose log is on this machine.
+pub async fn log_file(State(d): App, Path((uuid, batch)): Path<(String, i64)>) -> Response {
+    let result = async {
+        let Some(detail) = query::run(d.db(), &uuid).await? else {
+            return Err(Error::NotFound(format!("no run {uuid} in the history")));
+        };
+        let no_log = || {
+            Error::NotFound(format!(
+                "no log of batch {batch} of run {uuid} on this machine"
+            ))
+        };
+        let b = detail
+            .batches
+            .iter()
+            .find(|b| b.id == batch)
+            .ok_or_else(no_log)?;
+        let file = logs::open(b.log.as_deref(), &detail.run.host, &d.host).ok_or_else(no_log)?;
+        let (text, cut) = logs::tail(file, logs::FILE_BYTES, usize::MAX).ok_or_else(no_log)?;
+        Ok(if cut {
+            format!(
+                "[… earlier output cut: the last {} KiB of the log follow]\n{text}",
+                logs::FILE_BYTES / 1024
+            )
+        } else {
+            text
+        })
+    }
+    .await;
+    match result {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
+        Err(e) => e.respond(false),
+    }
+}
+
+/// `{key: [values]}` of the runs in the window.
+pub async fn labels_api(State(d): App, RawQuery(q): RawQuery) -> Response {
+    api_response(
+        async {
+            let p = Params::parse(q.as_deref())?;
+            Ok(query::label_values(d.db(), p.filter().since).await?)
+        }
+        .await,
+    )
+}

@@ -1,0 +1,219 @@
+//! Charts as SVG drawn on the server: a pass-rate sparkline, a strip of
+//! results, a duration chart with its p50 and p90. No script, no library,
+//! nothing fetched; built with [`maud`] like the pages, so the text in
+//! tooltips (`<title>`) is escaped the same way.
+
+use std::time::SystemTime;
+
+use maud::{Markup, html};
+
+use crate::history::model::ResultStatus;
+
+pub fn colour(s: ResultStatus) -> &'static str {
+    match s {
+        ResultStatus::Passed => "#2f9e44",
+        ResultStatus::Failed => "#e03131",
+        ResultStatus::Flaky => "#f08c00",
+        ResultStatus::Skipped => "#adb5bd",
+    }
+}
+
+/// Two decimals: enough for a pixel, and short.
+fn n(v: f64) -> String {
+    format!("{:.2}", v)
+}
+
+/// Pass rates (0–1), oldest first, as a small line; the last point marked.
+pub fn sparkline(rates: &[f64], title: &str) -> Markup {
+    const W: f64 = 100.0;
+    const H: f64 = 20.0;
+    let count = rates.len();
+    let x = |i: usize| {
+        if count <= 1 {
+            W / 2.0
+        } else {
+            2.0 + i as f64 * (W - 4.0) / (count - 1) as f64
+        }
+    };
+    let y = |v: f64| 2.0 + (1.0 - v.clamp(0.0, 1.0)) * (H - 4.0);
+    let points: Vec<String> = rates
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("{},{}", n(x(i)), n(y(*v))))
+        .collect();
+    html! {
+        svg.sparkline width=(W) height=(H) viewBox={ "0 0 " (W) " " (H) } role="img" aria-label=(title) {
+            title { (title) }
+            line x1="0" x2=(W) y1=(n(y(1.0))) y2=(n(y(1.0))) stroke="#dee2e6" stroke-width="1" {}
+            @if count > 1 {
+                polyline points=(points.join(" ")) fill="none" stroke="#1c7ed6" stroke-width="1.5" {}
+            }
+            @if let Some(last) = rates.last() {
+                circle cx=(n(x(count - 1))) cy=(n(y(*last))) r="2" fill="#1c7ed6" {}
+            }
+        }
+    }
+}
+
+/// One result in a [`strip`].
+pub struct Cell {
+    pub status: ResultStatus,
+    /// Where a click goes (the run).
+    pub href: String,
+    /// The tooltip.
+    pub title: String,
+}
+
+/// Results as a row of coloured cells, oldest first, wrapping every
+/// [`STRIP_ROW`] cells.
+pub fn strip(cells: &[Cell]) -> Markup {
+    const CW: usize = 12;
+    const CH: usize = 22;
+    const GAP: usize = 2;
+    let per_row = cells.len().clamp(1, STRIP_ROW);
+    let rows = cells.len().div_ceil(STRIP_ROW).max(1);
+    let width = per_row * (CW + GAP);
+    let height = rows * (CH + GAP);
+    html! {
+        svg.strip width=(width) height=(height) viewBox={ "0 0 " (width) " " (height) } role="img"
+            aria-label={ (cells.len()) " results, oldest first" } {
+            @for (i, c) in cells.iter().enumerate() {
+                a href=(c.href) {
+                    rect class={ "cell " (c.status.as_str()) }
+                        x=((i % STRIP_ROW) * (CW + GAP)) y=((i / STRIP_ROW) * (CH + GAP))
+                        width=(CW) height=(CH) rx="2" fill=(colour(c.status)) {
+                        title { (c.title) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub const STRIP_ROW: usize = 60;
+
+/// One measured result in a [`duration_chart`].
+pub struct Point {
+    pub time: SystemTime,
+    pub ms: i64,
+    pub status: ResultStatus,
+    pub title: String,
+    /// The rolling percentiles up to this result.
+    pub p50: i64,
+    pub p90: i64,
+}
+
+/// Durations over time: a dot per result (coloured by status) and the
+/// rolling p50 and p90 as lines. `points` oldest first.
+pub fn duration_chart(points: &[Point], window: usize) -> Markup {
+    const W: f64 = 760.0;
+    const H: f64 = 240.0;
+    const LEFT: f64 = 64.0;
+    const RIGHT: f64 = 16.0;
+    const TOP: f64 = 24.0;
+    const BOTTOM: f64 = 28.0;
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+    };
+    let t0 = points.first().map_or(0.0, |p| secs(p.time));
+    let t1 = points.last().map_or(0.0, |p| secs(p.time));
+    let top = points
+        .iter()
+        .map(|p| p.ms.max(p.p90))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64
+        * 1.1;
+    let x = |t: SystemTime| {
+        if t1 > t0 {
+            LEFT + (secs(t) - t0) / (t1 - t0) * (W - LEFT - RIGHT)
+        } else {
+            LEFT + (W - LEFT - RIGHT) / 2.0
+        }
+    };
+    let y = |ms: i64| TOP + (1.0 - ms as f64 / top) * (H - TOP - BOTTOM);
+    let line = |f: fn(&Point) -> i64| -> String {
+        points
+            .iter()
+            .map(|p| format!("{},{}", n(x(p.time)), n(y(f(p)))))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let ticks: Vec<i64> = (0..=4)
+        .map(|i| (top / 1.1 * i as f64 / 4.0) as i64)
+        .collect();
+    let ms =
+        |v: i64| crate::report::fmt_duration(std::time::Duration::from_millis(v.max(0) as u64));
+    html! {
+        svg.duration-chart width=(W) height=(H) viewBox={ "0 0 " (W) " " (H) } role="img"
+            aria-label={ "durations of " (points.len()) " results with rolling p50 and p90" } {
+            @for t in &ticks {
+                line x1=(LEFT) x2=(W - RIGHT) y1=(n(y(*t))) y2=(n(y(*t))) stroke="#e9ecef" stroke-width="1" {}
+                text x=(LEFT - 6.0) y=(n(y(*t) + 4.0)) text-anchor="end" font-size="11" fill="#495057" { (ms(*t)) }
+            }
+            @if let (Some(first), Some(last)) = (points.first(), points.last()) {
+                text x=(LEFT) y=(H - 8.0) font-size="11" fill="#495057" { (super::html::minute(first.time)) }
+                text x=(W - RIGHT) y=(H - 8.0) text-anchor="end" font-size="11" fill="#495057" { (super::html::minute(last.time)) }
+                polyline.p50 points=(line(|p| p.p50)) fill="none" stroke="#1c7ed6" stroke-width="2" {}
+                polyline.p90 points=(line(|p| p.p90)) fill="none" stroke="#9c36b5" stroke-width="2" stroke-dasharray="6 3" {}
+            }
+            @for p in points {
+                circle.point cx=(n(x(p.time))) cy=(n(y(p.ms))) r="3" fill=(colour(p.status)) {
+                    title { (p.title) }
+                }
+            }
+            g.legend font-size="11" fill="#495057" {
+                line x1=(LEFT) x2=(LEFT + 18.0) y1="10" y2="10" stroke="#1c7ed6" stroke-width="2" {}
+                text x=(LEFT + 22.0) y="14" { "p50 of the last " (window) }
+                line x1=(LEFT + 150.0) x2=(LEFT + 168.0) y1="10" y2="10" stroke="#9c36b5" stroke-width="2" stroke-dasharray="6 3" {}
+                text x=(LEFT + 172.0) y="14" { "p90 of the last " (window) }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn charts_escape_their_text_and_have_points() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let points: Vec<Point> = (0..3)
+            .map(|i| Point {
+                time: t + Duration::from_secs(3600 * i),
+                ms: 10 * (i as i64 + 1),
+                status: ResultStatus::Passed,
+                title: "<script>x</script>".into(),
+                p50: 10,
+                p90: 30,
+            })
+            .collect();
+        let svg = duration_chart(&points, 10).into_string();
+        assert!(svg.contains("&lt;script&gt;x&lt;/script&gt;"), "{svg}");
+        assert!(!svg.contains("<script>"));
+        assert_eq!(svg.matches("<circle").count(), 3);
+        assert!(
+            svg.contains(r#"<polyline class="p90" points="64.00,"#),
+            "{svg}"
+        );
+
+        let cells = [Cell {
+            status: ResultStatus::Failed,
+            href: "/runs/a\"b".into(),
+            title: "<b>".into(),
+        }];
+        let s = strip(&cells).into_string();
+        assert!(s.contains(r#"href="/runs/a&quot;b""#), "{s}");
+        assert!(s.contains("<title>&lt;b&gt;</title>"), "{s}");
+
+        let s = sparkline(&[1.0, 0.5, 0.0], "pass rate").into_string();
+        assert!(
+            s.contains(r#"points="2.00,2.00 50.00,10.00 98.00,18.00""#),
+            "{s}"
+        );
+    }
+}

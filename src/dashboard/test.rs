@@ -1,0 +1,295 @@
+//! One test's page: its results as a strip of cells (one per run, linked
+//! to the run, with the commit in the tooltip), a chart of its durations
+//! with the rolling p50 and p90, and the results as a table.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Serialize;
+
+use super::html::{self, Nav};
+use super::params::Params;
+use super::svg;
+use super::{App, Dashboard, Error, api_response, page_response};
+use crate::history::model::ResultStatus;
+use crate::history::query::durations::percentile;
+use crate::history::query::{self, DurationRow, HistoryEntry, rfc3339};
+
+/// Results shown unless `limit` says otherwise (the newest).
+const DEFAULT_LIMIT: usize = 200;
+/// How many results back the rolling percentiles look.
+pub const ROLLING: usize = 10;
+
+/// What the page and `/api/test` show.
+#[derive(Debug, Serialize)]
+pub struct TestView {
+    pub test: String,
+    /// Results in the window, before `limit`.
+    pub total: usize,
+    /// The newest `limit`, oldest first.
+    pub results: Vec<HistoryEntry>,
+    /// Over the shown results with a duration, skipped ones left out.
+    pub durations: Option<DurationRow>,
+    /// For each of those, the p50 and p90 of it and the [`ROLLING`] − 1
+    /// before it.
+    pub rolling: Vec<Rolling>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Rolling {
+    /// The run's uuid.
+    pub run: String,
+    #[serde(serialize_with = "serialize_time")]
+    pub time: SystemTime,
+    pub duration_ms: i64,
+    pub p50_ms: i64,
+    pub p90_ms: i64,
+}
+
+fn serialize_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*t))
+}
+
+async fn load(d: &Dashboard, p: &Params) -> Result<TestView, Error> {
+    let Some(name) = p.name.as_deref() else {
+        return Err(Error::BadRequest("name: which test?".into()));
+    };
+    let h = query::history(d.db(), &p.filter(), name).await?;
+    let total = h.results.len();
+    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+    let mut results = h.results;
+    if limit > 0 && results.len() > limit {
+        results.drain(..results.len() - limit);
+    }
+    let rolling = rolling(&results);
+    let mut all: Vec<i64> = rolling.iter().map(|r| r.duration_ms).collect();
+    all.sort_unstable();
+    let durations = match (percentile(&all, 50), percentile(&all, 90), all.last()) {
+        (Some(p50), Some(p90), Some(max)) => Some(DurationRow {
+            name: h.test.clone(),
+            count: all.len() as u64,
+            p50: millis(p50),
+            p90: millis(p90),
+            max: millis(*max),
+        }),
+        _ => None,
+    };
+    Ok(TestView {
+        test: h.test,
+        total,
+        results,
+        durations,
+        rolling,
+    })
+}
+
+/// The rolling percentiles of the results with a duration (skipped ones
+/// left out), oldest first.
+fn rolling(results: &[HistoryEntry]) -> Vec<Rolling> {
+    let measured: Vec<(&HistoryEntry, i64)> = results
+        .iter()
+        .filter(|e| e.status != ResultStatus::Skipped)
+        .filter_map(|e| Some((e, ms(e.duration?))))
+        .collect();
+    measured
+        .iter()
+        .enumerate()
+        .map(|(i, (e, v))| {
+            let mut window: Vec<i64> = measured[(i + 1).saturating_sub(ROLLING)..=i]
+                .iter()
+                .map(|(_, v)| *v)
+                .collect();
+            window.sort_unstable();
+            Rolling {
+                run: e.run.clone(),
+                time: e.time,
+                duration_ms: *v,
+                p50_ms: percentile(&window, 50).unwrap_or(*v),
+                p90_ms: percentile(&window, 90).unwrap_or(*v),
+            }
+        })
+        .collect()
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn millis(v: i64) -> Duration {
+    Duration::from_millis(u64::try_from(v).unwrap_or(0))
+}
+
+pub async fn api(State(d): App, RawQuery(q): RawQuery) -> Response {
+    api_response(async { load(&d, &Params::parse(q.as_deref())?).await }.await)
+}
+
+pub async fn page(State(d): App, RawQuery(q): RawQuery) -> Response {
+    page_response(
+        async {
+            let p = Params::parse(q.as_deref())?;
+            let view = load(&d, &p).await?;
+            let labels = query::label_values(d.db(), p.filter().since).await?;
+            Ok(render(&p, &view, &labels))
+        }
+        .await,
+    )
+}
+
+/// What a strip cell's tooltip says about a result.
+fn describe(e: &HistoryEntry) -> String {
+    let mut s = format!("{} · {}", html::minute(e.time), e.status);
+    if let Some(d) = e.duration {
+        s.push_str(&format!(" · {}", crate::report::fmt_duration(d)));
+    }
+    if let Some(c) = &e.commit {
+        s.push_str(&format!(
+            " · commit {}",
+            c.chars().take(12).collect::<String>()
+        ));
+    }
+    if !e.labels.is_empty() {
+        s.push_str(&format!(" · {}", e.labels));
+    }
+    s
+}
+
+fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> Markup {
+    let count = |s: ResultStatus| v.results.iter().filter(|e| e.status == s).count();
+    let cells: Vec<svg::Cell> = v
+        .results
+        .iter()
+        .map(|e| svg::Cell {
+            status: e.status,
+            href: html::run_href(&e.run),
+            title: describe(e),
+        })
+        .collect();
+    let by_run: std::collections::HashMap<&str, &Rolling> =
+        v.rolling.iter().map(|r| (r.run.as_str(), r)).collect();
+    let points: Vec<svg::Point> = v
+        .results
+        .iter()
+        .filter_map(|e| {
+            let r = by_run.get(e.run.as_str())?;
+            Some(svg::Point {
+                time: e.time,
+                ms: r.duration_ms,
+                status: e.status,
+                title: describe(e),
+                p50: r.p50_ms,
+                p90: r.p90_ms,
+            })
+        })
+        .collect();
+    let mut keep = p.window();
+    keep.name = Some(v.test.clone());
+    let extra = html! {
+        (html::hidden("name", Some(&v.test)))
+        (html::hidden("limit", p.limit.map(|n| n.to_string()).as_deref()))
+    };
+    let body = html! {
+        h1.test-name { (v.test) }
+        (html::filter_form("/test", p, labels, extra))
+        p.summary {
+            (v.total) " results " (p.describe())
+            @if v.results.len() < v.total {
+                " (the latest " (v.results.len()) "; "
+                a href=({ let mut all = keep.clone(); all.limit = Some(0); all.href("/test") }) { "all" }
+                ")"
+            }
+            ": " (count(ResultStatus::Passed)) " passed, " (count(ResultStatus::Failed)) " failed, "
+            (count(ResultStatus::Flaky)) " flaky, " (count(ResultStatus::Skipped)) " skipped"
+            @if let Some(d) = &v.durations {
+                "; p50 " (html::duration(Some(d.p50))) ", p90 " (html::duration(Some(d.p90)))
+                ", max " (html::duration(Some(d.max)))
+            }
+        }
+        @if v.results.is_empty() {
+            p.empty { "No results " (p.describe()) "." }
+        } @else {
+            h2 { "Results, oldest first" }
+            div.strip-box { (svg::strip(&cells)) }
+            p.legend {
+                span.key.passed {} "passed " span.key.failed {} "failed "
+                span.key.flaky {} "flaky (failed, then passed on a retry) " span.key.skipped {} "skipped"
+            }
+            h2 { "Duration" }
+            @if points.is_empty() {
+                p.empty { "No durations recorded." }
+            } @else {
+                div.chart-box { (svg::duration_chart(&points, ROLLING)) }
+            }
+            h2 { "Results, newest first" }
+            table.results {
+                thead { tr {
+                    th { "Run started (UTC)" } th { "Status" } th.num { "Duration" } th { "Run" }
+                    th { "Commit" } th { "Branch" } th { "Labels" } th { "Batch" }
+                } }
+                tbody {
+                    @for e in v.results.iter().rev() {
+                        tr {
+                            td { a href=(html::run_href(&e.run)) { (html::time(e.time)) } }
+                            td { (html::result_status(e.status)) }
+                            td.num { (html::duration(e.duration)) }
+                            td { (html::status(&e.run_status)) }
+                            td { (html::commit(e.commit.as_deref(), 12)) }
+                            td { (e.branch.as_deref().unwrap_or("-")) }
+                            td { (html::labels(&e.labels)) }
+                            td { (e.batch.as_deref().unwrap_or("-")) }
+                        }
+                        @if let Some(m) = e.message.as_deref().filter(|_| matches!(e.status, ResultStatus::Failed | ResultStatus::Flaky)) {
+                            tr.message { td colspan="8" { code.message { (m) } } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    html::layout(&v.test, Nav::None, p, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(k: u64, status: ResultStatus, ms: Option<u64>) -> HistoryEntry {
+        HistoryEntry {
+            test: "t".into(),
+            time: SystemTime::UNIX_EPOCH + Duration::from_secs(k),
+            status,
+            duration: ms.map(Duration::from_millis),
+            commit: None,
+            branch: None,
+            labels: String::new(),
+            run: format!("r{k}"),
+            run_status: "passed".into(),
+            batch: None,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn rolling_percentiles_look_back_ten_measured_results() {
+        let mut results: Vec<HistoryEntry> = (1..=12)
+            .map(|k| entry(k, ResultStatus::Passed, Some(10 * k)))
+            .collect();
+        // Skipped and unmeasured results are not points.
+        results.insert(3, entry(100, ResultStatus::Skipped, Some(5000)));
+        results.insert(5, entry(101, ResultStatus::Failed, None));
+        let r = rolling(&results);
+        assert_eq!(r.len(), 12);
+        let got: Vec<(i64, i64, i64)> = r
+            .iter()
+            .map(|r| (r.duration_ms, r.p50_ms, r.p90_ms))
+            .collect();
+        assert_eq!(got[0], (10, 10, 10));
+        assert_eq!(got[1], (20, 10, 20));
+        // 10..=100: p50 the 5th value, p90 the 9th.
+        assert_eq!(got[9], (100, 50, 90));
+        // 30..=120.
+        assert_eq!(got[11], (120, 70, 110));
+    }
+}

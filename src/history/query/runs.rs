@@ -1,0 +1,302 @@
+//! The runs themselves: the latest runs with their result counts
+//! ([`runs`]), and one run's batches and failing tests ([`run`]); what the
+//! dashboard's runs pages show. Also the label keys and values seen
+//! ([`label_values`]), for its filters.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, SystemTime};
+
+use serde::{Serialize, Serializer};
+
+use super::{
+    Filter, Result, Sql, for_each_row, millis, rfc3339, serialize_opt_ms, serialize_status,
+    serialize_time, status, test_names, time,
+};
+use crate::history::Db;
+use crate::history::model::ResultStatus;
+
+/// One run with how its tests ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// The run's uuid: how pages and the API name it.
+    pub uuid: String,
+    #[serde(serialize_with = "serialize_time")]
+    pub started: SystemTime,
+    /// `None` for a run that never ended (its warden was killed, or it is
+    /// still going).
+    #[serde(serialize_with = "serialize_opt_time")]
+    pub ended: Option<SystemTime>,
+    #[serde(rename = "duration_ms", serialize_with = "serialize_opt_ms")]
+    pub duration: Option<Duration>,
+    /// `passed`, `failed`, `deadline`, `interrupted`, … or `incomplete`.
+    pub status: String,
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub host: String,
+    /// `k=v k=v`.
+    pub labels: String,
+    /// `run` (warden run) or `import`.
+    pub source: String,
+    pub passed: u64,
+    pub failed: u64,
+    pub flaky: u64,
+    pub skipped: u64,
+    /// (passed + flaky) / (passed + failed + flaky): flaky tests passed in
+    /// the end; skipped ones say nothing. `None` without such results.
+    pub pass_rate: Option<f64>,
+}
+
+/// A batch (or setup/post step, or imported suite) of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchSummary {
+    /// The batch's row id (unique in the store).
+    pub id: i64,
+    pub name: String,
+    /// `setup`, `batch`, `post`, or `suite` for imported JUnit.
+    pub phase: String,
+    pub status: String,
+    pub reason: String,
+    #[serde(serialize_with = "serialize_time")]
+    pub started: SystemTime,
+    #[serde(rename = "duration_ms", serialize_with = "super::serialize_ms")]
+    pub duration: Duration,
+    /// Attempts made, the final one included.
+    pub attempts: u64,
+    /// Where its log was written, on the machine that ran it.
+    pub log: Option<String>,
+}
+
+/// A failed or flaky result of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailingTest {
+    pub test: String,
+    #[serde(serialize_with = "serialize_status")]
+    pub status: ResultStatus,
+    /// The id of its batch (see [`BatchSummary::id`]).
+    pub batch: Option<i64>,
+    #[serde(rename = "duration_ms", serialize_with = "serialize_opt_ms")]
+    pub duration: Option<Duration>,
+    pub message: Option<String>,
+}
+
+/// One run in full.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunDetail {
+    pub run: RunSummary,
+    /// In start order.
+    pub batches: Vec<BatchSummary>,
+    /// Failed first, then flaky, each by name.
+    pub failing: Vec<FailingTest>,
+}
+
+const RUN_COLUMNS: &str = "SELECT runs.id, runs.uuid, runs.started_at, runs.ended_at, \
+     COALESCE(runs.status, 'incomplete'), runs.commit_sha, runs.branch, runs.host, runs.labels, \
+     runs.source FROM runs";
+
+/// A row of [`RUN_COLUMNS`] as `(id, RunSummary)` with no counts yet.
+macro_rules! run_row {
+    ($row:ident) => {{
+        let started: i64 = $row.try_get(2)?;
+        let ended: Option<i64> = $row.try_get(3)?;
+        (
+            $row.try_get::<i64, _>(0)?,
+            RunSummary {
+                uuid: $row.try_get(1)?,
+                started: time(started),
+                ended: ended.map(time),
+                duration: ended.map(|e| millis(e - started)),
+                status: $row.try_get(4)?,
+                commit: $row.try_get(5)?,
+                branch: $row.try_get(6)?,
+                host: $row.try_get(7)?,
+                labels: $row.try_get(8)?,
+                source: $row.try_get(9)?,
+                passed: 0,
+                failed: 0,
+                flaky: 0,
+                skipped: 0,
+                pass_rate: None,
+            },
+        )
+    }};
+}
+
+/// The latest `limit` runs of `filter` (0: all), newest first.
+pub async fn runs(db: &Db, filter: &Filter, limit: usize) -> Result<Vec<RunSummary>> {
+    let mut sql = Sql::default();
+    let cond = filter.runs_condition(&mut sql);
+    let limit = if limit == 0 {
+        String::new()
+    } else {
+        format!(
+            " LIMIT {}",
+            sql.int(i64::try_from(limit).unwrap_or(i64::MAX))
+        )
+    };
+    let text =
+        format!("{RUN_COLUMNS} WHERE {cond} ORDER BY runs.started_at DESC, runs.id DESC{limit}");
+    let mut runs: Vec<(i64, RunSummary)> = Vec::new();
+    for_each_row!(db, sql, &text, |row| {
+        runs.push(run_row!(row));
+    });
+    counts(db, &mut runs).await?;
+    Ok(runs.into_iter().map(|(_, r)| r).collect())
+}
+
+/// The run `uuid` with its batches and failing tests; `None` if there is
+/// no such run.
+pub async fn run(db: &Db, uuid: &str) -> Result<Option<RunDetail>> {
+    let mut sql = Sql::default();
+    let text = format!("{RUN_COLUMNS} WHERE runs.uuid = {}", sql.text(uuid));
+    let mut found: Vec<(i64, RunSummary)> = Vec::new();
+    for_each_row!(db, sql, &text, |row| {
+        found.push(run_row!(row));
+    });
+    if found.is_empty() {
+        return Ok(None);
+    }
+    counts(db, &mut found).await?;
+    let Some((id, run)) = found.pop() else {
+        return Ok(None);
+    };
+
+    let mut sql = Sql::default();
+    let text = format!(
+        "SELECT b.id, b.name, b.phase, b.status, b.reason, b.started_at, b.duration_ms, \
+         b.attempts, b.log FROM batches b WHERE b.run_id = {}",
+        sql.int(id)
+    );
+    let mut batches: Vec<BatchSummary> = Vec::new();
+    for_each_row!(db, sql, &text, |row| {
+        let started: i64 = row.try_get(5)?;
+        let duration: i64 = row.try_get(6)?;
+        let attempts: i64 = row.try_get(7)?;
+        batches.push(BatchSummary {
+            id: row.try_get(0)?,
+            name: row.try_get(1)?,
+            phase: row.try_get(2)?,
+            status: row.try_get(3)?,
+            reason: row.try_get(4)?,
+            started: time(started),
+            duration: millis(duration),
+            attempts: u64::try_from(attempts).unwrap_or(0),
+            log: row.try_get(8)?,
+        });
+    });
+    batches.sort_by_key(|b| (b.started, b.id));
+
+    let mut sql = Sql::default();
+    let text = format!(
+        "SELECT r.test_id, r.status, r.batch_id, r.duration_ms, r.message FROM results r \
+         WHERE r.run_id = {} AND r.status IN ({}, {})",
+        sql.int(id),
+        ResultStatus::Failed.code(),
+        ResultStatus::Flaky.code(),
+    );
+    let mut rows: Vec<(i64, FailingTest)> = Vec::new();
+    for_each_row!(db, sql, &text, |row| {
+        let duration: Option<i64> = row.try_get(3)?;
+        rows.push((
+            row.try_get(0)?,
+            FailingTest {
+                test: String::new(),
+                status: status(row.try_get(1)?)?,
+                batch: row.try_get(2)?,
+                duration: duration.map(millis),
+                message: row.try_get(4)?,
+            },
+        ));
+    });
+    let names = test_names(db, rows.iter().map(|(id, _)| *id)).await?;
+    let mut failing: Vec<FailingTest> = rows
+        .into_iter()
+        .map(|(id, mut t)| {
+            t.test = names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
+            t
+        })
+        .collect();
+    failing.sort_by(|a, b| {
+        (a.status != ResultStatus::Failed, &a.test)
+            .cmp(&(b.status != ResultStatus::Failed, &b.test))
+    });
+    Ok(Some(RunDetail {
+        run,
+        batches,
+        failing,
+    }))
+}
+
+/// Every label key with its values, as recorded for the runs started since
+/// `since`, both sorted.
+pub async fn label_values(db: &Db, since: SystemTime) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut sql = Sql::default();
+    let filter = Filter {
+        since,
+        labels: Vec::new(),
+    };
+    let run_ids = filter.run_ids(&mut sql);
+    let text =
+        format!("SELECT DISTINCT l.key, l.value FROM run_labels l WHERE l.run_id IN ({run_ids})");
+    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for_each_row!(db, sql, &text, |row| {
+        found
+            .entry(row.try_get(0)?)
+            .or_default()
+            .insert(row.try_get(1)?);
+    });
+    Ok(found
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect())
+}
+
+/// Fills in each run's result counts and pass rate.
+async fn counts(db: &Db, runs: &mut [(i64, RunSummary)]) -> Result<()> {
+    let at: HashMap<i64, usize> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i))
+        .collect();
+    let ids: Vec<i64> = runs.iter().map(|(id, _)| *id).collect();
+    for chunk in ids.chunks(500) {
+        let mut sql = Sql::default();
+        let list: Vec<String> = chunk.iter().map(|id| sql.int(*id)).collect();
+        let count =
+            |s: ResultStatus| format!("COUNT(CASE WHEN r.status = {} THEN 1 END)", s.code());
+        let text = format!(
+            "SELECT r.run_id, {}, {}, {}, {} FROM results r WHERE r.run_id IN ({}) \
+             GROUP BY r.run_id",
+            count(ResultStatus::Passed),
+            count(ResultStatus::Failed),
+            count(ResultStatus::Flaky),
+            count(ResultStatus::Skipped),
+            list.join(", ")
+        );
+        for_each_row!(db, sql, &text, |row| {
+            let id: i64 = row.try_get(0)?;
+            if let Some(&i) = at.get(&id) {
+                let n = |v: i64| u64::try_from(v).unwrap_or(0);
+                let r = &mut runs[i].1;
+                r.passed = n(row.try_get(1)?);
+                r.failed = n(row.try_get(2)?);
+                r.flaky = n(row.try_get(3)?);
+                r.skipped = n(row.try_get(4)?);
+            }
+        });
+    }
+    for (_, r) in runs.iter_mut() {
+        let counted = r.passed + r.failed + r.flaky;
+        r.pass_rate = (counted > 0).then(|| (r.passed + r.flaky) as f64 / counted as f64);
+    }
+    Ok(())
+}
+
+fn serialize_opt_time<S: Serializer>(
+    t: &Option<SystemTime>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}

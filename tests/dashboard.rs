@@ -1,0 +1,640 @@
+//! `warden serve`: every page and API route over HTTP, against the seeded
+//! history (`common::history_seed`) plus runs with a hostile test name,
+//! label, branch, message and log, which must show as text everywhere.
+
+#[macro_use]
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use common::history_seed::{
+    self, FLAKY_30D, HOSTILE, HOSTILE_LABEL, HOSTILE_LOG, HOSTILE_MESSAGE, LONG, RUNS, Seeded,
+    TESTS,
+};
+use common::http::{self, Response};
+use warden::history::query::rfc3339;
+use warden::history::{Access, Db, Location};
+
+/// A `warden serve` on a free loopback port over a seeded SQLite store.
+struct Server {
+    child: Child,
+    url: String,
+    seeded: Seeded,
+    _dir: TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    async fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        let db = Db::open(&Location::Sqlite(path.clone()), Access::Write)
+            .await
+            .unwrap();
+        let seeded = history_seed::seed(&db).await;
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        history_seed::seed_hostile(&db, &seeded, &logs).await;
+        db.close().await;
+        let mut child = Command::new(common::warden_bin())
+            .args(["serve", "--bind", "127.0.0.1:0", "--history"])
+            .arg(format!("sqlite:{}", path.display()))
+            .env_remove("WARDEN_HISTORY")
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // `warden: serving http://127.0.0.1:PORT/ (history …)`
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim_end_matches('/')
+            .to_owned();
+        Server {
+            child,
+            url,
+            seeded,
+            _dir: dir,
+        }
+    }
+
+    fn get(&self, path: &str) -> Response {
+        http::get(&format!("{}{path}", self.url))
+    }
+
+    /// A page: 200, HTML, the security headers, nothing hostile unescaped.
+    fn page(&self, path: &str) -> String {
+        let r = self.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert_eq!(
+            r.header("content-type"),
+            Some("text/html; charset=utf-8"),
+            "{path}"
+        );
+        let csp = r.header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert!(r.body.starts_with("<!DOCTYPE html>"), "{path}");
+        no_raw_hostile(path, &r.body);
+        r.body
+    }
+
+    /// An API route: 200, JSON.
+    fn api(&self, path: &str) -> Value {
+        let r = self.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/json"), "{path}");
+        r.json()
+    }
+}
+
+/// Markup the hostile values would inject if printed raw. The pages have
+/// no script and no image of their own.
+fn no_raw_hostile(path: &str, body: &str) {
+    for raw in ["<img", "<script", "<b>", "\u{1b}"] {
+        assert!(!body.contains(raw), "{path}: raw {raw:?} in\n{body}");
+    }
+}
+
+/// `s` as maud escapes it in text and attributes.
+fn escaped(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn strings(v: &Value, key: &str) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[key].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `s` percent-encoded for a URL.
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn pages_and_api_routes_answer() {
+    let s = Server::start().await;
+    for path in [
+        "/",
+        "/runs",
+        "/runs?since=90d&limit=0",
+        "/runs/run-03",
+        "/flaky",
+        "/flaky?sort=flip&dir=asc&arch=x86_64&since=30d&by=compiler",
+        "/test?name=bpf/maps/hash_race",
+        "/test?name=bpf/verifier/loop&since=7d",
+        "/regressed",
+        "/regressed?min_failures=4&compiler=gcc",
+    ] {
+        s.page(path);
+    }
+    for path in [
+        "/api/runs",
+        "/api/runs/run-03",
+        "/api/flaky",
+        "/api/test?name=bpf/maps/hash_race",
+        "/api/regressed",
+        "/api/labels",
+    ] {
+        s.api(path);
+    }
+    let css = s.get("/static/style.css");
+    assert_eq!(css.status, 200);
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+}
+
+#[tokio::test]
+async fn flaky_numbers_sorting_and_filters() {
+    let s = Server::start().await;
+    let rows = s.api("/api/flaky");
+    let rows = rows.as_array().unwrap();
+    let seeded: Vec<&Value> = rows.iter().filter(|r| r["test"] != HOSTILE).collect();
+    let got: Vec<(&str, u64, u64, u64, u64)> = seeded
+        .iter()
+        .map(|r| {
+            (
+                r["test"].as_str().unwrap(),
+                r["runs"].as_u64().unwrap(),
+                r["failures"].as_u64().unwrap(),
+                r["flaky"].as_u64().unwrap(),
+                r["hits"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<_> = FLAKY_30D
+        .iter()
+        .map(|&(t, runs, f, fl, h, _, _)| (t, runs, f, fl, h))
+        .collect();
+    assert_eq!(got, want);
+    let race = &seeded[0];
+    assert_eq!(race["first_seen"], rfc3339(s.seeded.time(3)));
+    let flip = race["flip_rate"].as_f64().unwrap();
+    assert!((flip - history_seed::rate(8, 21)).abs() < 1e-12);
+    // The hostile test flaked (.F.) before it broke (FFF).
+    let evil = rows.iter().find(|r| r["test"] == HOSTILE).unwrap();
+    assert_eq!((&evil["hits"], &evil["breakage"]), (&4.into(), &3.into()));
+
+    // Sorted by name, ascending; by flip rate, descending.
+    let names = strings(&s.api("/api/flaky?sort=test&dir=asc"), "test");
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    let flips: Vec<f64> = s
+        .api("/api/flaky?sort=flip&dir=desc")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["flip_rate"].as_f64().unwrap())
+        .collect();
+    assert!(flips.windows(2).all(|w| w[0] >= w[1]), "{flips:?}");
+    assert_eq!(flips[0], 1.0);
+    let r = s.get("/api/flaky?sort=nope");
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].as_str().unwrap().contains("nope"));
+
+    // Label filters: x86_64 leaves out aarch64 and the hostile runs.
+    let names = strings(&s.api("/api/flaky?arch=x86_64"), "test");
+    assert_eq!(
+        names,
+        [
+            "bpf/maps/hash_race",
+            "net/udp/connect",
+            LONG,
+            "bpf/xdp/redirect"
+        ]
+    );
+    assert_eq!(
+        s.api("/api/flaky?label=arch%3Dx86_64"),
+        s.api("/api/flaky?arch=x86_64")
+    );
+    let rows = s.api("/api/flaky?arch=x86_64&compiler=llvm");
+    assert_eq!(strings(&rows, "test"), ["bpf/xdp/redirect"]);
+    // One row per test and arch.
+    let rows = s.api("/api/flaky?by=arch&arch=x86_64&since=90d");
+    let race = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["test"] == "bpf/maps/hash_race")
+        .unwrap();
+    assert_eq!(race["labels"]["arch"], "x86_64");
+    assert_eq!(race["runs"], 17);
+    assert!(s.api("/api/flaky?since=1h").as_array().unwrap().is_empty());
+    assert_eq!(s.api("/api/flaky?limit=2").as_array().unwrap().len(), 2);
+
+    // The page: the same rows; headers link to sorting, the current one reversed.
+    let page = s.page("/flaky?sort=hits&dir=desc");
+    assert!(
+        page.contains(
+            r#"<a class="sort" href="/flaky?sort=hits&amp;dir=asc" data-sort="hits">Hits ▼</a>"#
+        ),
+        "{page}"
+    );
+    assert!(page.contains(r#"href="/flaky?sort=flip&amp;dir=desc""#));
+    assert!(page.contains(&format!(
+        r#"href="/test?name={}">bpf/maps/hash_race</a>"#,
+        "bpf%2Fmaps%2Fhash_race"
+    )));
+    assert!(page.contains("<td class=\"num\">12.5</td>"), "{page}");
+    // The form offers every label value, the hostile one escaped.
+    assert!(
+        page.contains(&format!(
+            r#"<option value="{}">{}</option>"#,
+            escaped(HOSTILE_LABEL),
+            escaped(HOSTILE_LABEL)
+        )),
+        "{page}"
+    );
+    let page = s.page("/flaky?arch=x86_64");
+    assert!(page.contains(r#"<option value="x86_64" selected>x86_64</option>"#));
+    assert!(!page.contains(&escaped(HOSTILE)));
+}
+
+#[tokio::test]
+async fn runs_and_one_run() {
+    let s = Server::start().await;
+    let runs = s.api("/api/runs");
+    let runs = runs.as_array().unwrap();
+    // 24 seeded and 6 hostile runs in 30 days; the 60-day-old one is out.
+    assert_eq!(runs.len(), RUNS + 6);
+    assert_eq!(runs[0]["uuid"], "run-23");
+    assert_eq!(runs[0]["started"], rfc3339(s.seeded.time(23)));
+    let uuids = strings(&Value::Array(runs.clone()), "uuid");
+    let started: Vec<&str> = runs
+        .iter()
+        .map(|r| r["started"].as_str().unwrap())
+        .collect();
+    assert!(started.windows(2).all(|w| w[0] >= w[1]), "{uuids:?}");
+    // Run 3: every seeded test but those not run in label set A.
+    let r3 = runs.iter().find(|r| r["uuid"] == "run-03").unwrap();
+    let count = |c: char| {
+        TESTS
+            .iter()
+            .filter(|(n, _)| history_seed::mark(n, 3) == c)
+            .count() as u64
+    };
+    let (passed, failed, flaky, skipped) = (count('.'), count('F'), count('R'), count('s'));
+    assert_eq!(r3["passed"], passed);
+    assert_eq!(r3["failed"], failed);
+    assert_eq!(r3["flaky"], flaky);
+    assert_eq!(r3["skipped"], skipped);
+    let rate = (passed + flaky) as f64 / (passed + failed + flaky) as f64;
+    assert!((r3["pass_rate"].as_f64().unwrap() - rate).abs() < 1e-12);
+    assert_eq!(r3["duration_ms"], 600_000);
+    assert_eq!(r3["status"], "failed");
+    assert_eq!(r3["labels"], "arch=x86_64 compiler=gcc");
+    assert_eq!(r3["commit"], Seeded::commit(3));
+    assert_eq!(s.api("/api/runs?limit=5").as_array().unwrap().len(), 5);
+    assert_eq!(
+        s.api("/api/runs?since=90d&limit=0")
+            .as_array()
+            .unwrap()
+            .len(),
+        RUNS + 7
+    );
+    let old = s.api("/api/runs?since=90d&limit=0");
+    assert_eq!(
+        old.as_array().unwrap().last().unwrap()["status"],
+        "incomplete"
+    );
+
+    let run = s.api("/api/runs/run-03");
+    assert_eq!(run["run"]["uuid"], "run-03");
+    let batches: Vec<&str> = run["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(batches, ["prepare", "bpf", "net"]);
+    let failing = run["failing"].as_array().unwrap();
+    assert_eq!(failing.len() as u64, failed + flaky);
+    let race = failing
+        .iter()
+        .find(|t| t["test"] == "bpf/maps/hash_race")
+        .unwrap();
+    assert_eq!(race["status"], "failed");
+    assert_eq!(race["message"], "assertion failed in run 3");
+    // Recorded on another host ("seed"): no log here.
+    assert!(
+        run["batches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["log_url"].is_null())
+    );
+
+    let page = s.page("/runs");
+    assert!(page.contains(r#"<a href="/runs/run-03">"#), "{page}");
+    assert!(page.contains("<svg class=\"sparkline\""));
+    let page = s.page("/runs/run-03");
+    assert!(page.contains("assertion failed in run 3"));
+    assert!(page.contains(r#"href="/test?name=bpf%2Fmaps%2Fhash_race""#));
+
+    let r = s.get("/runs/no-such-run");
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("no run no-such-run"), "{}", r.body);
+    assert_eq!(s.get("/api/runs/no-such-run").status, 404);
+}
+
+#[tokio::test]
+async fn one_test_and_regressions() {
+    let s = Server::start().await;
+    let t = s.api("/api/test?name=hash_race");
+    assert_eq!(t["test"], "bpf/maps/hash_race");
+    let marks: String = t["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| match e["status"].as_str().unwrap() {
+            "passed" => '.',
+            "failed" => 'F',
+            "flaky" => 'R',
+            _ => 's',
+        })
+        .collect();
+    assert_eq!(marks, "...F.......FF.....R.....");
+    assert_eq!(t["results"][3]["commit"], Seeded::commit(3));
+    assert_eq!(t["total"], 24);
+
+    // bpf/verifier/loop takes (k+1)·10 ms in run k.
+    let t = s.api("/api/test?name=bpf/verifier/loop");
+    assert_eq!(
+        t["durations"],
+        serde_json::json!({"name": "bpf/verifier/loop", "count": 24, "p50_ms": 120, "p90_ms": 220, "max_ms": 240})
+    );
+    let rolling = t["rolling"].as_array().unwrap();
+    assert_eq!(rolling.len(), 24);
+    // The last ten: 150…240 ms.
+    assert_eq!(rolling[23]["p50_ms"], 190);
+    assert_eq!(rolling[23]["p90_ms"], 230);
+    let t = s.api("/api/test?name=bpf/verifier/loop&limit=5");
+    assert_eq!(t["results"].as_array().unwrap().len(), 5);
+    assert_eq!(t["total"], 24);
+
+    let page = s.page("/test?name=bpf/verifier/loop");
+    assert!(page.contains(r#"<svg class="strip""#));
+    assert_eq!(page.matches("<rect class=\"cell passed\"").count(), 24);
+    assert!(page.contains(r#"<polyline class="p90" points=""#));
+    assert_eq!(page.matches("<circle class=\"point\"").count(), 24);
+    assert!(page.contains("p50 0.12s, p90 0.22s, max 0.24s"), "{page}");
+
+    let r = s.get("/test?name=connect");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("net/tcp/connect, net/udp/connect"),
+        "{}",
+        r.body
+    );
+    assert_eq!(s.get("/api/test?name=no/such").status, 404);
+    assert_eq!(s.get("/api/test").status, 400);
+
+    let rows = s.api("/api/regressed");
+    let got: Vec<(String, String, u64)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["test"].as_str().unwrap().to_owned(),
+                r["labels"].as_str().unwrap().to_owned(),
+                r["failures"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "bpf/maps/broken_lately".into(),
+                "arch=x86_64 compiler=gcc".into(),
+                5
+            ),
+            (HOSTILE.into(), format!("arch={HOSTILE_LABEL}"), 3),
+            (
+                "net/tcp/connect".into(),
+                "arch=aarch64 compiler=gcc".into(),
+                3
+            ),
+        ]
+    );
+    assert_eq!(rows[0]["first_failure"]["run"], "run-09");
+    assert_eq!(
+        s.api("/api/regressed?min_failures=4")
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let page = s.page("/regressed");
+    assert!(page.contains(r#"<a href="/runs/run-09">"#), "{page}");
+}
+
+#[tokio::test]
+async fn hostile_text_is_text_on_every_page() {
+    let s = Server::start().await;
+    let name = escaped(HOSTILE);
+    let q = enc(HOSTILE);
+    // Every page that shows test names shows this one, as text.
+    for path in [
+        "/flaky".to_owned(),
+        "/regressed".to_owned(),
+        "/runs/hostile-1".to_owned(),
+        format!("/test?name={q}"),
+    ] {
+        let page = s.page(&path);
+        assert!(page.contains(&name), "{path}: no {name} in\n{page}");
+        if !path.starts_with("/test") {
+            // Linked to its page.
+            assert!(
+                page.contains("name=%3Cimg+src%3Dx+onerror%3Dalert%281%29%3E"),
+                "{path}: {page}"
+            );
+        }
+    }
+    // The runs page shows the hostile branch and label.
+    let page = s.page("/runs");
+    assert!(page.contains(&name));
+    assert!(
+        page.contains(&escaped(&format!("arch={HOSTILE_LABEL}"))),
+        "{page}"
+    );
+    // The test page's title, heading and strip tooltips.
+    let page = s.page(&format!("/test?name={q}"));
+    assert!(
+        page.contains(&format!("<title>{name} · warden</title>")),
+        "{page}"
+    );
+    assert!(page.contains(&format!(r#"<h1 class="test-name">{name}</h1>"#)));
+    assert!(page.contains(&escaped(HOSTILE_MESSAGE)));
+    // An error page repeating the request's own text.
+    let r = s.get(&format!("/runs/{q}"));
+    assert_eq!(r.status, 404);
+    no_raw_hostile("/runs/<hostile>", &r.body);
+    assert!(r.body.contains(&name));
+    let r = s.get(&format!("/test?name={}", enc("<script>")));
+    assert_eq!(r.status, 404);
+    no_raw_hostile("/test?name=<script>", &r.body);
+    // A parameter's value echoed in an error.
+    let r = s.get(&format!("/flaky?since={}", enc("<script>")));
+    assert_eq!(r.status, 400);
+    no_raw_hostile("/flaky?since=<script>", &r.body);
+
+    // The run page: failing test, message and the log excerpt, all text;
+    // the log on this machine is linked, `/etc/hostname` is not.
+    let run = s.api("/api/runs/hostile-1");
+    let batches = run["batches"].as_array().unwrap();
+    let evil = batches.iter().find(|b| b["name"] == "evil").unwrap();
+    let secret = batches.iter().find(|b| b["name"] == "secret").unwrap();
+    let log_url = evil["log_url"].as_str().unwrap();
+    assert_eq!(log_url, format!("/runs/hostile-1/log/{}", evil["id"]));
+    assert!(
+        evil["log_excerpt"]
+            .as_str()
+            .unwrap()
+            .contains("<script>alert(3)</script>")
+    );
+    assert!(!evil["log_excerpt"].as_str().unwrap().contains('\u{1b}'));
+    assert!(secret["log_url"].is_null() && secret["log_excerpt"].is_null());
+    let page = s.page("/runs/hostile-1");
+    assert!(
+        page.contains("output &lt;script&gt;alert(3)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(page.contains(&format!(r#"<a href="{log_url}">log</a>"#)));
+    assert!(page.contains(&escaped(HOSTILE_MESSAGE)));
+
+    let log = s.get(log_url);
+    assert_eq!(log.status, 200);
+    assert_eq!(
+        log.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(log.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        log.body,
+        HOSTILE_LOG
+            .replace("\u{1b}[31m", "")
+            .replace("\u{1b}[0m", "")
+    );
+    // Only logs the store lists for that run, of this host, named *.log.
+    assert_eq!(
+        s.get(&format!("/runs/hostile-1/log/{}", secret["id"]))
+            .status,
+        404
+    );
+    assert_eq!(
+        s.get(&format!("/runs/hostile-2/log/{}", evil["id"])).status,
+        404
+    );
+    let seeded = s.api("/api/runs/run-03");
+    assert_eq!(
+        s.get(&format!("/runs/run-03/log/{}", seeded["batches"][1]["id"]))
+            .status,
+        404
+    );
+    assert_eq!(
+        s.get("/runs/hostile-1/log/..%2F..%2Fetc%2Fpasswd").status,
+        400
+    );
+}
+
+#[tokio::test]
+async fn read_only_loopback_only() {
+    let s = Server::start().await;
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        let r = http::request(method, &format!("{}/flaky", s.url), Some("{}"), &[]);
+        assert_eq!(r.status, 405, "{method}");
+    }
+    let r = http::request("HEAD", &format!("{}/flaky", s.url), None, &[]);
+    assert_eq!(r.status, 200);
+    // DNS rebinding: a page elsewhere that resolves its name to 127.0.0.1.
+    let r = http::request(
+        "GET",
+        &format!("{}/api/flaky", s.url),
+        None,
+        &[("Host", "evil.example:8080")],
+    );
+    assert_eq!(r.status, 421);
+    let r = http::request(
+        "GET",
+        &format!("{}/api/flaky", s.url),
+        None,
+        &[("Host", "localhost:1234")],
+    );
+    assert_eq!(r.status, 200);
+    let r = s.get("/nothing/here");
+    assert_eq!(r.status, 404);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    let r = s.get("/api/nothing");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"], "no page at /api/nothing");
+}
+
+#[test]
+fn serve_without_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let absent = format!("sqlite:{}", dir.path().join("absent.db").display());
+    let out = Command::new(common::warden_bin())
+        .args(["serve", "--bind", "127.0.0.1:0", "--history", &absent])
+        .env_remove("WARDEN_HISTORY")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no history at"),
+        "{out:?}"
+    );
+    assert!(!dir.path().join("absent.db").exists());
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server() {
+    let mut s = Server::start().await;
+    assert_eq!(s.get("/flaky").status, 200);
+    // Our own child, by its pid.
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still serving after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
