@@ -36,10 +36,17 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// Over a fresh SQLite store.
     async fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.db");
-        let db = Db::open(&Location::Sqlite(path.clone()), Access::Write)
+        let location = format!("sqlite:{}", path.display());
+        Server::seeded(dir, &location).await
+    }
+
+    /// Seeds the (empty) store at `location`, then serves it.
+    async fn seeded(dir: TempDir, location: &str) -> Server {
+        let db = Db::open(&location.parse::<Location>().unwrap(), Access::Write)
             .await
             .unwrap();
         let seeded = history_seed::seed(&db).await;
@@ -48,8 +55,7 @@ impl Server {
         history_seed::seed_hostile(&db, &seeded, &logs).await;
         db.close().await;
         let mut child = Command::new(common::warden_bin())
-            .args(["serve", "--bind", "127.0.0.1:0", "--history"])
-            .arg(format!("sqlite:{}", path.display()))
+            .args(["serve", "--bind", "127.0.0.1:0", "--history", location])
             .env_remove("WARDEN_HISTORY")
             .current_dir(dir.path())
             .stdout(Stdio::piped())
@@ -601,6 +607,36 @@ async fn read_only_loopback_only() {
     assert_eq!(r.json()["error"], "no page at /api/nothing");
 }
 
+/// The same pages from PostgreSQL (the shared throwaway server; skipped,
+/// saying why, without PostgreSQL binaries).
+#[tokio::test]
+async fn serves_postgres_too() {
+    let pg = require_postgres!(shared);
+    let url = pg.url(&pg.fresh_database());
+    let s = Server::seeded(tempfile::tempdir().unwrap(), &url).await;
+    let names = strings(&s.api("/api/flaky?arch=x86_64"), "test");
+    assert_eq!(
+        names,
+        [
+            "bpf/maps/hash_race",
+            "net/udp/connect",
+            LONG,
+            "bpf/xdp/redirect"
+        ]
+    );
+    let runs = s.api("/api/runs");
+    assert_eq!(runs.as_array().unwrap().len(), RUNS + 6);
+    let run = s.api("/api/runs/run-03");
+    assert_eq!(run["failing"][0]["test"], "bpf/maps/hash_race");
+    let t = s.api("/api/test?name=bpf/verifier/loop");
+    assert_eq!(t["durations"]["p90_ms"], 220);
+    assert_eq!(s.api("/api/regressed").as_array().unwrap().len(), 3);
+    for path in ["/runs", "/runs/hostile-1", "/flaky", "/regressed"] {
+        assert!(s.page(path).contains(&escaped(HOSTILE)), "{path}");
+    }
+    s.page("/test?name=bpf/verifier/loop");
+}
+
 #[test]
 fn serve_without_a_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -637,4 +673,250 @@ async fn sigterm_stops_the_server() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A chromedriver of our own on a free loopback port, and one headless
+/// Chromium session driven through the W3C WebDriver protocol (plain
+/// HTTP + JSON: new session, navigate, find, click, execute, screenshot).
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    _profile: TempDir,
+}
+
+/// `name` on `PATH`, else in `/usr/bin`.
+fn program(names: &[&str]) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in names {
+        for dir in std::env::split_paths(&path).chain([std::path::PathBuf::from("/usr/bin")]) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+impl Browser {
+    /// `Err(reason)` when there is no browser or driver on this machine.
+    fn start() -> Result<Browser, String> {
+        let chromium = program(&["chromium", "chromium-browser", "google-chrome"])
+            .ok_or("no chromium on PATH (Debian: apt-get install chromium)")?;
+        let driver = program(&["chromedriver"])
+            .ok_or("no chromedriver on PATH (Debian: apt-get install chromium-driver)")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let profile = tempfile::tempdir().unwrap();
+        let child = Command::new(&driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", driver.display()));
+        let base = format!("http://127.0.0.1:{port}");
+        let mut b = Browser {
+            driver: child,
+            base,
+            session: String::new(),
+            _profile: profile,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && http::get(&format!("{}/status", b.base)).json()["value"]["ready"] == true;
+            if up {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "chromedriver not ready in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,1100",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([format!("--user-data-dir={}", b._profile.path().display())])
+        .collect::<Vec<_>>();
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args},
+        }}});
+        let r = b.call("POST", "/session", Some(caps));
+        b.session = r["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {r}"))
+            .to_owned();
+        Ok(b)
+    }
+
+    /// A WebDriver command; its `value`.
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        let body = body.map(|b| b.to_string());
+        let r = http::request(method, &url, body.as_deref(), &[]);
+        let v = r.json();
+        assert_eq!(r.status, 200, "{method} {path}: {v}");
+        v["value"].clone()
+    }
+
+    fn session(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.call(method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    fn go(&self, url: &str) {
+        self.session("POST", "/url", Some(serde_json::json!({ "url": url })));
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = self.session(
+            "POST",
+            "/element",
+            Some(serde_json::json!({"using": "css selector", "value": css})),
+        );
+        v["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_owned()
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.find(css);
+        self.session(
+            "POST",
+            &format!("/element/{id}/click"),
+            Some(serde_json::json!({})),
+        );
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.session(
+            "POST",
+            "/execute/sync",
+            Some(serde_json::json!({"script": script, "args": []})),
+        )
+    }
+
+    fn url(&self) -> String {
+        self.session("GET", "/url", None)
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn screenshot(&self, to: &std::path::Path) {
+        use base64::Engine as _;
+        let png = self.session("GET", "/screenshot", None);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"));
+        std::fs::write(to, bytes).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let url = format!("{}/session/{}", self.base, self.session);
+            let _ = std::panic::catch_unwind(|| http::request("DELETE", &url, None, &[]));
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// End to end in headless Chromium: the flaky page, sorted by a click on
+/// a header; a click through to a test's page, whose chart is drawn; the
+/// hostile name rendered as text. Screenshots land in cargo's test temp
+/// directory (`target/tmp/`). Skipped, saying why, without a browser.
+#[tokio::test]
+async fn browser_sorts_follows_and_draws() {
+    let browser = match Browser::start() {
+        Ok(b) => b,
+        Err(why) => {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+    let s = Server::start().await;
+    browser.go(&format!("{}/flaky", s.url));
+    // The stylesheet loaded under the Content-Security-Policy.
+    assert_eq!(
+        browser.js("return getComputedStyle(document.querySelector('header')).backgroundColor"),
+        "rgb(33, 37, 41)"
+    );
+    let names = "return Array.from(document.querySelectorAll('table.flaky tbody td.test a')).map(a => a.textContent)";
+    let before = browser.js(names);
+    assert_eq!(before[0], "bpf/maps/hash_race");
+    browser.click("th a.sort[data-sort='test']");
+    assert!(browser.url().contains("sort=test"), "{}", browser.url());
+    let after: Vec<String> = serde_json::from_value(browser.js(names)).unwrap();
+    let mut sorted = after.clone();
+    sorted.sort();
+    assert_eq!(after, sorted);
+    assert_eq!(after.len(), before.as_array().unwrap().len());
+    // Click again: descending.
+    browser.click("th a.sort[data-sort='test']");
+    let desc: Vec<String> = serde_json::from_value(browser.js(names)).unwrap();
+    assert_eq!(desc, sorted.iter().rev().cloned().collect::<Vec<_>>());
+
+    browser.click("td.test a[href*='hash_race']");
+    assert!(
+        browser.url().contains("/test?name=bpf%2Fmaps%2Fhash_race"),
+        "{}",
+        browser.url()
+    );
+    let chart = browser.js("const svg = document.querySelector('svg.duration-chart');
+         const p90 = svg.querySelector('polyline.p90');
+         return {
+           width: svg.getBoundingClientRect().width,
+           p90: p90.getAttribute('points').trim().split(/\\s+/).length,
+           p90_drawn: p90.getBBox().width,
+           points: svg.querySelectorAll('circle.point').length,
+           cells: document.querySelectorAll('svg.strip rect.cell').length,
+           failed: document.querySelectorAll('svg.strip rect.cell.failed').length,
+         }");
+    assert_eq!(chart["points"], 24, "{chart}");
+    assert_eq!(chart["p90"], 24, "{chart}");
+    assert_eq!(chart["cells"], 24, "{chart}");
+    assert_eq!(chart["failed"], 3, "{chart}");
+    assert!(chart["width"].as_f64().unwrap() > 700.0, "{chart}");
+    assert!(chart["p90_drawn"].as_f64().unwrap() > 600.0, "{chart}");
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let shot = shots.join("dashboard-test-page.png");
+    browser.screenshot(&shot);
+    eprintln!("screenshot: {}", shot.display());
+
+    // The hostile name is a heading's text, not an image.
+    browser.go(&format!("{}/test?name={}", s.url, enc(HOSTILE)));
+    let page = browser.js(
+        "return {h1: document.querySelector('h1').textContent, images: document.images.length,
+                 scripts: document.scripts.length}",
+    );
+    assert_eq!(page["h1"], HOSTILE, "{page}");
+    assert_eq!(page["images"], 0, "{page}");
+    assert_eq!(page["scripts"], 0, "{page}");
+    browser.go(&format!("{}/runs", s.url));
+    assert_eq!(
+        browser.js("return document.images.length + document.scripts.length"),
+        0
+    );
+    browser.screenshot(&shots.join("dashboard-runs-page.png"));
 }

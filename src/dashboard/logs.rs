@@ -49,10 +49,11 @@ pub fn tail(mut file: File, max_bytes: u64, max_lines: usize) -> Option<(String,
     file.take(max_bytes + peek).read_to_end(&mut buf).ok()?;
     let mut cut = start > 0;
     let mut from = 0;
-    if cut && let Some(nl) = buf.iter().position(|&b| b == b'\n') {
-        if nl + 1 < buf.len() {
-            from = nl + 1;
-        }
+    if cut
+        && let Some(nl) = buf.iter().position(|&b| b == b'\n')
+        && nl + 1 < buf.len()
+    {
+        from = nl + 1;
     }
     let body = &buf[from..];
     let trimmed = body.strip_suffix(b"\n").unwrap_or(body);

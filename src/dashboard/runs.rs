@@ -65,7 +65,7 @@ fn list_html(p: &Params, runs: &[RunSummary], labels: &BTreeMap<String, Vec<Stri
         (html::filter_form("/runs", p, labels, html::hidden("limit", p.limit.map(|n| n.to_string()).as_deref())))
         p.summary {
             (runs.len()) " runs " (p.describe()) ", latest first"
-            @if runs.len() == p.limit.unwrap_or(DEFAULT_LIMIT) && runs.len() > 0 {
+            @if runs.len() == p.limit.unwrap_or(DEFAULT_LIMIT) && !runs.is_empty() {
                 " (the latest " (runs.len()) "; "
                 a href=({ let mut all = p.clone(); all.limit = Some(0); all.href("/runs") }) { "all" }
                 ")"

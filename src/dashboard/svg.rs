@@ -24,6 +24,7 @@ fn n(v: f64) -> String {
 }
 
 /// Pass rates (0–1), oldest first, as a small line; the last point marked.
+/// The scale starts at the lowest rate's tenth (at most 90%).
 pub fn sparkline(rates: &[f64], title: &str) -> Markup {
     const W: f64 = 100.0;
     const H: f64 = 20.0;
@@ -35,7 +36,15 @@ pub fn sparkline(rates: &[f64], title: &str) -> Markup {
             2.0 + i as f64 * (W - 4.0) / (count - 1) as f64
         }
     };
-    let y = |v: f64| 2.0 + (1.0 - v.clamp(0.0, 1.0)) * (H - 4.0);
+    // From the lowest rate's tenth up to 100%: a run at 80% among runs
+    // at 95% should show, and a perfect series stays a flat line on top.
+    let low = rates
+        .iter()
+        .copied()
+        .fold(1.0_f64, f64::min)
+        .clamp(0.0, 1.0);
+    let low = ((low * 10.0).floor() / 10.0).min(0.9);
+    let y = |v: f64| 2.0 + (1.0 - v.clamp(low, 1.0)) / (1.0 - low) * (H - 4.0);
     let points: Vec<String> = rates
         .iter()
         .enumerate()
@@ -119,13 +128,9 @@ pub fn duration_chart(points: &[Point], window: usize) -> Markup {
     };
     let t0 = points.first().map_or(0.0, |p| secs(p.time));
     let t1 = points.last().map_or(0.0, |p| secs(p.time));
-    let top = points
-        .iter()
-        .map(|p| p.ms.max(p.p90))
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64
-        * 1.1;
+    let highest = points.iter().map(|p| p.ms.max(p.p90)).max().unwrap_or(0);
+    let (step, ticks) = scale(highest);
+    let top = (step * ticks as f64).max(1.0);
     let x = |t: SystemTime| {
         if t1 > t0 {
             LEFT + (secs(t) - t0) / (t1 - t0) * (W - LEFT - RIGHT)
@@ -133,25 +138,21 @@ pub fn duration_chart(points: &[Point], window: usize) -> Markup {
             LEFT + (W - LEFT - RIGHT) / 2.0
         }
     };
-    let y = |ms: i64| TOP + (1.0 - ms as f64 / top) * (H - TOP - BOTTOM);
+    let y = |ms: f64| TOP + (1.0 - ms / top) * (H - TOP - BOTTOM);
     let line = |f: fn(&Point) -> i64| -> String {
         points
             .iter()
-            .map(|p| format!("{},{}", n(x(p.time)), n(y(f(p)))))
+            .map(|p| format!("{},{}", n(x(p.time)), n(y(f(p) as f64))))
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let ticks: Vec<i64> = (0..=4)
-        .map(|i| (top / 1.1 * i as f64 / 4.0) as i64)
-        .collect();
-    let ms =
-        |v: i64| crate::report::fmt_duration(std::time::Duration::from_millis(v.max(0) as u64));
+    let ticks: Vec<f64> = (0..=ticks).map(|i| step * i as f64).collect();
     html! {
         svg.duration-chart width=(W) height=(H) viewBox={ "0 0 " (W) " " (H) } role="img"
             aria-label={ "durations of " (points.len()) " results with rolling p50 and p90" } {
             @for t in &ticks {
                 line x1=(LEFT) x2=(W - RIGHT) y1=(n(y(*t))) y2=(n(y(*t))) stroke="#e9ecef" stroke-width="1" {}
-                text x=(LEFT - 6.0) y=(n(y(*t) + 4.0)) text-anchor="end" font-size="11" fill="#495057" { (ms(*t)) }
+                text x=(LEFT - 6.0) y=(n(y(*t) + 4.0)) text-anchor="end" font-size="11" fill="#495057" { (tick_label(*t, step)) }
             }
             @if let (Some(first), Some(last)) = (points.first(), points.last()) {
                 text x=(LEFT) y=(H - 8.0) font-size="11" fill="#495057" { (super::html::minute(first.time)) }
@@ -160,7 +161,7 @@ pub fn duration_chart(points: &[Point], window: usize) -> Markup {
                 polyline.p90 points=(line(|p| p.p90)) fill="none" stroke="#9c36b5" stroke-width="2" stroke-dasharray="6 3" {}
             }
             @for p in points {
-                circle.point cx=(n(x(p.time))) cy=(n(y(p.ms))) r="3" fill=(colour(p.status)) {
+                circle.point cx=(n(x(p.time))) cy=(n(y(p.ms as f64))) r="3" fill=(colour(p.status)) {
                     title { (p.title) }
                 }
             }
@@ -174,10 +175,57 @@ pub fn duration_chart(points: &[Point], window: usize) -> Markup {
     }
 }
 
+/// A round step (1, 2 or 5 times a power of ten, in milliseconds) and how
+/// many of them reach `highest`: at most five, at least one.
+fn scale(highest: i64) -> (f64, usize) {
+    let highest = highest.max(1) as f64;
+    // Whole milliseconds: durations are stored in them.
+    let mut magnitude = 10f64.powf((highest / 5.0).log10().floor()).max(1.0);
+    loop {
+        for m in [1.0, 2.0, 5.0] {
+            let step = m * magnitude;
+            let ticks = (highest / step).ceil() as usize;
+            if ticks <= 5 {
+                return (step, ticks.max(1));
+            }
+        }
+        magnitude *= 10.0;
+    }
+}
+
+/// `0`, `5 ms`, `1.5 s`, `2m 0s`: as precise as the step needs.
+fn tick_label(ms: f64, step: f64) -> String {
+    if ms == 0.0 {
+        "0".into()
+    } else if ms < 1000.0 || step < 100.0 {
+        format!("{ms:.0} ms")
+    } else if ms < 60_000.0 {
+        let digits = if step >= 1000.0 { 0 } else { 1 };
+        format!("{:.digits$} s", ms / 1000.0)
+    } else {
+        crate::report::fmt_duration(std::time::Duration::from_millis(ms as u64))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn round_scales() {
+        assert_eq!(scale(0), (1.0, 1));
+        assert_eq!(scale(5), (1.0, 5));
+        assert_eq!(scale(6), (2.0, 3));
+        assert_eq!(scale(240), (50.0, 5));
+        assert_eq!(scale(251), (100.0, 3));
+        assert_eq!(scale(83_000), (20_000.0, 5));
+        assert_eq!(tick_label(0.0, 50.0), "0");
+        assert_eq!(tick_label(150.0, 50.0), "150 ms");
+        assert_eq!(tick_label(1500.0, 500.0), "1.5 s");
+        assert_eq!(tick_label(40_000.0, 20_000.0), "40 s");
+        assert_eq!(tick_label(120_000.0, 60_000.0), "2m 0s");
+    }
 
     #[test]
     fn charts_escape_their_text_and_have_points() {

@@ -225,7 +225,7 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
             h2 { "Results, newest first" }
             table.results {
                 thead { tr {
-                    th { "Run started (UTC)" } th { "Status" } th.num { "Duration" } th { "Run" }
+                    th { "Run started (UTC)" } th { "Status" } th.num { "Duration" } th { "Run status" }
                     th { "Commit" } th { "Branch" } th { "Labels" } th { "Batch" }
                 } }
                 tbody {

@@ -178,6 +178,7 @@ pub async fn seed(db: &Db) -> Seeded {
         let mut batches = vec![batch("prepare", "setup", at, 1)];
         for (prefix, secs) in [("bpf", 60 + k as u64), ("net", 30)] {
             let mut b = batch(prefix, "batch", at, secs);
+            b.log = Some(format!("/ci/artifacts/{k:02}/{prefix}.log"));
             for (name, _) in TESTS.iter().filter(|(n, _)| n.starts_with(prefix)) {
                 if let Some(st) = status(mark(name, k)) {
                     b.tests.push(test(name, st, duration(name, k, st), k));
@@ -285,6 +286,7 @@ pub async fn check_library(db: &Db, s: &Seeded) {
     check_regressed(db, s).await;
     check_history(db, s).await;
     check_durations(db, s).await;
+    check_runs(db, s).await;
 }
 
 /// (test, runs, failures, flaky, hits, flips, pairs) of the default window,
@@ -565,5 +567,118 @@ pub async fn check_durations(db: &Db, seeded: &Seeded) {
     assert_eq!(
         p90,
         HashMap::from([("bpf".to_string(), s(62)), ("net".to_string(), s(30))])
+    );
+}
+
+/// (passed, failed, flaky, skipped) of seeded run `k`.
+pub fn run_counts(k: usize) -> (u64, u64, u64, u64) {
+    let count = |c: char| TESTS.iter().filter(|(n, _)| mark(n, k) == c).count() as u64;
+    (count('.'), count('F'), count('R'), count('s'))
+}
+
+pub async fn check_runs(db: &Db, s: &Seeded) {
+    let runs = query::runs(db, &days(30), 0).await.unwrap();
+    let uuids: Vec<String> = runs.iter().map(|r| r.uuid.clone()).collect();
+    let want: Vec<String> = (0..RUNS).rev().map(Seeded::uuid).collect();
+    assert_eq!(uuids, want);
+    for (r, k) in runs.iter().zip((0..RUNS).rev()) {
+        let (passed, failed, flaky, skipped) = run_counts(k);
+        assert_eq!(
+            (r.passed, r.failed, r.flaky, r.skipped),
+            (passed, failed, flaky, skipped),
+            "run {k}"
+        );
+        let rate = (passed + flaky) as f64 / (passed + failed + flaky) as f64;
+        assert_eq!(r.pass_rate, Some(rate), "run {k}");
+        assert_eq!(r.started, s.time(k));
+        assert_eq!(r.duration, Some(Duration::from_secs(600)));
+        assert_eq!(r.status, "failed");
+        assert_eq!(r.commit, Some(Seeded::commit(k)));
+        assert_eq!(r.labels, Seeded::labels(k));
+        assert_eq!((r.host.as_str(), r.source.as_str()), ("seed", "run"));
+    }
+    let runs = query::runs(db, &days(90), 0).await.unwrap();
+    let old = runs.last().unwrap();
+    assert_eq!((runs.len(), old.uuid.as_str()), (RUNS + 1, "run-old"));
+    assert_eq!(
+        (old.status.as_str(), old.ended, old.duration),
+        ("incomplete", None, None)
+    );
+    assert_eq!((old.passed, old.failed), (1, 2));
+    let aarch64 = Filter::last(
+        Duration::from_secs(30 * 86_400),
+        vec![label("arch=aarch64")],
+    );
+    let runs = query::runs(db, &aarch64, 3).await.unwrap();
+    let uuids: Vec<&str> = runs.iter().map(|r| r.uuid.as_str()).collect();
+    assert_eq!(uuids, ["run-23", "run-20", "run-17"]);
+
+    // Run 18 (label set A, its 7th run): broken_lately failed, hash_race flaky.
+    let run = query::run(db, "run-18").await.unwrap().unwrap();
+    assert_eq!(run.run.uuid, "run-18");
+    let batches: Vec<(&str, &str, Duration)> = run
+        .batches
+        .iter()
+        .map(|b| (b.name.as_str(), b.phase.as_str(), b.duration))
+        .collect();
+    let secs = Duration::from_secs;
+    assert_eq!(
+        batches,
+        [
+            ("prepare", "setup", secs(1)),
+            ("bpf", "batch", secs(78)),
+            ("net", "batch", secs(30))
+        ]
+    );
+    assert_eq!(run.batches[0].log, None);
+    assert_eq!(
+        run.batches[2].log.as_deref(),
+        Some("/ci/artifacts/18/net.log")
+    );
+    assert_eq!(run.batches[1].attempts, 1);
+    let failing: Vec<(&str, ResultStatus, Option<&str>)> = run
+        .failing
+        .iter()
+        .map(|t| (t.test.as_str(), t.status, t.message.as_deref()))
+        .collect();
+    assert_eq!(
+        failing,
+        [
+            (
+                "bpf/maps/broken_lately",
+                ResultStatus::Failed,
+                Some("assertion failed in run 18")
+            ),
+            (
+                "bpf/maps/hash_race",
+                ResultStatus::Flaky,
+                Some("assertion failed in run 18")
+            ),
+        ]
+    );
+    assert!(
+        run.failing
+            .iter()
+            .all(|t| t.batch == Some(run.batches[1].id))
+    );
+    assert!(query::run(db, "no-such-run").await.unwrap().is_none());
+
+    let labels = query::label_values(db, days(30).since).await.unwrap();
+    let got: Vec<(&str, Vec<&str>)> = labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("arch", vec!["aarch64", "x86_64"]),
+            ("compiler", vec!["gcc", "llvm"])
+        ]
+    );
+    assert!(
+        query::label_values(db, SystemTime::now())
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
