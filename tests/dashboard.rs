@@ -876,6 +876,8 @@ async fn browser_sorts_follows_and_draws() {
     browser.click("th a.sort[data-sort='test']");
     let desc: Vec<String> = serde_json::from_value(browser.js(names)).unwrap();
     assert_eq!(desc, sorted.iter().rev().cloned().collect::<Vec<_>>());
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    browser.screenshot(&shots.join("dashboard-flaky-page.png"));
 
     browser.click("td.test a[href*='hash_race']");
     assert!(
@@ -899,7 +901,6 @@ async fn browser_sorts_follows_and_draws() {
     assert_eq!(chart["failed"], 3, "{chart}");
     assert!(chart["width"].as_f64().unwrap() > 700.0, "{chart}");
     assert!(chart["p90_drawn"].as_f64().unwrap() > 600.0, "{chart}");
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let shot = shots.join("dashboard-test-page.png");
     browser.screenshot(&shot);
     eprintln!("screenshot: {}", shot.display());
@@ -913,6 +914,16 @@ async fn browser_sorts_follows_and_draws() {
     assert_eq!(page["h1"], HOSTILE, "{page}");
     assert_eq!(page["images"], 0, "{page}");
     assert_eq!(page["scripts"], 0, "{page}");
+    browser.go(&format!("{}/runs/hostile-1", s.url));
+    assert_eq!(
+        browser.js("return document.images.length + document.scripts.length"),
+        0
+    );
+    assert_eq!(
+        browser.js("return document.querySelector('section.excerpt pre').textContent"),
+        "output <script>alert(3)</script>\nred\n"
+    );
+    browser.screenshot(&shots.join("dashboard-run-page.png"));
     browser.go(&format!("{}/runs", s.url));
     assert_eq!(
         browser.js("return document.images.length + document.scripts.length"),

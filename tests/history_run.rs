@@ -121,6 +121,20 @@ fn a_run_is_recorded_with_batches_attempts_tests_and_labels() {
             ("ok".into(), "passed".into(), 1),
         ]
     );
+    // Each batch's log, as an absolute path (what `warden serve` links to).
+    let logs: Vec<(String, Option<String>)> =
+        rows(&db, "SELECT name, log FROM batches ORDER BY name")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+    for (name, log) in logs {
+        let log = log.unwrap_or_else(|| panic!("{name}: no log recorded"));
+        assert!(Path::new(&log).is_absolute(), "{log}");
+        assert_eq!(
+            std::fs::canonicalize(&log).unwrap(),
+            std::fs::canonicalize(r.artifacts().join("logs").join(format!("{name}.log"))).unwrap()
+        );
+    }
     let attempts = rows(&db, "SELECT status, reason FROM attempts");
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].get::<String, _>(0), "failed");

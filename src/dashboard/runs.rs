@@ -208,7 +208,7 @@ fn run_html(v: &RunView) -> Markup {
                             @if let Some(url) = &b.log_url {
                                 a href=(url) { "log" }
                             } @else if b.batch.log.is_some() {
-                                span.muted title="the log is not on this machine" { "elsewhere" }
+                                span.muted title="not on this machine, or not a log file warden wrote" { "not here" }
                             } @else {
                                 "-"
                             }
