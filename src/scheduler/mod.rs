@@ -196,11 +196,12 @@ fn take_lowest(held: &mut BTreeSet<u32>, n: u32) -> Vec<u32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn cap(threads: u32, resources: &[u32]) -> Capacity {
+    /// Capacities `r0`, `r1`, … for tests here and in the submodules.
+    pub(crate) fn cap(threads: u32, resources: &[u32]) -> Capacity {
         Capacity {
             threads,
             resources: resources

@@ -121,17 +121,7 @@ pub fn lower_bound(capacity: &Capacity, demands: &[Demand], durations: &[Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cap(threads: u32, resources: &[u32]) -> Capacity {
-        Capacity {
-            threads,
-            resources: resources
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (format!("r{i}"), *n))
-                .collect(),
-        }
-    }
+    use crate::scheduler::tests::cap;
 
     fn one() -> Demand {
         Demand {
