@@ -284,6 +284,7 @@ fn sigkilled_warden_leaves_a_consistent_database() {
         "",
     );
     let db = w.path(".warden/history.db");
+    let mark = w.mark().to_owned();
     let running = w.spawn();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -296,7 +297,10 @@ fn sigkilled_warden_leaves_a_consistent_database() {
     running.signal(libc::SIGKILL);
     // The orphaned batch ends by itself, so the harness finds nothing left.
     std::fs::write(&stop, "").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let gone = Instant::now() + Duration::from_secs(10);
+    while !common::marked_processes(&mark).is_empty() && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let r = running.wait();
     assert_eq!(r.signal, Some(libc::SIGKILL));
     let check = rows(&db, "PRAGMA integrity_check");
