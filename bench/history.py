@@ -697,8 +697,15 @@ def bench_pg_ingest(ctx: Ctx, ds: DataSet, pg: PgServer, reps: int) -> dict:
     copy_sql = ctx.work / "copy.sql"
     # In CSV an unquoted empty field is NULL; these columns hold '' instead.
     not_null = {"runs": ", FORCE_NOT_NULL (labels)", "batches": ", FORCE_NOT_NULL (reason)"}
+    # Named columns: later migrations add columns (batches.log) the CSV leaves out.
+    columns = {
+        "tests": "id, name",
+        "runs": "id, uuid, started_at, ended_at, status, commit_sha, branch, host, labels, source",
+        "batches": "id, run_id, name, phase, status, reason, started_at, duration_ms, attempts",
+        "results": "test_id, run_id, batch_id, status, duration_ms, message",
+    }
     copy_sql.write_text("".join(
-        f"\\copy {t} FROM {quote_sql(str(csvs[t]))} WITH (FORMAT csv{not_null.get(t, '')})\n"
+        f"\\copy {t} ({columns[t]}) FROM {quote_sql(str(csvs[t]))} WITH (FORMAT csv{not_null.get(t, '')})\n"
         for t in ("tests", "runs", "batches", "results")))
     files = [str(f) for f in ds.files]
     kinds = ["baseline", "warden"]
