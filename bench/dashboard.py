@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -45,6 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402
     REPO, Noise, Stats, kill_marked, loadavg, log, machine_info, marked_env, order, timed_run,
+    warden_binary,
 )
 import history  # noqa: E402
 
@@ -111,18 +111,8 @@ def main() -> int:
     if sys.platform != "linux":
         print("bench/dashboard.py: Linux only", file=sys.stderr)
         return 2
-    if args.warden:
-        warden = Path(args.warden).resolve()
-    else:
-        target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-        if not target.is_absolute():
-            target = REPO / target
-        if not args.no_build:
-            log("cargo build --release --locked")
-            subprocess.run(["cargo", "build", "--release", "--locked"], cwd=REPO, check=True)
-        warden = target / "release" / "warden"
-    if not warden.exists():
-        print(f"bench/dashboard.py: {warden} not found", file=sys.stderr)
+    warden = warden_binary("bench/dashboard.py", args.warden, args.no_build)
+    if warden is None:
         return 2
 
     flaky_reps, page_reps, runs = REPS["quick" if args.quick else "full"]

@@ -67,7 +67,7 @@ from xml.sax.saxutils import escape, quoteattr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402
     REPO, Noise, Stats, cmdline, kill_marked, loadavg, log, machine_info, marked_env, order, secs,
-    spread, timed_run,
+    spread, timed_run, warden_binary,
 )
 
 BEGIN = "<!-- history:begin -->"
@@ -1130,21 +1130,10 @@ def main() -> int:
         print("bench/history.py: Linux only", file=sys.stderr)
         return 2
 
-    if args.warden:
-        warden = Path(args.warden).resolve()
-    else:
-        target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-        if not target.is_absolute():
-            target = REPO / target
-        if not args.no_build:
-            log("cargo build --release --locked")
-            subprocess.run(["cargo", "build", "--release", "--locked"], cwd=REPO, check=True)
-        warden = target / "release" / "warden"
-    query_warden = Path(args.query_warden).resolve() if args.query_warden else warden
-    for wb in (warden, query_warden):
-        if not wb.exists():
-            print(f"bench/history.py: {wb} not found", file=sys.stderr)
-            return 2
+    warden = warden_binary("bench/history.py", args.warden, args.no_build)
+    query_warden = warden_binary("bench/history.py", args.query_warden or str(warden or ""), True)
+    if warden is None or query_warden is None:
+        return 2
 
     reps = REPS["quick" if args.quick else "full"]
     parent = Path(args.workdir).resolve() if args.workdir else Path(tempfile.gettempdir())

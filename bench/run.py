@@ -958,6 +958,26 @@ def loadavg() -> str:
         return "?"
 
 
+def warden_binary(script: str, given: str | None, no_build: bool) -> Path | None:
+    """The warden binary to measure: `given`, else the release build (made
+    first with `cargo build --release --locked` unless `no_build`). None,
+    after saying so, when it does not exist. Shared by the bench scripts."""
+    if given:
+        warden = Path(given).resolve()
+    else:
+        target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+        if not target.is_absolute():
+            target = REPO / target
+        if not no_build:
+            log("cargo build --release --locked")
+            subprocess.run(["cargo", "build", "--release", "--locked"], cwd=REPO, check=True)
+        warden = target / "release" / "warden"
+    if not warden.exists():
+        print(f"{script}: {warden} not found", file=sys.stderr)
+        return None
+    return warden
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (about a minute)")
@@ -970,15 +990,8 @@ def main() -> int:
         print("bench/run.py: Linux only", file=sys.stderr)
         return 2
 
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    if not target.is_absolute():
-        target = REPO / target
-    if not args.no_build:
-        log("cargo build --release --locked")
-        subprocess.run(["cargo", "build", "--release", "--locked"], cwd=REPO, check=True)
-    warden = target / "release" / "warden"
-    if not warden.exists():
-        print(f"bench/run.py: {warden} not found", file=sys.stderr)
+    warden = warden_binary("bench/run.py", None, args.no_build)
+    if warden is None:
         return 2
 
     reps = REPS["quick" if args.quick else "full"]

@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import heapq
 import math
-import os
 import random
 import re
 import shutil
@@ -62,7 +61,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402
     REPO, Noise, Stats, kill_marked, loadavg, log, machine_info, marked_env, order, spread,
-    timed_run, toml_str,
+    timed_run, toml_str, warden_binary,
 )
 
 BEGIN = "<!-- schedule:begin -->"
@@ -691,18 +690,8 @@ def main() -> int:
         print("bench/schedule.py: Linux only", file=sys.stderr)
         return 2
 
-    if args.warden:
-        wb = Path(args.warden).resolve()
-    else:
-        target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-        if not target.is_absolute():
-            target = REPO / target
-        if not args.no_build:
-            log("cargo build --release --locked")
-            subprocess.run(["cargo", "build", "--release", "--locked"], cwd=REPO, check=True)
-        wb = target / "release" / "warden"
-    if not wb.exists():
-        print(f"bench/schedule.py: {wb} not found", file=sys.stderr)
+    wb = warden_binary("bench/schedule.py", args.warden, args.no_build)
+    if wb is None:
         return 2
 
     reps = REPS["quick" if args.quick else "full"]
