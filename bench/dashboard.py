@@ -44,7 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402
     REPO, Noise, Stats, kill_marked, loadavg, log, machine_info, marked_env, order, timed_run,
-    warden_binary,
+    warden_binary, write_section,
 )
 import history  # noqa: E402
 
@@ -229,7 +229,7 @@ def main() -> int:
     elapsed = time.monotonic() - t0
     block = render(info, args, runs, results, samples, sizes, len(api_rows), flaky_reps, page_reps,
                    noise_info, errors, (load_before, loadavg()), elapsed)
-    write_section(Path(args.output), block)
+    write_section(Path(args.output), block, BEGIN, END, "bench/dashboard.py", REPRO_LINE)
     log(f"updated {args.output} ({elapsed:.0f} s)")
     for e in errors:
         log("ERROR: " + e)
@@ -286,21 +286,6 @@ REPRO_LINE = ("python3 bench/dashboard.py # warden serve: the flaky page over 1,
               "rewrites only its section")
 
 
-def write_section(path: Path, block: str) -> None:
-    """Replaces the text between the markers (markers included), or appends
-    the block; makes sure the Reproduce section mentions this script."""
-    text = path.read_text() if path.exists() else "# warden benchmarks\n"
-    i = text.find(BEGIN)
-    j = text.find(END, i + len(BEGIN)) if i >= 0 else -1
-    if i >= 0 and j >= 0:
-        text = text[:i] + block + text[j + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    if "bench/dashboard.py" not in text[:text.find(BEGIN)]:
-        m = re.search(r"## Reproduce\n+```sh\n(.*?)```", text, re.S)
-        if m:
-            text = text[:m.end(1)] + REPRO_LINE + "\n" + text[m.end(1):]
-    path.write_text(text)
 
 
 if __name__ == "__main__":

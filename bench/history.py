@@ -48,7 +48,6 @@ import json
 import math
 import os
 import random
-import re
 import shutil
 import signal
 import sqlite3
@@ -67,7 +66,7 @@ from xml.sax.saxutils import escape, quoteattr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402
     REPO, Noise, Stats, cmdline, kill_marked, loadavg, log, machine_info, marked_env, order, secs,
-    spread, timed_run, warden_binary,
+    spread, timed_run, warden_binary, write_section,
 )
 
 BEGIN = "<!-- history:begin -->"
@@ -1091,21 +1090,6 @@ REPRO_LINE = ("python3 bench/history.py   # history store: ingest 1,000,000 JUni
               "PostgreSQL, time flaky/regressed; rewrites only its section")
 
 
-def write_section(path: Path, block: str) -> None:
-    """Replaces the text between the markers (markers included), or appends
-    the block; makes sure the Reproduce section mentions this script."""
-    text = path.read_text() if path.exists() else "# warden benchmarks\n"
-    i = text.find(BEGIN)
-    j = text.find(END, i + len(BEGIN)) if i >= 0 else -1
-    if i >= 0 and j >= 0:
-        text = text[:i] + block + text[j + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    if "bench/history.py" not in text[:text.find(BEGIN)]:
-        m = re.search(r"## Reproduce\n+```sh\n(.*?)```", text, re.S)
-        if m:
-            text = text[:m.end(1)] + REPRO_LINE + "\n" + text[m.end(1):]
-    path.write_text(text)
 
 
 # --------------------------------------------------------------------------
@@ -1198,7 +1182,7 @@ def main() -> int:
     elapsed = time.monotonic() - t0
     block = render(ctx, info, args, ds, reps, sq_in, sq_q, pg_in, pg_q, checks, pg_info,
                    (load_before, loadavg()), elapsed)
-    write_section(Path(args.output), block)
+    write_section(Path(args.output), block, BEGIN, END, "bench/history.py", REPRO_LINE)
     log(f"updated {args.output} ({elapsed:.0f} s)")
     return 1 if ctx.errors else 0
 

@@ -958,6 +958,24 @@ def loadavg() -> str:
         return "?"
 
 
+def write_section(path: Path, block: str, begin: str, end: str, script: str, repro_line: str) -> None:
+    """Replaces the text between `begin` and `end` (markers included), or
+    appends the block; makes sure the Reproduce section mentions `script`.
+    How bench/history.py, schedule.py and dashboard.py update their part."""
+    text = path.read_text() if path.exists() else "# warden benchmarks\n"
+    i = text.find(begin)
+    j = text.find(end, i + len(begin)) if i >= 0 else -1
+    if i >= 0 and j >= 0:
+        text = text[:i] + block + text[j + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    if script not in text[:text.find(begin)]:
+        m = re.search(r"## Reproduce\n+```sh\n(.*?)```", text, re.S)
+        if m:
+            text = text[:m.end(1)] + repro_line + "\n" + text[m.end(1):]
+    path.write_text(text)
+
+
 def warden_binary(script: str, given: str | None, no_build: bool) -> Path | None:
     """The warden binary to measure: `given`, else the release build (made
     first with `cargo build --release --locked` unless `no_build`). None,

@@ -61,7 +61,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402
     REPO, Noise, Stats, kill_marked, loadavg, log, machine_info, marked_env, order, spread,
-    timed_run, toml_str, warden_binary,
+    timed_run, toml_str, warden_binary, write_section,
 )
 
 BEGIN = "<!-- schedule:begin -->"
@@ -653,22 +653,6 @@ REPRO_LINE = ("python3 bench/schedule.py   # scheduling: longest-first vs config
               "--partition duration balance; rewrites only its section")
 
 
-def write_section(path: Path, block: str) -> None:
-    """Replaces the text between the markers (markers included), or appends
-    the block; makes sure the Reproduce section mentions this script."""
-    text = path.read_text() if path.exists() else "# warden benchmarks\n"
-    i = text.find(BEGIN)
-    j = text.find(END, i + len(BEGIN)) if i >= 0 else -1
-    if i >= 0 and j >= 0:
-        text = text[:i] + block + text[j + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    i = text.find(BEGIN)
-    if "bench/schedule.py" not in text[:i]:
-        m = re.search(r"## Reproduce\n+```sh\n(.*?)```", text, re.S)
-        if m:
-            text = text[:m.end(1)] + REPRO_LINE + "\n" + text[m.end(1):]
-    path.write_text(text)
 
 
 # --------------------------------------------------------------------------
@@ -728,7 +712,7 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     elapsed = time.monotonic() - t0
     block = render(ctx, info, args, reps, orders, shards, shard_runs, (load_before, loadavg()), elapsed)
-    write_section(Path(args.output), block)
+    write_section(Path(args.output), block, BEGIN, END, "bench/schedule.py", REPRO_LINE)
     log(f"updated {args.output} ({elapsed:.0f} s)")
     return 1 if ctx.errors else 0
 
