@@ -6,16 +6,8 @@
 #[macro_use]
 mod common;
 
-use common::{Warden, fixture, q};
+use common::{Warden, block_on, fixture, q};
 use sqlx::postgres::PgPool;
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
 
 fn count(url: &str, sql: &'static str) -> i64 {
     block_on(async {

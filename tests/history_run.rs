@@ -8,17 +8,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Warden, fixture, q};
+use common::{Warden, block_on, fixture, q};
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqliteRow};
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
 
 async fn pool(db: &Path) -> SqlitePool {
     SqlitePool::connect_with(SqliteConnectOptions::new().filename(db))

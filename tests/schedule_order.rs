@@ -10,19 +10,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::Warden;
+use common::{Warden, block_on};
 use warden::history::model::{BatchRecord, Labels, RunRecord, RunSource};
 use warden::history::{Access, Db, Location};
 
 const DAY: Duration = Duration::from_secs(86_400);
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
 
 /// One recorded run per entry, started at `at`, with these batches and
 /// durations (milliseconds).

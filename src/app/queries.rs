@@ -275,17 +275,7 @@ fn json<T: Serialize>(rows: &[T]) -> anyhow::Result<u8> {
 
 /// "in the last 30d", "in the last 12h with arch=x86_64".
 fn window(q: &QueryArgs) -> String {
-    let mut s = format!("in the last {}", span(q.since));
-    if !q.labels.is_empty() {
-        let labels: Vec<String> = q
-            .labels
-            .iter()
-            .map(|l| format!("{}={}", l.key, l.value))
-            .collect();
-        s.push_str(" with ");
-        s.push_str(&labels.join(" "));
-    }
-    s
+    query::describe_window(&span(q.since), &q.labels)
 }
 
 /// A look-back window as it is usually typed: `30d`, `12h`, `90m`.

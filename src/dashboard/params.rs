@@ -219,17 +219,7 @@ impl Params {
 
     /// "in the last 30d", "in the last 7d with arch=x86_64".
     pub fn describe(&self) -> String {
-        let mut s = format!("in the last {}", self.since_text);
-        if !self.labels.is_empty() {
-            let labels: Vec<String> = self
-                .labels
-                .iter()
-                .map(|l| format!("{}={}", l.key, l.value))
-                .collect();
-            s.push_str(" with ");
-            s.push_str(&labels.join(" "));
-        }
-        s
+        crate::history::query::describe_window(&self.since_text, &self.labels)
     }
 }
 

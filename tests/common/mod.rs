@@ -33,6 +33,16 @@ pub mod postgres;
 /// The environment variable marking every process of one test's run.
 pub const MARK_VAR: &str = "WARDEN_TEST_MARK";
 
+/// Runs a future to completion on a fresh current-thread runtime: for the
+/// synchronous tests that look into a history store with sqlx.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
 /// How long a run may take before the harness kills warden and fails the test.
 const DEFAULT_WATCHDOG: Duration = Duration::from_secs(20);
 

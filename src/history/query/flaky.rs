@@ -210,21 +210,8 @@ fn ratio(n: u64, d: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::query::marks as seq;
     use crate::history::query::sequences::Run;
-
-    /// `.` passed, `F` failed, `R` flaky, `s` skipped.
-    fn seq(marks: &str) -> Vec<ResultStatus> {
-        marks
-            .chars()
-            .map(|c| match c {
-                '.' => ResultStatus::Passed,
-                'F' => ResultStatus::Failed,
-                'R' => ResultStatus::Flaky,
-                's' => ResultStatus::Skipped,
-                _ => panic!("mark {c}"),
-            })
-            .collect()
-    }
 
     fn fp(marks: &str) -> (u64, u64) {
         let f = flips(&seq(marks));

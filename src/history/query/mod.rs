@@ -59,6 +59,37 @@ impl From<sqlx::Error> for QueryError {
 
 pub type Result<T> = std::result::Result<T, QueryError>;
 
+/// "in the last 30d", "in the last 12h with arch=x86_64": a window as the
+/// command line and the dashboard print it (`since` as the user typed it).
+pub fn describe_window(since: &str, labels: &[Label]) -> String {
+    let mut s = format!("in the last {since}");
+    if !labels.is_empty() {
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|l| format!("{}={}", l.key, l.value))
+            .collect();
+        s.push_str(" with ");
+        s.push_str(&labels.join(" "));
+    }
+    s
+}
+
+/// Test results written as marks: `.` passed, `F` failed, `R` flaky, `s` skipped.
+#[cfg(test)]
+pub(crate) fn marks(marks: &str) -> Vec<crate::history::model::ResultStatus> {
+    use crate::history::model::ResultStatus;
+    marks
+        .chars()
+        .map(|c| match c {
+            '.' => ResultStatus::Passed,
+            'F' => ResultStatus::Failed,
+            'R' => ResultStatus::Flaky,
+            's' => ResultStatus::Skipped,
+            _ => panic!("mark {c}"),
+        })
+        .collect()
+}
+
 /// Which runs a query looks at: those started since `since`, carrying every
 /// one of `labels`.
 #[derive(Debug, Clone)]

@@ -104,18 +104,7 @@ pub fn trailing_failures(statuses: &[ResultStatus], min_failures: usize) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn seq(marks: &str) -> Vec<ResultStatus> {
-        marks
-            .chars()
-            .map(|c| match c {
-                '.' => ResultStatus::Passed,
-                'F' => ResultStatus::Failed,
-                'R' => ResultStatus::Flaky,
-                _ => panic!("mark {c}"),
-            })
-            .collect()
-    }
+    use crate::history::query::marks as seq;
 
     #[test]
     fn trailing_failures_after_a_pass() {
