@@ -280,7 +280,17 @@ fn sigkilled_warden_leaves_a_consistent_database() {
     let running = w.spawn();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if db.exists() && !rows(&db, "SELECT name FROM batches WHERE name = 'quick'").is_empty() {
+        // The file appears before its schema: until then the query fails.
+        let recorded = db.exists()
+            && block_on(async {
+                let p = pool(&db).await;
+                let found = sqlx::query("SELECT name FROM batches WHERE name = 'quick'")
+                    .fetch_optional(&p)
+                    .await;
+                p.close().await;
+                matches!(found, Ok(Some(_)))
+            });
+        if recorded {
             break;
         }
         assert!(Instant::now() < deadline, "quick was never recorded");
