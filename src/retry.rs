@@ -11,7 +11,7 @@ use crate::config::quarantine::Quarantine;
 use crate::config::{OutputFormat, RetryPolicy};
 use crate::event::Event;
 use crate::outcome::{Attempt, Outcome};
-use crate::parsers::{TestResult, TestStatus};
+use crate::parsers::TestResult;
 use crate::plan::PlannedBatch;
 use crate::status::Status;
 use crate::supervisor::Supervisor;
@@ -27,7 +27,7 @@ pub fn apply_quarantine(o: &mut Outcome, q: &Quarantine) {
     let failing: Vec<String> = o
         .tests
         .iter()
-        .filter(|t| t.status == crate::parsers::TestStatus::Failed)
+        .filter(|t| t.status.is_failure())
         .map(|t| t.name())
         .collect();
     for name in &failing {
@@ -66,7 +66,7 @@ fn expand_rerun(
     let owned: Vec<TestResult> = failing.iter().map(|t| (*t).clone()).collect();
     let joined = match format {
         OutputFormat::GoJson => Some(crate::parsers::gotest::rerun_pattern(&owned)),
-        OutputFormat::TestProgs => {
+        OutputFormat::TestProgs { .. } => {
             let mut tops: Vec<String> = failing
                 .iter()
                 .filter_map(|t| t.path.first().cloned())
@@ -193,7 +193,7 @@ pub async fn with_retries(
             failed_tests: outcome
                 .tests
                 .iter()
-                .filter(|t| t.status == crate::parsers::TestStatus::Failed)
+                .filter(|t| t.status.is_failure())
                 .map(|t| (t.name(), t.message.clone().unwrap_or_default()))
                 .collect(),
             reason: outcome.reason,
@@ -204,7 +204,7 @@ pub async fn with_retries(
             let failing: Vec<&TestResult> = outcome
                 .tests
                 .iter()
-                .filter(|t| t.status == TestStatus::Failed)
+                .filter(|t| t.status.is_failure())
                 .collect();
             if !failing.is_empty() {
                 let argv = expand_rerun(template, &unit.config.format, &failing);
@@ -234,11 +234,8 @@ fn retryable(o: &Outcome, policy: &RetryPolicy) -> bool {
     if !failed || policy.when.is_empty() {
         return failed;
     }
-    let failing: Vec<&crate::parsers::TestResult> = o
-        .tests
-        .iter()
-        .filter(|t| t.status == crate::parsers::TestStatus::Failed)
-        .collect();
+    let failing: Vec<&crate::parsers::TestResult> =
+        o.tests.iter().filter(|t| t.status.is_failure()).collect();
     if failing.is_empty() {
         return log_tail_matches(&o.log, &policy.when);
     }

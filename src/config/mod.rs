@@ -88,6 +88,9 @@ pub struct BatchConfig {
     /// The command for a retry that runs only the failed tests: an argv with
     /// `{tests}` where they go (needs a `format`).
     pub rerun: Option<Vec<String>>,
+    /// Keep passing tests' output for JUnit's `<system-out>`
+    /// (`store-success-output`); by default only failing tests' is kept.
+    pub store_success_output: bool,
 }
 
 /// One `[resources]` entry: `heavy-io = 4`.
@@ -153,7 +156,17 @@ pub enum OutputFormat {
     #[default]
     None,
     Tap,
-    TestProgs,
+    /// KUnit's KTAP inside a kernel log: `[    1.234567] ` prefixes and
+    /// non-KTAP kernel messages around it.
+    Kunit,
+    /// LTP's `TPASS`/`TFAIL`/`TBROK`/`TCONF` result lines and `Summary:`.
+    Ltp,
+    /// `test_progs` output; `json-summary` names the file its
+    /// `--json-summary` writes (relative to the batch's cwd), read after
+    /// the batch ends for the failures' messages.
+    TestProgs {
+        json_summary: Option<PathBuf>,
+    },
     GoJson,
     Libtest,
     /// JUnit files the batch writes (`junit-files` globs, relative to its cwd).

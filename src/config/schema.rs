@@ -66,6 +66,7 @@ struct RawDefaults {
     drain: Option<Spanned<toml::Value>>,
     fatal_patterns: Option<Vec<Spanned<String>>>,
     retry: Option<Spanned<RawRetry>>,
+    store_success_output: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -86,7 +87,9 @@ struct RawBatch {
     retry: Option<Spanned<RawRetry>>,
     format: Option<Spanned<String>>,
     junit_files: Option<Spanned<Vec<String>>>,
+    json_summary: Option<Spanned<String>>,
     rerun: Option<Spanned<Vec<String>>>,
+    store_success_output: Option<Spanned<bool>>,
     /// Only in `[[post]]`.
     required: Option<Spanned<bool>>,
     // Only in `[[batch]]`: setup and post steps run alone.
@@ -104,6 +107,7 @@ struct Defaults {
     drain: Duration,
     fatal_patterns: Vec<Pattern>,
     retry: RetryPolicy,
+    store_success_output: bool,
 }
 
 pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
@@ -359,6 +363,10 @@ fn defaults(cx: &Cx, raw: RawDefaults) -> Result<Defaults, ConfigError> {
             .map(|r| retry(cx, r))
             .transpose()?
             .unwrap_or_default(),
+        store_success_output: raw
+            .store_success_output
+            .map(Spanned::into_inner)
+            .unwrap_or(false),
     })
 }
 
@@ -366,23 +374,39 @@ fn format(
     cx: &Cx,
     raw: Option<Spanned<String>>,
     files: Option<Spanned<Vec<String>>>,
+    json_summary: Option<Spanned<String>>,
 ) -> Result<OutputFormat, ConfigError> {
     let format = match &raw {
         None => OutputFormat::None,
         Some(f) => match f.get_ref().as_str() {
             "none" => OutputFormat::None,
             "tap" => OutputFormat::Tap,
-            "test-progs" => OutputFormat::TestProgs,
+            "kunit" => OutputFormat::Kunit,
+            "ltp" => OutputFormat::Ltp,
+            "test-progs" => OutputFormat::TestProgs { json_summary: None },
             "go-json" => OutputFormat::GoJson,
             "libtest" => OutputFormat::Libtest,
             "junit" => OutputFormat::Junit(Vec::new()),
             other => {
                 let msg = format!(
-                    "invalid value {other:?}, expected one of \"none\", \"tap\", \"test-progs\", \"go-json\", \"libtest\", \"junit\""
+                    "invalid value {other:?}, expected one of \"none\", \"tap\", \"kunit\", \"ltp\", \"test-progs\", \"go-json\", \"libtest\", \"junit\""
                 );
                 return Err(cx.key_error("format", f.span(), msg));
             }
         },
+    };
+    let format = match (format, json_summary) {
+        (OutputFormat::TestProgs { .. }, Some(j)) => OutputFormat::TestProgs {
+            json_summary: Some(PathBuf::from(j.into_inner())),
+        },
+        (_, Some(j)) => {
+            return Err(cx.key_error(
+                "json-summary",
+                j.span(),
+                "only batches with `format = \"test-progs\"` take `json-summary`",
+            ));
+        }
+        (format, None) => format,
     };
     match (format, files) {
         (OutputFormat::Junit(_), Some(files)) if !files.get_ref().is_empty() => {
@@ -594,7 +618,11 @@ fn batch(
             .transpose()?
             .unwrap_or_else(|| defaults.retry.clone()),
         rerun: rerun(cx, raw.rerun.clone(), raw.format.is_some())?,
-        format: format(cx, raw.format, raw.junit_files)?,
+        format: format(cx, raw.format, raw.junit_files, raw.json_summary)?,
+        store_success_output: raw
+            .store_success_output
+            .map(Spanned::into_inner)
+            .unwrap_or(defaults.store_success_output),
     })
 }
 
@@ -802,6 +830,7 @@ shell = "make it && echo done"
             format: OutputFormat::None,
             rerun: None,
             scheduling: Default::default(),
+            store_success_output: false,
         };
         // Everything unset in the batch comes from [defaults].
         let it = BatchConfig {
@@ -819,6 +848,7 @@ shell = "make it && echo done"
             format: OutputFormat::None,
             rerun: None,
             scheduling: Default::default(),
+            store_success_output: false,
         };
         assert_eq!(config.batches, vec![unit, it]);
     }

@@ -216,11 +216,12 @@ pub fn batch_record(o: &Outcome) -> Option<BatchRecord> {
             let status = match &t.status {
                 TestStatus::Passed if failed_before.contains(name.as_str()) => ResultStatus::Flaky,
                 TestStatus::Passed => ResultStatus::Passed,
-                TestStatus::Failed => ResultStatus::Failed,
+                TestStatus::Flaky => ResultStatus::Flaky,
+                TestStatus::Failed | TestStatus::Error(_) => ResultStatus::Failed,
                 TestStatus::Skipped(_) => ResultStatus::Skipped,
             };
             let message = match status {
-                ResultStatus::Failed => t
+                ResultStatus::Failed | ResultStatus::Flaky => t
                     .message
                     .as_deref()
                     .and_then(short_message)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
+use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
 
 /// The message of a test that started but never ended.
 const NO_RESULT: &str = "no result (the test binary exited or was killed)";
@@ -214,7 +214,7 @@ impl GoJsonParser {
 }
 
 impl Parser for GoJsonParser {
-    fn line(&mut self, line: &[u8], done: &mut Vec<TestResult>) {
+    fn line(&mut self, line: &[u8], _at: Duration, done: &mut Vec<TestResult>) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let trimmed = line.trim_ascii_start();
         if trimmed.first() == Some(&b'{')
@@ -227,7 +227,8 @@ impl Parser for GoJsonParser {
             .push_line(String::from_utf8_lossy(line).as_bytes());
     }
 
-    fn finish(mut self: Box<Self>, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
+    fn finish(mut self: Box<Self>, ended: &Ended) -> (Vec<TestResult>, StreamVerdict) {
+        let cut_short = ended.cut_short();
         let mut open: Vec<((String, String), TestState)> =
             self.tests.drain().filter(|(_, s)| s.started).collect();
         open.sort_by_key(|(_, s)| s.seq);
@@ -469,7 +470,7 @@ mod tests {
         assert_eq!(results[0].name(), "example.com/svc/TestFast");
         let hang = &results[1];
         assert_eq!(hang.path, ["example.com/svc", "TestHang"]);
-        assert_eq!(hang.status, TestStatus::Failed);
+        assert_eq!(hang.status, TestStatus::Error("timed-out".into()));
         assert_eq!(hang.message.as_deref(), Some("timed out after 5s"));
         assert!(hang.output.contains("panic: runtime error"));
         assert!(hang.output.contains("goroutine 7 [running]:"));

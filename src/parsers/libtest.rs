@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use super::{OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
+use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
 
 /// The message of a test that started but never ended.
 const NO_RESULT: &str = "no result (the test binary exited or was killed)";
@@ -316,7 +316,7 @@ impl LibtestParser {
 }
 
 impl Parser for LibtestParser {
-    fn line(&mut self, line: &[u8], done: &mut Vec<TestResult>) {
+    fn line(&mut self, line: &[u8], _at: Duration, done: &mut Vec<TestResult>) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let text = String::from_utf8_lossy(line);
         let text = strip_ansi(&text);
@@ -415,7 +415,8 @@ impl Parser for LibtestParser {
         }
     }
 
-    fn finish(mut self: Box<Self>, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
+    fn finish(mut self: Box<Self>, ended: &Ended) -> (Vec<TestResult>, StreamVerdict) {
+        let cut_short = ended.cut_short();
         let mut done = Vec::new();
         if self.mode != Mode::Idle {
             self.end_binary(None, cut_short, &mut done);
@@ -677,7 +678,7 @@ test server::tests::reloads ... ok
         let (results, verdict) = run(input, Some("timed out after 120s"));
         assert_eq!(results.len(), 3, "{results:#?}");
         let hang = find(&results, "unittests src/main.rs/server::tests::drains");
-        assert_eq!(hang.status, TestStatus::Failed);
+        assert_eq!(hang.status, TestStatus::Error("timed-out".into()));
         assert_eq!(hang.message.as_deref(), Some("timed out after 120s"));
         assert_eq!(
             find(&results, "unittests src/main.rs/server::tests::reloads").status,

@@ -21,7 +21,9 @@ pub fn for_format(format: &crate::config::OutputFormat) -> Option<Box<dyn Parser
     match format {
         F::None | F::Junit(_) => None,
         F::Tap => Some(Box::new(tap::TapParser::new())),
-        F::TestProgs => Some(Box::new(test_progs::TestProgsParser::new())),
+        // Interim: KUnit and LTP get their own readers.
+        F::Kunit | F::Ltp => Some(Box::new(tap::TapParser::new())),
+        F::TestProgs { .. } => Some(Box::new(test_progs::TestProgsParser::new())),
         F::GoJson => Some(Box::new(gotest::GoJsonParser::new())),
         F::Libtest => Some(Box::new(libtest::LibtestParser::new())),
     }
@@ -35,9 +37,36 @@ pub const MAX_TEST_OUTPUT: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TestStatus {
     Passed,
+    /// It ran and its verdict was a failure (an assertion, `not ok`).
     Failed,
+    /// It did not reach a verdict: JUnit's `<error>` (a broken fixture),
+    /// or cut off by what ended the batch. The string is the error's type:
+    /// the batch status for a cut-off test (`timed-out`, `crashed`,
+    /// `aborted`, `deadline`, `interrupted`), else what the format says.
+    Error(String),
+    /// Failed, then passed on the runner's own retry (nextest's
+    /// `<flakyFailure>`, pytest-rerunfailures); the message is the failed
+    /// attempt's.
+    Flaky,
     /// Skipped, with the reason if the format gives one.
     Skipped(Option<String>),
+}
+
+impl TestStatus {
+    /// Failed or errored: the test makes its batch fail.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, TestStatus::Failed | TestStatus::Error(_))
+    }
+
+    /// The status of a test cut off by the batch ending with `status`
+    /// (a batch that exited by itself leaves its open test `failed`).
+    pub fn cut_off(status: crate::status::Status) -> TestStatus {
+        use crate::status::Status as S;
+        match status {
+            S::Passed | S::Failed | S::Flaky | S::Leaked => TestStatus::Failed,
+            other => TestStatus::Error(other.as_str().to_string()),
+        }
+    }
 }
 
 /// One test or subtest result.
@@ -74,14 +103,85 @@ pub struct StreamVerdict {
 /// A streaming parser of one batch's output.
 pub trait Parser: Send {
     /// One line of output, without its line terminator (`\n` or `\r\n`).
-    /// May be invalid UTF-8, contain NULs, or be arbitrarily long. Results
-    /// of tests that finished with this line are appended to `done`.
-    fn line(&mut self, line: &[u8], done: &mut Vec<TestResult>);
+    /// May be invalid UTF-8, contain NULs, or be arbitrarily long. `at` is
+    /// when it arrived, from the batch's start: durations of tests whose
+    /// format gives none are measured from these. Results of tests that
+    /// finished with this line are appended to `done`.
+    fn line(&mut self, line: &[u8], at: Duration, done: &mut Vec<TestResult>);
 
-    /// The output ended. `cut_short` is the batch's reason when it did not
-    /// end by itself (`timed out after 5s; …`): tests still running are
-    /// reported failed with it. Returns the remaining results and the verdict.
-    fn finish(self: Box<Self>, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict);
+    /// The output ended. A test that started and has no result (the batch
+    /// crashed, hung, was stopped) is reported under its real name with
+    /// `ended`'s status and reason. Returns the remaining results and the
+    /// verdict.
+    fn finish(self: Box<Self>, ended: &Ended) -> (Vec<TestResult>, StreamVerdict);
+}
+
+/// How the batch's output ended, for the tests still running then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// What a test still running gets: `Failed` when the batch exited by
+    /// itself, `Error(type)` when it was cut off ([`TestStatus::cut_off`]).
+    pub status: TestStatus,
+    /// The batch's reason (`timed out after 5s; …`), or `no result` when
+    /// the batch exited by itself.
+    pub reason: String,
+}
+
+impl Ended {
+    /// The batch exited by itself: a test without a result failed.
+    pub fn exited() -> Ended {
+        Ended {
+            status: TestStatus::Failed,
+            reason: "no result".to_string(),
+        }
+    }
+
+    /// The batch ended with `status` and `reason`.
+    pub fn batch(status: crate::status::Status, reason: &str) -> Ended {
+        let status = TestStatus::cut_off(status);
+        let reason = if status == TestStatus::Failed {
+            "no result".to_string()
+        } else {
+            reason.to_string()
+        };
+        Ended { status, reason }
+    }
+
+    /// The reason when the batch was cut off, `None` when it exited.
+    pub fn cut_short(&self) -> Option<&str> {
+        (self.status != TestStatus::Failed).then_some(self.reason.as_str())
+    }
+
+    /// Interim, until each parser builds its cut-off results with
+    /// [`Ended::result`]: results failed with the cut-off reason get the
+    /// cut-off status.
+    pub fn mark(&self, results: &mut [TestResult]) {
+        if self.status == TestStatus::Failed {
+            return;
+        }
+        for r in results {
+            if r.status == TestStatus::Failed && r.message.as_deref() == Some(self.reason.as_str())
+            {
+                r.status = self.status.clone();
+            }
+        }
+    }
+
+    /// A test cut off: its result with this status and reason.
+    pub fn result(
+        &self,
+        path: Vec<String>,
+        output: String,
+        duration: Option<Duration>,
+    ) -> TestResult {
+        TestResult {
+            path,
+            status: self.status.clone(),
+            duration,
+            output,
+            message: Some(self.reason.clone()),
+        }
+    }
 }
 
 /// `s` cut to at most `max` bytes at a character boundary (a name or a
@@ -151,11 +251,21 @@ pub(crate) fn parse_lines<'a>(
     lines: impl IntoIterator<Item = &'a [u8]>,
     cut_short: Option<&str>,
 ) -> (Vec<TestResult>, StreamVerdict) {
+    let ended = match cut_short {
+        None => Ended::exited(),
+        Some(reason) => Ended {
+            status: TestStatus::Error("timed-out".into()),
+            reason: reason.to_string(),
+        },
+    };
     let mut done = Vec::new();
-    for line in lines {
-        parser.line(line, &mut done);
+    // One millisecond per line: durations measured from arrival times are
+    // then the number of lines a test spans.
+    for (i, line) in lines.into_iter().enumerate() {
+        parser.line(line, Duration::from_millis(i as u64), &mut done);
     }
-    let (rest, verdict) = parser.finish(cut_short);
+    let (mut rest, verdict) = parser.finish(&ended);
+    ended.mark(&mut rest);
     done.extend(rest);
     (done, verdict)
 }

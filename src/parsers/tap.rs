@@ -37,7 +37,7 @@
 
 use std::time::Duration;
 
-use super::{OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
+use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
 
 /// Longest name or message kept (one on a 1 MB line would otherwise be
 /// kept whole).
@@ -65,7 +65,7 @@ impl TapParser {
 }
 
 impl Parser for TapParser {
-    fn line(&mut self, line: &[u8], done: &mut Vec<TestResult>) {
+    fn line(&mut self, line: &[u8], _at: Duration, done: &mut Vec<TestResult>) {
         if self.root.bailed.is_some() {
             return;
         }
@@ -75,7 +75,8 @@ impl Parser for TapParser {
         }
     }
 
-    fn finish(self: Box<Self>, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
+    fn finish(self: Box<Self>, ended: &Ended) -> (Vec<TestResult>, StreamVerdict) {
+        let cut_short = ended.cut_short();
         let TapParser {
             mut root,
             mut problems,
@@ -948,7 +949,7 @@ ok 1 selftests: bpf: test_verifier
         let (results, verdict) = run(input.as_bytes(), Some(cut));
         assert_eq!(names(&results), ["bpf/test_verifier", "bpf/test_progs"]);
         let progs = get(&results, &["bpf", "test_progs"]);
-        assert_eq!(progs.status, TestStatus::Failed);
+        assert_eq!(progs.status, TestStatus::Error("timed-out".into()));
         assert_eq!(progs.message.as_deref(), Some(cut));
         assert!(progs.output.contains("# test_kfunc:FAIL:load"));
         assert!(!progs.output.contains("test_verifier"));
@@ -972,7 +973,7 @@ ok 1 - first
         let (results, verdict) = run(input.as_bytes(), Some("timed out"));
         assert_eq!(names(&results), ["first", "second/a", "second/b", "second"]);
         let b = get(&results, &["second", "b"]);
-        assert_eq!(b.status, TestStatus::Failed);
+        assert_eq!(b.status, TestStatus::Error("timed-out".into()));
         assert_eq!(b.message.as_deref(), Some("timed out"));
         assert!(b.output.contains("working"));
         assert_eq!(get(&results, &["second"]).status, TestStatus::Failed);
@@ -1025,12 +1026,12 @@ ok 2 - b
         let mut p: Box<dyn Parser> = Box::new(TapParser::new());
         let mut done = Vec::new();
         for line in input.lines() {
-            p.line(line.as_bytes(), &mut done);
+            p.line(line.as_bytes(), Duration::ZERO, &mut done);
         }
         assert!(done.len() > MAX_BUFFERED, "{}", done.len());
         assert_eq!(done[0].path, ["test 1", "s1"]);
-        p.line(b"ok 1 - parent", &mut done);
-        let (rest, verdict) = p.finish(None);
+        p.line(b"ok 1 - parent", Duration::ZERO, &mut done);
+        let (rest, verdict) = p.finish(&crate::parsers::Ended::exited());
         done.extend(rest);
         assert_eq!(verdict.problems, no_problems());
         assert_eq!(done.len(), MAX_BUFFERED + 11);

@@ -17,8 +17,9 @@
 //! logs and result lines; results already reported are not reported again.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
-use super::{OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
+use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
 
 /// Longest path component kept (a name on a 1 MB line would otherwise be
 /// kept whole).
@@ -54,7 +55,7 @@ impl TestProgsParser {
 }
 
 impl Parser for TestProgsParser {
-    fn line(&mut self, line: &[u8], done: &mut Vec<TestResult>) {
+    fn line(&mut self, line: &[u8], _at: Duration, done: &mut Vec<TestResult>) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if let Some(r) = parse_result(line) {
             let key = (r.num, r.sub);
@@ -97,7 +98,8 @@ impl Parser for TestProgsParser {
         self.top_tail.push_line(line);
     }
 
-    fn finish(self: Box<Self>, _cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
+    fn finish(self: Box<Self>, ended: &Ended) -> (Vec<TestResult>, StreamVerdict) {
+        let _cut_short = ended.cut_short();
         let mut problems = Vec::new();
         match self.summary_failed {
             None => problems.push("no Summary line: test_progs did not finish".to_string()),

@@ -166,7 +166,7 @@ impl CaseTest {
     fn to_test_case(&self, classname: &XmlString) -> TestCase {
         let status = match &self.status {
             // As for batches: skipped, so JUnit consumers stay green.
-            TestStatus::Failed if self.quarantined.is_some() => {
+            TestStatus::Failed | TestStatus::Error(_) if self.quarantined.is_some() => {
                 let mut s = TestCaseStatus::skipped();
                 s.set_type("quarantined");
                 if let Some(why) = &self.quarantined {
@@ -174,7 +174,7 @@ impl CaseTest {
                 }
                 s
             }
-            TestStatus::Passed => TestCaseStatus::success(),
+            TestStatus::Passed | TestStatus::Flaky => TestCaseStatus::success(),
             TestStatus::Skipped(why) => {
                 let mut s = TestCaseStatus::skipped();
                 if let Some(why) = why {
@@ -182,9 +182,13 @@ impl CaseTest {
                 }
                 s
             }
-            TestStatus::Failed => {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_type("failed");
+            TestStatus::Failed | TestStatus::Error(_) => {
+                let (kind, ty) = match &self.status {
+                    TestStatus::Error(ty) => (NonSuccessKind::Error, xml(ty)),
+                    _ => (NonSuccessKind::Failure, xml("failed")),
+                };
+                let mut s = TestCaseStatus::non_success(kind);
+                s.set_type(ty);
                 if let Some(m) = &self.message {
                     s.set_message(m.clone());
                 }
@@ -196,6 +200,15 @@ impl CaseTest {
             }
         };
         let mut status = status;
+        // The runner's own retry passed it: its failed attempt.
+        if self.status == TestStatus::Flaky {
+            let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+            rerun.set_type("failed");
+            if let Some(m) = &self.message {
+                rerun.set_message(m.clone());
+            }
+            status.add_rerun(rerun);
+        }
         // Earlier attempts in which it failed: flakyFailure on a test that
         // passed in the end, rerunFailure on one that failed every time.
         status.add_reruns(self.earlier_failures.iter().map(|m| {
@@ -208,7 +221,7 @@ impl CaseTest {
         if let Some(d) = self.duration {
             case.set_time(d);
         }
-        if (self.status != TestStatus::Failed || self.quarantined.is_some())
+        if (!self.status.is_failure() || self.quarantined.is_some())
             && let Some(out) = &self.output
         {
             case.set_system_out(out.clone());
@@ -225,7 +238,7 @@ impl Case {
         let mut suite = TestSuite::new(self.name.clone());
         let classname = self.name.clone();
         suite.add_test_cases(self.tests.iter().map(|t| t.to_test_case(&classname)));
-        let failed_test = self.tests.iter().any(|t| t.status == TestStatus::Failed);
+        let failed_test = self.tests.iter().any(|t| t.status.is_failure());
         if !failed_test && !matches!(self.status, Status::Passed | Status::Flaky) {
             suite.add_test_case(self.to_test_case());
         }

@@ -143,13 +143,21 @@ pub struct TestCounts {
     pub passed: usize,
     pub skipped: usize,
     pub failed: usize,
+    /// Passed on the runner's own retry (also counted in `passed`).
+    pub flaky: usize,
 }
 
 impl TestCounts {
-    /// `Tests: Success: 355/3013, Skipped: 13, Failed: 1`.
+    /// `Tests: Success: 355/3013, Skipped: 13, Failed: 1`, with
+    /// `, Flaky: N` when the runner's own retries passed some.
     pub fn line(&self) -> String {
+        let flaky = if self.flaky > 0 {
+            format!(", Flaky: {}", self.flaky)
+        } else {
+            String::new()
+        };
         format!(
-            "Tests: Success: {}/{}, Skipped: {}, Failed: {}",
+            "Tests: Success: {}/{}{flaky}, Skipped: {}, Failed: {}",
             self.passed, self.total, self.skipped, self.failed
         )
     }
@@ -170,8 +178,12 @@ impl Summary {
                 tests.total += 1;
                 match t.status {
                     TestStatus::Passed => tests.passed += 1,
+                    TestStatus::Flaky => {
+                        tests.passed += 1;
+                        tests.flaky += 1;
+                    }
                     TestStatus::Skipped(_) => tests.skipped += 1,
-                    TestStatus::Failed => tests.failed += 1,
+                    TestStatus::Failed | TestStatus::Error(_) => tests.failed += 1,
                 }
             }
             if !o.status.is_success()
@@ -310,7 +322,7 @@ impl Row {
         for t in o
             .tests
             .iter()
-            .filter(|t| t.status == TestStatus::Failed)
+            .filter(|t| t.status.is_failure())
             .take(MAX_TESTS_LISTED)
         {
             let name = t.name();

@@ -24,7 +24,7 @@ use rustix::io::Errno;
 use tokio::sync::oneshot;
 
 use crate::config::Pattern;
-use crate::parsers::{Parser, StreamVerdict, TestResult};
+use crate::parsers::{Ended, Parser, StreamVerdict, TestResult, TestStatus};
 
 const CHUNK: usize = 256 * 1024;
 /// Pipe buffer we ask for, so a fast writer rarely blocks on us.
@@ -190,6 +190,12 @@ pub struct TestFeed {
     partial: Vec<u8>,
     cut: bool,
     results: Vec<TestResult>,
+    /// When the batch started: lines are timed from it.
+    start: std::time::Instant,
+    /// Keep passing tests' output (`store-success-output`); by default it
+    /// is dropped as each result arrives, so memory grows with the number
+    /// of tests, not with what they print.
+    keep_success_output: bool,
 }
 
 impl std::fmt::Debug for TestFeed {
@@ -199,25 +205,42 @@ impl std::fmt::Debug for TestFeed {
 }
 
 impl TestFeed {
-    pub fn new(parser: Box<dyn Parser>) -> TestFeed {
+    pub fn new(parser: Box<dyn Parser>, keep_success_output: bool) -> TestFeed {
         TestFeed {
             parser,
             partial: Vec::new(),
             cut: false,
             results: Vec::new(),
+            start: std::time::Instant::now(),
+            keep_success_output,
         }
     }
 
     fn feed(&mut self, mut data: &[u8]) {
+        // One clock read per chunk: the lines of one read arrived together.
+        let at = self.start.elapsed();
+        let before = self.results.len();
         while let Some(pos) = data.iter().position(|&b| b == b'\n') {
             self.take(&data[..pos]);
             let line = std::mem::take(&mut self.partial);
             let line = line.strip_suffix(b"\r").unwrap_or(&line);
-            self.parser.line(line, &mut self.results);
+            self.parser.line(line, at, &mut self.results);
             self.cut = false;
             data = &data[pos + 1..];
         }
         self.take(data);
+        self.drop_success_output(before);
+    }
+
+    fn drop_success_output(&mut self, from: usize) {
+        if self.keep_success_output {
+            return;
+        }
+        for r in &mut self.results[from..] {
+            if matches!(r.status, TestStatus::Passed | TestStatus::Skipped(_)) {
+                r.output = String::new();
+            }
+        }
     }
 
     /// Keeps at most MAX_TEST_LINE bytes of the line being read.
@@ -231,15 +254,29 @@ impl TestFeed {
     fn end_of_output(&mut self) {
         if !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
-            self.parser.line(&line, &mut self.results);
+            let before = self.results.len();
+            self.parser
+                .line(&line, self.start.elapsed(), &mut self.results);
+            self.drop_success_output(before);
         }
     }
 
-    /// Every result, and the parser's verdict. `cut_short` is the batch's
-    /// reason when it did not end by itself.
-    pub fn finish(self, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
-        let mut results = self.results;
-        let (rest, verdict) = self.parser.finish(cut_short);
+    /// Every result, and the parser's verdict. `ended` says how the batch
+    /// ended, for the tests still running then.
+    pub fn finish(self, ended: &Ended) -> (Vec<TestResult>, StreamVerdict) {
+        let TestFeed {
+            parser,
+            mut results,
+            keep_success_output,
+            ..
+        } = self;
+        let (mut rest, verdict) = parser.finish(ended);
+        ended.mark(&mut rest);
+        if !keep_success_output {
+            rest.iter_mut()
+                .filter(|r| matches!(r.status, TestStatus::Passed | TestStatus::Skipped(_)))
+                .for_each(|r| r.output = String::new());
+        }
         results.extend(rest);
         (results, verdict)
     }

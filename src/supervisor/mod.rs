@@ -173,7 +173,8 @@ impl Supervisor {
             let (watch, rx) = FatalWatch::new(cfg.fatal_patterns.clone());
             (Some(watch), Some(rx))
         };
-        let tests = crate::parsers::for_format(&cfg.format).map(TestFeed::new);
+        let tests = crate::parsers::for_format(&cfg.format)
+            .map(|p| TestFeed::new(p, cfg.store_success_output));
         let (output, mut capture) = Capture::new(log, Readers { echo, fatal, tests })
             .map_err(|e| format!("cannot set up output capture: {e}"))?;
         let spawned = spawn::prepare(
@@ -367,12 +368,12 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
 /// exited 0 but has failing tests, or whose test output is incomplete, has
 /// failed.
 fn read_tests(outcome: &mut Outcome, batch: &PlannedBatch, feed: Option<TestFeed>) {
-    // Tests still running when the batch was stopped fail with its reason.
-    let cut_short = (!matches!(outcome.status, Status::Passed | Status::Failed))
-        .then_some(outcome.reason.as_str());
+    // Tests still running when the batch was stopped get its status and
+    // reason (`<error type="timed-out">`).
+    let ended = crate::parsers::Ended::batch(outcome.status, &outcome.reason);
     let (tests, problems) = match (feed, &batch.config.format) {
         (Some(feed), _) => {
-            let (tests, verdict) = feed.finish(cut_short);
+            let (tests, verdict) = feed.finish(&ended);
             (tests, verdict.problems)
         }
         (None, config::OutputFormat::Junit(globs)) => {
@@ -404,7 +405,7 @@ fn read_tests(outcome: &mut Outcome, batch: &PlannedBatch, feed: Option<TestFeed
 pub fn failed_tests_summary(tests: &[crate::parsers::TestResult]) -> Option<String> {
     let failed: Vec<String> = tests
         .iter()
-        .filter(|t| t.status == crate::parsers::TestStatus::Failed)
+        .filter(|t| t.status.is_failure())
         .map(crate::parsers::TestResult::name)
         .collect();
     if failed.is_empty() {
