@@ -197,6 +197,51 @@ pub(crate) fn clip(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// The line of a failing test's output that says what failed: the last
+/// line `telling` accepts (a format's assertion or panic line), else the
+/// last non-blank line that is not a banner (`RUN`, `Starting`, `Running`,
+/// `PASS`/`ok` lines of other tests), clipped to [`MAX_MESSAGE`]. `None`
+/// when the output has no such line.
+pub fn telling_line(output: &str, telling: impl Fn(&str) -> bool) -> Option<String> {
+    let lines = || {
+        output
+            .lines()
+            .rev()
+            .map(|l| l.trim_start_matches(['#', ' ', '\t']).trim_end())
+            .filter(|l| !l.is_empty() && !l.starts_with("[warden: "))
+    };
+    let pick = lines()
+        .find(|l| telling(l))
+        .or_else(|| lines().find(|l| !is_banner(l)))?;
+    Some(clip(pick, MAX_MESSAGE))
+}
+
+/// Lines that announce a test rather than say how it ended.
+fn is_banner(line: &str) -> bool {
+    const BANNERS: [&str; 10] = [
+        "RUN ",
+        "=== RUN",
+        "=== PAUSE",
+        "=== CONT",
+        "Starting ",
+        "Running ",
+        "running ",
+        "--- PASS",
+        "ok ",
+        "PASS",
+    ];
+    let l = line.trim_start_matches(['=', ' ']);
+    BANNERS
+        .iter()
+        .any(|b| line.starts_with(b) || l.starts_with(b))
+        || line.starts_with("Running test")
+        || line == "RUN"
+}
+
+/// The longest message kept for a test (the JUnit `message` attribute, the
+/// history's message column); the whole output goes to the failure text.
+pub const MAX_MESSAGE: usize = 512;
+
 /// What starts a test's output when its beginning was dropped.
 pub const DROPPED_NOTE: &str = "[warden: earlier output of this test dropped]\n";
 
@@ -273,6 +318,28 @@ pub(crate) fn parse_lines<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn telling_line_skips_banners() {
+        let out = "#  RUN           global.attach ...\n# file.c:54:attach:Expected 0 (0) == ret (-1)\n# attach: Test failed\n";
+        let tell = |l: &str| l.contains(":Expected ");
+        assert_eq!(
+            telling_line(out, tell).as_deref(),
+            Some("file.c:54:attach:Expected 0 (0) == ret (-1)")
+        );
+        assert_eq!(
+            telling_line("=== RUN   TestX\n", |_| false),
+            None,
+            "a banner alone says nothing"
+        );
+        assert_eq!(
+            telling_line("=== RUN   TestX\n    x_test.go:12: got 3 want 4\n", |_| {
+                false
+            })
+            .as_deref(),
+            Some("x_test.go:12: got 3 want 4")
+        );
+    }
 
     #[test]
     fn decoded_tail_is_bounded() {

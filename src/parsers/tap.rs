@@ -976,7 +976,10 @@ ok 1 - first
         assert_eq!(b.status, TestStatus::Error("timed-out".into()));
         assert_eq!(b.message.as_deref(), Some("timed out"));
         assert!(b.output.contains("working"));
-        assert_eq!(get(&results, &["second"]).status, TestStatus::Error("timed-out".into()));
+        assert_eq!(
+            get(&results, &["second"]).status,
+            TestStatus::Error("timed-out".into())
+        );
         assert_eq!(verdict.problems, ["planned 2 tests, got 1"]);
     }
 
