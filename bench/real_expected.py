@@ -32,7 +32,8 @@ Status rules:
            event but no pass/fail/skip event (binary killed by -timeout or a
            panic elsewhere) -> failed, because go reports its package as failed;
            the script prints a note on stderr for each such test.
-  libtest: ok -> passed, FAILED -> failed, ignored -> skipped;
+  libtest: ok -> passed, FAILED -> failed, ignored -> skipped; the text form's
+           " - should panic" suffix is dropped (the json name has none);
            cross-checked against each binary's `test result:` counts.
 """
 import json
@@ -174,7 +175,9 @@ def libtest(path):
         if m:
             st = {"ok": "passed", "FAILED": "failed", "ignored": "skipped"}[m.group(2)]
             got[st] += 1
-            rows.append((f"{target}::{m.group(1)}", st))
+            # text output says `test NAME - should panic ... ok`; the json name is just NAME
+            name = re.sub(r" - should panic(?: with [^\n]*)?$", "", m.group(1))
+            rows.append((f"{target}::{name}", st))
             continue
         m = RESULT_RE.match(line)
         if m:

@@ -243,7 +243,8 @@ impl Summary {
             // Writing to a String cannot fail.
             let _ = writeln!(out, "  {} {} ({dur}): {}", r.status, r.name, r.reason);
             for note in &r.notes {
-                let _ = writeln!(out, "    {note}");
+                // Any line break inside a note stays under it.
+                let _ = writeln!(out, "    {}", note.replace('\n', "\n      "));
             }
             let _ = writeln!(out, "    log: {}", r.log.display());
         }
@@ -266,7 +267,13 @@ impl Summary {
             let mut reason = md_cell(&r.reason);
             for note in &r.notes {
                 reason.push_str("<br>");
-                reason.push_str(&md_cell(note));
+                // Indentation shows what a line belongs to; HTML would
+                // collapse plain spaces.
+                let body = note.trim_start_matches(' ');
+                for _ in 0..(note.len() - body.len()) {
+                    reason.push_str("&nbsp;");
+                }
+                reason.push_str(&md_cell(body));
             }
             let log = r.log.display().to_string();
             let _ = writeln!(
@@ -326,18 +333,22 @@ impl Row {
             .take(MAX_TESTS_LISTED)
         {
             let name = t.name();
-            let why = t
-                .message
-                .as_deref()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default();
+            // A multi-line message: its first line on the test's line, the
+            // rest indented under it, so the layout holds.
+            let mut message = t.message.as_deref().unwrap_or("").lines();
+            let why = message.next().map(|m| format!(": {m}")).unwrap_or_default();
             let q = o
                 .quarantined_tests
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, q)| format!(" (quarantined: {q})"))
                 .unwrap_or_default();
-            notes.push(format!("test {name} failed{why}{q}"));
+            let verb = match &t.status {
+                TestStatus::Error(kind) => format!("error ({kind})"),
+                _ => "failed".to_string(),
+            };
+            notes.push(format!("test {name} {verb}{why}{q}"));
+            notes.extend(message.map(|l| format!("  {l}")));
             notes.extend(
                 t.output
                     .lines()
@@ -511,6 +522,53 @@ Success: 3/5, Failed: 1, Timed out: 1, Leaked: 0
         let bare = row.replace("\\|", "");
         assert_eq!(bare.matches('|').count(), 6);
         assert!(!md.contains("<script>"));
+    }
+
+    #[test]
+    fn multi_line_messages_are_indented_under_their_test() {
+        use crate::parsers::TestResult;
+        let mut o = outcome("unit", Status::Failed, "1 of 2 tests failed: t");
+        let test = |name: &str, status, message: &str| TestResult {
+            path: vec![name.into()],
+            status,
+            duration: None,
+            output: String::new(),
+            message: Some(message.into()),
+        };
+        o.tests = vec![
+            test(
+                "t",
+                TestStatus::Failed,
+                "assertion `left == right` failed\n  left: 3\n right: 4",
+            ),
+            test(
+                "hang",
+                TestStatus::Error("timed-out".into()),
+                "timed out after 5s",
+            ),
+        ];
+        let s = Summary::new(&[o]);
+        let text = s.render_text();
+        assert!(
+            text.contains(
+                "    test t failed: assertion `left == right` failed\n        left: 3\n       right: 4\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("    test hang error (timed-out): timed out after 5s\n"),
+            "{text}"
+        );
+        let md = s.render_markdown();
+        assert!(
+            md.contains("failed<br>&nbsp;&nbsp;&nbsp;&nbsp;left: 3<br>&nbsp;&nbsp;&nbsp;right: 4"),
+            "{md}"
+        );
+        assert!(text.starts_with("Success: 0/1"), "{text}");
+        assert!(
+            text.contains("Tests: Success: 0/2, Skipped: 0, Failed: 2"),
+            "{text}"
+        );
     }
 
     #[test]

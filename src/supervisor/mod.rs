@@ -381,6 +381,8 @@ fn read_tests(outcome: &mut Outcome, batch: &PlannedBatch, feed: Option<TestFeed
         }
         (None, _) => return,
     };
+    let mut tests = tests;
+    crate::parsers::names::disambiguate(&mut tests);
     let which = failed_tests_summary(&tests).unwrap_or_default();
     let failed = !which.is_empty();
     match outcome.status {
