@@ -65,6 +65,9 @@ make -C "$KSRC" headers -j"$(nproc)"
 make -C "$SELFTESTS" -j"$(nproc)" \
 	TARGETS="size kcmp mincore timers breakpoints exec" \
 	install INSTALL_PATH="$KSFT"
+# pristine copy for the custom collections (exec/ tests leave very deep
+# directories behind once they have run)
+cp -a "$KSFT" "$KSFT_CUSTOM"
 
 # ---------------------------------------------------------------- kselftest
 K=$OUT/kselftest
@@ -92,14 +95,15 @@ set -e
 # misbehaving custom tests, compiled against the tree's kselftest headers
 mkdir -p "$BIN"
 for t in harness_misbehave harness_killed ksft_crash ksft_hang; do
-	gcc -Wall -O0 -I "$SELFTESTS" -o "$BIN/$t" "$SRC/$t.c"
+	# relative source name, so that TH_LOG's __FILE__ is just "$t.c"
+	(cd "$SRC" && gcc -Wall -O0 -I "$SELFTESTS" -o "$BIN/$t" "$t.c")
 done
 record "$BIN" "$K/harness_misbehave.tap" ./harness_misbehave
 record "$BIN" "$K/ksft_crash.tap" ./ksft_crash
 record "$BIN" "$K/harness_killed.tap" timeout -s KILL 2 ./harness_killed
 
 # the same binaries as two extra collections of a copy of the install dir
-cp -a "$KSFT" "$KSFT_CUSTOM"
+# (copied right after installation, see above)
 mkdir -p "$KSFT_CUSTOM/warden_crash" "$KSFT_CUSTOM/warden_hang"
 cp "$BIN/ksft_crash" "$BIN/harness_misbehave" "$KSFT_CUSTOM/warden_crash/"
 cp "$BIN/ksft_hang" "$KSFT_CUSTOM/warden_hang/"
