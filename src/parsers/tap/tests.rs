@@ -1,0 +1,474 @@
+//! The TAP parser's tests: synthetic inputs (named for the rule they
+//! check) and the real recorded fixtures in tests/fixtures/real/.
+
+use super::*;
+use crate::parsers::parse_lines;
+use crate::parsers::{DROPPED_NOTE, MAX_TEST_OUTPUT};
+use proptest::prelude::*;
+
+fn run(input: &[u8], cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
+    let input = input.strip_suffix(b"\n").unwrap_or(input);
+    parse_lines(
+        Box::new(TapParser::new()),
+        input.split(|&b| b == b'\n'),
+        cut_short,
+    )
+}
+
+fn get<'a>(results: &'a [TestResult], path: &[&str]) -> &'a TestResult {
+    results
+        .iter()
+        .find(|r| r.path == path)
+        .unwrap_or_else(|| panic!("no result {path:?} in {results:#?}"))
+}
+
+fn names(results: &[TestResult]) -> Vec<String> {
+    results.iter().map(TestResult::name).collect()
+}
+
+fn no_problems() -> Vec<String> {
+    Vec::new()
+}
+
+#[test]
+fn tap14_subtests_yaml_skip_todo() {
+    let input = "\
+TAP version 14
+1..5
+starting the parser suite
+# Subtest: parse
+    1..3
+    parsing empty input
+    ok 1 - empty input
+    parsing trailing comma
+    not ok 2 - trailing comma
+      ---
+      message: \"expected 1, got 2\"
+      severity: fail
+      ...
+    ok 3 - unicode # skip no locale
+not ok 1 - parse
+ok 2 - slow # SKIP no network
+not ok 3 - flaky # TODO fix the race
+ok 4 - escaped \\# hash # Skipped: not on this arch
+connecting to db
+not ok 5 - db
+  ---
+  message: |
+    connection refused
+    after 3 tries
+  at: db.js:12
+  ...
+";
+    let (results, verdict) = run(input.as_bytes(), None);
+    assert_eq!(verdict.problems, no_problems());
+    assert_eq!(
+        names(&results),
+        [
+            "parse/empty input",
+            "parse/trailing comma",
+            "parse/unicode",
+            "parse",
+            "slow",
+            "flaky",
+            "escaped # hash",
+            "db"
+        ]
+    );
+    let empty = get(&results, &["parse", "empty input"]);
+    assert_eq!(empty.status, TestStatus::Passed);
+    assert_eq!(empty.output, "parsing empty input\n");
+    let comma = get(&results, &["parse", "trailing comma"]);
+    assert_eq!(comma.status, TestStatus::Failed);
+    assert_eq!(comma.message.as_deref(), Some("expected 1, got 2"));
+    assert!(comma.output.contains("parsing trailing comma"));
+    assert!(comma.output.contains("severity: fail"));
+    assert!(!comma.output.contains("parsing empty input"));
+    assert_eq!(
+        get(&results, &["parse", "unicode"]).status,
+        TestStatus::Skipped(Some("no locale".into()))
+    );
+    let parse = get(&results, &["parse"]);
+    assert_eq!(parse.status, TestStatus::Failed);
+    assert!(parse.output.contains("starting the parser suite"));
+    assert!(parse.output.contains("parsing trailing comma"));
+    assert_eq!(
+        get(&results, &["slow"]).status,
+        TestStatus::Skipped(Some("no network".into()))
+    );
+    assert_eq!(
+        get(&results, &["flaky"]).status,
+        TestStatus::Skipped(Some("TODO: fix the race".into()))
+    );
+    assert_eq!(
+        get(&results, &["escaped # hash"]).status,
+        TestStatus::Skipped(Some("not on this arch".into()))
+    );
+    let db = get(&results, &["db"]);
+    assert_eq!(db.status, TestStatus::Failed);
+    assert_eq!(
+        db.message.as_deref(),
+        Some("connection refused\nafter 3 tries")
+    );
+    assert!(db.output.contains("connecting to db"));
+    assert!(db.output.contains("at: db.js:12"));
+    assert!(!db.output.contains("parsing"));
+}
+
+#[test]
+fn unnamed_indented_subtests_take_the_parents_name() {
+    let input = "\
+TAP version 14
+    ok 1 - inner a
+    not ok 2 - inner b
+        # Subtest: deep
+        ok 1 - deepest
+    ok 3 - deep
+    1..3
+not ok 1 - outer # time=12.5ms
+1..1
+";
+    let (results, verdict) = run(input.as_bytes(), None);
+    assert_eq!(verdict.problems, no_problems());
+    assert_eq!(
+        names(&results),
+        [
+            "outer/inner a",
+            "outer/inner b",
+            "outer/deep/deepest",
+            "outer/deep",
+            "outer"
+        ]
+    );
+    let outer = get(&results, &["outer"]);
+    assert_eq!(outer.status, TestStatus::Failed);
+    assert_eq!(outer.duration, Some(Duration::from_micros(12_500)));
+    // Item 3: the line that says what failed, here its failed subtest.
+    assert_eq!(outer.message.as_deref(), Some("not ok 2 - inner b"));
+}
+
+const KSELFTEST: &str = "\
+TAP version 13
+1..5
+# selftests: net: reuseport_bpf
+# TAP version 13
+# 1..2
+# ---- IPv4 UDP ----
+# ok 1 reuseport_bpf.ipv4_udp
+# ---- IPv6 UDP ----
+# send failed: Connection refused
+# not ok 2 reuseport_bpf.ipv6_udp
+# # Totals: pass:1 fail:1 xfail:0 xpass:0 skip:0 error:0
+not ok 1 selftests: net: reuseport_bpf # exit=1
+# selftests: net: test_bpf.sh
+# test_bpf: [FAIL] (loading test module)
+# TIMEOUT 45 seconds
+not ok 2 selftests: net: test_bpf.sh # TIMEOUT 45 seconds
+# selftests: net: udpgso.sh
+# ipv4 cmsg
+# udpgso: write: Message too long
+# exit=1
+not ok 3 selftests: net: udpgso.sh
+# selftests: net: so_txtime.sh
+# SKIP: no sch_etf
+ok 4 selftests: net: so_txtime.sh # SKIP
+# selftests: drivers/net: stats.py
+# Bail out! no netdevsim
+# ok 1 after the bail is output
+ok 5 selftests: drivers/net: stats.py # SKIP no netdevsim
+";
+
+#[test]
+fn kselftest_runner() {
+    let (results, verdict) = run(KSELFTEST.as_bytes(), None);
+    assert_eq!(verdict.problems, no_problems());
+    assert_eq!(
+        names(&results),
+        [
+            "net/reuseport_bpf/reuseport_bpf.ipv4_udp",
+            "net/reuseport_bpf/reuseport_bpf.ipv6_udp",
+            "net/reuseport_bpf",
+            "net/test_bpf.sh",
+            "net/udpgso.sh",
+            "net/so_txtime.sh",
+            "drivers/net/stats.py"
+        ]
+    );
+    let v6 = get(
+        &results,
+        &["net", "reuseport_bpf", "reuseport_bpf.ipv6_udp"],
+    );
+    assert_eq!(v6.status, TestStatus::Failed);
+    assert!(v6.output.contains("send failed: Connection refused"));
+    assert!(!v6.output.contains("IPv4"));
+    let reuseport = get(&results, &["net", "reuseport_bpf"]);
+    assert_eq!(reuseport.status, TestStatus::Failed);
+    assert_eq!(reuseport.message.as_deref(), Some("exit=1"));
+    assert!(
+        reuseport
+            .output
+            .starts_with("# selftests: net: reuseport_bpf\n")
+    );
+    assert!(reuseport.output.contains("# send failed"));
+    assert!(!reuseport.output.contains("test_bpf"));
+    let test_bpf = get(&results, &["net", "test_bpf.sh"]);
+    assert_eq!(test_bpf.status, TestStatus::Failed);
+    assert_eq!(test_bpf.message.as_deref(), Some("TIMEOUT 45 seconds"));
+    assert!(test_bpf.output.contains("loading test module"));
+    assert!(!test_bpf.output.contains("reuseport"));
+    assert!(!test_bpf.output.contains("udpgso"));
+    // The message from the output when the result line has none.
+    let udpgso = get(&results, &["net", "udpgso.sh"]);
+    assert_eq!(udpgso.status, TestStatus::Failed);
+    assert_eq!(udpgso.message.as_deref(), Some("exit=1"));
+    assert!(udpgso.output.contains("Message too long"));
+    assert!(!udpgso.output.contains("test_bpf"));
+    let txtime = get(&results, &["net", "so_txtime.sh"]);
+    assert_eq!(txtime.status, TestStatus::Skipped(None));
+    assert_eq!(txtime.message, None);
+    // A bail out inside a test's own output ends only that test's TAP.
+    assert_eq!(
+        get(&results, &["drivers/net", "stats.py"]).status,
+        TestStatus::Skipped(Some("no netdevsim".into()))
+    );
+}
+
+#[test]
+fn kselftest_crash_mid_test() {
+    let input = "\
+TAP version 13
+1..3
+# selftests: bpf: test_verifier
+# #0/u invalid and of negative number OK
+ok 1 selftests: bpf: test_verifier
+# selftests: bpf: test_progs
+# #1 align:OK
+# test_kfunc:FAIL:load
+";
+    let cut = "timed out after 300s; killed";
+    let (results, verdict) = run(input.as_bytes(), Some(cut));
+    assert_eq!(names(&results), ["bpf/test_verifier", "bpf/test_progs"]);
+    let progs = get(&results, &["bpf", "test_progs"]);
+    assert_eq!(progs.status, TestStatus::Error("timed-out".into()));
+    assert_eq!(progs.message.as_deref(), Some(cut));
+    assert!(progs.output.contains("# test_kfunc:FAIL:load"));
+    assert!(!progs.output.contains("test_verifier"));
+    assert_eq!(verdict.problems, ["planned 3 tests, got 1"]);
+
+    let (results, _) = run(input.as_bytes(), None);
+    assert_eq!(results[1].message.as_deref(), Some("no result"));
+}
+
+#[test]
+fn subtest_cut_short_fails_nested_tests_too() {
+    let input = "\
+1..2
+ok 1 - first
+# Subtest: second
+    1..2
+    ok 1 - a
+    # Subtest: b
+        working
+";
+    let (results, verdict) = run(input.as_bytes(), Some("timed out"));
+    assert_eq!(names(&results), ["first", "second/a", "second/b", "second"]);
+    let b = get(&results, &["second", "b"]);
+    assert_eq!(b.status, TestStatus::Error("timed-out".into()));
+    assert_eq!(b.message.as_deref(), Some("timed out"));
+    assert!(b.output.contains("working"));
+    assert_eq!(
+        get(&results, &["second"]).status,
+        TestStatus::Error("timed-out".into())
+    );
+    assert_eq!(verdict.problems, ["planned 2 tests, got 1"]);
+}
+
+#[test]
+fn bail_out() {
+    let input = "\
+TAP version 13
+1..4
+ok 1 - setup
+# Subtest: db
+    ok 1 - connect
+    Bail out! database went away
+    ok 2 - query
+ok 2 - db
+ok 3 - later
+";
+    let (results, verdict) = run(input.as_bytes(), None);
+    assert_eq!(names(&results), ["setup", "db/connect", "db"]);
+    let db = get(&results, &["db"]);
+    assert_eq!(db.status, TestStatus::Failed);
+    assert_eq!(db.message.as_deref(), Some("Bail out! database went away"));
+    assert_eq!(verdict.problems, ["Bail out! database went away"]);
+}
+
+#[test]
+fn unterminated_yaml_ends_at_the_next_unindented_line() {
+    let input = "\
+1..2
+not ok 1 - a
+  ---
+  message: broken
+ok 2 - b
+";
+    let (results, verdict) = run(input.as_bytes(), None);
+    assert_eq!(verdict.problems, no_problems());
+    assert_eq!(names(&results), ["a", "b"]);
+    assert_eq!(results[0].message.as_deref(), Some("broken"));
+    assert!(results[1].output.is_empty());
+}
+
+#[test]
+fn endless_unnamed_block_is_not_buffered_forever() {
+    let mut input = String::from("1..1\n");
+    for i in 1..=MAX_BUFFERED + 10 {
+        input.push_str(&format!("    ok {i} - s{i}\n"));
+    }
+    let mut p: Box<dyn Parser> = Box::new(TapParser::new());
+    let mut done = Vec::new();
+    for line in input.lines() {
+        p.line(line.as_bytes(), Duration::ZERO, &mut done);
+    }
+    assert!(done.len() > MAX_BUFFERED, "{}", done.len());
+    assert_eq!(done[0].path, ["test 1", "s1"]);
+    p.line(b"ok 1 - parent", Duration::ZERO, &mut done);
+    let (rest, verdict) = p.finish(&crate::parsers::Ended::exited());
+    done.extend(rest);
+    assert_eq!(verdict.problems, no_problems());
+    assert_eq!(done.len(), MAX_BUFFERED + 11);
+    assert_eq!(done[MAX_BUFFERED + 9].path, ["test 1", "s1010"]);
+    assert_eq!(done[MAX_BUFFERED + 10].path, ["parent"]);
+}
+
+#[test]
+fn plan_problems() {
+    let (results, verdict) = run(b"ok 1\nnot ok 2 - b\n", None);
+    assert_eq!(names(&results), ["test 1", "b"]);
+    assert_eq!(verdict.problems, ["no TAP plan (1..N); got 2 test results"]);
+
+    let input = "1..5\nok 1 - a\nok 2 - b\nok 3 - c\n";
+    let (_, verdict) = run(input.as_bytes(), None);
+    assert_eq!(verdict.problems, ["planned 5 tests, got 3"]);
+
+    let input = "ok 1 - a\nok 2 - b\nok 3 - c\n1..2\n";
+    let (_, verdict) = run(input.as_bytes(), None);
+    assert_eq!(verdict.problems, ["planned 2 tests, got 3"]);
+
+    let input = "ok - a\nok - b\n1..2\n";
+    let (results, verdict) = run(input.as_bytes(), None);
+    assert_eq!(names(&results), ["a", "b"]);
+    assert_eq!(verdict.problems, no_problems());
+
+    let (results, verdict) = run(b"TAP version 14\n1..0 # SKIP no hardware\n", None);
+    assert!(results.is_empty());
+    assert_eq!(verdict.problems, no_problems());
+
+    let (results, verdict) = run(b"", None);
+    assert!(results.is_empty());
+    assert_eq!(verdict.problems.len(), 1);
+}
+
+#[test]
+fn not_results() {
+    let input = "\
+1..1
+okay then
+ok1 nope
+not okay
+  ok 1 - two spaces is output
+ok 1 - real # TODO
+";
+    let (results, verdict) = run(input.as_bytes(), None);
+    assert_eq!(verdict.problems, no_problems());
+    assert_eq!(names(&results), ["real"]);
+    // A passing TODO test passed.
+    assert_eq!(results[0].status, TestStatus::Passed);
+    assert!(results[0].output.contains("okay then"));
+    assert!(results[0].output.contains("two spaces is output"));
+}
+
+#[test]
+fn garbage_crlf_nuls_and_long_lines() {
+    let mut input = Vec::new();
+    input.extend_from_slice(b"TAP version 13\r\n1..3\r\n");
+    input.extend_from_slice(b"\xff\xfe\0garbage\r\n");
+    input.extend_from_slice(&vec![b'x'; 1 << 20]);
+    input.extend_from_slice(b"\nnot ok 1 - \xffbad\0name # exit=2\r\n");
+    input.extend_from_slice(b"# selftests: a: b\r\n");
+    for _ in 0..1000 {
+        input.extend_from_slice(b"# ");
+        input.extend_from_slice(&[0xff; 300]);
+        input.extend_from_slice(b"\r\n");
+    }
+    input.extend_from_slice(b"not ok 2 selftests: a: b\r\n");
+    input.extend_from_slice(&vec![b' '; 1 << 20]);
+    input.extend_from_slice(b"ok 99 - too deep to be a result\r\n");
+    input.extend_from_slice(b"ok 3\r\n");
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(&b"# ".repeat(1 << 18));
+    input.extend_from_slice(b"selftests: x: y\n");
+    let (results, verdict) = run(&input, None);
+    assert_eq!(verdict.problems, no_problems());
+    assert_eq!(names(&results), ["\u{fffd}bad\0name", "a/b", "test 3"]);
+    assert_eq!(results[0].status, TestStatus::Failed);
+    assert_eq!(results[0].message.as_deref(), Some("exit=2"));
+    assert!(results[0].output.starts_with(DROPPED_NOTE));
+    assert!(results[0].output.ends_with("xxx\n"));
+    for r in &results {
+        assert!(
+            r.output.len() <= MAX_TEST_OUTPUT + 200,
+            "{}",
+            r.output.len()
+        );
+        assert!(!r.output.contains('\r'));
+    }
+    assert!(results[1].output.contains('\u{fffd}'));
+    assert!(results[2].output.contains("too deep to be a result"));
+}
+
+#[test]
+fn deep_nesting_is_bounded() {
+    let mut input = String::from("1..1\n");
+    for depth in 0..100 {
+        input.push_str(&"    ".repeat(depth));
+        input.push_str("# Subtest: s\n");
+        input.push_str(&"# ".repeat(depth));
+        input.push_str("# selftests: d: t\n");
+    }
+    input.push_str("ok 1 - top\n");
+    let (results, _) = run(input.as_bytes(), None);
+    assert_eq!(results.last().map(TestResult::name).as_deref(), Some("top"));
+    assert!(results.iter().all(|r| r.path.len() <= 2 * MAX_DEPTH + 2));
+}
+
+proptest! {
+    #[test]
+    fn never_panics_and_output_is_bounded(
+        lines in proptest::collection::vec(
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..40),
+                (any::<u8>(), 0..70_000usize).prop_map(|(b, n)| vec![b; n]),
+                "( {4}|# ){0,3}(not )?ok( [0-9])?( - [a-z]{0,5})?( # (SKIP|TODO|exit=1)[a-z ]{0,5})?"
+                    .prop_map(String::into_bytes),
+                "( {4}|# ){0,3}(1\\.\\.[0-9]|TAP version 14|Bail out! x|  ---|  \\.\\.\\.|  message: x)"
+                    .prop_map(String::into_bytes),
+                "( {4}|# ){0,3}# (Subtest: [a-z]{0,3}|selftests: [a-z]{1,3}: [a-z]{1,3})"
+                    .prop_map(String::into_bytes),
+            ],
+            0..30,
+        ),
+        cut in proptest::option::of("[a-z ]{0,10}"),
+    ) {
+        let (done, _) = parse_lines(
+            Box::new(TapParser::new()),
+            lines.iter().map(Vec::as_slice),
+            cut.as_deref(),
+        );
+        for r in &done {
+            prop_assert!(r.output.len() <= MAX_TEST_OUTPUT + 200);
+            prop_assert!(!r.path.is_empty());
+        }
+    }
+}
