@@ -94,9 +94,10 @@ use std::time::Duration;
 
 use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus, telling_line};
 use syntax::{
-    Directive, MAX_TEXT, ParsedResult, Plan, Tally, bail_message, bail_out, banner, bats_marker, clip,
-    decode, harness_verdict, hash_nested, kselftest_header, kselftest_name, parse_result, plan,
-    strip_kernel_prefix, subtest_name, telling, totals, trim, trim_start, version, yaml_duration,
+    Directive, MAX_TEXT, ParsedResult, Plan, Tally, bail_message, bail_out, banner, bats_marker,
+    clip, decode, harness_verdict, hash_nested, kselftest_header, kselftest_name, parse_result,
+    plan, strip_kernel_prefix, subtest_name, telling, totals, trim, trim_start, version,
+    yaml_duration,
 };
 
 /// Most results of an unnamed indented block held back waiting for the
@@ -197,7 +198,7 @@ impl Parser for TapParser {
             },
         );
         if root.bailed.is_none()
-            && let Some(problem) = root.plan_problem()
+            && let Some(problem) = root.plan_problem(kunit)
         {
             problems.push(problem);
         }
@@ -211,10 +212,10 @@ enum End<'a> {
     /// The batch's output ended.
     Batch(&'a Ended),
     /// The level ended while the batch goes on: its parent's result line
-    /// came (`parent_failed`: whether it failed; `note`: its message), or
-    /// its producer ended (a new document or test header; `None`).
+    /// came (`parent`: its status; `note`: its message), or its producer
+    /// ended (a new document or test header; `None`).
     Closed {
-        parent_failed: Option<bool>,
+        parent: Option<&'a TestStatus>,
         note: Option<&'a str>,
     },
     /// `Bail out!` (the message).
@@ -224,7 +225,7 @@ enum End<'a> {
 impl End<'_> {
     /// A new document or test header: the previous producer exited.
     const EXITED: End<'static> = End::Closed {
-        parent_failed: None,
+        parent: None,
         note: None,
     };
 
@@ -235,9 +236,18 @@ impl End<'_> {
             End::Closed { note: None, .. } => "no result".to_string(),
             End::Bailed(message) => message.to_string(),
         };
+        // Inside a kselftest test the runner timed out, the test running
+        // then timed out too.
+        let status = match *self {
+            End::Closed {
+                parent: Some(TestStatus::Error(kind)),
+                ..
+            } => TestStatus::Error(kind.clone()),
+            _ => TestStatus::Failed,
+        };
         TestResult {
             path,
-            status: TestStatus::Failed,
+            status,
             duration,
             output,
             message: Some(message),
@@ -251,15 +261,11 @@ impl End<'_> {
     fn reports_next(&self, incomplete: bool, has_output: bool) -> bool {
         match *self {
             End::Batch(ended) if ended.status != TestStatus::Failed => incomplete,
-            End::Batch(_)
-            | End::Closed {
-                parent_failed: None,
-                ..
-            } => incomplete && has_output,
+            End::Batch(_) | End::Closed { parent: None, .. } => incomplete && has_output,
             End::Closed {
-                parent_failed: Some(failed),
+                parent: Some(status),
                 ..
-            } => failed && incomplete,
+            } => status.is_failure() && incomplete,
             End::Bailed(_) => false,
         }
     }
@@ -555,7 +561,6 @@ impl Level {
             // `    # Subtest: name` as the block's first line.
             open.name = Some(vec![name]);
             open.explicit = true;
-            open.start = cx.at;
             return None;
         }
         let (first, pfirst) = (cx.out.len(), cx.problems.len());
@@ -587,7 +592,7 @@ impl Level {
     fn new_document(&mut self, cx: &mut Cx) {
         self.finish(End::EXITED, cx);
         if self.depth == 0
-            && let Some(problem) = self.plan_problem()
+            && let Some(problem) = self.plan_problem(cx.kunit)
         {
             cx.problems.push(problem);
         }
@@ -595,8 +600,9 @@ impl Level {
         self.doc = Doc::default();
     }
 
-    /// The current document's plan, if not met.
-    fn plan_problem(&self) -> Option<String> {
+    /// The current document's plan, if not met. KUnit's top level may
+    /// have no plan (kunit.py accepts it: older kernels print none).
+    fn plan_problem(&self, kunit: bool) -> Option<String> {
         let which = if self.docs > 0 {
             format!(" (TAP document {})", self.docs.saturating_add(1))
         } else {
@@ -604,13 +610,13 @@ impl Level {
         };
         let count = self.doc.count;
         match &self.doc.plan {
+            None if kunit && count > 0 => None,
             None => Some(format!(
                 "no TAP plan (1..N); got {count} test results{which}"
             )),
-            Some(plan) if plan.count != count => Some(format!(
-                "planned {} tests, got {count}{which}",
-                plan.count
-            )),
+            Some(plan) if plan.count != count => {
+                Some(format!("planned {} tests, got {count}{which}", plan.count))
+            }
             Some(_) => None,
         }
     }
@@ -674,11 +680,25 @@ impl Level {
             {
                 status = TestStatus::Skipped(Some(reason));
             }
+            if status == TestStatus::Failed
+                && let Some(kind) = r
+                    .comment
+                    .as_deref()
+                    .or(message.as_deref())
+                    .and_then(cut_off)
+            {
+                status = TestStatus::Error(kind.to_string());
+            }
             let end = End::Closed {
-                parent_failed: Some(status.is_failure()),
+                parent: Some(&status),
                 note: r.comment.as_deref().or(message.as_deref()),
             };
             open.close(end, &path, cx);
+        }
+        if status == TestStatus::Failed
+            && let Some(kind) = r.comment.as_deref().and_then(cut_off)
+        {
+            status = TestStatus::Error(kind.to_string());
         }
         if path.is_empty() {
             // `ok 8 # SKIP no IPv6`: named by its banner or directive.
@@ -729,7 +749,7 @@ impl Level {
         if t.total() > MAX_FROM_TOTALS {
             return;
         }
-        let failed = |kind: &str| Some(format!("{kind} by `# Totals:`; no result line"));
+        let note = |kind: &str| Some(format!("{kind} by `# Totals:`; no result line"));
         let kinds = [
             (t.pass, TestStatus::Passed),
             (t.xfail, TestStatus::Passed),
@@ -743,9 +763,10 @@ impl Level {
             for _ in 0..n {
                 number += 1;
                 let message = match status {
-                    TestStatus::Failed => failed("failed"),
-                    TestStatus::Error(_) => failed("an error"),
-                    _ => None,
+                    TestStatus::Failed => note("failed"),
+                    TestStatus::Error(_) => note("an error"),
+                    TestStatus::Skipped(_) => note("skipped"),
+                    _ => note("passed"),
                 };
                 cx.out.push(TestResult {
                     path: vec![format!("test {number}")],
@@ -808,7 +829,8 @@ impl Level {
             && let Some((name, start)) = self.in_progress(end)
         {
             let duration = Some(cx.at.saturating_sub(start));
-            cx.out.push(end.result(vec![name], self.tail.text(), duration));
+            cx.out
+                .push(end.result(vec![name], self.tail.text(), duration));
             self.tail.clear();
         }
         self.banner = None;
@@ -818,9 +840,10 @@ impl Level {
     /// named, or the next one the plan promises, and when it started.
     fn in_progress(&self, end: End) -> Option<(String, Duration)> {
         if let End::Closed {
-            parent_failed: Some(false),
+            parent: Some(status),
             ..
         } = end
+            && !status.is_failure()
         {
             return None;
         }
@@ -833,8 +856,29 @@ impl Level {
             .as_ref()
             .is_some_and(|p| self.doc.count < p.count);
         end.reports_next(incomplete, !self.tail.is_empty())
-            .then(|| (format!("test {}", self.doc.last.saturating_add(1)), self.since))
+            .then(|| {
+                (
+                    format!("test {}", self.doc.last.saturating_add(1)),
+                    self.since,
+                )
+            })
     }
+}
+
+/// The runner's comment on a test it cut off: `TIMEOUT 45 seconds` (the
+/// runner's timeout), `exit=139` (killed by a signal: 128 + its number),
+/// bats' `timeout after 3 s`. As a batch status, for [`TestStatus::Error`].
+fn cut_off(comment: &str) -> Option<&'static str> {
+    use crate::status::Status;
+    if comment.starts_with("TIMEOUT") || comment.contains("timeout after") {
+        return Some(Status::TimedOut.as_str());
+    }
+    let code = comment.strip_prefix("exit=")?;
+    let end = code
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(code.len());
+    let code: u64 = code[..end].parse().ok()?;
+    (code >= 128).then_some(Status::Crashed.as_str())
 }
 
 /// A `#` line after a `not ok` that may be its diagnostic (not a header
@@ -922,4 +966,3 @@ impl Yaml {
         (self.message.filter(|m| !m.is_empty()), self.duration)
     }
 }
-

@@ -403,7 +403,10 @@ pub(super) fn totals(line: &[u8]) -> Option<Tally> {
     let rest = line.strip_prefix(b"# Totals:")?;
     let mut t = Tally::default();
     let mut seen = 0u8;
-    for field in rest.split(u8::is_ascii_whitespace).filter(|f| !f.is_empty()) {
+    for field in rest
+        .split(u8::is_ascii_whitespace)
+        .filter(|f| !f.is_empty())
+    {
         let colon = field.iter().position(|&b| b == b':')?;
         let (key, value) = (&field[..colon], &field[colon + 1..]);
         let (n, after) = digits(value)?;
@@ -528,15 +531,30 @@ mod tests {
         );
         assert_eq!(r.directive, Directive::None);
         let r = result("ok 1 a # skip no locale");
-        assert_eq!((r.desc.as_str(), r.directive), ("a", Directive::Skip(Some("no locale".into()))));
+        assert_eq!(
+            (r.desc.as_str(), r.directive),
+            ("a", Directive::Skip(Some("no locale".into())))
+        );
         let r = result("ok 1 issue #4 # Skipped: not here");
         assert_eq!(r.desc, "issue #4");
         assert_eq!(r.directive, Directive::Skip(Some("not here".into())));
         for (line, d) in [
-            ("not ok 2 x # TODO later", Directive::Todo(Some("later".into()))),
-            ("ok 3 # XFAIL known bug", Directive::Xfail(Some("known bug".into()))),
-            ("ok 7 g.x # XPASS unknown", Directive::Xpass(Some("unknown".into()))),
-            ("not ok 4 # error broken", Directive::Error(Some("broken".into()))),
+            (
+                "not ok 2 x # TODO later",
+                Directive::Todo(Some("later".into())),
+            ),
+            (
+                "ok 3 # XFAIL known bug",
+                Directive::Xfail(Some("known bug".into())),
+            ),
+            (
+                "ok 7 g.x # XPASS unknown",
+                Directive::Xpass(Some("unknown".into())),
+            ),
+            (
+                "not ok 4 # error broken",
+                Directive::Error(Some("broken".into())),
+            ),
         ] {
             assert_eq!(result(line).directive, d, "{line}");
         }
@@ -547,7 +565,10 @@ mod tests {
         assert_eq!(r.comment.as_deref(), Some("exit=1"));
         // kselftest.h: `#  message` (two spaces) is a comment.
         let r = result("ok 2 check #  all good");
-        assert_eq!((r.desc.as_str(), r.comment.as_deref()), ("check", Some("all good")));
+        assert_eq!(
+            (r.desc.as_str(), r.comment.as_deref()),
+            ("check", Some("all good"))
+        );
         let r = result("ok 1 - foo #");
         assert_eq!(r.desc, "foo");
         // The name is only the directive.
@@ -581,7 +602,13 @@ mod tests {
 
     #[test]
     fn plans_versions_totals_banners() {
-        assert_eq!(plan(b"1..5"), Some(Plan { count: 5, skip: None }));
+        assert_eq!(
+            plan(b"1..5"),
+            Some(Plan {
+                count: 5,
+                skip: None
+            })
+        );
         assert_eq!(
             plan(b"1..0 # SKIP no hardware"),
             Some(Plan {
@@ -595,27 +622,48 @@ mod tests {
         assert!(version(b"KTAP version 1"));
         assert!(!version(b"TAP version x"));
         let t = totals(b"# Totals: pass:2 fail:5 xfail:0 xpass:1 skip:1 error:0").unwrap();
-        assert_eq!((t.pass, t.fail, t.xpass, t.skip, t.total()), (2, 5, 1, 1, 9));
+        assert_eq!(
+            (t.pass, t.fail, t.xpass, t.skip, t.total()),
+            (2, 5, 1, 1, 9)
+        );
         assert_eq!(totals(b"# Totals: pass:11 fail:0 skip:5 total:16"), None);
-        assert_eq!(totals(b"# Totals: pass:x fail:0 xfail:0 xpass:0 skip:0 error:0"), None);
+        assert_eq!(
+            totals(b"# Totals: pass:x fail:0 xfail:0 xpass:0 skip:0 error:0"),
+            None
+        );
         assert_eq!(
             banner(b"#  RUN           global.first_passes ..."),
             Some(("global.first_passes".into(), true))
         );
-        assert_eq!(banner(b"# Running test 'delta'"), Some(("delta".into(), false)));
+        assert_eq!(
+            banner(b"# Running test 'delta'"),
+            Some(("delta".into(), false))
+        );
         assert_eq!(banner(b"# Starting test xyz"), Some(("xyz".into(), false)));
         assert_eq!(banner(b"# Starting 3 tests from 1 test cases."), None);
         assert_eq!(banner(b"#  RUN  "), None);
-        assert_eq!(kselftest_name("selftests: net: t # Create NS failed"), Some(vec!["net".into(), "t".into()]));
+        assert_eq!(
+            kselftest_name("selftests: net: t # Create NS failed"),
+            Some(vec!["net".into(), "t".into()])
+        );
     }
 
     #[test]
     fn kernel_prefixes() {
-        assert_eq!(strip_kernel_prefix(b"[    0.060000] TAP version 14"), b"TAP version 14");
-        assert_eq!(strip_kernel_prefix(b"[    0.060000] \t# Subtest: x"), b"\t# Subtest: x");
+        assert_eq!(
+            strip_kernel_prefix(b"[    0.060000] TAP version 14"),
+            b"TAP version 14"
+        );
+        assert_eq!(
+            strip_kernel_prefix(b"[    0.060000] \t# Subtest: x"),
+            b"\t# Subtest: x"
+        );
         assert_eq!(strip_kernel_prefix(b"[    0.060000][    T1] 1..3"), b"1..3");
         assert_eq!(strip_kernel_prefix(b"[    0.060000]"), b"");
-        assert_eq!(strip_kernel_prefix(b"[not a time] ok 1"), b"[not a time] ok 1");
+        assert_eq!(
+            strip_kernel_prefix(b"[not a time] ok 1"),
+            b"[not a time] ok 1"
+        );
         assert_eq!(strip_kernel_prefix(b"["), b"[");
     }
 }

@@ -211,8 +211,9 @@ fn kselftest_runner() {
     );
     assert!(reuseport.output.contains("# send failed"));
     assert!(!reuseport.output.contains("test_bpf"));
+    // The runner cut it off (the real run_kselftest_timers fixtures).
     let test_bpf = get(&results, &["net", "test_bpf.sh"]);
-    assert_eq!(test_bpf.status, TestStatus::Failed);
+    assert_eq!(test_bpf.status, TestStatus::Error("timed-out".into()));
     assert_eq!(test_bpf.message.as_deref(), Some("TIMEOUT 45 seconds"));
     assert!(test_bpf.output.contains("loading test module"));
     assert!(!test_bpf.output.contains("reuseport"));
@@ -469,6 +470,273 @@ proptest! {
         for r in &done {
             prop_assert!(r.output.len() <= MAX_TEST_OUTPUT + 200);
             prop_assert!(!r.path.is_empty());
+        }
+    }
+}
+
+#[test]
+fn zz_dump() {
+    let Ok(path) = std::env::var("TAP_FILE") else {
+        return;
+    };
+    let data = std::fs::read(&path).unwrap();
+    let kunit = std::env::var("KUNIT").is_ok();
+    let cut = std::env::var("CUT").ok();
+    let p: Box<dyn Parser> = Box::new(if kunit {
+        TapParser::kunit()
+    } else {
+        TapParser::new()
+    });
+    let data = data.strip_suffix(b"\n").unwrap_or(&data);
+    let (results, verdict) = parse_lines(p, data.split(|&b| b == b'\n'), cut.as_deref());
+    for r in &results {
+        eprintln!(
+            "{}\t{:?}\t{:?}\t{:?}",
+            r.name(),
+            r.status,
+            r.message,
+            r.duration
+        );
+    }
+    eprintln!("{:?}", verdict);
+}
+
+// ---- Real fixtures (tests/fixtures/real/, see their README.md) ----
+
+fn fixture(path: &str) -> Vec<u8> {
+    let full = format!("{}/tests/fixtures/real/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+fn parse_with(parser: TapParser, input: &[u8]) -> (Vec<TestResult>, StreamVerdict) {
+    let input = input.strip_suffix(b"\n").unwrap_or(input);
+    parse_lines(Box::new(parser), input.split(|&b| b == b'\n'), None)
+}
+
+fn status_word(s: &TestStatus) -> &'static str {
+    match s {
+        TestStatus::Passed | TestStatus::Flaky => "passed",
+        TestStatus::Failed => "failed",
+        TestStatus::Error(_) => "error",
+        TestStatus::Skipped(_) => "skipped",
+    }
+}
+
+/// Tests we report that the runner's own report has no line for: the test
+/// in progress when its producer ended (`no result`), and results made
+/// from a `# Totals:` line.
+fn reported_by_runner(r: &TestResult) -> bool {
+    let m = r.message.as_deref().unwrap_or("");
+    !m.starts_with("no result") && !m.contains("by `# Totals:`")
+}
+
+/// Compares `results` (names prefixed with `prefix`) with an
+/// `*.expected.tsv` (`name<TAB>status`), test by test, as multisets: the
+/// runner reports a parent before its subtests, we after.
+fn compare_with_expected(expected_tsv: &str, prefix: &str, results: &[TestResult]) {
+    let text = String::from_utf8(fixture(expected_tsv)).expect("utf-8");
+    let mut expected: Vec<(String, String)> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (name, status) = l.rsplit_once('\t').expect("name<TAB>status");
+            (name.to_string(), status.to_string())
+        })
+        .collect();
+    let mut got: Vec<(String, String)> = results
+        .iter()
+        .filter(|r| reported_by_runner(r))
+        .map(|r| {
+            (
+                format!("{prefix}{}", r.name()),
+                status_word(&r.status).to_string(),
+            )
+        })
+        .collect();
+    expected.sort();
+    got.sort();
+    let missing: Vec<_> = expected.iter().filter(|e| !got.contains(e)).collect();
+    let extra: Vec<_> = got.iter().filter(|g| !expected.contains(g)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && got.len() == expected.len(),
+        "{expected_tsv}: missing {missing:#?}\nextra {extra:#?}"
+    );
+}
+
+#[test]
+fn real_kselftest_fixtures_match_the_runners_report() {
+    for (name, prefix) in [
+        ("run_kselftest_multi", ""),
+        ("run_kselftest_single", ""),
+        ("run_kselftest_custom", ""),
+        ("run_kselftest_timers_timeout2", ""),
+        ("run_kselftest_timers_timeout6", ""),
+        ("harness_misbehave", "harness_misbehave/"),
+        ("ksft_crash", "ksft_crash/"),
+        ("harness_killed", "harness_killed/"),
+    ] {
+        let input = fixture(&format!("kselftest/{name}.tap"));
+        let (results, verdict) = parse_with(TapParser::new(), &input);
+        compare_with_expected(&format!("kselftest/{name}.expected.tsv"), prefix, &results);
+        match name {
+            // Binaries that died mid-plan.
+            "ksft_crash" => assert_eq!(verdict.problems, ["planned 5 tests, got 3"]),
+            "harness_killed" => assert_eq!(verdict.problems, ["planned 3 tests, got 1"]),
+            // Several collections, each its own document and plan; every
+            // `# Totals:` agrees with its results.
+            _ => assert_eq!(verdict.problems, no_problems(), "{name}"),
+        }
+        for r in &results {
+            assert!(!r.path.is_empty() && r.duration.is_some() || !reported_by_runner(r));
+        }
+    }
+}
+
+#[test]
+fn real_kselftest_tests_in_progress_are_named() {
+    let (results, _) = parse_with(TapParser::new(), &fixture("kselftest/ksft_crash.tap"));
+    let delta = get(&results, &["delta"]);
+    assert_eq!(delta.status, TestStatus::Failed);
+    assert_eq!(delta.message.as_deref(), Some("no result"));
+
+    let input = fixture("kselftest/harness_killed.tap");
+    let (results, _) = parse_with(TapParser::new(), &input);
+    let hang = get(&results, &["global.hangs_without_harness_timeout"]);
+    assert_eq!(hang.status, TestStatus::Failed);
+    assert!(hang.output.contains("sleeping 10s"), "{}", hang.output);
+    // The same output cut off by warden's own timeout.
+    let input = input.strip_suffix(b"\n").unwrap_or(&input);
+    let (results, _) = parse_lines(
+        Box::new(TapParser::new()),
+        input.split(|&b| b == b'\n'),
+        Some("timed out after 2s"),
+    );
+    let hang = get(&results, &["global.hangs_without_harness_timeout"]);
+    assert_eq!(hang.status, TestStatus::Error("timed-out".into()));
+    assert_eq!(hang.message.as_deref(), Some("timed out after 2s"));
+
+    let input = fixture("kselftest/run_kselftest_custom.tap");
+    let (results, _) = parse_with(TapParser::new(), &input);
+    let delta = get(&results, &["warden_crash", "ksft_crash", "delta"]);
+    assert_eq!(delta.status, TestStatus::Error("crashed".into()));
+    assert_eq!(delta.message.as_deref(), Some("no result (exit=139)"));
+    assert!(delta.output.contains("Segmentation fault"));
+    let hang = get(&results, &["warden_hang", "ksft_hang", "hang"]);
+    assert_eq!(hang.status, TestStatus::Error("timed-out".into()));
+    let misbehave = |t: &str| {
+        get(&results, &["warden_crash", "harness_misbehave", t])
+            .message
+            .clone()
+    };
+    // Item 3: the line that says what failed.
+    assert_eq!(
+        misbehave("global.expect_eq_fails").as_deref(),
+        Some("harness_misbehave.c:24:expect_eq_fails:Expected 1 (1) == got (2)")
+    );
+    assert_eq!(
+        misbehave("global.segfaults").as_deref(),
+        Some("segfaults: Test terminated unexpectedly by signal 11")
+    );
+    assert_eq!(
+        misbehave("slow.hangs_past_timeout").as_deref(),
+        Some("hangs_past_timeout: Test terminated by timeout")
+    );
+    assert_eq!(
+        misbehave("global.expected_sigabrt").as_deref(),
+        Some("expected_sigabrt: Test terminated by assertion")
+    );
+
+    let input = fixture("kselftest/run_kselftest_timers_timeout6.tap");
+    let (results, _) = parse_with(TapParser::new(), &input);
+    let open = get(&results, &["timers", "nanosleep", "test 8"]);
+    assert_eq!(open.status, TestStatus::Error("timed-out".into()));
+    assert_eq!(
+        open.message.as_deref(),
+        Some("no result (TIMEOUT 6 seconds)")
+    );
+    // Named from the directive's text: `ok 3 # SKIP CLOCK_PROCESS_CPUTIME_ID`.
+    assert_eq!(
+        get(
+            &results,
+            &["timers", "nanosleep", "CLOCK_PROCESS_CPUTIME_ID"]
+        )
+        .status,
+        TestStatus::Skipped(Some("CLOCK_PROCESS_CPUTIME_ID".into()))
+    );
+}
+
+#[test]
+fn real_kselftest_output_clobbered_by_a_file_redirect_does_not_panic() {
+    let input = fixture("kselftest/run_kselftest_redirect_to_file.out");
+    let (results, _) = parse_with(TapParser::new(), &input);
+    assert!(results.iter().all(|r| !r.path.is_empty()));
+}
+
+/// A result with subtests (a KUnit suite): kunit.py's JSON lists test
+/// cases only.
+fn is_parent(r: &TestResult, results: &[TestResult]) -> bool {
+    results
+        .iter()
+        .any(|o| o.path.len() > r.path.len() && o.path.starts_with(&r.path))
+}
+
+#[test]
+fn real_kunit_logs_match_kunit_py() {
+    let dir = format!("{}/tests/fixtures/real/kunit", env!("CARGO_MANIFEST_DIR"));
+    let mut logs: Vec<String> = std::fs::read_dir(&dir)
+        .expect("kunit fixtures")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            Some(name.strip_suffix(".log")?.to_string())
+        })
+        .collect();
+    logs.sort();
+    assert!(logs.len() >= 17, "{logs:?}");
+    for name in &logs {
+        let input = fixture(&format!("kunit/{name}.log"));
+        let (results, verdict) = parse_with(TapParser::kunit(), &input);
+        if name == "test_is_test_passed-kselftest" {
+            // kunit.py does not look into the runner's `# ` output; we do.
+            assert_eq!(
+                names(&results)
+                    .iter()
+                    .filter(|n| n.matches('/').count() == 1)
+                    .collect::<Vec<_>>(),
+                [
+                    "membarrier/membarrier_test_single_thread",
+                    "membarrier/membarrier_test_multi_thread"
+                ]
+            );
+            continue;
+        }
+        let leaves: Vec<TestResult> = results
+            .iter()
+            .filter(|r| !is_parent(r, &results))
+            .cloned()
+            .collect();
+        if name == "test_kernel_panic_interrupt" {
+            // kunit.py reports the crash as two unnamed `string-stream-test/`
+            // errors; we report the test in progress and its suite.
+            let open = get(&results, &["string-stream-test", "test 2"]);
+            assert_eq!(open.status, TestStatus::Failed);
+            assert!(open.output.contains("Kernel panic"), "{}", open.output);
+            assert_eq!(
+                get(&results, &["string-stream-test"]).status,
+                TestStatus::Failed
+            );
+            assert_eq!(verdict.problems, ["planned 3 tests, got 2"]);
+            let ran: Vec<_> = leaves
+                .iter()
+                .filter(|r| reported_by_runner(r))
+                .map(TestResult::name)
+                .collect();
+            assert_eq!(ran.len(), 8, "{ran:?}");
+            continue;
+        }
+        compare_with_expected(&format!("kunit/{name}.expected.tsv"), "", &leaves);
+        let rc = String::from_utf8(fixture(&format!("kunit/{name}.parse.rc"))).expect("rc");
+        if rc.trim() == "0" && !name.contains("missing_plan") {
+            assert_eq!(verdict.problems, no_problems(), "{name}");
         }
     }
 }
