@@ -395,9 +395,11 @@ impl Open {
 
     /// Ends the nested level (its open tests end by `end`) and emits the
     /// remaining results under `name` (or the name it already has).
-    fn close(mut self: Box<Self>, end: End, name: &[String], cx: &mut Cx) {
+    /// `reported`: this test itself is reported without a result, so the
+    /// next test its plan promises was running.
+    fn close(mut self: Box<Self>, end: End, name: &[String], reported: bool, cx: &mut Cx) {
         let (first, pfirst) = (cx.out.len(), cx.problems.len());
-        self.level.finish(end, cx);
+        self.level.finish_in(end, reported, cx);
         let name = self.name.get_or_insert_with(|| name.to_vec()).clone();
         let buffered = std::mem::take(&mut self.buffered);
         self.adopt(first, pfirst, cx);
@@ -693,7 +695,7 @@ impl Level {
                 parent: Some(&status),
                 note: r.comment.as_deref().or(message.as_deref()),
             };
-            open.close(end, &path, cx);
+            open.close(end, &path, false, cx);
         }
         if status == TestStatus::Failed
             && let Some(kind) = r.comment.as_deref().and_then(cut_off)
@@ -812,7 +814,7 @@ impl Level {
             .clone()
             .unwrap_or_else(|| vec![format!("test {}", self.doc.last.saturating_add(1))]);
         let duration = Some(cx.at.saturating_sub(open.start));
-        open.close(end, &name, cx);
+        open.close(end, &name, started, cx);
         if started {
             cx.out.push(end.result(name, self.tail.text(), duration));
             self.tail.clear();
@@ -822,11 +824,18 @@ impl Level {
     /// The level's output ended: emits what is held and reports the test
     /// in progress (the open one, or the one a banner or the plan names).
     fn finish(&mut self, end: End, cx: &mut Cx) {
+        self.finish_in(end, false, cx);
+    }
+
+    /// [`Level::finish`]; `enclosed`: the test around this level is
+    /// reported as running (a suite cut off by a kernel crash), so the next
+    /// test its plan promises was running too.
+    fn finish_in(&mut self, end: End, enclosed: bool, cx: &mut Cx) {
         self.flush_held(cx);
         if self.open.is_some() {
             self.abandon_open(end, cx);
         } else if self.bailed.is_none()
-            && let Some((name, start)) = self.in_progress(end)
+            && let Some((name, start)) = self.in_progress(end, enclosed)
         {
             let duration = Some(cx.at.saturating_sub(start));
             cx.out
@@ -838,7 +847,7 @@ impl Level {
 
     /// The test running at this level (not a subtest): the one a banner
     /// named, or the next one the plan promises, and when it started.
-    fn in_progress(&self, end: End) -> Option<(String, Duration)> {
+    fn in_progress(&self, end: End, enclosed: bool) -> Option<(String, Duration)> {
         if let End::Closed {
             parent: Some(status),
             ..
@@ -855,7 +864,7 @@ impl Level {
             .plan
             .as_ref()
             .is_some_and(|p| self.doc.count < p.count);
-        end.reports_next(incomplete, !self.tail.is_empty())
+        end.reports_next(incomplete, enclosed || !self.tail.is_empty())
             .then(|| {
                 (
                     format!("test {}", self.doc.last.saturating_add(1)),

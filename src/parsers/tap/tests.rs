@@ -740,3 +740,434 @@ fn real_kunit_logs_match_kunit_py() {
         }
     }
 }
+
+// ---- Synthetic tests, one rule each (issue 12) ----
+
+fn run_kunit(input: &str, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
+    parse_lines(
+        Box::new(TapParser::kunit()),
+        input.trim_end_matches('\n').split('\n').map(str::as_bytes),
+        cut_short,
+    )
+}
+
+#[test]
+fn synthetic_each_document_checks_its_own_plan() {
+    // run_kselftest.sh -c size -c kcmp -c mincore, all passing.
+    let input = "\
+TAP version 13
+1..1
+# selftests: size: get_size
+ok 1 selftests: size: get_size
+TAP version 13
+1..1
+# selftests: kcmp: kcmp_test
+ok 1 selftests: kcmp: kcmp_test
+TAP version 13
+1..1
+# selftests: mincore: mincore_selftest
+ok 1 selftests: mincore: mincore_selftest
+";
+    let (results, verdict) = run(input.as_bytes(), None);
+    assert_eq!(verdict.problems, no_problems());
+    assert_eq!(
+        names(&results),
+        ["size/get_size", "kcmp/kcmp_test", "mincore/mincore_selftest"]
+    );
+
+    let input = "TAP version 13\n1..1\nok 1 a\nTAP version 13\n1..3\nok 1 b\nok 2 c\n";
+    let (_, verdict) = run(input.as_bytes(), None);
+    assert_eq!(verdict.problems, ["planned 3 tests, got 2 (TAP document 2)"]);
+
+    // A second plan without a version line starts a document too.
+    let (_, verdict) = run(b"1..1\nok 1 a\n1..2\nok 1 b\nok 2 c\n", None);
+    assert_eq!(verdict.problems, no_problems());
+}
+
+#[test]
+fn synthetic_several_documents_in_one_tests_output_and_skip_all() {
+    let input = "\
+TAP version 13
+1..3
+# selftests: net: two_docs
+# TAP version 13
+# 1..1
+# ok 1 first
+# TAP version 13
+# 1..2
+# ok 1 second
+# ok 2 third
+ok 1 selftests: net: two_docs
+# selftests: net: skipper
+# TAP version 13
+# 1..0 # SKIP no IPv6 here
+ok 2 selftests: net: skipper # SKIP
+# selftests: dup: same
+# ok 1 x
+ok 3 selftests: dup: same
+TAP version 13
+1..1
+# selftests: dup: same
+# ok 1 x
+ok 1 selftests: dup: same
+";
+    let (results, verdict) = run(input.as_bytes(), None);
+    assert_eq!(verdict.problems, no_problems());
+    assert_eq!(
+        names(&results),
+        [
+            "net/two_docs/first",
+            "net/two_docs/second",
+            "net/two_docs/third",
+            "net/two_docs",
+            "net/skipper",
+            "dup/same/x",
+            "dup/same",
+            "dup/same/x",
+            "dup/same"
+        ],
+        "duplicates are kept"
+    );
+    assert_eq!(
+        get(&results, &["net", "skipper"]).status,
+        TestStatus::Skipped(Some("no IPv6 here".into()))
+    );
+}
+
+#[test]
+fn synthetic_kselftest_totals() {
+    let input = "\
+TAP version 13
+1..2
+# selftests: d: agrees
+# TAP version 13
+# 1..4
+# ok 1 a
+# not ok 2 b
+# ok 3 # SKIP c
+# ok 4 d # XFAIL known
+# # Totals: pass:1 fail:1 xfail:1 xpass:0 skip:1 error:0
+not ok 1 selftests: d: agrees # exit=1
+# selftests: d: lies
+# TAP version 13
+# 1..1
+# ok 1 a
+# # Totals: pass:0 fail:1 xfail:0 xpass:0 skip:0 error:0
+ok 2 selftests: d: lies
+";
+    let (results, verdict) = run(input.as_bytes(), None);
+    assert_eq!(
+        verdict.problems,
+        ["d/lies: kselftest `# Totals: pass:0 fail:1 xfail:0 xpass:0 skip:0 error:0` \
+          disagrees with the results: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0"]
+    );
+    assert_eq!(get(&results, &["d", "agrees", "d"]).status, TestStatus::Passed);
+
+    // Only totals, no result lines: results from the counts.
+    let input = "\
+TAP version 13
+1..3
+# PASS: 0 returned as expected
+# Totals: pass:2 fail:1 xfail:0 xpass:0 skip:0 error:0
+";
+    let (results, verdict) = run(input.as_bytes(), None);
+    assert_eq!(verdict.problems, no_problems());
+    assert_eq!(names(&results), ["test 1", "test 2", "test 3"]);
+    assert_eq!(results[2].status, TestStatus::Failed);
+    assert_eq!(
+        results[2].message.as_deref(),
+        Some("failed by `# Totals:`; no result line")
+    );
+
+    // Absurd counts are counted, not made into results.
+    let input = "1..1\n# Totals: pass:99999999999 fail:0 xfail:0 xpass:0 skip:0 error:0\n";
+    let (results, verdict) = run(input.as_bytes(), None);
+    assert!(results.is_empty());
+    assert_eq!(verdict.problems, ["planned 1 tests, got 99999999999"]);
+}
+
+#[test]
+fn synthetic_test_in_progress_is_named() {
+    // kselftest_harness: the RUN banner names it.
+    let input = "\
+TAP version 13
+1..3
+#  RUN           global.first ...
+#            OK  global.first
+ok 1 global.first
+#  RUN           global.second ...
+# waiting for the device
+";
+    let (results, _) = run(input.as_bytes(), Some("timed out after 5s"));
+    let second = get(&results, &["global.second"]);
+    assert_eq!(second.status, TestStatus::Error("timed-out".into()));
+    assert_eq!(second.message.as_deref(), Some("timed out after 5s"));
+    assert!(second.output.contains("waiting for the device"));
+    assert_eq!(second.duration, Some(Duration::from_millis(1)));
+    // The binary crashed: exited by itself without its result.
+    let (results, _) = run(input.as_bytes(), None);
+    let second = get(&results, &["global.second"]);
+    assert_eq!(second.status, TestStatus::Failed);
+    assert_eq!(second.message.as_deref(), Some("no result"));
+
+    // The plan says which comes next.
+    let mut input = String::from("TAP version 13\n1..19\n");
+    for i in 1..=5 {
+        input.push_str(&format!("ok {i} t{i}\n"));
+    }
+    let (results, verdict) = run(input.as_bytes(), Some("killed"));
+    assert_eq!(results.last().map(TestResult::name).as_deref(), Some("test 6"));
+    assert_eq!(verdict.problems, ["planned 19 tests, got 5"]);
+    // Exited with nothing after the last result: only the plan problem.
+    let (results, _) = run(input.as_bytes(), None);
+    assert_eq!(results.len(), 5);
+
+    // `# Running test 'x'` after the last result names it.
+    let input = "1..3\nok 1 a\n# Running test 'bravo'\n";
+    let (results, _) = run(input.as_bytes(), Some("killed"));
+    assert_eq!(names(&results), ["a", "bravo"]);
+
+    // Nested under run_kselftest.sh: collection/test/inner.
+    let input = "\
+TAP version 13
+1..1
+# selftests: net: tls
+# TAP version 13
+# 1..2
+# #  RUN           tls.sendfile ...
+# #            OK  tls.sendfile
+# ok 1 tls.sendfile
+# #  RUN           tls.recv_peek ...
+";
+    let (results, _) = run(input.as_bytes(), Some("killed"));
+    assert_eq!(
+        names(&results),
+        ["net/tls/tls.sendfile", "net/tls/tls.recv_peek", "net/tls"]
+    );
+    assert_eq!(results[1].status, TestStatus::Error("timed-out".into()));
+}
+
+#[test]
+fn synthetic_messages_say_what_failed() {
+    let input = "\
+TAP version 13
+1..4
+#  RUN           global.a ...
+# a.c:12:a:Expected 0 (0) == ret (-1)
+# a: Test failed
+#          FAIL  global.a
+not ok 1 global.a
+#  RUN           global.b ...
+# b: Test terminated unexpectedly by signal 11
+#          FAIL  global.b
+not ok 2 global.b
+# Starting test c
+not ok 3 c
+#  RUN           global.d ...
+#          FAIL  global.d
+not ok 4 global.d
+";
+    let (results, _) = run(input.as_bytes(), None);
+    let msg = |i: usize| results[i].message.as_deref();
+    assert_eq!(msg(0), Some("a.c:12:a:Expected 0 (0) == ret (-1)"));
+    assert_eq!(msg(1), Some("b: Test terminated unexpectedly by signal 11"));
+    // Never a banner or the harness's verdict line.
+    assert_eq!(msg(2), None);
+    assert_eq!(msg(3), None);
+
+    let input = "\
+TAP version 13
+1..2
+# selftests: d: bails
+# Bail out! no device
+not ok 1 selftests: d: bails
+# selftests: d: exits
+# something
+not ok 2 selftests: d: exits # exit=2
+";
+    let (results, _) = run(input.as_bytes(), None);
+    assert_eq!(
+        get(&results, &["d", "bails"]).message.as_deref(),
+        Some("Bail out! no device")
+    );
+    let exits = get(&results, &["d", "exits"]);
+    assert_eq!(exits.message.as_deref(), Some("exit=2"));
+    assert_eq!(exits.status, TestStatus::Failed, "exit=2 is no signal");
+}
+
+const BATS: &str = "\
+1..4
+ok 1 addition works in 3 ms
+not ok 2 subtraction # in 12 ms
+# (in test file test/math.bats, line 9)
+#   `[ \"$result\" -eq 1 ]' failed
+# result was 3
+ok 3 assert_regex allows regex matching empty string (see #53) # in 1 ms
+not ok 4 division # in 5 ms
+# (from function `divide' in file test/helper.bash, line 2,
+#  in test file test/math.bats, line 20)
+#   `divide 1 0' failed with status 2
+# bats warning: Executed 4 instead of expected 5 tests
+";
+
+#[test]
+fn synthetic_bats_diagnostics_follow_their_not_ok() {
+    let (results, verdict) = run(BATS.as_bytes(), None);
+    assert_eq!(verdict.problems, no_problems());
+    assert_eq!(
+        names(&results),
+        [
+            "addition works in 3 ms",
+            "subtraction",
+            "assert_regex allows regex matching empty string (see #53)",
+            "division"
+        ]
+    );
+    let sub = &results[1];
+    assert!(sub.output.contains("line 9"), "{}", sub.output);
+    assert!(sub.output.contains("result was 3"));
+    assert_eq!(sub.message.as_deref(), Some("`[ \"$result\" -eq 1 ]' failed"));
+    assert_eq!(sub.duration, Some(Duration::from_millis(12)));
+    assert!(results[2].output.is_empty(), "{}", results[2].output);
+    let div = &results[3];
+    assert!(div.output.contains("line 20"));
+    assert!(!div.output.contains("line 9"));
+    assert_eq!(div.message.as_deref(), Some("`divide 1 0' failed with status 2"));
+}
+
+#[test]
+fn synthetic_test_more_diagnostics_by_shape() {
+    let input = "\
+1..3
+ok 1 - first
+not ok 2 - second
+#   Failed test 'second'
+#   at t/basic.t line 8.
+#          got: '1'
+#     expected: '2'
+ok 3 - third
+";
+    let (results, _) = run(input.as_bytes(), None);
+    assert!(results[1].output.contains("at t/basic.t line 8."));
+    assert_eq!(results[1].message.as_deref(), Some("expected: '2'"));
+    assert!(results[2].output.is_empty());
+    // With a version line (KTAP, kselftest) output precedes its result.
+    let input = "TAP version 13\n1..2\nnot ok 1 a\n# about b\nok 2 b\n";
+    let (results, _) = run(input.as_bytes(), None);
+    assert!(results[1].output.contains("about b"));
+    assert!(results[0].output.is_empty());
+}
+
+#[test]
+fn synthetic_durations() {
+    let input = "\
+TAP version 13
+1..4
+ok 1 a
+# output
+# more
+ok 2 b
+ok 3 c # time=250ms
+not ok 4 d
+  ---
+  duration_ms: 7
+  ...
+";
+    // One line per millisecond (parse_lines).
+    let (results, _) = run(input.as_bytes(), None);
+    let d = |i: usize| results[i].duration;
+    assert_eq!(d(0), Some(Duration::from_millis(2)), "from the batch start");
+    assert_eq!(d(1), Some(Duration::from_millis(3)), "from the previous result");
+    assert_eq!(d(2), Some(Duration::from_millis(250)));
+    assert_eq!(d(3), Some(Duration::from_millis(7)));
+    // Arrival times that go backwards saturate.
+    let mut p: Box<dyn Parser> = Box::new(TapParser::new());
+    let mut done = Vec::new();
+    p.line(b"1..1", Duration::from_secs(5), &mut done);
+    p.line(b"ok 1 a", Duration::ZERO, &mut done);
+    let (rest, _) = p.finish(&Ended::exited());
+    assert_eq!(rest[0].duration, Some(Duration::from_secs(5)));
+}
+
+#[test]
+fn synthetic_kselftest_directives() {
+    let input = "\
+TAP version 13
+1..4
+ok 1 # XFAIL known bug
+ok 2 thing # XPASS surprise
+not ok 3 # error setup failed
+ok 4 # SKIP
+";
+    let (results, verdict) = run(input.as_bytes(), None);
+    assert_eq!(verdict.problems, no_problems());
+    assert_eq!(names(&results), ["known bug", "thing", "setup failed", "test 4"]);
+    assert_eq!(results[0].status, TestStatus::Passed);
+    assert_eq!(results[1].status, TestStatus::Passed);
+    assert_eq!(results[2].status, TestStatus::Error("error".into()));
+    assert_eq!(results[2].message.as_deref(), Some("setup failed"));
+}
+
+const KUNIT_LOG: &str = "\
+[    0.000000] Linux version 6.12.0 (gcc)
+[    0.100000] Booting the kernel.
+[    1.000000] KTAP version 1
+[    1.000001] 1..2
+[    1.000002]     KTAP version 1
+[    1.000003]     # Subtest: example
+[    1.000004]     # module: kunit_example_test
+[    1.000005]     1..3
+[    1.000006]     # example_simple_test: initializing
+[    1.000007]     ok 1 example_simple_test
+[    1.000008] random: crng init done
+[    1.000009]     # example_fail_test: EXPECTATION FAILED at lib/kunit/example.c:29
+[    1.000010]     Expected 1 + 1 == 3, but
+[    1.000011]         1 + 1 == 2 (0x2)
+[    1.000012]     not ok 2 example_fail_test
+[    1.000013]     ok 3 example_skip_test # SKIP this test should be skipped
+[    1.000014] # example: pass:1 fail:1 skip:1 total:3
+[    1.000015] not ok 1 example
+[    1.000016]     KTAP version 1
+[    1.000017]     # Subtest: crashing
+[    1.000018]     1..2
+[    1.000019]     ok 1 first
+[    1.000020] BUG: kernel NULL pointer dereference, address: 0000000000000000
+[    1.000021] Kernel panic - not syncing: Fatal exception
+";
+
+#[test]
+fn synthetic_kunit_in_a_kernel_log() {
+    let (results, verdict) = run_kunit(KUNIT_LOG, None);
+    assert_eq!(
+        names(&results),
+        [
+            "example/example_simple_test",
+            "example/example_fail_test",
+            "example/example_skip_test",
+            "example",
+            "crashing/first",
+            "crashing/test 2",
+            "crashing"
+        ]
+    );
+    let fail = get(&results, &["example", "example_fail_test"]);
+    assert_eq!(fail.status, TestStatus::Failed);
+    assert_eq!(
+        fail.message.as_deref(),
+        Some("example_fail_test: EXPECTATION FAILED at lib/kunit/example.c:29")
+    );
+    assert!(!fail.output.contains("[    1.0"), "prefix stripped: {}", fail.output);
+    assert_eq!(
+        get(&results, &["example", "example_skip_test"]).status,
+        TestStatus::Skipped(Some("this test should be skipped".into()))
+    );
+    // The boot log is no test's output.
+    assert!(results.iter().all(|r| !r.output.contains("Booting")));
+    assert_eq!(verdict.problems, ["planned 2 tests, got 1"]);
+
+    // The same log cut off by a timeout: the open test gets its status.
+    let (results, _) = run_kunit(KUNIT_LOG, Some("timed out after 60s"));
+    let open = get(&results, &["crashing", "test 2"]);
+    assert_eq!(open.status, TestStatus::Error("timed-out".into()));
+    assert!(open.output.is_empty() || !open.output.contains("example"));
+}
