@@ -94,10 +94,10 @@ use std::time::Duration;
 
 use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus, telling_line};
 use syntax::{
-    Directive, MAX_TEXT, ParsedResult, Plan, Tally, bail_message, bail_out, banner, bats_marker,
-    clip, decode, harness_verdict, hash_nested, kselftest_header, kselftest_name, parse_result,
-    plan, strip_kernel_prefix, subtest_name, telling, totals, trim, trim_start, version,
-    yaml_duration,
+    Directive, ParsedResult, Plan, Tally, bail_message, bail_out, banner, bats_marker,
+    clip_message, decode, harness_verdict, hash_nested, kselftest_header, kselftest_name,
+    parse_result, plan, strip_kernel_prefix, subtest_name, telling, totals, trim, trim_start,
+    version, yaml_duration,
 };
 
 /// Most results of an unnamed indented block held back waiting for the
@@ -555,7 +555,7 @@ impl Level {
         if open.kind == Kind::Hash {
             let text = trim(nested);
             if text.starts_with(b"TIMEOUT") || text.starts_with(b"exit=") {
-                open.message = Some(clip(&decode(text)));
+                open.message = Some(clip_message(&decode(text)));
             }
         } else if !open.started()
             && let Some(name) = subtest_name(nested)
@@ -930,7 +930,7 @@ impl Yaml {
         let indent = line.iter().take_while(|&&b| b == b' ').count();
         if let Some((key_indent, text)) = &mut self.block {
             if trim(line).is_empty() || indent > *key_indent {
-                if text.len() < MAX_TEXT {
+                if text.len() <= super::MAX_MESSAGE {
                     if !text.is_empty() {
                         text.push('\n');
                     }
@@ -959,13 +959,13 @@ impl Yaml {
                 .and_then(|v| v.strip_suffix(b"\""))
                 .or_else(|| value.strip_prefix(b"'").and_then(|v| v.strip_suffix(b"'")))
                 .unwrap_or(value);
-            self.message = Some(clip(&decode(unquoted)));
+            self.message = Some(clip_message(&decode(unquoted)));
         }
     }
 
     fn end_block(&mut self) {
         if let Some((_, text)) = self.block.take() {
-            self.message = Some(clip(text.trim_end()));
+            self.message = Some(clip_message(text.trim_end()));
         }
     }
 

@@ -7,9 +7,9 @@
 use std::fmt;
 use std::time::Duration;
 
-/// Longest name or message kept (one on a 1 MB line would otherwise be
-/// kept whole).
-pub(super) const MAX_TEXT: usize = 4096;
+/// Longest name kept (one on a 1 MB line would otherwise be kept whole);
+/// messages are bounded by [`crate::parsers::MAX_MESSAGE`].
+const MAX_NAME: usize = 4096;
 
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Directive {
@@ -116,7 +116,7 @@ impl ParsedResult {
         let word = word.to_ascii_lowercase();
         let reason = trim(reason);
         let reason = trim(reason.strip_prefix(b":").unwrap_or(reason));
-        let reason = (!reason.is_empty()).then(|| clip(&decode(reason)));
+        let reason = (!reason.is_empty()).then(|| clip_message(&decode(reason)));
         let directive = match word.as_slice() {
             w if w.starts_with(b"skip") => Directive::Skip(reason),
             b"todo" => Directive::Todo(reason),
@@ -124,7 +124,7 @@ impl ParsedResult {
             b"xpass" => Directive::Xpass(reason),
             b"error" => Directive::Error(reason),
             _ => {
-                let text = clip(&decode(text));
+                let text = clip_message(&decode(text));
                 self.comment = Some(match self.comment.take() {
                     Some(c) => format!("{c}; {text}"),
                     None => text,
@@ -266,7 +266,7 @@ pub(super) fn plan(line: &[u8]) -> Option<Plan> {
         .then(|| {
             let reason = comment[4..].trim_ascii_start();
             let reason = reason.strip_prefix(b":").unwrap_or(reason).trim_ascii();
-            (!reason.is_empty()).then(|| clip(&decode(reason)))
+            (!reason.is_empty()).then(|| clip_message(&decode(reason)))
         })
         .flatten();
     Some(Plan { count, skip })
@@ -287,7 +287,9 @@ pub(super) fn bail_out(line: &[u8]) -> Option<String> {
     if !head.eq_ignore_ascii_case(b"bail out!") {
         return None;
     }
-    Some(clip(&decode(trim(line.get(9..).unwrap_or_default()))))
+    Some(clip_message(&decode(trim(
+        line.get(9..).unwrap_or_default(),
+    ))))
 }
 
 pub(super) fn bail_message(reason: &str) -> String {
@@ -510,8 +512,14 @@ pub(super) fn decode(s: &[u8]) -> String {
     String::from_utf8_lossy(s).into_owned()
 }
 
+/// A name, bounded.
 pub(super) fn clip(s: &str) -> String {
-    super::super::clip(s, MAX_TEXT)
+    super::super::clip(s, MAX_NAME)
+}
+
+/// A message or reason, bounded.
+pub(super) fn clip_message(s: &str) -> String {
+    super::super::clip(s, super::super::MAX_MESSAGE)
 }
 
 #[cfg(test)]

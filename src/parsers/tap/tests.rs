@@ -457,13 +457,21 @@ proptest! {
                     .prop_map(String::into_bytes),
                 "( {4}|# ){0,3}# (Subtest: [a-z]{0,3}|selftests: [a-z]{1,3}: [a-z]{1,3})"
                     .prop_map(String::into_bytes),
+                // Issue 12's shapes: banners, totals, directives, timings,
+                // kernel prefixes, tabs and KTAP versions.
+                "(\\[ *[0-9.]{0,12}\\]( ?\\[ *T[0-9]\\])? )?(\t|  |# ){0,3}(#  RUN +[a-z.]{0,5} \\.\\.\\.|# Running test '[a-z]{0,3}'|# Totals: pass:[0-9]{1,20} fail:[0-9] xfail:0 xpass:0 skip:[0-9] error:0|KTAP version 1|1\\.\\.0 # SKIP x)"
+                    .prop_map(String::into_bytes),
+                "(\t|# ){0,2}(not )?ok [0-9]{1,20}( [a-z#]{0,5})?( # (XFAIL|XPASS|error|TIMEOUT 4|in [0-9]{1,25} ms|time=[0-9e.]{1,6}s|exit=1[0-9]{2})){0,2}"
+                    .prop_map(String::into_bytes),
             ],
             0..30,
         ),
         cut in proptest::option::of("[a-z ]{0,10}"),
+        kunit in any::<bool>(),
     ) {
+        let parser = if kunit { TapParser::kunit() } else { TapParser::new() };
         let (done, _) = parse_lines(
-            Box::new(TapParser::new()),
+            Box::new(parser),
             lines.iter().map(Vec::as_slice),
             cut.as_deref(),
         );
@@ -472,33 +480,6 @@ proptest! {
             prop_assert!(!r.path.is_empty());
         }
     }
-}
-
-#[test]
-fn zz_dump() {
-    let Ok(path) = std::env::var("TAP_FILE") else {
-        return;
-    };
-    let data = std::fs::read(&path).unwrap();
-    let kunit = std::env::var("KUNIT").is_ok();
-    let cut = std::env::var("CUT").ok();
-    let p: Box<dyn Parser> = Box::new(if kunit {
-        TapParser::kunit()
-    } else {
-        TapParser::new()
-    });
-    let data = data.strip_suffix(b"\n").unwrap_or(&data);
-    let (results, verdict) = parse_lines(p, data.split(|&b| b == b'\n'), cut.as_deref());
-    for r in &results {
-        eprintln!(
-            "{}\t{:?}\t{:?}\t{:?}",
-            r.name(),
-            r.status,
-            r.message,
-            r.duration
-        );
-    }
-    eprintln!("{:?}", verdict);
 }
 
 // ---- Real fixtures (tests/fixtures/real/, see their README.md) ----
@@ -772,12 +753,19 @@ ok 1 selftests: mincore: mincore_selftest
     assert_eq!(verdict.problems, no_problems());
     assert_eq!(
         names(&results),
-        ["size/get_size", "kcmp/kcmp_test", "mincore/mincore_selftest"]
+        [
+            "size/get_size",
+            "kcmp/kcmp_test",
+            "mincore/mincore_selftest"
+        ]
     );
 
     let input = "TAP version 13\n1..1\nok 1 a\nTAP version 13\n1..3\nok 1 b\nok 2 c\n";
     let (_, verdict) = run(input.as_bytes(), None);
-    assert_eq!(verdict.problems, ["planned 3 tests, got 2 (TAP document 2)"]);
+    assert_eq!(
+        verdict.problems,
+        ["planned 3 tests, got 2 (TAP document 2)"]
+    );
 
     // A second plan without a version line starts a document too.
     let (_, verdict) = run(b"1..1\nok 1 a\n1..2\nok 1 b\nok 2 c\n", None);
@@ -858,10 +846,15 @@ ok 2 selftests: d: lies
     let (results, verdict) = run(input.as_bytes(), None);
     assert_eq!(
         verdict.problems,
-        ["d/lies: kselftest `# Totals: pass:0 fail:1 xfail:0 xpass:0 skip:0 error:0` \
-          disagrees with the results: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0"]
+        [
+            "d/lies: kselftest `# Totals: pass:0 fail:1 xfail:0 xpass:0 skip:0 error:0` \
+          disagrees with the results: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0"
+        ]
     );
-    assert_eq!(get(&results, &["d", "agrees", "d"]).status, TestStatus::Passed);
+    assert_eq!(
+        get(&results, &["d", "agrees", "d"]).status,
+        TestStatus::Passed
+    );
 
     // Only totals, no result lines: results from the counts.
     let input = "\
@@ -916,7 +909,10 @@ ok 1 global.first
         input.push_str(&format!("ok {i} t{i}\n"));
     }
     let (results, verdict) = run(input.as_bytes(), Some("killed"));
-    assert_eq!(results.last().map(TestResult::name).as_deref(), Some("test 6"));
+    assert_eq!(
+        results.last().map(TestResult::name).as_deref(),
+        Some("test 6")
+    );
     assert_eq!(verdict.problems, ["planned 19 tests, got 5"]);
     // Exited with nothing after the last result: only the plan problem.
     let (results, _) = run(input.as_bytes(), None);
@@ -1026,13 +1022,19 @@ fn synthetic_bats_diagnostics_follow_their_not_ok() {
     let sub = &results[1];
     assert!(sub.output.contains("line 9"), "{}", sub.output);
     assert!(sub.output.contains("result was 3"));
-    assert_eq!(sub.message.as_deref(), Some("`[ \"$result\" -eq 1 ]' failed"));
+    assert_eq!(
+        sub.message.as_deref(),
+        Some("`[ \"$result\" -eq 1 ]' failed")
+    );
     assert_eq!(sub.duration, Some(Duration::from_millis(12)));
     assert!(results[2].output.is_empty(), "{}", results[2].output);
     let div = &results[3];
     assert!(div.output.contains("line 20"));
     assert!(!div.output.contains("line 9"));
-    assert_eq!(div.message.as_deref(), Some("`divide 1 0' failed with status 2"));
+    assert_eq!(
+        div.message.as_deref(),
+        Some("`divide 1 0' failed with status 2")
+    );
 }
 
 #[test]
@@ -1077,7 +1079,11 @@ not ok 4 d
     let (results, _) = run(input.as_bytes(), None);
     let d = |i: usize| results[i].duration;
     assert_eq!(d(0), Some(Duration::from_millis(2)), "from the batch start");
-    assert_eq!(d(1), Some(Duration::from_millis(3)), "from the previous result");
+    assert_eq!(
+        d(1),
+        Some(Duration::from_millis(3)),
+        "from the previous result"
+    );
     assert_eq!(d(2), Some(Duration::from_millis(250)));
     assert_eq!(d(3), Some(Duration::from_millis(7)));
     // Arrival times that go backwards saturate.
@@ -1101,7 +1107,10 @@ ok 4 # SKIP
 ";
     let (results, verdict) = run(input.as_bytes(), None);
     assert_eq!(verdict.problems, no_problems());
-    assert_eq!(names(&results), ["known bug", "thing", "setup failed", "test 4"]);
+    assert_eq!(
+        names(&results),
+        ["known bug", "thing", "setup failed", "test 4"]
+    );
     assert_eq!(results[0].status, TestStatus::Passed);
     assert_eq!(results[1].status, TestStatus::Passed);
     assert_eq!(results[2].status, TestStatus::Error("error".into()));
@@ -1156,7 +1165,11 @@ fn synthetic_kunit_in_a_kernel_log() {
         fail.message.as_deref(),
         Some("example_fail_test: EXPECTATION FAILED at lib/kunit/example.c:29")
     );
-    assert!(!fail.output.contains("[    1.0"), "prefix stripped: {}", fail.output);
+    assert!(
+        !fail.output.contains("[    1.0"),
+        "prefix stripped: {}",
+        fail.output
+    );
     assert_eq!(
         get(&results, &["example", "example_skip_test"]).status,
         TestStatus::Skipped(Some("this test should be skipped".into()))
