@@ -85,7 +85,7 @@ pub(super) fn parse_result(line: &[u8]) -> Option<ParsedResult> {
     let mut parsed = ParsedResult {
         ok,
         number,
-        desc: clip(&unescape(trim(desc))),
+        desc: clip_owned(unescape(trim(desc))),
         directive: Directive::None,
         comment: None,
         duration: None,
@@ -510,6 +510,11 @@ pub(super) fn trim(s: &[u8]) -> &[u8] {
 
 pub(super) fn decode(s: &[u8]) -> String {
     String::from_utf8_lossy(s).into_owned()
+}
+
+/// A name, bounded, without copying it when it fits (one per result line).
+fn clip_owned(s: String) -> String {
+    if s.len() <= MAX_NAME { s } else { clip(&s) }
 }
 
 /// A name, bounded.
