@@ -22,8 +22,9 @@ pub fn for_format(format: &crate::config::OutputFormat) -> Option<Box<dyn Parser
     match format {
         F::None | F::Junit(_) => None,
         F::Tap => Some(Box::new(tap::TapParser::new())),
-        // Interim: KUnit and LTP get their own readers.
-        F::Kunit | F::Ltp => Some(Box::new(tap::TapParser::new())),
+        F::Kunit => Some(Box::new(tap::TapParser::kunit())),
+        // Interim: LTP gets its own reader.
+        F::Ltp => Some(Box::new(tap::TapParser::new())),
         F::TestProgs { .. } => Some(Box::new(test_progs::TestProgsParser::new())),
         F::GoJson => Some(Box::new(gotest::GoJsonParser::new())),
         F::Libtest => Some(Box::new(libtest::LibtestParser::new())),
