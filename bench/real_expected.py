@@ -7,7 +7,8 @@ passed / failed / skipped / flaky / error.
 
 usage:
   real_expected.py junit  REPORT.xml        JUnit XML (bats, pytest, nextest)
-  real_expected.py tap    OUTPUT.txt        bats TAP (cross-check only: no file names)
+  real_expected.py tap    OUTPUT.txt        bats TAP
+  real_expected.py tap-timing OUTPUT.txt    bats TAP recorded with --timing
   real_expected.py gojson OUTPUT.json       go test -json (test2json events)
   real_expected.py libtest OUTPUT.txt       cargo test text output (`test X ... ok`)
   real_expected.py libtest-json OUTPUT.txt  cargo test -Z unstable-options --format json,
@@ -19,15 +20,19 @@ Naming rules (one line per test, in report order):
   gojson:  "<Package>::<Test>" (subtests keep go's "Parent/sub" form)
   libtest: "<target>::<test name>", target = what cargo printed after `Running`
            (e.g. "unittests src/lib.rs", "tests/zz_warden.rs") or "Doc-tests <crate>"
-  tap:     "<name>" as printed after `ok N ` / `not ok N ` (timing suffix removed)
+  tap:     "<name>" as printed after `ok N ` / `not ok N ` (timing suffix and
+           `# skip ...` directive removed; TAP has no file names, so a name used in
+           two files appears twice)
 
 Status rules:
   junit:   <failure> -> failed, else <error> -> error, else <skipped> -> skipped,
            else passed.  A testcase that passed after retries recorded inside it
            (<flakyFailure>/<flakyError> from nextest, <rerunFailure>/<rerunError>
-           from pytest-rerunfailures) -> flaky.  A name that occurs several times
+           from pytest-rerunfailures, should it ever write them) -> flaky.  A name that occurs several times
            (older pytest-rerunfailures style) is reported once, with its last
-           status, or flaky when the last is passed and an earlier one was not.
+           status, or flaky when that last one passed (pytest-rerunfailures >= 16.6
+           writes one <testcase> per attempt and leaves the failed attempts EMPTY,
+           i.e. they look like passes; a repeated name can only come from reruns).
   gojson:  Action pass/fail/skip -> passed/failed/skipped.  A test with a `run`
            event but no pass/fail/skip event (binary killed by -timeout or a
            panic elsewhere) -> failed, because go reports its package as failed;
@@ -75,7 +80,7 @@ def junit(path):
     for full in order:
         sts = seen[full]
         last = sts[-1]
-        if len(sts) > 1 and last == "passed" and any(s != "passed" for s in sts[:-1]):
+        if len(sts) > 1 and last == "passed":
             last = "flaky"
         rows.append((full, last))
     return rows
@@ -84,7 +89,12 @@ def junit(path):
 TAP_RE = re.compile(r"^(ok|not ok) (\d+) (.*)$")
 
 
-def tap(path):
+def tap(path, timing=False):
+    """bats TAP: `ok N name`, `not ok N name`, `ok N name # skip[ reason]`.
+    bats 1.8.2 timing comes in two shapes: `--report-formatter` (without --timing)
+    appends ` # in N ms`; `--timing` appends ` in Nms` to the NAME, before a
+    `# skip` directive (`ok 3 foo in 5ms # skip reason`).  The second shape is
+    only stripped in mode tap-timing.  `# ...` diagnostic lines are ignored."""
     rows = []
     for line in open(path, encoding="utf-8", errors="replace"):
         line = line.rstrip("\n")
@@ -93,10 +103,12 @@ def tap(path):
             continue
         ok, _, rest = m.groups()
         status = "passed" if ok == "ok" else "failed"
-        sk = re.match(r"^(.*?) # skip(?: \(.*\))?$", rest)
+        rest = re.sub(r" # in \d+ ?ms$", "", rest)
+        sk = re.match(r"^(.*?) # skip(?: .*)?$", rest)
         if sk and ok == "ok":
             rest, status = sk.group(1), "skipped"
-        rest = re.sub(r" in \d+ms$", "", rest)
+        if timing:
+            rest = re.sub(r" in \d+ms$", "", rest)
         rows.append((rest, status))
     return rows
 
@@ -230,7 +242,7 @@ def main():
                 print("  ", x, file=sys.stderr)
             sys.exit(1)
         return
-    fn = {"junit": junit, "tap": tap, "gojson": gojson, "libtest": libtest,
+    fn = {"junit": junit, "tap": tap, "tap-timing": lambda p: tap(p, timing=True), "gojson": gojson, "libtest": libtest,
           "libtest-json": libtest_json}[mode]
     emit(fn(sys.argv[2]))
 
