@@ -10,7 +10,7 @@
 //! `t #2` of one run meets `t #2` of the next in the history.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use super::TestResult;
 
@@ -20,11 +20,7 @@ pub fn disambiguate(tests: &mut [TestResult]) {
     // otherwise copy every name once more. A hash match is confirmed by
     // comparing paths; a collision between different paths goes to `other`.
     let state = std::collections::hash_map::RandomState::new();
-    let hash = |path: &[String]| {
-        let mut h = state.build_hasher();
-        path.hash(&mut h);
-        h.finish()
-    };
+    let hash = |path: &[String]| state.hash_one(path);
     let mut first: HashMap<u64, (usize, u32)> = HashMap::with_capacity(tests.len());
     let mut other: HashMap<Vec<String>, u32> = HashMap::new();
     for i in 0..tests.len() {
