@@ -203,7 +203,14 @@ impl GoJsonParser {
                     _ => TestStatus::Failed,
                 };
                 let message = match status {
-                    TestStatus::Failed => failure_message(&state),
+                    // Go's timeout naming it (newer test2json may end the
+                    // running tests itself), else its own lines.
+                    TestStatus::Failed => self
+                        .packages
+                        .get(&package)
+                        .and_then(|p| p.timed_out(&test))
+                        .map(str::to_owned)
+                        .or_else(|| failure_message(&state)),
                     _ => None,
                 };
                 if status == TestStatus::Failed {

@@ -81,6 +81,10 @@ const MAX_LEFT_RIGHT: usize = 160;
 /// Most tests tracked as panicked without a result yet.
 const MAX_PANICKED: usize = 1024;
 
+/// Most names of finished tests kept per binary (names are clipped to
+/// [`MAX_MESSAGE`], so this bounds the set to a few megabytes).
+const MAX_FINISHED: usize = 10_000;
+
 static RUNNING: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^ {5}Running (.+?)(?: \([^()]*\))?\s*$").ok());
 static DOC_TESTS: LazyLock<Option<Regex>> =
@@ -294,6 +298,9 @@ pub struct LibtestParser {
     /// `--nocapture`: output since the previous result line that no test
     /// claimed; it goes to the next result's test.
     loose: Failure,
+    /// This binary's tests that have their result (a panic's late lines
+    /// don't make them running again).
+    finished: HashSet<String>,
     /// The panic block being read (`--nocapture`).
     block: Option<Block>,
     /// This binary's `running N tests`, and the results seen since.
@@ -336,6 +343,7 @@ impl LibtestParser {
             long_running: Vec::new(),
             awaiting: None,
             panicked: Vec::new(),
+            finished: HashSet::new(),
             loose: Failure::default(),
             block: None,
             expected: None,
@@ -459,6 +467,7 @@ impl LibtestParser {
         }
         self.reported.clear();
         self.long_running.clear();
+        self.finished.clear();
         self.loose = Failure::default();
         self.block = None;
         self.expected = None;
@@ -496,6 +505,9 @@ impl LibtestParser {
             Target::Nowhere => false,
         }) {
             self.block = None;
+        }
+        if self.finished.len() < MAX_FINISHED {
+            self.finished.insert(name.to_owned());
         }
         let mut f = std::mem::take(&mut self.loose);
         f.name = name.to_owned();
@@ -564,6 +576,9 @@ impl LibtestParser {
         self.block = None;
         if let Some(mut a) = self.awaiting.take() {
             self.long_running.retain(|n| *n != a.name);
+            if self.finished.len() < MAX_FINISHED {
+                self.finished.insert(a.name.clone());
+            }
             let d = self.tick(at, None);
             if status == TestStatus::Failed {
                 a.duration = Some(d);
@@ -606,6 +621,10 @@ impl LibtestParser {
                 Some(a) => a.push(line),
                 None => self.loose.output.push_line(line.as_bytes()),
             },
+            // A late line of a test that has its result: output only.
+            Target::Named(name) if self.finished.contains(name) => {
+                self.loose.output.push_line(line.as_bytes());
+            }
             Target::Named(name) => match self.panicked.iter().position(|p| p.name == *name) {
                 Some(i) => self.panicked[i].push(line),
                 None if self.panicked.len() < MAX_PANICKED => {
