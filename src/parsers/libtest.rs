@@ -912,7 +912,7 @@ fn clip(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::parsers::MAX_TEST_OUTPUT;
     use crate::parsers::parse_lines;
@@ -1284,9 +1284,36 @@ test result: FAILED. 3 passed; 3 failed; 1 ignored; 0 measured; 1 filtered out; 
 error: test failed, to rerun pass `--lib`
 ";
 
+    /// Parses the recorded output `tests/fixtures/real/<suite>/<input>`
+    /// with `parser` (lines as they were recorded, not cut short) and
+    /// compares it test by test, names and statuses, with `expected` (a
+    /// `name<TAB>status` file derived from the runner's own report).
+    /// Returns the results for checks of messages.
+    #[allow(dead_code)] // until the real fixtures are recorded
+    pub(crate) fn check_real_fixture(
+        parser: Box<dyn Parser>,
+        suite: &str,
+        input: &str,
+        expected: &str,
+    ) -> Vec<TestResult> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/real")
+            .join(suite);
+        let bytes = std::fs::read(dir.join(input)).expect("fixture input");
+        let bytes = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        let (results, _) = parse_lines(parser, bytes.split(|b| *b == b'\n'), None);
+        let expected = std::fs::read_to_string(dir.join(expected)).expect("expected.tsv");
+        let mut want: Vec<&str> = expected.lines().filter(|l| !l.trim().is_empty()).collect();
+        want.sort_unstable();
+        let mut got = statuses(&results);
+        got.sort_unstable();
+        assert_eq!(got, want, "{suite}/{input}");
+        results
+    }
+
     /// Names and statuses of `results`, `name<TAB>status` as in the
     /// fixtures' expected.tsv files.
-    fn statuses(results: &[TestResult]) -> Vec<String> {
+    pub(crate) fn statuses(results: &[TestResult]) -> Vec<String> {
         results
             .iter()
             .map(|r| format!("{}\t{}", r.name(), status_word(&r.status)))
@@ -1663,6 +1690,14 @@ failures:
                         "test c ... has been running for over 60 seconds",
                         "     Running tests/x.rs (target/x)", "   Doc-tests x",
                         "test result: FAILED. 1 passed; 3 failed; 0 ignored;",
+                        "thread 'a' (1) panicked at src/x.rs:1:1:",
+                        "thread '<unnamed>' panicked at src/x.rs:1:1:",
+                        "thread 'b' panicked at 'm", "  left: 1", " right: 2', x",
+                        "stack backtrace:", "   0: frame", "             at x.rs:1",
+                        "error: test failed, to rerun pass `--lib`",
+                        "  process didn't exit successfully: `x` (signal: 6)",
+                        "test a has been running for over 60 seconds",
+                        "test b ... ok <1e400s>", "test b ... FAILED <-3s>",
                     ]).prop_map(|s| s.as_bytes().to_vec()),
                     1 => prop::collection::vec(any::<u8>(), 30_000..30_001),
                 ],
