@@ -385,7 +385,7 @@ pub fn merge_json_summary(
         .iter()
         .filter(|t| t.path.len() == 1 && t.status.is_failure())
         .count();
-    if u64::try_from(failed).map_or(true, |f| f != summary.failed) {
+    if u64::try_from(failed).ok() != Some(summary.failed) {
         read.problems.push(format!(
             "json summary {shown} counts {} failed tests, {failed} were seen",
             summary.failed
@@ -406,11 +406,7 @@ fn merge_one(
     } else {
         TestStatus::Passed
     };
-    let message = if failed {
-        failure_message(log)
-    } else {
-        None
-    };
+    let message = if failed { failure_message(log) } else { None };
     let Some(t) = tests.iter_mut().find(|t| t.path == path) else {
         let mut output = OutputTail::default();
         log.lines().for_each(|l| output.push_line(l.as_bytes()));
@@ -476,10 +472,11 @@ fn read_bounded(path: &Path, started: SystemTime) -> Result<Option<String>, Read
             meta.len()
         )));
     }
-    if let Ok(modified) = meta.modified() {
-        if modified + MTIME_SLACK < started {
-            return Ok(None);
-        }
+    if let Ok(modified) = meta.modified()
+        // Checked: a file's mtime can be set to anything.
+        && modified.checked_add(MTIME_SLACK).is_some_and(|m| m < started)
+    {
+        return Ok(None);
     }
     let mut bytes = Vec::new();
     file.take(MAX_JSON_SUMMARY + 1)
@@ -594,9 +591,9 @@ fn clip_name(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::parsers::MAX_TEST_OUTPUT;
-    use std::path::Path;
     use crate::parsers::parse_lines;
     use proptest::prelude::*;
+    use std::path::Path;
 
     fn run(input: &[u8], cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
         parse_lines(
@@ -799,7 +796,8 @@ test_sub:PASS:skel_open 0 nsec
         assert_eq!(results.len(), 2);
         assert_eq!(verdict.problems.len(), 1);
         assert!(
-            verdict.problems[0].contains("stopped after #2 b; the test running then printed nothing"),
+            verdict.problems[0]
+                .contains("stopped after #2 b; the test running then printed nothing"),
             "{verdict:?}"
         );
         let (_, verdict) = run_ended("", &timed_out());
@@ -866,7 +864,10 @@ log
 ";
         let (results, _) = run(input.as_bytes(), None);
         // Line i arrives at i ms.
-        assert_eq!(find_result(&results, &["align"]).duration, Some(Duration::ZERO));
+        assert_eq!(
+            find_result(&results, &["align"]).duration,
+            Some(Duration::ZERO)
+        );
         assert_eq!(
             find_result(&results, &["atomics"]).duration,
             Some(Duration::from_millis(4))
@@ -931,7 +932,10 @@ Summary: 1/1 PASSED, 0 SKIPPED, 2 FAILED
 
     #[test]
     fn synthetic_json_summary_disagreements_are_problems() {
-        let (mut tests, _) = run(b"#1 align:OK\nSummary: 1/0 PASSED, 0 SKIPPED, 0 FAILED\n", None);
+        let (mut tests, _) = run(
+            b"#1 align:OK\nSummary: 1/0 PASSED, 0 SKIPPED, 0 FAILED\n",
+            None,
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = json_file(
             dir.path(),
@@ -957,7 +961,10 @@ Summary: 1/1 PASSED, 0 SKIPPED, 2 FAILED
         let later = SystemTime::now() + Duration::from_secs(60);
         let read = merge_json_summary(&mut tests, &path, later);
         assert!(read.problems.is_empty());
-        assert!(read.warnings[0].contains("older than the batch"), "{read:?}");
+        assert!(
+            read.warnings[0].contains("older than the batch"),
+            "{read:?}"
+        );
         // Malformed, empty, absurd numbers, not an object: problems.
         for body in [
             r#"{"failed":"#,
