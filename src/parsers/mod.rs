@@ -11,6 +11,7 @@ use std::time::Duration;
 pub mod gotest;
 pub mod junit;
 pub mod libtest;
+pub mod ltp;
 pub mod names;
 pub mod tap;
 pub mod test_progs;
@@ -23,8 +24,7 @@ pub fn for_format(format: &crate::config::OutputFormat) -> Option<Box<dyn Parser
         F::None | F::Junit(_) => None,
         F::Tap => Some(Box::new(tap::TapParser::new())),
         F::Kunit => Some(Box::new(tap::TapParser::kunit())),
-        // Interim: LTP gets its own reader.
-        F::Ltp => Some(Box::new(tap::TapParser::new())),
+        F::Ltp => Some(Box::new(ltp::LtpParser::new())),
         F::TestProgs { .. } => Some(Box::new(test_progs::TestProgsParser::new())),
         F::GoJson => Some(Box::new(gotest::GoJsonParser::new())),
         F::Libtest => Some(Box::new(libtest::LibtestParser::new())),

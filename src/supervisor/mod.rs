@@ -372,9 +372,23 @@ fn read_tests(outcome: &mut Outcome, batch: &PlannedBatch, feed: Option<TestFeed
     // reason (`<error type="timed-out">`).
     let ended = crate::parsers::Ended::batch(outcome.status, &outcome.reason);
     let (tests, problems) = match (feed, &batch.config.format) {
-        (Some(feed), _) => {
-            let (tests, verdict) = feed.finish(&ended);
-            (tests, verdict.problems)
+        (Some(feed), format) => {
+            let (mut tests, verdict) = feed.finish(&ended);
+            let mut problems = verdict.problems;
+            // test_progs' `--json-summary` file: the failures' logs.
+            if let config::OutputFormat::TestProgs {
+                json_summary: Some(path),
+            } = format
+            {
+                let read = crate::parsers::test_progs::merge_json_summary(
+                    &mut tests,
+                    &batch.cwd.join(path),
+                    outcome.started,
+                );
+                problems.extend(read.problems);
+                outcome.warnings.extend(read.warnings);
+            }
+            (tests, problems)
         }
         (None, config::OutputFormat::Junit(globs)) => {
             crate::parsers::junit::read_junit_files(&batch.cwd, globs)
