@@ -77,7 +77,7 @@ expected() {
 }
 copy_src() {  # copy_src DIR [SUFFIX]  -> $FIX/src/ (SUFFIX appended, e.g. .txt for test_*.py)
   local d=$1 suf=${2:-}
-  (cd "$d" && find . -type f ! -path './target/*' ! -path './.venv*' ! -path './venv*' \
+  (cd "$d" && find . -type f ! -path './target/*' ! -path './.venv*' ! -path './venv*' ! -path './report/*' \
       ! -name '*.pyc' ! -path '*/__pycache__/*' ! -path './.pytest_cache/*' ! -name Cargo.lock | sort) |
   while read -r p; do
     mkdir -p "$FIX/src/$(dirname "$p")"; cp "$d/$p" "$FIX/src/$p$suf"
