@@ -64,11 +64,23 @@ SUITES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+def canonical(name: str) -> str:
+    """One spelling of a test path for both sides: the expected files join
+    levels with `::` (`classname::name`, `package::Test`, `target::test`),
+    warden with `/`; cargo's `Doc-tests semver` target is warden's
+    `doc-tests` binary; surrounding blanks are not part of a name."""
+    name = name.strip()
+    if name.startswith("Doc-tests "):
+        name = "doc-tests" + name[name.find("::"):]
+    return name.replace("::", "/")
+
+
 def numbered(rows: list[tuple[str, str]]) -> dict[str, str]:
     """Names numbered as warden numbers duplicates: the second `x` is `x #2`."""
     seen: dict[str, int] = {}
     out: dict[str, str] = {}
     for name, status in rows:
+        name = canonical(name)
         seen[name] = seen.get(name, 0) + 1
         key = name if seen[name] == 1 else f"{name} #{seen[name]}"
         out[key] = status
@@ -82,7 +94,7 @@ def read_expected(path: Path) -> dict[str, str]:
     stem = path.name[: -len(".expected.tsv")] + "/"
     rows = []
     for line in path.read_text(errors="replace").splitlines():
-        if not line.strip() or line.startswith("#"):
+        if not line.strip():
             continue
         name, _, status = line.rpartition("\t")
         rows.append((name, status.strip()))
@@ -127,7 +139,7 @@ def warden_results(junit: Path, batch: str) -> dict[str, str]:
             synthetic = re.fullmatch(r"test \d+", name.rsplit("/", 1)[-1]) is not None
             if synthetic or any(m in messages for m in NAMED_BY_WARDEN):
                 status = "+" + status
-            out[case.get("name", "")] = status
+            out[canonical(case.get("name", ""))] = status
     return out
 
 

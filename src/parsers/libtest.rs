@@ -1284,33 +1284,6 @@ test result: FAILED. 3 passed; 3 failed; 1 ignored; 0 measured; 1 filtered out; 
 error: test failed, to rerun pass `--lib`
 ";
 
-    /// Parses the recorded output `tests/fixtures/real/<suite>/<input>`
-    /// with `parser` (lines as they were recorded, not cut short) and
-    /// compares it test by test, names and statuses, with `expected` (a
-    /// `name<TAB>status` file derived from the runner's own report).
-    /// Returns the results for checks of messages.
-    #[allow(dead_code)] // until the real fixtures are recorded
-    pub(crate) fn check_real_fixture(
-        parser: Box<dyn Parser>,
-        suite: &str,
-        input: &str,
-        expected: &str,
-    ) -> Vec<TestResult> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/real")
-            .join(suite);
-        let bytes = std::fs::read(dir.join(input)).expect("fixture input");
-        let bytes = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-        let (results, _) = parse_lines(parser, bytes.split(|b| *b == b'\n'), None);
-        let expected = std::fs::read_to_string(dir.join(expected)).expect("expected.tsv");
-        let mut want: Vec<&str> = expected.lines().filter(|l| !l.trim().is_empty()).collect();
-        want.sort_unstable();
-        let mut got = statuses(&results);
-        got.sort_unstable();
-        assert_eq!(got, want, "{suite}/{input}");
-        results
-    }
-
     /// Names and statuses of `results`, `name<TAB>status` as in the
     /// fixtures' expected.tsv files.
     pub(crate) fn statuses(results: &[TestResult]) -> Vec<String> {

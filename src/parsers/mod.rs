@@ -13,6 +13,8 @@ pub mod junit;
 pub mod libtest;
 pub mod ltp;
 pub mod names;
+#[cfg(test)]
+mod real_fixtures;
 pub mod tap;
 pub mod test_progs;
 

@@ -82,13 +82,18 @@ pub(super) fn parse_result(line: &[u8]) -> Option<ParsedResult> {
         Some(at) => (&rest[..at], Some(&rest[at + 1..])),
         None => (rest, None),
     };
+    // bats 1.x `--timing`: `ok 1 name in 15ms`, no `#` before the time.
+    let (desc, bats_time) = match bats_timing_suffix(trim(desc)) {
+        Some((name, d)) => (name, Some(d)),
+        None => (desc, None),
+    };
     let mut parsed = ParsedResult {
         ok,
         number,
         desc: clip_owned(unescape(trim(desc))),
         directive: Directive::None,
         comment: None,
-        duration: None,
+        duration: bats_time,
     };
     // `# in 5 ms # timeout after 3 s`: each `#` segment on its own.
     while let Some(text) = directive_text {
@@ -178,6 +183,20 @@ fn starts_directive(after: &[u8]) -> bool {
         || t.starts_with(b"exit=")
         || t.starts_with(b"time=")
         || in_ms(t)
+}
+
+/// bats 1.x `--timing` puts the time after the name without a `#`:
+/// `name in 15ms`. The name without it, and the time; `None` unless the
+/// description ends exactly so (` in `, digits, `ms`).
+fn bats_timing_suffix(desc: &[u8]) -> Option<(&[u8], Duration)> {
+    let rest = desc.strip_suffix(b"ms")?;
+    let digits_at = rest.iter().rposition(|b| !b.is_ascii_digit())? + 1;
+    if digits_at == rest.len() {
+        return None;
+    }
+    let name = rest[..digits_at].strip_suffix(b" in ")?;
+    let n: u64 = std::str::from_utf8(&rest[digits_at..]).ok()?.parse().ok()?;
+    Some((name, Duration::from_millis(n)))
 }
 
 /// bats' `in 3 ms`, followed by nothing or another `#`.
@@ -592,6 +611,18 @@ mod tests {
 
     #[test]
     fn durations_on_result_lines() {
+        let r = result("ok 7 addition works in 15ms");
+        assert_eq!(r.desc, "addition works");
+        assert_eq!(r.duration, Some(Duration::from_millis(15)));
+        let r = result("ok 3 skipped one in 5ms # skip no reason");
+        assert_eq!(r.desc, "skipped one");
+        assert_eq!(r.duration, Some(Duration::from_millis(5)));
+        // Not a time: kept in the name.
+        assert_eq!(result("ok 1 runs in ms").desc, "runs in ms");
+        assert_eq!(
+            result("ok 1 done in 99999999999999999999999ms").desc,
+            "done in 99999999999999999999999ms"
+        );
         let r = result("ok 1 quick test # in 3 ms");
         assert_eq!(r.desc, "quick test");
         assert_eq!(r.duration, Some(Duration::from_millis(3)));
