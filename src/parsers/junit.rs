@@ -4,6 +4,37 @@
 //! streaming XML reader, so memory stays bounded by the largest single text
 //! node, not the file (they can be hundreds of MB).
 //!
+//! What a file looks like, and what is made of it:
+//!
+//! ```xml
+//! <testsuites>                                   <!-- optional -->
+//!   <testsuite name="pytest" timestamp="…" time="0.41" file="…">
+//!     <testcase classname="tests.test_api" name="test_login" time="0.1"/>
+//!     <testcase classname="…" name="…">
+//!       <failure message="…" type="…">text</failure>  <!-- failed -->
+//!       <error message="…" type="…">text</error>      <!-- Error(type) -->
+//!       <skipped message="…"/>                         <!-- skipped -->
+//!       <flakyFailure message="…"/>  <!-- failed, then passed: flaky -->
+//!       <rerunFailure message="…"/>  <!-- beside a failure: failed again -->
+//!       <system-out>…</system-out><system-err>…</system-err>
+//!     </testcase>
+//!   </testsuite>
+//! </testsuites>
+//! ```
+//!
+//! - `<error>` is [`TestStatus::Error`] with its `type` (`error` without
+//!   one); `<flakyFailure>`/`<flakyError>` make a passing test
+//!   [`TestStatus::Flaky`] with the failed attempt's message;
+//!   `<rerunFailure>`/`<rerunError>` beside a failure make it `failed N
+//!   times: <the failure's message>`.
+//! - A test listed again in the same `<testsuite>` is a rerun, and a
+//!   same-named test in another suite or file is another test: see
+//!   [`repeat`](super::repeat), the one rule for both readers.
+//! - Names: [`test_path`].
+//! - `time` attributes: seconds, `1,234.5` allowed; beyond [`MAX_TIME`],
+//!   negative, NaN or infinite is clamped with a warning here, and is an
+//!   error for `warden import junit`.
+//!
 //! The reader itself ([`read_xml`] into a [`Visitor`]) also serves `warden
 //! import junit` (`history::import`), which needs the suites around the
 //! cases and none of their output.
@@ -12,43 +43,116 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-use super::{MAX_TEST_OUTPUT, OutputTail, TestResult, TestStatus};
-
-/// Longest message kept (a `message` attribute).
-const MAX_MESSAGE: usize = 1024;
+use super::repeat::{self, Seen};
+use super::{MAX_MESSAGE, MAX_TEST_OUTPUT, OutputTail, TestResult, TestStatus};
 
 /// Deepest directory level walked looking for files.
 const MAX_DEPTH: usize = 64;
 
-/// Reads the JUnit files under `dir` matching any of `patterns` (globs
-/// relative to `dir`; `**` crosses directories, `*` does not). Returns the
-/// test results of all files, in file-name order, and the problems: a bad
-/// pattern, no file matched, a file that could not be read or is malformed
-/// (results before the error are kept).
-pub fn read_junit_files(dir: &Path, patterns: &[String]) -> (Vec<TestResult>, Vec<String>) {
-    let mut results = Vec::new();
-    let mut problems = Vec::new();
-    let Some(set) = glob_set(dir, patterns, &mut problems) else {
-        return (results, problems);
+/// The longest `time` taken as a test's or suite's duration: a year.
+/// Longer (`time="1e19"`) is a broken writer, and would overflow the
+/// history's milliseconds.
+pub const MAX_TIME: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// How much older than the batch's start a file's modification time may
+/// be and still count as written by the batch: file times come from the
+/// kernel's coarse clock (a tick behind), some filesystems keep seconds.
+pub const MTIME_SLACK: Duration = Duration::from_secs(2);
+
+/// The history and report name of a JUnit test, as a path: `[classname,
+/// name]`, without the classname when it is empty or repeats the batch's
+/// name (gotestsum's and Surefire's suites are named like their
+/// classnames; `cart/cart/TestTotal` says nothing more than `cart/TestTotal`).
+///
+/// This is the one naming rule: `warden run` records a test of a batch
+/// `format = "junit"` as `<batch>/` + this path, and `warden import junit`
+/// records `<batch>/` + this path too, where the batch is `--batch NAME`,
+/// else the test's `<testsuite name>` (the file's stem when it has none).
+/// So an import with `--batch` of the batch's name gives the names `warden
+/// run` gives.
+pub fn test_path(batch: &str, classname: &str, name: &str) -> Vec<String> {
+    if classname.is_empty() || classname == batch {
+        vec![name.to_owned()]
+    } else {
+        vec![classname.to_owned(), name.to_owned()]
+    }
+}
+
+/// What a batch's JUnit files said.
+#[derive(Debug, Default)]
+pub struct JunitFiles {
+    /// Every test, once ([`repeat::assemble`]).
+    pub tests: Vec<TestResult>,
+    /// What makes the batch fail: a bad pattern, no file written by this
+    /// batch, a file that could not be read or is malformed (results
+    /// before the error are kept).
+    pub problems: Vec<String>,
+    /// What is worth saying but fails nothing: a `time` out of range.
+    pub warnings: Vec<String>,
+}
+
+/// Reads the JUnit files of the batch `batch` under `dir` matching any of
+/// `patterns` (globs relative to `dir`; `**` crosses directories, `*` does
+/// not), in file-name order. Files last modified before `started` (less
+/// [`MTIME_SLACK`]) are left from an earlier run and not read.
+pub fn read_junit_files(
+    dir: &Path,
+    patterns: &[String],
+    batch: &str,
+    started: SystemTime,
+) -> JunitFiles {
+    let mut out = JunitFiles::default();
+    let Some(set) = glob_set(dir, patterns, &mut out.problems) else {
+        return out;
     };
     let mut files = Vec::new();
     if let Err(e) = walk(dir, Path::new(""), 0, &set, &mut files) {
-        problems.push(format!("cannot read {}: {e}", dir.display()));
+        out.problems.push(format!("cannot read {}: {e}", dir.display()));
     }
     files.sort();
-    if files.is_empty() {
-        problems.push(format!("no JUnit file matched {}", patterns.join(", ")));
+    let since = started.checked_sub(MTIME_SLACK).unwrap_or(started);
+    let (fresh, stale): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .partition(|(_, modified)| modified.is_none_or(|m| m >= since));
+    if fresh.is_empty() {
+        let mut problem = format!(
+            "no JUnit file matching {} was written by this run",
+            patterns.join(", ")
+        );
+        if !stale.is_empty() {
+            let shown: Vec<String> = stale
+                .iter()
+                .take(3)
+                .map(|(p, _)| p.display().to_string())
+                .collect();
+            let more = match stale.len() - shown.len() {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            problem.push_str(&format!(
+                " (found {} older file{}: {}{more}, written before the batch started)",
+                stale.len(),
+                if stale.len() == 1 { "" } else { "s" },
+                shown.join(", ")
+            ));
+        }
+        out.problems.push(problem);
     }
-    for rel in files {
-        read_file(&dir.join(&rel), &rel, &mut results, &mut problems);
+    let mut reader = BatchReader::new(batch);
+    for (rel, _) in fresh {
+        reader.file = rel.display().to_string();
+        read_file(&dir.join(&rel), &mut reader);
     }
-    (results, problems)
+    out.tests = repeat::assemble(reader.seen);
+    out.problems.extend(reader.problems);
+    out.warnings.extend(reader.warnings);
+    out
 }
 
 fn glob_set(dir: &Path, patterns: &[String], problems: &mut Vec<String>) -> Option<GlobSet> {
@@ -78,13 +182,13 @@ fn glob_set(dir: &Path, patterns: &[String], problems: &mut Vec<String>) -> Opti
 }
 
 /// Collects the regular files under `dir` (not following symlinks) whose
-/// path relative to the root matches `set`.
+/// path relative to the root matches `set`, with their modification times.
 fn walk(
     dir: &Path,
     rel: &Path,
     depth: usize,
     set: &GlobSet,
-    files: &mut Vec<PathBuf>,
+    files: &mut Vec<(PathBuf, Option<SystemTime>)>,
 ) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let Ok(entry) = entry else { continue };
@@ -98,27 +202,119 @@ fn walk(
                 let _ = walk(&entry.path(), &rel, depth + 1, set, files);
             }
         } else if kind.is_file() && set.is_match(&rel) {
-            files.push(rel);
+            let modified = entry.metadata().and_then(|m| m.modified()).ok();
+            files.push((rel, modified));
         }
     }
     Ok(())
 }
 
-fn read_file(path: &Path, shown: &Path, results: &mut Vec<TestResult>, problems: &mut Vec<String>) {
-    let shown = shown.display();
+fn read_file(path: &Path, reader: &mut BatchReader<'_>) {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => {
-            problems.push(format!("cannot read JUnit file {shown}: {e}"));
+            reader
+                .problems
+                .push(format!("cannot read JUnit file {}: {e}", reader.file));
             return;
         }
     };
-    match read_xml(BufReader::new(file), Keep::Output, results) {
+    reader.file_group = None;
+    match read_xml(BufReader::new(file), Keep::Output, Times::Clamp, reader) {
         Ok(()) => {}
-        Err(XmlError::Syntax { position, error }) => problems.push(format!(
-            "malformed JUnit file {shown} (at byte {position}): {error}"
-        )),
-        Err(e) => problems.push(format!("malformed JUnit file {shown}: {e}")),
+        Err(e) => reader
+            .problems
+            .push(format!("malformed JUnit file {}: {e}", reader.file)),
+    }
+}
+
+/// The [`Visitor`] of a batch's files: each case as a [`Seen`] of its
+/// `<testsuite>` element, named by [`test_path`].
+struct BatchReader<'b> {
+    batch: &'b str,
+    /// The file being read, as shown in problems.
+    file: String,
+    /// Groups handed out so far.
+    groups: usize,
+    /// The group of cases outside any suite in this file.
+    file_group: Option<usize>,
+    /// Open suites: their group and label.
+    open: Vec<(usize, Option<String>)>,
+    seen: Vec<Seen>,
+    problems: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl<'b> BatchReader<'b> {
+    fn new(batch: &'b str) -> BatchReader<'b> {
+        BatchReader {
+            batch,
+            file: String::new(),
+            groups: 0,
+            file_group: None,
+            open: Vec::new(),
+            seen: Vec::new(),
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn next_group(&mut self) -> usize {
+        self.groups += 1;
+        self.groups
+    }
+}
+
+impl Visitor for BatchReader<'_> {
+    fn suite_start(&mut self, suite: Suite) {
+        if suite.report {
+            return;
+        }
+        let group = self.next_group();
+        self.open.push((group, suite.label()));
+    }
+
+    fn suite_end(&mut self, report: bool) {
+        if !report {
+            self.open.pop();
+        }
+    }
+
+    fn case(&mut self, case: Case) {
+        let (group, label) = match self.open.last() {
+            Some((g, l)) => (*g, case.file.clone().or_else(|| l.clone())),
+            None => {
+                let g = match self.file_group {
+                    Some(g) => g,
+                    None => {
+                        let g = self.next_group();
+                        self.file_group = Some(g);
+                        g
+                    }
+                };
+                (g, case.file.clone())
+            }
+        };
+        let path = test_path(self.batch, &case.classname, &case.name);
+        let mut result = case.into_result();
+        result.path = path;
+        self.seen.push(Seen {
+            result,
+            group,
+            label,
+        });
+    }
+
+    fn time_out_of_range(&mut self, position: u64, value: &str, taken: Option<Duration>) {
+        let taken = match taken {
+            Some(d) => format!("taken as {}", humantime::format_duration(d)),
+            None => "ignored".to_owned(),
+        };
+        self.warnings.push(format!(
+            "JUnit file {} (at byte {position}): time=\"{}\" is out of range; {taken}",
+            self.file,
+            clip(value)
+        ));
     }
 }
 
@@ -138,17 +334,38 @@ pub enum Keep {
 const MESSAGE_HEAD: usize = 2048;
 
 /// Text kept from one element: its last `MAX_TEST_OUTPUT` bytes, or with
-/// [`Keep::Messages`] its first [`MESSAGE_HEAD`] bytes.
+/// [`Keep::Messages`] its first [`MESSAGE_HEAD`] bytes. Either way its
+/// first line is known ([`Text::first_line`]), so both readers derive the
+/// same message from it.
 #[derive(Debug, Default)]
 pub struct Text {
     s: String,
     dropped: bool,
+    /// The start, with [`Keep::Output`] (with [`Keep::Messages`], `s` is it).
+    head: String,
+}
+
+/// Appends `text` to `head` up to [`MESSAGE_HEAD`] bytes, leading blank
+/// lines skipped (they would otherwise fill it). Whether any was cut.
+fn push_head(head: &mut String, text: &str) -> bool {
+    let text = if head.is_empty() {
+        text.trim_start()
+    } else {
+        text
+    };
+    let mut end = text.len().min(MESSAGE_HEAD.saturating_sub(head.len()));
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    head.push_str(&text[..end]);
+    end < text.len()
 }
 
 impl Text {
     fn push(&mut self, text: &str, keep: Keep) {
         match keep {
             Keep::Output => {
+                push_head(&mut self.head, text);
                 self.s.push_str(text);
                 if self.s.len() > 2 * MAX_TEST_OUTPUT {
                     let mut cut = self.s.len() - MAX_TEST_OUTPUT;
@@ -160,20 +377,20 @@ impl Text {
                 }
             }
             Keep::Messages => {
-                // Leading blank lines would otherwise fill the head.
-                let text = if self.s.is_empty() {
-                    text.trim_start()
-                } else {
-                    text
-                };
-                let mut end = text.len().min(MESSAGE_HEAD.saturating_sub(self.s.len()));
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                self.s.push_str(&text[..end]);
-                self.dropped |= end < text.len();
+                self.dropped |= push_head(&mut self.s, text);
             }
         }
+    }
+
+    /// Its first non-blank line, trimmed and clipped to [`MAX_MESSAGE`].
+    pub fn first_line(&self) -> Option<String> {
+        let head = if self.head.is_empty() {
+            &self.s
+        } else {
+            &self.head
+        };
+        let line = head.lines().map(str::trim).find(|l| !l.is_empty())?;
+        Some(clip(line))
     }
 
     /// The text kept.
@@ -209,9 +426,13 @@ enum Capture {
 pub struct Case {
     pub classname: String,
     pub name: String,
+    /// Its `file` attribute (pytest's xunit1, PHPUnit).
+    pub file: Option<String>,
     pub duration: Option<Duration>,
     /// It has a `<failure>` or an `<error>`.
     pub failed: bool,
+    /// The first of them was an `<error>`: it did not reach a verdict.
+    pub error: bool,
     /// The first failure's or error's `message` attribute, when not empty.
     pub message: Option<String>,
     /// The first failure's or error's `type` attribute.
@@ -246,18 +467,46 @@ impl Case {
         }
     }
 
-    /// The test result a batch reports (read with [`Keep::Output`]).
+    /// The test's result, path `[classname, name]` (without an empty
+    /// classname). Read with [`Keep::Output`] it has the test's output;
+    /// with [`Keep::Messages`], only the start of its failure text.
+    ///
+    /// A failure or error beats a skip, which beats earlier failed
+    /// attempts (`<flakyFailure>`: flaky).
     pub fn into_result(self) -> TestResult {
-        let status = if self.failed {
-            TestStatus::Failed
-        } else if let Some(msg) = self.skipped {
-            let msg = msg.map(|m| clip(&m)).or_else(|| {
-                let t = self.skip_text.s.trim();
-                (!t.is_empty()).then(|| clip(t))
-            });
-            TestStatus::Skipped(msg)
+        let failures = 1 + self.rerun_attempts + self.flaky_attempts;
+        let (status, message) = if self.failed {
+            let status = if self.error {
+                let ty = self.failure_type.as_deref().map(str::trim);
+                TestStatus::Error(clip(ty.filter(|t| !t.is_empty()).unwrap_or("error")))
+            } else {
+                TestStatus::Failed
+            };
+            let message = self
+                .message
+                .clone()
+                .or_else(|| self.failure.first_line())
+                .or_else(|| self.failure_type.clone().filter(|t| !t.trim().is_empty()));
+            let message = match message {
+                Some(m) if failures > 1 => Some(format!("failed {failures} times: {m}")),
+                Some(m) => Some(m),
+                None if failures > 1 => Some(format!("failed {failures} times")),
+                None => None,
+            };
+            (status, message)
+        } else if let Some(msg) = &self.skipped {
+            let msg = msg
+                .as_deref()
+                .map(clip)
+                .or_else(|| {
+                    let t = self.skip_text.s.trim();
+                    (!t.is_empty()).then(|| clip(t))
+                });
+            (TestStatus::Skipped(msg), None)
+        } else if failures > 1 {
+            (TestStatus::Flaky, self.rerun_message.clone())
         } else {
-            TestStatus::Passed
+            (TestStatus::Passed, None)
         };
         // The failure text last: it is what matters if the tail is cut.
         let mut tail = OutputTail::default();
@@ -275,7 +524,7 @@ impl Case {
             status,
             duration: self.duration,
             output: tail.text(),
-            message: self.message.or(self.failure_type).map(|m| clip(&m)),
+            message: message.map(|m| clip(&m)),
         }
     }
 }
@@ -286,8 +535,21 @@ pub struct Suite {
     /// `<testsuites>`, the report around the suites.
     pub report: bool,
     pub name: Option<String>,
+    /// Its `file` attribute (PHPUnit, jest-junit with `suiteNameTemplate`).
+    pub file: Option<String>,
     pub timestamp: Option<String>,
     pub time: Option<Duration>,
+}
+
+impl Suite {
+    /// What tells its tests apart from namesakes in other suites: its
+    /// `file`, else its name.
+    pub fn label(&self) -> Option<String> {
+        self.file
+            .clone()
+            .or_else(|| self.name.clone())
+            .filter(|l| !l.is_empty())
+    }
 }
 
 /// What a JUnit document is read into, element by element: suites open
@@ -297,13 +559,20 @@ pub trait Visitor {
     /// The innermost open suite (`report`: the `<testsuites>`) closed.
     fn suite_end(&mut self, _report: bool) {}
     fn case(&mut self, case: Case);
+    /// With [`Times::Clamp`]: a `time` attribute at byte `position` was
+    /// out of range, and was `taken` as this (`None`: as no time at all).
+    fn time_out_of_range(&mut self, _position: u64, _value: &str, _taken: Option<Duration>) {}
 }
 
-/// The test results of a batch.
-impl Visitor for Vec<TestResult> {
-    fn case(&mut self, case: Case) {
-        self.push(case.into_result());
-    }
+/// What to do with a `time` attribute that is not a duration of 0 to
+/// [`MAX_TIME`] (`1e19`, `-1`, `NaN`, `inf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Times {
+    /// Clamp it (negative to zero, too long to [`MAX_TIME`], NaN to no
+    /// time) and tell the visitor: a batch's results still count.
+    Clamp,
+    /// Stop with [`XmlError::BadTime`]: an import records nothing doubtful.
+    Reject,
 }
 
 /// Why a file is not a JUnit document. Cases before the problem were
@@ -320,6 +589,12 @@ pub enum XmlError {
     Truncated,
     #[error("no <testsuite> or <testsuites> element")]
     NotJunit,
+    #[error("time=\"{value}\" is not a duration of 0 to {} seconds (at byte {position})", MAX_TIME.as_secs())]
+    BadTime {
+        /// Where the element with the attribute starts (a byte offset).
+        position: u64,
+        value: String,
+    },
 }
 
 /// Reads one JUnit document into `visitor`, streaming: memory is bounded
@@ -327,20 +602,28 @@ pub enum XmlError {
 pub fn read_xml<R: BufRead>(
     source: R,
     keep: Keep,
+    times: Times,
     visitor: &mut impl Visitor,
 ) -> Result<(), XmlError> {
     let mut reader = Reader::from_reader(source);
     let mut walk = Walk {
         keep,
+        times,
         visitor,
         depth: 0,
         saw_suite: false,
         case: None,
         capture: None,
+        at: 0,
+        bad: None,
     };
     let mut buf = Vec::new();
     loop {
+        if let Some(bad) = walk.bad.take() {
+            return Err(bad);
+        }
         buf.clear();
+        walk.at = reader.buffer_position();
         let event = reader
             .read_event_into(&mut buf)
             .map_err(|error| XmlError::Syntax {
@@ -386,15 +669,43 @@ pub fn read_xml<R: BufRead>(
 /// Where [`read_xml`] is in the document.
 struct Walk<'v, V> {
     keep: Keep,
+    times: Times,
     visitor: &'v mut V,
     depth: usize,
     saw_suite: bool,
     case: Option<Case>,
     /// What the text goes to, and the depth of the element capturing it.
     capture: Option<(Capture, usize)>,
+    /// Where the event being handled starts (a byte offset).
+    at: u64,
+    /// A `time` rejected ([`Times::Reject`]): reading stops with it.
+    bad: Option<XmlError>,
 }
 
 impl<V: Visitor> Walk<'_, V> {
+    /// A `time` attribute's duration, checked ([`Times`]).
+    fn time(&mut self, value: Option<String>) -> Option<Duration> {
+        let value = value?;
+        match parse_seconds(&value) {
+            Ok(d) => d,
+            Err(clamped) => match self.times {
+                Times::Clamp => {
+                    self.visitor.time_out_of_range(self.at, &value, clamped);
+                    clamped
+                }
+                Times::Reject => {
+                    if self.bad.is_none() {
+                        self.bad = Some(XmlError::BadTime {
+                            position: self.at,
+                            value: clip(&value),
+                        });
+                    }
+                    None
+                }
+            },
+        }
+    }
+
     /// An element started (`empty`: `<x/>`, nothing to capture). Returns
     /// what its text should go to.
     fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Option<(Capture, usize)> {
@@ -406,12 +717,15 @@ impl<V: Visitor> Walk<'_, V> {
                     report: kind == b"testsuites",
                     ..Suite::default()
                 };
+                let mut time = None;
                 for_each_attribute(e, |key, value| match key {
                     b"name" => suite.name = Some(value()),
+                    b"file" => suite.file = Some(value()).filter(|f| !f.is_empty()),
                     b"timestamp" => suite.timestamp = Some(value()),
-                    b"time" => suite.time = parse_seconds(&value()),
+                    b"time" => time = Some(value()),
                     _ => {}
                 });
+                suite.time = self.time(time);
                 let report = suite.report;
                 self.visitor.suite_start(suite);
                 if empty {
@@ -426,12 +740,15 @@ impl<V: Visitor> Walk<'_, V> {
                 }
                 self.saw_suite = true;
                 let mut c = Case::default();
+                let mut time = None;
                 for_each_attribute(e, |key, value| match key {
                     b"classname" => c.classname = value(),
                     b"name" => c.name = value(),
-                    b"time" => c.duration = parse_seconds(&value()),
+                    b"file" => c.file = Some(value()).filter(|f| !f.is_empty()),
+                    b"time" => time = Some(value()),
                     _ => {}
                 });
+                c.duration = self.time(time);
                 if empty {
                     self.visitor.case(c);
                 } else {
@@ -451,9 +768,10 @@ impl<V: Visitor> Walk<'_, V> {
                     found
                 };
                 match name.as_ref() {
-                    b"failure" | b"error" => {
+                    kind @ (b"failure" | b"error") => {
                         if !c.failed {
                             c.failed = true;
+                            c.error = kind == b"error";
                             c.message = attr(b"message").filter(|m| !m.is_empty());
                             c.failure_type = attr(b"type");
                         }
@@ -559,15 +877,30 @@ fn predefined(name: &str) -> Option<&'static str> {
     })
 }
 
-/// `0.25`, `1,234.5` (some writers group digits).
-fn parse_seconds(s: &str) -> Option<Duration> {
+/// A `time` attribute: seconds, `0.25`, `1,234.5` (some writers group
+/// digits). `Ok(None)` for what is not a number at all (`""`, `n/a`: no
+/// time given); `Err(clamped)` for a number that is no duration of 0 to
+/// [`MAX_TIME`]: negative (clamped to zero), too long or infinite (to
+/// `MAX_TIME`), NaN (to no time).
+fn parse_seconds(s: &str) -> Result<Option<Duration>, Option<Duration>> {
     let s: Cow<'_, str> = if s.contains(',') {
         Cow::Owned(s.replace(',', ""))
     } else {
         Cow::Borrowed(s)
     };
-    let secs = s.trim().parse::<f64>().ok()?;
-    Duration::try_from_secs_f64(secs).ok()
+    let Ok(secs) = s.trim().parse::<f64>() else {
+        return Ok(None);
+    };
+    if secs.is_nan() {
+        Err(None)
+    } else if secs < 0.0 {
+        Err(Some(Duration::ZERO))
+    } else if secs > MAX_TIME.as_secs_f64() {
+        Err(Some(MAX_TIME))
+    } else {
+        // In range, so the conversion can't fail; no time if it did.
+        Ok(Duration::try_from_secs_f64(secs).ok())
+    }
 }
 
 fn clip(s: &str) -> String {

@@ -11,6 +11,7 @@ use std::time::Duration;
 pub mod gotest;
 pub mod junit;
 pub mod libtest;
+pub mod repeat;
 pub mod tap;
 pub mod test_progs;
 

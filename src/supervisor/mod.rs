@@ -377,7 +377,14 @@ fn read_tests(outcome: &mut Outcome, batch: &PlannedBatch, feed: Option<TestFeed
             (tests, verdict.problems)
         }
         (None, config::OutputFormat::Junit(globs)) => {
-            crate::parsers::junit::read_junit_files(&batch.cwd, globs)
+            let read = crate::parsers::junit::read_junit_files(
+                &batch.cwd,
+                globs,
+                batch.config.name.as_str(),
+                outcome.started,
+            );
+            outcome.warnings.extend(read.warnings);
+            (read.tests, read.problems)
         }
         (None, _) => return,
     };

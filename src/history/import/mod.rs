@@ -1,30 +1,37 @@
 //! JUnit XML written by other runners (Surefire, gotestsum, pytest,
-//! nextest, warden itself) as history records: one batch per
-//! `<testsuite>`, one result per test, so the history can start from the CI
-//! artifacts a project already has.
+//! nextest, warden itself) as history records, so the history can start
+//! from the CI artifacts a project already has.
 //!
 //! Files are read with the streaming reader of
 //! [`parsers::junit`](crate::parsers::junit) keeping no output, so memory
 //! grows with the number of tests, not the size of the files. Everything is
-//! read before anything is written: a malformed file imports nothing.
+//! read before anything is written: a malformed file, or a `time` out of
+//! range, imports nothing.
 //!
-//! How the dialects differ, and what is made of it:
-//! - retries: Surefire and nextest write one `<testcase>` with
-//!   `<flakyFailure>` (failed, then passed: flaky) or `<rerunFailure>`
-//!   next to the final `<failure>` (failed every time); pytest-rerunfailures
-//!   and gotestsum `--rerun-fails` list the test again. A name seen twice in
-//!   one run is merged: failed then passed is flaky, otherwise the worst.
-//! - names: `classname/name`, or `suite/name` when there is no classname.
-//!   warden's own report (`<testsuites name="warden">`) names the batches
-//!   of its `warden`, `setup` and `post` suites by the testcase name alone,
-//!   and the tests of a batch `classname/name` = `batch/test`: as `warden
-//!   run` records them.
-//! - times: a suite's `timestamp` is usually local time without a zone; it
-//!   is taken as UTC (a zone, when given, is honoured).
+//! - Reading ([`read_file`]) turns each file into its suites and cases
+//!   ([`dialect`]); assembling ([`ImportedRun::new`], [`assemble`]) makes
+//!   batches and test records of them.
+//! - Statuses are those of a batch `format = "junit"`: each case becomes a
+//!   [`TestResult`](crate::parsers::TestResult) by the same
+//!   [`Case::into_result`](crate::parsers::junit::Case::into_result), and
+//!   repeated cases are merged or told apart by the same
+//!   [`repeat`](crate::parsers::repeat) rule (reruns within one
+//!   `<testsuite>` merge; namesakes in other suites or files get ` (in
+//!   LABEL)` or ` #2`), then recorded as `warden run` records them.
+//! - Names: a test is recorded as `<batch>/<classname>/<name>` by
+//!   [`test_path`](crate::parsers::junit::test_path): the batch is
+//!   `--batch NAME` (all suites go into that one batch, as a batch's files
+//!   do in `warden run`), else each `<testsuite name>`. warden's own report
+//!   (`<testsuites name="warden">`) keeps the batches it names: batches of
+//!   its `warden`, `setup` and `post` suites are recorded by their name
+//!   alone, the tests of a batch as `batch/test`.
+//! - Times: a suite's `timestamp` is usually local time without a zone; it
+//!   is taken as UTC (a zone, when given, is honoured). A `time` must be a
+//!   duration of 0 to a year.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::fmt;
+mod assemble;
+mod dialect;
+
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -34,12 +41,9 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::model::{BatchRecord, ResultStatus, TestRecord, short_message};
-use crate::parsers::junit::{Case, Keep, Suite, Visitor, XmlError, read_xml};
-
-/// The suites of warden's own JUnit that hold batches without tests (the
-/// others hold one batch's tests each).
-const WARDEN_SUITES: [&str; 3] = ["warden", "setup", "post"];
+use crate::parsers::junit::{Keep, Times, XmlError, read_xml};
+pub use assemble::{Counts, ImportedRun};
+pub use dialect::{ImportedCase, ImportedSuite};
 
 /// Read buffer per file: large reads, few syscalls.
 const READ_BUFFER: usize = 256 * 1024;
@@ -55,6 +59,13 @@ pub enum ImportError {
         column: u64,
         message: String,
     },
+    #[error("{}:{line}:{column}: time=\"{value}\" is not a duration of 0 to {} seconds", path.display(), crate::parsers::junit::MAX_TIME.as_secs())]
+    BadTime {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        value: String,
+    },
     #[error("{}: not JUnit XML: {error}", path.display())]
     NotJunit { path: PathBuf, error: XmlError },
 }
@@ -63,6 +74,9 @@ pub enum ImportError {
 #[derive(Debug)]
 pub struct JunitFile {
     pub path: PathBuf,
+    /// warden's own report (`<testsuites name="warden">` at the root): its
+    /// suites are warden's batches, whatever `--batch` says.
+    pub warden: bool,
     pub suites: Vec<ImportedSuite>,
     /// The earliest `timestamp` of its `<testsuites>` and `<testsuite>` elements.
     pub earliest: Option<SystemTime>,
@@ -70,17 +84,6 @@ pub struct JunitFile {
     /// they ran one after another.
     pub duration: Duration,
     pub modified: Option<SystemTime>,
-}
-
-/// One `<testsuite>` that holds test cases.
-#[derive(Debug)]
-pub struct ImportedSuite {
-    pub name: String,
-    /// Its `timestamp`, if it has one.
-    pub started: Option<SystemTime>,
-    /// Its `time`, else the sum of its cases' times.
-    pub duration: Duration,
-    pub tests: Vec<TestRecord>,
 }
 
 /// Reads `paths` (on up to one thread per core), keeping their order.
@@ -132,10 +135,11 @@ pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
     let default_suite = path
         .file_stem()
         .map_or_else(|| "junit".to_owned(), |s| s.to_string_lossy().into_owned());
-    let mut reader = FileReader::new(default_suite);
+    let mut reader = dialect::FileReader::new(default_suite);
     match read_xml(
         BufReader::with_capacity(READ_BUFFER, file),
         Keep::Messages,
+        Times::Reject,
         &mut reader,
     ) {
         Ok(()) => {}
@@ -150,6 +154,15 @@ pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
                 line,
                 column,
                 message: error.to_string(),
+            });
+        }
+        Err(XmlError::BadTime { position, value }) => {
+            let (line, column) = line_column(path, position).map_err(read_error)?;
+            return Err(ImportError::BadTime {
+                path: path.to_owned(),
+                line,
+                column,
+                value,
             });
         }
         Err(error) => {
@@ -200,399 +213,6 @@ pub fn parse_timestamp(s: &str) -> Option<SystemTime> {
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
         .map(|t| t.and_utc().into())
-}
-
-/// A `<testsuite>` still open while reading.
-struct OpenSuite {
-    name: String,
-    started: Option<SystemTime>,
-    time: Option<Duration>,
-    tests: Vec<TestRecord>,
-    /// The sum of its cases' and nested suites' durations.
-    contents: Duration,
-    /// It holds suites of its own (a container when it has no cases).
-    nested: bool,
-}
-
-impl OpenSuite {
-    fn new(name: String) -> OpenSuite {
-        OpenSuite {
-            name,
-            started: None,
-            time: None,
-            tests: Vec::new(),
-            contents: Duration::ZERO,
-            nested: false,
-        }
-    }
-
-    fn duration(&self) -> Duration {
-        self.time.unwrap_or(self.contents)
-    }
-}
-
-/// The [`Visitor`] that turns one file into suites of test records.
-struct FileReader {
-    /// warden's own report (`<testsuites name="warden">` at the root).
-    warden: bool,
-    saw_element: bool,
-    open: Vec<OpenSuite>,
-    /// Cases outside any `<testsuite>`: a suite named after the file.
-    loose: OpenSuite,
-    suites: Vec<ImportedSuite>,
-    earliest: Option<SystemTime>,
-    duration: Duration,
-}
-
-impl FileReader {
-    fn new(default_suite: String) -> FileReader {
-        FileReader {
-            warden: false,
-            saw_element: false,
-            open: Vec::new(),
-            loose: OpenSuite::new(default_suite),
-            suites: Vec::new(),
-            earliest: None,
-            duration: Duration::ZERO,
-        }
-    }
-
-    fn timestamp(&mut self, timestamp: Option<&str>) -> Option<SystemTime> {
-        let t = parse_timestamp(timestamp?)?;
-        self.earliest = Some(self.earliest.map_or(t, |e| e.min(t)));
-        Some(t)
-    }
-
-    fn finish(mut self, path: PathBuf, modified: Option<SystemTime>) -> JunitFile {
-        if !self.loose.tests.is_empty() {
-            let loose = std::mem::replace(&mut self.loose, OpenSuite::new(String::new()));
-            self.duration += loose.duration();
-            self.close(loose);
-        }
-        JunitFile {
-            path,
-            suites: self.suites,
-            earliest: self.earliest,
-            duration: self.duration,
-            modified,
-        }
-    }
-
-    /// Keeps a closed suite unless it only holds other suites.
-    fn close(&mut self, suite: OpenSuite) {
-        if suite.tests.is_empty() && suite.nested {
-            return;
-        }
-        let duration = suite.duration();
-        self.suites.push(ImportedSuite {
-            name: suite.name,
-            started: suite.started,
-            duration,
-            tests: suite.tests,
-        });
-    }
-}
-
-impl Visitor for FileReader {
-    fn suite_start(&mut self, suite: Suite) {
-        let first = !self.saw_element;
-        self.saw_element = true;
-        let started = self.timestamp(suite.timestamp.as_deref());
-        if suite.report {
-            self.warden |= first && suite.name.as_deref() == Some("warden");
-            return;
-        }
-        if let Some(parent) = self.open.last_mut() {
-            parent.nested = true;
-        }
-        let mut open = OpenSuite::new(suite.name.unwrap_or_else(|| self.loose.name.clone()));
-        open.started = started;
-        open.time = suite.time;
-        self.open.push(open);
-    }
-
-    fn suite_end(&mut self, report: bool) {
-        if report {
-            return;
-        }
-        let Some(suite) = self.open.pop() else {
-            return;
-        };
-        let duration = suite.duration();
-        match self.open.last_mut() {
-            Some(parent) => parent.contents += duration,
-            None => self.duration += duration,
-        }
-        self.close(suite);
-    }
-
-    fn case(&mut self, case: Case) {
-        self.saw_element = true;
-        let warden = self.warden;
-        let suite = self.open.last_mut().unwrap_or(&mut self.loose);
-        let test = record(case, &suite.name, warden);
-        suite.contents += test.duration.unwrap_or_default();
-        suite.tests.push(test);
-    }
-}
-
-/// A test case as a history record: its name, and its status from what the
-/// case holds (a failure beats a skip, which beats earlier failed attempts).
-fn record(case: Case, suite: &str, warden: bool) -> TestRecord {
-    let name = if warden && (WARDEN_SUITES.contains(&suite) || case.classname != suite) {
-        // warden's batches: the testcase is the batch itself.
-        case.name
-    } else if case.classname.is_empty() {
-        format!("{suite}/{}", case.name)
-    } else {
-        format!("{}/{}", case.classname, case.name)
-    };
-    let (status, message) = if case.failed {
-        let message = case
-            .message
-            .as_deref()
-            .and_then(short_message)
-            .or_else(|| short_message(case.failure.as_str()))
-            .or_else(|| case.failure_type.as_deref().and_then(short_message));
-        (ResultStatus::Failed, message)
-    } else if let Some(why) = &case.skipped {
-        // The reason, as `warden run` records it.
-        let message = why
-            .as_deref()
-            .and_then(short_message)
-            .or_else(|| short_message(case.skip_text.as_str()));
-        (ResultStatus::Skipped, message)
-    } else if case.flaky_attempts + case.rerun_attempts > 0 {
-        let message = case.rerun_message.as_deref().and_then(short_message);
-        (ResultStatus::Flaky, message)
-    } else {
-        (ResultStatus::Passed, None)
-    };
-    TestRecord {
-        name,
-        status,
-        duration: case.duration,
-        message,
-    }
-}
-
-/// How many results of each status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub passed: usize,
-    pub failed: usize,
-    pub flaky: usize,
-    pub skipped: usize,
-}
-
-impl Counts {
-    pub fn of<'a>(tests: impl IntoIterator<Item = &'a TestRecord>) -> Counts {
-        let mut counts = Counts::default();
-        for t in tests {
-            counts.add(t.status);
-        }
-        counts
-    }
-
-    pub fn add(&mut self, status: ResultStatus) {
-        match status {
-            ResultStatus::Passed => self.passed += 1,
-            ResultStatus::Failed => self.failed += 1,
-            ResultStatus::Flaky => self.flaky += 1,
-            ResultStatus::Skipped => self.skipped += 1,
-        }
-    }
-
-    pub fn total(&self) -> usize {
-        self.passed + self.failed + self.flaky + self.skipped
-    }
-}
-
-/// `10000 results (9990 passed, 7 failed, 2 flaky, 1 skipped)`.
-impl fmt::Display for Counts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} results ({} passed, {} failed, {} flaky, {} skipped)",
-            self.total(),
-            self.passed,
-            self.failed,
-            self.flaky,
-            self.skipped
-        )
-    }
-}
-
-/// One run to record: the batches of one or more files, placed in time.
-#[derive(Debug)]
-pub struct ImportedRun {
-    pub files: Vec<PathBuf>,
-    pub started: SystemTime,
-    pub ended: SystemTime,
-    pub batches: Vec<BatchRecord>,
-    pub counts: Counts,
-}
-
-impl ImportedRun {
-    /// The files as one run. It started `at`, else at the files' earliest
-    /// timestamp, else at the earliest modification time; suites without a
-    /// timestamp start with the run. A test name listed more than once is
-    /// merged into its first appearance ([`merge`]).
-    pub fn new(files: Vec<JunitFile>, at: Option<SystemTime>) -> ImportedRun {
-        let started = at
-            .or_else(|| files.iter().filter_map(|f| f.earliest).min())
-            .or_else(|| files.iter().filter_map(|f| f.modified).min())
-            .unwrap_or_else(SystemTime::now);
-        let sequential: Duration = files.iter().map(|f| f.duration).sum();
-        let mut paths = Vec::with_capacity(files.len());
-        let mut batches = Vec::new();
-        let mut all_timestamped = true;
-        for file in files {
-            paths.push(file.path);
-            for suite in file.suites {
-                all_timestamped &= suite.started.is_some();
-                batches.push(BatchRecord {
-                    name: suite.name,
-                    phase: "suite",
-                    status: String::new(),
-                    reason: String::new(),
-                    started: suite.started.unwrap_or(started),
-                    duration: suite.duration,
-                    log: None,
-                    attempts: Vec::new(),
-                    tests: suite.tests,
-                });
-            }
-        }
-        merge_repeated(&mut batches);
-        let mut counts = Counts::default();
-        for batch in &mut batches {
-            let c = Counts::of(&batch.tests);
-            batch.status = if c.failed > 0 { "failed" } else { "passed" }.to_owned();
-            batch.reason = reason(&c);
-            counts.passed += c.passed;
-            counts.failed += c.failed;
-            counts.flaky += c.flaky;
-            counts.skipped += c.skipped;
-        }
-        // Suites that all say when they started say when the run ended too
-        // (they may have run in parallel); otherwise one after another.
-        let latest = batches.iter().map(|b| b.started + b.duration).max();
-        let ended = match latest {
-            Some(end) if all_timestamped && end >= started => end,
-            _ => started + sequential,
-        };
-        ImportedRun {
-            files: paths,
-            started,
-            ended,
-            batches,
-            counts,
-        }
-    }
-
-    /// `passed` unless a test failed.
-    pub fn status(&self) -> &'static str {
-        if self.counts.failed > 0 {
-            "failed"
-        } else {
-            "passed"
-        }
-    }
-}
-
-/// `2 of 40 tests failed`, `40 tests passed (1 flaky, 2 skipped)`.
-fn reason(c: &Counts) -> String {
-    let total = c.total();
-    let tests = if total == 1 { "test" } else { "tests" };
-    if c.failed > 0 {
-        return format!("{} of {total} {tests} failed", c.failed);
-    }
-    if total == 0 {
-        return "no tests".to_owned();
-    }
-    let mut notes = Vec::new();
-    if c.flaky > 0 {
-        notes.push(format!("{} flaky", c.flaky));
-    }
-    if c.skipped > 0 {
-        notes.push(format!("{} skipped", c.skipped));
-    }
-    if notes.is_empty() {
-        format!("{total} {tests} passed")
-    } else {
-        format!("{total} {tests} passed ({})", notes.join(", "))
-    }
-}
-
-/// Merges every repeated test name into its first appearance (the store
-/// keeps one result per test and run) and drops the repeats.
-fn merge_repeated(batches: &mut [BatchRecord]) {
-    // (first, repeat) positions as (batch, test), in reading order.
-    let repeats: Vec<((usize, usize), (usize, usize))> = {
-        let total = batches.iter().map(|b| b.tests.len()).sum();
-        let mut first: HashMap<&str, (usize, usize)> = HashMap::with_capacity(total);
-        let mut repeats = Vec::new();
-        for (b, batch) in batches.iter().enumerate() {
-            for (t, test) in batch.tests.iter().enumerate() {
-                match first.entry(test.name.as_str()) {
-                    Entry::Occupied(at) => repeats.push((*at.get(), (b, t))),
-                    Entry::Vacant(slot) => {
-                        slot.insert((b, t));
-                    }
-                }
-            }
-        }
-        repeats
-    };
-    if repeats.is_empty() {
-        return;
-    }
-    let mut dropped: Vec<Vec<bool>> = batches.iter().map(|b| vec![false; b.tests.len()]).collect();
-    for ((fb, ft), (rb, rt)) in repeats {
-        let later = batches[rb].tests[rt].clone();
-        merge(&mut batches[fb].tests[ft], later);
-        dropped[rb][rt] = true;
-    }
-    for (batch, dropped) in batches.iter_mut().zip(dropped) {
-        let mut i = 0;
-        batch.tests.retain(|_| {
-            let keep = !dropped[i];
-            i += 1;
-            keep
-        });
-    }
-}
-
-/// Folds a later result of the same test into an earlier one: failed, then
-/// passed (or flaky) is flaky; a later failure is a failure; otherwise the
-/// worse of the two (flaky over passed over skipped). The message is the
-/// latest failure's, the duration the latest attempt's.
-pub fn merge(first: &mut TestRecord, later: TestRecord) {
-    use ResultStatus::{Failed, Flaky, Passed, Skipped};
-    let rank = |s: ResultStatus| match s {
-        Skipped => 0,
-        Passed => 1,
-        Flaky => 2,
-        Failed => 3,
-    };
-    let failing = |s: ResultStatus| matches!(s, Failed | Flaky);
-    let status = match (first.status, later.status) {
-        (_, Failed) => Failed,
-        (Failed, Passed | Flaky) => Flaky,
-        (a, b) if rank(b) > rank(a) => b,
-        (a, _) => a,
-    };
-    first.message = match status {
-        Failed | Flaky if failing(later.status) && later.message.is_some() => later.message,
-        Failed | Flaky if failing(first.status) => first.message.take(),
-        Skipped => later.message.or(first.message.take()),
-        _ => None,
-    };
-    first.status = status;
-    if later.duration.is_some() {
-        first.duration = later.duration;
-    }
 }
 
 #[cfg(test)]
