@@ -90,7 +90,7 @@ pub struct ImportJunitArgs {
     /// `NAME/classname/name` as `warden run` does for a batch of this name
     /// with `format = "junit"` (default: each `<testsuite name>` is a batch).
     #[arg(long, value_name = "NAME")]
-    pub batch: Option<String>,
+    pub batch: Option<crate::config::BatchName>,
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 }

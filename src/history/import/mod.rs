@@ -218,6 +218,7 @@ pub fn parse_timestamp(s: &str) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::model::{ResultStatus, TestRecord};
     use ResultStatus::{Failed, Flaky, Passed, Skipped};
 
     fn write(dir: &Path, name: &str, xml: &str) -> PathBuf {
@@ -230,7 +231,7 @@ mod tests {
     fn import(xml: &str) -> ImportedRun {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "report.xml", xml);
-        ImportedRun::new(vec![read_file(&path).unwrap()], None)
+        ImportedRun::new(vec![read_file(&path).unwrap()], None, None)
     }
 
     fn test<'a>(run: &'a ImportedRun, name: &str) -> &'a TestRecord {
@@ -293,7 +294,11 @@ mod tests {
         );
         assert_eq!(t("legacyFormat"), (Skipped, Some("disabled until v2")));
         assert_eq!(t("sometimesSlow"), (Flaky, Some("timeout after 200ms")));
-        assert_eq!(t("alwaysBroken"), (Failed, Some("boom (attempt 3)")));
+        // Surefire's <failure> is the first run's, <rerunFailure> the reruns'.
+        assert_eq!(
+            t("alwaysBroken"),
+            (Failed, Some("failed 3 times: boom (attempt 1)"))
+        );
         let duration =
             |name: &str| test(&run, &format!("com.example.shop.CartTest/{name}")).duration;
         assert_eq!(duration("totalIsSum"), Some(Duration::from_millis(12)));
@@ -357,23 +362,23 @@ mod tests {
         assert_eq!(
             names(&run),
             [
-                "tests.test_api/test_login",
-                "tests.test_api/test_flaky_network",
-                "tests.test_api/test_broken",
-                "tests.test_api/test_db",
-                "tests.test_api/test_windows_paths",
+                "pytest/tests.test_api/test_login",
+                "pytest/tests.test_api/test_flaky_network",
+                "pytest/tests.test_api/test_broken",
+                "pytest/tests.test_api/test_db",
+                "pytest/tests.test_api/test_windows_paths",
             ]
         );
         assert_eq!(
-            outcome(&run, "tests.test_api/test_flaky_network"),
+            outcome(&run, "pytest/tests.test_api/test_flaky_network"),
             (Flaky, Some("ConnectionResetError: peer reset"))
         );
         assert_eq!(
-            outcome(&run, "tests.test_api/test_broken"),
-            (Failed, Some("assert 1 == 2 (second)"))
+            outcome(&run, "pytest/tests.test_api/test_broken"),
+            (Failed, Some("failed 2 times: assert 1 == 2 (first)"))
         );
         assert_eq!(
-            test(&run, "tests.test_api/test_db").message.as_deref(),
+            test(&run, "pytest/tests.test_api/test_db").message.as_deref(),
             Some("failed on setup with \"ConnectionError: db down\"")
         );
         assert_eq!(run.batches[0].reason, "2 of 5 tests failed");
@@ -398,7 +403,7 @@ mod tests {
             outcome(&run, "shop/cart::tests::discount"),
             (
                 Failed,
-                Some("thread 'cart::tests::discount' panicked at src/cart.rs:88:9:")
+                Some("failed 2 times: thread 'cart::tests::discount' panicked at src/cart.rs:88:9:")
             )
         );
         assert_eq!(
@@ -458,7 +463,7 @@ mod tests {
             .record_many([&setup, &build, &net, &timeout, &unit, &crashed])
             .unwrap();
 
-        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None);
+        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None, None);
         let suites: Vec<&str> = run.batches.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(suites, ["setup", "warden", "unit", "kernel"]);
         assert_eq!(
@@ -563,12 +568,12 @@ more</failure></testcase>
             "loose.xml",
             r#"<testcase name="alone" time="1"/>"#,
         );
-        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None);
+        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None, None);
         assert_eq!(names(&run), ["loose/alone"]);
     }
 
     #[test]
-    fn files_of_one_run_merge_repeats_across_files() {
+    fn files_of_one_run_keep_namesakes_apart() {
         let dir = tempfile::tempdir().unwrap();
         let first = write(
             dir.path(),
@@ -581,17 +586,22 @@ more</failure></testcase>
             r#"<testsuite name="s" timestamp="2026-05-02T08:10:00"><testcase classname="c" name="a" time="2"/></testsuite>"#,
         );
         let files = read_files(&[first.clone(), second.clone()]).unwrap();
-        let run = ImportedRun::new(files, None);
+        let run = ImportedRun::new(files, None, None);
         assert_eq!(run.files, [first.clone(), second.clone()]);
-        assert_eq!(names(&run), ["c/a", "c/b"]);
-        assert_eq!(test(&run, "c/a").status, Flaky);
-        assert_eq!(run.batches[1].tests.len(), 0);
-        assert_eq!(run.counts.total(), 2);
+        // Another file's test of the same name is another test (two bats
+        // files with a same-named test), not a rerun: never merged.
+        assert_eq!(names(&run), ["s/c/a", "s/c/b", "s/c/a #2"]);
+        assert_eq!(test(&run, "s/c/a").status, Failed);
+        assert_eq!(test(&run, "s/c/a #2").status, Passed);
+        // Suites of one name are one batch.
+        assert_eq!(run.batches.len(), 1);
+        assert_eq!(run.batches[0].duration, Duration::from_secs(602));
+        assert_eq!(run.counts.total(), 3);
         assert_eq!(run.started, at("2026-05-02T08:00:00Z"));
 
         // --at wins; suites keep their own timestamps.
         let when = at("2026-06-01T00:00:00Z");
-        let run = ImportedRun::new(read_files(&[first, second]).unwrap(), Some(when));
+        let run = ImportedRun::new(read_files(&[first, second]).unwrap(), Some(when), None);
         assert_eq!(run.started, when);
         assert_eq!(run.batches[0].started, at("2026-05-02T08:00:00Z"));
         assert!(run.ended >= run.started);
@@ -606,7 +616,8 @@ more</failure></testcase>
             r#"<testsuite name="s" time="2.5"><testcase classname="c" name="a"/></testsuite>"#,
         );
         let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
-        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None);
+        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None, None);
+        assert_eq!(names(&run), ["s/c/a"]);
         assert_eq!(run.started, mtime);
         assert_eq!(run.batches[0].started, mtime);
         assert_eq!(run.ended, mtime + Duration::from_millis(2500));
@@ -672,40 +683,6 @@ more</failure></testcase>
     }
 
     #[test]
-    fn merging_repeats() {
-        let r = |status, message: Option<String>| TestRecord {
-            name: "t".into(),
-            status,
-            duration: Some(Duration::from_secs(1)),
-            message,
-        };
-        let merged = |a: TestRecord, b: TestRecord| {
-            let mut a = a;
-            merge(&mut a, b);
-            (a.status, a.message)
-        };
-        let m = |s: &str| Some(s.to_owned());
-        assert_eq!(merged(r(Failed, m("x")), r(Passed, None)), (Flaky, m("x")));
-        assert_eq!(merged(r(Passed, None), r(Failed, m("y"))), (Failed, m("y")));
-        assert_eq!(
-            merged(r(Failed, m("x")), r(Failed, m("y"))),
-            (Failed, m("y"))
-        );
-        assert_eq!(merged(r(Flaky, m("x")), r(Passed, None)), (Flaky, m("x")));
-        assert_eq!(merged(r(Flaky, m("x")), r(Failed, None)), (Failed, m("x")));
-        assert_eq!(
-            merged(r(Failed, m("x")), r(Skipped, m("s"))),
-            (Failed, m("x"))
-        );
-        assert_eq!(merged(r(Skipped, m("s")), r(Passed, None)), (Passed, None));
-        assert_eq!(merged(r(Passed, None), r(Skipped, m("s"))), (Passed, None));
-        assert_eq!(
-            merged(r(Skipped, None), r(Skipped, m("s"))),
-            (Skipped, m("s"))
-        );
-    }
-
-    #[test]
     fn huge_texts_are_not_kept() {
         let mut xml = String::from(
             "<testsuite name=\"s\"><testcase classname=\"c\" name=\"big\"><system-out>",
@@ -718,7 +695,7 @@ more</failure></testcase>
         xml.push_str(&"é".repeat(2000));
         xml.push_str("</failure></testcase></testsuite>");
         let run = import(&xml);
-        let m = test(&run, "c/big").message.clone().unwrap();
+        let m = test(&run, "s/c/big").message.clone().unwrap();
         assert!(m.len() <= crate::history::model::MAX_MESSAGE && m.starts_with("éé"));
     }
 }
