@@ -307,7 +307,7 @@ impl Visitor for BatchReader<'_> {
 
     fn time_out_of_range(&mut self, position: u64, value: &str, taken: Option<Duration>) {
         let taken = match taken {
-            Some(d) => format!("taken as {}", humantime::format_duration(d)),
+            Some(d) => format!("taken as {} seconds", d.as_secs()),
             None => "ignored".to_owned(),
         };
         self.warnings.push(format!(
@@ -1199,6 +1199,228 @@ assertion `left == right` failed</failure>
         let out = &results[0].output;
         assert!(out.len() <= MAX_TEST_OUTPUT + 200);
         assert!(out.ends_with("line 49999 & more\nthe end\n"));
+    }
+
+    fn set_mtime(dir: &Path, rel: &str, ago: Duration) {
+        let f = File::options().write(true).open(dir.join(rel)).unwrap();
+        f.set_modified(SystemTime::now() - ago).unwrap();
+    }
+
+    #[test]
+    fn files_older_than_the_batch_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let xml = br#"<testsuite name="s"><testcase classname="c" name="old"/></testsuite>"#;
+        write(dir.path(), "out/junit.xml", xml);
+        set_mtime(dir.path(), "out/junit.xml", Duration::from_secs(3600));
+        let started = SystemTime::now();
+        let read = read_since(dir.path(), &["out/*.xml"], started);
+        assert!(read.tests.is_empty(), "{:?}", read.tests);
+        assert_eq!(
+            read.problems,
+            ["no JUnit file matching out/*.xml was written by this run (found 1 older file: out/junit.xml, written before the batch started)"]
+        );
+        // A fresh file beside it is read, the stale one still not.
+        write(
+            dir.path(),
+            "out/new.xml",
+            br#"<testsuite name="s"><testcase classname="c" name="new"/></testsuite>"#,
+        );
+        let read = read_since(dir.path(), &["out/*.xml"], started);
+        assert_eq!(read.problems, Vec::<String>::new());
+        let names: Vec<String> = read.tests.iter().map(TestResult::name).collect();
+        assert_eq!(names, ["c/new"]);
+        // Written just before the start, by a coarse clock: still this batch's.
+        set_mtime(dir.path(), "out/junit.xml", Duration::from_millis(500));
+        let read = read_since(dir.path(), &["out/*.xml"], SystemTime::now());
+        assert_eq!(read.tests.len(), 2);
+        // Many stale files: a few are named.
+        for i in 0..5 {
+            let rel = format!("old/{i}.xml");
+            write(dir.path(), &rel, xml);
+            set_mtime(dir.path(), &rel, Duration::from_secs(60));
+        }
+        let read = read_since(dir.path(), &["old/*.xml"], SystemTime::now());
+        assert_eq!(
+            read.problems,
+            ["no JUnit file matching old/*.xml was written by this run (found 5 older files: old/0.xml, old/1.xml, old/2.xml and 2 more, written before the batch started)"]
+        );
+    }
+
+    #[test]
+    fn errors_keep_their_type() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "e.xml",
+            br#"<testsuite name="s">
+  <testcase classname="c" name="typed"><error type="java.net.ConnectException" message="refused"/></testcase>
+  <testcase classname="c" name="untyped"><error message="failed on setup"/></testcase>
+  <testcase classname="c" name="blank"><error type=" ">text line
+more</error></testcase>
+  <testcase classname="c" name="failure_then_error"><failure message="f"/><error type="x"/></testcase>
+</testsuite>"#,
+        );
+        let (results, problems) = read(dir.path(), &["e.xml"]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let got: Vec<(String, TestStatus, Option<String>)> = results
+            .into_iter()
+            .map(|r| (r.name(), r.status, r.message))
+            .collect();
+        let e = |t: &str| TestStatus::Error(t.into());
+        let m = |t: &str| Some(t.to_owned());
+        assert_eq!(
+            got,
+            [
+                ("c/typed".into(), e("java.net.ConnectException"), m("refused")),
+                ("c/untyped".into(), e("error"), m("failed on setup")),
+                ("c/blank".into(), e("error"), m("text line")),
+                ("c/failure_then_error".into(), TestStatus::Failed, m("f")),
+            ]
+        );
+    }
+
+    #[test]
+    fn reruns_in_one_suite_are_one_result() {
+        let dir = tempfile::tempdir().unwrap();
+        // pytest-rerunfailures, both shapes, and gotestsum --rerun-fails.
+        write(
+            dir.path(),
+            "r.xml",
+            br#"<testsuites><testsuite name="pytest">
+  <testcase classname="t" name="flaky"><failure message="first">x</failure></testcase>
+  <testcase classname="t" name="flaky"><failure message="second">x</failure></testcase>
+  <testcase classname="t" name="flaky" time="0.5"/>
+  <testcase classname="t" name="always" />
+  <testcase classname="t" name="always" />
+  <testcase classname="t" name="always"><failure message="assert False"/></testcase>
+  <testcase classname="t" name="ok"/>
+  <testcase classname="t" name="broken"><error message="fixture"/></testcase>
+  <testcase classname="t" name="broken"><error message="fixture again"/></testcase>
+</testsuite></testsuites>"#,
+        );
+        let (results, problems) = read(dir.path(), &["r.xml"]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let got: Vec<(String, TestStatus, Option<String>)> = results
+            .iter()
+            .map(|r| (r.name(), r.status.clone(), r.message.clone()))
+            .collect();
+        let m = |t: &str| Some(t.to_owned());
+        assert_eq!(
+            got,
+            [
+                ("t/flaky".into(), TestStatus::Flaky, m("first")),
+                ("t/always".into(), TestStatus::Failed, m("assert False")),
+                ("t/ok".into(), TestStatus::Passed, None),
+                (
+                    "t/broken".into(),
+                    TestStatus::Error("error".into()),
+                    m("failed 2 times: fixture")
+                ),
+            ]
+        );
+        assert_eq!(results[0].duration, Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn namesakes_in_other_suites_are_other_tests() {
+        let dir = tempfile::tempdir().unwrap();
+        // bats: a suite per file, named (and classnamed) by its base name;
+        // two directories with a `setup.bats` each.
+        write(
+            dir.path(),
+            "bats.xml",
+            br#"<testsuites>
+<testsuite name="setup.bats"><testcase classname="setup.bats" name="works"/></testsuite>
+<testsuite name="setup.bats"><testcase classname="setup.bats" name="works"><failure message="no"/></testcase></testsuite>
+<testsuite name="a"><testcase classname="" name="same"/></testsuite>
+<testsuite name="b"><testcase classname="" name="same"/></testsuite>
+<testsuite name="c" file="tests/c.php"><testcase classname="" name="same"/></testsuite>
+<testsuite name="d"><testcase classname="" name="same" file="tests/d.py"/></testsuite>
+</testsuites>"#,
+        );
+        let (results, problems) = read(dir.path(), &["bats.xml"]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let got: Vec<(String, TestStatus)> = results
+            .iter()
+            .map(|r| (r.name(), r.status.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("setup.bats/works".into(), TestStatus::Passed),
+                ("setup.bats/works #2".into(), TestStatus::Failed),
+                ("same".into(), TestStatus::Passed),
+                ("same (in b)".into(), TestStatus::Passed),
+                ("same (in tests/c.php)".into(), TestStatus::Passed),
+                ("same (in tests/d.py)".into(), TestStatus::Passed),
+            ]
+        );
+        // The same file read twice (two patterns match it once): one file.
+        write(dir.path(), "again/bats.xml", b"<testsuite name=\"setup.bats\"><testcase classname=\"setup.bats\" name=\"works\"/></testsuite>");
+        let (results, _) = read(dir.path(), &["bats.xml", "again/*.xml"]);
+        let names: Vec<String> = results.iter().take(3).map(TestResult::name).collect();
+        assert_eq!(results.len(), 7);
+        // Files in name order: again/bats.xml first.
+        assert_eq!(
+            names,
+            ["setup.bats/works", "setup.bats/works #2", "setup.bats/works #3"]
+        );
+        assert_eq!(results[2].status, TestStatus::Failed);
+    }
+
+    #[test]
+    fn the_classname_is_left_out_when_it_is_the_batch() {
+        assert_eq!(test_path("b", "b", "t"), ["t"]);
+        assert_eq!(test_path("b", "", "t"), ["t"]);
+        assert_eq!(test_path("b", "c", "t"), ["c", "t"]);
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "x.xml",
+            br#"<testsuite name="b"><testcase classname="b" name="t"/></testsuite>"#,
+        );
+        let (results, _) = read(dir.path(), &["x.xml"]);
+        assert_eq!(results[0].path, ["t"]);
+    }
+
+    #[test]
+    fn times_out_of_range_are_clamped_with_a_warning() {
+        assert_eq!(parse_seconds("0.25"), Ok(Some(Duration::from_millis(250))));
+        assert_eq!(parse_seconds("1,002.5"), Ok(Some(Duration::from_secs_f64(1002.5))));
+        assert_eq!(parse_seconds("-0"), Ok(Some(Duration::ZERO)));
+        assert_eq!(parse_seconds(""), Ok(None));
+        assert_eq!(parse_seconds("n/a"), Ok(None));
+        assert_eq!(parse_seconds("1e19"), Err(Some(MAX_TIME)));
+        assert_eq!(parse_seconds("inf"), Err(Some(MAX_TIME)));
+        assert_eq!(parse_seconds("-1"), Err(Some(Duration::ZERO)));
+        assert_eq!(parse_seconds("-inf"), Err(Some(Duration::ZERO)));
+        assert_eq!(parse_seconds("NaN"), Err(None));
+        assert_eq!(parse_seconds("1.8e308"), Err(Some(MAX_TIME)));
+
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "t.xml",
+            br#"<testsuite name="s" time="1e19">
+<testcase classname="c" name="huge" time="1e19"/>
+<testcase classname="c" name="negative" time="-1"/>
+<testcase classname="c" name="nan" time="NaN"/>
+<testcase classname="c" name="inf" time="inf"/>
+</testsuite>"#,
+        );
+        let read = read_since(dir.path(), &["t.xml"], SystemTime::UNIX_EPOCH);
+        assert!(read.problems.is_empty(), "{:?}", read.problems);
+        let durations: Vec<Option<Duration>> = read.tests.iter().map(|t| t.duration).collect();
+        assert_eq!(
+            durations,
+            [Some(MAX_TIME), Some(Duration::ZERO), None, Some(MAX_TIME)]
+        );
+        assert_eq!(read.warnings.len(), 5, "{:?}", read.warnings);
+        assert_eq!(
+            read.warnings[1],
+            "JUnit file t.xml (at byte 33): time=\"1e19\" is out of range; taken as 31622400 seconds"
+        );
+        assert!(read.warnings[3].ends_with("time=\"NaN\" is out of range; ignored"));
     }
 
     fn fragment() -> impl Strategy<Value = Vec<u8>> {
