@@ -34,7 +34,11 @@ pub fn junit(args: ImportJunitArgs) -> anyhow::Result<u8> {
             .map(|f| ImportedRun::new(vec![f], args.at, args.batch.as_ref().map(|b| b.as_str())))
             .collect()
     } else {
-        vec![ImportedRun::new(files, args.at, args.batch.as_ref().map(|b| b.as_str()))]
+        vec![ImportedRun::new(
+            files,
+            args.at,
+            args.batch.as_ref().map(|b| b.as_str()),
+        )]
     };
     let origin = origin(&args);
     block_on(async {

@@ -113,7 +113,8 @@ pub fn read_junit_files(
     };
     let mut files = Vec::new();
     if let Err(e) = walk(dir, Path::new(""), 0, &set, &mut files) {
-        out.problems.push(format!("cannot read {}: {e}", dir.display()));
+        out.problems
+            .push(format!("cannot read {}: {e}", dir.display()));
     }
     files.sort();
     let since = started.checked_sub(MTIME_SLACK).unwrap_or(started);
@@ -495,13 +496,10 @@ impl Case {
             };
             (status, message)
         } else if let Some(msg) = &self.skipped {
-            let msg = msg
-                .as_deref()
-                .map(clip)
-                .or_else(|| {
-                    let t = self.skip_text.s.trim();
-                    (!t.is_empty()).then(|| clip(t))
-                });
+            let msg = msg.as_deref().map(clip).or_else(|| {
+                let t = self.skip_text.s.trim();
+                (!t.is_empty()).then(|| clip(t))
+            });
             (TestStatus::Skipped(msg), None)
         } else if failures > 1 {
             (TestStatus::Flaky, self.rerun_message.clone())
@@ -995,7 +993,10 @@ mod tests {
              \tat com.example.shop.CartTest.discountApplies(CartTest.java:41)\n"
         );
         let e = find(&results, "com.example.shop.CartTest/loadsPrices");
-        assert_eq!(e.status, TestStatus::Error("java.net.ConnectException".into()));
+        assert_eq!(
+            e.status,
+            TestStatus::Error("java.net.ConnectException".into())
+        );
         assert_eq!(e.duration, Some(Duration::from_secs_f64(1002.5)));
         assert_eq!(e.message.as_deref(), Some("Connection refused"));
         assert!(e.output.starts_with("WARN price service down\n"));
@@ -1217,7 +1218,9 @@ assertion `left == right` failed</failure>
         assert!(read.tests.is_empty(), "{:?}", read.tests);
         assert_eq!(
             read.problems,
-            ["no JUnit file matching out/*.xml was written by this run (found 1 older file: out/junit.xml, written before the batch started)"]
+            [
+                "no JUnit file matching out/*.xml was written by this run (found 1 older file: out/junit.xml, written before the batch started)"
+            ]
         );
         // A fresh file beside it is read, the stale one still not.
         write(
@@ -1242,7 +1245,9 @@ assertion `left == right` failed</failure>
         let read = read_since(dir.path(), &["old/*.xml"], SystemTime::now());
         assert_eq!(
             read.problems,
-            ["no JUnit file matching old/*.xml was written by this run (found 5 older files: old/0.xml, old/1.xml, old/2.xml and 2 more, written before the batch started)"]
+            [
+                "no JUnit file matching old/*.xml was written by this run (found 5 older files: old/0.xml, old/1.xml, old/2.xml and 2 more, written before the batch started)"
+            ]
         );
     }
 
@@ -1271,7 +1276,11 @@ more</error></testcase>
         assert_eq!(
             got,
             [
-                ("c/typed".into(), e("java.net.ConnectException"), m("refused")),
+                (
+                    "c/typed".into(),
+                    e("java.net.ConnectException"),
+                    m("refused")
+                ),
                 ("c/untyped".into(), e("error"), m("failed on setup")),
                 ("c/blank".into(), e("error"), m("text line")),
                 ("c/failure_then_error".into(), TestStatus::Failed, m("f")),
@@ -1363,7 +1372,11 @@ more</error></testcase>
         // Files in name order: again/bats.xml first.
         assert_eq!(
             names,
-            ["setup.bats/works", "setup.bats/works #2", "setup.bats/works #3"]
+            [
+                "setup.bats/works",
+                "setup.bats/works #2",
+                "setup.bats/works #3"
+            ]
         );
         assert_eq!(results[2].status, TestStatus::Failed);
     }
@@ -1386,7 +1399,10 @@ more</error></testcase>
     #[test]
     fn times_out_of_range_are_clamped_with_a_warning() {
         assert_eq!(parse_seconds("0.25"), Ok(Some(Duration::from_millis(250))));
-        assert_eq!(parse_seconds("1,002.5"), Ok(Some(Duration::from_secs_f64(1002.5))));
+        assert_eq!(
+            parse_seconds("1,002.5"),
+            Ok(Some(Duration::from_secs_f64(1002.5)))
+        );
         assert_eq!(parse_seconds("-0"), Ok(Some(Duration::ZERO)));
         assert_eq!(parse_seconds(""), Ok(None));
         assert_eq!(parse_seconds("n/a"), Ok(None));

@@ -36,42 +36,46 @@ pub struct Seen {
 /// The results of `seen`, in the order first seen: reruns merged, and
 /// namesakes from other groups renamed so every path is unique.
 pub fn assemble(seen: Vec<Seen>) -> Vec<TestResult> {
-    // Per path, its groups in the order first seen; per (path, group), the
-    // attempts in order.
-    let mut order: Vec<(Vec<String>, usize)> = Vec::new();
-    let mut attempts: HashMap<(Vec<String>, usize), (Option<String>, Vec<TestResult>)> =
-        HashMap::with_capacity(seen.len());
+    /// The attempts of one path in one group, in order.
+    struct Tries {
+        label: Option<String>,
+        results: Vec<TestResult>,
+    }
+    let mut tries: Vec<Tries> = Vec::new();
+    let mut at: HashMap<(Vec<String>, usize), usize> = HashMap::with_capacity(seen.len());
     for s in seen {
-        match attempts.entry((s.result.path.clone(), s.group)) {
-            Entry::Occupied(mut e) => e.get_mut().1.push(s.result),
+        match at.entry((s.result.path.clone(), s.group)) {
+            Entry::Occupied(e) => tries[*e.get()].results.push(s.result),
             Entry::Vacant(e) => {
-                order.push(e.key().clone());
-                e.insert((s.label, vec![s.result]));
+                e.insert(tries.len());
+                tries.push(Tries {
+                    label: s.label,
+                    results: vec![s.result],
+                });
             }
         }
     }
+    drop(at);
+    // Per path: how many groups had it, and the first one's label.
     let mut taken: HashMap<Vec<String>, (usize, Option<String>)> =
-        HashMap::with_capacity(order.len());
-    let mut out = Vec::with_capacity(order.len());
-    for key in order {
-        let Some((label, tries)) = attempts.remove(&key) else {
+        HashMap::with_capacity(tries.len());
+    let mut out = Vec::with_capacity(tries.len());
+    for t in tries {
+        let Some(mut result) = merge_attempts(t.results) else {
             continue;
         };
-        let Some(mut result) = merge_attempts(tries) else {
-            continue;
-        };
-        let path = key.0;
-        match taken.get_mut(&path) {
+        match taken.get_mut(&result.path) {
             None => {
-                taken.insert(path, (1, label));
+                taken.insert(result.path.clone(), (1, t.label));
             }
             Some((count, first_label)) => {
                 *count += 1;
                 let ordinal = *count;
-                let by_label = label
+                let by_label = t
+                    .label
                     .filter(|l| !l.is_empty() && Some(l) != first_label.as_ref())
                     .map(|l| format!(" (in {l})"));
-                result.path = unique(&taken, &path, by_label, ordinal);
+                result.path = unique(&taken, &result.path, by_label, ordinal);
                 taken.insert(result.path.clone(), (1, None));
             }
         }

@@ -378,7 +378,9 @@ mod tests {
             (Failed, Some("failed 2 times: assert 1 == 2 (first)"))
         );
         assert_eq!(
-            test(&run, "pytest/tests.test_api/test_db").message.as_deref(),
+            test(&run, "pytest/tests.test_api/test_db")
+                .message
+                .as_deref(),
             Some("failed on setup with \"ConnectionError: db down\"")
         );
         assert_eq!(run.batches[0].reason, "2 of 5 tests failed");
@@ -403,7 +405,9 @@ mod tests {
             outcome(&run, "shop/cart::tests::discount"),
             (
                 Failed,
-                Some("failed 2 times: thread 'cart::tests::discount' panicked at src/cart.rs:88:9:")
+                Some(
+                    "failed 2 times: thread 'cart::tests::discount' panicked at src/cart.rs:88:9:"
+                )
             )
         );
         assert_eq!(
@@ -680,6 +684,103 @@ more</failure></testcase>
         }
         assert_eq!(parse_timestamp("yesterday"), None);
         assert_eq!(parse_timestamp(""), None);
+    }
+
+    /// The same file read as a batch `b` of `warden run` would (its files
+    /// read after it ended, recorded as the history recorder does) and
+    /// imported with `--batch b`: the records of each.
+    fn both_paths(file: &Path) -> (Vec<TestRecord>, Vec<TestRecord>) {
+        use crate::report::test_support::outcome;
+        use crate::status::Status;
+        let dir = file.parent().unwrap();
+        let pattern = file.file_name().unwrap().to_str().unwrap().to_owned();
+        let read =
+            crate::parsers::junit::read_junit_files(dir, &[pattern], "b", SystemTime::UNIX_EPOCH);
+        assert_eq!(read.problems, Vec::<String>::new(), "{}", file.display());
+        let mut o = outcome("b", Status::Failed, "exit code 1");
+        o.tests = read.tests;
+        let native = crate::history::recorder::batch_record(&o).unwrap().tests;
+        let run = ImportedRun::new(vec![read_file(file).unwrap()], None, Some("b"));
+        assert!(run.batches.iter().all(|b| b.name == "b"));
+        let imported = run.batches.into_iter().flat_map(|b| b.tests).collect();
+        (native, imported)
+    }
+
+    /// Every sample but warden's own (whose batches are its own) gives
+    /// the same names, statuses, messages and durations both ways.
+    #[test]
+    fn warden_run_and_import_agree() {
+        for name in [
+            "surefire.xml",
+            "gotestsum.xml",
+            "pytest.xml",
+            "nextest.xml",
+            "names.xml",
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/junit")
+                .join(name);
+            let (native, imported) = both_paths(&path);
+            assert_eq!(native, imported, "{name}");
+            assert!(!native.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_batch_holds_every_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "report.xml", &sample("gotestsum.xml"));
+        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None, Some("go"));
+        assert_eq!(run.batches.len(), 1);
+        let b = &run.batches[0];
+        assert_eq!(b.name, "go");
+        assert_eq!(b.reason, "5 tests passed (1 flaky, 1 skipped)");
+        // Both suites are timestamped: 10:00:00 to 10:00:06.5.
+        assert_eq!(b.started, at("2026-05-01T10:00:00Z"));
+        assert_eq!(b.duration, Duration::from_millis(6500));
+        assert_eq!(
+            names(&run),
+            [
+                "go/example.com/shop/cart/TestTotal",
+                "go/example.com/shop/cart/TestRace",
+                "go/example.com/shop/cart/TestLegacy",
+                "go/example.com/shop/api/TestLogin",
+                "go/example.com/shop/api/TestLogin/bad_password",
+            ]
+        );
+        // warden's own report keeps its batches.
+        let path = write(dir.path(), "warden.xml", &sample("warden.xml"));
+        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None, Some("go"));
+        assert!(names(&run).contains(&"unit/parse/nested"));
+    }
+
+    #[test]
+    fn times_out_of_range_import_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for (value, column) in [("1e19", 3), ("-1", 3), ("NaN", 3), ("inf", 3)] {
+            let path = write(
+                dir.path(),
+                "t.xml",
+                &format!(
+                    "<testsuite name=\"s\">\n  <testcase classname=\"c\" name=\"ok\" time=\"1\"/>\n  <testcase classname=\"c\" name=\"t\" time=\"{value}\"/>\n</testsuite>"
+                ),
+            );
+            let e = read_file(&path).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "{}:3:{column}: time=\"{value}\" is not a duration of 0 to 31622400 seconds",
+                    path.display()
+                )
+            );
+        }
+        let path = write(
+            dir.path(),
+            "suite.xml",
+            "<testsuites><testsuite name=\"s\" time=\"1e400\"/></testsuites>",
+        );
+        let e = read_file(&path).unwrap_err().to_string();
+        assert!(e.contains("suite.xml:1:13: time=\"1e400\""), "{e}");
     }
 
     #[test]
