@@ -501,8 +501,9 @@ fn import_with_batch_records_what_warden_run_records() {
     r.assert_code(2);
 }
 
-/// The names of tests/fixtures/junit/names.xml with their times: each
-/// name must get its own result whichever order the store sorts names in.
+/// The names of tests/fixtures/junit/names.xml (suite `names`, classname
+/// `s`) with their times: each name must get its own result whichever
+/// order the store sorts names in.
 fn names_and_times() -> Vec<(String, i64)> {
     let names = [
         "b", "B", "a_b", "a-b", "a b", "ab", "Ab", "é", "e", "f", "ä", "日本", "z", "Z", "a/b",
@@ -511,7 +512,7 @@ fn names_and_times() -> Vec<(String, i64)> {
     let mut want: Vec<(String, i64)> = names
         .iter()
         .enumerate()
-        .map(|(i, n)| (format!("s/{n}"), i as i64 + 1))
+        .map(|(i, n)| (format!("names/s/{n}"), i as i64 + 1))
         .collect();
     want.sort();
     want
@@ -558,7 +559,7 @@ fn imports_into_postgres() {
             let p = sqlx::PgPool::connect(&url).await.unwrap();
             let rows = sqlx::query_as(
                 "SELECT t.name, r.duration_ms FROM results r JOIN tests t ON t.id = r.test_id \
-                 WHERE t.name LIKE 's/%'",
+                 WHERE t.name LIKE 'names/s/%'",
             )
             .fetch_all(&p)
             .await
