@@ -31,6 +31,9 @@
 //!   same-named test in another suite or file is another test: see
 //!   [`repeat`](super::repeat), the one rule for both readers.
 //! - Names: [`test_path`].
+//! - Only files written by the batch count: a file last modified before the
+//!   batch started (less [`MTIME_SLACK`]) is left from an earlier run and
+//!   not read; a batch that wrote no file fails with a reason saying so.
 //! - `time` attributes: seconds, `1,234.5` allowed; beyond [`MAX_TIME`],
 //!   negative, NaN or infinite is clamped with a warning here, and is an
 //!   error for `warden import junit`.

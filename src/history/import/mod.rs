@@ -726,6 +726,80 @@ more</failure></testcase>
         }
     }
 
+    /// A status as the real fixtures' `expected.tsv` files write it.
+    fn status_word(s: &crate::parsers::TestStatus) -> &'static str {
+        use crate::parsers::TestStatus as S;
+        match s {
+            S::Passed => "passed",
+            S::Failed => "failed",
+            S::Error(_) => "error",
+            S::Flaky => "flaky",
+            S::Skipped(_) => "skipped",
+        }
+    }
+
+    /// Each JUnit file of tests/fixtures/real/<suite>/ with an
+    /// `<stem>.expected.tsv` (`name<TAB>status`, from the runner's own
+    /// report): read as a batch would, test by test as expected; imported,
+    /// the same names and statuses (an error recorded as failed). Returns
+    /// how many files were checked.
+    fn check_real(suite: &str) -> usize {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/real")
+            .join(suite);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return 0;
+        };
+        let mut checked = 0;
+        let mut xmls: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+            .collect();
+        xmls.sort();
+        for xml in xmls {
+            let stem = xml.file_stem().unwrap().to_str().unwrap();
+            let Ok(tsv) = std::fs::read_to_string(dir.join(format!("{stem}.expected.tsv"))) else {
+                continue;
+            };
+            let want: Vec<(String, String)> = tsv
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                .map(|l| {
+                    let (n, s) = l.rsplit_once('\t').unwrap();
+                    (n.to_owned(), s.to_owned())
+                })
+                .collect();
+            let read = crate::parsers::junit::read_junit_files(
+                &dir,
+                &[format!("{stem}.xml")],
+                "b",
+                SystemTime::UNIX_EPOCH,
+            );
+            assert_eq!(read.problems, Vec::<String>::new(), "{}", xml.display());
+            let got: Vec<(String, String)> = read
+                .tests
+                .iter()
+                .map(|t| (t.name(), status_word(&t.status).to_owned()))
+                .collect();
+            assert_eq!(got, want, "{}", xml.display());
+            let (native, imported) = both_paths(&xml);
+            assert_eq!(native, imported, "{}", xml.display());
+            assert_eq!(imported.len(), want.len(), "{}", xml.display());
+            checked += 1;
+        }
+        checked
+    }
+
+    /// Recorded pytest (with pytest-rerunfailures) and cargo-nextest (with
+    /// retries) runs, where present.
+    #[test]
+    fn real_fixtures_agree_with_their_runners() {
+        for suite in ["pytest", "nextest"] {
+            let n = check_real(suite);
+            eprintln!("{suite}: {n} real JUnit files checked");
+        }
+    }
+
     #[test]
     fn a_batch_holds_every_suite() {
         let dir = tempfile::tempdir().unwrap();
