@@ -149,6 +149,7 @@ pub fn merge_attempts(mut attempts: Vec<TestResult>) -> Option<TestResult> {
             push_text(&mut tail, &a.output);
         }
     }
+    // `verdict_at` indexes `attempts` (a position in it, or its last).
     let mut verdict = attempts.swap_remove(verdict_at);
     if !verdict.output.is_empty() {
         if !tail.is_empty() {
