@@ -1321,7 +1321,11 @@ more</error></testcase>
             got,
             [
                 ("t/flaky".into(), TestStatus::Flaky, m("first")),
-                ("t/always".into(), TestStatus::Failed, m("assert False")),
+                (
+                    "t/always".into(),
+                    TestStatus::Failed,
+                    m("failed 3 times: assert False")
+                ),
                 ("t/ok".into(), TestStatus::Passed, None),
                 (
                     "t/broken".into(),

@@ -5,11 +5,10 @@
 //!
 //! - **Reruns.** Results with the same path from the same *group* (one
 //!   `<testsuite>` element of one file) are attempts of one test, in the
-//!   order written: pytest-rerunfailures lists each attempt as a testcase
-//!   (failed attempts with a `<failure>`, or — in some versions — as empty,
-//!   passing-looking testcases), `gotestsum --rerun-fails` lists a rerun
-//!   test again later in its package's suite. They become one result by
-//!   [`merge_attempts`].
+//!   order written: pytest-rerunfailures 16.6.1 and later list each attempt
+//!   as a testcase (the failed ones but the last as empty, passing-looking
+//!   testcases), `gotestsum --rerun-fails` lists a rerun test again later
+//!   in its package's suite. They become one result by [`merge_attempts`].
 //! - **Namesakes.** The same path in different groups (two `<testsuite>`s,
 //!   two files: two bats files with a same-named test) are different tests
 //!   and are never merged. The first keeps its name; a later one gets its
@@ -112,20 +111,24 @@ fn unique<V>(
 }
 
 /// The one result of a test run more than once (`attempts` in the order
-/// run; at least one). The last attempt that was not skipped is the
-/// verdict:
-/// - it failed (or errored): its status, with `failed N times: <the first
-///   failure's message>` when more than one attempt failed;
-/// - it passed after an attempt failed: [`TestStatus::Flaky`], with the
-///   first failed attempt's message;
-/// - it passed, and so did every attempt: passed (an empty testcase that
-///   a rerun plugin wrote for a failed attempt can't be told from a pass);
+/// run). A test is listed again in its suite only when it was rerun, and
+/// it is rerun only after an attempt failed — even when that attempt left
+/// no failure in the file: pytest-rerunfailures 16.6.1 and later write
+/// each failed attempt but the last as an empty, passing-looking testcase.
+/// So every attempt before the last was a failure, and the last attempt
+/// that was not skipped is the verdict:
+/// - it failed (or errored): its status, `failed N times: <the first
+///   failure's message>`;
+/// - it passed: [`TestStatus::Flaky`], with the first failure's message
+///   (`passed on attempt N` when no attempt left one);
 /// - every attempt was skipped: the last skip.
 ///
-/// `None` only when there is no attempt at all.
+/// (A test listed again by `go test -count=2` through gotestsum also
+/// reads as flaky: the file can't tell it from a rerun.)
 ///
 /// The duration is the verdict's; the output is the failed attempts'
-/// followed by the verdict's, bounded like any test's output.
+/// followed by the verdict's, bounded like any test's output. `None` only
+/// when there is no attempt at all.
 pub fn merge_attempts(mut attempts: Vec<TestResult>) -> Option<TestResult> {
     if attempts.len() <= 1 {
         return attempts.pop();
@@ -136,11 +139,15 @@ pub fn merge_attempts(mut attempts: Vec<TestResult>) -> Option<TestResult> {
         .rposition(|a| !matches!(a.status, TestStatus::Skipped(_)))
         .unwrap_or(attempts.len() - 1);
     let failing = |s: &TestStatus| s.is_failure() || *s == TestStatus::Flaky;
-    let failures = attempts.iter().filter(|a| failing(&a.status)).count();
     let first_failure = attempts
         .iter()
         .find(|a| failing(&a.status))
         .and_then(message_of);
+    // The attempts that ran, the verdict among them.
+    let ran = attempts
+        .iter()
+        .filter(|a| !matches!(a.status, TestStatus::Skipped(_)))
+        .count();
     let n = attempts.len();
     let mut tail = OutputTail::default();
     for (i, a) in attempts.iter().enumerate() {
@@ -162,17 +169,17 @@ pub fn merge_attempts(mut attempts: Vec<TestResult>) -> Option<TestResult> {
     } else {
         tail.text()
     };
-    if verdict.status.is_failure() {
-        if failures > 1 {
-            let first = first_failure.unwrap_or_default();
-            verdict.message = Some(clip(
-                &format!("failed {failures} times: {first}"),
-                MAX_MESSAGE,
-            ));
-        }
-    } else if failures > 0 {
+    if ran <= 1 {
+        // One attempt ran; the others were skipped.
+    } else if verdict.status.is_failure() {
+        let message = match first_failure {
+            Some(first) => format!("failed {ran} times: {first}"),
+            None => format!("failed {ran} times"),
+        };
+        verdict.message = Some(clip(&message, MAX_MESSAGE));
+    } else {
         verdict.status = TestStatus::Flaky;
-        verdict.message = first_failure;
+        verdict.message = Some(first_failure.unwrap_or_else(|| format!("passed on attempt {ran}")));
     }
     Some(verdict)
 }
@@ -230,18 +237,19 @@ mod tests {
             ]),
             (Failed, s("failed 3 times: x"))
         );
-        // pytest-rerunfailures 16.6.1: reruns written as empty testcases.
+        // pytest-rerunfailures 16.6.1 on: failed attempts written as empty
+        // testcases.
         assert_eq!(
             merged(vec![
                 r("t", Passed, None),
                 r("t", Passed, None),
                 r("t", Failed, Some("assert False"))
             ]),
-            (Failed, s("assert False"))
+            (Failed, s("failed 3 times: assert False"))
         );
         assert_eq!(
             merged(vec![r("t", Passed, None), r("t", Passed, None)]),
-            (Passed, None)
+            (Flaky, s("passed on attempt 2"))
         );
         // An error stays an error, with its type.
         assert_eq!(
@@ -255,6 +263,10 @@ mod tests {
         assert_eq!(
             merged(vec![r("t", Failed, Some("x")), r("t", Skipped(None), None)]),
             (Failed, s("x"))
+        );
+        assert_eq!(
+            merged(vec![r("t", Skipped(None), None), r("t", Passed, None)]),
+            (Passed, None)
         );
         assert_eq!(
             merged(vec![
