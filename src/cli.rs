@@ -86,6 +86,11 @@ pub struct ImportJunitArgs {
     /// Each file is a run of its own (backfilling history from old artifacts).
     #[arg(long)]
     pub run_per_file: bool,
+    /// Record every suite as this one batch, naming tests
+    /// `NAME/classname/name` as `warden run` does for a batch of this name
+    /// with `format = "junit"` (default: each `<testsuite name>` is a batch).
+    #[arg(long, value_name = "NAME")]
+    pub batch: Option<crate::config::BatchName>,
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 }

@@ -205,8 +205,8 @@ fn every_dialect_as_one_run() {
         ("com.example.shop.CartTest/alwaysBroken", FAILED),
         ("com.example.shop.CartTest/legacyFormat", SKIPPED),
         ("example.com/shop/cart/TestRace", FLAKY),
-        ("tests.test_api/test_flaky_network", FLAKY),
-        ("tests.test_api/test_broken", FAILED),
+        ("pytest/tests.test_api/test_flaky_network", FLAKY),
+        ("pytest/tests.test_api/test_broken", FAILED),
         ("shop/cart::tests::total", FLAKY),
         ("shop/cart::tests::empty", PASSED),
         // warden's own: batches by name, tests as batch/test.
@@ -221,7 +221,7 @@ fn every_dialect_as_one_run() {
     let messages: Vec<(String, Option<String>, Option<i64>)> = query(&db, async |p| {
         sqlx::query_as(
             "SELECT t.name, r.message, r.duration_ms FROM results r JOIN tests t ON t.id = r.test_id \
-             WHERE t.name IN ('com.example.shop.CartTest/loadsPrices', 'tests.test_api/test_db', 'build') \
+             WHERE t.name IN ('com.example.shop.CartTest/loadsPrices', 'pytest/tests.test_api/test_db', 'build') \
              ORDER BY t.name",
         )
         .fetch_all(p)
@@ -238,7 +238,7 @@ fn every_dialect_as_one_run() {
                 Some(1_002_500)
             ),
             (
-                "tests.test_api/test_db".into(),
+                "pytest/tests.test_api/test_db".into(),
                 Some("failed on setup with \"ConnectionError: db down\"".into()),
                 Some(2)
             ),
@@ -298,24 +298,27 @@ fn a_test_listed_again_after_failing_is_flaky() {
     assert_eq!(
         results(&db),
         [
-            ("tests.test_api/test_broken".into(), FAILED),
-            ("tests.test_api/test_db".into(), FAILED),
-            ("tests.test_api/test_flaky_network".into(), FLAKY),
-            ("tests.test_api/test_login".into(), PASSED),
-            ("tests.test_api/test_windows_paths".into(), SKIPPED),
+            ("pytest/tests.test_api/test_broken".into(), FAILED),
+            ("pytest/tests.test_api/test_db".into(), FAILED),
+            ("pytest/tests.test_api/test_flaky_network".into(), FLAKY),
+            ("pytest/tests.test_api/test_login".into(), PASSED),
+            ("pytest/tests.test_api/test_windows_paths".into(), SKIPPED),
         ]
     );
     let (started, message): (i64, Option<String>) = query(&db, async |p| {
         sqlx::query_as(
             "SELECT runs.started_at, results.message FROM runs, results \
-             JOIN tests ON tests.id = results.test_id WHERE tests.name = 'tests.test_api/test_broken'",
+             JOIN tests ON tests.id = results.test_id WHERE tests.name = 'pytest/tests.test_api/test_broken'",
         )
         .fetch_one(p)
         .await
         .unwrap()
     });
     assert_eq!(started, millis("2026-07-01T00:00:00Z"), "--at wins");
-    assert_eq!(message.as_deref(), Some("assert 1 == 2 (second)"));
+    assert_eq!(
+        message.as_deref(),
+        Some("failed 2 times: assert 1 == 2 (first)")
+    );
 }
 
 #[test]
@@ -447,8 +450,60 @@ fn wardens_junit_reads_back_as_warden_run_recorded_it() {
     assert_eq!(results(&imported_db), native, "{}", run.context);
 }
 
-/// The names of tests/fixtures/junit/names.xml with their times: each
-/// name must get its own result whichever order the store sorts names in.
+/// The JUnit files a batch wrote, read by `warden run` (`format =
+/// "junit"`) and imported with `--batch` of the batch's name, give the
+/// history the same results: names, statuses, one result per test.
+#[test]
+fn import_with_batch_records_what_warden_run_records() {
+    let w = Warden::pgroup();
+    let copy = format!(
+        "mkdir -p out && cp {} out/py.xml && cp {} out/nx.xml && cp {} out/sf.xml",
+        common::q(&sample("pytest.xml")),
+        common::q(&sample("nextest.xml")),
+        common::q(&sample("surefire.xml")),
+    );
+    let run = w
+        .shell(
+            "py",
+            &copy,
+            "format = \"junit\"\njunit-files = [\"out/*.xml\"]",
+        )
+        .run();
+    run.assert_code(1);
+    let native = results(&run.path(".warden/history.db"));
+    // pytest's reruns are one result each.
+    assert_eq!(native.len(), 5 + 4 + 6, "{native:?}\n{}", run.context);
+
+    let imported_db = run.path("imported.db");
+    let r = Warden::new()
+        .no_config()
+        .subcommand("import")
+        .arg("junit")
+        .arg("--history")
+        .arg(format!("sqlite:{}", imported_db.display()))
+        .args(["--batch", "py"])
+        .args(["nx.xml", "py.xml", "sf.xml"].map(|f| run.path(&format!("out/{f}"))))
+        .run();
+    r.assert_code(0);
+    assert_eq!(results(&imported_db), native, "{}", r.context);
+    assert!(
+        native
+            .iter()
+            .any(|(n, s)| n == "py/tests.test_api/test_flaky_network" && *s == FLAKY)
+    );
+
+    // A batch name is checked like one in the config.
+    let r = Warden::new()
+        .no_config()
+        .subcommand("import")
+        .args(["junit", "--batch", "a b", &sample("pytest.xml")])
+        .run();
+    r.assert_code(2);
+}
+
+/// The names of tests/fixtures/junit/names.xml (suite `names`, classname
+/// `s`) with their times: each name must get its own result whichever
+/// order the store sorts names in.
 fn names_and_times() -> Vec<(String, i64)> {
     let names = [
         "b", "B", "a_b", "a-b", "a b", "ab", "Ab", "é", "e", "f", "ä", "日本", "z", "Z", "a/b",
@@ -457,7 +512,7 @@ fn names_and_times() -> Vec<(String, i64)> {
     let mut want: Vec<(String, i64)> = names
         .iter()
         .enumerate()
-        .map(|(i, n)| (format!("s/{n}"), i as i64 + 1))
+        .map(|(i, n)| (format!("names/s/{n}"), i as i64 + 1))
         .collect();
     want.sort();
     want
@@ -504,7 +559,7 @@ fn imports_into_postgres() {
             let p = sqlx::PgPool::connect(&url).await.unwrap();
             let rows = sqlx::query_as(
                 "SELECT t.name, r.duration_ms FROM results r JOIN tests t ON t.id = r.test_id \
-                 WHERE t.name LIKE 's/%'",
+                 WHERE t.name LIKE 'names/s/%'",
             )
             .fetch_all(&p)
             .await

@@ -31,10 +31,14 @@ pub fn junit(args: ImportJunitArgs) -> anyhow::Result<u8> {
     let runs: Vec<ImportedRun> = if args.run_per_file {
         files
             .into_iter()
-            .map(|f| ImportedRun::new(vec![f], args.at))
+            .map(|f| ImportedRun::new(vec![f], args.at, args.batch.as_ref().map(|b| b.as_str())))
             .collect()
     } else {
-        vec![ImportedRun::new(files, args.at)]
+        vec![ImportedRun::new(
+            files,
+            args.at,
+            args.batch.as_ref().map(|b| b.as_str()),
+        )]
     };
     let origin = origin(&args);
     block_on(async {

@@ -4,6 +4,40 @@
 //! streaming XML reader, so memory stays bounded by the largest single text
 //! node, not the file (they can be hundreds of MB).
 //!
+//! What a file looks like, and what is made of it:
+//!
+//! ```xml
+//! <testsuites>                                   <!-- optional -->
+//!   <testsuite name="pytest" timestamp="…" time="0.41" file="…">
+//!     <testcase classname="tests.test_api" name="test_login" time="0.1"/>
+//!     <testcase classname="…" name="…">
+//!       <failure message="…" type="…">text</failure>  <!-- failed -->
+//!       <error message="…" type="…">text</error>      <!-- Error(type) -->
+//!       <skipped message="…"/>                         <!-- skipped -->
+//!       <flakyFailure message="…"/>  <!-- failed, then passed: flaky -->
+//!       <rerunFailure message="…"/>  <!-- beside a failure: failed again -->
+//!       <system-out>…</system-out><system-err>…</system-err>
+//!     </testcase>
+//!   </testsuite>
+//! </testsuites>
+//! ```
+//!
+//! - `<error>` is [`TestStatus::Error`] with its `type` (`error` without
+//!   one); `<flakyFailure>`/`<flakyError>` make a passing test
+//!   [`TestStatus::Flaky`] with the failed attempt's message;
+//!   `<rerunFailure>`/`<rerunError>` beside a failure make it `failed N
+//!   times: <the failure's message>`.
+//! - A test listed again in the same `<testsuite>` is a rerun, and a
+//!   same-named test in another suite or file is another test: see
+//!   [`repeat`](super::repeat), the one rule for both readers.
+//! - Names: [`test_path`].
+//! - Only files written by the batch count: a file last modified before the
+//!   batch started (less [`MTIME_SLACK`]) is left from an earlier run and
+//!   not read; a batch that wrote no file fails with a reason saying so.
+//! - `time` attributes: seconds, `1,234.5` allowed; beyond [`MAX_TIME`],
+//!   negative, NaN or infinite is clamped with a warning here, and is an
+//!   error for `warden import junit`.
+//!
 //! The reader itself ([`read_xml`] into a [`Visitor`]) also serves `warden
 //! import junit` (`history::import`), which needs the suites around the
 //! cases and none of their output.
@@ -12,43 +46,117 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-use super::{MAX_TEST_OUTPUT, OutputTail, TestResult, TestStatus};
-
-/// Longest message kept (a `message` attribute).
-const MAX_MESSAGE: usize = 1024;
+use super::repeat::{self, Seen};
+use super::{MAX_MESSAGE, MAX_TEST_OUTPUT, OutputTail, TestResult, TestStatus};
 
 /// Deepest directory level walked looking for files.
 const MAX_DEPTH: usize = 64;
 
-/// Reads the JUnit files under `dir` matching any of `patterns` (globs
-/// relative to `dir`; `**` crosses directories, `*` does not). Returns the
-/// test results of all files, in file-name order, and the problems: a bad
-/// pattern, no file matched, a file that could not be read or is malformed
-/// (results before the error are kept).
-pub fn read_junit_files(dir: &Path, patterns: &[String]) -> (Vec<TestResult>, Vec<String>) {
-    let mut results = Vec::new();
-    let mut problems = Vec::new();
-    let Some(set) = glob_set(dir, patterns, &mut problems) else {
-        return (results, problems);
+/// The longest `time` taken as a test's or suite's duration: a year.
+/// Longer (`time="1e19"`) is a broken writer, and would overflow the
+/// history's milliseconds.
+pub const MAX_TIME: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// How much older than the batch's start a file's modification time may
+/// be and still count as written by the batch: file times come from the
+/// kernel's coarse clock (a tick behind), some filesystems keep seconds.
+pub const MTIME_SLACK: Duration = Duration::from_secs(2);
+
+/// The history and report name of a JUnit test, as a path: `[classname,
+/// name]`, without the classname when it is empty or repeats the batch's
+/// name (gotestsum's and Surefire's suites are named like their
+/// classnames; `cart/cart/TestTotal` says nothing more than `cart/TestTotal`).
+///
+/// This is the one naming rule: `warden run` records a test of a batch
+/// `format = "junit"` as `<batch>/` + this path, and `warden import junit`
+/// records `<batch>/` + this path too, where the batch is `--batch NAME`,
+/// else the test's `<testsuite name>` (the file's stem when it has none).
+/// So an import with `--batch` of the batch's name gives the names `warden
+/// run` gives.
+pub fn test_path(batch: &str, classname: &str, name: &str) -> Vec<String> {
+    if classname.is_empty() || classname == batch {
+        vec![name.to_owned()]
+    } else {
+        vec![classname.to_owned(), name.to_owned()]
+    }
+}
+
+/// What a batch's JUnit files said.
+#[derive(Debug, Default)]
+pub struct JunitFiles {
+    /// Every test, once ([`repeat::assemble`]).
+    pub tests: Vec<TestResult>,
+    /// What makes the batch fail: a bad pattern, no file written by this
+    /// batch, a file that could not be read or is malformed (results
+    /// before the error are kept).
+    pub problems: Vec<String>,
+    /// What is worth saying but fails nothing: a `time` out of range.
+    pub warnings: Vec<String>,
+}
+
+/// Reads the JUnit files of the batch `batch` under `dir` matching any of
+/// `patterns` (globs relative to `dir`; `**` crosses directories, `*` does
+/// not), in file-name order. Files last modified before `started` (less
+/// [`MTIME_SLACK`]) are left from an earlier run and not read.
+pub fn read_junit_files(
+    dir: &Path,
+    patterns: &[String],
+    batch: &str,
+    started: SystemTime,
+) -> JunitFiles {
+    let mut out = JunitFiles::default();
+    let Some(set) = glob_set(dir, patterns, &mut out.problems) else {
+        return out;
     };
     let mut files = Vec::new();
     if let Err(e) = walk(dir, Path::new(""), 0, &set, &mut files) {
-        problems.push(format!("cannot read {}: {e}", dir.display()));
+        out.problems
+            .push(format!("cannot read {}: {e}", dir.display()));
     }
     files.sort();
-    if files.is_empty() {
-        problems.push(format!("no JUnit file matched {}", patterns.join(", ")));
+    let since = started.checked_sub(MTIME_SLACK).unwrap_or(started);
+    let (fresh, stale): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .partition(|(_, modified)| modified.is_none_or(|m| m >= since));
+    if fresh.is_empty() {
+        let mut problem = format!(
+            "no JUnit file matching {} was written by this run",
+            patterns.join(", ")
+        );
+        if !stale.is_empty() {
+            let shown: Vec<String> = stale
+                .iter()
+                .take(3)
+                .map(|(p, _)| p.display().to_string())
+                .collect();
+            let more = match stale.len() - shown.len() {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            problem.push_str(&format!(
+                " (found {} older file{}: {}{more}, written before the batch started)",
+                stale.len(),
+                if stale.len() == 1 { "" } else { "s" },
+                shown.join(", ")
+            ));
+        }
+        out.problems.push(problem);
     }
-    for rel in files {
-        read_file(&dir.join(&rel), &rel, &mut results, &mut problems);
+    let mut reader = BatchReader::new(batch);
+    for (rel, _) in fresh {
+        reader.file = rel.display().to_string();
+        read_file(&dir.join(&rel), &mut reader);
     }
-    (results, problems)
+    out.tests = repeat::assemble(reader.seen);
+    out.problems.extend(reader.problems);
+    out.warnings.extend(reader.warnings);
+    out
 }
 
 fn glob_set(dir: &Path, patterns: &[String], problems: &mut Vec<String>) -> Option<GlobSet> {
@@ -78,13 +186,13 @@ fn glob_set(dir: &Path, patterns: &[String], problems: &mut Vec<String>) -> Opti
 }
 
 /// Collects the regular files under `dir` (not following symlinks) whose
-/// path relative to the root matches `set`.
+/// path relative to the root matches `set`, with their modification times.
 fn walk(
     dir: &Path,
     rel: &Path,
     depth: usize,
     set: &GlobSet,
-    files: &mut Vec<PathBuf>,
+    files: &mut Vec<(PathBuf, Option<SystemTime>)>,
 ) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let Ok(entry) = entry else { continue };
@@ -98,27 +206,119 @@ fn walk(
                 let _ = walk(&entry.path(), &rel, depth + 1, set, files);
             }
         } else if kind.is_file() && set.is_match(&rel) {
-            files.push(rel);
+            let modified = entry.metadata().and_then(|m| m.modified()).ok();
+            files.push((rel, modified));
         }
     }
     Ok(())
 }
 
-fn read_file(path: &Path, shown: &Path, results: &mut Vec<TestResult>, problems: &mut Vec<String>) {
-    let shown = shown.display();
+fn read_file(path: &Path, reader: &mut BatchReader<'_>) {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => {
-            problems.push(format!("cannot read JUnit file {shown}: {e}"));
+            reader
+                .problems
+                .push(format!("cannot read JUnit file {}: {e}", reader.file));
             return;
         }
     };
-    match read_xml(BufReader::new(file), Keep::Output, results) {
+    reader.file_group = None;
+    match read_xml(BufReader::new(file), Keep::Output, Times::Clamp, reader) {
         Ok(()) => {}
-        Err(XmlError::Syntax { position, error }) => problems.push(format!(
-            "malformed JUnit file {shown} (at byte {position}): {error}"
-        )),
-        Err(e) => problems.push(format!("malformed JUnit file {shown}: {e}")),
+        Err(e) => reader
+            .problems
+            .push(format!("malformed JUnit file {}: {e}", reader.file)),
+    }
+}
+
+/// The [`Visitor`] of a batch's files: each case as a [`Seen`] of its
+/// `<testsuite>` element, named by [`test_path`].
+struct BatchReader<'b> {
+    batch: &'b str,
+    /// The file being read, as shown in problems.
+    file: String,
+    /// Groups handed out so far.
+    groups: usize,
+    /// The group of cases outside any suite in this file.
+    file_group: Option<usize>,
+    /// Open suites: their group and label.
+    open: Vec<(usize, Option<String>)>,
+    seen: Vec<Seen>,
+    problems: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl<'b> BatchReader<'b> {
+    fn new(batch: &'b str) -> BatchReader<'b> {
+        BatchReader {
+            batch,
+            file: String::new(),
+            groups: 0,
+            file_group: None,
+            open: Vec::new(),
+            seen: Vec::new(),
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn next_group(&mut self) -> usize {
+        self.groups += 1;
+        self.groups
+    }
+}
+
+impl Visitor for BatchReader<'_> {
+    fn suite_start(&mut self, suite: Suite) {
+        if suite.report {
+            return;
+        }
+        let group = self.next_group();
+        self.open.push((group, suite.label()));
+    }
+
+    fn suite_end(&mut self, report: bool) {
+        if !report {
+            self.open.pop();
+        }
+    }
+
+    fn case(&mut self, case: Case) {
+        let (group, label) = match self.open.last() {
+            Some((g, l)) => (*g, case.file.clone().or_else(|| l.clone())),
+            None => {
+                let g = match self.file_group {
+                    Some(g) => g,
+                    None => {
+                        let g = self.next_group();
+                        self.file_group = Some(g);
+                        g
+                    }
+                };
+                (g, case.file.clone())
+            }
+        };
+        let path = test_path(self.batch, &case.classname, &case.name);
+        let mut result = case.into_result();
+        result.path = path;
+        self.seen.push(Seen {
+            result,
+            group,
+            label,
+        });
+    }
+
+    fn time_out_of_range(&mut self, position: u64, value: &str, taken: Option<Duration>) {
+        let taken = match taken {
+            Some(d) => format!("taken as {} seconds", d.as_secs()),
+            None => "ignored".to_owned(),
+        };
+        self.warnings.push(format!(
+            "JUnit file {} (at byte {position}): time=\"{}\" is out of range; {taken}",
+            self.file,
+            clip(value)
+        ));
     }
 }
 
@@ -138,17 +338,38 @@ pub enum Keep {
 const MESSAGE_HEAD: usize = 2048;
 
 /// Text kept from one element: its last `MAX_TEST_OUTPUT` bytes, or with
-/// [`Keep::Messages`] its first [`MESSAGE_HEAD`] bytes.
+/// [`Keep::Messages`] its first [`MESSAGE_HEAD`] bytes. Either way its
+/// first line is known ([`Text::first_line`]), so both readers derive the
+/// same message from it.
 #[derive(Debug, Default)]
 pub struct Text {
     s: String,
     dropped: bool,
+    /// The start, with [`Keep::Output`] (with [`Keep::Messages`], `s` is it).
+    head: String,
+}
+
+/// Appends `text` to `head` up to [`MESSAGE_HEAD`] bytes, leading blank
+/// lines skipped (they would otherwise fill it). Whether any was cut.
+fn push_head(head: &mut String, text: &str) -> bool {
+    let text = if head.is_empty() {
+        text.trim_start()
+    } else {
+        text
+    };
+    let mut end = text.len().min(MESSAGE_HEAD.saturating_sub(head.len()));
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    head.push_str(&text[..end]);
+    end < text.len()
 }
 
 impl Text {
     fn push(&mut self, text: &str, keep: Keep) {
         match keep {
             Keep::Output => {
+                push_head(&mut self.head, text);
                 self.s.push_str(text);
                 if self.s.len() > 2 * MAX_TEST_OUTPUT {
                     let mut cut = self.s.len() - MAX_TEST_OUTPUT;
@@ -160,20 +381,20 @@ impl Text {
                 }
             }
             Keep::Messages => {
-                // Leading blank lines would otherwise fill the head.
-                let text = if self.s.is_empty() {
-                    text.trim_start()
-                } else {
-                    text
-                };
-                let mut end = text.len().min(MESSAGE_HEAD.saturating_sub(self.s.len()));
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                self.s.push_str(&text[..end]);
-                self.dropped |= end < text.len();
+                self.dropped |= push_head(&mut self.s, text);
             }
         }
+    }
+
+    /// Its first non-blank line, trimmed and clipped to [`MAX_MESSAGE`].
+    pub fn first_line(&self) -> Option<String> {
+        let head = if self.head.is_empty() {
+            &self.s
+        } else {
+            &self.head
+        };
+        let line = head.lines().map(str::trim).find(|l| !l.is_empty())?;
+        Some(clip(line))
     }
 
     /// The text kept.
@@ -209,9 +430,13 @@ enum Capture {
 pub struct Case {
     pub classname: String,
     pub name: String,
+    /// Its `file` attribute (pytest's xunit1, PHPUnit).
+    pub file: Option<String>,
     pub duration: Option<Duration>,
     /// It has a `<failure>` or an `<error>`.
     pub failed: bool,
+    /// The first of them was an `<error>`: it did not reach a verdict.
+    pub error: bool,
     /// The first failure's or error's `message` attribute, when not empty.
     pub message: Option<String>,
     /// The first failure's or error's `type` attribute.
@@ -246,18 +471,43 @@ impl Case {
         }
     }
 
-    /// The test result a batch reports (read with [`Keep::Output`]).
+    /// The test's result, path `[classname, name]` (without an empty
+    /// classname). Read with [`Keep::Output`] it has the test's output;
+    /// with [`Keep::Messages`], only the start of its failure text.
+    ///
+    /// A failure or error beats a skip, which beats earlier failed
+    /// attempts (`<flakyFailure>`: flaky).
     pub fn into_result(self) -> TestResult {
-        let status = if self.failed {
-            TestStatus::Failed
-        } else if let Some(msg) = self.skipped {
-            let msg = msg.map(|m| clip(&m)).or_else(|| {
+        let failures = 1 + self.rerun_attempts + self.flaky_attempts;
+        let (status, message) = if self.failed {
+            let status = if self.error {
+                let ty = self.failure_type.as_deref().map(str::trim);
+                TestStatus::Error(clip(ty.filter(|t| !t.is_empty()).unwrap_or("error")))
+            } else {
+                TestStatus::Failed
+            };
+            let message = self
+                .message
+                .clone()
+                .or_else(|| self.failure.first_line())
+                .or_else(|| self.failure_type.clone().filter(|t| !t.trim().is_empty()));
+            let message = match message {
+                Some(m) if failures > 1 => Some(format!("failed {failures} times: {m}")),
+                Some(m) => Some(m),
+                None if failures > 1 => Some(format!("failed {failures} times")),
+                None => None,
+            };
+            (status, message)
+        } else if let Some(msg) = &self.skipped {
+            let msg = msg.as_deref().map(clip).or_else(|| {
                 let t = self.skip_text.s.trim();
                 (!t.is_empty()).then(|| clip(t))
             });
-            TestStatus::Skipped(msg)
+            (TestStatus::Skipped(msg), None)
+        } else if failures > 1 {
+            (TestStatus::Flaky, self.rerun_message.clone())
         } else {
-            TestStatus::Passed
+            (TestStatus::Passed, None)
         };
         // The failure text last: it is what matters if the tail is cut.
         let mut tail = OutputTail::default();
@@ -275,7 +525,7 @@ impl Case {
             status,
             duration: self.duration,
             output: tail.text(),
-            message: self.message.or(self.failure_type).map(|m| clip(&m)),
+            message: message.map(|m| clip(&m)),
         }
     }
 }
@@ -286,8 +536,21 @@ pub struct Suite {
     /// `<testsuites>`, the report around the suites.
     pub report: bool,
     pub name: Option<String>,
+    /// Its `file` attribute (PHPUnit, jest-junit with `suiteNameTemplate`).
+    pub file: Option<String>,
     pub timestamp: Option<String>,
     pub time: Option<Duration>,
+}
+
+impl Suite {
+    /// What tells its tests apart from namesakes in other suites: its
+    /// `file`, else its name.
+    pub fn label(&self) -> Option<String> {
+        self.file
+            .clone()
+            .or_else(|| self.name.clone())
+            .filter(|l| !l.is_empty())
+    }
 }
 
 /// What a JUnit document is read into, element by element: suites open
@@ -297,13 +560,20 @@ pub trait Visitor {
     /// The innermost open suite (`report`: the `<testsuites>`) closed.
     fn suite_end(&mut self, _report: bool) {}
     fn case(&mut self, case: Case);
+    /// With [`Times::Clamp`]: a `time` attribute at byte `position` was
+    /// out of range, and was `taken` as this (`None`: as no time at all).
+    fn time_out_of_range(&mut self, _position: u64, _value: &str, _taken: Option<Duration>) {}
 }
 
-/// The test results of a batch.
-impl Visitor for Vec<TestResult> {
-    fn case(&mut self, case: Case) {
-        self.push(case.into_result());
-    }
+/// What to do with a `time` attribute that is not a duration of 0 to
+/// [`MAX_TIME`] (`1e19`, `-1`, `NaN`, `inf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Times {
+    /// Clamp it (negative to zero, too long to [`MAX_TIME`], NaN to no
+    /// time) and tell the visitor: a batch's results still count.
+    Clamp,
+    /// Stop with [`XmlError::BadTime`]: an import records nothing doubtful.
+    Reject,
 }
 
 /// Why a file is not a JUnit document. Cases before the problem were
@@ -320,6 +590,12 @@ pub enum XmlError {
     Truncated,
     #[error("no <testsuite> or <testsuites> element")]
     NotJunit,
+    #[error("time=\"{value}\" is not a duration of 0 to {} seconds (at byte {position})", MAX_TIME.as_secs())]
+    BadTime {
+        /// Where the element with the attribute starts (a byte offset).
+        position: u64,
+        value: String,
+    },
 }
 
 /// Reads one JUnit document into `visitor`, streaming: memory is bounded
@@ -327,20 +603,28 @@ pub enum XmlError {
 pub fn read_xml<R: BufRead>(
     source: R,
     keep: Keep,
+    times: Times,
     visitor: &mut impl Visitor,
 ) -> Result<(), XmlError> {
     let mut reader = Reader::from_reader(source);
     let mut walk = Walk {
         keep,
+        times,
         visitor,
         depth: 0,
         saw_suite: false,
         case: None,
         capture: None,
+        at: 0,
+        bad: None,
     };
     let mut buf = Vec::new();
     loop {
+        if let Some(bad) = walk.bad.take() {
+            return Err(bad);
+        }
         buf.clear();
+        walk.at = reader.buffer_position();
         let event = reader
             .read_event_into(&mut buf)
             .map_err(|error| XmlError::Syntax {
@@ -386,15 +670,43 @@ pub fn read_xml<R: BufRead>(
 /// Where [`read_xml`] is in the document.
 struct Walk<'v, V> {
     keep: Keep,
+    times: Times,
     visitor: &'v mut V,
     depth: usize,
     saw_suite: bool,
     case: Option<Case>,
     /// What the text goes to, and the depth of the element capturing it.
     capture: Option<(Capture, usize)>,
+    /// Where the event being handled starts (a byte offset).
+    at: u64,
+    /// A `time` rejected ([`Times::Reject`]): reading stops with it.
+    bad: Option<XmlError>,
 }
 
 impl<V: Visitor> Walk<'_, V> {
+    /// A `time` attribute's duration, checked ([`Times`]).
+    fn time(&mut self, value: Option<String>) -> Option<Duration> {
+        let value = value?;
+        match parse_seconds(&value) {
+            Ok(d) => d,
+            Err(clamped) => match self.times {
+                Times::Clamp => {
+                    self.visitor.time_out_of_range(self.at, &value, clamped);
+                    clamped
+                }
+                Times::Reject => {
+                    if self.bad.is_none() {
+                        self.bad = Some(XmlError::BadTime {
+                            position: self.at,
+                            value: clip(&value),
+                        });
+                    }
+                    None
+                }
+            },
+        }
+    }
+
     /// An element started (`empty`: `<x/>`, nothing to capture). Returns
     /// what its text should go to.
     fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Option<(Capture, usize)> {
@@ -406,12 +718,15 @@ impl<V: Visitor> Walk<'_, V> {
                     report: kind == b"testsuites",
                     ..Suite::default()
                 };
+                let mut time = None;
                 for_each_attribute(e, |key, value| match key {
                     b"name" => suite.name = Some(value()),
+                    b"file" => suite.file = Some(value()).filter(|f| !f.is_empty()),
                     b"timestamp" => suite.timestamp = Some(value()),
-                    b"time" => suite.time = parse_seconds(&value()),
+                    b"time" => time = Some(value()),
                     _ => {}
                 });
+                suite.time = self.time(time);
                 let report = suite.report;
                 self.visitor.suite_start(suite);
                 if empty {
@@ -426,12 +741,15 @@ impl<V: Visitor> Walk<'_, V> {
                 }
                 self.saw_suite = true;
                 let mut c = Case::default();
+                let mut time = None;
                 for_each_attribute(e, |key, value| match key {
                     b"classname" => c.classname = value(),
                     b"name" => c.name = value(),
-                    b"time" => c.duration = parse_seconds(&value()),
+                    b"file" => c.file = Some(value()).filter(|f| !f.is_empty()),
+                    b"time" => time = Some(value()),
                     _ => {}
                 });
+                c.duration = self.time(time);
                 if empty {
                     self.visitor.case(c);
                 } else {
@@ -451,9 +769,10 @@ impl<V: Visitor> Walk<'_, V> {
                     found
                 };
                 match name.as_ref() {
-                    b"failure" | b"error" => {
+                    kind @ (b"failure" | b"error") => {
                         if !c.failed {
                             c.failed = true;
+                            c.error = kind == b"error";
                             c.message = attr(b"message").filter(|m| !m.is_empty());
                             c.failure_type = attr(b"type");
                         }
@@ -559,15 +878,30 @@ fn predefined(name: &str) -> Option<&'static str> {
     })
 }
 
-/// `0.25`, `1,234.5` (some writers group digits).
-fn parse_seconds(s: &str) -> Option<Duration> {
+/// A `time` attribute: seconds, `0.25`, `1,234.5` (some writers group
+/// digits). `Ok(None)` for what is not a number at all (`""`, `n/a`: no
+/// time given); `Err(clamped)` for a number that is no duration of 0 to
+/// [`MAX_TIME`]: negative (clamped to zero), too long or infinite (to
+/// `MAX_TIME`), NaN (to no time).
+fn parse_seconds(s: &str) -> Result<Option<Duration>, Option<Duration>> {
     let s: Cow<'_, str> = if s.contains(',') {
         Cow::Owned(s.replace(',', ""))
     } else {
         Cow::Borrowed(s)
     };
-    let secs = s.trim().parse::<f64>().ok()?;
-    Duration::try_from_secs_f64(secs).ok()
+    let Ok(secs) = s.trim().parse::<f64>() else {
+        return Ok(None);
+    };
+    if secs.is_nan() {
+        Err(None)
+    } else if secs < 0.0 {
+        Err(Some(Duration::ZERO))
+    } else if secs > MAX_TIME.as_secs_f64() {
+        Err(Some(MAX_TIME))
+    } else {
+        // In range, so the conversion can't fail; no time if it did.
+        Ok(Duration::try_from_secs_f64(secs).ok())
+    }
 }
 
 fn clip(s: &str) -> String {
@@ -587,9 +921,16 @@ mod tests {
         std::fs::write(path, text).unwrap();
     }
 
+    /// The files of a batch `b` that started long before they were written.
     fn read(dir: &Path, patterns: &[&str]) -> (Vec<TestResult>, Vec<String>) {
+        let read = read_since(dir, patterns, SystemTime::UNIX_EPOCH);
+        assert_eq!(read.warnings, Vec::<String>::new());
+        (read.tests, read.problems)
+    }
+
+    fn read_since(dir: &Path, patterns: &[&str], started: SystemTime) -> JunitFiles {
         let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
-        read_junit_files(dir, &patterns)
+        read_junit_files(dir, &patterns, "b", started)
     }
 
     fn find<'a>(results: &'a [TestResult], name: &str) -> &'a TestResult {
@@ -655,7 +996,10 @@ mod tests {
              \tat com.example.shop.CartTest.discountApplies(CartTest.java:41)\n"
         );
         let e = find(&results, "com.example.shop.CartTest/loadsPrices");
-        assert_eq!(e.status, TestStatus::Failed);
+        assert_eq!(
+            e.status,
+            TestStatus::Error("java.net.ConnectException".into())
+        );
         assert_eq!(e.duration, Some(Duration::from_secs_f64(1002.5)));
         assert_eq!(e.message.as_deref(), Some("Connection refused"));
         assert!(e.output.starts_with("WARN price service down\n"));
@@ -666,7 +1010,8 @@ mod tests {
             TestStatus::Skipped(Some("disabled until v2".into()))
         );
         let flaky = find(&results, "com.example.shop.CartTest/sometimesSlow");
-        assert_eq!(flaky.status, TestStatus::Passed);
+        assert_eq!(flaky.status, TestStatus::Flaky);
+        assert_eq!(flaky.message.as_deref(), Some("timeout after 200ms"));
         assert!(
             flaky
                 .output
@@ -759,7 +1104,7 @@ assertion `left == right` failed</failure>
         assert_eq!(nx.status, TestStatus::Failed);
         assert_eq!(
             nx.message.as_deref(),
-            Some("test failure with exit code 101")
+            Some("failed 2 times: thread 'cart::tests::discount' panicked at src/cart.rs:88:9:")
         );
         assert!(nx.output.starts_with("computing discount\n"));
         assert!(nx.output.contains("[warden: rerunFailure: ]"));
@@ -767,7 +1112,8 @@ assertion `left == right` failed</failure>
         assert_eq!(results[4].path, ["cart::tests::empty"]);
         assert_eq!(results[4].status, TestStatus::Passed);
         let db = &results[6];
-        assert_eq!(db.status, TestStatus::Failed);
+        // pytest's <error> (a broken fixture) has no type.
+        assert_eq!(db.status, TestStatus::Error("error".into()));
         assert_eq!(
             db.message.as_deref(),
             Some("failed on setup with \"ConnectionError: db down\"")
@@ -825,7 +1171,10 @@ assertion `left == right` failed</failure>
             .unwrap();
         let (results, problems) = read(dir.path(), &["out/*/*.xml"]);
         assert!(results.is_empty());
-        assert_eq!(problems, ["no JUnit file matched out/*/*.xml"]);
+        assert_eq!(
+            problems,
+            ["no JUnit file matching out/*/*.xml was written by this run"]
+        );
         let (_, problems) = read(dir.path(), &["out/**/*.xml"]);
         assert!(problems.is_empty(), "{problems:?}");
         let abs = format!("{}/out/*.xml", dir.path().display());
@@ -854,6 +1203,247 @@ assertion `left == right` failed</failure>
         let out = &results[0].output;
         assert!(out.len() <= MAX_TEST_OUTPUT + 200);
         assert!(out.ends_with("line 49999 & more\nthe end\n"));
+    }
+
+    fn set_mtime(dir: &Path, rel: &str, ago: Duration) {
+        let f = File::options().write(true).open(dir.join(rel)).unwrap();
+        f.set_modified(SystemTime::now() - ago).unwrap();
+    }
+
+    #[test]
+    fn files_older_than_the_batch_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let xml = br#"<testsuite name="s"><testcase classname="c" name="old"/></testsuite>"#;
+        write(dir.path(), "out/junit.xml", xml);
+        set_mtime(dir.path(), "out/junit.xml", Duration::from_secs(3600));
+        let started = SystemTime::now();
+        let read = read_since(dir.path(), &["out/*.xml"], started);
+        assert!(read.tests.is_empty(), "{:?}", read.tests);
+        assert_eq!(
+            read.problems,
+            [
+                "no JUnit file matching out/*.xml was written by this run (found 1 older file: out/junit.xml, written before the batch started)"
+            ]
+        );
+        // A fresh file beside it is read, the stale one still not.
+        write(
+            dir.path(),
+            "out/new.xml",
+            br#"<testsuite name="s"><testcase classname="c" name="new"/></testsuite>"#,
+        );
+        let read = read_since(dir.path(), &["out/*.xml"], started);
+        assert_eq!(read.problems, Vec::<String>::new());
+        let names: Vec<String> = read.tests.iter().map(TestResult::name).collect();
+        assert_eq!(names, ["c/new"]);
+        // Written just before the start, by a coarse clock: still this batch's.
+        set_mtime(dir.path(), "out/junit.xml", Duration::from_millis(500));
+        let read = read_since(dir.path(), &["out/*.xml"], SystemTime::now());
+        assert_eq!(read.tests.len(), 2);
+        // Many stale files: a few are named.
+        for i in 0..5 {
+            let rel = format!("old/{i}.xml");
+            write(dir.path(), &rel, xml);
+            set_mtime(dir.path(), &rel, Duration::from_secs(60));
+        }
+        let read = read_since(dir.path(), &["old/*.xml"], SystemTime::now());
+        assert_eq!(
+            read.problems,
+            [
+                "no JUnit file matching old/*.xml was written by this run (found 5 older files: old/0.xml, old/1.xml, old/2.xml and 2 more, written before the batch started)"
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_keep_their_type() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "e.xml",
+            br#"<testsuite name="s">
+  <testcase classname="c" name="typed"><error type="java.net.ConnectException" message="refused"/></testcase>
+  <testcase classname="c" name="untyped"><error message="failed on setup"/></testcase>
+  <testcase classname="c" name="blank"><error type=" ">text line
+more</error></testcase>
+  <testcase classname="c" name="failure_then_error"><failure message="f"/><error type="x"/></testcase>
+</testsuite>"#,
+        );
+        let (results, problems) = read(dir.path(), &["e.xml"]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let got: Vec<(String, TestStatus, Option<String>)> = results
+            .into_iter()
+            .map(|r| (r.name(), r.status, r.message))
+            .collect();
+        let e = |t: &str| TestStatus::Error(t.into());
+        let m = |t: &str| Some(t.to_owned());
+        assert_eq!(
+            got,
+            [
+                (
+                    "c/typed".into(),
+                    e("java.net.ConnectException"),
+                    m("refused")
+                ),
+                ("c/untyped".into(), e("error"), m("failed on setup")),
+                ("c/blank".into(), e("error"), m("text line")),
+                ("c/failure_then_error".into(), TestStatus::Failed, m("f")),
+            ]
+        );
+    }
+
+    #[test]
+    fn reruns_in_one_suite_are_one_result() {
+        let dir = tempfile::tempdir().unwrap();
+        // pytest-rerunfailures, both shapes, and gotestsum --rerun-fails.
+        write(
+            dir.path(),
+            "r.xml",
+            br#"<testsuites><testsuite name="pytest">
+  <testcase classname="t" name="flaky"><failure message="first">x</failure></testcase>
+  <testcase classname="t" name="flaky"><failure message="second">x</failure></testcase>
+  <testcase classname="t" name="flaky" time="0.5"/>
+  <testcase classname="t" name="always" />
+  <testcase classname="t" name="always" />
+  <testcase classname="t" name="always"><failure message="assert False"/></testcase>
+  <testcase classname="t" name="ok"/>
+  <testcase classname="t" name="broken"><error message="fixture"/></testcase>
+  <testcase classname="t" name="broken"><error message="fixture again"/></testcase>
+</testsuite></testsuites>"#,
+        );
+        let (results, problems) = read(dir.path(), &["r.xml"]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let got: Vec<(String, TestStatus, Option<String>)> = results
+            .iter()
+            .map(|r| (r.name(), r.status.clone(), r.message.clone()))
+            .collect();
+        let m = |t: &str| Some(t.to_owned());
+        assert_eq!(
+            got,
+            [
+                ("t/flaky".into(), TestStatus::Flaky, m("first")),
+                (
+                    "t/always".into(),
+                    TestStatus::Failed,
+                    m("failed 3 times: assert False")
+                ),
+                ("t/ok".into(), TestStatus::Passed, None),
+                (
+                    "t/broken".into(),
+                    TestStatus::Error("error".into()),
+                    m("failed 2 times: fixture")
+                ),
+            ]
+        );
+        assert_eq!(results[0].duration, Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn namesakes_in_other_suites_are_other_tests() {
+        let dir = tempfile::tempdir().unwrap();
+        // bats: a suite per file, named (and classnamed) by its base name;
+        // two directories with a `setup.bats` each.
+        write(
+            dir.path(),
+            "bats.xml",
+            br#"<testsuites>
+<testsuite name="setup.bats"><testcase classname="setup.bats" name="works"/></testsuite>
+<testsuite name="setup.bats"><testcase classname="setup.bats" name="works"><failure message="no"/></testcase></testsuite>
+<testsuite name="a"><testcase classname="" name="same"/></testsuite>
+<testsuite name="b"><testcase classname="" name="same"/></testsuite>
+<testsuite name="c" file="tests/c.php"><testcase classname="" name="same"/></testsuite>
+<testsuite name="d"><testcase classname="" name="same" file="tests/d.py"/></testsuite>
+</testsuites>"#,
+        );
+        let (results, problems) = read(dir.path(), &["bats.xml"]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let got: Vec<(String, TestStatus)> = results
+            .iter()
+            .map(|r| (r.name(), r.status.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("setup.bats/works".into(), TestStatus::Passed),
+                ("setup.bats/works #2".into(), TestStatus::Failed),
+                ("same".into(), TestStatus::Passed),
+                ("same (in b)".into(), TestStatus::Passed),
+                ("same (in tests/c.php)".into(), TestStatus::Passed),
+                ("same (in tests/d.py)".into(), TestStatus::Passed),
+            ]
+        );
+        // The same file read twice (two patterns match it once): one file.
+        write(dir.path(), "again/bats.xml", b"<testsuite name=\"setup.bats\"><testcase classname=\"setup.bats\" name=\"works\"/></testsuite>");
+        let (results, _) = read(dir.path(), &["bats.xml", "again/*.xml"]);
+        let names: Vec<String> = results.iter().take(3).map(TestResult::name).collect();
+        assert_eq!(results.len(), 7);
+        // Files in name order: again/bats.xml first.
+        assert_eq!(
+            names,
+            [
+                "setup.bats/works",
+                "setup.bats/works #2",
+                "setup.bats/works #3"
+            ]
+        );
+        assert_eq!(results[2].status, TestStatus::Failed);
+    }
+
+    #[test]
+    fn the_classname_is_left_out_when_it_is_the_batch() {
+        assert_eq!(test_path("b", "b", "t"), ["t"]);
+        assert_eq!(test_path("b", "", "t"), ["t"]);
+        assert_eq!(test_path("b", "c", "t"), ["c", "t"]);
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "x.xml",
+            br#"<testsuite name="b"><testcase classname="b" name="t"/></testsuite>"#,
+        );
+        let (results, _) = read(dir.path(), &["x.xml"]);
+        assert_eq!(results[0].path, ["t"]);
+    }
+
+    #[test]
+    fn times_out_of_range_are_clamped_with_a_warning() {
+        assert_eq!(parse_seconds("0.25"), Ok(Some(Duration::from_millis(250))));
+        assert_eq!(
+            parse_seconds("1,002.5"),
+            Ok(Some(Duration::from_secs_f64(1002.5)))
+        );
+        assert_eq!(parse_seconds("-0"), Ok(Some(Duration::ZERO)));
+        assert_eq!(parse_seconds(""), Ok(None));
+        assert_eq!(parse_seconds("n/a"), Ok(None));
+        assert_eq!(parse_seconds("1e19"), Err(Some(MAX_TIME)));
+        assert_eq!(parse_seconds("inf"), Err(Some(MAX_TIME)));
+        assert_eq!(parse_seconds("-1"), Err(Some(Duration::ZERO)));
+        assert_eq!(parse_seconds("-inf"), Err(Some(Duration::ZERO)));
+        assert_eq!(parse_seconds("NaN"), Err(None));
+        assert_eq!(parse_seconds("1.8e308"), Err(Some(MAX_TIME)));
+
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "t.xml",
+            br#"<testsuite name="s" time="1e19">
+<testcase classname="c" name="huge" time="1e19"/>
+<testcase classname="c" name="negative" time="-1"/>
+<testcase classname="c" name="nan" time="NaN"/>
+<testcase classname="c" name="inf" time="inf"/>
+</testsuite>"#,
+        );
+        let read = read_since(dir.path(), &["t.xml"], SystemTime::UNIX_EPOCH);
+        assert!(read.problems.is_empty(), "{:?}", read.problems);
+        let durations: Vec<Option<Duration>> = read.tests.iter().map(|t| t.duration).collect();
+        assert_eq!(
+            durations,
+            [Some(MAX_TIME), Some(Duration::ZERO), None, Some(MAX_TIME)]
+        );
+        assert_eq!(read.warnings.len(), 5, "{:?}", read.warnings);
+        assert_eq!(
+            read.warnings[1],
+            "JUnit file t.xml (at byte 33): time=\"1e19\" is out of range; taken as 31622400 seconds"
+        );
+        assert!(read.warnings[3].ends_with("time=\"NaN\" is out of range; ignored"));
     }
 
     fn fragment() -> impl Strategy<Value = Vec<u8>> {
@@ -891,7 +1481,7 @@ assertion `left == right` failed</failure>
         fn never_panics_on_any_file(parts in prop::collection::vec(fragment(), 0..60)) {
             let dir = tempfile::tempdir().unwrap();
             write(dir.path(), "r.xml", &parts.concat());
-            let (results, _) = read(dir.path(), &["*.xml"]);
+            let results = read_since(dir.path(), &["*.xml"], SystemTime::UNIX_EPOCH).tests;
             for r in &results {
                 prop_assert!(r.output.len() <= MAX_TEST_OUTPUT + 200);
             }

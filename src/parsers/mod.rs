@@ -15,6 +15,7 @@ pub mod ltp;
 pub mod names;
 #[cfg(test)]
 mod real_fixtures;
+pub mod repeat;
 pub mod tap;
 pub mod test_progs;
 

@@ -391,7 +391,23 @@ fn read_tests(outcome: &mut Outcome, batch: &PlannedBatch, feed: Option<TestFeed
             (tests, problems)
         }
         (None, config::OutputFormat::Junit(globs)) => {
-            crate::parsers::junit::read_junit_files(&batch.cwd, globs)
+            let read = crate::parsers::junit::read_junit_files(
+                &batch.cwd,
+                globs,
+                batch.config.name.as_str(),
+                outcome.started,
+            );
+            outcome.warnings.extend(read.warnings);
+            let mut tests = read.tests;
+            if !batch.config.store_success_output {
+                // As the streaming feed does: only failures keep output.
+                for t in &mut tests {
+                    if !t.status.is_failure() && t.status != crate::parsers::TestStatus::Flaky {
+                        t.output = String::new();
+                    }
+                }
+            }
+            (tests, read.problems)
         }
         (None, _) => return,
     };

@@ -1,30 +1,37 @@
 //! JUnit XML written by other runners (Surefire, gotestsum, pytest,
-//! nextest, warden itself) as history records: one batch per
-//! `<testsuite>`, one result per test, so the history can start from the CI
-//! artifacts a project already has.
+//! nextest, warden itself) as history records, so the history can start
+//! from the CI artifacts a project already has.
 //!
 //! Files are read with the streaming reader of
 //! [`parsers::junit`](crate::parsers::junit) keeping no output, so memory
 //! grows with the number of tests, not the size of the files. Everything is
-//! read before anything is written: a malformed file imports nothing.
+//! read before anything is written: a malformed file, or a `time` out of
+//! range, imports nothing.
 //!
-//! How the dialects differ, and what is made of it:
-//! - retries: Surefire and nextest write one `<testcase>` with
-//!   `<flakyFailure>` (failed, then passed: flaky) or `<rerunFailure>`
-//!   next to the final `<failure>` (failed every time); pytest-rerunfailures
-//!   and gotestsum `--rerun-fails` list the test again. A name seen twice in
-//!   one run is merged: failed then passed is flaky, otherwise the worst.
-//! - names: `classname/name`, or `suite/name` when there is no classname.
-//!   warden's own report (`<testsuites name="warden">`) names the batches
-//!   of its `warden`, `setup` and `post` suites by the testcase name alone,
-//!   and the tests of a batch `classname/name` = `batch/test`: as `warden
-//!   run` records them.
-//! - times: a suite's `timestamp` is usually local time without a zone; it
-//!   is taken as UTC (a zone, when given, is honoured).
+//! - Reading ([`read_file`]) turns each file into its suites and cases
+//!   ([`dialect`]); assembling ([`ImportedRun::new`], [`assemble`]) makes
+//!   batches and test records of them.
+//! - Statuses are those of a batch `format = "junit"`: each case becomes a
+//!   [`TestResult`](crate::parsers::TestResult) by the same
+//!   [`Case::into_result`](crate::parsers::junit::Case::into_result), and
+//!   repeated cases are merged or told apart by the same
+//!   [`repeat`](crate::parsers::repeat) rule (reruns within one
+//!   `<testsuite>` merge; namesakes in other suites or files get ` (in
+//!   LABEL)` or ` #2`), then recorded as `warden run` records them.
+//! - Names: a test is recorded as `<batch>/<classname>/<name>` by
+//!   [`test_path`](crate::parsers::junit::test_path): the batch is
+//!   `--batch NAME` (all suites go into that one batch, as a batch's files
+//!   do in `warden run`), else each `<testsuite name>`. warden's own report
+//!   (`<testsuites name="warden">`) keeps the batches it names: batches of
+//!   its `warden`, `setup` and `post` suites are recorded by their name
+//!   alone, the tests of a batch as `batch/test`.
+//! - Times: a suite's `timestamp` is usually local time without a zone; it
+//!   is taken as UTC (a zone, when given, is honoured). A `time` must be a
+//!   duration of 0 to a year.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::fmt;
+mod assemble;
+mod dialect;
+
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -34,12 +41,9 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::model::{BatchRecord, ResultStatus, TestRecord, short_message};
-use crate::parsers::junit::{Case, Keep, Suite, Visitor, XmlError, read_xml};
-
-/// The suites of warden's own JUnit that hold batches without tests (the
-/// others hold one batch's tests each).
-const WARDEN_SUITES: [&str; 3] = ["warden", "setup", "post"];
+use crate::parsers::junit::{Keep, Times, XmlError, read_xml};
+pub use assemble::{Counts, ImportedRun};
+pub use dialect::{ImportedCase, ImportedSuite};
 
 /// Read buffer per file: large reads, few syscalls.
 const READ_BUFFER: usize = 256 * 1024;
@@ -55,6 +59,13 @@ pub enum ImportError {
         column: u64,
         message: String,
     },
+    #[error("{}:{line}:{column}: time=\"{value}\" is not a duration of 0 to {} seconds", path.display(), crate::parsers::junit::MAX_TIME.as_secs())]
+    BadTime {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        value: String,
+    },
     #[error("{}: not JUnit XML: {error}", path.display())]
     NotJunit { path: PathBuf, error: XmlError },
 }
@@ -63,6 +74,9 @@ pub enum ImportError {
 #[derive(Debug)]
 pub struct JunitFile {
     pub path: PathBuf,
+    /// warden's own report (`<testsuites name="warden">` at the root): its
+    /// suites are warden's batches, whatever `--batch` says.
+    pub warden: bool,
     pub suites: Vec<ImportedSuite>,
     /// The earliest `timestamp` of its `<testsuites>` and `<testsuite>` elements.
     pub earliest: Option<SystemTime>,
@@ -70,17 +84,6 @@ pub struct JunitFile {
     /// they ran one after another.
     pub duration: Duration,
     pub modified: Option<SystemTime>,
-}
-
-/// One `<testsuite>` that holds test cases.
-#[derive(Debug)]
-pub struct ImportedSuite {
-    pub name: String,
-    /// Its `timestamp`, if it has one.
-    pub started: Option<SystemTime>,
-    /// Its `time`, else the sum of its cases' times.
-    pub duration: Duration,
-    pub tests: Vec<TestRecord>,
 }
 
 /// Reads `paths` (on up to one thread per core), keeping their order.
@@ -132,10 +135,11 @@ pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
     let default_suite = path
         .file_stem()
         .map_or_else(|| "junit".to_owned(), |s| s.to_string_lossy().into_owned());
-    let mut reader = FileReader::new(default_suite);
+    let mut reader = dialect::FileReader::new(default_suite);
     match read_xml(
         BufReader::with_capacity(READ_BUFFER, file),
         Keep::Messages,
+        Times::Reject,
         &mut reader,
     ) {
         Ok(()) => {}
@@ -150,6 +154,15 @@ pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
                 line,
                 column,
                 message: error.to_string(),
+            });
+        }
+        Err(XmlError::BadTime { position, value }) => {
+            let (line, column) = line_column(path, position).map_err(read_error)?;
+            return Err(ImportError::BadTime {
+                path: path.to_owned(),
+                line,
+                column,
+                value,
             });
         }
         Err(error) => {
@@ -202,402 +215,10 @@ pub fn parse_timestamp(s: &str) -> Option<SystemTime> {
         .map(|t| t.and_utc().into())
 }
 
-/// A `<testsuite>` still open while reading.
-struct OpenSuite {
-    name: String,
-    started: Option<SystemTime>,
-    time: Option<Duration>,
-    tests: Vec<TestRecord>,
-    /// The sum of its cases' and nested suites' durations.
-    contents: Duration,
-    /// It holds suites of its own (a container when it has no cases).
-    nested: bool,
-}
-
-impl OpenSuite {
-    fn new(name: String) -> OpenSuite {
-        OpenSuite {
-            name,
-            started: None,
-            time: None,
-            tests: Vec::new(),
-            contents: Duration::ZERO,
-            nested: false,
-        }
-    }
-
-    fn duration(&self) -> Duration {
-        self.time.unwrap_or(self.contents)
-    }
-}
-
-/// The [`Visitor`] that turns one file into suites of test records.
-struct FileReader {
-    /// warden's own report (`<testsuites name="warden">` at the root).
-    warden: bool,
-    saw_element: bool,
-    open: Vec<OpenSuite>,
-    /// Cases outside any `<testsuite>`: a suite named after the file.
-    loose: OpenSuite,
-    suites: Vec<ImportedSuite>,
-    earliest: Option<SystemTime>,
-    duration: Duration,
-}
-
-impl FileReader {
-    fn new(default_suite: String) -> FileReader {
-        FileReader {
-            warden: false,
-            saw_element: false,
-            open: Vec::new(),
-            loose: OpenSuite::new(default_suite),
-            suites: Vec::new(),
-            earliest: None,
-            duration: Duration::ZERO,
-        }
-    }
-
-    fn timestamp(&mut self, timestamp: Option<&str>) -> Option<SystemTime> {
-        let t = parse_timestamp(timestamp?)?;
-        self.earliest = Some(self.earliest.map_or(t, |e| e.min(t)));
-        Some(t)
-    }
-
-    fn finish(mut self, path: PathBuf, modified: Option<SystemTime>) -> JunitFile {
-        if !self.loose.tests.is_empty() {
-            let loose = std::mem::replace(&mut self.loose, OpenSuite::new(String::new()));
-            self.duration += loose.duration();
-            self.close(loose);
-        }
-        JunitFile {
-            path,
-            suites: self.suites,
-            earliest: self.earliest,
-            duration: self.duration,
-            modified,
-        }
-    }
-
-    /// Keeps a closed suite unless it only holds other suites.
-    fn close(&mut self, suite: OpenSuite) {
-        if suite.tests.is_empty() && suite.nested {
-            return;
-        }
-        let duration = suite.duration();
-        self.suites.push(ImportedSuite {
-            name: suite.name,
-            started: suite.started,
-            duration,
-            tests: suite.tests,
-        });
-    }
-}
-
-impl Visitor for FileReader {
-    fn suite_start(&mut self, suite: Suite) {
-        let first = !self.saw_element;
-        self.saw_element = true;
-        let started = self.timestamp(suite.timestamp.as_deref());
-        if suite.report {
-            self.warden |= first && suite.name.as_deref() == Some("warden");
-            return;
-        }
-        if let Some(parent) = self.open.last_mut() {
-            parent.nested = true;
-        }
-        let mut open = OpenSuite::new(suite.name.unwrap_or_else(|| self.loose.name.clone()));
-        open.started = started;
-        open.time = suite.time;
-        self.open.push(open);
-    }
-
-    fn suite_end(&mut self, report: bool) {
-        if report {
-            return;
-        }
-        let Some(suite) = self.open.pop() else {
-            return;
-        };
-        let duration = suite.duration();
-        match self.open.last_mut() {
-            Some(parent) => parent.contents += duration,
-            None => self.duration += duration,
-        }
-        self.close(suite);
-    }
-
-    fn case(&mut self, case: Case) {
-        self.saw_element = true;
-        let warden = self.warden;
-        let suite = self.open.last_mut().unwrap_or(&mut self.loose);
-        let test = record(case, &suite.name, warden);
-        suite.contents += test.duration.unwrap_or_default();
-        suite.tests.push(test);
-    }
-}
-
-/// A test case as a history record: its name, and its status from what the
-/// case holds (a failure beats a skip, which beats earlier failed attempts).
-fn record(case: Case, suite: &str, warden: bool) -> TestRecord {
-    let name = if warden && (WARDEN_SUITES.contains(&suite) || case.classname != suite) {
-        // warden's batches: the testcase is the batch itself.
-        case.name
-    } else if case.classname.is_empty() {
-        format!("{suite}/{}", case.name)
-    } else {
-        format!("{}/{}", case.classname, case.name)
-    };
-    let (status, message) = if case.failed {
-        let message = case
-            .message
-            .as_deref()
-            .and_then(short_message)
-            .or_else(|| short_message(case.failure.as_str()))
-            .or_else(|| case.failure_type.as_deref().and_then(short_message));
-        (ResultStatus::Failed, message)
-    } else if let Some(why) = &case.skipped {
-        // The reason, as `warden run` records it.
-        let message = why
-            .as_deref()
-            .and_then(short_message)
-            .or_else(|| short_message(case.skip_text.as_str()));
-        (ResultStatus::Skipped, message)
-    } else if case.flaky_attempts + case.rerun_attempts > 0 {
-        let message = case.rerun_message.as_deref().and_then(short_message);
-        (ResultStatus::Flaky, message)
-    } else {
-        (ResultStatus::Passed, None)
-    };
-    TestRecord {
-        name,
-        status,
-        duration: case.duration,
-        message,
-    }
-}
-
-/// How many results of each status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub passed: usize,
-    pub failed: usize,
-    pub flaky: usize,
-    pub skipped: usize,
-}
-
-impl Counts {
-    pub fn of<'a>(tests: impl IntoIterator<Item = &'a TestRecord>) -> Counts {
-        let mut counts = Counts::default();
-        for t in tests {
-            counts.add(t.status);
-        }
-        counts
-    }
-
-    pub fn add(&mut self, status: ResultStatus) {
-        match status {
-            ResultStatus::Passed => self.passed += 1,
-            ResultStatus::Failed => self.failed += 1,
-            ResultStatus::Flaky => self.flaky += 1,
-            ResultStatus::Skipped => self.skipped += 1,
-        }
-    }
-
-    pub fn total(&self) -> usize {
-        self.passed + self.failed + self.flaky + self.skipped
-    }
-}
-
-/// `10000 results (9990 passed, 7 failed, 2 flaky, 1 skipped)`.
-impl fmt::Display for Counts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} results ({} passed, {} failed, {} flaky, {} skipped)",
-            self.total(),
-            self.passed,
-            self.failed,
-            self.flaky,
-            self.skipped
-        )
-    }
-}
-
-/// One run to record: the batches of one or more files, placed in time.
-#[derive(Debug)]
-pub struct ImportedRun {
-    pub files: Vec<PathBuf>,
-    pub started: SystemTime,
-    pub ended: SystemTime,
-    pub batches: Vec<BatchRecord>,
-    pub counts: Counts,
-}
-
-impl ImportedRun {
-    /// The files as one run. It started `at`, else at the files' earliest
-    /// timestamp, else at the earliest modification time; suites without a
-    /// timestamp start with the run. A test name listed more than once is
-    /// merged into its first appearance ([`merge`]).
-    pub fn new(files: Vec<JunitFile>, at: Option<SystemTime>) -> ImportedRun {
-        let started = at
-            .or_else(|| files.iter().filter_map(|f| f.earliest).min())
-            .or_else(|| files.iter().filter_map(|f| f.modified).min())
-            .unwrap_or_else(SystemTime::now);
-        let sequential: Duration = files.iter().map(|f| f.duration).sum();
-        let mut paths = Vec::with_capacity(files.len());
-        let mut batches = Vec::new();
-        let mut all_timestamped = true;
-        for file in files {
-            paths.push(file.path);
-            for suite in file.suites {
-                all_timestamped &= suite.started.is_some();
-                batches.push(BatchRecord {
-                    name: suite.name,
-                    phase: "suite",
-                    status: String::new(),
-                    reason: String::new(),
-                    started: suite.started.unwrap_or(started),
-                    duration: suite.duration,
-                    log: None,
-                    attempts: Vec::new(),
-                    tests: suite.tests,
-                });
-            }
-        }
-        merge_repeated(&mut batches);
-        let mut counts = Counts::default();
-        for batch in &mut batches {
-            let c = Counts::of(&batch.tests);
-            batch.status = if c.failed > 0 { "failed" } else { "passed" }.to_owned();
-            batch.reason = reason(&c);
-            counts.passed += c.passed;
-            counts.failed += c.failed;
-            counts.flaky += c.flaky;
-            counts.skipped += c.skipped;
-        }
-        // Suites that all say when they started say when the run ended too
-        // (they may have run in parallel); otherwise one after another.
-        let latest = batches.iter().map(|b| b.started + b.duration).max();
-        let ended = match latest {
-            Some(end) if all_timestamped && end >= started => end,
-            _ => started + sequential,
-        };
-        ImportedRun {
-            files: paths,
-            started,
-            ended,
-            batches,
-            counts,
-        }
-    }
-
-    /// `passed` unless a test failed.
-    pub fn status(&self) -> &'static str {
-        if self.counts.failed > 0 {
-            "failed"
-        } else {
-            "passed"
-        }
-    }
-}
-
-/// `2 of 40 tests failed`, `40 tests passed (1 flaky, 2 skipped)`.
-fn reason(c: &Counts) -> String {
-    let total = c.total();
-    let tests = if total == 1 { "test" } else { "tests" };
-    if c.failed > 0 {
-        return format!("{} of {total} {tests} failed", c.failed);
-    }
-    if total == 0 {
-        return "no tests".to_owned();
-    }
-    let mut notes = Vec::new();
-    if c.flaky > 0 {
-        notes.push(format!("{} flaky", c.flaky));
-    }
-    if c.skipped > 0 {
-        notes.push(format!("{} skipped", c.skipped));
-    }
-    if notes.is_empty() {
-        format!("{total} {tests} passed")
-    } else {
-        format!("{total} {tests} passed ({})", notes.join(", "))
-    }
-}
-
-/// Merges every repeated test name into its first appearance (the store
-/// keeps one result per test and run) and drops the repeats.
-fn merge_repeated(batches: &mut [BatchRecord]) {
-    // (first, repeat) positions as (batch, test), in reading order.
-    let repeats: Vec<((usize, usize), (usize, usize))> = {
-        let total = batches.iter().map(|b| b.tests.len()).sum();
-        let mut first: HashMap<&str, (usize, usize)> = HashMap::with_capacity(total);
-        let mut repeats = Vec::new();
-        for (b, batch) in batches.iter().enumerate() {
-            for (t, test) in batch.tests.iter().enumerate() {
-                match first.entry(test.name.as_str()) {
-                    Entry::Occupied(at) => repeats.push((*at.get(), (b, t))),
-                    Entry::Vacant(slot) => {
-                        slot.insert((b, t));
-                    }
-                }
-            }
-        }
-        repeats
-    };
-    if repeats.is_empty() {
-        return;
-    }
-    let mut dropped: Vec<Vec<bool>> = batches.iter().map(|b| vec![false; b.tests.len()]).collect();
-    for ((fb, ft), (rb, rt)) in repeats {
-        let later = batches[rb].tests[rt].clone();
-        merge(&mut batches[fb].tests[ft], later);
-        dropped[rb][rt] = true;
-    }
-    for (batch, dropped) in batches.iter_mut().zip(dropped) {
-        let mut i = 0;
-        batch.tests.retain(|_| {
-            let keep = !dropped[i];
-            i += 1;
-            keep
-        });
-    }
-}
-
-/// Folds a later result of the same test into an earlier one: failed, then
-/// passed (or flaky) is flaky; a later failure is a failure; otherwise the
-/// worse of the two (flaky over passed over skipped). The message is the
-/// latest failure's, the duration the latest attempt's.
-pub fn merge(first: &mut TestRecord, later: TestRecord) {
-    use ResultStatus::{Failed, Flaky, Passed, Skipped};
-    let rank = |s: ResultStatus| match s {
-        Skipped => 0,
-        Passed => 1,
-        Flaky => 2,
-        Failed => 3,
-    };
-    let failing = |s: ResultStatus| matches!(s, Failed | Flaky);
-    let status = match (first.status, later.status) {
-        (_, Failed) => Failed,
-        (Failed, Passed | Flaky) => Flaky,
-        (a, b) if rank(b) > rank(a) => b,
-        (a, _) => a,
-    };
-    first.message = match status {
-        Failed | Flaky if failing(later.status) && later.message.is_some() => later.message,
-        Failed | Flaky if failing(first.status) => first.message.take(),
-        Skipped => later.message.or(first.message.take()),
-        _ => None,
-    };
-    first.status = status;
-    if later.duration.is_some() {
-        first.duration = later.duration;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::model::{ResultStatus, TestRecord};
     use ResultStatus::{Failed, Flaky, Passed, Skipped};
 
     fn write(dir: &Path, name: &str, xml: &str) -> PathBuf {
@@ -610,7 +231,7 @@ mod tests {
     fn import(xml: &str) -> ImportedRun {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "report.xml", xml);
-        ImportedRun::new(vec![read_file(&path).unwrap()], None)
+        ImportedRun::new(vec![read_file(&path).unwrap()], None, None)
     }
 
     fn test<'a>(run: &'a ImportedRun, name: &str) -> &'a TestRecord {
@@ -673,7 +294,11 @@ mod tests {
         );
         assert_eq!(t("legacyFormat"), (Skipped, Some("disabled until v2")));
         assert_eq!(t("sometimesSlow"), (Flaky, Some("timeout after 200ms")));
-        assert_eq!(t("alwaysBroken"), (Failed, Some("boom (attempt 3)")));
+        // Surefire's <failure> is the first run's, <rerunFailure> the reruns'.
+        assert_eq!(
+            t("alwaysBroken"),
+            (Failed, Some("failed 3 times: boom (attempt 1)"))
+        );
         let duration =
             |name: &str| test(&run, &format!("com.example.shop.CartTest/{name}")).duration;
         assert_eq!(duration("totalIsSum"), Some(Duration::from_millis(12)));
@@ -737,23 +362,25 @@ mod tests {
         assert_eq!(
             names(&run),
             [
-                "tests.test_api/test_login",
-                "tests.test_api/test_flaky_network",
-                "tests.test_api/test_broken",
-                "tests.test_api/test_db",
-                "tests.test_api/test_windows_paths",
+                "pytest/tests.test_api/test_login",
+                "pytest/tests.test_api/test_flaky_network",
+                "pytest/tests.test_api/test_broken",
+                "pytest/tests.test_api/test_db",
+                "pytest/tests.test_api/test_windows_paths",
             ]
         );
         assert_eq!(
-            outcome(&run, "tests.test_api/test_flaky_network"),
+            outcome(&run, "pytest/tests.test_api/test_flaky_network"),
             (Flaky, Some("ConnectionResetError: peer reset"))
         );
         assert_eq!(
-            outcome(&run, "tests.test_api/test_broken"),
-            (Failed, Some("assert 1 == 2 (second)"))
+            outcome(&run, "pytest/tests.test_api/test_broken"),
+            (Failed, Some("failed 2 times: assert 1 == 2 (first)"))
         );
         assert_eq!(
-            test(&run, "tests.test_api/test_db").message.as_deref(),
+            test(&run, "pytest/tests.test_api/test_db")
+                .message
+                .as_deref(),
             Some("failed on setup with \"ConnectionError: db down\"")
         );
         assert_eq!(run.batches[0].reason, "2 of 5 tests failed");
@@ -778,7 +405,9 @@ mod tests {
             outcome(&run, "shop/cart::tests::discount"),
             (
                 Failed,
-                Some("thread 'cart::tests::discount' panicked at src/cart.rs:88:9:")
+                Some(
+                    "failed 2 times: thread 'cart::tests::discount' panicked at src/cart.rs:88:9:"
+                )
             )
         );
         assert_eq!(
@@ -838,7 +467,7 @@ mod tests {
             .record_many([&setup, &build, &net, &timeout, &unit, &crashed])
             .unwrap();
 
-        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None);
+        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None, None);
         let suites: Vec<&str> = run.batches.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(suites, ["setup", "warden", "unit", "kernel"]);
         assert_eq!(
@@ -943,12 +572,12 @@ more</failure></testcase>
             "loose.xml",
             r#"<testcase name="alone" time="1"/>"#,
         );
-        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None);
+        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None, None);
         assert_eq!(names(&run), ["loose/alone"]);
     }
 
     #[test]
-    fn files_of_one_run_merge_repeats_across_files() {
+    fn files_of_one_run_keep_namesakes_apart() {
         let dir = tempfile::tempdir().unwrap();
         let first = write(
             dir.path(),
@@ -961,17 +590,22 @@ more</failure></testcase>
             r#"<testsuite name="s" timestamp="2026-05-02T08:10:00"><testcase classname="c" name="a" time="2"/></testsuite>"#,
         );
         let files = read_files(&[first.clone(), second.clone()]).unwrap();
-        let run = ImportedRun::new(files, None);
+        let run = ImportedRun::new(files, None, None);
         assert_eq!(run.files, [first.clone(), second.clone()]);
-        assert_eq!(names(&run), ["c/a", "c/b"]);
-        assert_eq!(test(&run, "c/a").status, Flaky);
-        assert_eq!(run.batches[1].tests.len(), 0);
-        assert_eq!(run.counts.total(), 2);
+        // Another file's test of the same name is another test (two bats
+        // files with a same-named test), not a rerun: never merged.
+        assert_eq!(names(&run), ["s/c/a", "s/c/b", "s/c/a #2"]);
+        assert_eq!(test(&run, "s/c/a").status, Failed);
+        assert_eq!(test(&run, "s/c/a #2").status, Passed);
+        // Suites of one name are one batch.
+        assert_eq!(run.batches.len(), 1);
+        assert_eq!(run.batches[0].duration, Duration::from_secs(602));
+        assert_eq!(run.counts.total(), 3);
         assert_eq!(run.started, at("2026-05-02T08:00:00Z"));
 
         // --at wins; suites keep their own timestamps.
         let when = at("2026-06-01T00:00:00Z");
-        let run = ImportedRun::new(read_files(&[first, second]).unwrap(), Some(when));
+        let run = ImportedRun::new(read_files(&[first, second]).unwrap(), Some(when), None);
         assert_eq!(run.started, when);
         assert_eq!(run.batches[0].started, at("2026-05-02T08:00:00Z"));
         assert!(run.ended >= run.started);
@@ -986,7 +620,8 @@ more</failure></testcase>
             r#"<testsuite name="s" time="2.5"><testcase classname="c" name="a"/></testsuite>"#,
         );
         let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
-        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None);
+        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None, None);
+        assert_eq!(names(&run), ["s/c/a"]);
         assert_eq!(run.started, mtime);
         assert_eq!(run.batches[0].started, mtime);
         assert_eq!(run.ended, mtime + Duration::from_millis(2500));
@@ -1051,38 +686,174 @@ more</failure></testcase>
         assert_eq!(parse_timestamp(""), None);
     }
 
+    /// The same file read as a batch `b` of `warden run` would (its files
+    /// read after it ended, recorded as the history recorder does) and
+    /// imported with `--batch b`: the records of each.
+    fn both_paths(file: &Path) -> (Vec<TestRecord>, Vec<TestRecord>) {
+        use crate::report::test_support::outcome;
+        use crate::status::Status;
+        let dir = file.parent().unwrap();
+        let pattern = file.file_name().unwrap().to_str().unwrap().to_owned();
+        let read =
+            crate::parsers::junit::read_junit_files(dir, &[pattern], "b", SystemTime::UNIX_EPOCH);
+        assert_eq!(read.problems, Vec::<String>::new(), "{}", file.display());
+        let mut o = outcome("b", Status::Failed, "exit code 1");
+        o.tests = read.tests;
+        let native = crate::history::recorder::batch_record(&o).unwrap().tests;
+        let run = ImportedRun::new(vec![read_file(file).unwrap()], None, Some("b"));
+        assert!(run.batches.iter().all(|b| b.name == "b"));
+        let imported = run.batches.into_iter().flat_map(|b| b.tests).collect();
+        (native, imported)
+    }
+
+    /// Every sample but warden's own (whose batches are its own) gives
+    /// the same names, statuses, messages and durations both ways.
     #[test]
-    fn merging_repeats() {
-        let r = |status, message: Option<String>| TestRecord {
-            name: "t".into(),
-            status,
-            duration: Some(Duration::from_secs(1)),
-            message,
+    fn warden_run_and_import_agree() {
+        for name in [
+            "surefire.xml",
+            "gotestsum.xml",
+            "pytest.xml",
+            "nextest.xml",
+            "names.xml",
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/junit")
+                .join(name);
+            let (native, imported) = both_paths(&path);
+            assert_eq!(native, imported, "{name}");
+            assert!(!native.is_empty());
+        }
+    }
+
+    /// A status as the real fixtures' `expected.tsv` files write it.
+    fn status_word(s: &crate::parsers::TestStatus) -> &'static str {
+        use crate::parsers::TestStatus as S;
+        match s {
+            S::Passed => "passed",
+            S::Failed => "failed",
+            S::Error(_) => "error",
+            S::Flaky => "flaky",
+            S::Skipped(_) => "skipped",
+        }
+    }
+
+    /// Each JUnit file of tests/fixtures/real/<suite>/ with an
+    /// `<stem>.expected.tsv` (`name<TAB>status`, from the runner's own
+    /// report): read as a batch would, test by test as expected; imported,
+    /// the same names and statuses (an error recorded as failed). Returns
+    /// how many files were checked.
+    fn check_real(suite: &str) -> usize {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/real")
+            .join(suite);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return 0;
         };
-        let merged = |a: TestRecord, b: TestRecord| {
-            let mut a = a;
-            merge(&mut a, b);
-            (a.status, a.message)
-        };
-        let m = |s: &str| Some(s.to_owned());
-        assert_eq!(merged(r(Failed, m("x")), r(Passed, None)), (Flaky, m("x")));
-        assert_eq!(merged(r(Passed, None), r(Failed, m("y"))), (Failed, m("y")));
+        let mut checked = 0;
+        let mut xmls: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+            .collect();
+        xmls.sort();
+        for xml in xmls {
+            let stem = xml.file_stem().unwrap().to_str().unwrap();
+            let Ok(tsv) = std::fs::read_to_string(dir.join(format!("{stem}.expected.tsv"))) else {
+                continue;
+            };
+            let want: Vec<(String, String)> = tsv
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                .map(|l| {
+                    let (n, s) = l.rsplit_once('\t').unwrap();
+                    (n.to_owned(), s.to_owned())
+                })
+                .collect();
+            let read = crate::parsers::junit::read_junit_files(
+                &dir,
+                &[format!("{stem}.xml")],
+                "b",
+                SystemTime::UNIX_EPOCH,
+            );
+            assert_eq!(read.problems, Vec::<String>::new(), "{}", xml.display());
+            let got: Vec<(String, String)> = read
+                .tests
+                .iter()
+                // The fixtures name a test `classname::name`.
+                .map(|t| (t.path.join("::"), status_word(&t.status).to_owned()))
+                .collect();
+            assert_eq!(got, want, "{}", xml.display());
+            let (native, imported) = both_paths(&xml);
+            assert_eq!(native, imported, "{}", xml.display());
+            assert_eq!(imported.len(), want.len(), "{}", xml.display());
+            checked += 1;
+        }
+        checked
+    }
+
+    /// Recorded pytest (three versions of pytest-rerunfailures) and
+    /// cargo-nextest (retries = 2) runs.
+    #[test]
+    fn real_fixtures_agree_with_their_runners() {
+        assert_eq!(check_real("pytest"), 4);
+        assert_eq!(check_real("nextest"), 2);
+    }
+
+    #[test]
+    fn a_batch_holds_every_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "report.xml", &sample("gotestsum.xml"));
+        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None, Some("go"));
+        assert_eq!(run.batches.len(), 1);
+        let b = &run.batches[0];
+        assert_eq!(b.name, "go");
+        assert_eq!(b.reason, "5 tests passed (1 flaky, 1 skipped)");
+        // Both suites are timestamped: 10:00:00 to 10:00:06.5.
+        assert_eq!(b.started, at("2026-05-01T10:00:00Z"));
+        assert_eq!(b.duration, Duration::from_millis(6500));
         assert_eq!(
-            merged(r(Failed, m("x")), r(Failed, m("y"))),
-            (Failed, m("y"))
+            names(&run),
+            [
+                "go/example.com/shop/cart/TestTotal",
+                "go/example.com/shop/cart/TestRace",
+                "go/example.com/shop/cart/TestLegacy",
+                "go/example.com/shop/api/TestLogin",
+                "go/example.com/shop/api/TestLogin/bad_password",
+            ]
         );
-        assert_eq!(merged(r(Flaky, m("x")), r(Passed, None)), (Flaky, m("x")));
-        assert_eq!(merged(r(Flaky, m("x")), r(Failed, None)), (Failed, m("x")));
-        assert_eq!(
-            merged(r(Failed, m("x")), r(Skipped, m("s"))),
-            (Failed, m("x"))
+        // warden's own report keeps its batches.
+        let path = write(dir.path(), "warden.xml", &sample("warden.xml"));
+        let run = ImportedRun::new(vec![read_file(&path).unwrap()], None, Some("go"));
+        assert!(names(&run).contains(&"unit/parse/nested"));
+    }
+
+    #[test]
+    fn times_out_of_range_import_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for (value, column) in [("1e19", 3), ("-1", 3), ("NaN", 3), ("inf", 3)] {
+            let path = write(
+                dir.path(),
+                "t.xml",
+                &format!(
+                    "<testsuite name=\"s\">\n  <testcase classname=\"c\" name=\"ok\" time=\"1\"/>\n  <testcase classname=\"c\" name=\"t\" time=\"{value}\"/>\n</testsuite>"
+                ),
+            );
+            let e = read_file(&path).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "{}:3:{column}: time=\"{value}\" is not a duration of 0 to 31622400 seconds",
+                    path.display()
+                )
+            );
+        }
+        let path = write(
+            dir.path(),
+            "suite.xml",
+            "<testsuites><testsuite name=\"s\" time=\"1e400\"/></testsuites>",
         );
-        assert_eq!(merged(r(Skipped, m("s")), r(Passed, None)), (Passed, None));
-        assert_eq!(merged(r(Passed, None), r(Skipped, m("s"))), (Passed, None));
-        assert_eq!(
-            merged(r(Skipped, None), r(Skipped, m("s"))),
-            (Skipped, m("s"))
-        );
+        let e = read_file(&path).unwrap_err().to_string();
+        assert!(e.contains("suite.xml:1:13: time=\"1e400\""), "{e}");
     }
 
     #[test]
@@ -1098,7 +869,7 @@ more</failure></testcase>
         xml.push_str(&"é".repeat(2000));
         xml.push_str("</failure></testcase></testsuite>");
         let run = import(&xml);
-        let m = test(&run, "c/big").message.clone().unwrap();
+        let m = test(&run, "s/c/big").message.clone().unwrap();
         assert!(m.len() <= crate::history::model::MAX_MESSAGE && m.starts_with("éé"));
     }
 }
