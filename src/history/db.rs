@@ -27,6 +27,10 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// WAL pages (4 KiB) between automatic checkpoints of a SQLite store.
 const WAL_PAGES: u64 = 16384;
 
+/// SQLite's page cache when writing, in KiB (negative: KiB, not pages):
+/// recording a million results within warden's memory bound.
+const WRITE_CACHE_KIB: &str = "-16384";
+
 /// Rows per multi-row INSERT: far below both backends' bound-parameter
 /// limits (SQLite 32766, PostgreSQL 65535) with six columns.
 const ROWS_PER_INSERT: usize = 1000;
@@ -264,6 +268,37 @@ macro_rules! insert_batches {
     }};
 }
 
+/// (name, id) of those of `$names` (sorted, distinct) that `$how` (a
+/// [`Lookup`]) finds, on the connection or transaction `$tx`.
+macro_rules! lookup {
+    ($tx:ident, $how:expr, $names:expr) => {{
+        let names: &[&str] = $names;
+        let mut q = match $how {
+            Lookup::Insert => {
+                let mut q = QueryBuilder::new("INSERT INTO tests (name) ");
+                q.push_values(names, |mut row, name| {
+                    row.push_bind(*name);
+                });
+                // Only the rows inserted come back: a name another
+                // writer inserted meanwhile is looked up after.
+                q.push(" ON CONFLICT (name) DO NOTHING RETURNING name, id");
+                q
+            }
+            Lookup::Select => {
+                let mut q = QueryBuilder::new("SELECT name, id FROM tests WHERE name IN (");
+                let mut list = q.separated(", ");
+                for name in names {
+                    list.push_bind(*name);
+                }
+                q.push(")");
+                q
+            }
+        };
+        let found: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut *$tx).await?;
+        found
+    }};
+}
+
 pub enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
@@ -327,7 +362,17 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(BUSY_TIMEOUT)
-                    .pragma("cache_size", "-65536")
+                    // Pages in memory. Writes go in key order (names
+                    // sorted, results by test id), so each page is
+                    // dirtied about once and a small cache spills little;
+                    // queries read pages over and over.
+                    .pragma(
+                        "cache_size",
+                        match access {
+                            Access::Write => WRITE_CACHE_KIB,
+                            Access::Read => "-65536",
+                        },
+                    )
                     // A run's results land on every leaf of `results` (it
                     // is keyed by test first), so a commit dirties most of
                     // the table; checkpointing after every such commit
@@ -498,13 +543,13 @@ impl Db {
     /// The test id of every result of `all`, creating the missing tests:
     /// (test id, result number), sorted by test id, then result number.
     ///
-    /// Outside the batch's transaction and in name order, so concurrent
-    /// writers inserting the same new names neither deadlock nor hold
-    /// locks for long; in name order also because new names then go to
-    /// the end of the name index, page after page. A chunk of names costs
-    /// one statement when they are all new (an INSERT that returns their
-    /// ids) or all known (a SELECT); the first statement of a chunk is
-    /// the one that did for the chunk before.
+    /// Before the batches' transaction, in a short one of its own, and in
+    /// name order: concurrent writers inserting the same new names take
+    /// them in the same order (no deadlock), and new names go to the end
+    /// of the name index, page after page. A chunk of names costs one
+    /// statement when they are all new (an INSERT that returns their ids)
+    /// or all known (a SELECT); a chunk starts with the statement that did
+    /// for the chunk before.
     async fn result_ids(&self, all: &Numbered<'_>) -> Result<Vec<(i64, usize)>> {
         // Id 0 until found (SQLite and PostgreSQL ids start at 1).
         let mut rows: Vec<(i64, usize)> = (0..all.total).map(|g| (0, g)).collect();
@@ -518,9 +563,14 @@ impl Db {
         }
         // In name order; the same name next to itself.
         rows.sort_unstable_by(|a, b| all.name(a.1).cmp(all.name(b.1)).then(a.1.cmp(&b.1)));
-        let mut expect_new = true;
-        let mut at = 0;
-        while at < rows.len() {
+        // One transaction: every page of the name index written once, not
+        // once per chunk (SQLite appends each commit's pages to the WAL).
+        // Its own, before the batches': the names stay if those fail.
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let mut expect_new = true;
+            let mut at = 0;
+            while at < rows.len() {
             // The next ROWS_PER_INSERT distinct names without an id.
             let mut names: Vec<&str> = Vec::with_capacity(ROWS_PER_INSERT);
             let mut end = at;
@@ -539,18 +589,18 @@ impl Db {
                 break;
             }
             let mut found: Vec<(String, i64)> = Vec::with_capacity(names.len());
-            let mut tries = if expect_new {
+            let tries = if expect_new {
                 [Lookup::Insert, Lookup::Select, Lookup::Select]
             } else {
                 [Lookup::Select, Lookup::Insert, Lookup::Select]
             };
             // The names still without an id, sorted as `names`.
             let mut missing = names.clone();
-            for (n, how) in tries.iter_mut().enumerate() {
+            for (n, how) in tries.iter().enumerate() {
                 if missing.is_empty() {
                     break;
                 }
-                let got = self.lookup(*how, &missing).await?;
+                let got = lookup!(tx, *how, &missing);
                 if n == 0 {
                     // All new, or none: start the next chunk the same way.
                     expect_new = (*how == Lookup::Insert) == (got.len() * 2 >= missing.len());
@@ -585,42 +635,15 @@ impl Db {
                 cache.extend(found);
             }
             at = end;
-        }
+            }
+            tx.commit().await?;
+        });
         rows.sort_unstable();
         Ok(rows)
     }
-
-    /// (name, id) of those of `names` (sorted, distinct) that `how` finds.
-    async fn lookup(&self, how: Lookup, names: &[&str]) -> Result<Vec<(String, i64)>> {
-        let found = with_pool!(self, p => {
-            let mut q = match how {
-                Lookup::Insert => {
-                    let mut q = QueryBuilder::new("INSERT INTO tests (name) ");
-                    q.push_values(names, |mut row, name| {
-                        row.push_bind(*name);
-                    });
-                    // Only the rows inserted come back: a name another
-                    // writer inserted meanwhile is looked up after.
-                    q.push(" ON CONFLICT (name) DO NOTHING RETURNING name, id");
-                    q
-                }
-                Lookup::Select => {
-                    let mut q = QueryBuilder::new("SELECT name, id FROM tests WHERE name IN (");
-                    let mut list = q.separated(", ");
-                    for name in names {
-                        list.push_bind(*name);
-                    }
-                    q.push(")");
-                    q
-                }
-            };
-            q.build_query_as::<(String, i64)>().fetch_all(p).await?
-        });
-        Ok(found)
-    }
 }
 
-/// How [`Db::lookup`] finds test ids.
+/// How [`lookup!`] finds test ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lookup {
     /// Inserts the names, returning those that were new.
