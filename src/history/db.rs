@@ -271,32 +271,87 @@ macro_rules! insert_batches {
 /// (name, id) of those of `$names` (sorted, distinct) that `$how` (a
 /// [`Lookup`]) finds, on the connection or transaction `$tx`.
 macro_rules! lookup {
-    ($tx:ident, $how:expr, $names:expr) => {{
-        let names: &[&str] = $names;
-        let mut q = match $how {
-            Lookup::Insert => {
-                let mut q = QueryBuilder::new("INSERT INTO tests (name) ");
-                q.push_values(names, |mut row, name| {
-                    row.push_bind(*name);
-                });
-                // Only the rows inserted come back: a name another
-                // writer inserted meanwhile is looked up after.
-                q.push(" ON CONFLICT (name) DO NOTHING RETURNING name, id");
-                q
+    ($tx:ident, $how:expr, $names:expr) => {
+        'lookup: {
+            let names: &[&str] = $names;
+            macro_rules! return_found {
+                ($found:expr) => {
+                    break 'lookup $found
+                };
             }
-            Lookup::Select => {
-                let mut q = QueryBuilder::new("SELECT name, id FROM tests WHERE name IN (");
-                let mut list = q.separated(", ");
-                for name in names {
-                    list.push_bind(*name);
+            let mut q = match $how {
+                Lookup::Append => {
+                    let mut q = QueryBuilder::new("INSERT INTO tests (name) ");
+                    q.push_values(names, |mut row, name| {
+                        row.push_bind(*name);
+                    });
+                    q.push(" ON CONFLICT (name) DO NOTHING");
+                    let done = q.build().execute(&mut *$tx).await?;
+                    let n = i64::try_from(names.len()).unwrap_or(i64::MAX);
+                    let mut found: Vec<(String, i64)> = Vec::new();
+                    if let (Some(last), Some(first_name)) = (LastId::last_id(&done), names.first())
+                        && done.rows_affected() == names.len() as u64
+                    {
+                        // Every name went in: their ids are the last n, in
+                        // order, unless SQLite fell back to random ids (past
+                        // the largest id); the first name's id tells.
+                        let first = last - (n - 1);
+                        let id: Option<i64> =
+                            sqlx::query_scalar("SELECT id FROM tests WHERE name = $1")
+                                .bind(*first_name)
+                                .fetch_optional(&mut *$tx)
+                                .await?;
+                        if id == Some(first) {
+                            found = names
+                                .iter()
+                                .zip(first..)
+                                .map(|(name, id)| ((*name).to_owned(), id))
+                                .collect();
+                        }
+                    }
+                    return_found!(found)
                 }
-                q.push(")");
-                q
-            }
-        };
-        let found: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut *$tx).await?;
-        found
-    }};
+                Lookup::Insert => {
+                    let mut q = QueryBuilder::new("INSERT INTO tests (name) ");
+                    q.push_values(names, |mut row, name| {
+                        row.push_bind(*name);
+                    });
+                    // Only the rows inserted come back: a name another
+                    // writer inserted meanwhile is looked up after.
+                    q.push(" ON CONFLICT (name) DO NOTHING RETURNING name, id");
+                    q
+                }
+                Lookup::Select => {
+                    let mut q = QueryBuilder::new("SELECT name, id FROM tests WHERE name IN (");
+                    let mut list = q.separated(", ");
+                    for name in names {
+                        list.push_bind(*name);
+                    }
+                    q.push(")");
+                    q
+                }
+            };
+            let found: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut *$tx).await?;
+            found
+        }
+    };
+}
+
+/// The id of the last row a statement inserted, where the backend says.
+trait LastId {
+    fn last_id(&self) -> Option<i64>;
+}
+
+impl LastId for sqlx::sqlite::SqliteQueryResult {
+    fn last_id(&self) -> Option<i64> {
+        Some(self.last_insert_rowid())
+    }
+}
+
+impl LastId for sqlx::postgres::PgQueryResult {
+    fn last_id(&self) -> Option<i64> {
+        None
+    }
 }
 
 pub enum Pool {
@@ -566,8 +621,14 @@ impl Db {
         // One transaction: every page of the name index written once, not
         // once per chunk (SQLite appends each commit's pages to the WAL).
         // Its own, before the batches': the names stay if those fail.
+        // SQLite: a write lock from the start. A deferred transaction that
+        // reads first fails to write if another writer committed meanwhile.
+        let begin = match self.pool {
+            Pool::Sqlite(_) => "BEGIN IMMEDIATE",
+            Pool::Postgres(_) => "BEGIN",
+        };
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(begin).await?;
             let mut expect_new = true;
             let mut at = 0;
             while at < rows.len() {
@@ -589,10 +650,14 @@ impl Db {
                 break;
             }
             let mut found: Vec<(String, i64)> = Vec::with_capacity(names.len());
+            let insert = match self.pool {
+                Pool::Sqlite(_) => Lookup::Append,
+                Pool::Postgres(_) => Lookup::Insert,
+            };
             let tries = if expect_new {
-                [Lookup::Insert, Lookup::Select, Lookup::Select]
+                [insert, Lookup::Select, Lookup::Select]
             } else {
-                [Lookup::Select, Lookup::Insert, Lookup::Select]
+                [Lookup::Select, insert, Lookup::Select]
             };
             // The names still without an id, sorted as `names`.
             let mut missing = names.clone();
@@ -603,7 +668,7 @@ impl Db {
                 let got = lookup!(tx, *how, &missing);
                 if n == 0 {
                     // All new, or none: start the next chunk the same way.
-                    expect_new = (*how == Lookup::Insert) == (got.len() * 2 >= missing.len());
+                    expect_new = (*how != Lookup::Select) == (got.len() * 2 >= missing.len());
                 }
                 found.extend(got);
                 found.sort_unstable();
@@ -646,6 +711,11 @@ impl Db {
 /// How [`lookup!`] finds test ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lookup {
+    /// SQLite, within the write transaction (no other writer meanwhile):
+    /// inserts the names; when all were new, their ids are the last ones,
+    /// one more than the largest id before, in order (SQLite's rowid
+    /// rule). Cheaper than returning rows; nothing found otherwise.
+    Append,
     /// Inserts the names, returning those that were new.
     Insert,
     /// Selects the names that exist.
