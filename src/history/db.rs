@@ -88,6 +88,9 @@ const INSERT_ATTEMPT: &str = "INSERT INTO attempts (batch_id, number, status, re
 /// table (a million results in a few tens of MB).
 pub trait Results: Sync {
     fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// The test's full name (`batch/test/subtest`).
     fn name(&self, i: usize) -> &str;
     fn status(&self, i: usize) -> ResultStatus;
