@@ -777,6 +777,62 @@ mod tests {
         }
     }
 
+    /// Names across chunks: all new, then known and new mixed in one
+    /// chunk, each result under its own name's id.
+    #[tokio::test]
+    async fn ids_of_new_and_known_names_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::Sqlite(dir.path().join("history.db"));
+        let db = Db::open(&location, Access::Write)
+            .await
+            .unwrap()
+            .without_id_cache();
+        let names = |range: std::ops::Range<usize>| -> Vec<(String, ResultStatus)> {
+            range
+                .map(|i| {
+                    let status = if i % 7 == 0 {
+                        ResultStatus::Failed
+                    } else {
+                        ResultStatus::Passed
+                    };
+                    (format!("t{i}"), status)
+                })
+                .collect()
+        };
+        let record = |tests: Vec<(String, ResultStatus)>| {
+            let tests: Vec<(&str, ResultStatus)> =
+                tests.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+            batch("b", &tests)
+        };
+        let run1 = db.begin_run(&run_record("r1")).await.unwrap();
+        db.record_batch(run1, &record(names(0..2500)))
+            .await
+            .unwrap();
+        let run2 = db.begin_run(&run_record("r2")).await.unwrap();
+        db.record_batch(run2, &record(names(1200..3700)))
+            .await
+            .unwrap();
+        let Pool::Sqlite(p) = &db.pool else { panic!() };
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tests")
+            .fetch_one(p)
+            .await
+            .unwrap();
+        assert_eq!(n, 3700);
+        // Every result sits under the right name: failed exactly for i % 7 == 0.
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT t.name, r.status FROM results r JOIN tests t ON t.id = r.test_id",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 5000);
+        for (name, status) in rows {
+            let i: usize = name.trim_start_matches("b/t").parse().unwrap();
+            let want = if i % 7 == 0 { 2 } else { 1 };
+            assert_eq!(status, want, "{name}");
+        }
+    }
+
     #[tokio::test]
     async fn records_a_run_on_sqlite() {
         let dir = tempfile::tempdir().unwrap();

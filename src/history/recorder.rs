@@ -456,3 +456,62 @@ fn severity(s: ResultStatus) -> u8 {
         ResultStatus::Failed => 3,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parsers::TestResult;
+    use crate::report::test_support::outcome;
+
+    fn test(name: &str, status: TestStatus) -> TestResult {
+        TestResult {
+            path: name.split('/').map(str::to_owned).collect(),
+            status,
+            duration: Some(Duration::from_millis(3)),
+            output: String::new(),
+            message: Some(format!("{name} says")),
+        }
+    }
+
+    #[test]
+    fn one_result_per_name_the_worst_where_it_first_appeared() {
+        let mut o = outcome("net", Status::Failed, "1 test failed");
+        o.tests = vec![
+            test("a", TestStatus::Passed),
+            test("b/c", TestStatus::Passed),
+            test("a", TestStatus::Failed),
+            test("d", TestStatus::Skipped(None)),
+            // The same name from another path: `b/c` again.
+            TestResult {
+                path: vec!["b/c".into()],
+                ..test("x", TestStatus::Skipped(None))
+            },
+            test("a", TestStatus::Passed),
+        ];
+        let b = batch_record(&o).unwrap();
+        let got: Vec<(&str, ResultStatus, Option<&str>)> = b
+            .tests
+            .iter()
+            .map(|t| (t.name.as_str(), t.status, t.message.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("net/a", ResultStatus::Failed, Some("a says")),
+                ("net/b/c", ResultStatus::Passed, None),
+                ("net/d", ResultStatus::Skipped, None),
+            ]
+        );
+        assert_eq!(b.tests[0].duration, Some(Duration::from_millis(3)));
+    }
+
+    #[test]
+    fn a_batch_without_tests_is_its_own_test() {
+        let b = batch_record(&outcome("vm", Status::TimedOut, "timed out after 5m")).unwrap();
+        assert_eq!(b.tests.len(), 1);
+        assert_eq!(b.tests[0].name, "vm");
+        assert_eq!(b.tests[0].status, ResultStatus::Failed);
+        assert_eq!(b.tests[0].message.as_deref(), Some("timed out after 5m"));
+        assert!(batch_record(&outcome("x", Status::NotRun, "no")).is_none());
+    }
+}
