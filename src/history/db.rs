@@ -790,7 +790,7 @@ mod tests {
         let names = |range: std::ops::Range<usize>| -> Vec<(String, ResultStatus)> {
             range
                 .map(|i| {
-                    let status = if i % 7 == 0 {
+                    let status = if i.is_multiple_of(7) {
                         ResultStatus::Failed
                     } else {
                         ResultStatus::Passed
@@ -828,7 +828,7 @@ mod tests {
         assert_eq!(rows.len(), 5000);
         for (name, status) in rows {
             let i: usize = name.trim_start_matches("b/t").parse().unwrap();
-            let want = if i % 7 == 0 { 2 } else { 1 };
+            let want = if i.is_multiple_of(7) { 2 } else { 1 };
             assert_eq!(status, want, "{name}");
         }
     }
