@@ -18,7 +18,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder};
 
 use super::location::Location;
-use super::model::{BatchRecord, RunRecord, TestRecord, millis, unix_millis};
+use super::model::{BatchRecord, ResultStatus, RunRecord, TestRecord, millis, unix_millis};
 
 /// How long a write waits for a store that is locked or a server that does
 /// not answer before it gives up (and the run goes on without it).
@@ -26,6 +26,10 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// WAL pages (4 KiB) between automatic checkpoints of a SQLite store.
 const WAL_PAGES: u64 = 16384;
+
+/// SQLite's page cache when writing, in KiB (negative: KiB, not pages):
+/// recording a million results within warden's memory bound.
+const WRITE_CACHE_KIB: &str = "-16384";
 
 /// Rows per multi-row INSERT: far below both backends' bound-parameter
 /// limits (SQLite 32766, PostgreSQL 65535) with six columns.
@@ -79,10 +83,89 @@ const INSERT_BATCH: &str = "INSERT INTO batches \
 const INSERT_ATTEMPT: &str = "INSERT INTO attempts (batch_id, number, status, reason, duration_ms) \
      VALUES ($1, $2, $3, $4, $5)";
 
-fn test_names(batches: &[BatchRecord]) -> impl Iterator<Item = &str> {
-    batches
-        .iter()
-        .flat_map(|b| b.tests.iter().map(|t| t.name.as_str()))
+/// The results of one batch as the write path reads them, by index: a
+/// batch record's own list (imports, tests), or the recorder's compact
+/// table (a million results in a few tens of MB).
+pub trait Results: Sync {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The test's full name (`batch/test/subtest`).
+    fn name(&self, i: usize) -> &str;
+    fn status(&self, i: usize) -> ResultStatus;
+    fn duration(&self, i: usize) -> Option<Duration>;
+    fn message(&self, i: usize) -> Option<&str>;
+}
+
+impl Results for Vec<TestRecord> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn name(&self, i: usize) -> &str {
+        &self[i].name
+    }
+    fn status(&self, i: usize) -> ResultStatus {
+        self[i].status
+    }
+    fn duration(&self, i: usize) -> Option<Duration> {
+        self[i].duration
+    }
+    fn message(&self, i: usize) -> Option<&str> {
+        self[i].message.as_deref()
+    }
+}
+
+/// A batch to write: its record (whose own `tests` are not read) and its results.
+#[derive(Clone, Copy)]
+pub struct BatchRows<'a> {
+    pub batch: &'a BatchRecord,
+    pub results: &'a dyn Results,
+}
+
+impl<'a> From<&'a BatchRecord> for BatchRows<'a> {
+    fn from(batch: &'a BatchRecord) -> Self {
+        BatchRows {
+            batch,
+            results: &batch.tests,
+        }
+    }
+}
+
+/// The results of several batches numbered one after the other: result
+/// `g` is result `g - starts[k]` of batch `k`.
+struct Numbered<'a> {
+    batches: &'a [BatchRows<'a>],
+    starts: Vec<usize>,
+    total: usize,
+}
+
+impl<'a> Numbered<'a> {
+    fn new(batches: &'a [BatchRows<'a>]) -> Self {
+        let mut starts = Vec::with_capacity(batches.len());
+        let mut total = 0;
+        for b in batches {
+            starts.push(total);
+            total += b.results.len();
+        }
+        Numbered {
+            batches,
+            starts,
+            total,
+        }
+    }
+
+    /// (batch, index within it) of result `g < total`.
+    fn locate(&self, g: usize) -> (usize, usize) {
+        // starts[0] == 0 <= g: the partition point is at least 1.
+        let k = self.starts.partition_point(|&s| s <= g) - 1;
+        (k, g - self.starts[k])
+    }
+
+    fn name(&self, g: usize) -> &'a str {
+        let (k, i) = self.locate(g);
+        self.batches[k].results.name(i)
+    }
 }
 
 /// Inserts a run's row and labels within the transaction `$tx`; evaluates
@@ -113,15 +196,18 @@ macro_rules! insert_run {
     }};
 }
 
-/// Inserts batches, their attempts and results within `$tx`; `$ids` are
-/// the test ids of their results, in order.
+/// Inserts batches `$range` of `$all` (a [`Numbered`]), their attempts and
+/// results within `$tx`. `$rows` are (test id, result number) of all of
+/// `$all`'s results, sorted by test id; only those of `$range` are written.
 macro_rules! insert_batches {
-    ($tx:ident, $run:expr, $batches:expr, $ids:expr) => {{
+    ($tx:ident, $run:expr, $all:expr, $range:expr, $rows:expr) => {{
         let run: RunId = $run;
-        let batches: &[BatchRecord] = $batches;
-        let ids: &[i64] = $ids;
-        let mut rows: Vec<(i64, i64, &TestRecord)> = Vec::with_capacity(ids.len());
-        for batch in batches {
+        let all: &Numbered<'_> = $all;
+        let range: std::ops::Range<usize> = $range;
+        let rows: &[(i64, usize)] = $rows;
+        let mut batch_ids: Vec<i64> = Vec::with_capacity(range.len());
+        for rows in &all.batches[range.clone()] {
+            let batch = rows.batch;
             let batch_id: i64 = sqlx::query_scalar(INSERT_BATCH)
                 .bind(run)
                 .bind(&batch.name)
@@ -144,30 +230,38 @@ macro_rules! insert_batches {
                     .execute(&mut *$tx)
                     .await?;
             }
-            rows.extend(
-                batch
-                    .tests
-                    .iter()
-                    .zip(&ids[rows.len()..])
-                    .map(|(t, &id)| (id, batch_id, t)),
-            );
+            batch_ids.push(batch_id);
         }
+        let first = all.starts.get(range.start).copied().unwrap_or(all.total);
+        let end = all.starts.get(range.end).copied().unwrap_or(all.total);
         // In key order: each insert then lands next to the last one's
-        // page instead of anywhere in the table. A stable sort, so a
-        // name listed twice still keeps its first result.
-        rows.sort_by_key(|&(test_id, _, _)| test_id);
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
+        // page instead of anywhere in the table.
+        let mut pos = 0;
+        let mut chunk: Vec<(i64, usize)> = Vec::with_capacity(ROWS_PER_INSERT);
+        loop {
+            chunk.clear();
+            while pos < rows.len() && chunk.len() < ROWS_PER_INSERT {
+                if (first..end).contains(&rows[pos].1) {
+                    chunk.push(rows[pos]);
+                }
+                pos += 1;
+            }
+            if chunk.is_empty() {
+                break;
+            }
             let mut q = QueryBuilder::new(
                 "INSERT INTO results \
                  (test_id, run_id, batch_id, status, duration_ms, message) ",
             );
-            q.push_values(chunk, |mut row, &(test_id, batch_id, t)| {
+            q.push_values(&chunk, |mut row, &(test_id, g)| {
+                let (k, i) = all.locate(g);
+                let results = all.batches[k].results;
                 row.push_bind(test_id)
                     .push_bind(run)
-                    .push_bind(batch_id)
-                    .push_bind(t.status.code())
-                    .push_bind(t.duration.map(millis))
-                    .push_bind(t.message.clone());
+                    .push_bind(batch_ids[k - range.start])
+                    .push_bind(results.status(i).code())
+                    .push_bind(results.duration(i).map(millis))
+                    .push_bind(results.message(i));
             });
             // A name twice in one run (a JUnit file listing a test twice)
             // keeps its first result; importers merge first.
@@ -175,6 +269,92 @@ macro_rules! insert_batches {
             q.build().execute(&mut *$tx).await?;
         }
     }};
+}
+
+/// (name, id) of those of `$names` (sorted, distinct) that `$how` (a
+/// [`Lookup`]) finds, on the connection or transaction `$tx`.
+macro_rules! lookup {
+    ($tx:ident, $how:expr, $names:expr) => {
+        'lookup: {
+            let names: &[&str] = $names;
+            macro_rules! return_found {
+                ($found:expr) => {
+                    break 'lookup $found
+                };
+            }
+            let mut q = match $how {
+                Lookup::Append => {
+                    let mut q = QueryBuilder::new("INSERT INTO tests (name) ");
+                    q.push_values(names, |mut row, name| {
+                        row.push_bind(*name);
+                    });
+                    q.push(" ON CONFLICT (name) DO NOTHING");
+                    let done = q.build().execute(&mut *$tx).await?;
+                    let n = i64::try_from(names.len()).unwrap_or(i64::MAX);
+                    let mut found: Vec<(String, i64)> = Vec::new();
+                    if let (Some(last), Some(first_name)) = (LastId::last_id(&done), names.first())
+                        && done.rows_affected() == names.len() as u64
+                    {
+                        // Every name went in: their ids are the last n, in
+                        // order, unless SQLite fell back to random ids (past
+                        // the largest id); the first name's id tells.
+                        let first = last - (n - 1);
+                        let id: Option<i64> =
+                            sqlx::query_scalar("SELECT id FROM tests WHERE name = $1")
+                                .bind(*first_name)
+                                .fetch_optional(&mut *$tx)
+                                .await?;
+                        if id == Some(first) {
+                            found = names
+                                .iter()
+                                .zip(first..)
+                                .map(|(name, id)| ((*name).to_owned(), id))
+                                .collect();
+                        }
+                    }
+                    return_found!(found)
+                }
+                Lookup::Insert => {
+                    let mut q = QueryBuilder::new("INSERT INTO tests (name) ");
+                    q.push_values(names, |mut row, name| {
+                        row.push_bind(*name);
+                    });
+                    // Only the rows inserted come back: a name another
+                    // writer inserted meanwhile is looked up after.
+                    q.push(" ON CONFLICT (name) DO NOTHING RETURNING name, id");
+                    q
+                }
+                Lookup::Select => {
+                    let mut q = QueryBuilder::new("SELECT name, id FROM tests WHERE name IN (");
+                    let mut list = q.separated(", ");
+                    for name in names {
+                        list.push_bind(*name);
+                    }
+                    q.push(")");
+                    q
+                }
+            };
+            let found: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut *$tx).await?;
+            found
+        }
+    };
+}
+
+/// The id of the last row a statement inserted, where the backend says.
+trait LastId {
+    fn last_id(&self) -> Option<i64>;
+}
+
+impl LastId for sqlx::sqlite::SqliteQueryResult {
+    fn last_id(&self) -> Option<i64> {
+        Some(self.last_insert_rowid())
+    }
+}
+
+impl LastId for sqlx::postgres::PgQueryResult {
+    fn last_id(&self) -> Option<i64> {
+        None
+    }
 }
 
 pub enum Pool {
@@ -203,6 +383,10 @@ pub struct Db {
     /// Test names are never deleted, so an id once seen stays right: an
     /// import of many runs looks each name up once.
     test_ids: Mutex<HashMap<String, i64>>,
+    /// Whether to fill `test_ids`: not when recording a run, whose names
+    /// are looked up once (batch names prefix them), and where a million
+    /// names would cost some 80 MB.
+    cache_ids: bool,
 }
 
 /// Whether opening may create the store.
@@ -236,7 +420,17 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(BUSY_TIMEOUT)
-                    .pragma("cache_size", "-65536")
+                    // Pages in memory. Writes go in key order (names
+                    // sorted, results by test id), so each page is
+                    // dirtied about once and a small cache spills little;
+                    // queries read pages over and over.
+                    .pragma(
+                        "cache_size",
+                        match access {
+                            Access::Write => WRITE_CACHE_KIB,
+                            Access::Read => "-65536",
+                        },
+                    )
                     // A run's results land on every leaf of `results` (it
                     // is keyed by test first), so a commit dirties most of
                     // the table; checkpointing after every such commit
@@ -280,6 +474,7 @@ impl Db {
             pool,
             location: location.clone(),
             test_ids: Mutex::new(HashMap::new()),
+            cache_ids: true,
         };
         db.migrate().await?;
         Ok(db)
@@ -338,6 +533,13 @@ impl Db {
         })
     }
 
+    /// Looks each test name up in the store only, without keeping the ids
+    /// for later calls: for a writer that sees each name once.
+    pub fn without_id_cache(mut self) -> Db {
+        self.cache_ids = false;
+        self
+    }
+
     /// Records one batch with its attempts and test results, in one
     /// transaction: a warden killed halfway leaves whole batches only.
     pub async fn record_batch(&self, run: RunId, batch: &BatchRecord) -> Result<()> {
@@ -346,11 +548,18 @@ impl Db {
 
     /// Records several batches in one transaction.
     pub async fn record_batches(&self, run: RunId, batches: &[BatchRecord]) -> Result<()> {
-        let names: Vec<&str> = test_names(batches).collect();
-        let ids = self.test_ids(&names).await?;
+        let rows: Vec<BatchRows<'_>> = batches.iter().map(BatchRows::from).collect();
+        self.record_batch_rows(run, &rows).await
+    }
+
+    /// Records several batches in one transaction, their results read
+    /// through [`Results`].
+    pub async fn record_batch_rows(&self, run: RunId, batches: &[BatchRows<'_>]) -> Result<()> {
+        let all = Numbered::new(batches);
+        let ids = self.result_ids(&all).await?;
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
-            insert_batches!(tx, run, batches, &ids);
+            insert_batches!(tx, run, &all, 0..batches.len(), &ids);
             tx.commit().await?;
             Ok(())
         })
@@ -361,17 +570,21 @@ impl Db {
     /// a page of nearly every test, so per-run commits rewrite most of
     /// the table every time).
     pub async fn record_runs(&self, runs: &[FinishedRun<'_>]) -> Result<Vec<RunId>> {
-        let names: Vec<&str> = runs.iter().flat_map(|r| test_names(r.batches)).collect();
-        let ids = self.test_ids(&names).await?;
+        let batches: Vec<BatchRows<'_>> = runs
+            .iter()
+            .flat_map(|r| r.batches.iter().map(BatchRows::from))
+            .collect();
+        let all = Numbered::new(&batches);
+        let ids = self.result_ids(&all).await?;
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
             let mut done = Vec::with_capacity(runs.len());
-            let mut offset = 0;
+            let mut first = 0;
             for r in runs {
                 let id = insert_run!(tx, r.run);
-                let n = test_names(r.batches).count();
-                insert_batches!(tx, id, r.batches, &ids[offset..offset + n]);
-                offset += n;
+                let range = first..first + r.batches.len();
+                first = range.end;
+                insert_batches!(tx, id, &all, range, &ids);
                 sqlx::query(FINISH_RUN)
                     .bind(unix_millis(r.ended))
                     .bind(r.status)
@@ -385,73 +598,131 @@ impl Db {
         })
     }
 
-    /// The ids of `names`, in their order, creating the missing ones.
-    /// Outside the batch's transaction and in sorted order, so concurrent
-    /// writers inserting the same new names neither deadlock nor hold
-    /// locks for long.
-    async fn test_ids(&self, names: &[&str]) -> Result<Vec<i64>> {
-        let mut ids = vec![0; names.len()];
-        // The names not seen before, with where they go, by name.
-        let mut missing: Vec<(&str, usize)> = Vec::new();
-        {
+    /// The test id of every result of `all`, creating the missing tests:
+    /// (test id, result number), sorted by test id, then result number.
+    ///
+    /// Before the batches' transaction, in a short one of its own, and in
+    /// name order: concurrent writers inserting the same new names take
+    /// them in the same order (no deadlock), and new names go to the end
+    /// of the name index, page after page. A chunk of names costs one
+    /// statement when they are all new (an INSERT that returns their ids)
+    /// or all known (a SELECT); a chunk starts with the statement that did
+    /// for the chunk before.
+    async fn result_ids(&self, all: &Numbered<'_>) -> Result<Vec<(i64, usize)>> {
+        // Id 0 until found (SQLite and PostgreSQL ids start at 1).
+        let mut rows: Vec<(i64, usize)> = (0..all.total).map(|g| (0, g)).collect();
+        if self.cache_ids {
             let cache = self.test_ids.lock().unwrap_or_else(|e| e.into_inner());
-            for (i, name) in names.iter().enumerate() {
-                match cache.get(*name) {
-                    Some(&id) => ids[i] = id,
-                    None => missing.push((name, i)),
+            for (id, g) in &mut rows {
+                if let Some(&known) = cache.get(all.name(*g)) {
+                    *id = known;
                 }
             }
         }
-        if missing.is_empty() {
-            return Ok(ids);
-        }
-        missing.sort_unstable();
-        let mut unique: Vec<&str> = missing.iter().map(|&(name, _)| name).collect();
-        unique.dedup();
-        // Byte order on both backends, as Rust sorts: the ids come back
-        // in `unique`'s order, without their names.
-        let order = match self.pool {
-            Pool::Sqlite(_) => ") ORDER BY name",
-            Pool::Postgres(_) => ") ORDER BY name COLLATE \"C\"",
+        // In name order; the same name next to itself.
+        rows.sort_unstable_by(|a, b| all.name(a.1).cmp(all.name(b.1)).then(a.1.cmp(&b.1)));
+        // One transaction: every page of the name index written once, not
+        // once per chunk (SQLite appends each commit's pages to the WAL).
+        // Its own, before the batches': the names stay if those fail.
+        // SQLite: a write lock from the start. A deferred transaction that
+        // reads first fails to write if another writer committed meanwhile.
+        let begin = match self.pool {
+            Pool::Sqlite(_) => "BEGIN IMMEDIATE",
+            Pool::Postgres(_) => "BEGIN",
         };
-        let mut found: Vec<i64> = Vec::with_capacity(unique.len());
-        for chunk in unique.chunks(ROWS_PER_INSERT) {
-            let chunk_ids: Vec<i64> = with_pool!(self, p => {
-                let mut q = QueryBuilder::new("INSERT INTO tests (name) ");
-                q.push_values(chunk, |mut row, name| {
-                    row.push_bind(*name);
-                });
-                q.push(" ON CONFLICT (name) DO NOTHING");
-                q.build().execute(p).await?;
-                let mut q = QueryBuilder::new("SELECT id FROM tests WHERE name IN (");
-                let mut list = q.separated(", ");
-                for name in chunk {
-                    list.push_bind(*name);
+        with_pool!(self, p => {
+            let mut tx = p.begin_with(begin).await?;
+            let mut expect_new = true;
+            let mut at = 0;
+            while at < rows.len() {
+            // The next ROWS_PER_INSERT distinct names without an id.
+            let mut names: Vec<&str> = Vec::with_capacity(ROWS_PER_INSERT);
+            let mut end = at;
+            while end < rows.len() {
+                let (id, g) = rows[end];
+                let name = all.name(g);
+                if id == 0 && names.last() != Some(&name) {
+                    if names.len() == ROWS_PER_INSERT {
+                        break;
+                    }
+                    names.push(name);
                 }
-                q.push(order);
-                q.build_query_scalar().fetch_all(p).await?
-            });
-            if chunk_ids.len() != chunk.len() {
+                end += 1;
+            }
+            if names.is_empty() {
+                break;
+            }
+            let mut found: Vec<(String, i64)> = Vec::with_capacity(names.len());
+            let insert = match self.pool {
+                Pool::Sqlite(_) => Lookup::Append,
+                Pool::Postgres(_) => Lookup::Insert,
+            };
+            let tries = if expect_new {
+                [insert, Lookup::Select, Lookup::Select]
+            } else {
+                [Lookup::Select, insert, Lookup::Select]
+            };
+            // The names still without an id, sorted as `names`.
+            let mut missing = names.clone();
+            for (n, how) in tries.iter().enumerate() {
+                if missing.is_empty() {
+                    break;
+                }
+                let got = lookup!(tx, *how, &missing);
+                if n == 0 {
+                    // All new, or none: start the next chunk the same way.
+                    expect_new = (*how != Lookup::Select) == (got.len() * 2 >= missing.len());
+                }
+                found.extend(got);
+                found.sort_unstable();
+                missing.retain(|m| {
+                    found
+                        .binary_search_by(|(name, _)| name.as_str().cmp(m))
+                        .is_err()
+                });
+            }
+            if !missing.is_empty() {
                 // Test names are never deleted: this would be a store
                 // changed under us.
                 return Err(HistoryError::Sql(sqlx::Error::RowNotFound));
             }
-            let mut cache = self.test_ids.lock().unwrap_or_else(|e| e.into_inner());
-            for (name, &id) in chunk.iter().zip(&chunk_ids) {
-                cache.insert((*name).to_owned(), id);
+            // Both in name order: one walk places every id.
+            let mut f = 0;
+            for row in &mut rows[at..end] {
+                if row.0 != 0 {
+                    continue;
+                }
+                let name = all.name(row.1);
+                while found[f].0 != name {
+                    f += 1;
+                }
+                row.0 = found[f].1;
             }
-            found.extend(chunk_ids);
-        }
-        // Both sorted by name: one walk places every id.
-        let mut u = 0;
-        for (name, i) in missing {
-            while unique[u] != name {
-                u += 1;
+            if self.cache_ids {
+                let mut cache = self.test_ids.lock().unwrap_or_else(|e| e.into_inner());
+                cache.extend(found);
             }
-            ids[i] = found[u];
-        }
-        Ok(ids)
+            at = end;
+            }
+            tx.commit().await?;
+        });
+        rows.sort_unstable();
+        Ok(rows)
     }
+}
+
+/// How [`lookup!`] finds test ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// SQLite, within the write transaction (no other writer meanwhile):
+    /// inserts the names; when all were new, their ids are the last ones,
+    /// one more than the largest id before, in order (SQLite's rowid
+    /// rule). Cheaper than returning rows; nothing found otherwise.
+    Append,
+    /// Inserts the names, returning those that were new.
+    Insert,
+    /// Selects the names that exist.
+    Select,
 }
 
 fn open_error(location: &Location, source: sqlx::Error) -> HistoryError {
@@ -503,6 +774,62 @@ mod tests {
                     message: (*s == ResultStatus::Failed).then(|| "boom".into()),
                 })
                 .collect(),
+        }
+    }
+
+    /// Names across chunks: all new, then known and new mixed in one
+    /// chunk, each result under its own name's id.
+    #[tokio::test]
+    async fn ids_of_new_and_known_names_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::Sqlite(dir.path().join("history.db"));
+        let db = Db::open(&location, Access::Write)
+            .await
+            .unwrap()
+            .without_id_cache();
+        let names = |range: std::ops::Range<usize>| -> Vec<(String, ResultStatus)> {
+            range
+                .map(|i| {
+                    let status = if i.is_multiple_of(7) {
+                        ResultStatus::Failed
+                    } else {
+                        ResultStatus::Passed
+                    };
+                    (format!("t{i}"), status)
+                })
+                .collect()
+        };
+        let record = |tests: Vec<(String, ResultStatus)>| {
+            let tests: Vec<(&str, ResultStatus)> =
+                tests.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+            batch("b", &tests)
+        };
+        let run1 = db.begin_run(&run_record("r1")).await.unwrap();
+        db.record_batch(run1, &record(names(0..2500)))
+            .await
+            .unwrap();
+        let run2 = db.begin_run(&run_record("r2")).await.unwrap();
+        db.record_batch(run2, &record(names(1200..3700)))
+            .await
+            .unwrap();
+        let Pool::Sqlite(p) = &db.pool else { panic!() };
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tests")
+            .fetch_one(p)
+            .await
+            .unwrap();
+        assert_eq!(n, 3700);
+        // Every result sits under the right name: failed exactly for i % 7 == 0.
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT t.name, r.status FROM results r JOIN tests t ON t.id = r.test_id",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 5000);
+        for (name, status) in rows {
+            let i: usize = name.trim_start_matches("b/t").parse().unwrap();
+            let want = if i.is_multiple_of(7) { 2 } else { 1 };
+            assert_eq!(status, want, "{name}");
         }
     }
 

@@ -9,17 +9,17 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::db::{Access, Db};
+use super::db::{Access, BatchRows, Db, Results};
 use super::location::Location;
 use super::model::{
-    AttemptRecord, BatchRecord, ResultStatus, RunRecord, TestRecord, short_message,
+    AttemptRecord, BatchRecord, ResultStatus, RunRecord, TestRecord, millis, short_message,
 };
 use crate::outcome::{Outcome, Phase};
 use crate::parsers::TestStatus;
 use crate::status::Status;
 
 enum Message {
-    Batch(Box<BatchRecord>),
+    Batch(Box<Batch>),
     Finish { status: String, ended: SystemTime },
 }
 
@@ -70,7 +70,7 @@ impl Recorder {
 
     /// Queues a finished unit for writing; never waits.
     pub fn record(&self, outcome: &Outcome) {
-        if let Some(batch) = batch_record(outcome) {
+        if let Some(batch) = Batch::new(outcome) {
             let _ = self.tx.send(Message::Batch(Box::new(batch)));
         }
     }
@@ -143,7 +143,11 @@ async fn write_all(
             .push(p.clone());
         recorded.problems.push(p);
     };
-    let opened = match Db::open(&location, Access::Write).await {
+    // Each name is looked up once (batch names prefix them): no id cache.
+    let opened = match Db::open(&location, Access::Write)
+        .await
+        .map(Db::without_id_cache)
+    {
         Ok(db) => match db.begin_run(&run).await {
             Ok(id) => Some((db, id)),
             Err(e) => {
@@ -176,10 +180,13 @@ async fn write_all(
             next = rx.try_recv().ok();
         }
         if !batches.is_empty() {
-            match db.record_batches(id, &batches).await {
+            let rows: Vec<BatchRows<'_>> = batches.iter().map(Batch::rows).collect();
+            let written = db.record_batch_rows(id, &rows).await;
+            drop(rows);
+            match written {
                 Ok(()) => recorded.batches += batches.len(),
                 Err(e) => {
-                    let names: Vec<&str> = batches.iter().map(|b| b.name.as_str()).collect();
+                    let names: Vec<&str> = batches.iter().map(|b| b.record.name.as_str()).collect();
                     problem(
                         &mut recorded,
                         format!("not recorded: {}: {e}", names.join(", ")),
@@ -200,21 +207,54 @@ async fn write_all(
 
 /// What the store keeps of a finished unit; `None` for one that never ran.
 pub fn batch_record(o: &Outcome) -> Option<BatchRecord> {
-    if o.status == Status::NotRun {
-        return None;
-    }
-    let failed_before: std::collections::HashSet<&str> = o
-        .retried
-        .iter()
-        .flat_map(|a| a.failed_tests.iter().map(|(name, _)| name.as_str()))
+    let Batch {
+        mut record,
+        results,
+    } = Batch::new(o)?;
+    record.tests = (0..results.len())
+        .map(|i| TestRecord {
+            name: results.name(i).to_owned(),
+            status: results.status(i),
+            duration: results.duration(i),
+            message: results.message(i).map(str::to_owned),
+        })
         .collect();
-    let mut tests: Vec<TestRecord> = o
-        .tests
-        .iter()
-        .map(|t| {
-            let name = t.name();
+    Some(record)
+}
+
+/// A finished unit as queued for the writer: its record (without tests)
+/// and its results, compact: a batch of a million tests must not cost a
+/// `TestRecord` (~100 bytes with its name) per test on top of its outcome.
+struct Batch {
+    record: BatchRecord,
+    results: ResultTable,
+}
+
+impl Batch {
+    /// `None` for a unit that never ran.
+    fn new(o: &Outcome) -> Option<Batch> {
+        if o.status == Status::NotRun {
+            return None;
+        }
+        let failed_before: std::collections::HashSet<&str> = o
+            .retried
+            .iter()
+            .flat_map(|a| a.failed_tests.iter().map(|(name, _)| name.as_str()))
+            .collect();
+        let mut results = ResultTable::default();
+        results.reserve(o.tests.len(), o.name.as_str().len() + 1);
+        let mut name = String::new();
+        for t in &o.tests {
+            // `batch/test/subtest`, built in place: no String per test.
+            name.clear();
+            name.push_str(o.name.as_str());
+            for part in &t.path {
+                name.push('/');
+                name.push_str(part);
+            }
+            let test = name.get(o.name.as_str().len() + 1..).unwrap_or_default();
             let status = match &t.status {
-                TestStatus::Passed if failed_before.contains(name.as_str()) => ResultStatus::Flaky,
+                TestStatus::Passed if failed_before.contains(test) => ResultStatus::Flaky,
                 TestStatus::Passed => ResultStatus::Passed,
                 TestStatus::Flaky => ResultStatus::Flaky,
                 TestStatus::Failed | TestStatus::Error(_) => ResultStatus::Failed,
@@ -232,76 +272,180 @@ pub fn batch_record(o: &Outcome) -> Option<BatchRecord> {
                 },
                 _ => None,
             };
-            TestRecord {
-                name: format!("{}/{name}", o.name),
-                status,
-                duration: t.duration,
-                message,
-            }
-        })
-        .collect();
-    // A batch without tests is its own single test: flakiness and
-    // durations are tracked for it the same way.
-    if o.tests.is_empty() && o.phase == Phase::Batch {
-        tests.push(TestRecord {
+            results.push(&name, status, t.duration, message);
+        }
+        // A batch without tests is its own single test: flakiness and
+        // durations are tracked for it the same way.
+        if o.tests.is_empty() && o.phase == Phase::Batch {
+            results.push(
+                o.name.as_str(),
+                match o.status {
+                    Status::Passed => ResultStatus::Passed,
+                    Status::Flaky => ResultStatus::Flaky,
+                    _ => ResultStatus::Failed,
+                },
+                Some(o.duration),
+                (!o.status.is_success())
+                    .then(|| short_message(&o.reason))
+                    .flatten(),
+            );
+        }
+        results.dedup();
+        let record = BatchRecord {
             name: o.name.to_string(),
-            status: match o.status {
-                Status::Passed => ResultStatus::Passed,
-                Status::Flaky => ResultStatus::Flaky,
-                _ => ResultStatus::Failed,
-            },
-            duration: Some(o.duration),
-            message: (!o.status.is_success())
-                .then(|| short_message(&o.reason))
-                .flatten(),
-        });
+            phase: o.phase.label(),
+            status: o.status.to_string(),
+            reason: o.reason.clone(),
+            started: o.started,
+            duration: o.duration,
+            // Absolute (the artifacts directory may have been given relative
+            // to the working directory), and only if it is text: the store
+            // keeps paths as text.
+            log: std::path::absolute(&o.log)
+                .ok()
+                .and_then(|p| p.to_str().map(str::to_owned)),
+            attempts: o
+                .retried
+                .iter()
+                .map(|a| AttemptRecord {
+                    status: a.status.to_string(),
+                    reason: a.reason.clone(),
+                    duration: a.duration,
+                })
+                .collect(),
+            tests: Vec::new(),
+        };
+        Some(Batch { record, results })
     }
-    dedup_names(&mut tests);
-    Some(BatchRecord {
-        name: o.name.to_string(),
-        phase: o.phase.label(),
-        status: o.status.to_string(),
-        reason: o.reason.clone(),
-        started: o.started,
-        duration: o.duration,
-        // Absolute (the artifacts directory may have been given relative
-        // to the working directory), and only if it is text: the store
-        // keeps paths as text.
-        log: std::path::absolute(&o.log)
-            .ok()
-            .and_then(|p| p.to_str().map(str::to_owned)),
-        attempts: o
-            .retried
-            .iter()
-            .map(|a| AttemptRecord {
-                status: a.status.to_string(),
-                reason: a.reason.clone(),
-                duration: a.duration,
-            })
-            .collect(),
-        tests,
-    })
-}
 
-/// Test output can name one test twice (a TAP stream that repeats a
-/// description); the store keeps one result per test and run, the worst.
-fn dedup_names(tests: &mut Vec<TestRecord>) {
-    let mut seen: std::collections::HashMap<String, usize> = Default::default();
-    let mut kept: Vec<TestRecord> = Vec::with_capacity(tests.len());
-    for t in tests.drain(..) {
-        match seen.get(&t.name) {
-            Some(&i) => {
-                if severity(t.status) > severity(kept[i].status) {
-                    kept[i] = t;
-                }
-            }
-            None => {
-                seen.insert(t.name.clone(), kept.len());
-                kept.push(t);
-            }
+    fn rows(&self) -> BatchRows<'_> {
+        BatchRows {
+            batch: &self.record,
+            results: &self.results,
         }
     }
-    *tests = kept;
+}
+
+/// Results column by column, the names back to back in one string: about
+/// 13 bytes a result plus its name's, and a few allocations in all.
+#[derive(Debug, Default)]
+struct ResultTable {
+    names: String,
+    /// Where each name ends in `names`.
+    ends: Vec<usize>,
+    statuses: Vec<ResultStatus>,
+    /// Milliseconds, as stored; -1 for none.
+    millis: Vec<i64>,
+    /// The few results that have a message: (index, message), by index.
+    messages: Vec<(usize, String)>,
+}
+
+impl ResultTable {
+    fn reserve(&mut self, results: usize, name_bytes: usize) {
+        self.ends.reserve_exact(results);
+        self.statuses.reserve_exact(results);
+        self.millis.reserve_exact(results);
+        self.names.reserve(results.saturating_mul(name_bytes));
+    }
+
+    fn push(
+        &mut self,
+        name: &str,
+        status: ResultStatus,
+        duration: Option<Duration>,
+        message: Option<String>,
+    ) {
+        if let Some(m) = message {
+            self.messages.push((self.ends.len(), m));
+        }
+        self.names.push_str(name);
+        self.ends.push(self.names.len());
+        self.statuses.push(status);
+        self.millis.push(duration.map_or(-1, millis));
+    }
+
+    /// Test output can name one test twice (a TAP stream that repeats a
+    /// description); the store keeps one result per test and run: the
+    /// worst, where the name first appeared. Names are compared by hash
+    /// first, so finding none (the usual case) copies no name.
+    fn dedup(&mut self) {
+        use std::hash::BuildHasher;
+        let n = self.len();
+        let state = std::collections::hash_map::RandomState::new();
+        let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::with_capacity(n);
+        let mut again: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        for i in 0..n {
+            let h = state.hash_one(self.name(i));
+            if !seen.insert(h) {
+                again.insert(h);
+            }
+        }
+        drop(seen);
+        if again.is_empty() {
+            return;
+        }
+        // Only names whose hash came twice, compared whole: which result
+        // each keeps, and where.
+        let mut first: std::collections::HashMap<&str, (usize, usize)> = Default::default();
+        let mut keep: Vec<Option<usize>> = (0..n).map(Some).collect();
+        for i in 0..n {
+            if !again.contains(&state.hash_one(self.name(i))) {
+                continue;
+            }
+            let name = self.name(i);
+            match first.get_mut(name) {
+                None => {
+                    first.insert(name, (i, i));
+                }
+                Some((at, worst)) => {
+                    if severity(self.statuses[i]) > severity(self.statuses[*worst]) {
+                        *worst = i;
+                    }
+                    keep[*at] = Some(*worst);
+                    keep[i] = None;
+                }
+            }
+        }
+        let mut kept = ResultTable::default();
+        for j in keep.into_iter().flatten() {
+            kept.push(
+                self.name(j),
+                self.statuses[j],
+                self.duration(j),
+                self.message(j).map(str::to_owned),
+            );
+        }
+        *self = kept;
+    }
+}
+
+impl Results for ResultTable {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn name(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        // Ends are where whole names were pushed: char boundaries.
+        self.names.get(start..self.ends[i]).unwrap_or_default()
+    }
+
+    fn status(&self, i: usize) -> ResultStatus {
+        self.statuses[i]
+    }
+
+    fn duration(&self, i: usize) -> Option<Duration> {
+        u64::try_from(self.millis[i])
+            .ok()
+            .map(Duration::from_millis)
+    }
+
+    fn message(&self, i: usize) -> Option<&str> {
+        self.messages
+            .binary_search_by_key(&i, |(at, _)| *at)
+            .ok()
+            .map(|k| self.messages[k].1.as_str())
+    }
 }
 
 fn severity(s: ResultStatus) -> u8 {
@@ -310,5 +454,64 @@ fn severity(s: ResultStatus) -> u8 {
         ResultStatus::Passed => 1,
         ResultStatus::Flaky => 2,
         ResultStatus::Failed => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parsers::TestResult;
+    use crate::report::test_support::outcome;
+
+    fn test(name: &str, status: TestStatus) -> TestResult {
+        TestResult {
+            path: name.split('/').map(str::to_owned).collect(),
+            status,
+            duration: Some(Duration::from_millis(3)),
+            output: String::new(),
+            message: Some(format!("{name} says")),
+        }
+    }
+
+    #[test]
+    fn one_result_per_name_the_worst_where_it_first_appeared() {
+        let mut o = outcome("net", Status::Failed, "1 test failed");
+        o.tests = vec![
+            test("a", TestStatus::Passed),
+            test("b/c", TestStatus::Passed),
+            test("a", TestStatus::Failed),
+            test("d", TestStatus::Skipped(None)),
+            // The same name from another path: `b/c` again.
+            TestResult {
+                path: vec!["b/c".into()],
+                ..test("x", TestStatus::Skipped(None))
+            },
+            test("a", TestStatus::Passed),
+        ];
+        let b = batch_record(&o).unwrap();
+        let got: Vec<(&str, ResultStatus, Option<&str>)> = b
+            .tests
+            .iter()
+            .map(|t| (t.name.as_str(), t.status, t.message.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("net/a", ResultStatus::Failed, Some("a says")),
+                ("net/b/c", ResultStatus::Passed, None),
+                ("net/d", ResultStatus::Skipped, None),
+            ]
+        );
+        assert_eq!(b.tests[0].duration, Some(Duration::from_millis(3)));
+    }
+
+    #[test]
+    fn a_batch_without_tests_is_its_own_test() {
+        let b = batch_record(&outcome("vm", Status::TimedOut, "timed out after 5m")).unwrap();
+        assert_eq!(b.tests.len(), 1);
+        assert_eq!(b.tests[0].name, "vm");
+        assert_eq!(b.tests[0].status, ResultStatus::Failed);
+        assert_eq!(b.tests[0].message.as_deref(), Some("timed out after 5m"));
+        assert!(batch_record(&outcome("x", Status::NotRun, "no")).is_none());
     }
 }

@@ -1,54 +1,86 @@
-//! The JUnit XML file: one testcase per batch, rewritten atomically after each
-//! record so that a reader (or a killed run) always finds a complete document.
+//! The JUnit XML file, rewritten atomically (a sibling temp file, then a
+//! rename) after each burst of finished batches, so that a reader (or a
+//! killed run) always finds a complete document:
+//!
+//! ```xml
+//! <?xml version="1.0" encoding="UTF-8"?>
+//! <testsuites name="warden" tests="…" skipped="…" failures="…" errors="…" timestamp="…" time="…">
+//!     <testsuite name="setup" …>   the setup steps, when there are any
+//!     <testsuite name="warden" …>  a testcase per batch not read into tests (always there)
+//!     <testsuite name="post" …>    the post steps, when there are any
+//!     <testsuite name="BATCH" …>   per batch read into tests (`format`): a testcase per
+//!                                  test and subtest, classname = the batch
+//! </testsuites>
+//! ```
+//!
+//! A batch may report a million tests, and the file is rewritten after every
+//! burst of finishes. So the suite of a batch read into tests is rendered
+//! once, when it finishes, straight from its outcome into a spool file, and
+//! every rewrite writes the small suites (a few fields kept per batch) and
+//! then copies the spool (in the kernel where it can: `copy_file_range`).
+//! The totals of `<testsuites>` come from counts kept per spooled suite.
+//! Memory is a few fields per batch, whatever the number of tests; no model
+//! of a test outlives its own rendering. The spool is an unlinked file next
+//! to the report: nothing is left behind, even by a killed warden.
+//!
+//! One serializer writes the whole document: quick-xml's [`Writer`], which
+//! escapes text and attributes. It is laid out as quick-junit laid out the
+//! reports of earlier versions (the same elements, attribute order and
+//! four-space indentation), and the tests read it back with quick-junit.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, FixedOffset, Utc};
-use quick_junit::{
-    NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite, XmlString,
-};
+use chrono::{DateTime, Utc};
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
 use super::log_tail::tail_text;
-use super::xml_safe_text;
+use super::{is_xml_char, xml_safe_text};
 use crate::outcome::Outcome;
 use crate::parsers::{TestResult, TestStatus};
 use crate::status::Status;
 
-/// The name of the report, of its single test suite, and the default classname.
+/// The name of the report, of the batches' test suite, and the default classname.
 const NAME: &str = "warden";
 
 /// Keeps what JUnit needs of each finished batch and rewrites the file on demand.
 #[derive(Debug)]
 pub struct JunitWriter {
     path: PathBuf,
+    /// Batches not read into tests, and setup and post steps.
     cases: Vec<Case>,
+    /// The suites of batches read into tests, rendered; created with the first.
+    spool: Option<Spool>,
+    /// What the spooled suites hold.
+    spooled: Counts,
+    /// The earliest start and the latest end of everything recorded.
+    span: Option<(SystemTime, SystemTime)>,
 }
 
-/// The few fields of an [`Outcome`] the XML needs, already made XML-safe, so
-/// that each rewrite only clones and serializes.
+/// The few fields of an [`Outcome`] its testcase needs, already XML-safe, so
+/// that each rewrite only serializes.
 #[derive(Debug)]
 struct Case {
     /// [`Phase::label`](crate::outcome::Phase::label): which suite it goes in.
     phase: &'static str,
-    /// The tests its output was read into (its own suite when not empty).
-    tests: Vec<CaseTest>,
     /// Earlier attempts: (status, reason).
-    retried: Vec<(XmlString, XmlString)>,
+    retried: Vec<(String, String)>,
     /// `quarantined (reason): <status>: <reason>` when quarantined.
-    quarantined: Option<XmlString>,
-    name: XmlString,
-    classname: XmlString,
+    quarantined: Option<String>,
+    name: String,
+    classname: String,
     status: Status,
-    reason: XmlString,
+    reason: String,
     started: SystemTime,
     duration: Duration,
     /// The log's tail; `None` when empty.
-    out: Option<XmlString>,
+    out: Option<String>,
     /// Warnings and leaked processes, one per line; `None` when there are none.
-    err: Option<XmlString>,
+    err: Option<String>,
 }
 
 impl JunitWriter {
@@ -57,6 +89,9 @@ impl JunitWriter {
         JunitWriter {
             path,
             cases: Vec::new(),
+            spool: None,
+            spooled: Counts::default(),
+            span: None,
         }
     }
 
@@ -74,183 +109,342 @@ impl JunitWriter {
         &mut self,
         outcomes: impl IntoIterator<Item = &'a Outcome>,
     ) -> io::Result<()> {
-        self.cases.extend(outcomes.into_iter().map(Case::new));
-        self.write()
+        // A batch that could not be added is missing; the others are not.
+        let mut first_error = None;
+        for o in outcomes {
+            if let Err(e) = self.add(o) {
+                first_error.get_or_insert(e);
+            }
+        }
+        let written = self.write();
+        first_error.map_or(written, Err)
+    }
+
+    /// Adds a batch without rewriting the file: a batch read into tests is
+    /// rendered here, once. The next [`write`](Self::write) shows it.
+    pub fn add(&mut self, outcome: &Outcome) -> io::Result<()> {
+        let case = Case::new(outcome);
+        if outcome.tests.is_empty() {
+            self.cases.push(case);
+        } else {
+            let spool = match &mut self.spool {
+                Some(spool) => spool,
+                None => self.spool.insert(Spool::create(&self.path)?),
+            };
+            let counts = spool.append(|w| write_tests_suite(w, outcome, &case))?;
+            self.spooled = self.spooled + counts;
+        }
+        let end = outcome.started + outcome.duration;
+        self.span = Some(match self.span {
+            Some((s, e)) => (s.min(outcome.started), e.max(end)),
+            None => (outcome.started, end),
+        });
+        Ok(())
     }
 
     /// Rewrites the file with what was recorded so far (an empty suite if nothing).
     pub fn write(&self) -> io::Result<()> {
-        let report = self.build();
-        write_atomically(&self.path, |w| {
-            report.serialize(w).map_err(io::Error::other)
+        write_atomically(&self.path, |out| {
+            let mut w = Writer::new_with_indent(out, b' ', 4);
+            w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+            // One suite per phase: `setup` and `post` when they have steps,
+            // and `warden` (the batches) always.
+            let suites: Vec<(&str, Vec<&Case>)> =
+                [("setup", "setup"), (NAME, "batch"), ("post", "post")]
+                    .into_iter()
+                    .map(|(suite, phase)| {
+                        let cases = self.cases.iter().filter(|c| c.phase == phase).collect();
+                        (suite, cases)
+                    })
+                    .filter(|(suite, cases): &(&str, Vec<&Case>)| {
+                        *suite == NAME || !cases.is_empty()
+                    })
+                    .collect();
+            let total = suites
+                .iter()
+                .flat_map(|(_, cases)| cases)
+                .fold(self.spooled, |n, c| n + Counts::of(&c.verdict()));
+            let mut tag = BytesStart::new("testsuites");
+            tag.push_attribute(("name", NAME));
+            tag.extend_attributes([
+                ("tests", total.tests.to_string().as_str()),
+                ("skipped", total.skipped.to_string().as_str()),
+                ("failures", total.failures.to_string().as_str()),
+                ("errors", total.errors.to_string().as_str()),
+            ]);
+            if let Some((start, end)) = self.span {
+                push_timestamp(&mut tag, start);
+                push_time(&mut tag, end.duration_since(start).unwrap_or_default());
+            }
+            w.write_event(Event::Start(tag))?;
+            for (name, cases) in &suites {
+                write_cases_suite(&mut w, name, cases)?;
+            }
+            if let Some(spool) = &self.spool {
+                spool.copy_to(w.get_mut())?;
+            }
+            w.write_event(Event::End(BytesEnd::new("testsuites")))?;
+            // A trailing newline.
+            w.write_indent()
         })
     }
-
-    /// One suite per phase: `setup` and `post` when they have steps, and
-    /// `warden` (the batches) always.
-    fn build(&self) -> Report {
-        let mut report = Report::new(NAME);
-        if let Some((start, span)) = span(self.cases.iter()) {
-            report.set_timestamp(timestamp(start)).set_time(span);
-        }
-        for (suite_name, phase) in [("setup", "setup"), (NAME, "batch"), ("post", "post")] {
-            // A batch whose output was read into tests gets a suite of its own.
-            let cases = || {
-                self.cases
-                    .iter()
-                    .filter(move |c| c.phase == phase && c.tests.is_empty())
-            };
-            if phase != "batch" && cases().next().is_none() {
-                continue;
-            }
-            let mut suite = TestSuite::new(suite_name);
-            suite.add_test_cases(cases().map(Case::to_test_case));
-            if let Some((start, span)) = span(cases()) {
-                suite.set_timestamp(timestamp(start)).set_time(span);
-            }
-            report.add_test_suite(suite);
-        }
-        for case in self.cases.iter().filter(|c| !c.tests.is_empty()) {
-            report.add_test_suite(case.to_test_suite());
-        }
-        report
-    }
 }
 
-/// The earliest start and the wall-clock time from it to the latest end.
-fn span<'a>(cases: impl Iterator<Item = &'a Case> + Clone) -> Option<(SystemTime, Duration)> {
-    let start = cases.clone().map(|c| c.started).min()?;
-    let end = cases.map(|c| c.started + c.duration).max()?;
-    Some((start, end.duration_since(start).unwrap_or_default()))
+/// How many testcases, and of which kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    tests: usize,
+    skipped: usize,
+    failures: usize,
+    errors: usize,
 }
 
-/// One test or subtest of a batch, XML-safe.
-#[derive(Debug)]
-struct CaseTest {
-    /// Why, when the quarantine list covers this failing test.
-    quarantined: Option<XmlString>,
-    /// Messages of earlier attempts in which it failed (flaky if it passed now).
-    earlier_failures: Vec<XmlString>,
-    name: XmlString,
-    status: TestStatus,
-    message: Option<XmlString>,
-    output: Option<XmlString>,
-    duration: Option<Duration>,
-}
-
-impl CaseTest {
-    fn new(t: &TestResult, o: &Outcome) -> CaseTest {
-        let name = t.name();
-        let earlier_failures = o
-            .retried
-            .iter()
-            .flat_map(|a| a.failed_tests.iter())
-            .filter(|(n, _)| *n == name)
-            .map(|(_, m)| xml(m))
-            .collect();
-        CaseTest {
-            earlier_failures,
-            quarantined: o
-                .quarantined_tests
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, why)| xml(&format!("quarantined ({why}): failed"))),
-            name: xml(&t.name()),
-            status: t.status.clone(),
-            message: t.message.as_deref().map(xml),
-            output: Some(&t.output).filter(|o| !o.is_empty()).map(|o| xml(o)),
-            duration: t.duration,
-        }
-    }
-
-    fn to_test_case(&self, classname: &XmlString) -> TestCase {
-        let status = match &self.status {
-            // As for batches: skipped, so JUnit consumers stay green.
-            TestStatus::Failed | TestStatus::Error(_) if self.quarantined.is_some() => {
-                let mut s = TestCaseStatus::skipped();
-                s.set_type("quarantined");
-                if let Some(why) = &self.quarantined {
-                    s.set_message(why.clone());
-                }
-                s
-            }
-            TestStatus::Passed | TestStatus::Flaky => TestCaseStatus::success(),
-            TestStatus::Skipped(why) => {
-                let mut s = TestCaseStatus::skipped();
-                if let Some(why) = why {
-                    s.set_message(xml(why));
-                }
-                s
-            }
-            TestStatus::Failed | TestStatus::Error(_) => {
-                let (kind, ty) = match &self.status {
-                    TestStatus::Error(ty) => (NonSuccessKind::Error, xml(ty)),
-                    _ => (NonSuccessKind::Failure, xml("failed")),
-                };
-                let mut s = TestCaseStatus::non_success(kind);
-                s.set_type(ty);
-                if let Some(m) = &self.message {
-                    s.set_message(m.clone());
-                }
-                // The test's own output is the failure text.
-                if let Some(out) = &self.output {
-                    s.set_description(out.clone());
-                }
-                s
-            }
+impl Counts {
+    fn of(verdict: &Verdict<'_>) -> Counts {
+        let mut n = Counts {
+            tests: 1,
+            ..Counts::default()
         };
-        let mut status = status;
-        // The runner's own retry passed it: its failed attempt.
-        if self.status == TestStatus::Flaky {
-            let mut rerun = TestRerun::new(NonSuccessKind::Failure);
-            rerun.set_type("failed");
-            if let Some(m) = &self.message {
-                rerun.set_message(m.clone());
-            }
-            status.add_rerun(rerun);
+        match verdict {
+            Verdict::Success => {}
+            Verdict::NonSuccess { error: true, .. } => n.errors = 1,
+            Verdict::NonSuccess { error: false, .. } => n.failures = 1,
+            Verdict::Skipped { .. } => n.skipped = 1,
         }
-        // Earlier attempts in which it failed: flakyFailure on a test that
-        // passed in the end, rerunFailure on one that failed every time.
-        status.add_reruns(self.earlier_failures.iter().map(|m| {
-            let mut rerun = TestRerun::new(NonSuccessKind::Failure);
-            rerun.set_type("failed").set_message(m.clone());
-            rerun
-        }));
-        let mut case = TestCase::new(self.name.clone(), status);
-        case.set_classname(classname.clone());
-        if let Some(d) = self.duration {
-            case.set_time(d);
+        n
+    }
+}
+
+impl std::ops::Add for Counts {
+    type Output = Counts;
+    fn add(self, o: Counts) -> Counts {
+        Counts {
+            tests: self.tests + o.tests,
+            skipped: self.skipped + o.skipped,
+            failures: self.failures + o.failures,
+            errors: self.errors + o.errors,
         }
-        if (!self.status.is_failure() || self.quarantined.is_some())
-            && let Some(out) = &self.output
-        {
-            case.set_system_out(out.clone());
-        }
-        case
+    }
+}
+
+/// What a testcase's status element says.
+#[derive(Debug)]
+enum Verdict<'a> {
+    Success,
+    /// `<error>` when `error`, else `<failure>`; the description is its text.
+    NonSuccess {
+        error: bool,
+        ty: &'a str,
+        message: Option<&'a str>,
+        description: Option<&'a str>,
+    },
+    Skipped {
+        ty: Option<&'a str>,
+        message: Option<&'a str>,
+    },
+}
+
+/// A failed earlier attempt: `<flakyFailure>` under a success,
+/// `<rerunFailure>` under a failure, left out under a skip.
+#[derive(Debug)]
+struct Rerun<'a> {
+    ty: &'a str,
+    message: Option<&'a str>,
+}
+
+/// One `<testcase>`, all text XML-safe.
+#[derive(Debug)]
+struct XmlCase<'a> {
+    name: &'a str,
+    classname: &'a str,
+    timestamp: Option<SystemTime>,
+    time: Option<Duration>,
+    verdict: Verdict<'a>,
+    reruns: Vec<Rerun<'a>>,
+    out: Option<&'a str>,
+    err: Option<&'a str>,
+}
+
+/// A `<testsuite>` of testcases kept as [`Case`]s: `setup`, `warden`, `post`.
+fn write_cases_suite<W: Write>(w: &mut Writer<W>, name: &str, cases: &[&Case]) -> io::Result<()> {
+    let counts = cases
+        .iter()
+        .fold(Counts::default(), |n, c| n + Counts::of(&c.verdict()));
+    let start = cases.iter().map(|c| c.started).min();
+    let end = cases.iter().map(|c| c.started + c.duration).max();
+    let span = start
+        .zip(end)
+        .map(|(s, e)| (s, e.duration_since(s).unwrap_or_default()));
+    let tag = suite_tag(name, counts, span);
+    if cases.is_empty() {
+        return w.write_event(Event::Empty(tag));
+    }
+    w.write_event(Event::Start(tag))?;
+    for c in cases {
+        write_case(w, &c.to_xml())?;
+    }
+    w.write_event(Event::End(BytesEnd::new("testsuite")))
+}
+
+/// The suite of a batch read into tests: a testcase per test and subtest
+/// (classname = the batch), plus one for the batch itself when it failed
+/// outside any test (timeout, crash, leak, an incomplete run). Returns what
+/// it holds.
+fn write_tests_suite<W: Write>(w: &mut Writer<W>, o: &Outcome, case: &Case) -> io::Result<Counts> {
+    // Looked up by test name; both are short lists (or empty).
+    let mut quarantined: HashMap<&str, String> = HashMap::new();
+    for (name, why) in &o.quarantined_tests {
+        // The first entry for a name counts.
+        quarantined
+            .entry(name.as_str())
+            .or_insert_with(|| xml_safe_text(format!("quarantined ({why}): failed").as_bytes()));
+    }
+    let mut earlier: HashMap<&str, Vec<String>> = HashMap::new();
+    for (name, message) in o.retried.iter().flat_map(|a| a.failed_tests.iter()) {
+        earlier
+            .entry(name.as_str())
+            .or_default()
+            .push(xml_safe_text(message.as_bytes()));
+    }
+    let by_name = !quarantined.is_empty() || !earlier.is_empty();
+
+    // The counts go in the suite's start tag: a first pass, without text.
+    let mut counts = Counts::default();
+    let mut failed_test = false;
+    for t in &o.tests {
+        let q = by_name && quarantined.contains_key(t.name().as_str());
+        failed_test |= t.status.is_failure();
+        counts = counts + Counts::of(&test_verdict(&t.status, q, None, None, None));
+    }
+    let batch_case = !failed_test && !matches!(o.status, Status::Passed | Status::Flaky);
+    let batch = batch_case.then(|| case.to_xml());
+    if let Some(b) = &batch {
+        counts = counts + Counts::of(&b.verdict);
+    }
+
+    w.write_event(Event::Start(suite_tag(
+        &case.name,
+        counts,
+        Some((case.started, case.duration)),
+    )))?;
+    for t in &o.tests {
+        write_test(w, t, &case.name, &quarantined, &earlier)?;
+    }
+    if let Some(b) = &batch {
+        write_case(w, b)?;
+    }
+    w.write_event(Event::End(BytesEnd::new("testsuite")))?;
+    Ok(counts)
+}
+
+/// What a test's status comes to; the text, when given, is XML-safe.
+fn test_verdict<'a>(
+    status: &TestStatus,
+    quarantined: bool,
+    ty: Option<&'a str>,
+    message: Option<&'a str>,
+    output: Option<&'a str>,
+) -> Verdict<'a> {
+    match status {
+        // As for batches: skipped, so JUnit consumers stay green.
+        TestStatus::Failed | TestStatus::Error(_) if quarantined => Verdict::Skipped {
+            ty: Some("quarantined"),
+            message,
+        },
+        TestStatus::Passed | TestStatus::Flaky => Verdict::Success,
+        TestStatus::Skipped(_) => Verdict::Skipped { ty: None, message },
+        TestStatus::Failed | TestStatus::Error(_) => Verdict::NonSuccess {
+            error: matches!(status, TestStatus::Error(_)),
+            ty: ty.unwrap_or("failed"),
+            message,
+            // The test's own output is the failure text.
+            description: output,
+        },
+    }
+}
+
+fn write_test<W: Write>(
+    w: &mut Writer<W>,
+    t: &TestResult,
+    classname: &str,
+    quarantined: &HashMap<&str, String>,
+    earlier: &HashMap<&str, Vec<String>>,
+) -> io::Result<()> {
+    let name = t.name();
+    let why = quarantined.get(name.as_str()).map(String::as_str);
+    let message = t.message.as_deref().map(safe);
+    let output = Some(t.output.as_str()).filter(|o| !o.is_empty()).map(safe);
+    let ty = match &t.status {
+        TestStatus::Error(ty) => Some(safe(ty)),
+        _ => None,
+    };
+    let skipped = match &t.status {
+        TestStatus::Skipped(why) => why.as_deref().map(safe),
+        _ => None,
+    };
+    let status_message = match (&t.status, why) {
+        (TestStatus::Failed | TestStatus::Error(_), Some(why)) => Some(why),
+        (TestStatus::Skipped(_), _) => skipped.as_deref(),
+        _ => message.as_deref(),
+    };
+    let verdict = test_verdict(
+        &t.status,
+        why.is_some(),
+        ty.as_deref(),
+        status_message,
+        output.as_deref(),
+    );
+    let mut reruns = Vec::new();
+    // The runner's own retry passed it: its failed attempt.
+    if t.status == TestStatus::Flaky {
+        reruns.push(Rerun {
+            ty: "failed",
+            message: message.as_deref(),
+        });
+    }
+    // Earlier attempts in which it failed: flakyFailure on a test that
+    // passed in the end, rerunFailure on one that failed every time.
+    reruns.extend(
+        earlier
+            .get(name.as_str())
+            .into_iter()
+            .flatten()
+            .map(|m| Rerun {
+                ty: "failed",
+                message: Some(m),
+            }),
+    );
+    let out = (!t.status.is_failure() || why.is_some())
+        .then_some(output.as_deref())
+        .flatten();
+    write_case(
+        w,
+        &XmlCase {
+            name: &safe(&name),
+            classname,
+            timestamp: None,
+            time: t.duration,
+            verdict,
+            reruns,
+            out,
+            err: None,
+        },
+    )
+}
+
+/// `s` as is when XML can hold it, else [`xml_safe_text`]: most names and
+/// messages need no copy.
+fn safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().all(is_xml_char) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(xml_safe_text(s.as_bytes()))
     }
 }
 
 impl Case {
-    /// A batch read into tests: its own suite, a testcase per test and
-    /// subtest (classname = the batch), plus one for the batch itself when
-    /// it failed outside any test (timeout, crash, leak, an incomplete run).
-    fn to_test_suite(&self) -> TestSuite {
-        let mut suite = TestSuite::new(self.name.clone());
-        let classname = self.name.clone();
-        suite.add_test_cases(self.tests.iter().map(|t| t.to_test_case(&classname)));
-        let failed_test = self.tests.iter().any(|t| t.status.is_failure());
-        if !failed_test && !matches!(self.status, Status::Passed | Status::Flaky) {
-            suite.add_test_case(self.to_test_case());
-        }
-        suite
-            .set_timestamp(timestamp(self.started))
-            .set_time(self.duration);
-        suite
-    }
-
     fn new(o: &Outcome) -> Case {
         Case {
-            tests: o.tests.iter().map(|t| CaseTest::new(t, o)).collect(),
             phase: o.phase.label(),
             quarantined: o
                 .quarantined
@@ -267,70 +461,68 @@ impl Case {
             reason: xml(&o.reason),
             started: o.started,
             duration: o.duration,
-            out: Some(tail_text(&o.log))
-                .filter(|t| !t.is_empty())
-                .map(XmlString::new),
+            out: Some(tail_text(&o.log)).filter(|t| !t.is_empty()),
             err: system_err(o).map(|s| xml(&s)),
         }
     }
 
-    fn to_test_case(&self) -> TestCase {
-        let mut case = TestCase::new(self.name.clone(), self.junit_status());
-        case.set_classname(self.classname.clone())
-            .set_time(self.duration)
-            .set_timestamp(timestamp(self.started));
-        if let Some(out) = &self.out {
-            case.set_system_out(out.clone());
+    fn to_xml(&self) -> XmlCase<'_> {
+        XmlCase {
+            name: &self.name,
+            classname: &self.classname,
+            timestamp: Some(self.started),
+            time: Some(self.duration),
+            verdict: self.verdict(),
+            reruns: self.reruns(),
+            out: self.out.as_deref(),
+            err: self.err.as_deref(),
         }
-        if let Some(err) = &self.err {
-            case.set_system_err(err.clone());
-        }
-        case
     }
 
-    fn junit_status(&self) -> TestCaseStatus {
+    fn verdict(&self) -> Verdict<'_> {
         // Quarantined failures are skipped in JUnit: consumers that fail a
         // build on any <failure> stay green, and the message keeps the failure.
         if let Some(why) = &self.quarantined {
-            let mut status = TestCaseStatus::skipped();
-            status.set_type("quarantined").set_message(why.clone());
-            return status;
+            return Verdict::Skipped {
+                ty: Some("quarantined"),
+                message: Some(why),
+            };
         }
-        let (kind, ty) = match self.status {
-            Status::Passed => return TestCaseStatus::success(),
-            Status::Failed => (NonSuccessKind::Failure, "failed"),
-            Status::Crashed => (NonSuccessKind::Error, "crashed"),
-            Status::TimedOut => (NonSuccessKind::Error, "timed-out"),
-            Status::Leaked => (NonSuccessKind::Failure, "leaked"),
-            Status::Aborted => (NonSuccessKind::Error, "aborted"),
-            Status::Deadline => (NonSuccessKind::Error, "deadline"),
-            Status::Interrupted => (NonSuccessKind::Error, "interrupted"),
-            Status::Flaky => {
-                let mut status = TestCaseStatus::success();
-                status.add_reruns(self.reruns());
-                return status;
-            }
+        let (error, ty) = match self.status {
+            Status::Passed | Status::Flaky => return Verdict::Success,
             Status::NotRun => {
-                let mut status = TestCaseStatus::skipped();
-                status.set_message(self.reason.clone()).set_type("not-run");
-                return status;
+                return Verdict::Skipped {
+                    ty: Some("not-run"),
+                    message: Some(&self.reason),
+                };
             }
+            Status::Failed => (false, "failed"),
+            Status::Crashed => (true, "crashed"),
+            Status::TimedOut => (true, "timed-out"),
+            Status::Leaked => (false, "leaked"),
+            Status::Aborted => (true, "aborted"),
+            Status::Deadline => (true, "deadline"),
+            Status::Interrupted => (true, "interrupted"),
         };
-        let mut status = TestCaseStatus::non_success(kind);
-        status.set_type(ty).set_message(self.reason.clone());
-        status.add_reruns(self.reruns());
-        status
+        Verdict::NonSuccess {
+            error,
+            ty,
+            message: Some(&self.reason),
+            description: None,
+        }
     }
 
     /// Earlier attempts: `flakyFailure` on a flaky case, `rerunFailure` on
-    /// one that failed every time.
-    fn reruns(&self) -> Vec<TestRerun> {
+    /// one that failed every time; none on one that passed the first time.
+    fn reruns(&self) -> Vec<Rerun<'_>> {
+        if self.status == Status::Passed {
+            return Vec::new();
+        }
         self.retried
             .iter()
-            .map(|(ty, message)| {
-                let mut rerun = TestRerun::new(NonSuccessKind::Failure);
-                rerun.set_type(ty.clone()).set_message(message.clone());
-                rerun
+            .map(|(ty, message)| Rerun {
+                ty,
+                message: Some(message),
             })
             .collect()
     }
@@ -352,20 +544,216 @@ fn system_err(o: &Outcome) -> Option<String> {
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
-fn xml(s: &str) -> XmlString {
-    XmlString::new(xml_safe_text(s.as_bytes()))
+fn xml(s: &str) -> String {
+    xml_safe_text(s.as_bytes())
 }
 
-fn timestamp(t: SystemTime) -> DateTime<FixedOffset> {
-    DateTime::<Utc>::from(t).into()
+fn suite_tag(name: &str, n: Counts, span: Option<(SystemTime, Duration)>) -> BytesStart<'static> {
+    let mut tag = BytesStart::new("testsuite");
+    tag.extend_attributes([
+        ("name", name),
+        ("tests", n.tests.to_string().as_str()),
+        ("skipped", n.skipped.to_string().as_str()),
+        ("errors", n.errors.to_string().as_str()),
+        ("failures", n.failures.to_string().as_str()),
+    ]);
+    if let Some((start, time)) = span {
+        push_timestamp(&mut tag, start);
+        push_time(&mut tag, time);
+    }
+    tag
 }
 
-/// Writes a sibling temp file, then renames it over `path`: readers see the old
-/// file or the new one, never a partial one. Creates missing parent directories.
-fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+fn write_case<W: Write>(w: &mut Writer<W>, c: &XmlCase<'_>) -> io::Result<()> {
+    let mut tag = BytesStart::new("testcase");
+    tag.push_attribute(("name", c.name));
+    tag.push_attribute(("classname", c.classname));
+    if let Some(t) = c.timestamp {
+        push_timestamp(&mut tag, t);
+    }
+    if let Some(d) = c.time {
+        push_time(&mut tag, d);
+    }
+    let rerun_tag = match c.verdict {
+        Verdict::Success => Some("flakyFailure"),
+        Verdict::NonSuccess { .. } => Some("rerunFailure"),
+        Verdict::Skipped { .. } => None,
+    }
+    .filter(|_| !c.reruns.is_empty());
+    if matches!(c.verdict, Verdict::Success)
+        && rerun_tag.is_none()
+        && c.out.is_none()
+        && c.err.is_none()
+    {
+        return w.write_event(Event::Empty(tag));
+    }
+    w.write_event(Event::Start(tag))?;
+    match c.verdict {
+        Verdict::Success => {}
+        Verdict::NonSuccess {
+            error,
+            ty,
+            message,
+            description,
+        } => {
+            let name = if error { "error" } else { "failure" };
+            write_status(w, name, message, Some(ty), description)?;
+        }
+        Verdict::Skipped { ty, message } => write_status(w, "skipped", message, ty, None)?,
+    }
+    if let Some(name) = rerun_tag {
+        for r in &c.reruns {
+            let mut tag = BytesStart::new(name);
+            if let Some(m) = r.message {
+                tag.push_attribute(("message", m));
+            }
+            tag.push_attribute(("type", r.ty));
+            w.write_event(Event::Start(tag))?;
+            w.write_event(Event::End(BytesEnd::new(name)))?;
+        }
+    }
+    for (name, text) in [("system-out", c.out), ("system-err", c.err)] {
+        if let Some(text) = text {
+            w.write_event(Event::Start(BytesStart::new(name)))?;
+            w.write_event(Event::Text(BytesText::new(text)))?;
+            w.write_event(Event::End(BytesEnd::new(name)))?;
+        }
+    }
+    w.write_event(Event::End(BytesEnd::new("testcase")))
+}
+
+fn write_status<W: Write>(
+    w: &mut Writer<W>,
+    name: &str,
+    message: Option<&str>,
+    ty: Option<&str>,
+    description: Option<&str>,
 ) -> io::Result<()> {
+    let mut tag = BytesStart::new(name);
+    if let Some(m) = message {
+        tag.push_attribute(("message", m));
+    }
+    if let Some(t) = ty {
+        tag.push_attribute(("type", t));
+    }
+    match description {
+        Some(text) => {
+            w.write_event(Event::Start(tag))?;
+            w.write_event(Event::Text(BytesText::new(text)))?;
+            w.write_event(Event::End(BytesEnd::new(name)))
+        }
+        None => w.write_event(Event::Empty(tag)),
+    }
+}
+
+/// RFC 3339 in UTC, to the millisecond.
+fn push_timestamp(tag: &mut BytesStart<'_>, t: SystemTime) {
+    let t = DateTime::<Utc>::from(t).format("%Y-%m-%dT%H:%M:%S%.3f%:z");
+    tag.push_attribute(("timestamp", t.to_string().as_str()));
+}
+
+/// Seconds, to the millisecond.
+fn push_time(tag: &mut BytesStart<'_>, d: Duration) {
+    tag.push_attribute(("time", format!("{:.3}", d.as_secs_f64()).as_str()));
+}
+
+/// The rendered suites of batches read into tests, one after the other: an
+/// unlinked file in the report's directory (so `copy_file_range` can copy
+/// it, and a killed warden leaves nothing behind). The file offset is
+/// always at `len` between calls.
+#[derive(Debug)]
+struct Spool {
+    file: File,
+    /// Bytes of whole suites; a suite that failed to render is cut off.
+    len: u64,
+}
+
+impl Spool {
+    fn create(report: &Path) -> io::Result<Spool> {
+        let (dir, file_name) = split(report)?;
+        fs::create_dir_all(dir)?;
+        let mut name = std::ffi::OsString::from(".");
+        name.push(file_name);
+        name.push(format!(".{}.spool", std::process::id()));
+        let path = dir.join(name);
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        fs::remove_file(&path)?;
+        Ok(Spool { file, len: 0 })
+    }
+
+    /// Renders one suite at the end, at the depth it has in the document.
+    fn append(
+        &mut self,
+        render: impl FnOnce(&mut Writer<Muted<BufWriter<&File>>>) -> io::Result<Counts>,
+    ) -> io::Result<Counts> {
+        let sink = Muted {
+            inner: BufWriter::with_capacity(256 * 1024, &self.file),
+            muted: true,
+        };
+        let mut w = Writer::new_with_indent(sink, b' ', 4);
+        let result = (|| {
+            // Not written: it only puts the suite one level deep.
+            w.write_event(Event::Start(BytesStart::new("testsuites")))?;
+            w.get_mut().muted = false;
+            let counts = render(&mut w)?;
+            w.into_inner().inner.flush()?;
+            Ok(counts)
+        })();
+        match result {
+            Ok(counts) => {
+                self.len = (&self.file).stream_position()?;
+                Ok(counts)
+            }
+            Err(e) => {
+                // Best effort: the error that matters is the one returned.
+                let _ = self.file.set_len(self.len);
+                let _ = (&self.file).seek(SeekFrom::Start(self.len));
+                Err(e)
+            }
+        }
+    }
+
+    fn copy_to(&self, out: &mut impl Write) -> io::Result<()> {
+        (&self.file).seek(SeekFrom::Start(0))?;
+        let copied = io::copy(&mut (&self.file).take(self.len), out)?;
+        if copied != self.len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the JUnit spool file was cut short",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// quick-xml's writer indents by the depth of what it wrote itself: this
+/// swallows what is written while `muted`, to start a suite at depth 1.
+struct Muted<W> {
+    inner: W,
+    muted: bool,
+}
+
+impl<W: Write> Write for Muted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.muted {
+            Ok(buf.len())
+        } else {
+            self.inner.write(buf)
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The directory a report goes in (`.` for a bare name) and its file name.
+fn split(path: &Path) -> io::Result<(&Path, &std::ffi::OsStr)> {
     let file_name = path.file_name().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -376,6 +764,16 @@ fn write_atomically(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    Ok((dir, file_name))
+}
+
+/// Writes a sibling temp file, then renames it over `path`: readers see the old
+/// file or the new one, never a partial one. Creates missing parent directories.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
+    let (dir, file_name) = split(path)?;
     fs::create_dir_all(dir)?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
@@ -401,6 +799,7 @@ mod tests {
     use super::*;
     use crate::outcome::ProcessInfo;
     use crate::report::test_support::outcome;
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
     use quick_xml::events::Event as XmlEvent;
 
     /// Parses the whole document with quick-xml and checks every character is
@@ -630,5 +1029,128 @@ mod tests {
         let (_, report) = read_report(&path);
         assert_eq!(report.test_suites[0].test_cases.len(), 1000);
         assert_eq!(report.tests, 1000);
+    }
+
+    fn test(path: &[&str], status: TestStatus, message: Option<&str>, output: &str) -> TestResult {
+        TestResult {
+            path: path.iter().map(|s| s.to_string()).collect(),
+            status,
+            duration: Some(Duration::from_millis(7)),
+            output: output.into(),
+            message: message.map(str::to_owned),
+        }
+    }
+
+    /// Every status a test can have, retries, quarantine, hostile text, and
+    /// batches read into tests next to batches that are not.
+    fn scenario() -> Vec<Outcome> {
+        let mut net = outcome("net", Status::Failed, "2 of 8 tests failed");
+        net.kind = Some("ut".into());
+        net.tests = vec![
+            test(&["ok"], TestStatus::Passed, None, "passing output"),
+            test(
+                &["fail"],
+                TestStatus::Failed,
+                Some("expected 1, got 2"),
+                "# got 2\n<&>",
+            ),
+            test(
+                &["cut"],
+                TestStatus::Error("timed-out".into()),
+                Some("timed out"),
+                "",
+            ),
+            test(&["flaky"], TestStatus::Flaky, Some("first try failed"), ""),
+            test(
+                &["skip"],
+                TestStatus::Skipped(Some("no <root>".into())),
+                None,
+                "",
+            ),
+            test(&["skip2"], TestStatus::Skipped(None), None, ""),
+            test(&["q"], TestStatus::Failed, Some("known"), "q output"),
+            test(&["grp", "sub\u{1}\u{1b}[31m"], TestStatus::Passed, None, ""),
+            test(&["again"], TestStatus::Failed, Some("still"), ""),
+            test(&["then-ok"], TestStatus::Passed, None, ""),
+        ];
+        net.quarantined_tests = vec![("q".into(), "issue #4".into())];
+        net.retried = vec![crate::outcome::Attempt {
+            status: Status::Failed,
+            reason: "exit code 1".into(),
+            duration: Duration::from_secs(1),
+            log: "/nonexistent/net.attempt-1.log".into(),
+            failed_tests: vec![
+                ("again".into(), "first <fail>".into()),
+                ("then-ok".into(), "boom".into()),
+            ],
+        }];
+        // Every test passed, yet the batch crashed: a testcase for the batch.
+        let mut kernel = outcome("kernel", Status::Crashed, "killed by SIGSEGV");
+        kernel.tests = vec![test(&["boot"], TestStatus::Passed, None, "")];
+        let mut flaky = outcome("retried", Status::Flaky, "passed on attempt 2");
+        flaky.retried = net.retried.clone();
+        let mut quarantined = outcome("known", Status::Failed, "exit code 1");
+        quarantined.quarantined = Some("issue #5".into());
+        let mut setup = outcome("build", Status::Passed, "ok");
+        setup.phase = crate::outcome::Phase::Setup;
+        vec![
+            setup,
+            net,
+            outcome("plain", Status::TimedOut, "timed out after 5s"),
+            kernel,
+            flaky,
+            quarantined,
+            outcome("skipped", Status::NotRun, "setup step build failed"),
+        ]
+    }
+
+    /// junit_scenario.xml was written by the quick-junit based writer this
+    /// one replaced: same bytes, so readers of earlier reports see no change.
+    #[test]
+    fn layout_is_the_one_quick_junit_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junit.xml");
+        let mut w = JunitWriter::new(path.clone());
+        let outcomes = scenario();
+        w.record_many(&outcomes[..3]).unwrap();
+        w.record_many(&outcomes[3..]).unwrap();
+        let (xml, report) = read_report(&path);
+        assert_eq!(xml, include_str!("junit_scenario.xml"));
+        assert_eq!(report.tests, 17);
+        // The spool is copied, not consumed: a rewrite gives the same file.
+        w.write().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), xml);
+        // Only the report is left in the directory: the spool is unlinked.
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    /// A batch of many tests: counts in the suite and in the totals, one
+    /// testcase each, and a rewrite after each further batch.
+    #[test]
+    fn many_tests_in_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junit.xml");
+        let mut w = JunitWriter::new(path.clone());
+        let mut big = outcome("big", Status::Failed, "1 test failed");
+        big.tests = (0..10_000)
+            .map(|i| {
+                let status = if i == 5000 {
+                    TestStatus::Failed
+                } else {
+                    TestStatus::Passed
+                };
+                test(&[&format!("case_{i}")], status, None, "")
+            })
+            .collect();
+        w.record(&big).unwrap();
+        w.record(&outcome("small", Status::Passed, "ok")).unwrap();
+        let (_, report) = read_report(&path);
+        assert_eq!((report.tests, report.failures), (10_001, 1));
+        let suite = &report.test_suites[1];
+        assert_eq!(suite.name.as_str(), "big");
+        assert_eq!((suite.tests, suite.failures), (10_000, 1));
+        assert_eq!(suite.test_cases[5000].name.as_str(), "case_5000");
+        assert_eq!(report.test_suites[0].test_cases.len(), 1);
     }
 }

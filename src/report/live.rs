@@ -1,6 +1,10 @@
 //! The reporters fed while the run goes: terminal lines, the JUnit file
 //! (rewritten once per burst of finished batches), and the history store
 //! (written in the background).
+//!
+//! A finished batch is handed to each as it arrives and never copied: it
+//! may hold a million tests. The JUnit writer takes what it needs at once
+//! (a batch's tests are rendered there and then); only the rewrite waits.
 
 use std::time::Duration;
 
@@ -8,7 +12,6 @@ use tokio::time::Instant;
 
 use crate::event::Event;
 use crate::history::recorder::Recorder;
-use crate::outcome::Outcome;
 use crate::report::{JunitWriter, Terminal};
 use crate::runner::Reporter;
 
@@ -20,7 +23,10 @@ const JUNIT_MIN_INTERVAL: Duration = Duration::from_millis(100);
 pub struct LiveReport {
     pub terminal: Terminal,
     junit: JunitWriter,
-    pending: Vec<Outcome>,
+    /// Batches were added to the JUnit writer since its last rewrite.
+    pending: bool,
+    /// Why adding a batch to the JUnit writer failed, until shown.
+    junit_error: Option<std::io::Error>,
     last_write: Option<Instant>,
     junit_error_shown: bool,
     pub history: Option<Recorder>,
@@ -31,7 +37,8 @@ impl LiveReport {
         LiveReport {
             terminal,
             junit,
-            pending: Vec::new(),
+            pending: false,
+            junit_error: None,
             last_write: None,
             junit_error_shown: false,
             history: None,
@@ -55,13 +62,16 @@ impl Reporter for LiveReport {
             if let Some(h) = &self.history {
                 h.record(outcome);
             }
-            self.pending.push((**outcome).clone());
+            if let Err(e) = self.junit.add(outcome) {
+                self.junit_error.get_or_insert(e);
+            }
+            self.pending = true;
         }
     }
 
     fn flush(&mut self) -> Option<Instant> {
         self.show_history_problems();
-        if self.pending.is_empty() {
+        if !self.pending {
             return None;
         }
         if let Some(last) = self.last_write {
@@ -75,13 +85,13 @@ impl Reporter for LiveReport {
 
     fn flush_now(&mut self) -> Option<Instant> {
         self.show_history_problems();
-        if self.pending.is_empty() {
+        if !self.pending {
             return None;
         }
-        let result = self.junit.record_many(&self.pending);
-        self.pending.clear();
+        let result = self.junit.write();
+        self.pending = false;
         self.last_write = Some(Instant::now());
-        if let Err(e) = result
+        if let Some(e) = self.junit_error.take().or(result.err())
             && !self.junit_error_shown
         {
             self.junit_error_shown = true;
