@@ -152,6 +152,8 @@ fn a_run_is_recorded_with_batches_attempts_tests_and_labels() {
     assert_eq!(status("broken").1, 2);
     assert_eq!(status("broken").2.as_deref(), Some("exit code 3"));
     assert_eq!(status("net").1, 3, "failed then passed is flaky");
+    // A flaky result keeps what its failed attempt said.
+    assert_eq!(status("net").2.as_deref(), Some("exit code 1"));
     assert_eq!(status("ok").1, 1);
     assert_eq!(status("kselftest/net/udpgso.sh").1, 2);
     assert_eq!(status("kselftest/net/tls").1, 4);

@@ -236,11 +236,14 @@ impl Batch {
         if o.status == Status::NotRun {
             return None;
         }
-        let failed_before: std::collections::HashSet<&str> = o
-            .retried
-            .iter()
-            .flat_map(|a| a.failed_tests.iter().map(|(name, _)| name.as_str()))
-            .collect();
+        // Tests that failed in an earlier attempt, with that attempt's
+        // message: a flaky result keeps what its failure said.
+        let mut failed_before: std::collections::HashMap<&str, &str> = Default::default();
+        for (name, message) in o.retried.iter().flat_map(|a| a.failed_tests.iter()) {
+            failed_before
+                .entry(name.as_str())
+                .or_insert(message.as_str());
+        }
         let mut results = ResultTable::default();
         results.reserve(o.tests.len(), o.name.as_str().len() + 1);
         let mut name = String::new();
@@ -253,8 +256,9 @@ impl Batch {
                 name.push_str(part);
             }
             let test = name.get(o.name.as_str().len() + 1..).unwrap_or_default();
+            let earlier = failed_before.get(test).copied();
             let status = match &t.status {
-                TestStatus::Passed if failed_before.contains(test) => ResultStatus::Flaky,
+                TestStatus::Passed if earlier.is_some() => ResultStatus::Flaky,
                 TestStatus::Passed => ResultStatus::Passed,
                 TestStatus::Flaky => ResultStatus::Flaky,
                 TestStatus::Failed | TestStatus::Error(_) => ResultStatus::Failed,
@@ -265,6 +269,7 @@ impl Batch {
                     .message
                     .as_deref()
                     .and_then(short_message)
+                    .or_else(|| earlier.and_then(short_message))
                     .or_else(|| short_message(&t.output)),
                 ResultStatus::Skipped => match &t.status {
                     TestStatus::Skipped(Some(why)) => short_message(why),
@@ -285,9 +290,12 @@ impl Batch {
                     _ => ResultStatus::Failed,
                 },
                 Some(o.duration),
-                (!o.status.is_success())
-                    .then(|| short_message(&o.reason))
-                    .flatten(),
+                match o.status {
+                    // Flaky: what its failed attempt said.
+                    Status::Flaky => o.retried.first().and_then(|a| short_message(&a.reason)),
+                    s if !s.is_success() => short_message(&o.reason),
+                    _ => None,
+                },
             );
         }
         results.dedup();

@@ -21,16 +21,21 @@ pub fn disambiguate(tests: &mut [TestResult]) {
     // comparing paths; a collision between different paths goes to `other`.
     let state = std::collections::hash_map::RandomState::new();
     let hash = |path: &[String]| state.hash_one(path);
-    let mut first: HashMap<u64, (usize, u32)> = HashMap::with_capacity(tests.len());
+    // (index of the first, count) in 8 bytes: a batch has fewer than 2^32 tests.
+    let mut first: HashMap<u64, (u32, u32)> = HashMap::with_capacity(tests.len());
     let mut other: HashMap<Vec<String>, u32> = HashMap::new();
     for i in 0..tests.len() {
         let h = hash(&tests[i].path);
         let seen = match first.get_mut(&h) {
             None => {
-                first.insert(h, (i, 1));
+                first.insert(h, (u32::try_from(i).unwrap_or(u32::MAX), 1));
                 continue;
             }
-            Some((j, count)) if tests[*j].path == tests[i].path => {
+            Some((j, count))
+                if tests
+                    .get(*j as usize)
+                    .is_some_and(|t| t.path == tests[i].path) =>
+            {
                 *count += 1;
                 *count
             }
