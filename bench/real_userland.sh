@@ -229,9 +229,14 @@ stage_bats() {
   version "bats package" "dpkg-query -W bats"
   version bash "bash --version"
   # bats-core's own suite, same tag as the installed bats
-  local src=$WORK/bats/bats-core
+  local src=$WORK/bats/bats-core have_suite=1
   if [ -n "${BATS_CORE_SRC:-}" ]; then cp -a "$BATS_CORE_SRC" "$src"
-  else git clone -q --depth 1 --branch "v$v" https://github.com/bats-core/bats-core "$src" || die "clone bats-core"; fi
+  elif ! git clone -q --depth 1 --branch "v$v" https://github.com/bats-core/bats-core "$src"; then
+    # No network to GitHub: our own bats files are still recorded.
+    log "skipping bats-core's own suite: cannot clone it (set BATS_CORE_SRC to a checkout of tag v$v)"
+    have_suite=0
+  fi
+  if [ $have_suite = 1 ]; then
   version "bats-core test suite" "echo v$v test/ (bats-core source tree at tag v$v)"
   cd "$src"
   rec suite.tap "bats-core v$v's own test/ suite run by the installed bats, TAP" \
@@ -246,6 +251,7 @@ stage_bats() {
   rec_split suite-junit.xml suite-junit.stderr.txt "the same suite with \`--formatter junit\`: JUnit XML on stdout" \
     bats --formatter junit test/
   expected junit "$FIX/suite-junit.xml" suite-junit.expected.tsv
+  fi
 
   # our own two files
   local own=$WORK/bats/own; mkdir -p "$own"; write_bats_files "$own"; cd "$own"
@@ -267,6 +273,7 @@ stage_bats() {
   # cross-check: every TAP-derived list == the JUnit-derived lists with the classname stripped
   local t j
   for t in suite suite-report own own-timing own-report; do
+    [ -f "$FIX/$t.tap" ] || continue
     for j in "${t%%-*}-junit.xml" "${t%%-*}-report.junit.xml"; do
       $EXP "$([ $t = own-timing ] && echo tap-timing || echo tap)" "$FIX/$t.tap" | sort >"$WORK/bats/check.tap"
       $EXP junit "$FIX/$j" | sed 's/^[^\t]*:://' | sort >"$WORK/bats/check.junit"
@@ -895,10 +902,13 @@ stage_nextest() {
   readme "cargo-nextest fixtures" notes_nextest
 }
 
+failed=()
 for s in "${STAGES[@]}"; do
   case $s in
-    setup|bats|go|libtest|pytest|nextest) ( "stage_$s" ) || die "stage $s failed" ;;
+    # A stage that fails is reported; the others still run.
+    setup|bats|go|libtest|pytest|nextest) ( "stage_$s" ) || { log "stage $s failed"; failed+=("$s"); } ;;
     *) die "unknown stage $s" ;;
   esac
 done
+[ ${#failed[@]} -eq 0 ] || die "failed stages: ${failed[*]} (the others are in $OUT)"
 log "done: $OUT"
