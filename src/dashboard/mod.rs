@@ -9,7 +9,9 @@
 //!   commits come from the code under test: a pull request can print
 //!   `<script>`. Every page is built with [`maud`], which escapes every
 //!   interpolated value; nothing here uses `PreEscaped`, and the SVG charts
-//!   are built the same way ([`svg`]). The pages carry a strict
+//!   are built the same way ([`svg`]). Control characters and bidi
+//!   overrides, which HTML escaping lets through, are made visible on the
+//!   whole page ([`crate::text`]). The pages carry a strict
 //!   Content-Security-Policy (no scripts at all, styles from our own
 //!   stylesheet only) as a second line.
 //! - **Read-only.** Only `GET` (and `HEAD`) routes exist; the store is opened
