@@ -16,4 +16,5 @@ pub mod scheduler;
 pub mod scratch;
 pub mod status;
 pub mod supervisor;
+pub mod text;
 pub mod watchdog;

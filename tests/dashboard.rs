@@ -931,3 +931,86 @@ async fn browser_sorts_follows_and_draws() {
     );
     browser.screenshot(&shots.join("dashboard-runs-page.png"));
 }
+
+#[tokio::test]
+async fn eighty_concurrent_requests_all_answer() {
+    let s = Server::start().await;
+    let paths = [
+        "/flaky",
+        "/api/flaky",
+        "/regressed",
+        "/runs",
+        "/api/runs",
+        "/flaky?sort=flip",
+    ];
+    let start = std::sync::Arc::new(std::sync::Barrier::new(80));
+    let threads: Vec<_> = (0..80)
+        .map(|i| {
+            let url = format!("{}{}", s.url, paths[i % paths.len()]);
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                (url.clone(), http::get(&url).status)
+            })
+        })
+        .collect();
+    for t in threads {
+        let (url, status) = t.join().unwrap();
+        assert_eq!(status, 200, "{url}");
+    }
+}
+
+/// A connection that sent half a request, and one idle after a whole one
+/// (keep-alive): neither holds `warden serve` up after SIGTERM.
+#[tokio::test]
+async fn sigterm_stops_the_server_whatever_clients_hold_open() {
+    use std::io::{Read, Write};
+    let mut s = Server::start().await;
+    let authority = s.url.trim_start_matches("http://").to_owned();
+    let mut half = std::net::TcpStream::connect(&authority).unwrap();
+    half.write_all(format!("GET /flaky HTTP/1.1\r\nHost: {authority}\r\n").as_bytes())
+        .unwrap();
+    let mut idle = std::net::TcpStream::connect(&authority).unwrap();
+    idle.write_all(
+        format!("GET /static/style.css HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut first = [0; 12];
+    idle.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    // Our own child, by its pid.
+    // SAFETY: kill(2) on a pid we spawned and have not reaped.
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
+    let sent = std::time::Instant::now();
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0));
+            break;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(2),
+            "still serving {:?} after SIGTERM",
+            sent.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop((half, idle));
+}
+
+/// A name past SQLite's LIKE pattern limit (50,000 bytes) is looked up,
+/// not a failed query: unknown is 404, page and API alike.
+#[tokio::test]
+async fn a_very_long_test_name_is_not_found_not_an_error() {
+    let s = Server::start().await;
+    let long = "a".repeat(60_000);
+    for path in [
+        format!("/test?name={long}"),
+        format!("/api/test?name={long}"),
+    ] {
+        let r = s.get(&path);
+        assert_eq!(r.status, 404, "{}", &r.body[..r.body.len().min(300)]);
+    }
+    // A long name containing a known one's tail is still just unknown.
+    let r = s.get(&format!("/test?name={}{}", enc(LONG), "b".repeat(60_000)));
+    assert_eq!(r.status, 404);
+}

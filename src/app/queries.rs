@@ -22,6 +22,7 @@ use crate::history::query::{self, Filter, Subject};
 use crate::history::{Access, Db, HistoryError};
 use crate::report::fmt_duration;
 use crate::report::table::{Column, Table};
+use crate::text::inert;
 
 /// Tables fit a terminal this wide.
 const WIDTH: usize = 100;
@@ -81,7 +82,7 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
         return Ok(EXIT_BAD_INPUT);
     };
     if h.results.is_empty() && q.format == Format::Table {
-        out!("no results of {} {}", h.test, window(q));
+        out!("no results of {} {}", inert(&h.test), window(q));
         return Ok(EXIT_PASSED);
     }
     // The newest `--limit`, still oldest first.
@@ -91,7 +92,7 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
     }
     out!(
         "{}: {} results {}, oldest first",
-        h.test,
+        inert(&h.test),
         h.results.len(),
         window(q)
     );

@@ -1,6 +1,10 @@
 //! `warden serve`: open the store for reading, listen, print where, serve
-//! the dashboard until SIGINT or SIGTERM.
+//! the dashboard until SIGINT or SIGTERM (then within about a second,
+//! whatever clients hold open: [`dashboard::SHUTDOWN_GRACE`]).
 
+use std::time::Duration;
+
+use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use super::{EXIT_FAILED, EXIT_PASSED};
@@ -10,7 +14,14 @@ use crate::history::{Access, Db};
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let location = super::history_location(&args.store)?;
-    super::block_on(async {
+    // Worker threads on every core: pages are rendered (and the flaky
+    // numbers computed) in Rust, side by side, while the pool's readers
+    // query.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(async {
         let db = match Db::open(&location, Access::Read).await {
             Ok(db) => db,
             Err(e) => {
@@ -35,8 +46,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         out!("warden: serving http://{addr}/ (history {location})");
         dashboard::serve(Dashboard::new(db), listener, stop()).await?;
         Ok(EXIT_PASSED)
-    })?
+    });
+    // Connections dropped at the end of the grace are tasks of this
+    // runtime; don't wait for anything still blocked behind them.
+    runtime.shutdown_timeout(SHUTDOWN_WAIT);
+    result
 }
+
+/// How long the runtime's leftover tasks get after the server stopped.
+const SHUTDOWN_WAIT: Duration = Duration::from_millis(200);
 
 /// Completes on SIGINT or SIGTERM.
 async fn stop() {

@@ -4,7 +4,9 @@
 //! Everything is a [`maud`] template: an interpolated value `(x)` is
 //! HTML-escaped (text and attribute values alike), so a test named
 //! `<img src=x onerror=alert(1)>` shows as that text. Nothing in the
-//! dashboard uses `PreEscaped`; keep it that way.
+//! dashboard uses `PreEscaped`; keep it that way. Controls and bidi
+//! overrides, which HTML escaping lets through, are made inert on the whole
+//! page ([`markup_response`]).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -16,6 +18,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::params::{Params, label_pair};
 use crate::history::model::ResultStatus;
 use crate::history::query::rfc3339;
+use crate::text::inert_lines;
 
 /// Which page is open, for the navigation bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,12 +63,19 @@ pub fn layout(title: &str, nav: Nav, p: &Params, body: Markup) -> Markup {
     }
 }
 
+/// The page as a response. maud escaped the markup; what it lets through,
+/// control characters and bidi overrides in test names and output, is
+/// made inert here, once for the whole page: the templates themselves
+/// hold none, and links carry names percent-encoded, so only untrusted
+/// text changes (a name in a form field shows escaped too). Line breaks
+/// and tabs stay: in `<pre>` they are layout.
 pub fn markup_response(markup: Markup) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        markup.into_string(),
-    )
-        .into_response()
+    let page = markup.into_string();
+    let page = match inert_lines(&page) {
+        std::borrow::Cow::Borrowed(_) => page,
+        std::borrow::Cow::Owned(escaped) => escaped,
+    };
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }
 
 pub fn error_page(status: StatusCode, message: &str) -> Markup {

@@ -9,7 +9,9 @@
 //!   commits come from the code under test: a pull request can print
 //!   `<script>`. Every page is built with [`maud`], which escapes every
 //!   interpolated value; nothing here uses `PreEscaped`, and the SVG charts
-//!   are built the same way ([`svg`]). The pages carry a strict
+//!   are built the same way ([`svg`]). Control characters and bidi
+//!   overrides, which HTML escaping lets through, are made visible on the
+//!   whole page ([`crate::text`]). The pages carry a strict
 //!   Content-Security-Policy (no scripts at all, styles from our own
 //!   stylesheet only) as a second line.
 //! - **Read-only.** Only `GET` (and `HEAD`) routes exist; the store is opened
@@ -24,6 +26,7 @@
 //!   forms (query parameters, [`params`]); charts are SVG drawn on the
 //!   server; the stylesheet is compiled into the binary.
 
+mod coalesce;
 mod flaky;
 mod html;
 mod logs;
@@ -35,6 +38,7 @@ mod test;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -88,13 +92,25 @@ pub fn router(dashboard: Arc<Dashboard>, addr: SocketAddr) -> Router {
         .route("/api/labels", get(runs::labels_api))
         .route("/static/style.css", get(stylesheet))
         .fallback(not_found)
+        // Inside the guard: only requests it let through are shared.
+        .layer(middleware::from_fn_with_state(
+            Arc::new(coalesce::InFlight::default()),
+            coalesce::coalesce,
+        ))
         .layer(middleware::from_fn(move |req, next| {
             guard(addr.ip().is_loopback(), req, next)
         }))
         .with_state(dashboard)
 }
 
-/// Serves `dashboard` on `listener` until `shutdown` completes.
+/// How long requests being answered get to finish once `shutdown`
+/// completes. Connections still open then (idle keep-alives, half-open
+/// or slow clients, which axum's graceful shutdown would wait for without
+/// end) are dropped.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// Serves `dashboard` on `listener` until `shutdown` completes, then for
+/// at most [`SHUTDOWN_GRACE`].
 pub async fn serve(
     dashboard: Dashboard,
     listener: TcpListener,
@@ -102,9 +118,20 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let app = router(Arc::new(dashboard), addr);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        // An error means the sender is gone: stop then too.
+        let _ = stopped.wait_for(|s| *s).await;
+    });
+    let bound = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = server.into_future() => result,
+        () = bound => Ok(()),
+    }
 }
 
 const STYLE: &str = include_str!("style.css");

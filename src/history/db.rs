@@ -24,6 +24,15 @@ use super::model::{BatchRecord, ResultStatus, RunRecord, TestRecord, millis, uni
 /// not answer before it gives up (and the run goes on without it).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Connections of a store opened for reading (`warden serve`): enough
+/// for every core to run a query while others wait on I/O, few enough
+/// that a PostgreSQL server shared by a CI fleet is not crowded.
+const READERS: u32 = 8;
+
+/// How long a reader waits for a free connection of the pool before the
+/// query fails: a crowd of requests queues instead of getting errors.
+const READ_WAIT: Duration = Duration::from_secs(60);
+
 /// WAL pages (4 KiB) between automatic checkpoints of a SQLite store.
 const WAL_PAGES: u64 = 16384;
 
@@ -442,10 +451,19 @@ impl Db {
                     // The ids of new test names come back a chunk at a
                     // time: hand them over whole, not 50 rows per wakeup.
                     .row_buffer_size(ROWS_PER_INSERT);
-                let pool = SqlitePoolOptions::new()
+                let (connections, wait) = match access {
                     // One writer: SQLite serialises writes anyway.
-                    .max_connections(1)
-                    .acquire_timeout(BUSY_TIMEOUT)
+                    Access::Write => (1, BUSY_TIMEOUT),
+                    // Readers: WAL lets them run side by side (each
+                    // connection has a thread of its own), so the
+                    // dashboard's concurrent requests don't queue behind
+                    // one connection; opened as needed. A request waits
+                    // for a free one rather than failing after 5 s.
+                    Access::Read => (READERS, READ_WAIT),
+                };
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(connections)
+                    .acquire_timeout(wait)
                     .connect_with(options)
                     .await
                     .map_err(|source| open_error(location, source))?;
@@ -463,9 +481,13 @@ impl Db {
                         .unwrap_or(Err(sqlx::Error::PoolTimedOut))
                         .map_err(|source| open_error(location, source))?;
                 let _ = first.close().await;
+                let (connections, wait) = match access {
+                    Access::Write => (4, BUSY_TIMEOUT),
+                    Access::Read => (READERS, READ_WAIT),
+                };
                 let pool = PgPoolOptions::new()
-                    .max_connections(4)
-                    .acquire_timeout(BUSY_TIMEOUT)
+                    .max_connections(connections)
+                    .acquire_timeout(wait)
                     .connect_lazy_with(options);
                 Pool::Postgres(pool)
             }

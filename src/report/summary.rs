@@ -12,6 +12,7 @@ use crate::outcome::{Outcome, Phase};
 use crate::parsers::TestStatus;
 use crate::scheduler::predict::Prediction;
 use crate::status::Status;
+use crate::text::{inert, inert_lines, needs_escape};
 
 /// At most this many leaked processes are listed per batch; the rest are counted.
 const MAX_LEAKED_LISTED: usize = 10;
@@ -241,15 +242,23 @@ impl Summary {
         for r in &self.rows {
             let dur = fmt_duration(r.duration);
             // Writing to a String cannot fail.
-            let _ = writeln!(out, "  {} {} ({dur}): {}", r.status, r.name, r.reason);
+            // Names, reasons and notes quote the batch: made inert, with
+            // only a note's own line breaks kept as layout.
+            let _ = writeln!(
+                out,
+                "  {} {} ({dur}): {}",
+                r.status,
+                inert(&r.name),
+                inert(&r.reason)
+            );
             for note in &r.notes {
                 // Any line break inside a note stays under it.
-                let _ = writeln!(out, "    {}", note.replace('\n', "\n      "));
+                let _ = writeln!(out, "    {}", inert_lines(note).replace('\n', "\n      "));
             }
-            let _ = writeln!(out, "    log: {}", r.log.display());
+            let _ = writeln!(out, "    log: {}", inert(&r.log.display().to_string()));
         }
         for note in &self.notes {
-            let _ = writeln!(out, "{note}");
+            let _ = writeln!(out, "{}", inert_lines(note));
         }
         out
     }
@@ -390,7 +399,8 @@ impl Row {
 }
 
 /// Text safe inside a GFM table cell: HTML-escaped, pipes and Markdown syntax
-/// backslash-escaped, line breaks as `<br>`.
+/// backslash-escaped, line breaks as `<br>`, and controls and bidi
+/// characters made visible ([`inert`]).
 fn md_cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
@@ -399,11 +409,9 @@ fn md_cell(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '\r' => {
-                // `\r\n` is one break.
-                if chars.peek() == Some(&'\n') {
-                    chars.next();
-                }
+            // `\r\n` is one break; a lone CR is no break but an escape.
+            '\r' if chars.peek() == Some(&'\n') => {
+                chars.next();
                 out.push_str("<br>");
             }
             '\n' => out.push_str("<br>"),
@@ -411,7 +419,7 @@ fn md_cell(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => out.push(char::REPLACEMENT_CHARACTER),
+            c if needs_escape(c) => out.push_str(&inert(c.encode_utf8(&mut [0; 4]))),
             c => out.push(c),
         }
     }
@@ -522,6 +530,49 @@ Success: 3/5, Failed: 1, Timed out: 1, Leaked: 0
         let bare = row.replace("\\|", "");
         assert_eq!(bare.matches('|').count(), 6);
         assert!(!md.contains("<script>"));
+    }
+
+    #[test]
+    fn controls_and_bidi_are_visible_in_text_and_markdown() {
+        use crate::parsers::TestResult;
+        let mut o = outcome("unit", Status::Failed, "1 of 1 tests failed: a\x1b]0;t\x07");
+        o.tests = vec![TestResult {
+            path: vec!["ev\x1b[2J\ril_\u{202e}gpj.exe".into()],
+            status: TestStatus::Failed,
+            duration: None,
+            output: "out\x1b]8;;http://x\x1b\\\x08\n".into(),
+            message: Some("first\r\nsecond\x1bc line\nthird".into()),
+        }];
+        let s = Summary::new(&[o]);
+        for out in [s.render_text(), s.render_markdown()] {
+            assert!(
+                !out.contains(['\x1b', '\x07', '\x08', '\r', '\u{202e}']),
+                "{out:?}"
+            );
+        }
+        let text = s.render_text();
+        assert!(
+            text.contains("test ev\\e[2J\\ril_\\u{202e}gpj.exe failed"),
+            "{text}"
+        );
+        assert!(text.contains("a\\e]0;t\\x07"), "{text}");
+        // The message's own line breaks are layout; the ESC inside a line is not.
+        assert!(
+            text.contains(": first\n      second\\ec line\n      third\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    | out\\e]8;;http://x\\e\\\\x08\n"),
+            "{text}"
+        );
+        let md = s.render_markdown();
+        // Markdown's own escapes (`\[`, `\_`) come on top.
+        assert!(
+            md.contains("test ev\\e\\[2J\\ril\\_\\u{202e}gpj.exe failed"),
+            "{md}"
+        );
+        assert!(md.contains("a\\e\\]0;t\\x07"), "{md}");
+        assert!(md.contains("first<br>&nbsp;&nbsp;second\\ec line"), "{md}");
     }
 
     #[test]

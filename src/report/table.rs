@@ -4,6 +4,10 @@
 //! `…` so its most specific end stays); the others are as wide as their
 //! widest cell, up to a cap.
 
+use std::borrow::Cow;
+
+use crate::text::inert;
+
 /// Where the text of a column sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Align {
@@ -100,13 +104,24 @@ impl Table {
         }
     }
 
+    /// A row; its cells are made [`inert`] (names and messages come from
+    /// the code under test), so each is one line of visible characters
+    /// and the widths hold.
     pub fn row(&mut self, cells: Vec<String>) {
+        let cells = cells
+            .into_iter()
+            .map(|c| match inert(&c) {
+                Cow::Borrowed(_) => c,
+                Cow::Owned(escaped) => escaped,
+            })
+            .collect();
         self.rows.push(Line::Row(cells));
     }
 
-    /// A line of free text under the last row (a failure message).
+    /// A line of free text under the last row (a failure message), made
+    /// [`inert`]: its line breaks show as `\n`.
     pub fn note(&mut self, text: String) {
-        self.rows.push(Line::Note(text));
+        self.rows.push(Line::Note(inert(&text).into_owned()));
     }
 
     /// The table as lines no wider than `width` characters (unless the
@@ -258,6 +273,23 @@ mod tests {
             "    boom: the first line of t…",
         ];
         assert_eq!(out, want.map(|l| format!("{l}\n")).concat());
+    }
+
+    #[test]
+    fn hostile_cells_are_inert_and_aligned() {
+        let mut t = Table::new(vec![Column::flex("TEST", 8), Column::number("N")]);
+        t.row(vec!["a\x1b]0;pwn\x07\r\u{202e}b".into(), "1".into()]);
+        t.row(vec!["plain".into(), "22".into()]);
+        t.note("line\x1b[2J\nnext".into());
+        let out = t.render(100);
+        assert_eq!(
+            out,
+            "TEST                       N\n\
+             a\\e]0;pwn\\x07\\r\\u{202e}b   1\n\
+             plain                     22\n    \
+             line\\e[2J\\nnext\n"
+        );
+        assert!(!out.contains('\x1b') && !out.contains('\u{202e}'));
     }
 
     #[test]

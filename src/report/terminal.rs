@@ -13,6 +13,7 @@ use crate::config::BatchName;
 use crate::event::Event;
 use crate::outcome::Outcome;
 use crate::status::Status;
+use crate::text::{inert, inert_lines};
 
 /// Width the status words are right-aligned to (`TIMEOUT` plus one space).
 const WORD_WIDTH: usize = 8;
@@ -70,16 +71,20 @@ impl Terminal {
         match event {
             Event::Started { name, at } => match &mut self.progress {
                 Some(p) => p.start(name, at.elapsed()),
-                None => self.println(&format!("{:>WORD_WIDTH$} {name}", "START")),
+                None => self.println(&format!(
+                    "{:>WORD_WIDTH$} {}",
+                    "START",
+                    inert(name.as_ref())
+                )),
             },
             Event::Finished(outcome) => {
                 if let Some(p) = &mut self.progress {
                     p.stop(&outcome.name);
                 }
                 let colour = self.colour();
-                self.println(&finish_line(outcome, colour));
+                self.write_line(&finish_line(outcome, colour));
                 for w in &outcome.warnings {
-                    self.println(&warning_line(&outcome.name, w, colour));
+                    self.write_line(&warning_line(&outcome.name, w, colour));
                 }
             }
             Event::Note(line) => self.println(line),
@@ -91,8 +96,15 @@ impl Terminal {
         self.progress.as_ref().is_some_and(|p| !p.multi.is_hidden())
     }
 
-    /// Prints a line to stdout, above the spinners when they are shown.
+    /// Prints a line to stdout, above the spinners when they are shown,
+    /// made inert: what warden says may quote a batch's output or a name.
     pub fn println(&self, line: &str) {
+        self.write_line(&inert_lines(line));
+    }
+
+    /// Prints a line as it is: one built here, its untrusted parts already
+    /// made inert and its colour our own.
+    fn write_line(&self, line: &str) {
         if let Some(p) = &self.progress
             && !p.multi.is_hidden()
         {
@@ -133,7 +145,7 @@ impl Progress {
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         let bar = ProgressBar::new_spinner()
             .with_style(style)
-            .with_message(name.to_string())
+            .with_message(inert(name.as_ref()).into_owned())
             .with_elapsed(elapsed);
         let bar = self.multi.add(bar);
         bar.enable_steady_tick(SPINNER_TICK);
@@ -159,17 +171,17 @@ fn finish_line(o: &Outcome, colour: bool) -> String {
     let (word, code) = status_word(o.status);
     let word = paint(&format!("{word:>WORD_WIDTH$}"), code, colour);
     let secs = o.duration.as_secs_f64();
-    let mut line = format!("{word} [{secs:>7.3}s] {}", o.name);
+    let mut line = format!("{word} [{secs:>7.3}s] {}", inert(o.name.as_ref()));
     if !o.status.is_success() {
         line.push_str(": ");
-        line.push_str(&o.reason);
+        line.push_str(&inert(&o.reason));
     }
     line
 }
 
 fn warning_line(name: &BatchName, warning: &str, colour: bool) -> String {
     let word = paint(&format!("{:>WORD_WIDTH$}", "WARN"), YELLOW, colour);
-    format!("{word} {name}: {warning}")
+    format!("{word} {}: {}", inert(name.as_ref()), inert(warning))
 }
 
 const GREEN: &str = "32";

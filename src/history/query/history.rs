@@ -13,6 +13,7 @@ use super::{
     serialize_time, status, time,
 };
 use crate::history::Db;
+use crate::history::db::Pool;
 use crate::history::model::ResultStatus;
 
 /// How many candidates an ambiguous name lists.
@@ -104,13 +105,18 @@ pub async fn resolve(db: &Db, name: &str) -> Result<(i64, String)> {
     if let Some(found) = exact {
         return Ok(found);
     }
-    // LIKE narrows the list (case-insensitively on SQLite, not on
-    // PostgreSQL); the exact, case-sensitive choice is made here.
+    // Then the names containing it, matched as plain text: a LIKE
+    // pattern made of a name fails past SQLite's 50,000-byte pattern limit
+    // ("LIKE or GLOB pattern too complex"), and `instr`/`strpos` compare
+    // exactly (case-sensitively) on both backends.
     let mut sql = Sql::default();
-    let pattern = format!("%{}%", escape_like(name));
+    let function = match db.pool {
+        Pool::Sqlite(_) => "instr",
+        Pool::Postgres(_) => "strpos",
+    };
     let text = format!(
-        "SELECT id, name FROM tests WHERE name LIKE {} ESCAPE '\\'",
-        sql.text(&pattern)
+        "SELECT id, name FROM tests WHERE {function}(name, {}) > 0",
+        sql.text(name)
     );
     let mut containing: Vec<(i64, String)> = Vec::new();
     for_each_row!(db, sql, &text, |row| {
@@ -143,28 +149,5 @@ pub async fn resolve(db: &Db, name: &str) -> Result<(i64, String)> {
                 .collect(),
             total,
         }),
-    }
-}
-
-/// `name` as a LIKE pattern matching itself, with `\` as the escape.
-fn escape_like(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_patterns_match_literally() {
-        assert_eq!(escape_like("a_b%c\\d"), "a\\_b\\%c\\\\d");
-        assert_eq!(escape_like("net/tcp"), "net/tcp");
     }
 }

@@ -26,6 +26,7 @@ use serde::Serializer;
 
 use super::db::HistoryError;
 use super::model::{Label, ResultStatus, from_unix_millis, unix_millis};
+use crate::text::inert;
 
 pub use durations::{DurationRow, Subject, batch_p90, batch_p90_as_of, durations};
 pub use flaky::{FlakyRow, flaky};
@@ -37,10 +38,12 @@ pub use runs::{BatchSummary, FailingTest, RunDetail, RunSummary, label_values, r
 pub enum QueryError {
     #[error(transparent)]
     History(#[from] HistoryError),
-    #[error("no test named `{0}` in the history")]
+    // Names as people read them: made inert (they come from test output).
+    #[error("no test named `{}` in the history", inert(.0))]
     UnknownTest(String),
-    #[error("`{test}` names {} tests: {}{}; give more of the name",
-        .total, .candidates.join(", "), if *.total > .candidates.len() { ", …" } else { "" })]
+    #[error("`{}` names {} tests: {}{}; give more of the name",
+        inert(.test), .total, inert(&.candidates.join(", ")),
+        if *.total > .candidates.len() { ", …" } else { "" })]
     AmbiguousTest {
         test: String,
         /// The first few, sorted.
