@@ -90,10 +90,10 @@ fn live_start(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
-/// Asserts the escapee is gone; if not, kills it (it is ours: the same pid
-/// and start time) and fails.
-#[track_caller]
-fn assert_gone(run: &Run, file: &str) {
+/// Whether the escapee is gone; if not, kills it (it is ours: the same
+/// pid and start time). Called before any other assertion, so that a
+/// failing test leaves nothing behind.
+fn ensure_gone(run: &Run, file: &str) -> bool {
     let (pid, start) = escapee(run, file);
     // warden has exited: the kernel may still be tearing the namespace down.
     let gone = wait_until(Duration::from_secs(2), || live_start(pid) != Some(start));
@@ -101,8 +101,17 @@ fn assert_gone(run: &Run, file: &str) {
         // SAFETY: kill has no memory preconditions; the pid and start time
         // say it is the process this test's batch started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
-        panic!("escaped process {pid} is still alive (now SIGKILLed)\n{}", run.context);
     }
+    gone
+}
+
+#[track_caller]
+fn assert_gone(run: &Run, file: &str) {
+    assert!(
+        ensure_gone(run, file),
+        "the escaped process is still alive (now SIGKILLed)\n{}",
+        run.context
+    );
 }
 
 fn escape_batch(w: Warden, how: &str, to: &Path, session: &str, extra: &str) -> Warden {
@@ -115,9 +124,16 @@ fn child_escapes_to_root(containment: Containment, session: &str) {
     skip_unless_possible!();
     let (root, _) = cgroup2().expect("checked");
     let w = Warden::with(containment);
-    let r = escape_batch(w, "child", &root, session, "leak = \"fail\"\ndrain = \"200ms\"\ngrace = \"200ms\"")
-        .run();
+    let r = escape_batch(
+        w,
+        "child",
+        &root,
+        session,
+        "leak = \"fail\"\ndrain = \"200ms\"\ngrace = \"200ms\"",
+    )
+    .run();
     let (pid, _) = escapee(&r, "escapee.pid");
+    assert_gone(&r, "escapee.pid");
     r.assert_code(1);
     let case = r.case("escape");
     case.assert_status(Kind::Failure, Some("leaked"));
@@ -127,7 +143,6 @@ fn child_escapes_to_root(containment: Containment, session: &str) {
         case.message(),
         r.context
     );
-    assert_gone(&r, "escapee.pid");
 }
 
 #[test]
@@ -151,8 +166,16 @@ fn main_process_moves_to_root_cgroup() {
     skip_unless_possible!();
     let (root, _) = cgroup2().expect("checked");
     let w = Warden::new();
-    let r = escape_batch(w, "main", &root, "setsid", "timeout = \"1s\"\ngrace = \"200ms\"").run();
+    let r = escape_batch(
+        w,
+        "main",
+        &root,
+        "setsid",
+        "timeout = \"1s\"\ngrace = \"200ms\"",
+    )
+    .run();
     let (pid, _) = escapee(&r, "escapee.pid");
+    assert_gone(&r, "escapee.pid");
     r.assert_code(1);
     let case = r.case("escape");
     case.assert_status(Kind::Error, Some("timed-out"));
@@ -167,7 +190,6 @@ fn main_process_moves_to_root_cgroup() {
         "the report names the killed main process {pid}: {msg}\n{}",
         r.context
     );
-    assert_gone(&r, "escapee.pid");
 }
 
 #[test]
@@ -179,14 +201,21 @@ fn main_process_moves_to_root_cgroup_without_namespace() {
     let w = Warden::new().arg("--pid-namespace").arg("off");
     // No setsid: a process-group leader's `setsid` would fork, and the
     // main process would simply exit.
-    let r = escape_batch(w, "main", &root, "nosetsid", "timeout = \"1s\"\ngrace = \"200ms\"").run();
+    let r = escape_batch(
+        w,
+        "main",
+        &root,
+        "nosetsid",
+        "timeout = \"1s\"\ngrace = \"200ms\"",
+    )
+    .run();
     let (pid, _) = escapee(&r, "escapee.pid");
+    assert_gone(&r, "escapee.pid");
     let case = r.case("escape");
     case.assert_status(Kind::Error, Some("timed-out"));
     let msg = case.message();
     assert!(!msg.contains("all exited within"), "{msg}\n{}", r.context);
     assert!(msg.contains(&pid.to_string()), "{msg}\n{}", r.context);
-    assert_gone(&r, "escapee.pid");
 }
 
 #[test]
@@ -196,18 +225,34 @@ fn child_moves_to_sibling_cgroup() {
     let w = Warden::new();
     let sibling = parent.join(format!("escape-sibling-{}", w.mark()));
     fs::create_dir(&sibling).expect("create the sibling cgroup");
-    let r = escape_batch(w, "child", &sibling, "setsid", "leak = \"fail\"\ndrain = \"200ms\"\ngrace = \"200ms\"")
-        .run();
+    let r = escape_batch(
+        w,
+        "child",
+        &sibling,
+        "setsid",
+        "leak = \"fail\"\ndrain = \"200ms\"\ngrace = \"200ms\"",
+    )
+    .run();
     let (pid, _) = escapee(&r, "escapee.pid");
+    let gone = ensure_gone(&r, "escapee.pid");
     let emptied = wait_until(Duration::from_secs(2), || {
         fs::read_to_string(sibling.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty())
     });
     let removed = emptied && fs::remove_dir(&sibling).is_ok();
-    assert_gone(&r, "escapee.pid");
+    assert!(
+        gone,
+        "the escaped process is still alive (now SIGKILLed)\n{}",
+        r.context
+    );
     assert!(removed, "the sibling cgroup emptied and was removed");
     let case = r.case("escape");
     case.assert_status(Kind::Failure, Some("leaked"));
-    assert!(case.message().contains(&pid.to_string()), "{}\n{}", case.message(), r.context);
+    assert!(
+        case.message().contains(&pid.to_string()),
+        "{}\n{}",
+        case.message(),
+        r.context
+    );
 }
 
 #[test]
@@ -228,11 +273,16 @@ fn double_fork_inside_the_namespace() {
         )
         .run();
         let (pid, _) = escapee(&r, "escapee.pid");
+        assert_gone(&r, "escapee.pid");
         let case = r.case("escape");
         case.assert_status(Kind::Failure, Some("leaked"));
-        assert!(case.message().contains(&pid.to_string()), "{}\n{}", case.message(), r.context);
+        assert!(
+            case.message().contains(&pid.to_string()),
+            "{}\n{}",
+            case.message(),
+            r.context
+        );
         assert!(r.elapsed < Duration::from_secs(5), "{}", r.context);
-        assert_gone(&r, "escapee.pid");
     }
 }
 
@@ -250,8 +300,13 @@ fn zombies_inside_the_namespace_are_reaped() {
         .shell("signalled", "kill -TERM $$", "")
         .run();
     r.assert_code(1);
-    r.case("orphans").assert_status(Kind::Failure, Some("failed"));
-    assert!(r.case("orphans").message().contains("exit code 3"), "{}", r.context);
+    r.case("orphans")
+        .assert_status(Kind::Failure, Some("failed"));
+    assert!(
+        r.case("orphans").message().contains("exit code 3"),
+        "{}",
+        r.context
+    );
     assert!(
         r.case("signalled").message().contains("SIGTERM"),
         "{}",
