@@ -320,7 +320,7 @@ fn check_and_run_name_the_layers() {
     skip_unless_possible!();
     let r = Warden::new().shell("t", "true", "").check().run();
     r.assert_code(0);
-    r.assert_stdout_contains("containment: PID namespace per batch + cgroup v2");
+    r.assert_stdout_contains("containment: cgroup v2 + PID namespace per batch\n");
     let r = Warden::new()
         .shell("t", "true", "")
         .arg("--pid-namespace")

@@ -171,7 +171,7 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
         let mode = Mode::detect(&run_id(), args.containment == ContainmentChoice::Pgroup);
         out!(
             "containment: {}",
-            layers_line(&mode, &pid_ns_layer(args.pid_namespace))
+            layers_line(&mode.kind(), &pid_ns_layer(args.pid_namespace))
         );
         mode.finish();
     }
@@ -310,11 +310,12 @@ fn pid_ns_layer(choice: PidNsChoice) -> Result<(), String> {
     }
 }
 
-/// The containment layers in use, outermost first.
-fn layers_line(mode: &Mode, pid_ns: &Result<(), String>) -> String {
+/// The containment layers in use: the tracking layer (`mode`, described
+/// as `describe` says), then the PID namespace on top, or why there is none.
+fn layers_line(describe: &str, pid_ns: &Result<(), String>) -> String {
     match pid_ns {
-        Ok(()) => format!("PID namespace per batch + {}", mode.describe()),
-        Err(why) => format!("{} (no PID namespace: {why})", mode.describe()),
+        Ok(()) => format!("{describe} + PID namespace per batch"),
+        Err(why) => format!("{describe} (no PID namespace: {why})"),
     }
 }
 
@@ -385,7 +386,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         if args.verbose {
             out!(
                 "warden: run {id}, containment: {}",
-                layers_line(&mode, &pid_ns)
+                layers_line(&mode.describe(), &pid_ns)
             );
         }
         let reaper = Reaper::start().context("cannot start the child reaper")?;

@@ -92,6 +92,14 @@ impl Mode {
         }
     }
 
+    /// As `describe`, without this run's own cgroup path (for `warden check`).
+    pub fn kind(&self) -> String {
+        match self {
+            Mode::Cgroup(_) => "cgroup v2".into(),
+            Mode::Pgroup { .. } => self.describe(),
+        }
+    }
+
     /// Sets up the containment of one batch, before its process starts.
     pub fn prepare(&self, cookie: Cookie, unit: &str) -> io::Result<Containment> {
         let kind = match self {
