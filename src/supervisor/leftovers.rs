@@ -33,6 +33,9 @@ use crate::supervisor::{pidns, procfs};
 /// warden creating the directory and locking it.
 const FOREIGN_QUIET: Duration = Duration::from_secs(5);
 
+/// The inode of the initial PID namespace (the kernel's PROC_PID_INIT_INO).
+const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
+
 /// What a dead run left behind.
 #[derive(Debug, Default)]
 pub struct Leftovers {
@@ -103,18 +106,18 @@ fn proc_is_ours() -> bool {
         == Some(std::process::id())
 }
 
-/// Takes the lock a live warden holds on its run's cgroup directory. `Ok`
-/// with the held lock when it was free; `Err` when a live warden holds it
-/// (or the directory can't be opened: then nothing is proven).
-pub fn try_lock(dir: &Path) -> Result<OwnedFd, ()> {
+/// Takes the lock a live warden holds on its run's cgroup directory: the
+/// held lock when it was free; `None` when a live warden holds it (or the
+/// directory can't be opened: then nothing is proven).
+fn try_lock(dir: &Path) -> Option<OwnedFd> {
     let fd = rustix::fs::open(
         dir,
         rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )
-    .map_err(|_| ())?;
-    rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(|_| ())?;
-    Ok(fd)
+    .ok()?;
+    rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive).ok()?;
+    Some(fd)
 }
 
 /// How the liveness of runs is decided, once per scan.
@@ -138,6 +141,10 @@ impl Judge {
         }
     }
 
+    fn in_initial_ns(&self) -> bool {
+        self.own_ns == Some(PROC_PID_INIT_INO)
+    }
+
     fn alive(&mut self, id: &str) -> bool {
         if let Some(&alive) = self.seen.get(id) {
             return alive;
@@ -157,15 +164,19 @@ impl Judge {
             .as_ref()
             .map(|p| p.join(format!("{}{id}", containment::RUN_PREFIX)))
             .filter(|d| d.is_dir());
-        let same_ns = self.proc_ours && (run.ns.is_none() || run.ns == self.own_ns);
+        // An id without a namespace (a warden from before namespaces were
+        // part of the id) is judged by its pid only from the initial PID
+        // namespace, where such runs usually are; elsewhere it is foreign.
+        let ns = run.ns.or((!self.in_initial_ns()).then_some(0));
+        let same_ns = self.proc_ours && (ns.is_none() || ns == self.own_ns);
         if same_ns {
             if pid_alive(run) {
                 return true;
             }
             // Dead by its pid; a lock still held would say otherwise.
             return match dir.map(|d| try_lock(&d)) {
-                Some(Err(())) => true,
-                Some(Ok(lock)) => {
+                Some(None) => true,
+                Some(Some(lock)) => {
                     self.locks.push(lock);
                     false
                 }
@@ -180,11 +191,11 @@ impl Judge {
             return true;
         }
         match try_lock(&dir) {
-            Ok(lock) => {
+            Some(lock) => {
                 self.locks.push(lock);
                 false
             }
-            Err(()) => true,
+            None => true,
         }
     }
 }
