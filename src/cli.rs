@@ -213,9 +213,16 @@ pub struct RunArgs {
     #[arg(short, long)]
     pub verbose: bool,
     /// How batch processes are tracked: a cgroup v2 per batch when possible
-    /// (auto), required (cgroup), or process group + environment cookie (pgroup).
+    /// (auto), required (cgroup), or process group + environment cookie
+    /// (pgroup). Either way a PID namespace per batch is added on top where
+    /// it can be made (see --pid-namespace); `warden check` prints the layers.
     #[arg(long, value_enum, env = "WARDEN_CONTAINMENT", default_value = "auto")]
     pub containment: ContainmentChoice,
+    /// A PID namespace per batch, whose init warden kills to kill all the
+    /// batch left, however it escaped the other layers: when it can be made
+    /// (auto: needs root / CAP_SYS_ADMIN), required, or off.
+    #[arg(long, value_enum, env = "WARDEN_PID_NAMESPACE", default_value = "auto")]
+    pub pid_namespace: PidNsChoice,
     /// Run only shard K of N of the batches: `count:K/N`, `hash:K/N` or
     /// `duration:K/N` (balanced by the history's durations). Setup and post
     /// steps run in every shard.
@@ -231,6 +238,13 @@ pub enum ContainmentChoice {
     Auto,
     Cgroup,
     Pgroup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PidNsChoice {
+    Auto,
+    Required,
+    Off,
 }
 
 #[derive(Debug, clap::Args)]
@@ -252,6 +266,12 @@ pub struct CheckArgs {
     /// As for `run`: shows which batches this shard runs.
     #[arg(long, value_name = "KIND:K/N", env = "WARDEN_PARTITION")]
     pub partition: Option<Partition>,
+    /// As for `run`: the containment layers printed.
+    #[arg(long, value_enum, env = "WARDEN_CONTAINMENT", default_value = "auto")]
+    pub containment: ContainmentChoice,
+    /// As for `run`.
+    #[arg(long, value_enum, env = "WARDEN_PID_NAMESPACE", default_value = "auto")]
+    pub pid_namespace: PidNsChoice,
     /// As for `run`: only these batches.
     #[arg(value_name = "BATCH")]
     pub batches: Vec<String>,

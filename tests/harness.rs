@@ -53,8 +53,8 @@ fn marker_match_is_exact() {
 fn escaped_process_fails_the_run_and_is_killed() {
     // Under pgroup containment a process that drops warden's cookie and
     // leaves the process group is invisible to warden (a documented limit
-    // of the fallback); it still carries the test marker.
-    let w = Warden::pgroup();
+    // of the fallback without a PID namespace); it still carries the test marker.
+    let w = Warden::pgroup().env("WARDEN_PID_NAMESPACE", "off");
     let mark = w.mark().to_string();
     let w = w.shell(
         "escape",
@@ -103,7 +103,13 @@ fn junit_parser_reads_statuses_text_and_entities() {
 
 #[test]
 fn dropping_a_running_warden_kills_it_and_its_run() {
-    let w = Warden::pgroup().fixture("hang", "hang.sh", &[], "timeout = \"5m\"");
+    // Without a namespace's init, which would be a fourth marked process.
+    let w = Warden::pgroup().env("WARDEN_PID_NAMESPACE", "off").fixture(
+        "hang",
+        "hang.sh",
+        &[],
+        "timeout = \"5m\"",
+    );
     let mark = w.mark().to_string();
     let log = w.path("warden-artifacts/logs/hang.log");
     let running = w.spawn();

@@ -266,12 +266,19 @@ fn sigkilled_warden_takes_its_direct_children_along_and_leaves_valid_junit() {
         .batch("name = \"sleeper\"\ncommand = [\"sleep\", \"1000\"]");
     let junit = w.path("warden-artifacts/junit.xml");
     let sleeper_log = w.path("warden-artifacts/logs/sleeper.log");
+    let mark = w.mark().to_string();
     let running = w.spawn();
     let ready = wait_until(Duration::from_secs(10), || {
         let xml = std::fs::read_to_string(&junit).unwrap_or_default();
         sleeper_log.exists() && parse_junit(&xml).is_ok_and(|c| c.iter().any(|c| c.name == "ok"))
     });
     running.signal(libc::SIGKILL);
+    // In a PID namespace the sleeper dies one step later (warden's death
+    // kills the namespace's init, whose death kills the namespace): give
+    // the kernel a moment before `wait` looks.
+    wait_until(Duration::from_secs(2), || {
+        common::marked_processes(&mark).is_empty()
+    });
     // `wait` fails the test if the sleeper (or anything else) survived.
     let r = running.wait();
     assert!(

@@ -314,9 +314,12 @@ fn with_escapee(w: Warden, name: &str, pid_file: &str) -> Warden {
 }
 
 fn reap_after_sigkill(dead: Warden) {
+    // Without a PID namespace per batch (which would take the escapee down
+    // with the killed warden's init): the fallback this reap exists for.
+    let dead = dead.env("WARDEN_PID_NAMESPACE", "off");
     let dead_pids = dead.path("dead.pid");
     let dead = with_escapee(dead, "doomed", &dead_pids.display().to_string());
-    let live = Warden::pgroup();
+    let live = Warden::pgroup().env("WARDEN_PID_NAMESPACE", "off");
     let live_pids = live.path("live.pid");
     let live = with_escapee(live, "survivor", &live_pids.display().to_string()).shell(
         "finishes",

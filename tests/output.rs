@@ -53,7 +53,7 @@ fn verbose_echoes_prefixed_lines() {
         "{}",
         r.context
     );
-    r.assert_stdout_contains("containment: process group");
+    r.assert_stdout_contains("process group + environment cookie");
     // The log itself is untouched by the echo.
     assert_eq!(r.log_text("talk"), "one\ntwo\nthree");
 }

@@ -8,7 +8,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use crate::cli::{
-    CheckArgs, Cli, Command, ContainmentChoice, ImportCommand, ReapArgs, RunArgs, StoreArgs,
+    CheckArgs, Cli, Command, ContainmentChoice, ImportCommand, PidNsChoice, ReapArgs, RunArgs,
+    StoreArgs,
 };
 use crate::config::{self, Config, FlakyPolicy};
 use crate::history::Location;
@@ -22,7 +23,7 @@ use crate::report::{JunitWriter, LiveReport, Makespan, Summary, Terminal, Termin
 use crate::runner;
 use crate::supervisor::containment::Mode;
 use crate::supervisor::reaper::Reaper;
-use crate::supervisor::{Supervisor, leftovers, procfs};
+use crate::supervisor::{Supervisor, leftovers, pidns, procfs};
 use crate::watchdog::{self, Deadline, StopCause};
 
 /// `println!` that ignores a closed stdout: a reader that went away (`| head`)
@@ -165,6 +166,15 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
         None => out!("deadline: none"),
     }
     out!("history: {}", schedule.source);
+    {
+        // The same choice a run would make, made and undone.
+        let mode = Mode::detect(&run_id(), args.containment == ContainmentChoice::Pgroup);
+        out!(
+            "containment: {}",
+            layers_line(&mode.kind(), &pid_ns_layer(args.pid_namespace))
+        );
+        mode.finish();
+    }
     if let Some((p, s)) = &schedule.sharded {
         out!("{}: {}", schedule::shard_line(p, s), s.kept.join(", "));
     }
@@ -284,11 +294,29 @@ fn reap_before_run() {
     }
 }
 
-/// A run id unique on this machine: our pid and its start time.
+/// A run id unique on this machine, whatever PID namespace we are in:
+/// our pid, its start time and our PID namespace (see `leftovers`).
 fn run_id() -> String {
     let pid = std::process::id() as i32;
     let start = procfs::stat(pid).map(|s| s.starttime).unwrap_or(0);
-    format!("{pid}-{start}")
+    leftovers::RunId::new(pid, start, pidns::own_ns().unwrap_or(0)).to_string()
+}
+
+/// Whether batches get a PID namespace each: `Ok`, or why not.
+fn pid_ns_layer(choice: PidNsChoice) -> Result<(), String> {
+    match choice {
+        PidNsChoice::Off => Err("turned off by --pid-namespace off".into()),
+        PidNsChoice::Auto | PidNsChoice::Required => pidns::probe(),
+    }
+}
+
+/// The containment layers in use: the tracking layer (`mode`, described
+/// as `describe` says), then the PID namespace on top, or why there is none.
+fn layers_line(describe: &str, pid_ns: &Result<(), String>) -> String {
+    match pid_ns {
+        Ok(()) => format!("{describe} + PID namespace per batch"),
+        Err(why) => format!("{describe} (no PID namespace: {why})"),
+    }
 }
 
 fn run(args: RunArgs) -> anyhow::Result<u8> {
@@ -340,12 +368,31 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         if let (ContainmentChoice::Cgroup, Mode::Pgroup { why }) = (args.containment, &mode) {
             bail!("cgroup containment required but unavailable: {why}");
         }
+        // Before the reaper starts: the probe waits for its own child.
+        let pid_ns = pid_ns_layer(args.pid_namespace);
+        if let Err(why) = &pid_ns {
+            if args.pid_namespace == PidNsChoice::Required {
+                mode.finish();
+                bail!("PID namespace per batch required but unavailable: {why}");
+            }
+            if args.pid_namespace == PidNsChoice::Auto {
+                // Once per run: what is missing and what contains batches instead.
+                err!(
+                    "warden: no PID namespace per batch ({why}); containment: {}",
+                    mode.describe()
+                );
+            }
+        }
         if args.verbose {
-            out!("warden: run {id}, containment: {}", mode.describe());
+            out!(
+                "warden: run {id}, containment: {}",
+                layers_line(&mode.describe(), &pid_ns)
+            );
         }
         let reaper = Reaper::start().context("cannot start the child reaper")?;
         let supervisor = Arc::new(
-            Supervisor::new(reaper, mode, id, args.verbose).context("cannot open /dev/null")?,
+            Supervisor::new(reaper, mode, pid_ns.is_ok(), id, args.verbose)
+                .context("cannot open /dev/null")?,
         );
         let mode = if args.verbose {
             // Echoed output and redrawn progress bars would garble each other.

@@ -9,6 +9,7 @@
 pub mod capture;
 pub mod containment;
 pub mod leftovers;
+pub mod pidns;
 pub mod procfs;
 pub mod reaper;
 mod spawn;
@@ -60,6 +61,8 @@ const SETTLE: Duration = Duration::from_secs(2);
 pub struct Supervisor {
     reaper: Reaper,
     mode: Mode,
+    /// Whether batches get a PID namespace each.
+    pid_ns: bool,
     run_id: String,
     verbose: bool,
     spawn_cache: spawn::SpawnCache,
@@ -87,12 +90,14 @@ impl Supervisor {
     pub fn new(
         reaper: Reaper,
         mode: Mode,
+        pid_ns: bool,
         run_id: String,
         verbose: bool,
     ) -> std::io::Result<Supervisor> {
         Ok(Supervisor {
             reaper,
             mode,
+            pid_ns,
             run_id,
             verbose,
             spawn_cache: spawn::SpawnCache::new()?,
@@ -183,16 +188,32 @@ impl Supervisor {
             &cfg.env,
             &batch.cwd,
             containment,
+            self.pid_ns,
             output,
         )
-        .and_then(|prepared| self.reaper.spawn(|| spawn::spawn(&prepared)));
+        .and_then(|prepared| {
+            self.reaper.spawn(|| {
+                let spawned = spawn::spawn(&prepared, &self.spawn_cache)?;
+                // Under the reaper's lock: the pid can't have been reaped
+                // (and reused) yet, so the pidfd is this process's.
+                let pidfd = rustix::process::Pid::from_raw(spawned.pid).and_then(|p| {
+                    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+                });
+                Ok((spawned.pid, (spawned.status, pidfd)))
+            })
+        });
         // `prepared` is gone here, and with it our copy of the child's output fd.
-        let (pid, mut exit_rx) = spawned.map_err(|e| {
+        let (pid, (status, pidfd), exit_rx) = spawned.map_err(|e| {
             let msg = format!("cannot start {}: {e}", program(&cfg.command));
             let _ = writeln!(log, "warden: {msg}");
             msg
         })?;
-        containment.started(pid);
+        containment.started(pid, pidfd, status.is_some());
+        // In a namespace, the program's end is what its init reports.
+        let mut exit_rx = match status {
+            Some(fd) => program_exit(fd, exit_rx),
+            None => exit_rx,
+        };
         let _ = events.send(Event::Started {
             name: cfg.name.clone(),
             at: t0,
@@ -290,6 +311,46 @@ impl Supervisor {
             ending.leak_kill = Some(terminate(containment, cfg.grace, stop).await);
         }
     }
+}
+
+/// The end of the program under a namespace's init: the wait status the
+/// init writes to `status`, or, if the init died first (killed with its
+/// namespace), the init's own end.
+fn program_exit(
+    status: std::os::fd::OwnedFd,
+    init_exit: oneshot::Receiver<Exit>,
+) -> oneshot::Receiver<Exit> {
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 4];
+        // SAFETY: the AsyncFd owns the pipe's read end, which stays open
+        // and the same for the AsyncFd's whole life.
+        let got = match unsafe { tokio::io::unix::AsyncFd::register(status) } {
+            Ok(fd) => loop {
+                let Ok(mut guard) = fd.readable().await else {
+                    break 0;
+                };
+                match guard.try_io(|f| rustix::io::read(f.get_ref(), &mut buf).map_err(Into::into))
+                {
+                    Ok(Ok(n)) => break n,
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Ok(Err(_)) => break 0,
+                    Err(_would_block) => {}
+                }
+            },
+            Err(_) => 0,
+        };
+        // One write of 4 bytes to a pipe is atomic: all or nothing.
+        let exit = if got == buf.len() {
+            Some(pidns::exit_of_raw(i32::from_ne_bytes(buf)))
+        } else {
+            init_exit.await.ok()
+        };
+        if let Some(exit) = exit {
+            let _ = tx.send(exit);
+        }
+    });
+    rx
 }
 
 fn program(cmd: &config::Command) -> String {

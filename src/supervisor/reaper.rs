@@ -47,17 +47,19 @@ impl Reaper {
         Ok(reaper)
     }
 
-    /// Runs `spawn` (which starts a child and returns its pid) and returns
-    /// the pid and a receiver for the child's exit.
-    pub fn spawn(
+    /// Runs `spawn` (which starts a child and returns its pid, and what else
+    /// it wants to hand back) and returns those and a receiver for the
+    /// child's exit. `spawn` runs under the reaping lock: the child can't be
+    /// reaped before it returns.
+    pub fn spawn<T>(
         &self,
-        spawn: impl FnOnce() -> io::Result<i32>,
-    ) -> io::Result<(i32, oneshot::Receiver<Exit>)> {
+        spawn: impl FnOnce() -> io::Result<(i32, T)>,
+    ) -> io::Result<(i32, T, oneshot::Receiver<Exit>)> {
         let mut waiters = lock(&self.waiters);
-        let pid = spawn()?;
+        let (pid, extra) = spawn()?;
         let (tx, rx) = oneshot::channel();
         waiters.insert(pid, tx);
-        Ok((pid, rx))
+        Ok((pid, extra, rx))
     }
 }
 

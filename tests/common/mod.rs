@@ -403,6 +403,7 @@ impl Warden {
             .stderr(Stdio::piped())
             // Whatever the environment of the test runner says, these are ours to set.
             .env_remove("WARDEN_CONTAINMENT")
+            .env_remove("WARDEN_PID_NAMESPACE")
             .env_remove("GITHUB_STEP_SUMMARY")
             .env_remove("WARDEN_RUN")
             .env_remove("WARDEN_BATCH")

@@ -20,6 +20,10 @@ pub struct CgroupRoot {
     dir: PathBuf,
     /// Its path inside the cgroup2 hierarchy, as `/proc/<pid>/cgroup` shows it.
     rel: String,
+    /// An exclusive `flock` on the directory, held for the run's life: how
+    /// a warden in another PID namespace, which can't check our pid, knows
+    /// the run is alive (see `leftovers`). The kernel drops it when we die.
+    _lock: OwnedFd,
 }
 
 impl CgroupRoot {
@@ -34,8 +38,29 @@ impl CgroupRoot {
             let _ = fs::remove_dir(&dir);
             return Err(io::Error::other("cgroup.kill is missing (Linux < 5.14)"));
         }
+        // Blocking: another warden checking whether we are alive holds it
+        // only for a moment (a directory this new is never taken for dead).
+        let lock = rustix::fs::open(
+            &dir,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .and_then(|fd| {
+            rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive)?;
+            Ok(fd)
+        })
+        .map_err(|e| {
+            let _ = fs::remove_dir(&dir);
+            annotate(e.into(), "cannot lock cgroup", &dir)
+        })?;
         let rel = format!("{}/{name}", own.trim_end_matches('/'));
-        Ok(CgroupRoot { dir, rel })
+        Ok(CgroupRoot {
+            dir,
+            rel,
+            _lock: lock,
+        })
     }
 
     pub fn path(&self) -> &Path {

@@ -5,18 +5,27 @@
 //! found by scanning `/proc`. Both are exact-match: a process is touched only
 //! if it is in this batch's cgroup, in this batch's process group, or carries
 //! this run's and this batch's cookie byte for byte.
+//!
+//! On top of either, where it can be had, a PID namespace per batch
+//! (`supervisor::pidns`): its init is the batch's first process, and what
+//! left the cgroup, the group and the cookie is still in the namespace.
+//! Without one, the batch's main process is still tracked by its pidfd, so
+//! a main process that left the cgroup is neither missed nor reported gone.
 
 mod cgroup;
 mod pgroup;
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 use rustix::process::{Pid, PidfdFlags, Signal};
 
 use crate::outcome::ProcessInfo;
-use crate::supervisor::procfs;
+use crate::supervisor::{pidns, procfs};
 
 pub use cgroup::{CgroupRoot, RUN_PREFIX, kill_and_remove, runs_parent};
 
@@ -83,13 +92,25 @@ impl Mode {
         }
     }
 
+    /// As `describe`, without this run's own cgroup path (for `warden check`).
+    pub fn kind(&self) -> String {
+        match self {
+            Mode::Cgroup(_) => "cgroup v2".into(),
+            Mode::Pgroup { .. } => self.describe(),
+        }
+    }
+
     /// Sets up the containment of one batch, before its process starts.
     pub fn prepare(&self, cookie: Cookie, unit: &str) -> io::Result<Containment> {
         let kind = match self {
             Mode::Cgroup(root) => Kind::Cgroup(root.child(unit)?),
             Mode::Pgroup { .. } => Kind::Pgroup(pgroup::ProcessGroup::new()),
         };
-        Ok(Containment { kind, cookie })
+        Ok(Containment {
+            kind,
+            cookie,
+            anchor: None,
+        })
     }
 
     /// Removes the run's cgroup once every batch's is gone.
@@ -111,6 +132,56 @@ enum Kind {
 pub struct Containment {
     kind: Kind,
     cookie: Cookie,
+    anchor: Option<Anchor>,
+}
+
+/// The batch's first process, pinned by a pidfd (opened before it could be
+/// reaped): its main program, or the init of its PID namespace.
+#[derive(Debug)]
+struct Anchor {
+    pid: i32,
+    pidfd: AsyncFd<OwnedFd>,
+    /// The batch's PID namespace, when `pid` is its init.
+    ns: Option<u64>,
+}
+
+impl Anchor {
+    /// Not yet exited (a zombie has: its pidfd is readable).
+    fn alive(&self) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.pidfd.get_ref().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll reads and writes only the one pollfd we pass.
+        unsafe { libc::poll(&mut pfd, 1, 0) == 0 }
+    }
+
+    /// Waits until the process has exited, up to `deadline`.
+    async fn wait_gone(&self, deadline: tokio::time::Instant) -> bool {
+        loop {
+            if !self.alive() {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, self.pidfd.readable()).await {
+                Err(_) => return !self.alive(),
+                Ok(Ok(mut guard)) => {
+                    if self.alive() {
+                        guard.clear_ready();
+                    }
+                }
+                Ok(Err(_)) => {
+                    while self.alive() {
+                        if tokio::time::Instant::now() >= deadline {
+                            return false;
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    return true;
+                }
+            }
+        }
+    }
 }
 
 impl Containment {
@@ -135,19 +206,55 @@ impl Containment {
         }
     }
 
-    /// Records the main process once started; its pid is the process group id.
-    pub fn started(&mut self, pid: i32) {
+    /// Records the first process once started (its pid is the process group
+    /// id): with its pidfd, opened before it could have been reaped, and
+    /// whether it is the init of the batch's PID namespace.
+    pub fn started(&mut self, pid: i32, pidfd: Option<OwnedFd>, init: bool) {
         if let Kind::Pgroup(pg) = &mut self.kind {
             pg.set_leader(pid);
         }
+        self.anchor = pidfd.and_then(|fd| {
+            Some(Anchor {
+                pid,
+                // SAFETY: the AsyncFd owns the pidfd, which stays open and
+                // the same for the AsyncFd's whole life.
+                pidfd: unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.ok()?,
+                ns: if init { pidns::ns_of(pid) } else { None },
+            })
+        });
     }
 
-    /// Live (non-zombie) processes of the batch.
+    /// Whether the batch runs in a PID namespace of its own.
+    pub fn has_pid_ns(&self) -> bool {
+        self.anchor.as_ref().is_some_and(|a| a.ns.is_some())
+    }
+
+    /// Live (non-zombie) processes of the batch, warden's init excepted:
+    /// the cgroup's or the group's and cookie's, the namespace's while its
+    /// init lives, and the main process wherever it moved.
     pub fn members(&self) -> Vec<i32> {
-        match &self.kind {
+        let mut pids = match &self.kind {
             Kind::Cgroup(cg) => cg.members(),
             Kind::Pgroup(pg) => pg.members(&self.cookie),
+        };
+        if let Some(a) = &self.anchor {
+            match a.ns {
+                Some(ns) => {
+                    pids.retain(|&p| p != a.pid);
+                    if a.alive() {
+                        pids.extend(pidns::members(ns, a.pid));
+                    }
+                }
+                None => {
+                    if a.alive() {
+                        pids.push(a.pid);
+                    }
+                }
+            }
+            pids.sort_unstable();
+            pids.dedup();
         }
+        pids
     }
 
     pub fn members_info(&self) -> Vec<ProcessInfo> {
@@ -155,9 +262,30 @@ impl Containment {
     }
 
     fn contains(&self, pid: i32) -> bool {
-        match &self.kind {
+        let base = match &self.kind {
             Kind::Cgroup(cg) => cg.contains(pid),
             Kind::Pgroup(pg) => pg.contains(pid, &self.cookie),
+        };
+        match &self.anchor {
+            None => base,
+            Some(a) if a.pid == pid => a.ns.is_none(),
+            Some(a) => base || a.ns.is_some_and(|ns| pidns::is_member(ns, pid)),
+        }
+    }
+
+    /// Waits for the anchor to be gone (the init: the whole namespace).
+    async fn anchor_gone(&self, deadline: tokio::time::Instant) -> bool {
+        match &self.anchor {
+            Some(a) => a.wait_gone(deadline).await,
+            None => true,
+        }
+    }
+
+    /// SIGKILLs the anchor: for an init, the kernel then kills every
+    /// process of the namespace.
+    fn kill_anchor(&self) {
+        if let Some(a) = &self.anchor {
+            let _ = rustix::process::pidfd_send_signal(a.pidfd.get_ref(), Signal::KILL);
         }
     }
 
@@ -185,26 +313,35 @@ impl Containment {
         count
     }
 
-    /// Waits until no live process is left, up to `limit`. Returns whether it emptied.
+    /// Waits until no live process is left, up to `limit`. Returns whether
+    /// it emptied. The anchor's end is waited for too: an init ends only
+    /// when its namespace is empty, and a main process that left the
+    /// cgroup is still the batch's.
     pub async fn wait_empty(&self, limit: Duration) -> bool {
-        match &self.kind {
+        let deadline = tokio::time::Instant::now() + limit;
+        let base = match &self.kind {
             Kind::Cgroup(cg) => cg.wait_empty(limit).await,
             Kind::Pgroup(_) => self.poll_empty(limit, false).await,
-        }
+        };
+        base && self.anchor_gone(deadline).await
     }
 
     /// SIGKILLs every member, including ones forked meanwhile, and waits up
     /// to `limit` for them to be gone. Returns whether the batch emptied.
     pub async fn kill_and_wait(&self, limit: Duration) -> bool {
-        match &self.kind {
+        let deadline = tokio::time::Instant::now() + limit;
+        self.kill_anchor();
+        let base = match &self.kind {
             Kind::Cgroup(cg) => {
+                // The anchor, killed above, may have left the cgroup.
                 if cg.kill().is_err() {
                     self.signal_all(&[Signal::KILL]);
                 }
                 cg.wait_empty(limit).await
             }
             Kind::Pgroup(_) => self.poll_empty(limit, true).await,
-        }
+        };
+        base && self.anchor_gone(deadline).await
     }
 
     /// Polls with a short, growing backoff: without a cgroup nothing tells us

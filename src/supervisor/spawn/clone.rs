@@ -44,19 +44,32 @@ pub type ChildFn = unsafe extern "C" fn(arg: *mut libc::c_void) -> !;
 /// `CLONE_VFORK` the clone returns only once the child has exec'd or exited.
 static STACK: Mutex<Option<Box<[u8]>>> = Mutex::new(None);
 
+/// Where the child starts, as the child reads it (in `arg`'s memory, set
+/// before each clone attempt).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Placed {
+    /// Already in the cgroup (else it must move itself there).
+    pub in_cgroup: bool,
+    /// PID 1 of a new PID namespace.
+    pub in_pid_ns: bool,
+}
+
 /// Starts `child(arg)` in a new process; returns its pid in the parent once
-/// the child has exec'd or exited. Before each attempt `*in_cgroup` (which
+/// the child has exec'd or exited. Before each attempt `*placed` (which
 /// must point into `arg`'s memory) says whether the child will already run
-/// in `cgroup_dir`, or must move itself there.
+/// in `cgroup_dir`, or must move itself there, and whether it is the init
+/// of a new PID namespace (asked for with `pid_ns`; not had where the
+/// kernel refuses it, or on the fork fallback).
 ///
 /// # Safety
 /// `child` must only make async-signal-safe calls and must exec or `_exit`;
 /// with a shared address space it must not touch what other threads use.
 pub unsafe fn spawn(
     cgroup_dir: Option<RawFd>,
+    pid_ns: bool,
     child: ChildFn,
     arg: *mut libc::c_void,
-    in_cgroup: *mut bool,
+    placed: *mut Placed,
 ) -> io::Result<i32> {
     let mut stack = STACK.lock().unwrap_or_else(|p| p.into_inner());
     let stack = stack.get_or_insert_with(|| vec![0u8; STACK_SIZE].into_boxed_slice());
@@ -69,23 +82,43 @@ pub unsafe fn spawn(
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
     }
-    let result = unsafe { spawn_blocked(cgroup_dir, child, arg, in_cgroup, stack) };
+    let mut result = unsafe { spawn_blocked(cgroup_dir, pid_ns, child, arg, placed, stack) };
+    // A namespace the kernel won't make here (nesting or count limits, a
+    // seccomp policy): this batch goes without.
+    if pid_ns
+        && let Err(e) = &result
+        && matches!(
+            e.raw_os_error(),
+            Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS | libc::ENOMEM)
+        )
+    {
+        result = unsafe { spawn_blocked(cgroup_dir, false, child, arg, placed, stack) };
+    }
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     result
 }
 
 unsafe fn spawn_blocked(
     cgroup_dir: Option<RawFd>,
+    pid_ns: bool,
     child: ChildFn,
     arg: *mut libc::c_void,
-    in_cgroup: *mut bool,
+    placed: *mut Placed,
     stack: &mut [u8],
 ) -> io::Result<i32> {
     let mut flags = 0u64;
     if let Some(_dir) = cgroup_dir {
         flags |= CLONE_INTO_CGROUP;
     }
-    unsafe { *in_cgroup = cgroup_dir.is_some() };
+    if pid_ns {
+        flags |= libc::CLONE_NEWPID as u64;
+    }
+    unsafe {
+        *placed = Placed {
+            in_cgroup: cgroup_dir.is_some(),
+            in_pid_ns: pid_ns,
+        }
+    };
     if SHARED_VM {
         // The stack grows down from its 16-byte-aligned top.
         let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
@@ -102,10 +135,10 @@ unsafe fn spawn_blocked(
         if pid > 0 {
             return Ok(pid as i32);
         }
-        if !clone3_missing(-pid as i32) {
+        if !clone3_missing(-pid as i32) || (pid_ns && -pid as i32 == libc::EINVAL) {
             return Err(io::Error::from_raw_os_error(-pid as i32));
         }
-    } else if cgroup_dir.is_some() {
+    } else if cgroup_dir.is_some() || pid_ns {
         let mut args = CloneArgs {
             flags,
             exit_signal: libc::SIGCHLD as u64,
@@ -131,7 +164,8 @@ unsafe fn spawn_blocked(
             }
         }
     }
-    unsafe { *in_cgroup = false };
+    // A plain fork: neither in the cgroup nor in a namespace of its own.
+    unsafe { *placed = Placed::default() };
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
         0 => unsafe { child(arg) },

@@ -44,6 +44,18 @@ pub struct Prepared<'a> {
     cgroup_dir: Option<RawFd>,
     /// Its `cgroup.procs`, for the fork fallback (opened by the child).
     cgroup_procs: Option<CString>,
+    /// Start the batch in a PID namespace of its own, under warden's init.
+    pid_ns: bool,
+}
+
+/// A started batch: the pid of its first process (the program, or the
+/// namespace's init), and where the init reports the program's end.
+pub struct Spawned {
+    pub pid: i32,
+    /// Read end of the init's status pipe: 4 bytes (a raw wait status)
+    /// when the program ends, EOF if the init died first. `None` without
+    /// a namespace: the reaper's status of `pid` is the program's.
+    pub status: Option<OwnedFd>,
 }
 
 /// A program name as looked up: (name, `PATH`, working directory).
@@ -52,6 +64,10 @@ type ProgramKey = (OsString, Option<OsString>, PathBuf);
 /// What stays the same from one spawn to the next within a run.
 pub struct SpawnCache {
     devnull: OwnedFd,
+    /// warden's own pidfd: a child in a new PID namespace sees a parent
+    /// pid of 0, so it polls this to learn whether warden died before
+    /// PDEATHSIG was armed.
+    own_pidfd: Option<OwnedFd>,
     /// The file `execvp` would run for each key.
     programs: Mutex<HashMap<ProgramKey, PathBuf>>,
 }
@@ -60,6 +76,11 @@ impl SpawnCache {
     pub fn new() -> io::Result<SpawnCache> {
         Ok(SpawnCache {
             devnull: OwnedFd::from(std::fs::File::open("/dev/null")?),
+            own_pidfd: rustix::process::pidfd_open(
+                rustix::process::getpid(),
+                rustix::process::PidfdFlags::empty(),
+            )
+            .ok(),
             programs: Mutex::default(),
         })
     }
@@ -83,6 +104,7 @@ pub fn prepare<'a>(
     env: &BTreeMap<String, String>,
     cwd: &Path,
     containment: &Containment,
+    pid_ns: bool,
     output: OwnedFd,
 ) -> io::Result<Prepared<'a>> {
     let args: Vec<OsString> = match what {
@@ -125,6 +147,7 @@ pub fn prepare<'a>(
             .procs_path()
             .map(|p| cstring(p.into_os_string().into_vec()))
             .transpose()?,
+        pid_ns: pid_ns && cache.own_pidfd.is_some(),
     })
 }
 
@@ -172,34 +195,72 @@ struct ChildArgs<'a> {
     envp: *const *const libc::c_char,
     err_fd: RawFd,
     parent: i32,
-    in_cgroup: bool,
+    /// warden's pidfd, or -1.
+    parent_pidfd: RawFd,
+    /// The init's argv (`warden __init …`) and write end of its status pipe.
+    init_argv: *const *const libc::c_char,
+    status_fd: RawFd,
+    placed: clone::Placed,
 }
+
+/// What the child execs to become a namespace's init: warden itself, by a
+/// path that stays valid even if the binary is replaced while we run.
+const SELF_EXE: &std::ffi::CStr = c"/proc/self/exe";
 
 /// Forks and execs; returns the child's pid once it has exec'd. An exec
 /// failure (missing program, bad cwd) comes back as an error, with the
 /// child already exited (its status goes to the reaper like any other).
-pub fn spawn(p: &Prepared) -> io::Result<i32> {
+pub fn spawn(p: &Prepared, cache: &SpawnCache) -> io::Result<Spawned> {
     let argv = null_terminated(&p.argv);
     let envp = null_terminated(&p.envp);
     // The child reports a failed exec through this pipe; a successful exec
-    // closes it (CLOEXEC), so the parent reads EOF.
+    // closes it (CLOEXEC), so the parent reads EOF. In a namespace, the
+    // init passes it on to the program's exec.
     let (err_rx, err_tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let status = if p.pid_ns {
+        Some(rustix::pipe::pipe_with(
+            rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+        )?)
+    } else {
+        None
+    };
+    let status_fd = status.as_ref().map_or(-1, |(_, tx)| tx.as_raw_fd());
+    let init_argv_owned =
+        crate::supervisor::pidns::init_args(err_tx.as_raw_fd(), status_fd, &p.program, &p.argv);
+    let init_argv = null_terminated(&init_argv_owned);
     let mut args = ChildArgs {
         p,
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
         err_fd: err_tx.as_raw_fd(),
         parent: rustix::process::getpid().as_raw_nonzero().get(),
-        in_cgroup: false,
+        parent_pidfd: cache.own_pidfd.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+        init_argv: init_argv.as_ptr(),
+        status_fd,
+        placed: clone::Placed::default(),
     };
     // SAFETY: `child` only makes raw syscalls on `args`, which outlives the
     // call (the clone returns only after the child has exec'd or exited,
     // or, on the fork path, the child has its own copy).
     let pid = unsafe {
         let arg = &raw mut args;
-        clone::spawn(p.cgroup_dir, child, arg.cast(), &raw mut (*arg).in_cgroup)?
+        clone::spawn(
+            p.cgroup_dir,
+            p.pid_ns,
+            child,
+            arg.cast(),
+            &raw mut (*arg).placed,
+        )?
     };
     drop(err_tx);
+    // Our copy of the write end: EOF must come when the init is gone.
+    let status = match status {
+        Some((rx, tx)) if args.placed.in_pid_ns => {
+            drop(tx);
+            Some(rx)
+        }
+        _ => None,
+    };
     let mut errno = [0u8; 4];
     let mut got = 0;
     while got < errno.len() {
@@ -211,7 +272,7 @@ pub fn spawn(p: &Prepared) -> io::Result<i32> {
         }
     }
     match got {
-        0 => Ok(pid),
+        0 => Ok(Spawned { pid, status }),
         _ => Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno))),
     }
 }
@@ -250,7 +311,7 @@ unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
                 libc::signal(sig, libc::SIG_DFL);
             }
         }
-        if !a.in_cgroup
+        if !a.placed.in_cgroup
             && let Some(procs) = &p.cgroup_procs
         {
             let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
@@ -280,13 +341,35 @@ unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
         {
             fail(a.err_fd);
         }
-        // warden may have died before PDEATHSIG was armed.
-        if libc::getppid() != a.parent {
+        // warden may have died before PDEATHSIG was armed. In a new PID
+        // namespace the parent's pid reads 0, so ask warden's pidfd instead
+        // (readable once warden has exited).
+        if a.placed.in_pid_ns {
+            let mut pfd = libc::pollfd {
+                fd: a.parent_pidfd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            if libc::poll(&mut pfd, 1, 0) != 0 {
+                libc::_exit(EXEC_FAILED);
+            }
+        } else if libc::getppid() != a.parent {
             libc::_exit(EXEC_FAILED);
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        if a.placed.in_pid_ns {
+            // PID 1 of the namespace: warden's init, which starts the
+            // program. It inherits the error and status pipes.
+            if libc::fcntl(a.err_fd, libc::F_SETFD, 0) == -1
+                || libc::fcntl(a.status_fd, libc::F_SETFD, 0) == -1
+            {
+                fail(a.err_fd);
+            }
+            libc::execve(SELF_EXE.as_ptr(), a.init_argv, a.envp);
+            fail(a.err_fd)
+        }
         libc::execve(p.program.as_ptr(), a.argv, a.envp);
         fail(a.err_fd)
     }
