@@ -308,7 +308,7 @@ fn alive(pid: i32) -> bool {
 /// A batch that leaves a `setsid` escapee (recording its pid) and hangs.
 fn with_escapee(w: Warden, name: &str, pid_file: &str) -> Warden {
     let script = format!(
-        "setsid sh -c 'echo $$ > {pid_file}; exec sleep 1000' </dev/null >/dev/null 2>&1 & sleep 1000"
+        "setsid sh -c 'read -r p _ < /proc/self/stat; echo $p > {pid_file}; exec sleep 1000' </dev/null >/dev/null 2>&1 & sleep 1000"
     );
     w.shell(name, &script, "")
 }

@@ -226,7 +226,11 @@ fn github_step_summary_gets_markdown_appended() {
         .fixture("f", "fail3.sh", &[], "")
         .shell(
             "leaky",
-            &format!("sh -c 'sleep 1000 | cat' & echo $! > {bg}"),
+            // The child's host pid ($! is the PID namespace's number).
+            &format!(
+                "sh -c 'sleep 1000 | cat' & read -r me _ < /proc/self/stat; \
+                 read -r k < /proc/$me/task/$me/children; echo $k > {bg}"
+            ),
             "drain = \"300ms\"",
         )
         .env("GITHUB_STEP_SUMMARY", &summary_str)

@@ -441,7 +441,9 @@ both_containments! {
         let r = w
             .shell(
                 "stubborn",
-                "(trap '' TERM; exec sleep 1000) & echo $! > stubborn.pid; echo bye",
+                // The child's host pid ($! is the PID namespace's number).
+                "(trap '' TERM; exec sleep 1000) & read -r me _ < /proc/self/stat; \
+                 read -r k < /proc/$me/task/$me/children; echo $k > stubborn.pid; echo bye",
                 "drain = \"300ms\"\ngrace = \"500ms\"\nleak = \"fail\"",
             )
             .run();
