@@ -19,12 +19,16 @@ export RUSTC_BOOTSTRAP=1
 flags="-s none -a"
 mkdir -p logs corpus artifacts
 [ -d corpus/tap ] || ./seed.sh
-cargo fuzz build $flags || exit 1
+# NO_BUILD=1: run what is built (the library is being edited).
+[ -n "${NO_BUILD:-}" ] || cargo fuzz build $flags || exit 1
+bin=target/$(rustc -vV | sed -n 's/^host: //p')/release
 
 run() {
     t=$1
     mkdir -p "corpus/$t"
-    cargo fuzz run $flags "$t" "corpus/$t" -- \
+    # The built binary itself, not `cargo fuzz run`: editing the library
+    # while the campaign runs must not rebuild under it.
+    "$bin/$t" "corpus/$t" -artifact_prefix="artifacts/$t-" \
         -max_total_time="$secs" -max_len=262144 -rss_limit_mb=2048 \
         -timeout=10 -print_final_stats=1 > "logs/$t.log" 2>&1
     echo "$t: exit $? $(grep -E '^#[0-9]+.*(DONE|cov:)' "logs/$t.log" | tail -1)"

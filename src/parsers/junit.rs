@@ -61,7 +61,7 @@ const MAX_DEPTH: usize = 64;
 /// The longest `time` taken as a test's or suite's duration: a year.
 /// Longer (`time="1e19"`) is a broken writer, and would overflow the
 /// history's milliseconds.
-pub const MAX_TIME: Duration = Duration::from_secs(366 * 24 * 3600);
+pub const MAX_TIME: Duration = super::MAX_REPORTED_TIME;
 
 /// How much older than the batch's start a file's modification time may
 /// be and still count as written by the batch: file times come from the

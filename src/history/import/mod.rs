@@ -137,9 +137,10 @@ pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
         BufReader::with_capacity(READ_BUFFER, file),
         modified,
         |offset| {
-            line_column(
-                BufReader::with_capacity(READ_BUFFER, File::open(path)?.take(offset)),
-            )
+            line_column(BufReader::with_capacity(
+                READ_BUFFER,
+                File::open(path)?.take(offset),
+            ))
         },
     )
 }
@@ -176,7 +177,10 @@ fn read_source(
             error: quick_xml::Error::Io(e),
             ..
         }) => return Err(read_error(io::Error::new(e.kind(), e.to_string()))),
-        Err(XmlError::Syntax { position: at, error }) => {
+        Err(XmlError::Syntax {
+            position: at,
+            error,
+        }) => {
             let (line, column) = position(at).map_err(read_error)?;
             return Err(ImportError::Malformed {
                 path: path.to_owned(),
@@ -185,7 +189,10 @@ fn read_source(
                 message: error.to_string(),
             });
         }
-        Err(XmlError::BadTime { position: at, value }) => {
+        Err(XmlError::BadTime {
+            position: at,
+            value,
+        }) => {
             let (line, column) = position(at).map_err(read_error)?;
             return Err(ImportError::BadTime {
                 path: path.to_owned(),
@@ -684,6 +691,22 @@ more</failure></testcase>
             matches!(&e, ImportError::Read { path, .. } if *path == missing),
             "{e}"
         );
+    }
+
+    #[test]
+    fn bytes_read_as_a_file_name_the_line_and_column() {
+        let xml = b"<testsuite name=\"s\">\n  <testcase name=\"t\" time=\"1e19\"/>\n</testsuite>\n";
+        let e = read_bytes(Path::new("mem.xml"), xml).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "mem.xml:2:3: time=\"1e19\" is not a duration of 0 to 31622400 seconds"
+        );
+        let file = read_bytes(
+            Path::new("mem.xml"),
+            b"<testsuite name=\"s\"><testcase name=\"t\" time=\"2\"/></testsuite>",
+        )
+        .unwrap();
+        assert_eq!(file.suites[0].cases.len(), 1);
     }
 
     #[test]
