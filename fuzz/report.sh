@@ -7,7 +7,7 @@ echo "| target | seconds | executions | exec/s | cov | ft | peak RSS | crashes |
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for log in logs/*.log; do
     t=$(basename "$log" .log)
-    case $t in build|campaign) continue ;; esac
+    case $t in build|campaign*) continue ;; esac
     done_line=$(grep -a 'Done [0-9]* runs in' "$log" | tail -n 1)
     last=$(grep -a -E '^#[0-9]+.*cov: ' "$log" | tail -n 1)
     [ -n "$last" ] || continue
