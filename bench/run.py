@@ -932,6 +932,7 @@ KEPT_BLOCKS = (
     ("<!-- history:begin -->", "<!-- history:end -->"),      # bench/history.py
     ("<!-- dashboard:begin -->", "<!-- dashboard:end -->"),  # bench/dashboard.py
     ("<!-- schedule:begin -->", "<!-- schedule:end -->"),    # bench/schedule.py
+    ("<!-- fuzz:begin -->", "<!-- fuzz:end -->"),            # fuzz/campaign.sh, by hand
 )
 
 

@@ -91,8 +91,13 @@ pub fn load(path: &Path) -> Result<Quarantine, ConfigError> {
         path: path.to_path_buf(),
         error,
     })?;
+    parse(path, &text)
+}
+
+/// Validates quarantine-file text; `path` is used in messages only.
+pub fn parse(path: &Path, text: &str) -> Result<Quarantine, ConfigError> {
     let error = |offset: usize, message: String| {
-        let (line, column) = line_column(&text, offset);
+        let (line, column) = line_column(text, offset);
         ConfigError::Invalid {
             path: path.to_path_buf(),
             line,
@@ -100,7 +105,7 @@ pub fn load(path: &Path) -> Result<Quarantine, ConfigError> {
             message,
         }
     };
-    let raw: RawFile = toml::from_str(&text).map_err(|e| {
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         error(offset, e.message().trim().replace('\n', "; "))
     })?;

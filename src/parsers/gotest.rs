@@ -39,9 +39,6 @@ use super::{Ended, MAX_MESSAGE, OutputTail, Parser, StreamVerdict, TestResult, T
 /// running test once, but the input may be anything).
 const MAX_LISTED: usize = 10_000;
 
-/// Longest `Elapsed` taken as given (about 31 years); longer is clamped.
-const MAX_ELAPSED_SECS: f64 = 1e9;
-
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Event {
@@ -487,10 +484,7 @@ fn clip(s: &str) -> String {
 /// test2json's `Elapsed` seconds: negative is 0, absurdly large is
 /// clamped, NaN is no duration (then it is measured from arrival times).
 fn seconds(s: f64) -> Option<Duration> {
-    if s.is_nan() {
-        return None;
-    }
-    Duration::try_from_secs_f64(s.clamp(0.0, MAX_ELAPSED_SECS)).ok()
+    super::reported_seconds(s)
 }
 
 #[cfg(test)]
@@ -844,14 +838,14 @@ pay/pay_test.go:14:2: undefined: chargeCard
         let (results, _) = run(input, Some("cut"));
         let d = |n: &str| find(&results, n).duration;
         assert_eq!(d("p/TestNeg"), Some(Duration::ZERO));
-        assert_eq!(d("p/TestHuge"), Some(Duration::from_secs(1_000_000_000)));
+        assert_eq!(d("p/TestHuge"), Some(super::super::MAX_REPORTED_TIME));
         // One millisecond a line in these tests: from `run` to `pass`.
         assert_eq!(d("p/TestNone"), Some(Duration::from_millis(3)));
         assert_eq!(d("p/TestOpen"), Some(Duration::from_millis(1)));
         assert_eq!(seconds(f64::NAN), None);
         assert_eq!(
             seconds(f64::INFINITY),
-            Some(Duration::from_secs(1_000_000_000))
+            Some(super::super::MAX_REPORTED_TIME)
         );
         assert_eq!(seconds(f64::NEG_INFINITY), Some(Duration::ZERO));
     }

@@ -61,7 +61,7 @@ const MAX_DEPTH: usize = 64;
 /// The longest `time` taken as a test's or suite's duration: a year.
 /// Longer (`time="1e19"`) is a broken writer, and would overflow the
 /// history's milliseconds.
-pub const MAX_TIME: Duration = Duration::from_secs(366 * 24 * 3600);
+pub const MAX_TIME: Duration = super::MAX_REPORTED_TIME;
 
 /// How much older than the batch's start a file's modification time may
 /// be and still count as written by the batch: file times come from the
@@ -159,6 +159,20 @@ pub fn read_junit_files(
     out
 }
 
+/// Reads one JUnit document held in memory, shown as the file `file`, as
+/// [`read_junit_files`] reads each file of the batch `batch`: for the fuzz
+/// targets (`fuzz/`) and tests, which have bytes rather than a directory.
+pub fn read_junit_bytes(bytes: &[u8], file: &str, batch: &str) -> JunitFiles {
+    let mut reader = BatchReader::new(batch);
+    reader.file = file.to_owned();
+    read_source(bytes, &mut reader);
+    JunitFiles {
+        tests: repeat::assemble(reader.seen),
+        problems: reader.problems,
+        warnings: reader.warnings,
+    }
+}
+
 fn glob_set(dir: &Path, patterns: &[String], problems: &mut Vec<String>) -> Option<GlobSet> {
     let mut builder = GlobSetBuilder::new();
     for p in patterns {
@@ -223,8 +237,14 @@ fn read_file(path: &Path, reader: &mut BatchReader<'_>) {
             return;
         }
     };
+    read_source(BufReader::new(file), reader);
+}
+
+/// Reads one document into `reader` (a file of the batch: cases outside
+/// any suite are one group).
+fn read_source(source: impl BufRead, reader: &mut BatchReader<'_>) {
     reader.file_group = None;
-    match read_xml(BufReader::new(file), Keep::Output, Times::Clamp, reader) {
+    match read_xml(source, Keep::Output, Times::Clamp, reader) {
         Ok(()) => {}
         Err(e) => reader
             .problems

@@ -844,7 +844,7 @@ fn outcome(rest: &str) -> (Outcome, Option<Duration>) {
             .and_then(|t| t.parse::<f64>().ok())
             .filter(|t| t.is_finite())
             // Clamped: the number is whatever the line says.
-            .and_then(|t| Duration::try_from_secs_f64(t.clamp(0.0, 1e9)).ok())
+            .and_then(super::reported_seconds)
         {
             Some(d) => (head, Some(d)),
             None => (rest, None),

@@ -421,7 +421,11 @@ impl LtpParser {
     ) -> TestResult {
         self.reported += 1;
         let measured = at.saturating_sub(self.unit.started);
-        let pan = self.unit.pan_duration.map(Duration::from_secs);
+        // `duration=` is whatever the line says: at most a year.
+        let pan = self
+            .unit
+            .pan_duration
+            .map(|s| Duration::from_secs(s).min(super::MAX_REPORTED_TIME));
         TestResult {
             path: vec![name],
             status,
@@ -834,6 +838,14 @@ mod tests {
 
     fn run(input: &str) -> (Vec<TestResult>, StreamVerdict) {
         run_with(LtpParser::new(), input.as_bytes(), &Ended::exited())
+    }
+
+    #[test]
+    fn pan_duration_out_of_range_is_clamped() {
+        let input = "<<<test_start>>>\ntag=big01 stime=1\n<<<test_output>>>\nbig01.c:1: TPASS: ok\n<<<execution_status>>>\ninitiation_status=\"ok\"\nduration=18446744073709551615 termination_type=exited termination_id=0 corefile=no\n<<<test_end>>>\n";
+        let (results, _) = run(input);
+        assert_eq!(results.len(), 1, "{results:#?}");
+        assert_eq!(results[0].duration, Some(crate::parsers::MAX_REPORTED_TIME));
     }
 
     fn one(input: &str) -> (TestResult, StreamVerdict) {

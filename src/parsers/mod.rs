@@ -243,6 +243,22 @@ fn is_banner(line: &str) -> bool {
         || line == "RUN"
 }
 
+/// The longest time a test's output may say it took: a year, as a JUnit
+/// `time` ([`junit::MAX_TIME`]). The number is whatever the line says.
+pub const MAX_REPORTED_TIME: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// A time a test's output reports, in seconds (TAP `time=`, go's
+/// `Elapsed`, libtest's `<0.01s>`), clamped to 0 to [`MAX_REPORTED_TIME`]:
+/// negative is zero, longer or infinite is a year, NaN is none (the time
+/// is then measured from the lines' arrival). Never panics.
+pub(crate) fn reported_seconds(secs: f64) -> Option<Duration> {
+    if secs.is_nan() {
+        return None;
+    }
+    // In range after the clamp, so the conversion cannot fail.
+    Duration::try_from_secs_f64(secs.clamp(0.0, MAX_REPORTED_TIME.as_secs_f64())).ok()
+}
+
 /// The longest message kept for a test (the JUnit `message` attribute, the
 /// history's message column); the whole output goes to the failure text.
 pub const MAX_MESSAGE: usize = 512;
@@ -344,6 +360,16 @@ mod tests {
             .as_deref(),
             Some("x_test.go:12: got 3 want 4")
         );
+    }
+
+    #[test]
+    fn reported_times_are_clamped() {
+        assert_eq!(reported_seconds(0.25), Some(Duration::from_millis(250)));
+        assert_eq!(reported_seconds(-1.0), Some(Duration::ZERO));
+        assert_eq!(reported_seconds(1e300), Some(MAX_REPORTED_TIME));
+        assert_eq!(reported_seconds(f64::INFINITY), Some(MAX_REPORTED_TIME));
+        assert_eq!(reported_seconds(f64::NEG_INFINITY), Some(Duration::ZERO));
+        assert_eq!(reported_seconds(f64::NAN), None);
     }
 
     #[test]

@@ -132,23 +132,56 @@ pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
     };
     let file = File::open(path).map_err(read_error)?;
     let modified = file.metadata().and_then(|m| m.modified()).ok();
+    read_source(
+        path,
+        BufReader::with_capacity(READ_BUFFER, file),
+        modified,
+        |offset| {
+            line_column(BufReader::with_capacity(
+                READ_BUFFER,
+                File::open(path)?.take(offset),
+            ))
+        },
+    )
+}
+
+/// Reads one JUnit document held in memory as if it were the file `path`
+/// (which is not opened): what [`read_file`] does, for the fuzz targets
+/// (`fuzz/`) and tests, which have bytes rather than files.
+pub fn read_bytes(path: &Path, bytes: &[u8]) -> Result<JunitFile, ImportError> {
+    read_source(path, bytes, None, |offset| {
+        let end = usize::try_from(offset).map_or(bytes.len(), |o| o.min(bytes.len()));
+        line_column(&bytes[..end])
+    })
+}
+
+/// Reads the document `source` of the file `path`; `position` turns a
+/// byte offset into a line and column for an error.
+fn read_source(
+    path: &Path,
+    source: impl BufRead,
+    modified: Option<SystemTime>,
+    position: impl Fn(u64) -> io::Result<(u64, u64)>,
+) -> Result<JunitFile, ImportError> {
+    let read_error = |error| ImportError::Read {
+        path: path.to_owned(),
+        error,
+    };
     let default_suite = path
         .file_stem()
         .map_or_else(|| "junit".to_owned(), |s| s.to_string_lossy().into_owned());
     let mut reader = dialect::FileReader::new(default_suite);
-    match read_xml(
-        BufReader::with_capacity(READ_BUFFER, file),
-        Keep::Messages,
-        Times::Reject,
-        &mut reader,
-    ) {
+    match read_xml(source, Keep::Messages, Times::Reject, &mut reader) {
         Ok(()) => {}
         Err(XmlError::Syntax {
             error: quick_xml::Error::Io(e),
             ..
         }) => return Err(read_error(io::Error::new(e.kind(), e.to_string()))),
-        Err(XmlError::Syntax { position, error }) => {
-            let (line, column) = line_column(path, position).map_err(read_error)?;
+        Err(XmlError::Syntax {
+            position: at,
+            error,
+        }) => {
+            let (line, column) = position(at).map_err(read_error)?;
             return Err(ImportError::Malformed {
                 path: path.to_owned(),
                 line,
@@ -156,8 +189,11 @@ pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
                 message: error.to_string(),
             });
         }
-        Err(XmlError::BadTime { position, value }) => {
-            let (line, column) = line_column(path, position).map_err(read_error)?;
+        Err(XmlError::BadTime {
+            position: at,
+            value,
+        }) => {
+            let (line, column) = position(at).map_err(read_error)?;
             return Err(ImportError::BadTime {
                 path: path.to_owned(),
                 line,
@@ -175,10 +211,9 @@ pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
     Ok(reader.finish(path.to_owned(), modified))
 }
 
-/// The 1-based line and column (in characters) of byte `offset` of a file:
-/// only for an error message, so it reads the file again.
-fn line_column(path: &Path, offset: u64) -> io::Result<(u64, u64)> {
-    let mut reader = BufReader::with_capacity(READ_BUFFER, File::open(path)?.take(offset));
+/// The 1-based line and column (in characters) at the end of `reader`
+/// (a file read again up to an error's offset): only for an error message.
+fn line_column(mut reader: impl BufRead) -> io::Result<(u64, u64)> {
     let (mut line, mut column) = (1u64, 1u64);
     loop {
         let chunk = reader.fill_buf()?;
@@ -659,13 +694,29 @@ more</failure></testcase>
     }
 
     #[test]
+    fn bytes_read_as_a_file_name_the_line_and_column() {
+        let xml = b"<testsuite name=\"s\">\n  <testcase name=\"t\" time=\"1e19\"/>\n</testsuite>\n";
+        let e = read_bytes(Path::new("mem.xml"), xml).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "mem.xml:2:3: time=\"1e19\" is not a duration of 0 to 31622400 seconds"
+        );
+        let file = read_bytes(
+            Path::new("mem.xml"),
+            b"<testsuite name=\"s\"><testcase name=\"t\" time=\"2\"/></testsuite>",
+        )
+        .unwrap();
+        assert_eq!(file.suites[0].cases.len(), 1);
+    }
+
+    #[test]
     fn line_and_column_of_an_offset() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(dir.path(), "x", "ab\ncdé\nf");
-        assert_eq!(line_column(&path, 0).unwrap(), (1, 1));
-        assert_eq!(line_column(&path, 4).unwrap(), (2, 2));
-        assert_eq!(line_column(&path, 7).unwrap(), (2, 4));
-        assert_eq!(line_column(&path, 8).unwrap(), (3, 1));
+        let text = "ab\ncdé\nf".as_bytes();
+        let at = |offset: usize| line_column(&text[..offset]).unwrap();
+        assert_eq!(at(0), (1, 1));
+        assert_eq!(at(4), (2, 2));
+        assert_eq!(at(7), (2, 4));
+        assert_eq!(at(8), (3, 1));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::parsers::{MAX_REPORTED_TIME, reported_seconds};
+
 /// Longest name kept (one on a 1 MB line would otherwise be kept whole);
 /// messages are bounded by [`crate::parsers::MAX_MESSAGE`].
 const MAX_NAME: usize = 4096;
@@ -196,7 +198,7 @@ fn bats_timing_suffix(desc: &[u8]) -> Option<(&[u8], Duration)> {
     }
     let name = rest[..digits_at].strip_suffix(b" in ")?;
     let n: u64 = std::str::from_utf8(&rest[digits_at..]).ok()?.parse().ok()?;
-    Some((name, Duration::from_millis(n)))
+    Some((name, Duration::from_millis(n).min(MAX_REPORTED_TIME)))
 }
 
 /// bats' `in 3 ms`, followed by nothing or another `#`.
@@ -213,7 +215,7 @@ fn in_ms(t: &[u8]) -> bool {
 fn timing(text: &[u8]) -> Option<Duration> {
     if let Some(rest) = text.strip_prefix(b"in ") {
         let (n, unit) = digits(rest)?;
-        return (trim(unit) == b"ms").then(|| Duration::from_millis(n));
+        return (trim(unit) == b"ms").then(|| Duration::from_millis(n).min(MAX_REPORTED_TIME));
     }
     let rest = text.strip_prefix(b"time=")?;
     let end = rest
@@ -230,13 +232,13 @@ fn timing(text: &[u8]) -> Option<Duration> {
         return None;
     };
     // Clamped: `time=1e400s` must not panic.
-    Duration::try_from_secs_f64(secs).ok()
+    reported_seconds(secs)
 }
 
 /// A YAML diagnostic's `duration_ms: 12` (bats' TAP 13 formatter).
 pub(super) fn yaml_duration(value: &[u8]) -> Option<Duration> {
     let secs = std::str::from_utf8(trim(value)).ok()?.parse::<f64>().ok()? / 1000.0;
-    Duration::try_from_secs_f64(secs).ok()
+    reported_seconds(secs)
 }
 
 /// A description with TAP's `\#` and `\\` escapes undone.
@@ -640,8 +642,17 @@ mod tests {
         // `in` without a number is part of the name.
         assert_eq!(result("ok 1 a # in the middle").desc, "a # in the middle");
         assert_eq!(yaml_duration(b" 12"), Some(Duration::from_millis(12)));
-        assert_eq!(yaml_duration(b"1e999"), None);
-        assert_eq!(yaml_duration(b"-1"), None);
+        // Whatever the line says: clamped to 0 to a year, never a panic.
+        assert_eq!(yaml_duration(b"1e999"), Some(MAX_REPORTED_TIME));
+        assert_eq!(yaml_duration(b"1e30"), Some(MAX_REPORTED_TIME));
+        assert_eq!(yaml_duration(b"-1"), Some(Duration::ZERO));
+        assert_eq!(yaml_duration(b"NaN"), None);
+        let r = result("ok 1 a # time=99999999999999999999999s");
+        assert_eq!(r.duration, Some(MAX_REPORTED_TIME));
+        let r = result("ok 1 a # in 9999999999999999999 ms");
+        assert_eq!(r.duration, Some(MAX_REPORTED_TIME));
+        let (_, d) = bats_timing_suffix(b"a in 18446744073709551615ms").unwrap();
+        assert_eq!(d, MAX_REPORTED_TIME);
     }
 
     #[test]

@@ -1,0 +1,13 @@
+//! Durations of the config file and flags (`90s`, `1h30m`): any text is
+//! a duration of at most a year, or an error; never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use warden::config::{MAX_DURATION, parse_duration};
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(d) = parse_duration(&text) {
+        assert!(!d.is_zero() && d <= MAX_DURATION, "{text:?}: {d:?}");
+    }
+});

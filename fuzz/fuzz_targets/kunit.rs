@@ -1,0 +1,9 @@
+//! The kunit streaming parser: any output, any arrival times, any ending.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use warden::parsers;
+
+fuzz_target!(|data: &[u8]| {
+    warden_fuzz::drive(Box::new(parsers::tap::TapParser::kunit()), data);
+});
