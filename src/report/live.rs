@@ -17,11 +17,19 @@ use crate::runner::Reporter;
 /// into a thousand full rewrites.
 const JUNIT_MIN_INTERVAL: Duration = Duration::from_millis(100);
 
+/// A rewrite costs time proportional to what was recorded so far, so a
+/// fixed interval would make a long run quadratic (100,000 batches: a 10 MB
+/// file rewritten ten times a second). Waiting this many times the last
+/// rewrite's duration keeps rewrites to a tenth of the run's time at most.
+const JUNIT_COST_FACTOR: u32 = 10;
+
 pub struct LiveReport {
     pub terminal: Terminal,
     junit: JunitWriter,
     pending: Vec<Outcome>,
     last_write: Option<Instant>,
+    /// How long the last rewrite took (see [`JUNIT_COST_FACTOR`]).
+    last_cost: Duration,
     junit_error_shown: bool,
     pub history: Option<Recorder>,
 }
@@ -33,6 +41,7 @@ impl LiveReport {
             junit,
             pending: Vec::new(),
             last_write: None,
+            last_cost: Duration::ZERO,
             junit_error_shown: false,
             history: None,
         }
@@ -65,7 +74,7 @@ impl Reporter for LiveReport {
             return None;
         }
         if let Some(last) = self.last_write {
-            let next = last + JUNIT_MIN_INTERVAL;
+            let next = last + JUNIT_MIN_INTERVAL.max(self.last_cost * JUNIT_COST_FACTOR);
             if Instant::now() < next {
                 return Some(next);
             }
@@ -78,9 +87,12 @@ impl Reporter for LiveReport {
         if self.pending.is_empty() {
             return None;
         }
+        let began = Instant::now();
         let result = self.junit.record_many(&self.pending);
         self.pending.clear();
-        self.last_write = Some(Instant::now());
+        let now = Instant::now();
+        self.last_cost = now - began;
+        self.last_write = Some(now);
         if let Err(e) = result
             && !self.junit_error_shown
         {
