@@ -6,6 +6,7 @@ pub mod config;
 pub mod dashboard;
 pub mod event;
 pub mod history;
+pub mod input;
 pub mod outcome;
 pub mod parsers;
 pub mod plan;

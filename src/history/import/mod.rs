@@ -32,7 +32,6 @@
 mod assemble;
 mod dialect;
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -130,14 +129,18 @@ pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
         path: path.to_owned(),
         error,
     };
-    let file = File::open(path).map_err(read_error)?;
+    // Not a FIFO, a device or a link to one; bounded in size.
+    let (file, _) = crate::input::open_regular(path, crate::input::MAX_XML_BYTES).map_err(read_error)?;
     let modified = file.metadata().and_then(|m| m.modified()).ok();
     let default_suite = path
         .file_stem()
         .map_or_else(|| "junit".to_owned(), |s| s.to_string_lossy().into_owned());
     let mut reader = dialect::FileReader::new(default_suite);
     match read_xml(
-        BufReader::with_capacity(READ_BUFFER, file),
+        BufReader::with_capacity(
+            READ_BUFFER,
+            crate::input::bounded(file, crate::input::MAX_XML_BYTES),
+        ),
         Keep::Messages,
         Times::Reject,
         &mut reader,
@@ -178,7 +181,10 @@ pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
 /// The 1-based line and column (in characters) of byte `offset` of a file:
 /// only for an error message, so it reads the file again.
 fn line_column(path: &Path, offset: u64) -> io::Result<(u64, u64)> {
-    let mut reader = BufReader::with_capacity(READ_BUFFER, File::open(path)?.take(offset));
+    let mut reader = BufReader::with_capacity(
+        READ_BUFFER,
+        crate::input::open_regular(path, crate::input::MAX_XML_BYTES)?.0.take(offset),
+    );
     let (mut line, mut column) = (1u64, 1u64);
     loop {
         let chunk = reader.fill_buf()?;
