@@ -1,6 +1,7 @@
 //! warden: a supervisor for CI test jobs. See DESIGN.md and docs/ARCHITECTURE.md.
 
 pub mod app;
+pub mod artifacts;
 pub mod cli;
 pub mod config;
 pub mod dashboard;

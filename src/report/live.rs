@@ -30,7 +30,12 @@ pub struct LiveReport {
     last_write: Option<Instant>,
     /// How long the last rewrite took (see [`JUNIT_COST_FACTOR`]).
     last_cost: Duration,
-    junit_error_shown: bool,
+    /// The first JUnit write error (a failed rewrite leaves the previous
+    /// file whole).
+    junit_error: Option<String>,
+    /// Batches recorded, and of those in the file on disk.
+    recorded: usize,
+    on_disk: usize,
     pub history: Option<Recorder>,
 }
 
@@ -42,13 +47,33 @@ impl LiveReport {
             pending: Vec::new(),
             last_write: None,
             last_cost: Duration::ZERO,
-            junit_error_shown: false,
+            junit_error: None,
+            recorded: 0,
+            on_disk: 0,
             history: None,
         }
     }
 }
 
 impl LiveReport {
+    /// Whether the JUnit file could not be written at some point, and if
+    /// the last attempt failed too, what the file on disk is missing.
+    pub fn junit_problem(&self) -> Option<String> {
+        let first = self.junit_error.as_ref()?;
+        let path = self.junit.path().display();
+        if self.on_disk == self.recorded {
+            return Some(format!(
+                "JUnit {path} could not be written for a while ({first}); it was rewritten since and holds all {} units",
+                self.recorded
+            ));
+        }
+        Some(format!(
+            "JUnit {path} could not be written ({first}): it holds the {} units written before, not the last {}",
+            self.on_disk,
+            self.recorded - self.on_disk
+        ))
+    }
+
     fn show_history_problems(&mut self) {
         let Some(h) = &self.history else { return };
         for p in h.take_problems() {
@@ -88,19 +113,25 @@ impl Reporter for LiveReport {
             return None;
         }
         let began = Instant::now();
+        self.recorded += self.pending.len();
         let result = self.junit.record_many(&self.pending);
         self.pending.clear();
         let now = Instant::now();
         self.last_cost = now - began;
         self.last_write = Some(now);
-        if let Err(e) = result
-            && !self.junit_error_shown
-        {
-            self.junit_error_shown = true;
-            self.terminal.println(&format!(
-                "warden: cannot write JUnit {}: {e}",
-                self.junit.path().display()
-            ));
+        match result {
+            // Written whole to a temp file, then renamed: the file on disk
+            // is this one or, on an error, the previous one, never a part.
+            Ok(()) => self.on_disk = self.recorded,
+            Err(e) if self.junit_error.is_none() => {
+                self.terminal.println(&format!(
+                    "warden: cannot write JUnit {}: {e}; it keeps the {} units written before",
+                    self.junit.path().display(),
+                    self.on_disk
+                ));
+                self.junit_error = Some(e.to_string());
+            }
+            Err(_) => {}
         }
         None
     }
