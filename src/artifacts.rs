@@ -128,7 +128,10 @@ mod tests {
         let first = ArtifactsLock::take(dir.path(), "run 1-2 (pid 1)").unwrap();
         let e = ArtifactsLock::take(dir.path(), "run 3-4").unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("in use by another warden run (run 1-2 (pid 1))"), "{msg}");
+        assert!(
+            msg.contains("in use by another warden run (run 1-2 (pid 1))"),
+            "{msg}"
+        );
         drop(first);
         ArtifactsLock::take(dir.path(), "run 3-4").unwrap();
     }

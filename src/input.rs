@@ -123,7 +123,10 @@ mod tests {
         let big = dir.path().join("big");
         std::fs::write(&big, [b'x'; 101]).unwrap();
         let e = read_to_string(&big, 100).unwrap_err();
-        assert!(e.to_string().contains("101 bytes, more than the 100"), "{e}");
+        assert!(
+            e.to_string().contains("101 bytes, more than the 100"),
+            "{e}"
+        );
         assert_eq!(read_to_string(&big, 101).unwrap().len(), 101);
     }
 

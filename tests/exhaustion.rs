@@ -50,7 +50,10 @@ fn mkfifo(path: &Path) {
 #[test]
 fn config_that_is_not_a_regular_file_is_refused() {
     for (what, make) in [
-        ("a FIFO", Box::new(|p: &Path| mkfifo(p)) as Box<dyn Fn(&Path)>),
+        (
+            "a FIFO",
+            Box::new(|p: &Path| mkfifo(p)) as Box<dyn Fn(&Path)>,
+        ),
         (
             "a character device",
             Box::new(|p: &Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap()),
@@ -138,9 +141,14 @@ fn import_of_fifo_and_dev_zero_is_refused() {
 #[test]
 fn import_of_an_xml_bomb_is_rejected() {
     let w = Warden::new().no_config().watchdog(Duration::from_secs(10));
-    let mut bomb = String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n");
+    let mut bomb =
+        String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n");
     for i in 1..10 {
-        let prev = if i == 1 { "lol".to_owned() } else { format!("lol{}", i - 1) };
+        let prev = if i == 1 {
+            "lol".to_owned()
+        } else {
+            format!("lol{}", i - 1)
+        };
         bomb.push_str(&format!(
             "<!ENTITY lol{i} \"{}\">\n",
             format!("&{prev};").repeat(10)
@@ -178,7 +186,11 @@ fn a_huge_junit_text_node_costs_bounded_memory() {
     "#;
     let (r, hwm) = run_sampled(
         Warden::new()
-            .shell("big", script, "format = \"junit\"\njunit-files = [\"report.xml\"]")
+            .shell(
+                "big",
+                script,
+                "format = \"junit\"\njunit-files = [\"report.xml\"]",
+            )
             .watchdog(Duration::from_secs(60)),
     );
     r.assert_code(1);
@@ -208,7 +220,9 @@ fn a_huge_line_without_newline_costs_bounded_memory() {
     r.assert_code(0);
     assert!(hwm < 64 * 1024, "peak RSS {hwm} KiB\n{}", r.context);
     assert_eq!(
-        std::fs::metadata(r.artifacts().join("logs/line.log")).unwrap().len(),
+        std::fs::metadata(r.artifacts().join("logs/line.log"))
+            .unwrap()
+            .len(),
         134217728 + "TAP version 13\n1..1\nok 1 - a\n".len() as u64
     );
 }
@@ -222,7 +236,11 @@ fn thousands_of_processes_are_all_killed() {
     let script = format!("i=0; while [ $i -lt {N} ]; do sleep 1000 & i=$((i+1)); done; exit 0");
     let started = Instant::now();
     let r = Warden::new()
-        .shell("forks", &script, "grace = \"1s\"\ndrain = \"1s\"\nleak = \"fail\"")
+        .shell(
+            "forks",
+            &script,
+            "grace = \"1s\"\ndrain = \"1s\"\nleak = \"fail\"",
+        )
         .watchdog(Duration::from_secs(60))
         .run();
     r.assert_code(1);
@@ -243,7 +261,11 @@ fn thousands_of_processes_are_all_killed() {
 #[test]
 fn a_second_warden_on_the_same_artifacts_is_refused() {
     let first = Warden::new()
-        .shell("slow", "while [ ! -e go ]; do sleep 0.05; done; echo first", "")
+        .shell(
+            "slow",
+            "while [ ! -e go ]; do sleep 0.05; done; echo first",
+            "",
+        )
         .watchdog(Duration::from_secs(30));
     let artifacts = first.path_str("warden-artifacts");
     let go = first.path("go");
@@ -315,11 +337,14 @@ fn a_full_artifacts_filesystem_is_a_run_error() {
         }
         let r = w.run();
         r.assert_code(1);
-        r.assert_stdout_contains("Run error: artifacts could not be written, 2 of 2 logs may be incomplete");
+        r.assert_stdout_contains(
+            "Run error: artifacts could not be written, 2 of 2 logs may be incomplete",
+        );
         if !verbose {
             // Its own write to its log (its stdout) failed: the reason says why.
             assert!(
-                r.stdout.contains("(its log could not be written: the filesystem is full;"),
+                r.stdout
+                    .contains("(its log could not be written: the filesystem is full;"),
                 "{}",
                 r.context
             );

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Parser;
 
+use crate::artifacts::ArtifactsLock;
 use crate::cli::{
     CheckArgs, Cli, Command, ContainmentChoice, ImportCommand, ReapArgs, RunArgs, StoreArgs,
 };
-use crate::artifacts::ArtifactsLock;
 use crate::config::{self, Config, FlakyPolicy};
 use crate::history::Location;
 use crate::history::model::Labels;
@@ -377,7 +377,10 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         let mut run_errors = Vec::new();
         if let Err(e) = junit.write() {
             err!("warden: cannot write JUnit {}: {e}", plan.junit.display());
-            run_errors.push(format!("JUnit {} could not be created: {e}", plan.junit.display()));
+            run_errors.push(format!(
+                "JUnit {} could not be created: {e}",
+                plan.junit.display()
+            ));
         }
         let stop = watchdog::start(deadline).context("cannot watch for signals")?;
         let mut live = LiveReport::new(Terminal::new(mode), junit);

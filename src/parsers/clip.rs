@@ -161,8 +161,8 @@ impl<R: Read> ClipRuns<R> {
             let marker = format!(" [... {} bytes not read ...] ", self.dropped);
             self.staged.extend_from_slice(marker.as_bytes());
             let clipped_at = self.out + self.staged.len() as u64;
-            let shift = self.shifts.last().map_or(0, |s| s.1) + self.dropped as i64
-                - marker.len() as i64;
+            let shift =
+                self.shifts.last().map_or(0, |s| s.1) + self.dropped as i64 - marker.len() as i64;
             self.shifts.push((clipped_at, shift));
         }
         self.staged.extend(self.tail.drain(..));
@@ -238,7 +238,10 @@ mod tests {
         let text = &out[3..out.len() - 4];
         // No `&` without its `;`, and no stray `…;` remains.
         for (i, _) in text.match_indices('&') {
-            assert!(text[i..].starts_with("&amp;") || text[i..].starts_with("&quot;"), "{text}");
+            assert!(
+                text[i..].starts_with("&amp;") || text[i..].starts_with("&quot;"),
+                "{text}"
+            );
         }
         assert!(!text.contains("uot;") || text.contains("&quot;"), "{text}");
     }

@@ -610,7 +610,8 @@ pub fn read_xml<R: BufRead>(
     // Every text node and tag clipped (memory bounded whatever the file):
     // positions are mapped back to the file's for messages.
     let mut reader = Reader::from_reader(BufReader::new(ClipRuns::new(source)));
-    let original = |r: &Reader<BufReader<ClipRuns<R>>>, pos: u64| r.get_ref().get_ref().original(pos);
+    let original =
+        |r: &Reader<BufReader<ClipRuns<R>>>, pos: u64| r.get_ref().get_ref().original(pos);
     let mut walk = Walk {
         keep,
         times,
@@ -1210,7 +1211,10 @@ assertion `left == right` failed</failure>
     }
 
     fn set_mtime(dir: &Path, rel: &str, ago: Duration) {
-        let f = File::options().write(true).open(dir.join(rel)).unwrap();
+        let f = std::fs::File::options()
+            .write(true)
+            .open(dir.join(rel))
+            .unwrap();
         f.set_modified(SystemTime::now() - ago).unwrap();
     }
 

@@ -130,7 +130,8 @@ pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
         error,
     };
     // Not a FIFO, a device or a link to one; bounded in size.
-    let (file, _) = crate::input::open_regular(path, crate::input::MAX_XML_BYTES).map_err(read_error)?;
+    let (file, _) =
+        crate::input::open_regular(path, crate::input::MAX_XML_BYTES).map_err(read_error)?;
     let modified = file.metadata().and_then(|m| m.modified()).ok();
     let default_suite = path
         .file_stem()
@@ -183,7 +184,9 @@ pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
 fn line_column(path: &Path, offset: u64) -> io::Result<(u64, u64)> {
     let mut reader = BufReader::with_capacity(
         READ_BUFFER,
-        crate::input::open_regular(path, crate::input::MAX_XML_BYTES)?.0.take(offset),
+        crate::input::open_regular(path, crate::input::MAX_XML_BYTES)?
+            .0
+            .take(offset),
     );
     let (mut line, mut column) = (1u64, 1u64);
     loop {
