@@ -61,6 +61,7 @@ def one(warden: Path, work: Path, n: int, rep: int) -> dict:
     argv = [str(warden), "run", "-c", str(cfg), "--artifacts", str(d / "artifacts"),
             "--history", f"sqlite:{d / 'history.db'}"]
     passes: list[float] = []
+    others: list[bytes] = []
     t0 = time.time()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -69,6 +70,8 @@ def one(warden: Path, work: Path, n: int, rep: int) -> dict:
         for line in proc.stdout:
             if line.lstrip().startswith(b"PASS"):
                 passes.append(time.time())
+            elif not line.lstrip().startswith(b"START") and len(others) < 50:
+                others.append(line)
 
     err: list[bytes] = []
     reader = threading.Thread(target=read_out)
@@ -84,8 +87,8 @@ def one(warden: Path, work: Path, n: int, rep: int) -> dict:
     if leftovers:
         raise SystemExit(f"left processes behind: {leftovers}")
     if rc != 0 or len(passes) != n:
-        text = b"".join(err).decode(errors="replace")
-        raise SystemExit(f"n={n}: warden exited {rc} with {len(passes)}/{n} passed:\n{text[-2000:]}")
+        text = b"".join(err + others).decode(errors="replace")
+        raise SystemExit(f"n={n}: warden exited {rc} with {len(passes)}/{n} passed:\n{text[-4000:]}")
     code = (d / "artifacts" / "exit-code").read_text().strip()
     if code != "0":
         raise SystemExit(f"n={n}: exit-code file says {code!r}")
