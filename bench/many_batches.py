@@ -52,7 +52,7 @@ def config(path: Path, n: int) -> None:
             f.write(f'[[batch]]\nname = "b{i}"\ncommand = ["true"]\n\n')
 
 
-def one(warden: Path, work: Path, n: int, rep: int) -> dict:
+def one(warden: Path, work: Path, n: int, rep: int, containment: str | None) -> dict:
     d = work / f"n{n}-{rep}"
     d.mkdir()
     cfg = d / "warden.toml"
@@ -60,6 +60,8 @@ def one(warden: Path, work: Path, n: int, rep: int) -> dict:
     env, mark = marked_env()
     argv = [str(warden), "run", "-c", str(cfg), "--artifacts", str(d / "artifacts"),
             "--history", f"sqlite:{d / 'history.db'}"]
+    if containment:
+        argv += ["--containment", containment]
     passes: list[float] = []
     others: list[bytes] = []
     t0 = time.time()
@@ -116,6 +118,8 @@ def main() -> int:
     ap.add_argument("--sizes", help="comma-separated batch counts (default 10000,100000; 10000,20000 with --quick)")
     ap.add_argument("--reps", type=int, help="repetitions of the smaller sizes and the baseline (default 3; 1 with --quick)")
     ap.add_argument("--large-reps", type=int, default=1, help="repetitions of the largest size (default 1)")
+    ap.add_argument("--containment", choices=["cgroup", "pgroup"],
+                    help="passed to warden run (default: warden's own choice)")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--warden")
     ap.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
@@ -134,7 +138,7 @@ def main() -> int:
             for n in arms if rep % 2 == 0 else list(reversed(arms)):
                 if n == largest and rep >= args.large_reps:
                     continue
-                r = one(warden, work, n, rep)
+                r = one(warden, work, n, rep, args.containment)
                 log(f"n={n} rep {rep}: {r}")
                 results[n].append(r)
     finally:
@@ -162,7 +166,7 @@ def main() -> int:
     block = f"""{BEGIN}
 ## Many batches
 
-`python3 bench/many_batches.py{' --quick' if args.quick else ''}` at {rev}: N batches of `command = ["true"]`,
+`python3 bench/many_batches.py{' --quick' if args.quick else ''}{' --containment ' + args.containment if args.containment else ''}{' --reps ' + str(reps) if args.reps else ''}` at {rev}: N batches of `command = ["true"]`,
 `max-parallel = 2`, the SQLite history on, stdout a pipe; medians of the repetitions shown, arms
 interleaved. "Batch end -> exit": from the last batch's `PASS` line reaching the harness to warden's
 exit. Baseline: {BASELINE} batches in the same run (ratio = this arm / baseline).
