@@ -1,11 +1,13 @@
 //! warden: a supervisor for CI test jobs. See DESIGN.md and docs/ARCHITECTURE.md.
 
 pub mod app;
+pub mod artifacts;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod event;
 pub mod history;
+pub mod input;
 pub mod outcome;
 pub mod parsers;
 pub mod plan;

@@ -74,6 +74,9 @@ pub struct Outcome {
     pub test_problems: Vec<String>,
     /// Failing tests the quarantine list covers: (test name, why).
     pub quarantined_tests: Vec<(String, String)>,
+    /// Its artifacts could not be written (a full or read-only
+    /// filesystem): what happened. A run-level error, not the batch's.
+    pub artifacts_error: Option<String>,
 }
 
 impl Outcome {
@@ -105,6 +108,7 @@ impl Outcome {
             tests: Vec::new(),
             test_problems: Vec::new(),
             quarantined_tests: Vec::new(),
+            artifacts_error: None,
         }
     }
 }

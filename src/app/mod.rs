@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Parser;
 
+use crate::artifacts::ArtifactsLock;
 use crate::cli::{
     CheckArgs, Cli, Command, ContainmentChoice, ImportCommand, PidNsChoice, ReapArgs, RunArgs,
     StoreArgs,
@@ -294,6 +295,19 @@ fn reap_before_run() {
     }
 }
 
+/// Who holds an artifacts lock, for the refusal another run prints.
+fn lock_holder() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let since = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+        .format("%Y-%m-%d %H:%M:%S UTC");
+    format!(
+        "run {}, pid {} on {}, started {since}",
+        run_id(),
+        std::process::id(),
+        host.trim()
+    )
+}
+
 /// A run id unique on this machine, whatever PID namespace we are in:
 /// our pid, its start time and our PID namespace (see `leftovers`).
 fn run_id() -> String {
@@ -337,6 +351,11 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     if let Some(w) = plan.scratch.socket_warning() {
         err!("warden: warning: {w}");
     }
+    // One run per artifacts directory (artifacts.rs): taken before anything
+    // in it is touched, held until the process ends.
+    std::fs::create_dir_all(&plan.artifacts)
+        .with_context(|| format!("cannot create {}", plan.artifacts.display()))?;
+    let _lock = ArtifactsLock::take(&plan.artifacts, &lock_holder())?;
     // The shared directory belongs to one run: state a setup step left for
     // cleanup must not leak into the next run.
     let _ = std::fs::remove_dir_all(&plan.shared_dir);
@@ -362,7 +381,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     reap_before_run();
     let run_record = history_run_record(&plan);
-    let (result, recorder) = runtime.block_on(async {
+    let (result, recorder, mut run_errors) = runtime.block_on(async {
         let id = run_id();
         let mode = Mode::detect(&id, args.containment == ContainmentChoice::Pgroup);
         if let (ContainmentChoice::Cgroup, Mode::Pgroup { why }) = (args.containment, &mode) {
@@ -402,8 +421,13 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         };
         let junit = JunitWriter::new(plan.junit.clone());
         // An empty but valid report from the start: a killed run still leaves one.
+        let mut run_errors = Vec::new();
         if let Err(e) = junit.write() {
             err!("warden: cannot write JUnit {}: {e}", plan.junit.display());
+            run_errors.push(format!(
+                "JUnit {} could not be created: {e}",
+                plan.junit.display()
+            ));
         }
         let stop = watchdog::start(deadline).context("cannot watch for signals")?;
         let mut live = LiveReport::new(Terminal::new(mode), junit);
@@ -411,10 +435,16 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         let result = runner::run(&plan, supervisor.clone(), &mut live, stop, deadline).await;
         live.terminal.finish();
         supervisor.mode().finish();
-        Ok((result, live.history.take()))
+        run_errors.extend(live.junit_problem());
+        Ok((result, live.history.take(), run_errors))
     })?;
     let outcomes = result.outcomes;
     let mut code = exit_code(&outcomes, result.stopped, plan.flaky);
+    run_errors.extend(artifacts_errors(&outcomes));
+    // The run's own failure: its results are incomplete, so it cannot pass.
+    if !run_errors.is_empty() && code == EXIT_PASSED {
+        code = EXIT_FAILED;
+    }
     let quarantine = quarantine_notes(&plan, &outcomes);
     if !quarantine.valid && code == EXIT_PASSED {
         code = EXIT_FAILED;
@@ -436,6 +466,9 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     if let Some(r) = &recorded {
         summary.add_note(history_line(r));
+    }
+    for e in &run_errors {
+        summary.add_note(format!("Run error: {e}"));
     }
     out!("\n{}", summary.render_text().trim_end());
     out!("JUnit: {}", plan.junit.display());
@@ -564,8 +597,36 @@ fn exit_code(outcomes: &[Outcome], stopped: Option<StopCause>, flaky: FlakyPolic
     }
 }
 
+/// What the batches could not write (artifacts.rs: a full or read-only
+/// filesystem), as run-level errors: the first few named, the rest counted.
+fn artifacts_errors(outcomes: &[Outcome]) -> Vec<String> {
+    const NAMED: usize = 3;
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|o| o.artifacts_error.as_deref())
+        .collect();
+    if failed.is_empty() {
+        return Vec::new();
+    }
+    let mut line = format!(
+        "artifacts could not be written, {} of {} logs may be incomplete: {}",
+        failed.len(),
+        outcomes.len(),
+        failed[..failed.len().min(NAMED)].join("; ")
+    );
+    if failed.len() > NAMED {
+        line.push_str(&format!("; and {} more", failed.len() - NAMED));
+    }
+    vec![line]
+}
+
+/// A temp file renamed over `path`; the temp file removed if that fails.
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        // Best effort: the error that matters is the one returned.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

@@ -235,10 +235,12 @@ pub const DEFAULT_RESERVE: Duration = Duration::from_secs(5 * 60);
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
-            path: path.to_path_buf(),
-            error,
-        })?;
+        let text = crate::input::read_to_string(path, crate::input::MAX_CONFIG_BYTES).map_err(
+            |error| ConfigError::Read {
+                path: path.to_path_buf(),
+                error,
+            },
+        )?;
         Config::parse(path, &text)
     }
 

@@ -87,10 +87,13 @@ struct RawEntry {
 }
 
 pub fn load(path: &Path) -> Result<Quarantine, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
-        path: path.to_path_buf(),
-        error,
-    })?;
+    let text =
+        crate::input::read_to_string(path, crate::input::MAX_CONFIG_BYTES).map_err(|error| {
+            ConfigError::Read {
+                path: path.to_path_buf(),
+                error,
+            }
+        })?;
     parse(path, &text)
 }
 

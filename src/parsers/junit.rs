@@ -43,7 +43,6 @@
 //! cases and none of their output.
 
 use std::borrow::Cow;
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -52,6 +51,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
+use super::clip::ClipRuns;
 use super::repeat::{self, Seen};
 use super::{MAX_MESSAGE, MAX_TEST_OUTPUT, OutputTail, TestResult, TestStatus};
 
@@ -228,8 +228,9 @@ fn walk(
 }
 
 fn read_file(path: &Path, reader: &mut BatchReader<'_>) {
-    let file = match File::open(path) {
-        Ok(f) => f,
+    // A batch may leave a FIFO or a link to a device where its report should be.
+    let file = match crate::input::open_regular(path, crate::input::MAX_XML_BYTES) {
+        Ok((f, _)) => crate::input::bounded(f, crate::input::MAX_XML_BYTES),
         Err(e) => {
             reader
                 .problems
@@ -626,7 +627,11 @@ pub fn read_xml<R: BufRead>(
     times: Times,
     visitor: &mut impl Visitor,
 ) -> Result<(), XmlError> {
-    let mut reader = Reader::from_reader(source);
+    // Every text node and tag clipped (memory bounded whatever the file):
+    // positions are mapped back to the file's for messages.
+    let mut reader = Reader::from_reader(BufReader::new(ClipRuns::new(source)));
+    let original =
+        |r: &Reader<BufReader<ClipRuns<R>>>, pos: u64| r.get_ref().get_ref().original(pos);
     let mut walk = Walk {
         keep,
         times,
@@ -644,11 +649,11 @@ pub fn read_xml<R: BufRead>(
             return Err(bad);
         }
         buf.clear();
-        walk.at = reader.buffer_position();
+        walk.at = original(&reader, reader.buffer_position());
         let event = reader
             .read_event_into(&mut buf)
             .map_err(|error| XmlError::Syntax {
-                position: reader.error_position(),
+                position: original(&reader, reader.error_position()),
                 error,
             })?;
         match event {
@@ -1226,7 +1231,10 @@ assertion `left == right` failed</failure>
     }
 
     fn set_mtime(dir: &Path, rel: &str, ago: Duration) {
-        let f = File::options().write(true).open(dir.join(rel)).unwrap();
+        let f = std::fs::File::options()
+            .write(true)
+            .open(dir.join(rel))
+            .unwrap();
         f.set_modified(SystemTime::now() - ago).unwrap();
     }
 

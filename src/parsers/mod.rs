@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+pub mod clip;
 pub mod gotest;
 pub mod junit;
 pub mod libtest;

@@ -34,7 +34,10 @@ const MAX_ECHO_LINE: usize = 64 * 1024;
 
 #[derive(Debug, Default)]
 pub struct Captured {
+    /// Bytes read from the batch.
     pub bytes: u64,
+    /// Of those, bytes that reached the log (all unless `write_error`).
+    pub logged: u64,
     /// The first write error; reading went on so the batch never blocked.
     pub write_error: Option<io::Error>,
     /// Whether capture ended because every writer closed the pipe.
@@ -345,6 +348,7 @@ impl Capture {
         match self {
             Capture::Direct { log } => Captured {
                 bytes: log.metadata().map(|m| m.len()).unwrap_or(0),
+                logged: log.metadata().map(|m| m.len()).unwrap_or(0),
                 write_error: None,
                 eof: true,
                 tests: None,
@@ -401,6 +405,24 @@ fn pump(pipe: &OwnedFd, stop: &OwnedFd, mut log: File, mut readers: Readers) -> 
     got
 }
 
+/// `write_all` that says how much was written before an error: the
+/// warning must give what reached the log, not what was read.
+fn write_counted(log: &mut File, mut data: &[u8]) -> (usize, Option<io::Error>) {
+    let mut written = 0;
+    while !data.is_empty() {
+        match log.write(data) {
+            Ok(0) => return (written, Some(io::ErrorKind::WriteZero.into())),
+            Ok(n) => {
+                written += n;
+                data = &data[n..];
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (written, Some(e)),
+        }
+    }
+    (written, None)
+}
+
 enum ReadEnd {
     Eof,
     Drained,
@@ -418,10 +440,10 @@ fn read_available(
             Ok(([], _)) => return ReadEnd::Eof,
             Ok((data, _)) => {
                 got.bytes += data.len() as u64;
-                if got.write_error.is_none()
-                    && let Err(e) = log.write_all(data)
-                {
-                    got.write_error = Some(e);
+                if got.write_error.is_none() {
+                    let (written, error) = write_counted(log, data);
+                    got.logged += written as u64;
+                    got.write_error = error;
                 }
                 if let Some(e) = readers.echo.as_mut() {
                     e.feed(data);

@@ -127,14 +127,22 @@ impl Supervisor {
             String::new(),
         );
         let t0 = Instant::now();
+        let mut log_error = None;
         match self.start_and_watch(batch, events, stop, t0).await {
             Ok(mut ending) => {
                 let feed = ending.captured.tests.take();
+                log_error = ending
+                    .captured
+                    .write_error
+                    .as_ref()
+                    .filter(|e| crate::artifacts::is_unwritable(e))
+                    .map(|e| e.to_string());
                 judge(&mut outcome, cfg, ending);
                 read_tests(&mut outcome, batch, feed);
             }
             Err(e) => outcome.reason = e,
         }
+        unwritable_artifacts(&mut outcome, log_error);
         outcome.duration = t0.elapsed();
         outcome
     }
@@ -360,13 +368,32 @@ fn program(cmd: &config::Command) -> String {
     }
 }
 
+/// A log that could not be written, or a failure on a filesystem that
+/// cannot take writes (the batch's own writes to its log, which is its
+/// stdout, failed too): the run's problem, said as such, not the batch's.
+fn unwritable_artifacts(outcome: &mut Outcome, log_error: Option<String>) {
+    // One statvfs per batch: a batch that ignores its write errors passes
+    // with a cut log, and that is the run's problem too.
+    let why = log_error.or_else(|| {
+        let dir = outcome.log.parent()?;
+        crate::artifacts::unwritable(dir).map(str::to_owned)
+    });
+    let Some(why) = why else { return };
+    if !outcome.status.is_success() {
+        outcome.reason.push_str(&format!(
+            " (its log could not be written: {why}; the batch may have failed for that)"
+        ));
+    }
+    outcome.artifacts_error = Some(format!("log {}: {why}", outcome.log.display()));
+}
+
 /// Turns what happened into a status and a reason in words.
 fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
     outcome.exit = ending.exit;
     if let Some(e) = &ending.captured.write_error {
         outcome.warnings.push(format!(
-            "log write failed (output after the first {} bytes may be missing): {e}",
-            ending.captured.bytes
+            "log write failed: {} of {} bytes reached the log: {e}",
+            ending.captured.logged, ending.captured.bytes
         ));
     }
     if let Some((m, term)) = &ending.fatal {

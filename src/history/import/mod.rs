@@ -32,7 +32,6 @@
 mod assemble;
 mod dialect;
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -130,16 +129,23 @@ pub fn read_file(path: &Path) -> Result<JunitFile, ImportError> {
         path: path.to_owned(),
         error,
     };
-    let file = File::open(path).map_err(read_error)?;
+    // Not a FIFO, a device or a link to one; bounded in size.
+    let (file, _) =
+        crate::input::open_regular(path, crate::input::MAX_XML_BYTES).map_err(read_error)?;
     let modified = file.metadata().and_then(|m| m.modified()).ok();
     read_source(
         path,
-        BufReader::with_capacity(READ_BUFFER, file),
+        BufReader::with_capacity(
+            READ_BUFFER,
+            crate::input::bounded(file, crate::input::MAX_XML_BYTES),
+        ),
         modified,
         |offset| {
             line_column(BufReader::with_capacity(
                 READ_BUFFER,
-                File::open(path)?.take(offset),
+                crate::input::open_regular(path, crate::input::MAX_XML_BYTES)?
+                    .0
+                    .take(offset),
             ))
         },
     )
