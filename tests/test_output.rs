@@ -244,3 +244,26 @@ fn rerun_needs_a_format_and_a_place_for_the_tests() {
     r.assert_code(2);
     r.assert_stderr_contains("key `rerun`: must contain `{tests}`");
 }
+
+#[test]
+fn a_reported_time_out_of_range_is_clamped_with_a_warning() {
+    // go test -json reporting an absurd Elapsed: clamped to a year, and said.
+    let events = [
+        r#"{"Action":"run","Package":"p","Test":"TestA"}"#,
+        r#"{"Action":"pass","Package":"p","Test":"TestA","Elapsed":1e300}"#,
+        r#"{"Action":"pass","Package":"p","Elapsed":0.01}"#,
+    ];
+    let script = events
+        .iter()
+        .map(|e| format!("echo '{e}'"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let r = Warden::pgroup()
+        .shell("go", &script, "format = \"go-json\"")
+        .run();
+    r.assert_code(0);
+    r.assert_stdout_contains(
+        "1 test time(s) in the output were out of range and clamped to a year, e.g. p/TestA",
+    );
+    named(&r.junit(), "p/TestA").assert_status(Kind::Success, None);
+}

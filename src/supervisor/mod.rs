@@ -501,6 +501,19 @@ fn read_tests(outcome: &mut Outcome, batch: &PlannedBatch, feed: Option<TestFeed
     };
     let mut tests = tests;
     crate::parsers::names::disambiguate(&mut tests);
+    // A time the output reported beyond a year was clamped to a year
+    // (`parsers::reported_seconds`): nothing real takes that long, so say so.
+    let clamped: Vec<&crate::parsers::TestResult> = tests
+        .iter()
+        .filter(|t| t.duration == Some(crate::parsers::MAX_REPORTED_TIME))
+        .collect();
+    if let Some(first) = clamped.first() {
+        outcome.warnings.push(format!(
+            "{} test time(s) in the output were out of range and clamped to a year, e.g. {}",
+            clamped.len(),
+            first.name()
+        ));
+    }
     let which = failed_tests_summary(&tests).unwrap_or_default();
     let failed = !which.is_empty();
     match outcome.status {
