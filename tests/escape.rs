@@ -11,42 +11,10 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use common::{Containment, Kind, Run, Warden, wait_until};
-
-/// The cgroup2 mount point, and our own cgroup's directory under it.
-fn cgroup2() -> Option<(PathBuf, PathBuf)> {
-    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mut mounts: Vec<(String, String)> = info
-        .lines()
-        .filter_map(|line| {
-            let (pre, post) = line.split_once(" - ")?;
-            if post.split_whitespace().next()? != "cgroup2" {
-                return None;
-            }
-            let mut f = pre.split_whitespace();
-            let root = f.nth(3)?.to_string();
-            Some((f.next()?.to_string(), root))
-        })
-        .collect();
-    mounts.sort_by_key(|(m, _)| match m.as_str() {
-        "/sys/fs/cgroup" => 0,
-        "/sys/fs/cgroup/unified" => 1,
-        _ => 2,
-    });
-    let (mount, root) = mounts.into_iter().next()?;
-    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
-    let own = own.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
-    let inside = match own.strip_prefix(&root) {
-        Some(rest) if root != "/" => rest.to_string(),
-        _ => own,
-    };
-    let mount = PathBuf::from(mount);
-    let parent = mount.join(inside.trim_start_matches('/'));
-    Some((mount, parent))
-}
+use common::{Containment, Kind, Run, Warden, cgroup2, wait_until};
 
 /// Why these tests can't run here (they need root, a writable cgroup2 and
 /// PID namespaces), or `None`.

@@ -8,11 +8,11 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{MARK_VAR, kill_marked, wait_until, warden_bin};
+use common::{MARK_VAR, cgroup_parent, kill_marked, wait_until, warden_bin};
 
 /// Why wardens in their own PID namespaces can't be run here, or `None`.
 fn unavailable() -> Option<String> {
@@ -26,36 +26,6 @@ fn unavailable() -> Option<String> {
         .status()
         .is_ok_and(|s| s.success());
     (!ok).then(|| "`unshare --pid --fork --mount-proc` does not work here".to_string())
-}
-
-/// Our cgroup's directory: the wardens' run cgroups are made in it.
-fn cgroup_parent() -> Option<PathBuf> {
-    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
-    let own = own.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
-    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mut mounts: Vec<(String, String)> = info
-        .lines()
-        .filter_map(|line| {
-            let (pre, post) = line.split_once(" - ")?;
-            if post.split_whitespace().next()? != "cgroup2" {
-                return None;
-            }
-            let mut f = pre.split_whitespace();
-            let root = f.nth(3)?.to_string();
-            Some((f.next()?.to_string(), root))
-        })
-        .collect();
-    mounts.sort_by_key(|(m, _)| match m.as_str() {
-        "/sys/fs/cgroup" => 0,
-        "/sys/fs/cgroup/unified" => 1,
-        _ => 2,
-    });
-    let (mount, root) = mounts.into_iter().next()?;
-    let inside = match own.strip_prefix(&root) {
-        Some(rest) if root != "/" => rest.to_string(),
-        _ => own,
-    };
-    Some(Path::new(&mount).join(inside.trim_start_matches('/')))
 }
 
 /// `sh -c script` as PID 1's child in a new PID namespace, in `dir`.

@@ -565,9 +565,9 @@ impl Running {
     }
 }
 
-/// The directory under which warden (inheriting our cgroup) creates its run's
-/// cgroup, if there is a cgroup2 hierarchy.
-fn cgroup_parent() -> Option<PathBuf> {
+/// The cgroup2 mount point (`/sys/fs/cgroup`, else `/sys/fs/cgroup/unified`,
+/// as warden probes them) and our own cgroup's directory under it.
+pub fn cgroup2() -> Option<(PathBuf, PathBuf)> {
     let own = fs::read_to_string("/proc/self/cgroup").ok()?;
     let own = own.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
     let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
@@ -593,7 +593,15 @@ fn cgroup_parent() -> Option<PathBuf> {
         Some(rest) if root != "/" => rest.to_string(),
         _ => own,
     };
-    Some(Path::new(&mount).join(inside.trim_start_matches('/')))
+    let mount = PathBuf::from(mount);
+    let parent = mount.join(inside.trim_start_matches('/'));
+    Some((mount, parent))
+}
+
+/// The directory under which warden (inheriting our cgroup) creates its run's
+/// cgroup, if there is a cgroup2 hierarchy.
+pub fn cgroup_parent() -> Option<PathBuf> {
+    cgroup2().map(|(_, parent)| parent)
 }
 
 /// cgroup directories of the warden run with this pid that still exist
