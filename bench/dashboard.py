@@ -44,7 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402
     REPO, Noise, Stats, kill_marked, loadavg, log, machine_info, marked_env, order, timed_run,
-    warden_binary, write_section,
+    report_tail, warden_binary, write_section,
 )
 import history  # noqa: E402
 
@@ -266,18 +266,7 @@ def render(info, args, runs, results, samples, sizes, rows, flaky_reps, page_rep
     w("")
     w(f"Repetitions: {flaky_reps} of each flaky measurement, interleaved; {page_reps} of each other page.")
     w(f"Load average before/after: {loads[0]} / {loads[1]}. {noise_info}")
-    if errors:
-        w("")
-        w("Errors:")
-        for e in errors:
-            w(f"- {e}")
-    w("")
-    w("<details><summary>Machine</summary>")
-    w("")
-    for k, v in info.items():
-        w(f"- {k}: {v}")
-    w("")
-    w("</details>")
+    out.extend(report_tail(errors, info))
     out.append(END)
     return "\n".join(out)
 

@@ -48,7 +48,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402
     REPO, kill_marked, loadavg, log, machine_info, marked_env, timed_run, warden_binary,
-    write_section,
+    report_tail, write_section,
 )
 from dashboard import Server, get  # noqa: E402
 import history  # noqa: E402
@@ -239,18 +239,7 @@ def render(info, args, results, rows, seconds, errors, loads, elapsed) -> str:
           ", ".join(f"{r['label']} {r['stop'] * 1000:.0f} ms" for r in stops) + ".")
     w("")
     w(f"Load average before/after: {loads[0]} / {loads[1]}.")
-    if errors:
-        w("")
-        w("Errors:")
-        for e in errors:
-            w(f"- {e}")
-    w("")
-    w("<details><summary>Machine</summary>")
-    w("")
-    for k, v in info.items():
-        w(f"- {k}: {v}")
-    w("")
-    w("</details>")
+    out.extend(report_tail(errors, info))
     out.append(END)
     return "\n".join(out)
 

@@ -959,6 +959,18 @@ def loadavg() -> str:
         return "?"
 
 
+def report_tail(errors: list[str], info: dict[str, str]) -> list[str]:
+    """The end of a section: its errors, if any, then the machine table in
+    a <details> block. Shared by the dashboard bench scripts."""
+    lines: list[str] = []
+    if errors:
+        lines += ["", "Errors:"] + [f"- {e}" for e in errors]
+    lines += ["", "<details><summary>Machine</summary>", ""]
+    lines += [f"- {k}: {v}" for k, v in info.items()]
+    lines += ["", "</details>"]
+    return lines
+
+
 def write_section(path: Path, block: str, begin: str, end: str, script: str, repro_line: str) -> None:
     """Replaces the text between `begin` and `end` (markers included), or
     appends the block; makes sure the Reproduce section mentions `script`.
