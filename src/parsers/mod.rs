@@ -98,6 +98,18 @@ impl TestResult {
     }
 }
 
+/// Drops the output of passing and skipped tests: only failures (and flaky
+/// tests, for their failed attempt) keep theirs, unless the batch has
+/// `store-success-output`. The streaming feed applies it as results arrive,
+/// the JUnit reader once after the batch.
+pub fn drop_success_output(results: &mut [TestResult]) {
+    for r in results {
+        if matches!(r.status, TestStatus::Passed | TestStatus::Skipped(_)) {
+            r.output = String::new();
+        }
+    }
+}
+
 /// What a parser concluded about the whole stream, beyond single tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamVerdict {
@@ -151,26 +163,6 @@ impl Ended {
             reason.to_string()
         };
         Ended { status, reason }
-    }
-
-    /// The reason when the batch was cut off, `None` when it exited.
-    pub fn cut_short(&self) -> Option<&str> {
-        (self.status != TestStatus::Failed).then_some(self.reason.as_str())
-    }
-
-    /// Interim, until each parser builds its cut-off results with
-    /// [`Ended::result`]: results failed with the cut-off reason get the
-    /// cut-off status.
-    pub fn mark(&self, results: &mut [TestResult]) {
-        if self.status == TestStatus::Failed {
-            return;
-        }
-        for r in results {
-            if r.status == TestStatus::Failed && r.message.as_deref() == Some(self.reason.as_str())
-            {
-                r.status = self.status.clone();
-            }
-        }
     }
 
     /// A test cut off: its result with this status and reason.
@@ -331,8 +323,7 @@ pub(crate) fn parse_lines<'a>(
     for (i, line) in lines.into_iter().enumerate() {
         parser.line(line, Duration::from_millis(i as u64), &mut done);
     }
-    let (mut rest, verdict) = parser.finish(&ended);
-    ended.mark(&mut rest);
+    let (rest, verdict) = parser.finish(&ended);
     done.extend(rest);
     (done, verdict)
 }

@@ -24,7 +24,7 @@ use rustix::io::Errno;
 use tokio::sync::oneshot;
 
 use crate::config::Pattern;
-use crate::parsers::{Ended, Parser, StreamVerdict, TestResult, TestStatus};
+use crate::parsers::{Ended, Parser, StreamVerdict, TestResult};
 
 const CHUNK: usize = 256 * 1024;
 /// Pipe buffer we ask for, so a fast writer rarely blocks on us.
@@ -236,13 +236,8 @@ impl TestFeed {
     }
 
     fn drop_success_output(&mut self, from: usize) {
-        if self.keep_success_output {
-            return;
-        }
-        for r in &mut self.results[from..] {
-            if matches!(r.status, TestStatus::Passed | TestStatus::Skipped(_)) {
-                r.output = String::new();
-            }
+        if !self.keep_success_output {
+            crate::parsers::drop_success_output(&mut self.results[from..]);
         }
     }
 
@@ -274,11 +269,8 @@ impl TestFeed {
             ..
         } = self;
         let (mut rest, verdict) = parser.finish(ended);
-        ended.mark(&mut rest);
         if !keep_success_output {
-            rest.iter_mut()
-                .filter(|r| matches!(r.status, TestStatus::Passed | TestStatus::Skipped(_)))
-                .for_each(|r| r.output = String::new());
+            crate::parsers::drop_success_output(&mut rest);
         }
         results.extend(rest);
         // Grown by doubling: up to half of it unused, for as long as the

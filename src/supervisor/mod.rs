@@ -488,12 +488,7 @@ fn read_tests(outcome: &mut Outcome, batch: &PlannedBatch, feed: Option<TestFeed
             outcome.warnings.extend(read.warnings);
             let mut tests = read.tests;
             if !batch.config.store_success_output {
-                // As the streaming feed does: only failures keep output.
-                for t in &mut tests {
-                    if !t.status.is_failure() && t.status != crate::parsers::TestStatus::Flaky {
-                        t.output = String::new();
-                    }
-                }
+                crate::parsers::drop_success_output(&mut tests);
             }
             (tests, read.problems)
         }
