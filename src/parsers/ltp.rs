@@ -1328,32 +1328,9 @@ INFO: ltp-pan reported some tests FAIL
     /// LTP's own report). The binary's name is given the way a batch
     /// running that one binary gives it.
     fn check_real(name: &str) -> (Vec<TestResult>, StreamVerdict) {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real/ltp");
-        let out = std::fs::read(dir.join(format!("{name}.out"))).unwrap();
-        let expected = std::fs::read_to_string(dir.join(format!("{name}.expected.tsv"))).unwrap();
+        let out = crate::parsers::real_fixtures::read("ltp", &format!("{name}.out"));
         let (results, verdict) = run_with(LtpParser::named(name), &out, &Ended::exited());
-        let got: Vec<(String, &str)> = results
-            .iter()
-            .map(|r| {
-                let status = match &r.status {
-                    TestStatus::Passed => "passed",
-                    TestStatus::Failed => "failed",
-                    TestStatus::Error(_) => "error",
-                    TestStatus::Flaky => "flaky",
-                    TestStatus::Skipped(_) => "skipped",
-                };
-                (r.name(), status)
-            })
-            .collect();
-        let want: Vec<(String, &str)> = expected
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                let (n, s) = l.split_once('\t').unwrap();
-                (n.to_string(), s)
-            })
-            .collect();
-        assert_eq!(got, want, "{name}");
+        crate::parsers::real_fixtures::assert_expected("ltp", name, "", &results);
         (results, verdict)
     }
 

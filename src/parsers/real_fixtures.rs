@@ -23,7 +23,8 @@ fn canonical(name: &str) -> String {
     name.replace("::", "/")
 }
 
-fn status_word(s: &TestStatus) -> &'static str {
+/// A status as the expected files spell it.
+pub(super) fn status_word(s: &TestStatus) -> &'static str {
     match s {
         TestStatus::Passed => "passed",
         TestStatus::Failed => "failed",
@@ -33,7 +34,8 @@ fn status_word(s: &TestStatus) -> &'static str {
     }
 }
 
-fn read(suite: &str, file: &str) -> Vec<u8> {
+/// `tests/fixtures/real/<suite>/<file>`.
+pub(super) fn read(suite: &str, file: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/real")
         .join(suite)
@@ -48,6 +50,19 @@ fn check(parser: Box<dyn Parser>, suite: &str, recording: &str) -> Vec<TestResul
     let bytes = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
     let (results, _) = parse_lines(parser, bytes.split(|b| *b == b'\n'), None);
     let stem = recording.rsplit_once('.').map_or(recording, |(s, _)| s);
+    assert_expected(suite, stem, "", &results);
+    results
+}
+
+/// Compares `results` (their names after `prefix`) with
+/// `suite/<stem>.expected.tsv` as multisets of `name<TAB>status`: the
+/// runner may report a parent before its subtests, warden after.
+pub(super) fn assert_expected<'a>(
+    suite: &str,
+    stem: &str,
+    prefix: &str,
+    results: impl IntoIterator<Item = &'a TestResult>,
+) {
     let expected = String::from_utf8(read(suite, &format!("{stem}.expected.tsv"))).expect("utf-8");
     let mut want: Vec<String> = expected
         .lines()
@@ -58,8 +73,11 @@ fn check(parser: Box<dyn Parser>, suite: &str, recording: &str) -> Vec<TestResul
         })
         .collect();
     let mut got: Vec<String> = results
-        .iter()
-        .map(|r| format!("{}\t{}", canonical(&r.name()), status_word(&r.status)))
+        .into_iter()
+        .map(|r| {
+            let name = canonical(&format!("{prefix}{}", r.name()));
+            format!("{name}\t{}", status_word(&r.status))
+        })
         .collect();
     want.sort_unstable();
     got.sort_unstable();
@@ -67,9 +85,8 @@ fn check(parser: Box<dyn Parser>, suite: &str, recording: &str) -> Vec<TestResul
     let extra: Vec<&String> = got.iter().filter(|g| !want.contains(g)).collect();
     assert!(
         missing.is_empty() && extra.is_empty() && got.len() == want.len(),
-        "{suite}/{recording}: missing {missing:#?}\nextra {extra:#?}"
+        "{suite}/{stem}: missing {missing:#?}\nextra {extra:#?}"
     );
-    results
 }
 
 fn message<'a>(results: &'a [TestResult], name: &str) -> &'a str {

@@ -485,22 +485,13 @@ proptest! {
 // ---- Real fixtures (tests/fixtures/real/, see their README.md) ----
 
 fn fixture(path: &str) -> Vec<u8> {
-    let full = format!("{}/tests/fixtures/real/{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+    let (suite, file) = path.split_once('/').expect("suite/file");
+    crate::parsers::real_fixtures::read(suite, file)
 }
 
 fn parse_with(parser: TapParser, input: &[u8]) -> (Vec<TestResult>, StreamVerdict) {
     let input = input.strip_suffix(b"\n").unwrap_or(input);
     parse_lines(Box::new(parser), input.split(|&b| b == b'\n'), None)
-}
-
-fn status_word(s: &TestStatus) -> &'static str {
-    match s {
-        TestStatus::Passed | TestStatus::Flaky => "passed",
-        TestStatus::Failed => "failed",
-        TestStatus::Error(_) => "error",
-        TestStatus::Skipped(_) => "skipped",
-    }
 }
 
 /// Tests we report that the runner's own report has no line for: the test
@@ -512,35 +503,15 @@ fn reported_by_runner(r: &TestResult) -> bool {
 }
 
 /// Compares `results` (names prefixed with `prefix`) with an
-/// `*.expected.tsv` (`name<TAB>status`), test by test, as multisets: the
-/// runner reports a parent before its subtests, we after.
+/// `*.expected.tsv`, leaving out what only warden names.
 fn compare_with_expected(expected_tsv: &str, prefix: &str, results: &[TestResult]) {
-    let text = String::from_utf8(fixture(expected_tsv)).expect("utf-8");
-    let mut expected: Vec<(String, String)> = text
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (name, status) = l.rsplit_once('\t').expect("name<TAB>status");
-            (name.to_string(), status.to_string())
-        })
-        .collect();
-    let mut got: Vec<(String, String)> = results
-        .iter()
-        .filter(|r| reported_by_runner(r))
-        .map(|r| {
-            (
-                format!("{prefix}{}", r.name()),
-                status_word(&r.status).to_string(),
-            )
-        })
-        .collect();
-    expected.sort();
-    got.sort();
-    let missing: Vec<_> = expected.iter().filter(|e| !got.contains(e)).collect();
-    let extra: Vec<_> = got.iter().filter(|g| !expected.contains(g)).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty() && got.len() == expected.len(),
-        "{expected_tsv}: missing {missing:#?}\nextra {extra:#?}"
+    let (suite, file) = expected_tsv.split_once('/').expect("suite/file");
+    let stem = file.strip_suffix(".expected.tsv").expect(".expected.tsv");
+    crate::parsers::real_fixtures::assert_expected(
+        suite,
+        stem,
+        prefix,
+        results.iter().filter(|r| reported_by_runner(r)),
     );
 }
 
