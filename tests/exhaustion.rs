@@ -271,11 +271,12 @@ fn a_second_warden_on_the_same_artifacts_is_refused() {
     let go = first.path("go");
     let running = first.spawn();
     let lock = Path::new(&artifacts).join(".warden.lock");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("pid")) {
-        assert!(Instant::now() < deadline, "no lock file");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        common::wait_until(Duration::from_secs(10), || {
+            std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("pid"))
+        }),
+        "no lock file"
+    );
     let second = Warden::new()
         .shell("other", "echo second", "")
         .args(["--artifacts", &artifacts])

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::http;
 
@@ -213,11 +213,13 @@ fn hostile_names_are_inert_on_the_terminal_in_markdown_tables_and_html() {
     // Our own child, by its pid.
     // SAFETY: kill(2) on a pid we spawned and have not reaped.
     unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while serve.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "serve did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        common::wait_until(Duration::from_secs(10), || serve
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "serve did not stop"
+    );
 }
 
 fn form_urlencoded(s: &str) -> String {
