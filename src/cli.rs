@@ -220,7 +220,10 @@ pub struct RunArgs {
     pub containment: ContainmentChoice,
     /// A PID namespace per batch, whose init warden kills to kill all the
     /// batch left, however it escaped the other layers: when it can be made
-    /// (auto: needs root / CAP_SYS_ADMIN), required, or off.
+    /// (auto: needs root / CAP_SYS_ADMIN), required, off, or `user`: inside
+    /// an unprivileged user namespace mapping only warden's uid and gid, for
+    /// runners without root (setuid programs such as sudo then don't work
+    /// in batches; falls back as auto does).
     #[arg(long, value_enum, env = "WARDEN_PID_NAMESPACE", default_value = "auto")]
     pub pid_namespace: PidNsChoice,
     /// Run only shard K of N of the batches: `count:K/N`, `hash:K/N` or
@@ -245,6 +248,7 @@ pub enum PidNsChoice {
     Auto,
     Required,
     Off,
+    User,
 }
 
 #[derive(Debug, clap::Args)]

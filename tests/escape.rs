@@ -298,3 +298,74 @@ fn check_and_run_name_the_layers() {
     r.assert_code(0);
     r.assert_stdout_contains("(no PID namespace: turned off by --pid-namespace off)");
 }
+
+/// The uid and gid an unprivileged warden runs as: `nobody`'s.
+const NOBODY: (u32, u32) = (65534, 65534);
+
+/// Why an unprivileged warden with `--pid-namespace user` can't be tried
+/// here (the test must be root to become `nobody`, and the kernel must let
+/// unprivileged users make user namespaces), or `None`.
+fn user_ns_unavailable() -> Option<String> {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        return Some("the test must run as root to start warden as nobody".into());
+    }
+    let ok = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["unshare", "--user", "--pid", "--fork", "true"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (!ok).then(|| "unprivileged users cannot make user+PID namespaces here".into())
+}
+
+#[test]
+fn unprivileged_warden_contains_with_a_user_namespace() {
+    // A warden without root has only the process group and the cookie,
+    // which `setsid env -i` escapes; `--pid-namespace user` still catches
+    // the escapee, and the batch keeps warden's uid and gid.
+    if let Some(why) = user_ns_unavailable() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let w = Warden::new().run_as(NOBODY.0, NOBODY.1);
+    let r = escape_batch(
+        w,
+        "child",
+        Path::new("-"),
+        "setsid",
+        "leak = \"fail\"\ndrain = \"200ms\"\ngrace = \"200ms\"",
+    )
+    .shell("ids", "id -u; id -g; echo \"pid $$\"", "")
+    .args(["--pid-namespace", "user", "-v"])
+    .run();
+    let (pid, _) = escapee(&r, "escapee.pid");
+    assert_gone(&r, "escapee.pid");
+    r.assert_code(1);
+    r.assert_stdout_contains("+ PID namespace per batch (in a user namespace");
+    let case = r.case("escape");
+    case.assert_status(Kind::Failure, Some("leaked"));
+    assert!(
+        case.message().contains(&pid.to_string()),
+        "the leak report names the escaped process {pid}: {}\n{}",
+        case.message(),
+        r.context
+    );
+    // Its own uid and gid, and PID 2 (under warden's init).
+    assert_eq!(r.log_text("ids"), "65534\n65534\npid 2\n", "{}", r.context);
+}
+
+#[test]
+fn unprivileged_warden_says_why_there_is_no_namespace() {
+    if let Some(why) = user_ns_unavailable() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let r = Warden::new()
+        .run_as(NOBODY.0, NOBODY.1)
+        .shell("t", "true", "")
+        .run();
+    r.assert_code(0);
+    r.assert_stderr_contains("(needs root; see --pid-namespace user)");
+}

@@ -316,19 +316,21 @@ fn run_id() -> String {
     leftovers::RunId::new(pid, start, pidns::own_ns().unwrap_or(0)).to_string()
 }
 
-/// Whether batches get a PID namespace each: `Ok`, or why not.
-fn pid_ns_layer(choice: PidNsChoice) -> Result<(), String> {
-    match choice {
-        PidNsChoice::Off => Err("turned off by --pid-namespace off".into()),
-        PidNsChoice::Auto | PidNsChoice::Required => pidns::probe(),
-    }
+/// Whether batches get a PID namespace each: how it is made, or why not.
+fn pid_ns_layer(choice: PidNsChoice) -> Result<pidns::Kind, String> {
+    let kind = match choice {
+        PidNsChoice::Off => return Err("turned off by --pid-namespace off".into()),
+        PidNsChoice::Auto | PidNsChoice::Required => pidns::Kind::Privileged,
+        PidNsChoice::User => pidns::Kind::User,
+    };
+    pidns::probe(kind).map(|()| kind)
 }
 
 /// The containment layers in use: the tracking layer (`mode`, described
 /// as `describe` says), then the PID namespace on top, or why there is none.
-fn layers_line(describe: &str, pid_ns: &Result<(), String>) -> String {
+fn layers_line(describe: &str, pid_ns: &Result<pidns::Kind, String>) -> String {
     match pid_ns {
-        Ok(()) => format!("{describe} + PID namespace per batch"),
+        Ok(kind) => format!("{describe} + {}", kind.describe()),
         Err(why) => format!("{describe} (no PID namespace: {why})"),
     }
 }
@@ -394,7 +396,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
                 mode.finish();
                 bail!("PID namespace per batch required but unavailable: {why}");
             }
-            if args.pid_namespace == PidNsChoice::Auto {
+            if matches!(args.pid_namespace, PidNsChoice::Auto | PidNsChoice::User) {
                 // Once per run: what is missing and what contains batches instead.
                 err!(
                     "warden: no PID namespace per batch ({why}); containment: {}",
@@ -410,7 +412,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
         let reaper = Reaper::start().context("cannot start the child reaper")?;
         let supervisor = Arc::new(
-            Supervisor::new(reaper, mode, pid_ns.is_ok(), id, args.verbose)
+            Supervisor::new(reaper, mode, pid_ns.ok(), id, args.verbose)
                 .context("cannot open /dev/null")?,
         );
         let mode = if args.verbose {

@@ -61,8 +61,8 @@ const SETTLE: Duration = Duration::from_secs(2);
 pub struct Supervisor {
     reaper: Reaper,
     mode: Mode,
-    /// Whether batches get a PID namespace each.
-    pid_ns: bool,
+    /// Whether batches get a PID namespace each, and how it is made.
+    pid_ns: Option<pidns::Kind>,
     run_id: String,
     verbose: bool,
     spawn_cache: spawn::SpawnCache,
@@ -90,7 +90,7 @@ impl Supervisor {
     pub fn new(
         reaper: Reaper,
         mode: Mode,
-        pid_ns: bool,
+        pid_ns: Option<pidns::Kind>,
         run_id: String,
         verbose: bool,
     ) -> std::io::Result<Supervisor> {

@@ -23,10 +23,18 @@
 //! Only a PID namespace is made: the batch sees the host's filesystem,
 //! network, devices and `/proc` (so `/proc` lists host pids, and
 //! `/proc/self` is the process itself; a pid from `getpid()` is the
-//! namespace's number). Making one needs CAP_SYS_ADMIN; an unprivileged user
-//! namespace would give it too, but would also map the batch's ids and
-//! forbid `setgroups`, breaking `sudo` and setuid helpers in batches, so it
-//! is not used.
+//! namespace's number). Making one needs CAP_SYS_ADMIN, so by default
+//! (`--pid-namespace auto`) only a root warden makes them.
+//!
+//! **Without root** (`--pid-namespace user`), the PID namespace is made
+//! inside a new user namespace, which any user may create where the kernel
+//! allows unprivileged user namespaces. That namespace maps just warden's
+//! own uid and gid to themselves ([`Kind::User`]), so the batch keeps its
+//! identity and file access, but it is not the default: the kernel forbids
+//! `setgroups` in it and ignores the set-user-ID bit of programs whose
+//! owner is not mapped, so `sudo` and other setuid helpers stop working in
+//! the batch, and every other user's files show as owned by `nobody`. A
+//! CI job on an unprivileged runner whose tests need none of that opts in.
 
 use std::ffi::{CString, OsString};
 use std::fs;
@@ -38,10 +46,67 @@ use crate::supervisor::procfs;
 /// The hidden first argument that makes warden a namespace's init.
 pub const INIT_ARG: &str = "__init";
 
-/// Whether this process can give a child its own PID namespace, decided by
-/// trying it: a forked child calls `unshare(CLONE_NEWPID)`. Must run before
-/// the reaper starts (it waits for its own child).
-pub fn probe() -> Result<(), String> {
+/// How a batch's PID namespace is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A PID namespace alone: needs CAP_SYS_ADMIN (root).
+    Privileged,
+    /// A PID namespace owned by a new user namespace that maps warden's own
+    /// uid and gid only: for a warden without root (see the module doc).
+    User,
+}
+
+impl Kind {
+    /// The clone/unshare flags that make this kind of namespace.
+    pub fn clone_flags(self) -> libc::c_int {
+        match self {
+            Kind::Privileged => libc::CLONE_NEWPID,
+            Kind::User => libc::CLONE_NEWUSER | libc::CLONE_NEWPID,
+        }
+    }
+
+    /// How `warden check` and the verbose run line name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Privileged => "PID namespace per batch",
+            Kind::User => {
+                "PID namespace per batch (in a user namespace mapping only warden's uid/gid)"
+            }
+        }
+    }
+}
+
+/// What a child in a new user namespace writes to its own
+/// `/proc/self/{setgroups,uid_map,gid_map}` before it execs: a user may map
+/// its own effective ids (one line each) once `setgroups` is denied.
+/// Built before the clone; the child only writes the bytes.
+#[derive(Clone)]
+pub struct IdMaps {
+    pub uid_map: std::ffi::CString,
+    pub gid_map: std::ffi::CString,
+}
+
+impl IdMaps {
+    /// Maps warden's effective uid and gid to themselves.
+    pub fn own() -> IdMaps {
+        let uid = rustix::process::geteuid().as_raw();
+        let gid = rustix::process::getegid().as_raw();
+        // Digits and spaces only: never contains a NUL.
+        let line = |id: u32| CString::new(format!("{id} {id} 1\n")).unwrap_or_default();
+        IdMaps {
+            uid_map: line(uid),
+            gid_map: line(gid),
+        }
+    }
+}
+
+/// Whether this process can give a child a PID namespace of this kind,
+/// decided by trying it: a forked child calls `unshare` with its flags
+/// (and, for a user namespace, writes its own id maps, as a batch's first
+/// process will). Must run before the reaper starts (it waits for its own
+/// child).
+pub fn probe(kind: Kind) -> Result<(), String> {
+    let maps = IdMaps::own();
     if fs::metadata("/proc/self/exe").is_err() {
         return Err("/proc/self/exe is not readable".into());
     }
@@ -52,7 +117,9 @@ pub fn probe() -> Result<(), String> {
         -1 => return Err(format!("fork: {}", std::io::Error::last_os_error())),
         0 => unsafe {
             // SAFETY: in the forked child; see above.
-            let code = if libc::unshare(libc::CLONE_NEWPID) == 0 {
+            let code = if libc::unshare(kind.clone_flags()) == 0
+                && (kind == Kind::Privileged || write_id_maps(&maps) == 0)
+            {
                 0
             } else {
                 *libc::__errno_location() & 0xff
@@ -74,12 +141,52 @@ pub fn probe() -> Result<(), String> {
     }
     match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
         (true, 0) => Ok(()),
-        (true, errno) => Err(format!(
-            "cannot create a PID namespace: {}",
-            std::io::Error::from_raw_os_error(errno)
-        )),
+        (true, errno) => Err(match kind {
+            Kind::Privileged => format!(
+                "cannot create a PID namespace: {}{}",
+                std::io::Error::from_raw_os_error(errno),
+                if rustix::process::geteuid().is_root() {
+                    ""
+                } else {
+                    " (needs root; see --pid-namespace user)"
+                }
+            ),
+            Kind::User => format!(
+                "cannot create a user and PID namespace: {}",
+                std::io::Error::from_raw_os_error(errno)
+            ),
+        }),
         _ => Err("the PID namespace probe died".into()),
     }
+}
+
+/// In a child just cloned into a new user namespace: denies `setgroups`
+/// and maps its own uid and gid, as an unprivileged process may. Returns 0,
+/// or -1 with errno set.
+///
+/// # Safety
+/// Async-signal-safe: only open/write/close on memory built beforehand.
+pub unsafe fn write_id_maps(maps: &IdMaps) -> i32 {
+    let files: [(&std::ffi::CStr, &[u8]); 3] = [
+        (c"/proc/self/setgroups", b"deny"),
+        (c"/proc/self/gid_map", maps.gid_map.as_bytes()),
+        (c"/proc/self/uid_map", maps.uid_map.as_bytes()),
+    ];
+    for (path, bytes) in files {
+        // SAFETY: plain syscalls on a NUL-terminated path and a live buffer.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd == -1 {
+                return -1;
+            }
+            let n = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+            libc::close(fd);
+            if n != bytes.len() as isize {
+                return -1;
+            }
+        }
+    }
+    0
 }
 
 /// The identity of a process's PID namespace: the inode of `/proc/<pid>/ns/pid`.

@@ -151,6 +151,8 @@ pub struct Warden {
     mark: String,
     /// Give warden a stdout whose reader is already gone (EPIPE on write).
     broken_stdout: bool,
+    /// Run warden as this uid and gid (the test runs as root).
+    user: Option<(u32, u32)>,
 }
 
 impl Default for Warden {
@@ -186,6 +188,7 @@ impl Warden {
             watchdog: DEFAULT_WATCHDOG,
             mark: new_mark(),
             broken_stdout: false,
+            user: None,
         }
     }
 
@@ -321,6 +324,16 @@ impl Warden {
 
     /// warden's stdout is a pipe nobody reads (its read end is closed), as
     /// when piped to `head` that has exited or a log collector that died.
+    /// Runs warden as `uid`/`gid` with no supplementary groups (the test
+    /// must run as root); its directory becomes writable for everyone.
+    pub fn run_as(mut self, uid: u32, gid: u32) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(self.dir.path(), fs::Permissions::from_mode(0o777))
+            .expect("chmod test dir");
+        self.user = Some((uid, gid));
+        self
+    }
+
     pub fn broken_stdout(mut self) -> Self {
         self.broken_stdout = true;
         self
@@ -414,6 +427,11 @@ impl Warden {
             .env("NO_COLOR", "1")
             .env(MARK_VAR, &self.mark)
             .envs(&self.env);
+        if let Some((uid, gid)) = self.user {
+            use std::os::unix::process::CommandExt;
+            // std drops the supplementary groups when root sets a uid.
+            cmd.uid(uid).gid(gid);
+        }
         let started = Instant::now();
         let mut child = cmd.spawn().expect("spawn warden");
         let stdout = match child.stdout.take() {

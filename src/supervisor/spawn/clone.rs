@@ -52,21 +52,24 @@ pub struct Placed {
     pub in_cgroup: bool,
     /// PID 1 of a new PID namespace.
     pub in_pid_ns: bool,
+    /// In a new user namespace too, whose id maps it must write itself.
+    pub in_user_ns: bool,
 }
 
 /// Starts `child(arg)` in a new process; returns its pid in the parent once
 /// the child has exec'd or exited. Before each attempt `*placed` (which
 /// must point into `arg`'s memory) says whether the child will already run
 /// in `cgroup_dir`, or must move itself there, and whether it is the init
-/// of a new PID namespace (asked for with `pid_ns`; not had where the
-/// kernel refuses it, or on the fork fallback).
+/// of new namespaces (asked for with `ns_flags`, `CLONE_NEWPID` and maybe
+/// `CLONE_NEWUSER`, or 0; not had where the kernel refuses them, or on the
+/// fork fallback).
 ///
 /// # Safety
 /// `child` must only make async-signal-safe calls and must exec or `_exit`;
 /// with a shared address space it must not touch what other threads use.
 pub unsafe fn spawn(
     cgroup_dir: Option<RawFd>,
-    pid_ns: bool,
+    ns_flags: libc::c_int,
     child: ChildFn,
     arg: *mut libc::c_void,
     placed: *mut Placed,
@@ -82,17 +85,17 @@ pub unsafe fn spawn(
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
     }
-    let mut result = unsafe { spawn_blocked(cgroup_dir, pid_ns, child, arg, placed, stack) };
+    let mut result = unsafe { spawn_blocked(cgroup_dir, ns_flags, child, arg, placed, stack) };
     // A namespace the kernel won't make here (nesting or count limits, a
     // seccomp policy): this batch goes without.
-    if pid_ns
+    if ns_flags != 0
         && let Err(e) = &result
         && matches!(
             e.raw_os_error(),
             Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS | libc::ENOMEM)
         )
     {
-        result = unsafe { spawn_blocked(cgroup_dir, false, child, arg, placed, stack) };
+        result = unsafe { spawn_blocked(cgroup_dir, 0, child, arg, placed, stack) };
     }
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     result
@@ -100,7 +103,7 @@ pub unsafe fn spawn(
 
 unsafe fn spawn_blocked(
     cgroup_dir: Option<RawFd>,
-    pid_ns: bool,
+    ns_flags: libc::c_int,
     child: ChildFn,
     arg: *mut libc::c_void,
     placed: *mut Placed,
@@ -110,13 +113,13 @@ unsafe fn spawn_blocked(
     if let Some(_dir) = cgroup_dir {
         flags |= CLONE_INTO_CGROUP;
     }
-    if pid_ns {
-        flags |= libc::CLONE_NEWPID as u64;
-    }
+    flags |= ns_flags as u64;
+    let pid_ns = ns_flags != 0;
     unsafe {
         *placed = Placed {
             in_cgroup: cgroup_dir.is_some(),
             in_pid_ns: pid_ns,
+            in_user_ns: ns_flags & libc::CLONE_NEWUSER != 0,
         }
     };
     if SHARED_VM {

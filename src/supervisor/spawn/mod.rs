@@ -26,6 +26,7 @@ use std::sync::Mutex;
 
 use crate::config;
 use crate::supervisor::containment::Containment;
+use crate::supervisor::pidns;
 
 mod clone;
 
@@ -45,7 +46,9 @@ pub struct Prepared<'a> {
     /// Its `cgroup.procs`, for the fork fallback (opened by the child).
     cgroup_procs: Option<CString>,
     /// Start the batch in a PID namespace of its own, under warden's init.
-    pid_ns: bool,
+    pid_ns: Option<pidns::Kind>,
+    /// The id maps a child in a new user namespace writes.
+    id_maps: pidns::IdMaps,
 }
 
 /// A started batch: the pid of its first process (the program, or the
@@ -70,6 +73,8 @@ pub struct SpawnCache {
     own_pidfd: Option<OwnedFd>,
     /// The file `execvp` would run for each key.
     programs: Mutex<HashMap<ProgramKey, PathBuf>>,
+    /// warden's own uid and gid, as a user namespace maps them.
+    id_maps: pidns::IdMaps,
 }
 
 impl SpawnCache {
@@ -82,6 +87,7 @@ impl SpawnCache {
             )
             .ok(),
             programs: Mutex::default(),
+            id_maps: pidns::IdMaps::own(),
         })
     }
 
@@ -104,7 +110,7 @@ pub fn prepare<'a>(
     env: &BTreeMap<String, String>,
     cwd: &Path,
     containment: &Containment,
-    pid_ns: bool,
+    pid_ns: Option<pidns::Kind>,
     output: OwnedFd,
 ) -> io::Result<Prepared<'a>> {
     let args: Vec<OsString> = match what {
@@ -147,7 +153,8 @@ pub fn prepare<'a>(
             .procs_path()
             .map(|p| cstring(p.into_os_string().into_vec()))
             .transpose()?,
-        pid_ns: pid_ns && cache.own_pidfd.is_some(),
+        pid_ns: pid_ns.filter(|_| cache.own_pidfd.is_some()),
+        id_maps: cache.id_maps.clone(),
     })
 }
 
@@ -217,7 +224,7 @@ pub fn spawn(p: &Prepared, cache: &SpawnCache) -> io::Result<Spawned> {
     // closes it (CLOEXEC), so the parent reads EOF. In a namespace, the
     // init passes it on to the program's exec.
     let (err_rx, err_tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let status = if p.pid_ns {
+    let status = if p.pid_ns.is_some() {
         Some(rustix::pipe::pipe_with(
             rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
         )?)
@@ -225,8 +232,7 @@ pub fn spawn(p: &Prepared, cache: &SpawnCache) -> io::Result<Spawned> {
         None
     };
     let status_fd = status.as_ref().map_or(-1, |(_, tx)| tx.as_raw_fd());
-    let init_argv_owned =
-        crate::supervisor::pidns::init_args(err_tx.as_raw_fd(), status_fd, &p.program, &p.argv);
+    let init_argv_owned = pidns::init_args(err_tx.as_raw_fd(), status_fd, &p.program, &p.argv);
     let init_argv = null_terminated(&init_argv_owned);
     let mut args = ChildArgs {
         p,
@@ -246,7 +252,7 @@ pub fn spawn(p: &Prepared, cache: &SpawnCache) -> io::Result<Spawned> {
         let arg = &raw mut args;
         clone::spawn(
             p.cgroup_dir,
-            p.pid_ns,
+            p.pid_ns.map_or(0, pidns::Kind::clone_flags),
             child,
             arg.cast(),
             &raw mut (*arg).placed,
@@ -299,6 +305,12 @@ unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
             libc::write(err_fd, bytes.as_ptr().cast(), bytes.len());
             libc::_exit(EXEC_FAILED)
         };
+        // First, while it holds every capability in its new user namespace
+        // (an exec would drop them): map its own ids, so the batch keeps
+        // warden's uid and gid.
+        if a.placed.in_user_ns && pidns::write_id_maps(&p.id_maps) != 0 {
+            fail(a.err_fd);
+        }
         // Handlers installed by warden must not run here, on warden's memory;
         // signals stay blocked (as the parent set them) until that is so.
         for sig in 1..libc::SIGRTMAX() {
