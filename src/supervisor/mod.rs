@@ -59,13 +59,12 @@ async fn fatal_match(rx: &mut Option<oneshot::Receiver<FatalMatch>>) -> FatalMat
 const SETTLE: Duration = Duration::from_secs(2);
 
 pub struct Supervisor {
-    reaper: Reaper,
     mode: Mode,
     /// Whether batches get a PID namespace each, and how it is made.
     pid_ns: Option<pidns::Kind>,
     run_id: String,
     verbose: bool,
-    spawn_cache: spawn::SpawnCache,
+    spawner: spawn::spawner::Spawner,
 }
 
 /// What happened after the main process was started.
@@ -84,6 +83,9 @@ struct Ending {
     /// The pipe was still open when we gave up on it, held by no process we
     /// could find in the batch's containment.
     pipe_held: bool,
+    /// Time ran out or the run stopped while the program was still being
+    /// exec'd (its binary on a stalled mount): the child was killed there.
+    exec_blocked: bool,
 }
 
 impl Supervisor {
@@ -95,12 +97,11 @@ impl Supervisor {
         verbose: bool,
     ) -> std::io::Result<Supervisor> {
         Ok(Supervisor {
-            reaper,
             mode,
             pid_ns,
             run_id,
             verbose,
-            spawn_cache: spawn::SpawnCache::new()?,
+            spawner: spawn::spawner::Spawner::new(spawn::SpawnCache::new()?, reaper),
         })
     }
 
@@ -190,33 +191,66 @@ impl Supervisor {
             .map(|p| TestFeed::new(p, cfg.store_success_output));
         let (output, mut capture) = Capture::new(log, Readers { echo, fatal, tests })
             .map_err(|e| format!("cannot set up output capture: {e}"))?;
-        let spawned = spawn::prepare(
-            &self.spawn_cache,
+        let deadline = tokio::time::Instant::from_std(t0 + cfg.timeout);
+        // Post steps run during a stop; only a second stop request ends them.
+        let post = matches!(batch.phase, Phase::Post { .. });
+        let obeys = move |s: Stop| match s {
+            Stop::Running => false,
+            Stop::Stopping { .. } => !post,
+            Stop::Killing { .. } => true,
+        };
+        // Started on a spawner thread: an exec that blocks (a stalled mount)
+        // must not stop this thread. If the batch's time runs out or the
+        // run stops first, the program may just have started (its answer
+        // not read yet), so it gets the grace period to answer; if it
+        // doesn't, its exec is stuck: the child is killed where it waits,
+        // which ends the spawn, and the batch ends as timed out or stopped.
+        let mut cut_short = None;
+        let spawned = match spawn::Request::new(
             &cfg.command,
             &cfg.env,
             &batch.cwd,
             containment,
             self.pid_ns,
             output,
-        )
-        .and_then(|prepared| {
-            self.reaper.spawn(|| {
-                let spawned = spawn::spawn(&prepared, &self.spawn_cache)?;
-                // Under the reaper's lock: the pid can't have been reaped
-                // (and reused) yet, so the pidfd is this process's.
-                let pidfd = rustix::process::Pid::from_raw(spawned.pid).and_then(|p| {
-                    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
-                });
-                Ok((spawned.pid, (spawned.status, pidfd)))
-            })
-        });
-        // `prepared` is gone here, and with it our copy of the child's output fd.
-        let (pid, (status, pidfd), exit_rx) = spawned.map_err(|e| {
+        ) {
+            Err(e) => Err(e),
+            Ok(request) => {
+                let (pending, answer) = self.spawner.spawn(request);
+                tokio::pin!(answer);
+                let interrupted = tokio::select! {
+                    biased;
+                    started = &mut answer => Ok(started),
+                    _ = tokio::time::sleep_until(deadline) => Err((Watched::TimedOut, cfg.grace)),
+                    s = watchdog::wait_for(&mut stop, obeys) => {
+                        Err((Watched::Stopped(s), stop_grace(s, cfg.grace)))
+                    }
+                };
+                match interrupted {
+                    Ok(started) => started,
+                    Err((watched, window)) => {
+                        match tokio::time::timeout(window, &mut answer).await {
+                            // Started after all: the watch below sees the
+                            // timeout or stop and terminates it as usual.
+                            Ok(started) => started,
+                            Err(_) => {
+                                pending.kill();
+                                cut_short = Some(watched);
+                                answer.await
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        // The request is gone here, and with it our copy of the child's output fd.
+        let started = spawned.map_err(|e| {
             let msg = format!("cannot start {}: {e}", program(&cfg.command));
             let _ = writeln!(log, "warden: {msg}");
             msg
         })?;
-        containment.started(pid, pidfd, status.is_some());
+        let (pid, status, exit_rx) = (started.pid, started.status, started.exit);
+        containment.started(pid, started.pidfd, status.is_some());
         // In a namespace, the program's end is what its init reports.
         let mut exit_rx = match status {
             Some(fd) => program_exit(fd, exit_rx),
@@ -227,19 +261,15 @@ impl Supervisor {
             at: t0,
         });
 
-        let deadline = tokio::time::Instant::from_std(t0 + cfg.timeout);
-        // Post steps run during a stop; only a second stop request ends them.
-        let post = matches!(batch.phase, Phase::Post { .. });
-        let obeys = move |s: Stop| match s {
-            Stop::Running => false,
-            Stop::Stopping { .. } => !post,
-            Stop::Killing { .. } => true,
-        };
-        let watched = tokio::select! {
-            exit = &mut exit_rx => Watched::Exited(exit.ok()),
-            _ = tokio::time::sleep_until(deadline) => Watched::TimedOut,
-            s = watchdog::wait_for(&mut stop, obeys) => Watched::Stopped(s),
-            m = fatal_match(&mut fatal_rx) => Watched::Fatal(m),
+        let exec_blocked = cut_short.is_some();
+        let watched = match cut_short {
+            Some(watched) => watched,
+            None => tokio::select! {
+                exit = &mut exit_rx => Watched::Exited(exit.ok()),
+                _ = tokio::time::sleep_until(deadline) => Watched::TimedOut,
+                s = watchdog::wait_for(&mut stop, obeys) => Watched::Stopped(s),
+                m = fatal_match(&mut fatal_rx) => Watched::Fatal(m),
+            },
         };
         let mut ending = Ending {
             exit: None,
@@ -250,6 +280,7 @@ impl Supervisor {
             leak_kill: None,
             captured: Captured::default(),
             pipe_held: false,
+            exec_blocked,
         };
         match watched {
             Watched::Exited(exit) => {
@@ -265,14 +296,7 @@ impl Supervisor {
                 ending.fatal = Some((m, Some(term)));
             }
             Watched::Stopped(s) => {
-                let grace = match s {
-                    Stop::Stopping {
-                        grace_cap: Some(cap),
-                        ..
-                    } => cfg.grace.min(cap),
-                    Stop::Stopping { .. } => cfg.grace,
-                    Stop::Running | Stop::Killing { .. } => Duration::ZERO,
-                };
+                let grace = stop_grace(s, cfg.grace);
                 let ran = t0.elapsed();
                 let term = terminate(containment, grace, &mut stop).await;
                 let _ = events.send(Event::Note(format!(
@@ -417,7 +441,7 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
         outcome.reason = format!(
             "{by}: {cause}; had been running {}; {}",
             crate::report::fmt_duration(*ran),
-            term.describe()
+            termination(&ending, term)
         );
         return;
     }
@@ -426,7 +450,7 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
         outcome.reason = format!(
             "timed out after {}; {}",
             humantime::format_duration(cfg.timeout),
-            term.describe()
+            termination(&ending, term)
         );
         return;
     }
@@ -450,6 +474,31 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
         }
     }
     outcome.leaked = ending.leaked;
+}
+
+/// The grace period a batch gets when the run stops: its own, clipped to
+/// what the deadline's reserve allows; none once killing was asked for.
+fn stop_grace(s: Stop, grace: Duration) -> Duration {
+    match s {
+        Stop::Stopping {
+            grace_cap: Some(cap),
+            ..
+        } => grace.min(cap),
+        Stop::Stopping { .. } => grace,
+        Stop::Running | Stop::Killing { .. } => Duration::ZERO,
+    }
+}
+
+/// How the batch was ended, for the reason: its termination, or that it
+/// never got past its exec.
+fn termination(ending: &Ending, term: &Terminated) -> String {
+    if ending.exec_blocked {
+        "its program never started (the exec was still blocked, as on a stalled mount); \
+         killed"
+            .to_string()
+    } else {
+        term.describe()
+    }
 }
 
 /// Folds the tests the output described into the outcome. A batch that

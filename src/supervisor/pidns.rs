@@ -115,8 +115,11 @@ pub fn probe(kind: Kind) -> Result<(), String> {
     let pid = unsafe { libc::fork() };
     match pid {
         -1 => return Err(format!("fork: {}", std::io::Error::last_os_error())),
+        // SAFETY: in the forked child, which only unshares, writes its own
+        // id maps (open/write/close on memory built before the fork) and
+        // _exits: async-signal-safe calls, as a forked multi-threaded
+        // process must make.
         0 => unsafe {
-            // SAFETY: in the forked child; see above.
             let code = if libc::unshare(kind.clone_flags()) == 0
                 && (kind == Kind::Privileged || write_id_maps(&maps) == 0)
             {
@@ -306,6 +309,8 @@ pub fn init_main(args: Vec<OsString>) -> ! {
 /// # Safety
 /// Async-signal-safe; `fd` may be any number.
 unsafe fn report_errno(fd: i32) {
+    // SAFETY: reads this thread's errno and writes 4 bytes of a local
+    // buffer; a bad `fd` only makes the write fail.
     unsafe {
         let bytes = (*libc::__errno_location()).to_ne_bytes();
         libc::write(fd, bytes.as_ptr().cast(), bytes.len());

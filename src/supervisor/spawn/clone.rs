@@ -7,18 +7,27 @@
 //! starting a short batch. Unlike `posix_spawn`, it can arm PDEATHSIG, and
 //! `CLONE_INTO_CGROUP` starts the child in its batch's cgroup.
 //!
+//! The stack is each spawner thread's own mapping with an inaccessible
+//! guard region below it, so a child that overflowed it would fault instead
+//! of corrupting warden's memory. `CLONE_VFORK` suspends only the spawning
+//! thread, a spawner thread (see `spawner.rs`), never the runtime.
+//!
 //! Returning from the clone syscall on a fresh stack needs a few
 //! instructions of assembly, written for x86_64 and aarch64; elsewhere the
 //! child is a plain copy of warden (`clone3` without `CLONE_VM`, or `fork`).
 
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::Mutex;
+use std::sync::atomic::AtomicI32;
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7), absent from the libc crate.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// The child's stack until exec. It only calls a few libc wrappers.
 const STACK_SIZE: usize = 128 * 1024;
+/// Below the stack, never mapped readable: an overflow faults (and kills
+/// only the child) instead of writing into whatever lies below.
+const GUARD_SIZE: usize = 64 * 1024;
 
 /// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2).
 #[repr(C)]
@@ -40,9 +49,66 @@ struct CloneArgs {
 /// What the child runs: never returns (it execs or `_exit`s).
 pub type ChildFn = unsafe extern "C" fn(arg: *mut libc::c_void) -> !;
 
-/// One stack, reused: spawns are serialised (the reaper's lock), and with
-/// `CLONE_VFORK` the clone returns only once the child has exec'd or exited.
-static STACK: Mutex<Option<Box<[u8]>>> = Mutex::new(None);
+/// A child stack: an anonymous mapping whose lowest `GUARD_SIZE` bytes are
+/// inaccessible.
+struct Stack {
+    map: *mut libc::c_void,
+}
+
+impl Stack {
+    fn new() -> io::Result<Stack> {
+        // SAFETY: a fresh anonymous mapping; no existing memory is touched.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                GUARD_SIZE + STACK_SIZE,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = Stack { map };
+        // SAFETY: the range lies inside the mapping just made (GUARD_SIZE is
+        // a multiple of every page size Linux uses, up to 64 KiB).
+        let usable = unsafe { stack.map.cast::<u8>().add(GUARD_SIZE) };
+        // SAFETY: changes the protection of our own fresh mapping only.
+        if unsafe {
+            libc::mprotect(
+                usable.cast(),
+                STACK_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+            )
+        } != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// The lowest usable address and the usable length.
+    fn usable(&self) -> (u64, u64) {
+        (self.map as u64 + GUARD_SIZE as u64, STACK_SIZE as u64)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, unmapped once; no child runs on it (the
+        // clone returned, so its child has exec'd or exited).
+        unsafe { libc::munmap(self.map, GUARD_SIZE + STACK_SIZE) };
+    }
+}
+
+thread_local! {
+    /// Each spawning thread's stack, reused: with `CLONE_VFORK` the clone
+    /// returns only once the child has exec'd or exited, so one spawn per
+    /// thread uses it at a time.
+    static STACK: RefCell<Option<Stack>> = const { RefCell::new(None) };
+}
 
 /// Where the child starts, as the child reads it (in `arg`'s memory, set
 /// before each clone attempt).
@@ -62,7 +128,9 @@ pub struct Placed {
 /// in `cgroup_dir`, or must move itself there, and whether it is the init
 /// of new namespaces (asked for with `ns_flags`, `CLONE_NEWPID` and maybe
 /// `CLONE_NEWUSER`, or 0; not had where the kernel refuses them, or on the
-/// fork fallback).
+/// fork fallback). Where the kernel makes one (clone3), the child's pidfd
+/// is written to `pidfd` *before the child runs*, so another thread may
+/// use it to kill a child whose exec blocks; it stays -1 on the fork path.
 ///
 /// # Safety
 /// `child` must only make async-signal-safe calls and must exec or `_exit`;
@@ -73,19 +141,43 @@ pub unsafe fn spawn(
     child: ChildFn,
     arg: *mut libc::c_void,
     placed: *mut Placed,
+    pidfd: &AtomicI32,
 ) -> io::Result<i32> {
-    let mut stack = STACK.lock().unwrap_or_else(|p| p.into_inner());
-    let stack = stack.get_or_insert_with(|| vec![0u8; STACK_SIZE].into_boxed_slice());
+    STACK.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let stack = match slot.as_mut() {
+            Some(stack) => stack,
+            None => slot.insert(Stack::new()?),
+        };
+        // SAFETY: passed on as the caller promised.
+        unsafe { spawn_on(stack, cgroup_dir, ns_flags, child, arg, placed, pidfd) }
+    })
+}
+
+unsafe fn spawn_on(
+    stack: &mut Stack,
+    cgroup_dir: Option<RawFd>,
+    ns_flags: libc::c_int,
+    child: ChildFn,
+    arg: *mut libc::c_void,
+    placed: *mut Placed,
+    pidfd: &AtomicI32,
+) -> io::Result<i32> {
     // Handlers of warden's (tokio's) must not run in the child on warden's
     // memory: block everything across the clone; the child resets handlers
     // to default before it unblocks.
+    // SAFETY: sigset_t is plain data; all-zero is a valid (empty) value.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sets and reads this thread's mask through valid pointers.
     unsafe {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
     }
-    let mut result = unsafe { spawn_blocked(cgroup_dir, ns_flags, child, arg, placed, stack) };
+    // SAFETY: the caller's promises, passed on; signals are blocked.
+    let mut result =
+        unsafe { spawn_blocked(cgroup_dir, ns_flags, child, arg, placed, stack, pidfd) };
     // A namespace the kernel won't make here (nesting or count limits, a
     // seccomp policy): this batch goes without.
     if ns_flags != 0
@@ -95,8 +187,10 @@ pub unsafe fn spawn(
             Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS | libc::ENOMEM)
         )
     {
-        result = unsafe { spawn_blocked(cgroup_dir, 0, child, arg, placed, stack) };
+        // SAFETY: as above.
+        result = unsafe { spawn_blocked(cgroup_dir, 0, child, arg, placed, stack, pidfd) };
     }
+    // SAFETY: restores the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     result
 }
@@ -107,14 +201,17 @@ unsafe fn spawn_blocked(
     child: ChildFn,
     arg: *mut libc::c_void,
     placed: *mut Placed,
-    stack: &mut [u8],
+    stack: &mut Stack,
+    pidfd: &AtomicI32,
 ) -> io::Result<i32> {
-    let mut flags = 0u64;
+    pidfd.store(-1, std::sync::atomic::Ordering::SeqCst);
+    let mut flags = libc::CLONE_PIDFD as u64;
     if let Some(_dir) = cgroup_dir {
         flags |= CLONE_INTO_CGROUP;
     }
     flags |= ns_flags as u64;
     let pid_ns = ns_flags != 0;
+    // SAFETY: the caller says `placed` points into live memory of `arg`'s.
     unsafe {
         *placed = Placed {
             in_cgroup: cgroup_dir.is_some(),
@@ -123,17 +220,21 @@ unsafe fn spawn_blocked(
         }
     };
     if SHARED_VM {
-        // The stack grows down from its 16-byte-aligned top.
-        let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
-        let base = stack.as_mut_ptr() as u64;
+        // The kernel starts the child at the top (base + size, page
+        // aligned, so 16-byte aligned as both ABIs want); it grows down
+        // toward the guard.
+        let (base, size) = stack.usable();
         let mut args = CloneArgs {
             flags: flags | libc::CLONE_VM as u64 | libc::CLONE_VFORK as u64,
+            pidfd: pidfd.as_ptr() as u64,
             exit_signal: libc::SIGCHLD as u64,
             stack: base,
-            stack_size: (top as u64) - base,
+            stack_size: size,
             cgroup: cgroup_dir.map_or(0, |fd| fd as u64),
             ..CloneArgs::default()
         };
+        // SAFETY: `child` and `arg` are as the caller promised; the stack is
+        // ours alone until the clone returns (CLONE_VFORK).
         let pid = unsafe { clone3_on_stack(&mut args, child, arg) };
         if pid > 0 {
             return Ok(pid as i32);
@@ -144,6 +245,7 @@ unsafe fn spawn_blocked(
     } else if cgroup_dir.is_some() || pid_ns {
         let mut args = CloneArgs {
             flags,
+            pidfd: pidfd.as_ptr() as u64,
             exit_signal: libc::SIGCHLD as u64,
             cgroup: cgroup_dir.map_or(0, |fd| fd as u64),
             ..CloneArgs::default()
@@ -157,6 +259,7 @@ unsafe fn spawn_blocked(
             )
         };
         match pid {
+            // SAFETY: in the child, a copy of this process: `arg` is valid.
             0 => unsafe { child(arg) },
             p if p > 0 => return Ok(p as i32),
             _ => {
@@ -168,9 +271,14 @@ unsafe fn spawn_blocked(
         }
     }
     // A plain fork: neither in the cgroup nor in a namespace of its own.
+    // SAFETY: as above, `placed` points into `arg`'s live memory.
     unsafe { *placed = Placed::default() };
+    pidfd.store(-1, std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: the child only runs `child`, which makes async-signal-safe
+    // calls before exec or _exit, as a forked multi-threaded process must.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
+        // SAFETY: in the child, a copy of this process: `arg` is valid.
         0 => unsafe { child(arg) },
         pid => Ok(pid),
     }

@@ -14,24 +14,129 @@
 //! working directory, a new process group (a Ctrl-C at the terminal reaches
 //! warden, not the batch), SIGKILL on warden's death (PDEATHSIG), and the
 //! signal mask and SIGPIPE disposition a fresh program expects.
+//!
+//! All of it runs on warden's spawner threads ([`spawner`]), never on the
+//! runtime thread: resolving the program and exec'ing it can block
+//! (a binary on a stalled NFS or FUSE mount), and the runtime thread runs
+//! the watchdog and every other batch.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::config;
 use crate::supervisor::containment::Containment;
 use crate::supervisor::pidns;
 
 mod clone;
+pub mod spawner;
 
 /// What the child exits with when it cannot exec, as shells do.
 const EXEC_FAILED: i32 = 127;
+
+/// What a batch's first process is to be, owned, so that a spawner thread
+/// can take it: built on the runtime thread from the batch's config and
+/// containment, without touching the filesystem.
+pub struct Request {
+    command: config::Command,
+    env: BTreeMap<String, String>,
+    cwd: PathBuf,
+    /// The containment cookie's variables.
+    cookie: Vec<(String, String)>,
+    /// A duplicate of the batch cgroup's directory fd, for CLONE_INTO_CGROUP.
+    cgroup_dir: Option<OwnedFd>,
+    cgroup_procs: Option<PathBuf>,
+    pid_ns: Option<pidns::Kind>,
+    output: OwnedFd,
+}
+
+impl Request {
+    pub fn new(
+        command: &config::Command,
+        env: &BTreeMap<String, String>,
+        cwd: &Path,
+        containment: &Containment,
+        pid_ns: Option<pidns::Kind>,
+        output: OwnedFd,
+    ) -> io::Result<Request> {
+        let cgroup_dir = containment
+            .cgroup_dir_fd()
+            // SAFETY: the containment's fd, open for the containment's life,
+            // which spans this call; duplicated, so the request owns its own.
+            .map(|fd| unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned())
+            .transpose()?;
+        Ok(Request {
+            command: command.clone(),
+            env: env.clone(),
+            cwd: cwd.to_owned(),
+            cookie: containment
+                .cookie()
+                .env()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            cgroup_dir,
+            cgroup_procs: containment.procs_path(),
+            pid_ns,
+            output,
+        })
+    }
+}
+
+/// A spawn in progress as other threads see it: the child's pidfd, from
+/// the moment the kernel made it, so that a child whose exec blocks can be
+/// killed (which ends the spawn).
+#[derive(Debug)]
+pub struct Pending {
+    pidfd: AtomicI32,
+    /// Set once the spawner owns the pidfd again: `kill` must not touch it.
+    done: Mutex<bool>,
+}
+
+impl Pending {
+    pub fn new() -> Pending {
+        Pending {
+            pidfd: AtomicI32::new(-1),
+            done: Mutex::new(false),
+        }
+    }
+
+    /// SIGKILLs the child being spawned, if there is one yet and the spawn
+    /// has not finished. Returns whether a signal was sent.
+    pub fn kill(&self) -> bool {
+        let done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        let fd = self.pidfd.load(Ordering::SeqCst);
+        if *done || fd < 0 {
+            return false;
+        }
+        // SAFETY: until `done` is set (under the lock we hold) the spawner
+        // neither closes nor hands out this fd, which the kernel made.
+        let pidfd = unsafe { BorrowedFd::borrow_raw(fd) };
+        rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL).is_ok()
+    }
+
+    /// Ends the spawn for `kill`; returns the pidfd, now the caller's.
+    fn finish(&self) -> Option<OwnedFd> {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        *done = true;
+        let fd = self.pidfd.swap(-1, Ordering::SeqCst);
+        // SAFETY: a pidfd the kernel installed for this spawn (clone3 wrote
+        // its number), owned by nobody else: `kill` no longer uses it.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending::new()
+    }
+}
 
 /// Everything the child needs, allocated before the clone.
 pub struct Prepared<'a> {
@@ -45,6 +150,8 @@ pub struct Prepared<'a> {
     cgroup_dir: Option<RawFd>,
     /// Its `cgroup.procs`, for the fork fallback (opened by the child).
     cgroup_procs: Option<CString>,
+    /// Keeps `cgroup_dir` open.
+    _cgroup_dir_owned: Option<OwnedFd>,
     /// Start the batch in a PID namespace of its own, under warden's init.
     pid_ns: Option<pidns::Kind>,
     /// The id maps a child in a new user namespace writes.
@@ -104,22 +211,27 @@ impl SpawnCache {
     }
 }
 
-pub fn prepare<'a>(
-    cache: &'a SpawnCache,
-    what: &config::Command,
-    env: &BTreeMap<String, String>,
-    cwd: &Path,
-    containment: &Containment,
-    pid_ns: Option<pidns::Kind>,
-    output: OwnedFd,
-) -> io::Result<Prepared<'a>> {
-    let args: Vec<OsString> = match what {
+/// Turns a request into what the child needs: the program looked up on
+/// `PATH`, the environment, C strings. Touches the filesystem (may block).
+pub fn prepare(cache: &SpawnCache, request: Request) -> io::Result<Prepared<'_>> {
+    let Request {
+        command: what,
+        env,
+        cwd,
+        cookie,
+        cgroup_dir,
+        cgroup_procs,
+        pid_ns,
+        output,
+    } = request;
+    let cwd = cwd.as_path();
+    let args: Vec<OsString> = match &what {
         config::Command::Argv(argv) => argv.iter().map(OsString::from).collect(),
         config::Command::Shell(script) => vec!["/bin/sh".into(), "-c".into(), script.into()],
     };
     let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
     vars.extend(env.iter().map(|(k, v)| (k.into(), v.into())));
-    for (k, v) in containment.cookie().env() {
+    for (k, v) in cookie {
         vars.insert(k.into(), v.into());
     }
     if !cwd.is_dir() {
@@ -148,11 +260,11 @@ pub fn prepare<'a>(
         cwd: cstring(cwd.as_os_str().as_bytes().to_vec())?,
         stdin,
         output,
-        cgroup_dir: containment.cgroup_dir_fd(),
-        cgroup_procs: containment
-            .procs_path()
+        cgroup_dir: cgroup_dir.as_ref().map(|fd| fd.as_raw_fd()),
+        cgroup_procs: cgroup_procs
             .map(|p| cstring(p.into_os_string().into_vec()))
             .transpose()?,
+        _cgroup_dir_owned: cgroup_dir,
         pid_ns: pid_ns.filter(|_| cache.own_pidfd.is_some()),
         id_maps: cache.id_maps.clone(),
     })
@@ -214,10 +326,12 @@ struct ChildArgs<'a> {
 /// path that stays valid even if the binary is replaced while we run.
 const SELF_EXE: &std::ffi::CStr = c"/proc/self/exe";
 
-/// Forks and execs; returns the child's pid once it has exec'd. An exec
-/// failure (missing program, bad cwd) comes back as an error, with the
-/// child already exited (its status goes to the reaper like any other).
-pub fn spawn(p: &Prepared, cache: &SpawnCache) -> io::Result<Spawned> {
+/// Forks and execs; returns the child's pid once it has exec'd (in a
+/// namespace: once the program has). An exec failure (missing program, bad
+/// cwd) comes back as an error, with the child already exited (its status
+/// goes to the reaper like any other). Blocks as long as the exec does;
+/// `pending` lets another thread kill the child meanwhile.
+pub fn spawn(p: &Prepared, cache: &SpawnCache, pending: &Pending) -> io::Result<Spawned> {
     let argv = null_terminated(&p.argv);
     let envp = null_terminated(&p.envp);
     // The child reports a failed exec through this pipe; a successful exec
@@ -256,6 +370,7 @@ pub fn spawn(p: &Prepared, cache: &SpawnCache) -> io::Result<Spawned> {
             child,
             arg.cast(),
             &raw mut (*arg).placed,
+            &pending.pidfd,
         )?
     };
     drop(err_tx);
@@ -296,6 +411,12 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
 /// # Safety
 /// Only for a freshly cloned child, with `arg` pointing at live `ChildArgs`.
 unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
+    // SAFETY: as the caller promised, `arg` points at `ChildArgs` that stay
+    // valid and unchanged until exec: with CLONE_VM the parent thread is
+    // suspended (CLONE_VFORK) and nobody else touches them; after a fork
+    // this is our own copy. Every call below is a raw syscall wrapper
+    // (async-signal-safe: no allocation, no locks), on fds and C strings
+    // built before the clone.
     unsafe {
         let a = &*arg.cast::<ChildArgs>();
         let p = a.p;
@@ -313,7 +434,7 @@ unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
         }
         // Handlers installed by warden must not run here, on warden's memory;
         // signals stay blocked (as the parent set them) until that is so.
-        for sig in 1..libc::SIGRTMAX() {
+        for sig in 1..=libc::SIGRTMAX() {
             let mut old: libc::sigaction = std::mem::zeroed();
             if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
                 && old.sa_sigaction != libc::SIG_DFL
@@ -347,6 +468,11 @@ unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
                 fail(a.err_fd);
             }
         }
+        // PDEATHSIG fires when the *thread* that cloned us exits, not when
+        // warden does. That is only "warden died" because spawns happen on
+        // spawner threads that never exit (spawner.rs); a spawn from a
+        // short-lived thread (tokio's blocking pool) would have its batch
+        // SIGKILLed when that thread retired.
         if libc::chdir(p.cwd.as_ptr()) == -1
             || libc::setpgid(0, 0) == -1
             || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1
