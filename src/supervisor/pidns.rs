@@ -11,12 +11,12 @@
 //! script), must reap the orphans re-parented to it (a test binary won't,
 //! so zombies would pile up), and its exit kills the rest of the namespace
 //! at once, so a batch's leftover processes could no longer be seen and
-//! reported as leaked. Instead the namespace's init is warden itself,
-//! re-executed in the hidden `warden __init` mode ([`init_main`]): it forks
-//! the batch's program (PID 2), reaps everything re-parented to it, writes
-//! the program's wait status to a pipe warden reads (the init's own exit
-//! can't carry a signal: PID 1 can't be killed by most signals), and exits
-//! once it has no child left. warden's other layers (cgroup or process
+//! reported as leaked. Instead the namespace's init is a copy of warden
+//! (`spawn/init.rs`: cloned like a fork, never exec'd): it starts the
+//! batch's program (PID 2), reaps everything re-parented to it, writes the
+//! program's wait status to a pipe warden reads (the init's own exit can't
+//! carry a signal: PID 1 can't be killed by most signals), and exits once
+//! it has no child left. warden's other layers (cgroup or process
 //! group + cookie) still see the batch as before; the init is one more
 //! member that is never reported.
 //!
@@ -36,15 +36,11 @@
 //! the batch, and every other user's files show as owned by `nobody`. A
 //! CI job on an unprivileged runner whose tests need none of that opts in.
 
-use std::ffi::{CString, OsString};
+use std::ffi::CString;
 use std::fs;
-use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 
 use crate::supervisor::procfs;
-
-/// The hidden first argument that makes warden a namespace's init.
-pub const INIT_ARG: &str = "__init";
 
 /// How a batch's PID namespace is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,9 +103,6 @@ impl IdMaps {
 /// child).
 pub fn probe(kind: Kind) -> Result<(), String> {
     let maps = IdMaps::own();
-    if fs::metadata("/proc/self/exe").is_err() {
-        return Err("/proc/self/exe is not readable".into());
-    }
     // SAFETY: the child only calls unshare and _exit, both async-signal-safe,
     // so forking a multi-threaded process is fine.
     let pid = unsafe { libc::fork() };
@@ -216,105 +209,6 @@ pub fn members(ns: u64, init: i32) -> Vec<i32> {
 
 pub fn is_member(ns: u64, pid: i32) -> bool {
     ns_of(pid) == Some(ns) && procfs::stat(pid).is_some_and(|s| !s.is_zombie())
-}
-
-/// The init's arguments after `warden`: `__init ERR_FD STATUS_FD PROGRAM ARGV…`.
-pub fn init_args(err_fd: i32, status_fd: i32, program: &CString, argv: &[CString]) -> Vec<CString> {
-    let num = |n: i32| CString::new(n.to_string()).unwrap_or_default();
-    let mut args = vec![
-        c"warden".to_owned(),
-        CString::new(INIT_ARG).unwrap_or_default(),
-        num(err_fd),
-        num(status_fd),
-        program.clone(),
-    ];
-    args.extend(argv.iter().cloned());
-    args
-}
-
-/// `warden __init ERR_FD STATUS_FD PROGRAM ARGV…`: the namespace's PID 1.
-/// Forks and execs the batch's program (a failed exec is reported on
-/// ERR_FD, as warden's own spawn does), reaps every child, writes the
-/// program's raw wait status (4 bytes, native order) to STATUS_FD when it
-/// ends, and exits once no child is left. Never returns.
-pub fn init_main(args: Vec<OsString>) -> ! {
-    let fd = |i: usize| {
-        args.get(i)
-            .and_then(|a| a.to_str())
-            .and_then(|s| s.parse::<i32>().ok())
-    };
-    let (Some(err_fd), Some(status_fd)) = (fd(2), fd(3)) else {
-        eprintln!("warden {INIT_ARG}: internal mode, started by warden only");
-        std::process::exit(2);
-    };
-    let cstrings: Option<Vec<CString>> = args[4.min(args.len())..]
-        .iter()
-        .map(|a| CString::new(a.clone().into_vec()).ok())
-        .collect();
-    let Some(cstrings) = cstrings.filter(|c| c.len() >= 2) else {
-        std::process::exit(2);
-    };
-    let program = &cstrings[0];
-    let mut argv: Vec<*const libc::c_char> = cstrings[1..].iter().map(|c| c.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    // SAFETY: plain libc calls on fds we were given and memory we own; the
-    // forked child (this process is single-threaded) only makes
-    // async-signal-safe calls before exec or _exit.
-    unsafe {
-        let child = libc::fork();
-        if child == 0 {
-            libc::fcntl(err_fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            libc::close(status_fd);
-            // Rust's runtime ignores SIGPIPE; a fresh program expects the default.
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            libc::execv(program.as_ptr(), argv.as_ptr());
-            report_errno(err_fd);
-            libc::_exit(127);
-        }
-        if child == -1 {
-            report_errno(err_fd);
-            libc::_exit(127);
-        }
-        libc::close(err_fd);
-        // The init must not hold the batch's output open: only the batch's
-        // own processes decide when its output ends.
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-        if null >= 0 {
-            for to in 0..3 {
-                libc::dup2(null, to);
-            }
-            if null > 2 {
-                libc::close(null);
-            }
-        }
-        let mut status_fd = status_fd;
-        loop {
-            let mut status = 0;
-            let pid = libc::waitpid(-1, &mut status, 0);
-            if pid == child && status_fd >= 0 {
-                let bytes = status.to_ne_bytes();
-                libc::write(status_fd, bytes.as_ptr().cast(), bytes.len());
-                libc::close(status_fd);
-                status_fd = -1;
-            } else if pid == -1 && *libc::__errno_location() != libc::EINTR {
-                // ECHILD: the namespace is empty but for us.
-                libc::_exit(0);
-            }
-        }
-    }
-}
-
-/// Writes errno to `fd`, as warden's spawn reads a failed exec.
-///
-/// # Safety
-/// Async-signal-safe; `fd` may be any number.
-unsafe fn report_errno(fd: i32) {
-    // SAFETY: reads this thread's errno and writes 4 bytes of a local
-    // buffer; a bad `fd` only makes the write fail.
-    unsafe {
-        let bytes = (*libc::__errno_location()).to_ne_bytes();
-        libc::write(fd, bytes.as_ptr().cast(), bytes.len());
-    }
 }
 
 /// The exit of a raw wait status as the init reported it.

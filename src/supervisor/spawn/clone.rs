@@ -120,6 +120,10 @@ pub struct Placed {
     pub in_pid_ns: bool,
     /// In a new user namespace too, whose id maps it must write itself.
     pub in_user_ns: bool,
+    /// A namespace's init is a copy of warden's memory in which this stack
+    /// (the spawning thread's clone stack) is unused: its program's child
+    /// runs on it. `(lowest address, size)`.
+    pub vfork_stack: (u64, u64),
 }
 
 /// Starts `child(arg)` in a new process; returns its pid in the parent once
@@ -217,9 +221,12 @@ unsafe fn spawn_blocked(
             in_cgroup: cgroup_dir.is_some(),
             in_pid_ns: pid_ns,
             in_user_ns: ns_flags & libc::CLONE_NEWUSER != 0,
+            vfork_stack: stack.usable(),
         }
     };
-    if SHARED_VM {
+    // A namespace's init lives as long as its batch and must not share
+    // warden's memory (see init.rs): it gets a copy, as from fork.
+    if SHARED_VM && !pid_ns {
         // The kernel starts the child at the top (base + size, page
         // aligned, so 16-byte aligned as both ABIs want); it grows down
         // toward the guard.
@@ -282,6 +289,27 @@ unsafe fn spawn_blocked(
         0 => unsafe { child(arg) },
         pid => Ok(pid),
     }
+}
+
+/// In a namespace's init (a copy of warden): starts `child(arg)` on
+/// `stack` sharing the init's memory, as `vfork` would, and returns its pid
+/// once it has exec'd or exited, or a negated errno (`-ENOSYS` where no
+/// assembly exists for this architecture).
+///
+/// # Safety
+/// As for [`spawn`]; `stack` must be a mapping nothing else in this process
+/// uses.
+pub unsafe fn vfork_child(stack: (u64, u64), child: ChildFn, arg: *mut libc::c_void) -> isize {
+    let mut args = CloneArgs {
+        flags: libc::CLONE_VM as u64 | libc::CLONE_VFORK as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: stack.0,
+        stack_size: stack.1,
+        ..CloneArgs::default()
+    };
+    // SAFETY: the caller's promises; the init is suspended until the child
+    // execs or exits, so the stack and `arg` stay as they are.
+    unsafe { clone3_on_stack(&mut args, child, arg) }
 }
 
 /// Kernels before 5.3 lack clone3; before 5.7, CLONE_INTO_CGROUP.

@@ -35,6 +35,7 @@ use crate::supervisor::containment::Containment;
 use crate::supervisor::pidns;
 
 mod clone;
+mod init;
 pub mod spawner;
 
 /// What the child exits with when it cannot exec, as shells do.
@@ -316,15 +317,10 @@ struct ChildArgs<'a> {
     parent: i32,
     /// warden's pidfd, or -1.
     parent_pidfd: RawFd,
-    /// The init's argv (`warden __init …`) and write end of its status pipe.
-    init_argv: *const *const libc::c_char,
+    /// Write end of the init's status pipe (in a namespace), or -1.
     status_fd: RawFd,
     placed: clone::Placed,
 }
-
-/// What the child execs to become a namespace's init: warden itself, by a
-/// path that stays valid even if the binary is replaced while we run.
-const SELF_EXE: &std::ffi::CStr = c"/proc/self/exe";
 
 /// Forks and execs; returns the child's pid once it has exec'd (in a
 /// namespace: once the program has). An exec failure (missing program, bad
@@ -346,8 +342,6 @@ pub fn spawn(p: &Prepared, cache: &SpawnCache, pending: &Pending) -> io::Result<
         None
     };
     let status_fd = status.as_ref().map_or(-1, |(_, tx)| tx.as_raw_fd());
-    let init_argv_owned = pidns::init_args(err_tx.as_raw_fd(), status_fd, &p.program, &p.argv);
-    let init_argv = null_terminated(&init_argv_owned);
     let mut args = ChildArgs {
         p,
         argv: argv.as_ptr(),
@@ -355,7 +349,6 @@ pub fn spawn(p: &Prepared, cache: &SpawnCache, pending: &Pending) -> io::Result<
         err_fd: err_tx.as_raw_fd(),
         parent: rustix::process::getpid().as_raw_nonzero().get(),
         parent_pidfd: cache.own_pidfd.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
-        init_argv: init_argv.as_ptr(),
         status_fd,
         placed: clone::Placed::default(),
     };
@@ -498,17 +491,30 @@ unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
         libc::sigemptyset(&mut empty);
         libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         if a.placed.in_pid_ns {
-            // PID 1 of the namespace: warden's init, which starts the
-            // program. It inherits the error and status pipes.
-            if libc::fcntl(a.err_fd, libc::F_SETFD, 0) == -1
-                || libc::fcntl(a.status_fd, libc::F_SETFD, 0) == -1
-            {
-                fail(a.err_fd);
-            }
-            libc::execve(SELF_EXE.as_ptr(), a.init_argv, a.envp);
-            fail(a.err_fd)
+            // PID 1 of the namespace, in a copy of warden: it starts the
+            // program as PID 2 and reaps until the namespace is empty.
+            init::run(a)
         }
         libc::execve(p.program.as_ptr(), a.argv, a.envp);
         fail(a.err_fd)
+    }
+}
+
+/// PID 2 of a namespace, between the init's clone and exec: only the exec
+/// is left (the init did the rest). Never returns.
+///
+/// # Safety
+/// Only for a child the init just cloned, with `arg` pointing at the
+/// init's live `ChildArgs`.
+unsafe extern "C" fn program_child(arg: *mut libc::c_void) -> ! {
+    // SAFETY: `arg` is the init's `ChildArgs` (the init is suspended until
+    // we exec or exit: CLONE_VFORK); execve, write and _exit are raw
+    // syscall wrappers.
+    unsafe {
+        let a = &*arg.cast::<ChildArgs>();
+        libc::execve(a.p.program.as_ptr(), a.argv, a.envp);
+        let bytes = (*libc::__errno_location()).to_ne_bytes();
+        libc::write(a.err_fd, bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(EXEC_FAILED)
     }
 }
