@@ -1,4 +1,7 @@
-//! The testcases of a JUnit document, as the tests look at them.
+//! The testcases of a JUnit document, as the tests look at them, read
+//! with quick-xml (the library's XML reader) into a model of their own:
+//! text exactly as written (quick-junit, which the library's unit tests
+//! use, trims `system-out` and rejects character references in text).
 
 use std::collections::BTreeMap;
 
@@ -56,6 +59,15 @@ fn status_of(name: &[u8], a: &BTreeMap<String, String>, case: &mut TestCase) {
     case.kind = kind;
     case.ty = a.get("type").cloned();
     case.message = a.get("message").cloned();
+}
+
+/// The first testcase named `name`.
+#[track_caller]
+pub fn named<'a>(cases: &'a [TestCase], name: &str) -> &'a TestCase {
+    cases
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no testcase {name:?} in {cases:#?}"))
 }
 
 /// The testcases of a JUnit document, in document order.

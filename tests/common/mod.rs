@@ -40,7 +40,7 @@ pub use builder::{Containment, Warden, fixture, q, q_array, warden_bin};
 #[allow(unused_imports)]
 pub use cgroups::{cgroup_parent, cgroup_unavailable, cgroup2, leftover_cgroups};
 #[allow(unused_imports)]
-pub use junit::{Kind, TestCase, parse_junit};
+pub use junit::{Kind, TestCase, named, parse_junit};
 #[allow(unused_imports)]
 pub use procs::{Leftover, kill_marked, marked_processes};
 #[allow(unused_imports)]
