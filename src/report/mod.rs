@@ -70,12 +70,16 @@ fn is_xml_char(c: char) -> bool {
 }
 
 #[cfg(test)]
+mod golden;
+
+#[cfg(test)]
 pub(crate) mod test_support {
     use std::path::PathBuf;
     use std::time::{Duration, SystemTime};
 
     use crate::config::BatchName;
     use crate::outcome::Outcome;
+    use crate::parsers::{TestResult, TestStatus};
     use crate::status::{Exit, Status};
 
     pub fn outcome(name: &str, status: Status, reason: &str) -> Outcome {
@@ -91,6 +95,84 @@ pub(crate) mod test_support {
         o.started = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         o.duration = Duration::from_millis(1234);
         o
+    }
+
+    pub fn test(
+        path: &[&str],
+        status: TestStatus,
+        message: Option<&str>,
+        output: &str,
+    ) -> TestResult {
+        TestResult {
+            path: path.iter().map(|s| s.to_string()).collect(),
+            status,
+            duration: Some(Duration::from_millis(7)),
+            output: output.into(),
+            message: message.map(str::to_owned),
+        }
+    }
+
+    /// Every status a test can have, retries, quarantine, hostile text, and
+    /// batches read into tests next to batches that are not.
+    pub fn scenario() -> Vec<Outcome> {
+        let mut net = outcome("net", Status::Failed, "2 of 8 tests failed");
+        net.kind = Some("ut".into());
+        net.tests = vec![
+            test(&["ok"], TestStatus::Passed, None, "passing output"),
+            test(
+                &["fail"],
+                TestStatus::Failed,
+                Some("expected 1, got 2"),
+                "# got 2\n<&>",
+            ),
+            test(
+                &["cut"],
+                TestStatus::Error("timed-out".into()),
+                Some("timed out"),
+                "",
+            ),
+            test(&["flaky"], TestStatus::Flaky, Some("first try failed"), ""),
+            test(
+                &["skip"],
+                TestStatus::Skipped(Some("no <root>".into())),
+                None,
+                "",
+            ),
+            test(&["skip2"], TestStatus::Skipped(None), None, ""),
+            test(&["q"], TestStatus::Failed, Some("known"), "q output"),
+            test(&["grp", "sub\u{1}\u{1b}[31m"], TestStatus::Passed, None, ""),
+            test(&["again"], TestStatus::Failed, Some("still"), ""),
+            test(&["then-ok"], TestStatus::Passed, None, ""),
+        ];
+        net.quarantined_tests = vec![("q".into(), "issue #4".into())];
+        net.retried = vec![crate::outcome::Attempt {
+            status: Status::Failed,
+            reason: "exit code 1".into(),
+            duration: Duration::from_secs(1),
+            log: "/nonexistent/net.attempt-1.log".into(),
+            failed_tests: vec![
+                ("again".into(), "first <fail>".into()),
+                ("then-ok".into(), "boom".into()),
+            ],
+        }];
+        // Every test passed, yet the batch crashed: a testcase for the batch.
+        let mut kernel = outcome("kernel", Status::Crashed, "killed by SIGSEGV");
+        kernel.tests = vec![test(&["boot"], TestStatus::Passed, None, "")];
+        let mut flaky = outcome("retried", Status::Flaky, "passed on attempt 2");
+        flaky.retried = net.retried.clone();
+        let mut quarantined = outcome("known", Status::Failed, "exit code 1");
+        quarantined.quarantined = Some("issue #5".into());
+        let mut setup = outcome("build", Status::Passed, "ok");
+        setup.phase = crate::outcome::Phase::Setup;
+        vec![
+            setup,
+            net,
+            outcome("plain", Status::TimedOut, "timed out after 5s"),
+            kernel,
+            flaky,
+            quarantined,
+            outcome("skipped", Status::NotRun, "setup step build failed"),
+        ]
     }
 }
 
