@@ -1043,7 +1043,7 @@ mod tests {
         w.record_many(&outcomes[..3]).unwrap();
         w.record_many(&outcomes[3..]).unwrap();
         let (xml, report) = read_report(&path);
-        assert_eq!(report.tests, 17);
+        assert_eq!(report.tests, 24);
         w.write().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), xml);
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();

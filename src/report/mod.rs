@@ -164,7 +164,7 @@ pub(crate) mod test_support {
         quarantined.quarantined = Some("issue #5".into());
         let mut setup = outcome("build", Status::Passed, "ok");
         setup.phase = crate::outcome::Phase::Setup;
-        vec![
+        let mut outcomes = vec![
             setup,
             net,
             outcome("plain", Status::TimedOut, "timed out after 5s"),
@@ -172,7 +172,56 @@ pub(crate) mod test_support {
             flaky,
             quarantined,
             outcome("skipped", Status::NotRun, "setup step build failed"),
-        ]
+        ];
+        outcomes.extend(more());
+        outcomes
+    }
+
+    /// The scenario's batches after its first seven (which alone give the
+    /// JUnit that quick-junit wrote for earlier versions): a plain pass, a
+    /// pass with a warning, a leak, a failing test with a multi-line
+    /// message, an abort with its excerpt, and terminal control and bidi
+    /// characters where a batch's own text goes.
+    fn more() -> Vec<Outcome> {
+        use crate::outcome::ProcessInfo;
+        let mut unit = outcome("unit", Status::Passed, "exit code 0");
+        unit.duration = Duration::from_millis(12);
+        let mut lint = outcome("lint", Status::Passed, "exit code 0");
+        lint.warnings = vec!["said \u{1b}]0;title\u{7} and \u{202e}exe.txt".into()];
+        let mut daemon = outcome("daemon", Status::Leaked, "left 2 processes behind");
+        daemon.leaked = vec![
+            ProcessInfo {
+                pid: 4242,
+                cmdline: "sleep 1000".into(),
+            },
+            ProcessInfo {
+                pid: 4243,
+                cmdline: "sh -c 'while :; do :; done'".into(),
+            },
+        ];
+        let mut cargo = outcome("cargo", Status::Failed, "1 of 2 tests failed: tests::eq");
+        cargo.duration = Duration::from_millis(83_456);
+        cargo.tests = vec![
+            test(
+                &["tests::eq"],
+                TestStatus::Failed,
+                Some("assertion `left == right` failed\n  left: 3\n right: 4"),
+                "thread 'tests::eq' panicked at src/lib.rs:9:5:\nassertion failed\n",
+            ),
+            test(&["tests::ok"], TestStatus::Passed, None, ""),
+        ];
+        cargo.test_problems = vec!["the summary counts 3 tests; 2 were seen".into()];
+        let mut vm = outcome("vm", Status::Aborted, "fatal pattern matched: Kernel panic");
+        vm.excerpt = Some(
+            "[    1.0] booting\n[    2.5] Kernel panic - not syncing: \u{1b}[1mVFS\u{1b}[0m\n"
+                .into(),
+        );
+        let evil = outcome(
+            "evil",
+            Status::Failed,
+            "exit code 1: \u{1b}[2J\rgone\u{8} \u{202e}txt.exe | <b>*x*</b> &amp;",
+        );
+        vec![unit, lint, daemon, cargo, vm, evil]
     }
 }
 
