@@ -676,9 +676,9 @@ async fn sigterm_stops_the_server() {
 }
 
 /// A chromedriver of our own on a free loopback port, and one headless
-/// Chromium session driven through the W3C WebDriver protocol (plain
-/// HTTP + JSON: new session, navigate, find, click, execute, screenshot).
+/// Chromium session driven through it with fantoccini (W3C WebDriver).
 struct Browser {
+    client: fantoccini::Client,
     driver: Child,
     base: String,
     session: String,
@@ -701,7 +701,7 @@ fn program(names: &[&str]) -> Option<std::path::PathBuf> {
 
 impl Browser {
     /// `Err(reason)` when there is no browser or driver on this machine.
-    fn start() -> Result<Browser, String> {
+    async fn start() -> Result<Browser, String> {
         let chromium = program(&["chromium", "chromium-browser", "google-chrome"])
             .ok_or("no chromium on PATH (Debian: apt-get install chromium)")?;
         let driver = program(&["chromedriver"])
@@ -712,30 +712,25 @@ impl Browser {
             .unwrap()
             .port();
         let profile = tempfile::tempdir().unwrap();
-        let child = Command::new(&driver)
+        let mut child = Command::new(&driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("{}: {e}", driver.display()));
         let base = format!("http://127.0.0.1:{port}");
-        let mut b = Browser {
-            driver: child,
-            base,
-            session: String::new(),
-            _profile: profile,
-        };
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && http::get(&format!("{}/status", b.base)).json()["value"]["ready"] == true;
+                && http::get(&format!("{base}/status")).json()["value"]["ready"] == true;
             if up {
                 break;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "chromedriver not ready in 30 s"
-            );
+            if std::time::Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("chromedriver not ready in 30 s");
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
         let args = [
@@ -752,86 +747,76 @@ impl Browser {
         ]
         .iter()
         .map(|a| a.to_string())
-        .chain([format!("--user-data-dir={}", b._profile.path().display())])
+        .chain([format!("--user-data-dir={}", profile.path().display())])
         .collect::<Vec<_>>();
-        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium, "args": args},
-        }}});
-        let r = b.call("POST", "/session", Some(caps));
-        b.session = r["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {r}"))
-            .to_owned();
-        Ok(b)
-    }
-
-    /// A WebDriver command; its `value`.
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.base);
-        let body = body.map(|b| b.to_string());
-        let r = http::request(method, &url, body.as_deref(), &[]);
-        let v = r.json();
-        assert_eq!(r.status, 200, "{method} {path}: {v}");
-        v["value"].clone()
-    }
-
-    fn session(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        self.call(method, &format!("/session/{}{path}", self.session), body)
-    }
-
-    fn go(&self, url: &str) {
-        self.session("POST", "/url", Some(serde_json::json!({ "url": url })));
-    }
-
-    fn find(&self, css: &str) -> String {
-        let v = self.session(
-            "POST",
-            "/element",
-            Some(serde_json::json!({"using": "css selector", "value": css})),
+        let mut caps = fantoccini::wd::Capabilities::new();
+        caps.insert("browserName".into(), "chrome".into());
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({"binary": chromium, "args": args}),
         );
-        v["element-6066-11e4-a52e-4f735466cecf"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {v}"))
-            .to_owned()
+        // Plain HTTP to a driver on loopback: no TLS connector needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let connected = fantoccini::ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&base)
+            .await;
+        let client = match connected {
+            Ok(client) => client,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no WebDriver session: {e}");
+            }
+        };
+        let session = client.session_id().await.ok().flatten().unwrap_or_default();
+        Ok(Browser {
+            client,
+            driver: child,
+            base,
+            session,
+            _profile: profile,
+        })
     }
 
-    fn click(&self, css: &str) {
-        let id = self.find(css);
-        self.session(
-            "POST",
-            &format!("/element/{id}/click"),
-            Some(serde_json::json!({})),
-        );
+    async fn go(&self, url: &str) {
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("go to {url}: {e}"));
     }
 
-    fn js(&self, script: &str) -> Value {
-        self.session(
-            "POST",
-            "/execute/sync",
-            Some(serde_json::json!({"script": script, "args": []})),
-        )
+    async fn click(&self, css: &str) {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
-    fn url(&self) -> String {
-        self.session("GET", "/url", None)
-            .as_str()
-            .unwrap()
-            .to_owned()
+    async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("{script}: {e}"))
     }
 
-    fn screenshot(&self, to: &std::path::Path) {
-        use base64::Engine as _;
-        let png = self.session("GET", "/screenshot", None);
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(png.as_str().unwrap())
-            .unwrap();
+    async fn url(&self) -> String {
+        self.client.current_url().await.unwrap().to_string()
+    }
+
+    async fn screenshot(&self, to: &std::path::Path) {
+        let bytes = self.client.screenshot().await.unwrap();
         assert!(bytes.starts_with(b"\x89PNG"));
         std::fs::write(to, bytes).unwrap();
     }
 }
 
 impl Drop for Browser {
+    /// Ends the session (which quits Chromium) with a plain request, since
+    /// a drop can't await, then the driver.
     fn drop(&mut self) {
         if !self.session.is_empty() {
             let url = format!("{}/session/{}", self.base, self.session);
@@ -848,7 +833,7 @@ impl Drop for Browser {
 /// directory (`target/tmp/`). Skipped, saying why, without a browser.
 #[tokio::test]
 async fn browser_sorts_follows_and_draws() {
-    let browser = match Browser::start() {
+    let browser = match Browser::start().await {
         Ok(b) => b,
         Err(why) => {
             eprintln!("skipping: {why}");
@@ -856,36 +841,39 @@ async fn browser_sorts_follows_and_draws() {
         }
     };
     let s = Server::start().await;
-    browser.go(&format!("{}/flaky", s.url));
+    browser.go(&format!("{}/flaky", s.url)).await;
     // The stylesheet loaded under the Content-Security-Policy.
     assert_eq!(
-        browser.js("return getComputedStyle(document.querySelector('header')).backgroundColor"),
+        browser
+            .js("return getComputedStyle(document.querySelector('header')).backgroundColor")
+            .await,
         "rgb(33, 37, 41)"
     );
     let names = "return Array.from(document.querySelectorAll('table.flaky tbody td.test a')).map(a => a.textContent)";
-    let before = browser.js(names);
+    let before = browser.js(names).await;
     assert_eq!(before[0], "bpf/maps/hash_race");
-    browser.click("th a.sort[data-sort='test']");
-    assert!(browser.url().contains("sort=test"), "{}", browser.url());
-    let after: Vec<String> = serde_json::from_value(browser.js(names)).unwrap();
+    browser.click("th a.sort[data-sort='test']").await;
+    let url = browser.url().await;
+    assert!(url.contains("sort=test"), "{url}");
+    let after: Vec<String> = serde_json::from_value(browser.js(names).await).unwrap();
     let mut sorted = after.clone();
     sorted.sort();
     assert_eq!(after, sorted);
     assert_eq!(after.len(), before.as_array().unwrap().len());
     // Click again: descending.
-    browser.click("th a.sort[data-sort='test']");
-    let desc: Vec<String> = serde_json::from_value(browser.js(names)).unwrap();
+    browser.click("th a.sort[data-sort='test']").await;
+    let desc: Vec<String> = serde_json::from_value(browser.js(names).await).unwrap();
     assert_eq!(desc, sorted.iter().rev().cloned().collect::<Vec<_>>());
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    browser.screenshot(&shots.join("dashboard-flaky-page.png"));
+    browser
+        .screenshot(&shots.join("dashboard-flaky-page.png"))
+        .await;
 
-    browser.click("td.test a[href*='hash_race']");
-    assert!(
-        browser.url().contains("/test?name=bpf%2Fmaps%2Fhash_race"),
-        "{}",
-        browser.url()
-    );
-    let chart = browser.js("const svg = document.querySelector('svg.duration-chart');
+    browser.click("td.test a[href*='hash_race']").await;
+    let url = browser.url().await;
+    assert!(url.contains("/test?name=bpf%2Fmaps%2Fhash_race"), "{url}");
+    let chart = browser
+        .js("const svg = document.querySelector('svg.duration-chart');
          const p90 = svg.querySelector('polyline.p90');
          return {
            width: svg.getBoundingClientRect().width,
@@ -894,7 +882,8 @@ async fn browser_sorts_follows_and_draws() {
            points: svg.querySelectorAll('circle.point').length,
            cells: document.querySelectorAll('svg.strip rect.cell').length,
            failed: document.querySelectorAll('svg.strip rect.cell.failed').length,
-         }");
+         }")
+        .await;
     assert_eq!(chart["points"], 24, "{chart}");
     assert_eq!(chart["p90"], 24, "{chart}");
     assert_eq!(chart["cells"], 24, "{chart}");
@@ -902,34 +891,48 @@ async fn browser_sorts_follows_and_draws() {
     assert!(chart["width"].as_f64().unwrap() > 700.0, "{chart}");
     assert!(chart["p90_drawn"].as_f64().unwrap() > 600.0, "{chart}");
     let shot = shots.join("dashboard-test-page.png");
-    browser.screenshot(&shot);
+    browser.screenshot(&shot).await;
     eprintln!("screenshot: {}", shot.display());
 
     // The hostile name is a heading's text, not an image.
-    browser.go(&format!("{}/test?name={}", s.url, enc(HOSTILE)));
-    let page = browser.js(
-        "return {h1: document.querySelector('h1').textContent, images: document.images.length,
+    browser
+        .go(&format!("{}/test?name={}", s.url, enc(HOSTILE)))
+        .await;
+    let page = browser
+        .js(
+            "return {h1: document.querySelector('h1').textContent, images: document.images.length,
                  scripts: document.scripts.length}",
-    );
+        )
+        .await;
     assert_eq!(page["h1"], HOSTILE, "{page}");
     assert_eq!(page["images"], 0, "{page}");
     assert_eq!(page["scripts"], 0, "{page}");
-    browser.go(&format!("{}/runs/hostile-1", s.url));
+    browser.go(&format!("{}/runs/hostile-1", s.url)).await;
     assert_eq!(
-        browser.js("return document.images.length + document.scripts.length"),
+        browser
+            .js("return document.images.length + document.scripts.length")
+            .await,
         0
     );
     assert_eq!(
-        browser.js("return document.querySelector('section.excerpt pre').textContent"),
+        browser
+            .js("return document.querySelector('section.excerpt pre').textContent")
+            .await,
         "output <script>alert(3)</script>\nred\n"
     );
-    browser.screenshot(&shots.join("dashboard-run-page.png"));
-    browser.go(&format!("{}/runs", s.url));
+    browser
+        .screenshot(&shots.join("dashboard-run-page.png"))
+        .await;
+    browser.go(&format!("{}/runs", s.url)).await;
     assert_eq!(
-        browser.js("return document.images.length + document.scripts.length"),
+        browser
+            .js("return document.images.length + document.scripts.length")
+            .await,
         0
     );
-    browser.screenshot(&shots.join("dashboard-runs-page.png"));
+    browser
+        .screenshot(&shots.join("dashboard-runs-page.png"))
+        .await;
 }
 
 #[tokio::test]

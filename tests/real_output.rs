@@ -6,17 +6,10 @@
 
 mod common;
 
-use common::{Kind, TestCase, Warden, q};
+use common::{Kind, Warden, named, q};
 
 fn real(path: &str) -> String {
     format!("{}/tests/fixtures/real/{path}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn named<'a>(cases: &'a [TestCase], name: &str) -> &'a TestCase {
-    cases
-        .iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("no testcase {name:?} in {cases:#?}"))
 }
 
 /// A batch that prints `lines` of a recording (all with `None`), then

@@ -6,14 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Kind, TestCase, Warden, q};
-
-fn named<'a>(cases: &'a [TestCase], name: &str) -> &'a TestCase {
-    cases
-        .iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("no testcase {name:?} in {cases:#?}"))
-}
+use common::{Kind, Warden, named, q};
 
 fn format_batch(name: &str, fixture: &str, format: &str) -> String {
     format!(

@@ -5,14 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::{Kind, TestCase, Warden};
-
-fn named<'a>(cases: &'a [TestCase], name: &str) -> &'a TestCase {
-    cases
-        .iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("no testcase {name:?} in {cases:#?}"))
-}
+use common::{Kind, Warden, named};
 
 #[test]
 fn the_json_summary_gives_failures_their_messages() {

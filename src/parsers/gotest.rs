@@ -491,22 +491,11 @@ fn seconds(s: f64) -> Option<Duration> {
 mod tests {
     use super::*;
     use crate::parsers::MAX_TEST_OUTPUT;
-    use crate::parsers::parse_lines;
+    use crate::parsers::test_support::{Parsed, ended, feed, find, parse};
     use proptest::prelude::*;
 
-    fn run(input: &str, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
-        parse_lines(
-            Box::new(GoJsonParser::new()),
-            input.lines().map(str::as_bytes),
-            cut_short,
-        )
-    }
-
-    fn find<'a>(results: &'a [TestResult], name: &str) -> &'a TestResult {
-        results
-            .iter()
-            .find(|r| r.name() == name)
-            .unwrap_or_else(|| panic!("no result {name} in {results:#?}"))
+    fn run(input: &str, cut_short: Option<&str>) -> Parsed {
+        parse(GoJsonParser::new(), input, cut_short)
     }
 
     /// Two parallel tests with subtests, interleaved as `go test -json`
@@ -904,10 +893,10 @@ pay/pay_test.go:14:2: undefined: chargeCard
             ),
             cut in prop::option::of(".{0,20}"),
         ) {
-            let (done, _) = parse_lines(
-                Box::new(GoJsonParser::new()),
+            let (done, _) = feed(
+                GoJsonParser::new(),
                 lines.iter().map(Vec::as_slice),
-                cut.as_deref(),
+                &ended(cut.as_deref()),
             );
             for r in &done {
                 prop_assert!(r.output.len() <= MAX_TEST_OUTPUT + 200, "{}", r.output.len());

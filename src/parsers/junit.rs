@@ -936,6 +936,7 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parsers::test_support::find;
     use proptest::prelude::*;
 
     fn write(dir: &Path, rel: &str, text: &[u8]) {
@@ -956,13 +957,6 @@ mod tests {
     fn read_since(dir: &Path, patterns: &[&str], started: SystemTime) -> JunitFiles {
         let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
         read_junit_files(dir, &patterns, "b", started)
-    }
-
-    fn find<'a>(results: &'a [TestResult], name: &str) -> &'a TestResult {
-        results
-            .iter()
-            .find(|r| r.name() == name)
-            .unwrap_or_else(|| panic!("no result {name} in {results:#?}"))
     }
 
     const SUREFIRE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>

@@ -915,22 +915,11 @@ fn clip(s: &str) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::parsers::MAX_TEST_OUTPUT;
-    use crate::parsers::parse_lines;
+    use crate::parsers::test_support::{Parsed, ended, feed, find, parse, statuses};
     use proptest::prelude::*;
 
-    fn run(input: &str, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
-        parse_lines(
-            Box::new(LibtestParser::new()),
-            input.lines().map(str::as_bytes),
-            cut_short,
-        )
-    }
-
-    fn find<'a>(results: &'a [TestResult], name: &str) -> &'a TestResult {
-        results
-            .iter()
-            .find(|r| r.name() == name)
-            .unwrap_or_else(|| panic!("no result {name} in {results:#?}"))
+    fn run(input: &str, cut_short: Option<&str>) -> Parsed {
+        parse(LibtestParser::new(), input, cut_short)
     }
 
     const TWO_BINARIES: &str = "   Compiling shop v0.3.0 (/src/shop)
@@ -1283,25 +1272,6 @@ test result: FAILED. 3 passed; 3 failed; 1 ignored; 0 measured; 1 filtered out; 
 
 error: test failed, to rerun pass `--lib`
 ";
-
-    /// Names and statuses of `results`, `name<TAB>status` as in the
-    /// fixtures' expected.tsv files.
-    pub(crate) fn statuses(results: &[TestResult]) -> Vec<String> {
-        results
-            .iter()
-            .map(|r| format!("{}\t{}", r.name(), status_word(&r.status)))
-            .collect()
-    }
-
-    fn status_word(s: &TestStatus) -> &'static str {
-        match s {
-            TestStatus::Passed => "passed",
-            TestStatus::Failed => "failed",
-            TestStatus::Error(_) => "error",
-            TestStatus::Flaky => "flaky",
-            TestStatus::Skipped(_) => "skipped",
-        }
-    }
 
     #[test]
     fn nocapture_parallel_messages_by_thread_name() {
@@ -1678,10 +1648,10 @@ failures:
             ),
             cut in prop::option::of(".{0,20}"),
         ) {
-            let (done, _) = parse_lines(
-                Box::new(LibtestParser::new()),
+            let (done, _) = feed(
+                LibtestParser::new(),
                 lines.iter().map(Vec::as_slice),
-                cut.as_deref(),
+                &ended(cut.as_deref()),
             );
             for r in &done {
                 prop_assert!(r.output.len() <= MAX_TEST_OUTPUT + 200, "{}", r.output.len());

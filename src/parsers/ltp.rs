@@ -809,35 +809,11 @@ fn trim_start(s: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
     use crate::parsers::MAX_TEST_OUTPUT;
+    use crate::parsers::test_support::{Parsed, feed, parse_ended, timed_out};
     use proptest::prelude::*;
 
-    fn timed_out() -> Ended {
-        Ended {
-            status: TestStatus::Error("timed-out".into()),
-            reason: "timed out after 5s".into(),
-        }
-    }
-
-    /// Feeds `input` to `parser`, line `i` arriving at `i` ms, and finishes
-    /// with `ended`.
-    fn run_with(
-        parser: LtpParser,
-        input: &[u8],
-        ended: &Ended,
-    ) -> (Vec<TestResult>, StreamVerdict) {
-        let mut p: Box<dyn Parser> = Box::new(parser);
-        let mut done = Vec::new();
-        let input = input.strip_suffix(b"\n").unwrap_or(input);
-        for (i, line) in input.split(|&b| b == b'\n').enumerate() {
-            p.line(line, Duration::from_millis(i as u64), &mut done);
-        }
-        let (rest, verdict) = p.finish(ended);
-        done.extend(rest);
-        (done, verdict)
-    }
-
-    fn run(input: &str) -> (Vec<TestResult>, StreamVerdict) {
-        run_with(LtpParser::new(), input.as_bytes(), &Ended::exited())
+    fn run(input: &str) -> Parsed {
+        parse_ended(LtpParser::new(), input, &Ended::exited())
     }
 
     #[test]
@@ -1006,9 +982,9 @@ tst_test.c:1876: TINFO: Overall timeout per run is 0h 00m 30s
         // Library lines only (a TCONF before the test starts): the
         // fallback name, or the binary's name when given.
         let input = b"tst_test.c:1415: TCONF: system doesn't support cacheflush()\n";
-        let (r, _) = run_with(LtpParser::new(), input, &Ended::exited());
+        let (r, _) = parse_ended(LtpParser::new(), input, &Ended::exited());
         assert_eq!(r[0].path, ["ltp"]);
-        let (r, _) = run_with(LtpParser::named("cacheflush01"), input, &Ended::exited());
+        let (r, _) = parse_ended(LtpParser::named("cacheflush01"), input, &Ended::exited());
         assert_eq!(r[0].path, ["cacheflush01"]);
         assert_eq!(
             r[0].status,
@@ -1042,7 +1018,7 @@ tst_test.c:1876: TINFO: Overall timeout per run is 0h 00m 30s
             summary(0, 1, 0, 0, 0)
         );
         let (results, verdict) =
-            run_with(LtpParser::named("a01"), input.as_bytes(), &Ended::exited());
+            parse_ended(LtpParser::named("a01"), input.as_bytes(), &Ended::exited());
         assert_eq!(verdict.problems, Vec::<String>::new());
         let got: Vec<_> = results
             .iter()
@@ -1078,7 +1054,7 @@ tst_test.c:1876: TINFO: Overall timeout per run is 0h 00m 30s
     #[test]
     fn synthetic_cut_off_mid_test() {
         let input = format!("{BANNER}foo01.c:10: TPASS: ok\nfoo01.c:11: TINFO: sleeping\n");
-        let (results, _) = run_with(LtpParser::new(), input.as_bytes(), &timed_out());
+        let (results, _) = parse_ended(LtpParser::new(), input.as_bytes(), &timed_out());
         assert_eq!(results.len(), 1);
         let r = &results[0];
         assert_eq!(r.path, ["foo01"]);
@@ -1246,14 +1222,14 @@ INFO: ltp-pan reported some tests FAIL
     #[test]
     fn synthetic_runltp_cut_off_mid_test() {
         let input = "<<<test_start>>>\ntag=a01 stime=1\n<<<test_output>>>\na01.c:1: TPASS: ok\n<<<execution_status>>>\ninitiation_status=\"ok\"\nduration=0 termination_type=exited termination_id=0 corefile=no\n<<<test_end>>>\n<<<test_start>>>\ntag=hang01 stime=2\ncmdline=\"hang01\"\n<<<test_output>>>\nhang01.c:5: TINFO: waiting\n";
-        let (results, _) = run_with(LtpParser::new(), input.as_bytes(), &timed_out());
+        let (results, _) = parse_ended(LtpParser::new(), input.as_bytes(), &timed_out());
         assert_eq!(results.len(), 2);
         assert_eq!(results[1].path, ["hang01"]);
         assert_eq!(results[1].status, TestStatus::Error("timed-out".into()));
         assert!(results[1].output.contains("waiting"));
         // Cut off before its output began: still named by its tag.
         let input = "<<<test_start>>>\ntag=hang01 stime=2\n";
-        let (results, _) = run_with(LtpParser::new(), input.as_bytes(), &timed_out());
+        let (results, _) = parse_ended(LtpParser::new(), input.as_bytes(), &timed_out());
         assert_eq!(results[0].path, ["hang01"]);
         // A block that never ended before the next: a problem, and judged.
         let input = "<<<test_start>>>\ntag=a01 stime=1\n<<<test_output>>>\na01.c:1: TPASS: ok\n<<<test_start>>>\ntag=b01 stime=1\n<<<test_output>>>\n<<<execution_status>>>\nduration=0 termination_type=exited termination_id=0 corefile=no\n<<<test_end>>>\n";
@@ -1275,7 +1251,7 @@ INFO: ltp-pan reported some tests FAIL
         input.extend_from_slice(b"a.c:99999999999999999999999: TPASS: huge line number\n");
         input.extend_from_slice(b"\x1b[\x1b[1;3");
         input.extend_from_slice(b"\nSummary:\npassed 99999999999999999999999\nfailed 18446744073709551615\nwarnings 0\n");
-        let (results, verdict) = run_with(LtpParser::new(), &input, &Ended::exited());
+        let (results, verdict) = parse_ended(LtpParser::new(), &input, &Ended::exited());
         assert_eq!(results.len(), 1, "{results:#?}");
         assert_eq!(results[0].path, ["\u{fffd}01"]);
         // The out-of-range count ends the Summary block: judged by its lines.
@@ -1307,13 +1283,7 @@ INFO: ltp-pan reported some tests FAIL
             cut in any::<bool>(),
         ) {
             let ended = if cut { timed_out() } else { Ended::exited() };
-            let mut p: Box<dyn Parser> = Box::new(LtpParser::new());
-            let mut done = Vec::new();
-            for (i, line) in lines.iter().enumerate() {
-                p.line(line, Duration::from_millis(i as u64), &mut done);
-            }
-            let (rest, verdict) = p.finish(&ended);
-            done.extend(rest);
+            let (done, verdict) = feed(LtpParser::new(), lines.iter().map(Vec::as_slice), &ended);
             for r in &done {
                 prop_assert!(r.output.len() <= MAX_TEST_OUTPUT + 200);
                 prop_assert!(r.path.iter().all(|n| n.len() <= MAX_NAME + 4));
@@ -1327,9 +1297,9 @@ INFO: ltp-pan reported some tests FAIL
     /// every result with its `name.expected.tsv` (`name<TAB>status`, from
     /// LTP's own report). The binary's name is given the way a batch
     /// running that one binary gives it.
-    fn check_real(name: &str) -> (Vec<TestResult>, StreamVerdict) {
+    fn check_real(name: &str) -> Parsed {
         let out = crate::parsers::real_fixtures::read("ltp", &format!("{name}.out"));
-        let (results, verdict) = run_with(LtpParser::named(name), &out, &Ended::exited());
+        let (results, verdict) = parse_ended(LtpParser::named(name), &out, &Ended::exited());
         crate::parsers::real_fixtures::assert_expected("ltp", name, "", &results);
         (results, verdict)
     }
@@ -1373,14 +1343,10 @@ INFO: ltp-pan reported some tests FAIL
         }
         // Names from the lines, without the binary's name: the source file,
         // the old library's TCID.
-        let read = |name: &str| {
-            let dir =
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real/ltp");
-            std::fs::read(dir.join(format!("{name}.out"))).unwrap()
-        };
-        let (r, _) = run_with(LtpParser::new(), &read("ioperm02"), &Ended::exited());
+        let read = |name: &str| crate::parsers::real_fixtures::read("ltp", &format!("{name}.out"));
+        let (r, _) = parse_ended(LtpParser::new(), read("ioperm02"), &Ended::exited());
         assert_eq!(r[0].path, ["ioperm02"]);
-        let (r, _) = run_with(LtpParser::new(), &read("semop05"), &Ended::exited());
+        let (r, _) = parse_ended(LtpParser::new(), read("semop05"), &Ended::exited());
         assert_eq!(r[0].path, ["sem02"]);
 
         let (r, _) = check_real("getpid01");

@@ -19,6 +19,8 @@ mod real_fixtures;
 pub mod repeat;
 pub mod tap;
 pub mod test_progs;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 /// The streaming parser for a batch's `format`; `None` for `none` and for
 /// `junit`, whose files are read after the batch ends.
@@ -301,31 +303,6 @@ impl OutputTail {
             text.into_owned()
         }
     }
-}
-
-/// Feeds `lines` to `parser` and finishes it: every result, and the verdict.
-#[cfg(test)]
-pub(crate) fn parse_lines<'a>(
-    mut parser: Box<dyn Parser>,
-    lines: impl IntoIterator<Item = &'a [u8]>,
-    cut_short: Option<&str>,
-) -> (Vec<TestResult>, StreamVerdict) {
-    let ended = match cut_short {
-        None => Ended::exited(),
-        Some(reason) => Ended {
-            status: TestStatus::Error("timed-out".into()),
-            reason: reason.to_string(),
-        },
-    };
-    let mut done = Vec::new();
-    // One millisecond per line: durations measured from arrival times are
-    // then the number of lines a test spans.
-    for (i, line) in lines.into_iter().enumerate() {
-        parser.line(line, Duration::from_millis(i as u64), &mut done);
-    }
-    let (rest, verdict) = parser.finish(&ended);
-    done.extend(rest);
-    (done, verdict)
 }
 
 #[cfg(test)]

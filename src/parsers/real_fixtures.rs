@@ -11,7 +11,8 @@
 
 use std::path::Path;
 
-use super::{Parser, TestResult, TestStatus, parse_lines};
+use super::test_support::{parse, status_word};
+use super::{Parser, TestResult};
 
 /// One spelling of a test path for both sides (see the module doc).
 fn canonical(name: &str) -> String {
@@ -21,17 +22,6 @@ fn canonical(name: &str) -> String {
         None => name.to_string(),
     };
     name.replace("::", "/")
-}
-
-/// A status as the expected files spell it.
-pub(super) fn status_word(s: &TestStatus) -> &'static str {
-    match s {
-        TestStatus::Passed => "passed",
-        TestStatus::Failed => "failed",
-        TestStatus::Error(_) => "error",
-        TestStatus::Flaky => "flaky",
-        TestStatus::Skipped(_) => "skipped",
-    }
 }
 
 /// `tests/fixtures/real/<suite>/<file>`.
@@ -45,10 +35,8 @@ pub(super) fn read(suite: &str, file: &str) -> Vec<u8> {
 
 /// Parses `suite/recording` with `parser` and compares every result with
 /// `suite/<stem>.expected.tsv` as multisets of `name<TAB>status`.
-fn check(parser: Box<dyn Parser>, suite: &str, recording: &str) -> Vec<TestResult> {
-    let bytes = read(suite, recording);
-    let bytes = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    let (results, _) = parse_lines(parser, bytes.split(|b| *b == b'\n'), None);
+fn check(parser: impl Parser + 'static, suite: &str, recording: &str) -> Vec<TestResult> {
+    let (results, _) = parse(parser, read(suite, recording), None);
     let stem = recording.rsplit_once('.').map_or(recording, |(s, _)| s);
     assert_expected(suite, stem, "", &results);
     results
@@ -109,9 +97,9 @@ fn bats() {
         "own-report.tap",
         "own-timing.tap",
     ] {
-        check(Box::new(TapParser::new()), "bats", rec);
+        check(TapParser::new(), "bats", rec);
     }
-    let own = check(Box::new(TapParser::new()), "bats", "own.tap");
+    let own = check(TapParser::new(), "bats", "own.tap");
     // bats prints a failing test's diagnostics after its `not ok`: each
     // failure carries its own, not the previous test's.
     let failing: Vec<&TestResult> = own.iter().filter(|r| r.status.is_failure()).collect();
@@ -128,7 +116,7 @@ fn bats() {
         own.iter()
             .any(|r| r.name() == "allows regex matching empty string (see #53)")
     );
-    let timed = check(Box::new(TapParser::new()), "bats", "own-timing.tap");
+    let timed = check(TapParser::new(), "bats", "own-timing.tap");
     assert!(timed.iter().all(|r| r.duration.is_some()));
 }
 
@@ -136,13 +124,13 @@ fn bats() {
 fn go_test_json() {
     use super::gotest::GoJsonParser;
     for rec in ["stdlib.json", "demo.json", "hang.json"] {
-        check(Box::new(GoJsonParser::new()), "go", rec);
+        check(GoJsonParser::new(), "go", rec);
     }
-    let demo = check(Box::new(GoJsonParser::new()), "go", "demo.json");
+    let demo = check(GoJsonParser::new(), "go", "demo.json");
     let m = message(&demo, "example.com/demo/calc/TestAddFails");
     assert!(m.contains("got 3 want 4") || m.contains(".go:"), "{m}");
     assert!(!m.starts_with("==="), "{m}");
-    let hang = check(Box::new(GoJsonParser::new()), "go", "hang.json");
+    let hang = check(GoJsonParser::new(), "go", "hang.json");
     let m = message(&hang, "example.com/demo/hang/TestHangs");
     assert!(m.contains("timed out"), "{m}");
 }
@@ -157,7 +145,7 @@ fn cargo_test() {
         "cargo-test-report-time.txt",
         "cargo-test-no-fail-fast.txt",
     ] {
-        let results = check(Box::new(LibtestParser::new()), "libtest", rec);
+        let results = check(LibtestParser::new(), "libtest", rec);
         assert!(results.iter().all(|r| r.duration.is_some()), "{rec}");
         // With and without --nocapture, every failing test says why.
         for r in results.iter().filter(|r| r.status.is_failure()) {

@@ -594,23 +594,12 @@ fn clip_name(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::parsers::MAX_TEST_OUTPUT;
-    use crate::parsers::parse_lines;
+    use crate::parsers::test_support::{Parsed, ended, feed, get, parse, parse_ended, timed_out};
     use proptest::prelude::*;
     use std::path::Path;
 
-    fn run(input: &[u8], cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
-        parse_lines(
-            Box::new(TestProgsParser::new()),
-            input.split(|&b| b == b'\n'),
-            cut_short,
-        )
-    }
-
-    fn find_result<'a>(results: &'a [TestResult], path: &[&str]) -> &'a TestResult {
-        results
-            .iter()
-            .find(|r| r.path == path)
-            .unwrap_or_else(|| panic!("no result {path:?} in {results:#?}"))
+    fn run(input: &[u8], cut_short: Option<&str>) -> Parsed {
+        parse(TestProgsParser::new(), input, cut_short)
     }
 
     const NEW_FORMAT: &str = "\
@@ -645,39 +634,36 @@ Summary: 4/3 PASSED, 2 SKIPPED, 2 FAILED
         let (results, verdict) = run(NEW_FORMAT.as_bytes(), None);
         assert_eq!(verdict.problems, Vec::<String>::new());
         assert_eq!(results.len(), 9, "{results:#?}");
-        assert_eq!(find_result(&results, &["align"]).status, TestStatus::Passed);
+        assert_eq!(get(&results, &["align"]).status, TestStatus::Passed);
         assert_eq!(
-            find_result(&results, &["atomics", "add"]).status,
+            get(&results, &["atomics", "add"]).status,
             TestStatus::Passed
         );
-        let sub = find_result(&results, &["atomics", "sub"]);
+        let sub = get(&results, &["atomics", "sub"]);
         assert_eq!(sub.status, TestStatus::Failed);
         assert!(sub.output.contains("sub value unexpected"));
         assert!(!sub.output.contains("test_add"));
-        let atomics = find_result(&results, &["atomics"]);
+        let atomics = get(&results, &["atomics"]);
         assert_eq!(atomics.status, TestStatus::Failed);
         assert!(atomics.output.contains("test_add:PASS"));
         assert!(atomics.output.contains("sub value unexpected"));
         assert!(!atomics.output.contains("netcnt"));
-        let netcnt = find_result(&results, &["netcnt"]);
+        let netcnt = get(&results, &["netcnt"]);
         assert_eq!(netcnt.status, TestStatus::Failed);
         assert!(netcnt.output.contains("libbpf: prog 'handler'"));
         assert!(netcnt.output.contains("test_netcnt:FAIL"));
         assert!(!netcnt.output.contains("test_sub"));
         assert_eq!(
-            find_result(&results, &["fexit_sleep"]).status,
+            get(&results, &["fexit_sleep"]).status,
             TestStatus::Skipped(None)
         );
         assert_eq!(
-            find_result(&results, &["xdp_bonding", "xdp_bonding_redirect_multi"]).status,
+            get(&results, &["xdp_bonding", "xdp_bonding_redirect_multi"]).status,
             TestStatus::Passed
         );
+        assert_eq!(get(&results, &["xdp_bonding"]).status, TestStatus::Passed);
         assert_eq!(
-            find_result(&results, &["xdp_bonding"]).status,
-            TestStatus::Passed
-        );
-        assert_eq!(
-            find_result(&results, &["btf_dump", "btf_dump: struct_data"]).status,
+            get(&results, &["btf_dump", "btf_dump: struct_data"]).status,
             TestStatus::Passed
         );
     }
@@ -705,7 +691,7 @@ Summary: 1/0 PASSED, 0 SKIPPED, 2 FAILED
             ]
         );
         assert_eq!(
-            find_result(&results, &["btf_dump", "btf_dump: struct_data"]).status,
+            get(&results, &["btf_dump", "btf_dump: struct_data"]).status,
             TestStatus::Failed
         );
         assert!(results[0].output.contains("test_netcnt:FAIL"));
@@ -731,23 +717,9 @@ Summary: 1/0 PASSED, 0 SKIPPED, 2 FAILED
         );
     }
 
-    fn timed_out() -> Ended {
-        Ended {
-            status: TestStatus::Error("timed-out".into()),
-            reason: "timed out after 5s".into(),
-        }
-    }
-
-    /// Feeds `input`, line `i` arriving at `i` ms, and finishes with `ended`.
-    fn run_ended(input: &str, ended: &Ended) -> (Vec<TestResult>, StreamVerdict) {
-        let mut p: Box<dyn Parser> = Box::new(TestProgsParser::new());
-        let mut done = Vec::new();
-        for (i, line) in input.lines().enumerate() {
-            p.line(line.as_bytes(), Duration::from_millis(i as u64), &mut done);
-        }
-        let (rest, verdict) = p.finish(ended);
-        done.extend(rest);
-        (done, verdict)
+    /// Feeds `input` and finishes with `ended`.
+    fn run_ended(input: &str, ended: &Ended) -> Parsed {
+        parse_ended(TestProgsParser::new(), input, ended)
     }
 
     #[test]
@@ -762,7 +734,7 @@ test_sub:PASS:skel_open 0 nsec
 ";
         let (results, verdict) = run_ended(input, &timed_out());
         assert_eq!(results.len(), 3, "{results:#?}");
-        let open = find_result(&results, &["atomics"]);
+        let open = get(&results, &["atomics"]);
         assert_eq!(open.status, TestStatus::Error("timed-out".into()));
         assert_eq!(open.message.as_deref(), Some("timed out after 5s"));
         assert!(open.output.contains("test_sub:PASS"));
@@ -773,7 +745,7 @@ test_sub:PASS:skel_open 0 nsec
         );
         // Exited by itself mid-test: the open test failed.
         let (results, _) = run_ended(input, &Ended::exited());
-        let open = find_result(&results, &["atomics"]);
+        let open = get(&results, &["atomics"]);
         assert_eq!(open.status, TestStatus::Failed);
         assert_eq!(open.message.as_deref(), Some("no result"));
     }
@@ -783,7 +755,7 @@ test_sub:PASS:skel_open 0 nsec
         let input = "#1 align:OK\nlibbpf: loading object\nserial_test_crash:PASS:setup 0 nsec\n";
         let (results, verdict) = run_ended(input, &timed_out());
         assert_eq!(results.len(), 2, "{results:#?}");
-        let open = find_result(&results, &["crash"]);
+        let open = get(&results, &["crash"]);
         assert_eq!(open.status, TestStatus::Error("timed-out".into()));
         assert_eq!(
             open.message.as_deref(),
@@ -822,7 +794,7 @@ Stack trace:
         let crashed = Ended::batch(crate::status::Status::Crashed, "killed by SIGSEGV");
         let (results, verdict) = run_ended(input, &crashed);
         assert_eq!(results.len(), 2, "{results:#?}");
-        assert_eq!(find_result(&results, &["oops"]).status, TestStatus::Failed);
+        assert_eq!(get(&results, &["oops"]).status, TestStatus::Failed);
         assert_eq!(
             verdict.problems,
             ["no Summary line: test_progs did not finish; Caught signal #11! (after #2 oops)"]
@@ -845,15 +817,15 @@ Summary: 0/0 PASSED, 0 SKIPPED, 3 FAILED
         let (results, verdict) = run(input.as_bytes(), None);
         assert_eq!(verdict.problems, Vec::<String>::new());
         assert_eq!(
-            find_result(&results, &["foo"]).message.as_deref(),
+            get(&results, &["foo"]).message.as_deref(),
             Some("test_foo:FAIL:check_value unexpected value: actual 3 != expected 4")
         );
         // No FAIL line: the last line that says something.
         assert_eq!(
-            find_result(&results, &["bar", "sub"]).message.as_deref(),
+            get(&results, &["bar", "sub"]).message.as_deref(),
             Some("libbpf: prog 'x': failed to load: -22")
         );
-        assert_eq!(find_result(&results, &["baz"]).message, None);
+        assert_eq!(get(&results, &["baz"]).message, None);
     }
 
     #[test]
@@ -867,15 +839,12 @@ log
 ";
         let (results, _) = run(input.as_bytes(), None);
         // Line i arrives at i ms.
+        assert_eq!(get(&results, &["align"]).duration, Some(Duration::ZERO));
         assert_eq!(
-            find_result(&results, &["align"]).duration,
-            Some(Duration::ZERO)
-        );
-        assert_eq!(
-            find_result(&results, &["atomics"]).duration,
+            get(&results, &["atomics"]).duration,
             Some(Duration::from_millis(4))
         );
-        assert_eq!(find_result(&results, &["atomics", "add"]).duration, None);
+        assert_eq!(get(&results, &["atomics", "add"]).duration, None);
     }
 
     fn json_file(dir: &Path, body: &str) -> std::path::PathBuf {
@@ -914,17 +883,17 @@ Summary: 1/1 PASSED, 0 SKIPPED, 2 FAILED
         );
         let read = merge_json_summary(&mut tests, &path, old());
         assert_eq!(read, JsonSummaryRead::default());
-        let sub = find_result(&tests, &["atomics", "sub"]);
+        let sub = get(&tests, &["atomics", "sub"]);
         assert_eq!(
             sub.message.as_deref(),
             Some("test_sub:FAIL:sub value unexpected: actual 1 != expected 2")
         );
         assert!(sub.output.contains("test_sub:PASS:skel_open"));
         assert_eq!(
-            find_result(&tests, &["netcnt"]).message.as_deref(),
+            get(&tests, &["netcnt"]).message.as_deref(),
             Some("test_netcnt:FAIL:skel_open unexpected error: -22")
         );
-        let added = find_result(&tests, &["only_in_json"]);
+        let added = get(&tests, &["only_in_json"]);
         assert_eq!(added.status, TestStatus::Failed);
         assert_eq!(
             added.message.as_deref(),
@@ -1064,10 +1033,10 @@ Summary: 1/1 PASSED, 0 SKIPPED, 2 FAILED
             ),
             cut in proptest::option::of("[a-z ]{0,10}"),
         ) {
-            let (done, _) = parse_lines(
-                Box::new(TestProgsParser::new()),
+            let (done, _) = feed(
+                TestProgsParser::new(),
                 lines.iter().map(Vec::as_slice),
-                cut.as_deref(),
+                &ended(cut.as_deref()),
             );
             for r in &done {
                 prop_assert!(r.output.len() <= MAX_TEST_OUTPUT + 200);

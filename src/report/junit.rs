@@ -798,7 +798,7 @@ fn write_atomically(
 mod tests {
     use super::*;
     use crate::outcome::ProcessInfo;
-    use crate::report::test_support::outcome;
+    use crate::report::test_support::{outcome, scenario, test};
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
     use quick_xml::events::Event as XmlEvent;
 
@@ -1031,83 +1031,11 @@ mod tests {
         assert_eq!(report.tests, 1000);
     }
 
-    fn test(path: &[&str], status: TestStatus, message: Option<&str>, output: &str) -> TestResult {
-        TestResult {
-            path: path.iter().map(|s| s.to_string()).collect(),
-            status,
-            duration: Some(Duration::from_millis(7)),
-            output: output.into(),
-            message: message.map(str::to_owned),
-        }
-    }
-
-    /// Every status a test can have, retries, quarantine, hostile text, and
-    /// batches read into tests next to batches that are not.
-    fn scenario() -> Vec<Outcome> {
-        let mut net = outcome("net", Status::Failed, "2 of 8 tests failed");
-        net.kind = Some("ut".into());
-        net.tests = vec![
-            test(&["ok"], TestStatus::Passed, None, "passing output"),
-            test(
-                &["fail"],
-                TestStatus::Failed,
-                Some("expected 1, got 2"),
-                "# got 2\n<&>",
-            ),
-            test(
-                &["cut"],
-                TestStatus::Error("timed-out".into()),
-                Some("timed out"),
-                "",
-            ),
-            test(&["flaky"], TestStatus::Flaky, Some("first try failed"), ""),
-            test(
-                &["skip"],
-                TestStatus::Skipped(Some("no <root>".into())),
-                None,
-                "",
-            ),
-            test(&["skip2"], TestStatus::Skipped(None), None, ""),
-            test(&["q"], TestStatus::Failed, Some("known"), "q output"),
-            test(&["grp", "sub\u{1}\u{1b}[31m"], TestStatus::Passed, None, ""),
-            test(&["again"], TestStatus::Failed, Some("still"), ""),
-            test(&["then-ok"], TestStatus::Passed, None, ""),
-        ];
-        net.quarantined_tests = vec![("q".into(), "issue #4".into())];
-        net.retried = vec![crate::outcome::Attempt {
-            status: Status::Failed,
-            reason: "exit code 1".into(),
-            duration: Duration::from_secs(1),
-            log: "/nonexistent/net.attempt-1.log".into(),
-            failed_tests: vec![
-                ("again".into(), "first <fail>".into()),
-                ("then-ok".into(), "boom".into()),
-            ],
-        }];
-        // Every test passed, yet the batch crashed: a testcase for the batch.
-        let mut kernel = outcome("kernel", Status::Crashed, "killed by SIGSEGV");
-        kernel.tests = vec![test(&["boot"], TestStatus::Passed, None, "")];
-        let mut flaky = outcome("retried", Status::Flaky, "passed on attempt 2");
-        flaky.retried = net.retried.clone();
-        let mut quarantined = outcome("known", Status::Failed, "exit code 1");
-        quarantined.quarantined = Some("issue #5".into());
-        let mut setup = outcome("build", Status::Passed, "ok");
-        setup.phase = crate::outcome::Phase::Setup;
-        vec![
-            setup,
-            net,
-            outcome("plain", Status::TimedOut, "timed out after 5s"),
-            kernel,
-            flaky,
-            quarantined,
-            outcome("skipped", Status::NotRun, "setup step build failed"),
-        ]
-    }
-
-    /// junit_scenario.xml was written by the quick-junit based writer this
-    /// one replaced: same bytes, so readers of earlier reports see no change.
+    /// The spool is copied, not consumed: a rewrite gives the same file;
+    /// and it is unlinked: only the report is left in the directory. (What
+    /// the file says is in the golden tests, `report::golden`.)
     #[test]
-    fn layout_is_the_one_quick_junit_wrote() {
+    fn rewrite_gives_the_same_file_and_leaves_no_spool() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("junit.xml");
         let mut w = JunitWriter::new(path.clone());
@@ -1115,12 +1043,9 @@ mod tests {
         w.record_many(&outcomes[..3]).unwrap();
         w.record_many(&outcomes[3..]).unwrap();
         let (xml, report) = read_report(&path);
-        assert_eq!(xml, include_str!("junit_scenario.xml"));
-        assert_eq!(report.tests, 17);
-        // The spool is copied, not consumed: a rewrite gives the same file.
+        assert_eq!(report.tests, 24);
         w.write().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), xml);
-        // Only the report is left in the directory: the spool is unlinked.
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
     }

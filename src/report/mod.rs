@@ -70,12 +70,16 @@ fn is_xml_char(c: char) -> bool {
 }
 
 #[cfg(test)]
+mod golden;
+
+#[cfg(test)]
 pub(crate) mod test_support {
     use std::path::PathBuf;
     use std::time::{Duration, SystemTime};
 
     use crate::config::BatchName;
     use crate::outcome::Outcome;
+    use crate::parsers::{TestResult, TestStatus};
     use crate::status::{Exit, Status};
 
     pub fn outcome(name: &str, status: Status, reason: &str) -> Outcome {
@@ -91,6 +95,133 @@ pub(crate) mod test_support {
         o.started = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         o.duration = Duration::from_millis(1234);
         o
+    }
+
+    pub fn test(
+        path: &[&str],
+        status: TestStatus,
+        message: Option<&str>,
+        output: &str,
+    ) -> TestResult {
+        TestResult {
+            path: path.iter().map(|s| s.to_string()).collect(),
+            status,
+            duration: Some(Duration::from_millis(7)),
+            output: output.into(),
+            message: message.map(str::to_owned),
+        }
+    }
+
+    /// Every status a test can have, retries, quarantine, hostile text, and
+    /// batches read into tests next to batches that are not.
+    pub fn scenario() -> Vec<Outcome> {
+        let mut net = outcome("net", Status::Failed, "2 of 8 tests failed");
+        net.kind = Some("ut".into());
+        net.tests = vec![
+            test(&["ok"], TestStatus::Passed, None, "passing output"),
+            test(
+                &["fail"],
+                TestStatus::Failed,
+                Some("expected 1, got 2"),
+                "# got 2\n<&>",
+            ),
+            test(
+                &["cut"],
+                TestStatus::Error("timed-out".into()),
+                Some("timed out"),
+                "",
+            ),
+            test(&["flaky"], TestStatus::Flaky, Some("first try failed"), ""),
+            test(
+                &["skip"],
+                TestStatus::Skipped(Some("no <root>".into())),
+                None,
+                "",
+            ),
+            test(&["skip2"], TestStatus::Skipped(None), None, ""),
+            test(&["q"], TestStatus::Failed, Some("known"), "q output"),
+            test(&["grp", "sub\u{1}\u{1b}[31m"], TestStatus::Passed, None, ""),
+            test(&["again"], TestStatus::Failed, Some("still"), ""),
+            test(&["then-ok"], TestStatus::Passed, None, ""),
+        ];
+        net.quarantined_tests = vec![("q".into(), "issue #4".into())];
+        net.retried = vec![crate::outcome::Attempt {
+            status: Status::Failed,
+            reason: "exit code 1".into(),
+            duration: Duration::from_secs(1),
+            log: "/nonexistent/net.attempt-1.log".into(),
+            failed_tests: vec![
+                ("again".into(), "first <fail>".into()),
+                ("then-ok".into(), "boom".into()),
+            ],
+        }];
+        // Every test passed, yet the batch crashed: a testcase for the batch.
+        let mut kernel = outcome("kernel", Status::Crashed, "killed by SIGSEGV");
+        kernel.tests = vec![test(&["boot"], TestStatus::Passed, None, "")];
+        let mut flaky = outcome("retried", Status::Flaky, "passed on attempt 2");
+        flaky.retried = net.retried.clone();
+        let mut quarantined = outcome("known", Status::Failed, "exit code 1");
+        quarantined.quarantined = Some("issue #5".into());
+        let mut setup = outcome("build", Status::Passed, "ok");
+        setup.phase = crate::outcome::Phase::Setup;
+        let mut outcomes = vec![
+            setup,
+            net,
+            outcome("plain", Status::TimedOut, "timed out after 5s"),
+            kernel,
+            flaky,
+            quarantined,
+            outcome("skipped", Status::NotRun, "setup step build failed"),
+        ];
+        outcomes.extend(more());
+        outcomes
+    }
+
+    /// The scenario's batches after its first seven (which alone give the
+    /// JUnit that quick-junit wrote for earlier versions): a plain pass, a
+    /// pass with a warning, a leak, a failing test with a multi-line
+    /// message, an abort with its excerpt, and terminal control and bidi
+    /// characters where a batch's own text goes.
+    fn more() -> Vec<Outcome> {
+        use crate::outcome::ProcessInfo;
+        let mut unit = outcome("unit", Status::Passed, "exit code 0");
+        unit.duration = Duration::from_millis(12);
+        let mut lint = outcome("lint", Status::Passed, "exit code 0");
+        lint.warnings = vec!["said \u{1b}]0;title\u{7} and \u{202e}exe.txt".into()];
+        let mut daemon = outcome("daemon", Status::Leaked, "left 2 processes behind");
+        daemon.leaked = vec![
+            ProcessInfo {
+                pid: 4242,
+                cmdline: "sleep 1000".into(),
+            },
+            ProcessInfo {
+                pid: 4243,
+                cmdline: "sh -c 'while :; do :; done'".into(),
+            },
+        ];
+        let mut cargo = outcome("cargo", Status::Failed, "1 of 2 tests failed: tests::eq");
+        cargo.duration = Duration::from_millis(83_456);
+        cargo.tests = vec![
+            test(
+                &["tests::eq"],
+                TestStatus::Failed,
+                Some("assertion `left == right` failed\n  left: 3\n right: 4"),
+                "thread 'tests::eq' panicked at src/lib.rs:9:5:\nassertion failed\n",
+            ),
+            test(&["tests::ok"], TestStatus::Passed, None, ""),
+        ];
+        cargo.test_problems = vec!["the summary counts 3 tests; 2 were seen".into()];
+        let mut vm = outcome("vm", Status::Aborted, "fatal pattern matched: Kernel panic");
+        vm.excerpt = Some(
+            "[    1.0] booting\n[    2.5] Kernel panic - not syncing: \u{1b}[1mVFS\u{1b}[0m\n"
+                .into(),
+        );
+        let evil = outcome(
+            "evil",
+            Status::Failed,
+            "exit code 1: \u{1b}[2J\rgone\u{8} \u{202e}txt.exe | <b>*x*</b> &amp;",
+        );
+        vec![unit, lint, daemon, cargo, vm, evil]
     }
 }
 

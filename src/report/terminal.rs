@@ -68,26 +68,15 @@ impl Terminal {
     }
 
     pub fn on_event(&mut self, event: &Event) {
-        match event {
-            Event::Started { name, at } => match &mut self.progress {
-                Some(p) => p.start(name, at.elapsed()),
-                None => self.println(&format!(
-                    "{:>WORD_WIDTH$} {}",
-                    "START",
-                    inert(name.as_ref())
-                )),
-            },
-            Event::Finished(outcome) => {
-                if let Some(p) = &mut self.progress {
-                    p.stop(&outcome.name);
-                }
-                let colour = self.colour();
-                self.write_line(&finish_line(outcome, colour));
-                for w in &outcome.warnings {
-                    self.write_line(&warning_line(&outcome.name, w, colour));
-                }
-            }
-            Event::Note(line) => self.println(line),
+        match (event, &mut self.progress) {
+            (Event::Started { name, at }, Some(p)) => p.start(name, at.elapsed()),
+            (Event::Finished(outcome), Some(p)) => p.stop(&outcome.name),
+            _ => {}
+        }
+        // Spinners show what started; plain mode says it in a line.
+        let starts = self.progress.is_none();
+        for line in lines(event, starts, self.colour()) {
+            self.write_line(&line);
         }
     }
 
@@ -163,6 +152,27 @@ impl Progress {
     fn remove(&self, bar: &ProgressBar) {
         bar.finish_and_clear();
         self.multi.remove(bar);
+    }
+}
+
+/// The lines `event` prints, untrusted parts made inert: `START` lines
+/// only with `starts` (plain mode), colour only with `colour`.
+pub(super) fn lines(event: &Event, starts: bool, colour: bool) -> Vec<String> {
+    match event {
+        Event::Started { name, .. } if starts => {
+            let line = format!("{:>WORD_WIDTH$} {}", "START", inert(name.as_ref()));
+            vec![inert_lines(&line).into_owned()]
+        }
+        Event::Started { .. } => Vec::new(),
+        Event::Finished(outcome) => std::iter::once(finish_line(outcome, colour))
+            .chain(
+                outcome
+                    .warnings
+                    .iter()
+                    .map(|w| warning_line(&outcome.name, w, colour)),
+            )
+            .collect(),
+        Event::Note(line) => vec![inert_lines(line).into_owned()],
     }
 }
 

@@ -2,28 +2,12 @@
 //! check) and the real recorded fixtures in tests/fixtures/real/.
 
 use super::*;
-use crate::parsers::parse_lines;
+use crate::parsers::test_support::{Parsed, ended, feed, get, names, parse};
 use crate::parsers::{DROPPED_NOTE, MAX_TEST_OUTPUT};
 use proptest::prelude::*;
 
-fn run(input: &[u8], cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
-    let input = input.strip_suffix(b"\n").unwrap_or(input);
-    parse_lines(
-        Box::new(TapParser::new()),
-        input.split(|&b| b == b'\n'),
-        cut_short,
-    )
-}
-
-fn get<'a>(results: &'a [TestResult], path: &[&str]) -> &'a TestResult {
-    results
-        .iter()
-        .find(|r| r.path == path)
-        .unwrap_or_else(|| panic!("no result {path:?} in {results:#?}"))
-}
-
-fn names(results: &[TestResult]) -> Vec<String> {
-    results.iter().map(TestResult::name).collect()
+fn run(input: &[u8], cut_short: Option<&str>) -> Parsed {
+    parse(TapParser::new(), input, cut_short)
 }
 
 fn no_problems() -> Vec<String> {
@@ -470,11 +454,7 @@ proptest! {
         kunit in any::<bool>(),
     ) {
         let parser = if kunit { TapParser::kunit() } else { TapParser::new() };
-        let (done, _) = parse_lines(
-            Box::new(parser),
-            lines.iter().map(Vec::as_slice),
-            cut.as_deref(),
-        );
+        let (done, _) = feed(parser, lines.iter().map(Vec::as_slice), &ended(cut.as_deref()));
         for r in &done {
             prop_assert!(r.output.len() <= MAX_TEST_OUTPUT + 200);
             prop_assert!(!r.path.is_empty());
@@ -487,11 +467,6 @@ proptest! {
 fn fixture(path: &str) -> Vec<u8> {
     let (suite, file) = path.split_once('/').expect("suite/file");
     crate::parsers::real_fixtures::read(suite, file)
-}
-
-fn parse_with(parser: TapParser, input: &[u8]) -> (Vec<TestResult>, StreamVerdict) {
-    let input = input.strip_suffix(b"\n").unwrap_or(input);
-    parse_lines(Box::new(parser), input.split(|&b| b == b'\n'), None)
 }
 
 /// Tests we report that the runner's own report has no line for: the test
@@ -528,7 +503,7 @@ fn real_kselftest_fixtures_match_the_runners_report() {
         ("harness_killed", "harness_killed/"),
     ] {
         let input = fixture(&format!("kselftest/{name}.tap"));
-        let (results, verdict) = parse_with(TapParser::new(), &input);
+        let (results, verdict) = parse(TapParser::new(), &input, None);
         compare_with_expected(&format!("kselftest/{name}.expected.tsv"), prefix, &results);
         match name {
             // Binaries that died mid-plan.
@@ -546,29 +521,24 @@ fn real_kselftest_fixtures_match_the_runners_report() {
 
 #[test]
 fn real_kselftest_tests_in_progress_are_named() {
-    let (results, _) = parse_with(TapParser::new(), &fixture("kselftest/ksft_crash.tap"));
+    let (results, _) = parse(TapParser::new(), fixture("kselftest/ksft_crash.tap"), None);
     let delta = get(&results, &["delta"]);
     assert_eq!(delta.status, TestStatus::Failed);
     assert_eq!(delta.message.as_deref(), Some("no result"));
 
     let input = fixture("kselftest/harness_killed.tap");
-    let (results, _) = parse_with(TapParser::new(), &input);
+    let (results, _) = parse(TapParser::new(), &input, None);
     let hang = get(&results, &["global.hangs_without_harness_timeout"]);
     assert_eq!(hang.status, TestStatus::Failed);
     assert!(hang.output.contains("sleeping 10s"), "{}", hang.output);
     // The same output cut off by warden's own timeout.
-    let input = input.strip_suffix(b"\n").unwrap_or(&input);
-    let (results, _) = parse_lines(
-        Box::new(TapParser::new()),
-        input.split(|&b| b == b'\n'),
-        Some("timed out after 2s"),
-    );
+    let (results, _) = parse(TapParser::new(), &input, Some("timed out after 2s"));
     let hang = get(&results, &["global.hangs_without_harness_timeout"]);
     assert_eq!(hang.status, TestStatus::Error("timed-out".into()));
     assert_eq!(hang.message.as_deref(), Some("timed out after 2s"));
 
     let input = fixture("kselftest/run_kselftest_custom.tap");
-    let (results, _) = parse_with(TapParser::new(), &input);
+    let (results, _) = parse(TapParser::new(), &input, None);
     let delta = get(&results, &["warden_crash", "ksft_crash", "delta"]);
     assert_eq!(delta.status, TestStatus::Error("crashed".into()));
     assert_eq!(delta.message.as_deref(), Some("no result (exit=139)"));
@@ -599,7 +569,7 @@ fn real_kselftest_tests_in_progress_are_named() {
     );
 
     let input = fixture("kselftest/run_kselftest_timers_timeout6.tap");
-    let (results, _) = parse_with(TapParser::new(), &input);
+    let (results, _) = parse(TapParser::new(), &input, None);
     let open = get(&results, &["timers", "nanosleep", "test 8"]);
     assert_eq!(open.status, TestStatus::Error("timed-out".into()));
     assert_eq!(
@@ -620,7 +590,7 @@ fn real_kselftest_tests_in_progress_are_named() {
 #[test]
 fn real_kselftest_output_clobbered_by_a_file_redirect_does_not_panic() {
     let input = fixture("kselftest/run_kselftest_redirect_to_file.out");
-    let (results, _) = parse_with(TapParser::new(), &input);
+    let (results, _) = parse(TapParser::new(), &input, None);
     assert!(results.iter().all(|r| !r.path.is_empty()));
 }
 
@@ -646,7 +616,7 @@ fn real_kunit_logs_match_kunit_py() {
     assert!(logs.len() >= 17, "{logs:?}");
     for name in &logs {
         let input = fixture(&format!("kunit/{name}.log"));
-        let (results, verdict) = parse_with(TapParser::kunit(), &input);
+        let (results, verdict) = parse(TapParser::kunit(), &input, None);
         if name == "test_is_test_passed-kselftest" {
             // kunit.py does not look into the runner's `# ` output; we do.
             assert_eq!(
@@ -695,12 +665,8 @@ fn real_kunit_logs_match_kunit_py() {
 
 // ---- Synthetic tests, one rule each (issue 12) ----
 
-fn run_kunit(input: &str, cut_short: Option<&str>) -> (Vec<TestResult>, StreamVerdict) {
-    parse_lines(
-        Box::new(TapParser::kunit()),
-        input.trim_end_matches('\n').split('\n').map(str::as_bytes),
-        cut_short,
-    )
+fn run_kunit(input: &str, cut_short: Option<&str>) -> Parsed {
+    parse(TapParser::kunit(), input, cut_short)
 }
 
 #[test]
@@ -1046,7 +1012,7 @@ not ok 4 d
   duration_ms: 7
   ...
 ";
-    // One line per millisecond (parse_lines).
+    // One line per millisecond (test_support::feed).
     let (results, _) = run(input.as_bytes(), None);
     let d = |i: usize| results[i].duration;
     assert_eq!(d(0), Some(Duration::from_millis(2)), "from the batch start");
