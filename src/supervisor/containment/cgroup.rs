@@ -1,6 +1,8 @@
 //! cgroup v2: one cgroup per run under warden's own, one per batch under
 //! that. `cgroup.kill` kills every member atomically, forks included, and
-//! `cgroup.events` tells us (through inotify) when the last one is gone.
+//! `cgroup.events` tells us (POLLPRI) when the last one is gone: one kill
+//! ([`kill_dir`]) and one wait ([`wait_empty_dir`]) for batches and for a
+//! dead run's leftovers alike.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -86,7 +88,7 @@ impl CgroupRoot {
     }
 
     pub(super) fn remove(&self) {
-        remove_tree(&self.dir);
+        let _ = remove_tree(&self.dir);
     }
 }
 
@@ -106,32 +108,73 @@ pub fn runs_parent() -> io::Result<(PathBuf, String)> {
     Ok((mount.join(inside.trim_start_matches('/')), own))
 }
 
-/// Kills everything in a cgroup directory and its children, waits for them
-/// to go, and removes the directories. For leftovers of dead runs.
+/// How long a dead run's cgroup gets to empty once killed.
+const LEFTOVER_KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// Kills everything in a cgroup directory and below it, waits for it to
+/// empty, and removes the directories: for leftovers of dead runs. The same
+/// kill and wait as a batch's ([`kill_dir`], [`wait_empty_dir`]), run on a
+/// runtime of its own, since reaping happens outside the run's.
 pub fn kill_and_remove(dir: &Path) -> io::Result<()> {
-    for child in child_cgroups(dir) {
-        kill_and_remove(&child)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let _ = kill_dir(dir);
+    runtime.block_on(wait_empty_dir(dir, LEFTOVER_KILL_WAIT));
+    remove_tree(dir)
+}
+
+/// Kills every process in the cgroup at `dir` and in every cgroup below it,
+/// forks included, in one write (`cgroup.kill`).
+fn kill_dir(dir: &Path) -> io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .open(dir.join("cgroup.kill"))?
+        .write_all(b"1")
+}
+
+fn populated_dir(dir: &Path) -> bool {
+    match fs::read_to_string(dir.join("cgroup.events")) {
+        Ok(text) => events_say_populated(&text),
+        Err(_) => false,
     }
-    let _ = fs::write(dir.join("cgroup.kill"), b"1");
-    for _ in 0..500 {
-        let events = fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
-        if !events_say_populated(&events) {
-            break;
+}
+
+/// Waits up to `limit` for `populated 0` in the `cgroup.events` of `dir`;
+/// returns whether it came. Usually the cgroup is already empty and no
+/// watch is needed. Otherwise we poll the file for POLLPRI, which kernfs
+/// raises on every change: no sleep loop, and no inotify instance, whose
+/// teardown costs an SRCU grace period (~10 ms). Where the file can't be
+/// watched, it is read with [`super::poll_until`]'s backoff.
+async fn wait_empty_dir(dir: &Path, limit: Duration) -> bool {
+    if !populated_dir(dir) {
+        return true;
+    }
+    let deadline = tokio::time::Instant::now() + limit;
+    let Ok(events) = watch_events(dir) else {
+        return super::poll_until(deadline, || !populated_dir(dir)).await;
+    };
+    loop {
+        if !populated_at(events.get_ref()) {
+            return true;
         }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // Another warden starting up may be reaping the same leftovers; an
-    // emptied cgroup also stays busy for a moment.
-    for _ in 0..250 {
-        match fs::remove_dir(dir) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            other => return other,
+        match tokio::time::timeout_at(deadline, events.ready(Interest::PRIORITY)).await {
+            Err(_) => return !populated_at(events.get_ref()),
+            Ok(Ok(mut guard)) => guard.clear_ready(),
+            Ok(Err(_)) => return super::poll_until(deadline, || !populated_dir(dir)).await,
         }
     }
-    fs::remove_dir(dir)
+}
+
+fn watch_events(dir: &Path) -> io::Result<AsyncFd<OwnedFd>> {
+    let fd = rustix::fs::open(
+        dir.join("cgroup.events"),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NONBLOCK,
+        rustix::fs::Mode::empty(),
+    )?;
+    // SAFETY: the AsyncFd owns the OwnedFd, so the fd stays open and the
+    // same for the AsyncFd's whole life.
+    Ok(unsafe { AsyncFd::register_with_interest(fd, Interest::PRIORITY) }?)
 }
 
 /// The cgroup2 mount point and the hierarchy path mounted there.
@@ -208,67 +251,17 @@ impl BatchCgroup {
     }
 
     pub(super) fn kill(&self) -> io::Result<()> {
-        OpenOptions::new()
-            .write(true)
-            .open(self.dir.join("cgroup.kill"))?
-            .write_all(b"1")
+        kill_dir(&self.dir)
     }
 
-    fn populated(&self) -> bool {
-        match fs::read_to_string(self.dir.join("cgroup.events")) {
-            Ok(text) => events_say_populated(&text),
-            Err(_) => false,
-        }
-    }
-
-    /// Waits for `populated 0` in `cgroup.events`. Usually the batch is
-    /// already empty and no watch is needed. Otherwise we poll the file for
-    /// POLLPRI, which kernfs raises on every change: no sleep loop, and no
-    /// inotify instance, whose teardown costs an SRCU grace period (~10 ms).
+    /// Waits up to `limit` for the batch's cgroup to empty.
     pub(super) async fn wait_empty(&self, limit: Duration) -> bool {
-        if !self.populated() {
-            return true;
-        }
-        let deadline = tokio::time::Instant::now() + limit;
-        let Ok(events) = self.watch_events() else {
-            return self.poll_empty(deadline).await;
-        };
-        loop {
-            if !populated_at(events.get_ref()) {
-                return true;
-            }
-            match tokio::time::timeout_at(deadline, events.ready(Interest::PRIORITY)).await {
-                Err(_) => return !populated_at(events.get_ref()),
-                Ok(Ok(mut guard)) => guard.clear_ready(),
-                Ok(Err(_)) => return self.poll_empty(deadline).await,
-            }
-        }
-    }
-
-    async fn poll_empty(&self, deadline: tokio::time::Instant) -> bool {
-        while self.populated() {
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        true
-    }
-
-    fn watch_events(&self) -> io::Result<AsyncFd<OwnedFd>> {
-        let fd = rustix::fs::open(
-            self.dir.join("cgroup.events"),
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NONBLOCK,
-            rustix::fs::Mode::empty(),
-        )?;
-        // SAFETY: the AsyncFd owns the OwnedFd, so the fd stays open and the
-        // same for the AsyncFd's whole life.
-        Ok(unsafe { AsyncFd::register_with_interest(fd, Interest::PRIORITY) }?)
+        wait_empty_dir(&self.dir, limit).await
     }
 
     /// Removes the batch's cgroup and any the batch made below it.
     pub(super) fn remove(&self) {
-        remove_tree(&self.dir);
+        let _ = remove_tree(&self.dir);
     }
 }
 
@@ -295,24 +288,29 @@ fn child_cgroups(dir: &Path) -> Vec<PathBuf> {
 /// Removes a cgroup directory, children first (looked for only when it has
 /// any). An emptied cgroup can linger busy for a moment while the kernel
 /// finishes tearing down its last task.
-fn remove_tree(dir: &Path) {
+/// Removes an emptied cgroup and every cgroup below it, deepest first. An
+/// emptied cgroup stays busy for a moment, and another warden may be
+/// removing the same leftovers: EBUSY is retried for up to half a second,
+/// a directory already gone is success.
+fn remove_tree(dir: &Path) -> io::Result<()> {
     if fs::remove_dir(dir).is_ok() {
-        return;
+        return Ok(());
     }
     for child in child_cgroups(dir) {
-        remove_tree(&child);
+        let _ = remove_tree(&child);
     }
-    for _ in 0..50 {
+    for _ in 0..250 {
         match fs::remove_dir(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
                 std::thread::sleep(Duration::from_millis(2));
             }
-            _ => return,
+            other => return other,
         }
     }
+    fs::remove_dir(dir)
 }
 
-/// Re-reads an open `cgroup.events` from the start (which also re-arms its poll).
 fn populated_at(fd: &OwnedFd) -> bool {
     let mut buf = [0u8; 256];
     match rustix::io::pread(fd, &mut buf, 0) {

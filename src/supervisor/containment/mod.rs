@@ -344,26 +344,17 @@ impl Containment {
         base && self.anchor_gone(deadline).await
     }
 
-    /// Polls with a short, growing backoff: without a cgroup nothing tells us
-    /// when the last process is gone. With `kill`, every round SIGKILLs what is
-    /// there, so processes forked mid-kill die too.
+    /// Polls until no member is left: without a cgroup nothing tells us
+    /// when the last process is gone. With `kill`, every round SIGKILLs
+    /// what is there, so processes forked mid-kill die too.
     async fn poll_empty(&self, limit: Duration, kill: bool) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut pause = Duration::from_millis(1);
-        loop {
+        poll_until(tokio::time::Instant::now() + limit, || {
             if kill {
                 self.signal_all(&[Signal::KILL]);
             }
-            if self.members().is_empty() {
-                return true;
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(Duration::from_millis(20));
-        }
+            self.members().is_empty()
+        })
+        .await
     }
 
     /// Removes the batch's cgroup (it must be empty).
@@ -371,5 +362,26 @@ impl Containment {
         if let Kind::Cgroup(cg) = self.kind {
             cg.remove();
         }
+    }
+}
+
+/// Checks `done` with a short, growing backoff (1 ms doubling to 20 ms)
+/// until it says so or `deadline` passes; returns its last answer. The one
+/// polling loop, where nothing can tell us when a batch has emptied.
+pub(super) async fn poll_until(
+    deadline: tokio::time::Instant,
+    mut done: impl FnMut() -> bool,
+) -> bool {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if done() {
+            return true;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
