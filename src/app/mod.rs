@@ -149,7 +149,7 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
         err!("{w}");
     }
     out!("config: {}", args.config.display());
-    out!("artifacts: {}", plan.artifacts.display());
+    out!("artifacts: {}", plan.artifacts.dir().display());
     out!("junit: {}", plan.junit.display());
     out!("max-parallel: {}", plan.max_parallel);
     match plan.deadline {
@@ -355,13 +355,14 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     // One run per artifacts directory (artifacts.rs): taken before anything
     // in it is touched, held until the process ends.
-    std::fs::create_dir_all(&plan.artifacts)
-        .with_context(|| format!("cannot create {}", plan.artifacts.display()))?;
-    let _lock = ArtifactsLock::take(&plan.artifacts, &lock_holder())?;
+    let artifacts = &plan.artifacts;
+    std::fs::create_dir_all(artifacts.dir())
+        .with_context(|| format!("cannot create {}", artifacts.dir().display()))?;
+    let _lock = ArtifactsLock::take(artifacts, &lock_holder())?;
     // The shared directory belongs to one run: state a setup step left for
     // cleanup must not leak into the next run.
-    let _ = std::fs::remove_dir_all(&plan.shared_dir);
-    for dir in [plan.artifacts.join("logs"), plan.shared_dir.clone()] {
+    let _ = std::fs::remove_dir_all(artifacts.shared());
+    for dir in [artifacts.logs(), artifacts.shared()] {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -485,7 +486,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     // The very last act: a later CI step can tell a warden that finished
     // (this file exists) from one that was killed.
-    let exit_file = plan.artifacts.join("exit-code");
+    let exit_file = plan.artifacts.exit_code();
     if let Err(e) = write_atomically(&exit_file, format!("{code}\n").as_bytes()) {
         err!("warden: cannot write {}: {e}", exit_file.display());
     }

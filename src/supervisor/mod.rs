@@ -17,7 +17,6 @@ pub mod terminate;
 
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -579,9 +578,4 @@ fn leak_description(ending: &Ending, drain: Duration) -> Option<String> {
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// Where a batch's log goes.
-pub fn log_path(artifacts: &std::path::Path, name: &config::BatchName) -> PathBuf {
-    artifacts.join("logs").join(format!("{name}.log"))
 }
