@@ -121,12 +121,23 @@ pub(super) fn schedule(
         None => plan.order_by(&expected),
     }
     Ok(Schedule {
-        prediction: predict(plan, &expected),
+        prediction: prediction(plan, &expected),
         expected,
         sharded,
         source,
         warnings,
     })
+}
+
+/// The plan's batches, in its order, on their expected durations.
+fn prediction(plan: &Plan, expected: &Expected) -> Option<Prediction> {
+    let estimates: Vec<Estimate> = plan
+        .batches
+        .iter()
+        .map(|b| expected.get(b.config.name.as_str()))
+        .collect();
+    let demands = plan.batches.iter().map(|b| plan.demand(b)).collect();
+    predict(&plan.capacity(), demands, plan.order.clone(), &estimates)
 }
 
 /// The instant every shard reads the history as of: the tested commit's
