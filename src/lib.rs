@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
+pub mod duration;
 pub mod event;
 pub mod history;
 pub mod input;

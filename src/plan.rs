@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::artifacts::Artifacts;
 use crate::config::quarantine::Quarantine;
-use crate::config::{BatchConfig, Config, DEFAULT_RESERVE, FlakyPolicy, MAX_DURATION};
+use crate::config::{BatchConfig, Config, DEFAULT_RESERVE, FlakyPolicy};
+use crate::duration;
 use crate::outcome::Phase;
 use crate::scheduler::order::{Expected, Unit};
 use crate::scheduler::partition::{Partition, Strategy};
@@ -412,7 +413,7 @@ fn run_deadline(config: &Config, o: &Overrides) -> Result<Option<RunDeadline>, P
                 .ok()
                 .filter(|&n| n > 0)
                 .and_then(|n| n.checked_mul(60))
-                .filter(|&s| s <= MAX_DURATION.as_secs())
+                .filter(|&s| s <= duration::MAX.as_secs())
                 .ok_or_else(|| PlanError::BadJobTimeout(m.clone()))?;
             Some(Duration::from_secs(secs))
         }
@@ -429,8 +430,8 @@ fn run_deadline(config: &Config, o: &Overrides) -> Result<Option<RunDeadline>, P
     let reserve = match o.reserve.or(config.run.reserve) {
         Some(r) if r >= deadline => {
             return Err(PlanError::ReserveTooLong {
-                reserve: humantime::format_duration(r).to_string(),
-                deadline: humantime::format_duration(deadline).to_string(),
+                reserve: duration::exact(r),
+                deadline: duration::exact(deadline),
             });
         }
         Some(r) => r,

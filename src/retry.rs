@@ -186,7 +186,7 @@ pub async fn with_retries(
             if policy.backoff.is_zero() {
                 String::new()
             } else {
-                format!(" in {}", humantime::format_duration(policy.backoff))
+                format!(" in {}", crate::duration::exact(policy.backoff))
             }
         )));
         retried.push(Attempt {

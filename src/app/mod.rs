@@ -155,14 +155,14 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
     match plan.deadline {
         Some(d) => out!(
             "deadline: {} (reserve {}, from {}): the watchdog fires after {}",
-            humantime::format_duration(d.deadline),
-            humantime::format_duration(d.reserve),
+            crate::duration::exact(d.deadline),
+            crate::duration::exact(d.reserve),
             match d.source {
                 DeadlineSource::CommandLine => "--deadline / WARDEN_DEADLINE",
                 DeadlineSource::Config => "[run] deadline",
                 DeadlineSource::JobTimeout => "JOB_TIMEOUT_MINUTES",
             },
-            humantime::format_duration(d.deadline - d.reserve),
+            crate::duration::exact(d.deadline - d.reserve),
         ),
         None => out!("deadline: none"),
     }
@@ -224,9 +224,9 @@ fn print_unit(b: &crate::plan::PlannedBatch) {
     out!(
         "    cwd {}, timeout {}, grace {}, drain {}, leak {}{}",
         b.cwd.display(),
-        humantime::format_duration(c.timeout),
-        humantime::format_duration(c.grace),
-        humantime::format_duration(c.drain),
+        crate::duration::exact(c.timeout),
+        crate::duration::exact(c.grace),
+        crate::duration::exact(c.drain),
         match c.leak {
             config::LeakPolicy::Warn => "warn",
             config::LeakPolicy::Fail => "fail",

@@ -1,7 +1,6 @@
 //! The config file: TOML in, validated [`Config`] out. Every error names
 //! `file:line:column` and the offending key; unknown keys are errors.
 
-mod duration;
 mod error;
 mod name;
 mod pattern;
@@ -9,7 +8,6 @@ pub mod quarantine;
 mod resources;
 mod schema;
 
-pub use duration::{MAX_DURATION, parse_duration};
 pub use error::ConfigError;
 pub use name::BatchName;
 pub use pattern::Pattern;

@@ -1,6 +1,6 @@
 //! The raw serde view of the file (with spans) and its validation into
 //! [`Config`]. Spans never leave this module.
-use super::duration::parse_duration;
+use crate::duration;
 use super::{
     BatchConfig, BatchName, Command, Config, ConfigError, DEFAULT_DRAIN, DEFAULT_GRACE,
     DEFAULT_TIMEOUT, FlakyPolicy, LeakPolicy, OutputFormat, Pattern, PostConfig, RetryPolicy,
@@ -267,8 +267,8 @@ fn run(cx: &Cx, raw: RawRun) -> Result<RunConfig, ConfigError> {
     {
         let msg = format!(
             "the reserve ({}) must be shorter than the deadline ({})",
-            humantime::format_duration(reserve),
-            humantime::format_duration(deadline)
+            duration::exact(reserve),
+            duration::exact(deadline)
         );
         return Err(cx.key_error("reserve", span, msg));
     }
@@ -696,8 +696,8 @@ fn duration(
 ) -> Result<Option<Duration>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
     let parsed = match raw.get_ref() {
-        toml::Value::String(s) => parse_duration(s),
-        toml::Value::Integer(n) => parse_duration(&n.to_string()),
+        toml::Value::String(s) => duration::parse(s),
+        toml::Value::Integer(n) => duration::parse(&n.to_string()),
         other => Err(format!(
             "expected a duration string like \"10s\", found {}",
             other.type_str()

@@ -98,7 +98,7 @@ impl Params {
             }
             match key.as_ref() {
                 "since" => {
-                    let Ok(d) = humantime::parse_duration(value) else {
+                    let Ok(d) = crate::duration::parse_window(value) else {
                         return bad(format!("since: `{value}` is not a duration like 30d"));
                     };
                     p.since = d;

@@ -142,7 +142,7 @@ pub async fn page(State(d): App, RawQuery(q): RawQuery) -> Response {
 fn describe(e: &HistoryEntry) -> String {
     let mut s = format!("{} · {}", html::minute(e.time), e.status);
     if let Some(d) = e.duration {
-        s.push_str(&format!(" · {}", crate::report::fmt_duration(d)));
+        s.push_str(&format!(" · {}", crate::duration::rounded(d)));
     }
     if let Some(c) = &e.commit {
         s.push_str(&format!(

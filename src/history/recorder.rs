@@ -115,7 +115,7 @@ impl Recorder {
                 abort.abort();
                 lost(format!(
                     "the store did not answer within {}; the run may be recorded only in part",
-                    humantime::format_duration(within)
+                    crate::duration::exact(within)
                 ))
             }
         }

@@ -415,7 +415,7 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
         outcome.status = status;
         outcome.reason = format!(
             "{by}: {cause}; had been running {}; {}",
-            crate::report::fmt_duration(*ran),
+            crate::duration::rounded(*ran),
             term.describe()
         );
         return;
@@ -424,7 +424,7 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
         outcome.status = Status::TimedOut;
         outcome.reason = format!(
             "timed out after {}; {}",
-            humantime::format_duration(cfg.timeout),
+            crate::duration::exact(cfg.timeout),
             term.describe()
         );
         return;
@@ -554,7 +554,7 @@ pub fn failed_tests_summary(tests: &[crate::parsers::TestResult]) -> Option<Stri
 }
 
 fn leak_description(ending: &Ending, drain: Duration) -> Option<String> {
-    let drain = humantime::format_duration(drain);
+    let drain = crate::duration::exact(drain);
     if let Some(kill) = &ending.leak_kill {
         let list: Vec<String> = ending
             .leaked
