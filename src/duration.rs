@@ -128,7 +128,10 @@ mod tests {
         assert_eq!(parse_window("0s"), Ok(Duration::ZERO));
         assert_eq!(parse_window("2y").map(|d| d > MAX), Ok(true));
         let err = parse_window("30").unwrap_err();
-        assert!(err.starts_with("`30` is not a duration like 30d: "), "{err}");
+        assert!(
+            err.starts_with("`30` is not a duration like 30d: "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -263,4 +263,3 @@ fn log_tail_matches(log: &Path, patterns: &[crate::config::Pattern]) -> bool {
     }
     patterns.iter().any(|p| p.is_match(&tail))
 }
-

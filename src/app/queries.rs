@@ -17,10 +17,10 @@ use serde::Serialize;
 
 use super::{EXIT_BAD_INPUT, EXIT_PASSED};
 use crate::cli::{DurationsArgs, FlakyArgs, Format, HistoryArgs, QueryArgs, RegressedArgs};
+use crate::duration;
 use crate::history::model::{ResultStatus, valid_label_key};
 use crate::history::query::{self, Filter, Subject};
 use crate::history::{Access, Db, HistoryError};
-use crate::duration;
 use crate::report::table::{Column, Table};
 use crate::text::inert;
 
@@ -118,7 +118,9 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
         table.row(vec![
             minute(e.time),
             e.status.to_string(),
-            e.duration.map(duration::rounded).unwrap_or_else(|| "-".into()),
+            e.duration
+                .map(duration::rounded)
+                .unwrap_or_else(|| "-".into()),
             e.run_status.clone(),
             e.commit
                 .as_ref()

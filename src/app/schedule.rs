@@ -20,11 +20,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
 
+use crate::duration;
 use crate::history::origin::{Origin, commit_time};
 use crate::history::query::{self, Filter};
 use crate::history::{Access, Db, HistoryError, Location};
 use crate::plan::{Plan, Sharded};
-use crate::duration;
 use crate::scheduler::order::{Estimate, Expected};
 use crate::scheduler::partition::{Partition, Strategy};
 use crate::scheduler::predict::{Prediction, predict};

@@ -1,11 +1,11 @@
 //! The raw serde view of the file (with spans) and its validation into
 //! [`Config`]. Spans never leave this module.
-use crate::duration;
 use super::{
     BatchConfig, BatchName, Command, Config, ConfigError, DEFAULT_DRAIN, DEFAULT_GRACE,
     DEFAULT_TIMEOUT, FlakyPolicy, LeakPolicy, OutputFormat, Pattern, PostConfig, RetryPolicy,
     RunConfig,
 };
+use crate::duration;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;

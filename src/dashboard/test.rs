@@ -3,7 +3,7 @@
 //! with the rolling p50 and p90, and the results as a table.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
@@ -15,6 +15,7 @@ use super::params::Params;
 use super::svg;
 use super::{App, Dashboard, Error, api_response, page_response};
 use crate::history::model::ResultStatus;
+use crate::history::model::{duration_millis, from_duration_millis};
 use crate::history::query::durations::percentile;
 use crate::history::query::{self, DurationRow, HistoryEntry, rfc3339};
 
@@ -71,9 +72,9 @@ async fn load(d: &Dashboard, p: &Params) -> Result<TestView, Error> {
         (Some(p50), Some(p90), Some(max)) => Some(DurationRow {
             name: h.test.clone(),
             count: all.len() as u64,
-            p50: millis(p50),
-            p90: millis(p90),
-            max: millis(*max),
+            p50: from_duration_millis(p50),
+            p90: from_duration_millis(p90),
+            max: from_duration_millis(*max),
         }),
         _ => None,
     };
@@ -92,7 +93,7 @@ fn rolling(results: &[HistoryEntry]) -> Vec<Rolling> {
     let measured: Vec<(&HistoryEntry, i64)> = results
         .iter()
         .filter(|e| e.status != ResultStatus::Skipped)
-        .filter_map(|e| Some((e, ms(e.duration?))))
+        .filter_map(|e| Some((e, duration_millis(e.duration?))))
         .collect();
     measured
         .iter()
@@ -112,14 +113,6 @@ fn rolling(results: &[HistoryEntry]) -> Vec<Rolling> {
             }
         })
         .collect()
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn millis(v: i64) -> Duration {
-    Duration::from_millis(u64::try_from(v).unwrap_or(0))
 }
 
 pub async fn api(State(d): App, RawQuery(q): RawQuery) -> Response {
@@ -254,6 +247,7 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn entry(k: u64, status: ResultStatus, ms: Option<u64>) -> HistoryEntry {
         HistoryEntry {

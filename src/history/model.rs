@@ -249,8 +249,14 @@ pub fn from_unix_millis(ms: i64) -> SystemTime {
     }
 }
 
-pub fn millis(d: Duration) -> i64 {
+/// A duration as the store keeps it: whole milliseconds.
+pub fn duration_millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A stored duration back: a negative one (a clock that went back) is zero.
+pub fn from_duration_millis(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 #[cfg(test)]
