@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use anyhow::bail;
 use serde::Serialize;
 
-use super::{EXIT_BAD_INPUT, EXIT_PASSED};
+use super::exit::{EXIT_BAD_INPUT, EXIT_PASSED};
 use crate::cli::{DurationsArgs, FlakyArgs, Format, HistoryArgs, QueryArgs, RegressedArgs};
 use crate::duration;
 use crate::history::model::{ResultStatus, valid_label_key};
@@ -226,8 +226,8 @@ fn with_db<T>(
     q: &QueryArgs,
     f: impl AsyncFnOnce(&Db) -> query::Result<T>,
 ) -> anyhow::Result<Option<T>> {
-    let location = super::history_location(&q.store)?;
-    super::block_on(async {
+    let location = super::store::history_location(&q.store)?;
+    super::store::block_on(async {
         let db = match Db::open(&location, Access::Read).await {
             Ok(db) => db,
             Err(e @ (HistoryError::Missing(_) | HistoryError::Disabled)) => {
