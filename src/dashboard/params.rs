@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::history::model::{Label, valid_label_key};
 use crate::history::query::Filter;
 
-use super::Error;
+use super::error::Error;
 
 const DEFAULT_SINCE: &str = "30d";
 /// Parameters with a meaning of their own; any other valid label key is a

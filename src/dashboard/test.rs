@@ -10,10 +10,12 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Serialize;
 
+use super::error::Error;
 use super::html::{self, Nav};
 use super::params::Params;
+use super::response::{api_response, page_response};
+use super::state::{App, Dashboard};
 use super::svg;
-use super::{App, Dashboard, Error, api_response, page_response};
 use crate::history::model::ResultStatus;
 use crate::history::model::{duration_millis, from_duration_millis};
 use crate::history::query::durations::percentile;
