@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 pub mod clip;
+mod format;
 pub mod gotest;
 pub mod junit;
 pub mod libtest;
@@ -20,20 +21,7 @@ pub mod repeat;
 pub mod tap;
 pub mod test_progs;
 
-/// The streaming parser for a batch's `format`; `None` for `none` and for
-/// `junit`, whose files are read after the batch ends.
-pub fn for_format(format: &crate::config::OutputFormat) -> Option<Box<dyn Parser>> {
-    use crate::config::OutputFormat as F;
-    match format {
-        F::None | F::Junit(_) => None,
-        F::Tap => Some(Box::new(tap::TapParser::new())),
-        F::Kunit => Some(Box::new(tap::TapParser::kunit())),
-        F::Ltp => Some(Box::new(ltp::LtpParser::new())),
-        F::TestProgs { .. } => Some(Box::new(test_progs::TestProgsParser::new())),
-        F::GoJson => Some(Box::new(gotest::GoJsonParser::new())),
-        F::Libtest => Some(Box::new(libtest::LibtestParser::new())),
-    }
-}
+pub use format::for_format;
 
 /// The most output kept per test (its last bytes); older output is dropped
 /// with a note, so a test printing gigabytes can't exhaust memory.
