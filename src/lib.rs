@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod artifacts;
+pub mod atomic_write;
 pub mod cli;
 pub mod config;
 pub mod dashboard;

@@ -2,6 +2,7 @@
 //! runtime → the run → history → summary → exit code and the `exit-code`
 //! file, the last act.
 
+use std::io::Write as _;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -12,6 +13,7 @@ use super::plan::load_plan;
 use super::reap::reap_before_run;
 use super::schedule;
 use crate::artifacts::ArtifactsLock;
+use crate::atomic_write::write_atomically;
 use crate::cli::{ContainmentChoice, PidNsChoice, RunArgs};
 use crate::history::Location;
 use crate::history::model::{RunRecord, RunSource};
@@ -178,7 +180,7 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
     // The very last act: a later CI step can tell a warden that finished
     // (this file exists) from one that was killed.
     let exit_file = plan.artifacts.exit_code();
-    if let Err(e) = write_atomically(&exit_file, format!("{code}\n").as_bytes()) {
+    if let Err(e) = write_atomically(&exit_file, |w| writeln!(w, "{code}")) {
         err!("warden: cannot write {}: {e}", exit_file.display());
     }
     Ok(code)
@@ -311,15 +313,4 @@ fn artifacts_errors(outcomes: &[Outcome]) -> Vec<String> {
         line.push_str(&format!("; and {} more", failed.len() - NAMED));
     }
     vec![line]
-}
-
-/// A temp file renamed over `path`; the temp file removed if that fails.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        // Best effort: the error that matters is the one returned.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
