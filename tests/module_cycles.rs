@@ -62,15 +62,19 @@ fn the_check_sees_cycles_through_paths_uses_and_parents() {
     // A plain cycle through an inline path and a `use`, past a comment
     // and a string that name the other way.
     let files = tree(&[
-        ("lib.rs", "pub mod a;\npub mod b;\npub mod c;"),
+        ("lib.rs", "pub mod a;\npub mod b;\npub mod c;\npub mod d;"),
         ("a.rs", "fn f() { crate::b::g(); }"),
         ("b.rs", "use crate::c::{self, X};\n"),
         (
             "c.rs",
-            "// crate::x\nconst S: &str = \"crate::y\";\nuse super::a::f;",
+            "// crate::d::x\nconst S: &str = \"crate::\\\"d::y\";\nconst Q: char = '\\'';\n\
+             const R: &str = r#\"crate::d::z\"#;\n/* crate::d::w */ use super::a::f;",
         ),
+        ("d.rs", "use crate::c::S;"),
     ]);
-    let cycles = Graph::build(&files).cycles();
+    let graph = Graph::build(&files);
+    assert!(!graph.edges.contains_key(&("c".into(), "d".into())));
+    let cycles = graph.cycles();
     assert_eq!(cycles.len(), 1, "{cycles:?}");
     assert!(cycles[0].contains("a -> b"), "{}", cycles[0]);
     assert!(
@@ -563,7 +567,9 @@ fn strip_comments_and_literals(src: &str) -> String {
             i += 1;
             out.push_str("\"\"");
         } else if s[i] == '\'' && s.get(i + 1) == Some(&'\\') {
-            i += 2;
+            // Past the quote, the backslash and the escaped character
+            // (which may be a quote itself), then to the closing quote.
+            i += 3;
             while i < s.len() && s[i] != '\'' {
                 i += 1;
             }
