@@ -101,7 +101,7 @@ LOWER_RE = re.compile(rf"lower bound ({DURATION_RE})")
 
 
 def parse_duration(s: str) -> float:
-    """warden's `fmt_duration` back to seconds: `40.12s`, `1m 3s`, `1h 2m 3s`."""
+    """warden's `duration::rounded` back to seconds: `40.12s`, `1m 3s`, `1h 2m 3s`."""
     total = 0.0
     for part in s.split():
         unit = part[-1]

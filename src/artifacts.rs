@@ -1,5 +1,18 @@
-//! One run per artifacts directory, and what the run knows about the
-//! directory's filesystem.
+//! The artifacts directory: every path warden writes under it
+//! ([`Artifacts`]), one run per directory ([`ArtifactsLock`]), and what the
+//! run knows about the directory's filesystem.
+//!
+//! The layout (CI steps after warden read these paths, so they are stable):
+//!
+//! ```text
+//! <artifacts>/
+//!   .warden.lock            who holds the directory (ArtifactsLock)
+//!   junit.xml               the report, unless --junit / [run] junit say elsewhere
+//!   logs/<name>.log         each unit's log (the last attempt's)
+//!   logs/<name>.attempt-N.log  a failed attempt's log, kept for a retry
+//!   shared/                 WARDEN_SHARED_DIR, emptied at the start of a run
+//!   exit-code               written last: a warden that finished leaves it
+//! ```
 //!
 //! Two wardens writing one artifacts directory interleave their logs and
 //! the last JUnit writer wins, so the second is refused at start: each run
@@ -17,8 +30,70 @@ use std::io::{self, Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use crate::config::BatchName;
+
 /// The lock file's name in the artifacts directory.
 pub const LOCK_FILE: &str = ".warden.lock";
+
+/// The artifacts directory when neither the command line nor the config
+/// names one (relative to the current directory).
+pub const DEFAULT_DIR: &str = "warden-artifacts";
+
+/// Where a run's files go, below one directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifacts {
+    dir: PathBuf,
+}
+
+impl Artifacts {
+    /// `dir` should be absolute: batches see these paths from their own
+    /// working directories.
+    pub fn new(dir: PathBuf) -> Artifacts {
+        Artifacts { dir }
+    }
+
+    /// The directory itself (`WARDEN_ARTIFACTS`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the units' logs go.
+    pub fn logs(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
+    /// The log of the unit `name` (its last attempt's, when retried).
+    pub fn log(&self, name: &BatchName) -> PathBuf {
+        self.logs().join(format!("{name}.log"))
+    }
+
+    /// The JUnit report when no other place is configured.
+    pub fn default_junit(&self) -> PathBuf {
+        self.dir.join("junit.xml")
+    }
+
+    /// One directory for the whole run (`WARDEN_SHARED_DIR`).
+    pub fn shared(&self) -> PathBuf {
+        self.dir.join("shared")
+    }
+
+    /// The run's exit code, written as its last act.
+    pub fn exit_code(&self) -> PathBuf {
+        self.dir.join("exit-code")
+    }
+
+    /// The file [`ArtifactsLock`] holds.
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join(LOCK_FILE)
+    }
+}
+
+/// `<dir>/<name>.attempt-N.log` beside a unit's `<dir>/<name>.log`: where
+/// a failed attempt's log is kept when the unit is retried.
+pub fn attempt_log(log: &Path, attempt: u32) -> PathBuf {
+    let stem = log.file_stem().unwrap_or_default().to_string_lossy();
+    log.with_file_name(format!("{stem}.attempt-{attempt}.log"))
+}
 
 /// The most of the lock file read for the message.
 const MAX_HOLDER: u64 = 4096;
@@ -42,10 +117,11 @@ pub struct ArtifactsLock {
 }
 
 impl ArtifactsLock {
-    /// Takes the lock on `dir` (which must exist) without waiting, and
-    /// writes `holder` (who this run is) into the lock file.
-    pub fn take(dir: &Path, holder: &str) -> Result<ArtifactsLock, LockError> {
-        let path = dir.join(LOCK_FILE);
+    /// Takes the lock on the directory (which must exist) without waiting,
+    /// and writes `holder` (who this run is) into the lock file.
+    pub fn take(artifacts: &Artifacts, holder: &str) -> Result<ArtifactsLock, LockError> {
+        let dir = artifacts.dir();
+        let path = artifacts.lock();
         let io_error = |error| LockError::Io {
             path: path.clone(),
             error,
@@ -125,14 +201,30 @@ mod tests {
     #[test]
     fn a_second_lock_is_refused_naming_the_holder_then_free_again() {
         let dir = tempfile::tempdir().unwrap();
-        let first = ArtifactsLock::take(dir.path(), "run 1-2 (pid 1)").unwrap();
-        let e = ArtifactsLock::take(dir.path(), "run 3-4").unwrap_err();
+        let artifacts = Artifacts::new(dir.path().to_path_buf());
+        let first = ArtifactsLock::take(&artifacts, "run 1-2 (pid 1)").unwrap();
+        let e = ArtifactsLock::take(&artifacts, "run 3-4").unwrap_err();
         let msg = e.to_string();
         assert!(
             msg.contains("in use by another warden run (run 1-2 (pid 1))"),
             "{msg}"
         );
         drop(first);
-        ArtifactsLock::take(dir.path(), "run 3-4").unwrap();
+        ArtifactsLock::take(&artifacts, "run 3-4").unwrap();
+    }
+
+    #[test]
+    fn the_layout() {
+        let a = Artifacts::new(PathBuf::from("/a"));
+        let name = BatchName::new("net").unwrap();
+        assert_eq!(a.log(&name), Path::new("/a/logs/net.log"));
+        assert_eq!(
+            attempt_log(&a.log(&name), 2),
+            Path::new("/a/logs/net.attempt-2.log")
+        );
+        assert_eq!(a.default_junit(), Path::new("/a/junit.xml"));
+        assert_eq!(a.shared(), Path::new("/a/shared"));
+        assert_eq!(a.exit_code(), Path::new("/a/exit-code"));
+        assert_eq!(a.lock(), Path::new("/a/.warden.lock"));
     }
 }

@@ -282,12 +282,12 @@ pub struct CheckArgs {
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
-    crate::config::parse_duration(s)
+    crate::duration::parse(s)
 }
 
 /// A look-back window: `30d`, `12h`, `1y`.
 fn since(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 30d: {e}"))
+    crate::duration::parse_window(s)
 }
 
 /// RFC 3339, with or without the zone (UTC), or a bare date (midnight UTC).

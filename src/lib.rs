@@ -2,9 +2,11 @@
 
 pub mod app;
 pub mod artifacts;
+pub mod atomic_write;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
+pub mod duration;
 pub mod event;
 pub mod history;
 pub mod input;

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
+use crate::artifacts::Artifacts;
 use crate::config::quarantine::Quarantine;
-use crate::config::{BatchConfig, Config, DEFAULT_RESERVE, FlakyPolicy, MAX_DURATION};
+use crate::config::{BatchConfig, Config, DEFAULT_RESERVE, FlakyPolicy};
+use crate::duration;
 use crate::outcome::Phase;
 use crate::scheduler::order::{Expected, Unit};
 use crate::scheduler::partition::{Partition, Strategy};
@@ -32,10 +34,9 @@ pub struct Plan {
     /// Run last, one at a time, in config order, whatever happened before.
     pub post: Vec<PlannedBatch>,
     pub max_parallel: NonZeroUsize,
-    pub artifacts: PathBuf,
+    /// Where the run's files go (absolute).
+    pub artifacts: Artifacts,
     pub junit: PathBuf,
-    /// One directory for the whole run (`WARDEN_SHARED_DIR`).
-    pub shared_dir: PathBuf,
     pub deadline: Option<RunDeadline>,
     pub flaky: FlakyPolicy,
     pub quarantine: Quarantine,
@@ -168,8 +169,6 @@ pub enum PlanError {
     },
 }
 
-pub const DEFAULT_ARTIFACTS: &str = "warden-artifacts";
-
 impl Plan {
     pub fn new(config: Config, overrides: Overrides) -> Result<Plan, PlanError> {
         let base = config.base_dir();
@@ -200,16 +199,17 @@ impl Plan {
             .artifacts
             .clone()
             .or_else(|| config.run.artifacts.as_ref().map(|p| base.join(p)))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_ARTIFACTS));
+            .unwrap_or_else(|| PathBuf::from(crate::artifacts::DEFAULT_DIR));
         let artifacts = std::path::absolute(&artifacts).map_err(|error| PlanError::Path {
             path: artifacts.clone(),
             error,
         })?;
+        let artifacts = Artifacts::new(artifacts);
         let junit = overrides
             .junit
             .clone()
             .or_else(|| config.run.junit.as_ref().map(|p| base.join(p)))
-            .unwrap_or_else(|| artifacts.join("junit.xml"));
+            .unwrap_or_else(|| artifacts.default_junit());
         let max_parallel = overrides
             .max_parallel
             .or(config.run.max_parallel)
@@ -250,10 +250,10 @@ impl Plan {
             Some(p) => crate::config::quarantine::load(&base.join(p))?,
             None => Quarantine::default(),
         };
-        let shared_dir = artifacts.join("shared");
+        let shared_dir = artifacts.shared();
         let run_env = [
-            ("WARDEN_SHARED_DIR", &shared_dir),
-            ("WARDEN_ARTIFACTS", &artifacts),
+            ("WARDEN_SHARED_DIR", shared_dir.as_path()),
+            ("WARDEN_ARTIFACTS", artifacts.dir()),
         ];
         let unit = |phase: Phase, mut b: BatchConfig| {
             for (k, v) in run_env {
@@ -262,7 +262,7 @@ impl Plan {
             PlannedBatch {
                 phase,
                 cwd: resolve(&base, b.cwd.as_deref()),
-                log: crate::supervisor::log_path(&artifacts, &b.name),
+                log: artifacts.log(&b.name),
                 config: b,
             }
         };
@@ -303,7 +303,6 @@ impl Plan {
             max_parallel,
             artifacts,
             junit,
-            shared_dir,
             deadline,
             flaky,
             quarantine,
@@ -414,7 +413,7 @@ fn run_deadline(config: &Config, o: &Overrides) -> Result<Option<RunDeadline>, P
                 .ok()
                 .filter(|&n| n > 0)
                 .and_then(|n| n.checked_mul(60))
-                .filter(|&s| s <= MAX_DURATION.as_secs())
+                .filter(|&s| s <= duration::MAX.as_secs())
                 .ok_or_else(|| PlanError::BadJobTimeout(m.clone()))?;
             Some(Duration::from_secs(secs))
         }
@@ -431,8 +430,8 @@ fn run_deadline(config: &Config, o: &Overrides) -> Result<Option<RunDeadline>, P
     let reserve = match o.reserve.or(config.run.reserve) {
         Some(r) if r >= deadline => {
             return Err(PlanError::ReserveTooLong {
-                reserve: humantime::format_duration(r).to_string(),
-                deadline: humantime::format_duration(deadline).to_string(),
+                reserve: duration::exact(r),
+                deadline: duration::exact(deadline),
             });
         }
         Some(r) => r,

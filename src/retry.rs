@@ -3,10 +3,11 @@
 //! attempt's log, and telling flaky from broken; and the quarantine marks a
 //! finished batch gets.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::artifacts::attempt_log;
 use crate::config::quarantine::Quarantine;
 use crate::config::{OutputFormat, RetryPolicy};
 use crate::event::Event;
@@ -185,7 +186,7 @@ pub async fn with_retries(
             if policy.backoff.is_zero() {
                 String::new()
             } else {
-                format!(" in {}", humantime::format_duration(policy.backoff))
+                format!(" in {}", crate::duration::exact(policy.backoff))
             }
         )));
         retried.push(Attempt {
@@ -261,10 +262,4 @@ fn log_tail_matches(log: &Path, patterns: &[crate::config::Pattern]) -> bool {
         return false;
     }
     patterns.iter().any(|p| p.is_match(&tail))
-}
-
-/// `<dir>/<name>.attempt-N.log` beside `<dir>/<name>.log`.
-fn attempt_log(log: &Path, attempt: u32) -> PathBuf {
-    let stem = log.file_stem().unwrap_or_default().to_string_lossy();
-    log.with_file_name(format!("{stem}.attempt-{attempt}.log"))
 }

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::config::{BatchName, FlakyPolicy, slot_variable};
-use crate::event::Event;
+use crate::event::{Event, Reporter};
 use crate::outcome::Outcome;
 use crate::plan::{Plan, PlannedBatch};
 use crate::retry;
@@ -27,23 +27,6 @@ use crate::scratch::ScratchDir;
 use crate::status::Status;
 use crate::supervisor::Supervisor;
 use crate::watchdog::{Deadline, Stop, StopCause};
-
-/// Something that wants to hear about the run as it happens.
-pub trait Reporter {
-    fn on_event(&mut self, event: &Event);
-    /// Called after a burst of events has been delivered: a place to do
-    /// expensive work (rewriting a file) once per burst rather than per
-    /// event. Returning a time asks to be flushed again then, even if no
-    /// event comes.
-    fn flush(&mut self) -> Option<tokio::time::Instant> {
-        None
-    }
-
-    /// The run is over: do what `flush` postponed.
-    fn flush_now(&mut self) -> Option<tokio::time::Instant> {
-        self.flush()
-    }
-}
 
 /// What the run produced.
 pub struct RunResult {

@@ -1,4 +1,5 @@
-//! Untrusted text made inert for display.
+//! Untrusted text: cut to a bound at a character boundary ([`head`],
+//! [`tail`], [`clip`], [`clip_message`]), and made inert for display.
 //!
 //! Test names, reasons, messages and output come from the code under test.
 //! Shown raw, an `ESC ]0;…` sets a terminal's title, `ESC [2J` clears it, a
@@ -16,6 +17,38 @@
 //! backslash itself is left alone: this is for reading, not for decoding.
 
 use std::borrow::Cow;
+
+/// The longest message kept for a test (the JUnit `message` attribute, the
+/// history's message column): enough for the assertion line, small enough
+/// that a million results stay a small database; the whole output goes to
+/// the failure text.
+pub const MAX_MESSAGE: usize = 512;
+
+/// The longest start of `s` of at most `max` bytes that ends on a
+/// character boundary.
+pub fn head(s: &str, max: usize) -> &str {
+    &s[..s.floor_char_boundary(max)]
+}
+
+/// The longest end of `s` of at most `max` bytes that starts on a
+/// character boundary.
+pub fn tail(s: &str, max: usize) -> &str {
+    &s[s.ceil_char_boundary(s.len().saturating_sub(max))..]
+}
+
+/// `s` cut to at most `max` bytes at a character boundary (a name or a
+/// message on a megabyte line is not kept whole), with `…` when cut.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    format!("{}…", head(s, max))
+}
+
+/// A test's message: [`clip`]ped to [`MAX_MESSAGE`].
+pub fn clip_message(s: &str) -> String {
+    clip(s, MAX_MESSAGE)
+}
 
 /// `s` on one line, with every control character (line breaks and tabs
 /// included) and every bidi or invisible formatting character escaped: for
@@ -90,6 +123,22 @@ pub fn needs_escape(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuts_fall_on_character_boundaries() {
+        // "é" is two bytes: a cut inside one moves out of it.
+        assert_eq!(head("aéb", 2), "a");
+        assert_eq!(head("aéb", 3), "aé");
+        assert_eq!(head("ab", 9), "ab");
+        assert_eq!(tail("aéb", 2), "b");
+        assert_eq!(tail("aéb", 3), "éb");
+        assert_eq!(tail("ab", 9), "ab");
+        assert_eq!(clip("aéb", 2), "a…");
+        assert_eq!(clip("ab", 2), "ab");
+        let long = "é".repeat(MAX_MESSAGE);
+        let m = clip_message(&long);
+        assert!(m.len() <= MAX_MESSAGE + '…'.len_utf8() && m.ends_with('…'));
+    }
 
     #[test]
     fn plain_text_is_borrowed() {

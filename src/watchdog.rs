@@ -53,8 +53,8 @@ impl fmt::Display for StopCause {
             StopCause::Deadline { deadline, reserve } => write!(
                 f,
                 "the run did not finish before its {} deadline (reserve {})",
-                humantime::format_duration(*deadline),
-                humantime::format_duration(*reserve)
+                crate::duration::exact(*deadline),
+                crate::duration::exact(*reserve)
             ),
             StopCause::Signal(sig) => write!(f, "warden got {}", signal_name(*sig)),
         }

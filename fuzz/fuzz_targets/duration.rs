@@ -3,11 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use warden::config::{MAX_DURATION, parse_duration};
+use warden::duration::{MAX, parse};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    if let Ok(d) = parse_duration(&text) {
-        assert!(!d.is_zero() && d <= MAX_DURATION, "{text:?}: {d:?}");
+    if let Ok(d) = parse(&text) {
+        assert!(!d.is_zero() && d <= MAX, "{text:?}: {d:?}");
     }
 });

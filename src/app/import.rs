@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use super::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_PASSED, block_on, config_labels, history_location};
+use super::exit::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_PASSED};
+use super::store::{block_on, config_labels, history_location};
 use crate::cli::ImportJunitArgs;
 use crate::history::db::FinishedRun;
 use crate::history::import::{self, ImportedRun};

@@ -10,17 +10,17 @@
 //! `history TEST` asks about one test and exits 2 then, as for a name that
 //! matches no test or several.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::bail;
 use serde::Serialize;
 
-use super::{EXIT_BAD_INPUT, EXIT_PASSED};
+use super::exit::{EXIT_BAD_INPUT, EXIT_PASSED};
 use crate::cli::{DurationsArgs, FlakyArgs, Format, HistoryArgs, QueryArgs, RegressedArgs};
+use crate::duration;
 use crate::history::model::{ResultStatus, valid_label_key};
 use crate::history::query::{self, Filter, Subject};
 use crate::history::{Access, Db, HistoryError};
-use crate::report::fmt_duration;
 use crate::report::table::{Column, Table};
 use crate::text::inert;
 
@@ -118,7 +118,9 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
         table.row(vec![
             minute(e.time),
             e.status.to_string(),
-            e.duration.map(fmt_duration).unwrap_or_else(|| "-".into()),
+            e.duration
+                .map(duration::rounded)
+                .unwrap_or_else(|| "-".into()),
             e.run_status.clone(),
             e.commit
                 .as_ref()
@@ -208,9 +210,9 @@ pub fn durations(args: DurationsArgs) -> anyhow::Result<u8> {
         table.row(vec![
             r.name.clone(),
             r.count.to_string(),
-            fmt_duration(r.p50),
-            fmt_duration(r.p90),
-            fmt_duration(r.max),
+            duration::rounded(r.p50),
+            duration::rounded(r.p90),
+            duration::rounded(r.max),
         ]);
     }
     out!("{}", table.render(WIDTH).trim_end());
@@ -224,8 +226,8 @@ fn with_db<T>(
     q: &QueryArgs,
     f: impl AsyncFnOnce(&Db) -> query::Result<T>,
 ) -> anyhow::Result<Option<T>> {
-    let location = super::history_location(&q.store)?;
-    super::block_on(async {
+    let location = super::store::history_location(&q.store)?;
+    super::store::block_on(async {
         let db = match Db::open(&location, Access::Read).await {
             Ok(db) => db,
             Err(e @ (HistoryError::Missing(_) | HistoryError::Disabled)) => {
@@ -276,19 +278,7 @@ fn json<T: Serialize>(rows: &[T]) -> anyhow::Result<u8> {
 
 /// "in the last 30d", "in the last 12h with arch=x86_64".
 fn window(q: &QueryArgs) -> String {
-    query::describe_window(&span(q.since), &q.labels)
-}
-
-/// A look-back window as it is usually typed: `30d`, `12h`, `90m`.
-fn span(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0 => humantime::format_duration(d).to_string(),
-        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
-        _ if s.is_multiple_of(3_600) => format!("{}h", s / 3_600),
-        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
-        _ => humantime::format_duration(d).to_string(),
-    }
+    query::describe_window(&duration::exact(q.since), &q.labels)
 }
 
 fn mark(s: ResultStatus) -> char {
@@ -331,14 +321,6 @@ fn minute(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spans_read_as_typed() {
-        assert_eq!(span(Duration::from_secs(30 * 86_400)), "30d");
-        assert_eq!(span(Duration::from_secs(12 * 3_600)), "12h");
-        assert_eq!(span(Duration::from_secs(90 * 60)), "90m");
-        assert_eq!(span(Duration::from_secs(61)), "1m 1s");
-    }
 
     #[test]
     fn by_keys_are_checked_and_deduplicated() {

@@ -20,11 +20,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
 
+use crate::duration;
 use crate::history::origin::{Origin, commit_time};
 use crate::history::query::{self, Filter};
 use crate::history::{Access, Db, HistoryError, Location};
 use crate::plan::{Plan, Sharded};
-use crate::report::fmt_duration;
 use crate::scheduler::order::{Estimate, Expected};
 use crate::scheduler::partition::{Partition, Strategy};
 use crate::scheduler::predict::{Prediction, predict};
@@ -121,12 +121,23 @@ pub(super) fn schedule(
         None => plan.order_by(&expected),
     }
     Ok(Schedule {
-        prediction: predict(plan, &expected),
+        prediction: prediction(plan, &expected),
         expected,
         sharded,
         source,
         warnings,
     })
+}
+
+/// The plan's batches, in its order, on their expected durations.
+fn prediction(plan: &Plan, expected: &Expected) -> Option<Prediction> {
+    let estimates: Vec<Estimate> = plan
+        .batches
+        .iter()
+        .map(|b| expected.get(b.config.name.as_str()))
+        .collect();
+    let demands = plan.batches.iter().map(|b| plan.demand(b)).collect();
+    predict(&plan.capacity(), demands, plan.order.clone(), &estimates)
 }
 
 /// The instant every shard reads the history as of: the tested commit's
@@ -183,7 +194,7 @@ async fn read_p90(
         Ok(read) => read,
         Err(_) => Err(format!(
             "{location} did not answer within {}",
-            humantime::format_duration(wait)
+            duration::exact(wait)
         )),
     }
 }
@@ -215,9 +226,9 @@ pub(super) fn order_lines(plan: &Plan, expected: &Expected) -> Vec<String> {
                 what.push(format!("priority {}", c.scheduling.priority));
             }
             match expected.get(c.name.as_str()) {
-                Estimate::Known(d) => what.push(format!("p90 {}", fmt_duration(d))),
+                Estimate::Known(d) => what.push(format!("p90 {}", duration::rounded(d))),
                 Estimate::Median(d) => {
-                    what.push(format!("no history: the median, {}", fmt_duration(d)))
+                    what.push(format!("no history: the median, {}", duration::rounded(d)))
                 }
                 Estimate::Unknown => {}
             }
@@ -234,8 +245,8 @@ pub(super) fn prediction_line(p: Option<&Prediction>) -> String {
     match p {
         Some(p) => format!(
             "predicted makespan: {} (lower bound {}{})",
-            fmt_duration(p.makespan),
-            fmt_duration(p.lower_bound),
+            duration::rounded(p.makespan),
+            duration::rounded(p.lower_bound),
             match p.guessed {
                 0 => String::new(),
                 n => format!(

@@ -7,13 +7,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use super::{EXIT_FAILED, EXIT_PASSED};
+use super::exit::{EXIT_FAILED, EXIT_PASSED};
 use crate::cli::ServeArgs;
 use crate::dashboard::{self, Dashboard};
 use crate::history::{Access, Db};
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
-    let location = super::history_location(&args.store)?;
+    let location = super::store::history_location(&args.store)?;
     // Worker threads on every core: pages are rendered (and the flaky
     // numbers computed) in Rust, side by side, while the pool's readers
     // query.

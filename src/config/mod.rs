@@ -1,22 +1,35 @@
 //! The config file: TOML in, validated [`Config`] out. Every error names
 //! `file:line:column` and the offending key; unknown keys are errors.
+//!
+//! This file holds the validated types; `parse` reads the text (`raw`: the
+//! spanned serde structs; `span`: spans to `file:line:column`) and has
+//! each section checked: `run`, `resources`, `defaults`, `unit` (setup,
+//! batch and post entries, with `output` for how their output is read),
+//! with `value` for the single values any of them holds.
 
-mod duration;
+mod defaults;
 mod error;
 mod name;
+mod output;
+mod parse;
 mod pattern;
 pub mod quarantine;
+mod raw;
 mod resources;
-mod schema;
+mod run;
+mod span;
+#[cfg(test)]
+mod tests;
+mod unit;
+mod value;
 
-pub use duration::{MAX_DURATION, parse_duration};
 pub use error::ConfigError;
 pub use name::BatchName;
 pub use pattern::Pattern;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What to run: an argv executed directly, or a string for `sh -c`.
@@ -232,23 +245,8 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(1);
 pub const DEFAULT_RESERVE: Duration = Duration::from_secs(5 * 60);
 
+/// `Config::load` and `Config::parse` are in `parse.rs`.
 impl Config {
-    /// Reads and validates a config file.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = crate::input::read_to_string(path, crate::input::MAX_CONFIG_BYTES).map_err(
-            |error| ConfigError::Read {
-                path: path.to_path_buf(),
-                error,
-            },
-        )?;
-        Config::parse(path, &text)
-    }
-
-    /// Validates config text; `path` is used in messages and to resolve relative paths.
-    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        schema::parse(path, text)
-    }
-
     /// `[run] history`, with a relative SQLite path taken from the file's directory.
     pub fn history(&self) -> Option<crate::history::Location> {
         use crate::history::Location;

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::ConfigError;
-use super::schema::line_column;
+use super::span::Source;
 
 #[derive(Debug, Clone)]
 pub struct QuarantineEntry {
@@ -99,15 +99,8 @@ pub fn load(path: &Path) -> Result<Quarantine, ConfigError> {
 
 /// Validates quarantine-file text; `path` is used in messages only.
 pub fn parse(path: &Path, text: &str) -> Result<Quarantine, ConfigError> {
-    let error = |offset: usize, message: String| {
-        let (line, column) = line_column(text, offset);
-        ConfigError::Invalid {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message,
-        }
-    };
+    let cx = Source::new(path, text);
+    let error = |offset: usize, message: String| cx.error(offset..offset, message);
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         error(offset, e.message().trim().replace('\n', "; "))

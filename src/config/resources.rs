@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use super::schema::Cx;
+use super::span::Source;
 use super::{ConfigError, Resource, Scheduling};
 
 /// `[resources]`: `heavy-io = 4`.
 pub(super) fn resources(
-    cx: &Cx,
+    cx: &Source,
     raw: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
 ) -> Result<Vec<Resource>, ConfigError> {
     let mut out: Vec<Resource> = Vec::new();
@@ -54,7 +54,7 @@ pub(super) struct RawScheduling {
 }
 
 pub(super) fn scheduling(
-    cx: &Cx,
+    cx: &Source,
     raw: RawScheduling,
     resources: &[Resource],
 ) -> Result<Scheduling, ConfigError> {
@@ -105,7 +105,12 @@ pub(super) fn scheduling(
 }
 
 /// A positive integer (at most a million: a bigger one is a typo).
-fn count(cx: &Cx, key: &str, value: &Spanned<toml::Value>, what: &str) -> Result<u32, ConfigError> {
+fn count(
+    cx: &Source,
+    key: &str,
+    value: &Spanned<toml::Value>,
+    what: &str,
+) -> Result<u32, ConfigError> {
     match value.get_ref() {
         toml::Value::Integer(n) if (1..=1_000_000).contains(n) => Ok(*n as u32),
         toml::Value::Integer(n) => Err(cx.key_error(

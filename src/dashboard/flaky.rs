@@ -9,9 +9,11 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use maud::{Markup, html};
 
+use super::error::Error;
 use super::html::{self, Nav};
 use super::params::{Dir, Params};
-use super::{App, Dashboard, Error, api_response, page_response};
+use super::response::{api_response, page_response};
+use super::state::{App, Dashboard};
 use crate::history::query::{self, FlakyRow};
 
 /// Rows shown unless `limit` says otherwise.

@@ -169,7 +169,7 @@ pub fn minute(t: SystemTime) -> String {
 }
 
 pub fn duration(d: Option<Duration>) -> String {
-    d.map(crate::report::fmt_duration)
+    d.map(crate::duration::rounded)
         .unwrap_or_else(|| "-".into())
 }
 

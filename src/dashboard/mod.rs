@@ -27,52 +27,32 @@
 //!   server; the stylesheet is compiled into the binary.
 
 mod coalesce;
+mod error;
 mod flaky;
 mod html;
 mod logs;
 mod params;
 mod regressed;
+mod response;
 mod runs;
+mod state;
 mod svg;
 mod test;
+
+pub use error::Error;
+pub use state::Dashboard;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
-
-use crate::history::Db;
-use crate::history::query::QueryError;
-
-/// What every handler shares.
-pub struct Dashboard {
-    db: Db,
-    /// This machine's host name: log files are read only for runs recorded
-    /// on it.
-    host: String,
-}
-
-impl Dashboard {
-    pub fn new(db: Db) -> Dashboard {
-        Dashboard {
-            db,
-            host: crate::history::origin::host(),
-        }
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-}
-
-type App = State<Arc<Dashboard>>;
 
 /// Every route: pages, their JSON twins, the stylesheet.
 pub fn router(dashboard: Arc<Dashboard>, addr: SocketAddr) -> Router {
@@ -206,61 +186,6 @@ fn loopback_host(host: Option<&HeaderValue>) -> bool {
     }
     name.parse::<std::net::IpAddr>()
         .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Why a page or API call has no answer.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error(transparent)]
-    Query(#[from] QueryError),
-}
-
-impl Error {
-    fn status(&self) -> StatusCode {
-        match self {
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Query(QueryError::UnknownTest(_)) => StatusCode::NOT_FOUND,
-            Error::Query(QueryError::AmbiguousTest { .. }) => StatusCode::BAD_REQUEST,
-            Error::Query(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// As a JSON `{"error": …}` (for `/api/`) or an HTML page.
-    fn respond(&self, api: bool) -> Response {
-        let status = self.status();
-        if api {
-            (
-                status,
-                axum::Json(serde_json::json!({ "error": self.to_string() })),
-            )
-                .into_response()
-        } else {
-            let mut resp = html::markup_response(html::error_page(status, &self.to_string()));
-            *resp.status_mut() = status;
-            resp
-        }
-    }
-}
-
-/// A page's answer: its HTML, or the error as a page.
-fn page_response(result: Result<maud::Markup, Error>) -> Response {
-    match result {
-        Ok(markup) => html::markup_response(markup),
-        Err(e) => e.respond(false),
-    }
-}
-
-/// An API call's answer: its JSON, or the error as JSON.
-fn api_response<T: serde::Serialize>(result: Result<T, Error>) -> Response {
-    match result {
-        Ok(value) => axum::Json(value).into_response(),
-        Err(e) => e.respond(true),
-    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::history::model::{Label, valid_label_key};
 use crate::history::query::Filter;
 
-use super::Error;
+use super::error::Error;
 
 const DEFAULT_SINCE: &str = "30d";
 /// Parameters with a meaning of their own; any other valid label key is a
@@ -98,7 +98,7 @@ impl Params {
             }
             match key.as_ref() {
                 "since" => {
-                    let Ok(d) = humantime::parse_duration(value) else {
+                    let Ok(d) = crate::duration::parse_window(value) else {
                         return bad(format!("since: `{value}` is not a duration like 30d"));
                     };
                     p.since = d;

@@ -7,9 +7,11 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use maud::{Markup, html};
 
+use super::error::Error;
 use super::html::{self, Nav};
 use super::params::Params;
-use super::{App, Dashboard, Error, api_response, page_response};
+use super::response::{api_response, page_response};
+use super::state::{App, Dashboard};
 use crate::history::query::{self, Regression, RunRef};
 
 const DEFAULT_MIN_FAILURES: usize = 3;

@@ -10,10 +10,13 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Serialize;
 
+use super::error::Error;
 use super::html::{self, Nav};
+use super::logs;
 use super::params::Params;
+use super::response::{api_response, page_response};
+use super::state::{App, Dashboard};
 use super::svg;
-use super::{App, Dashboard, Error, api_response, logs, page_response};
 use crate::history::query::{self, BatchSummary, FailingTest, RunSummary};
 
 /// Runs a page lists unless `limit` says otherwise.

@@ -203,7 +203,7 @@ fn tick_label(ms: f64, step: f64) -> String {
         let digits = if step >= 1000.0 { 0 } else { 1 };
         format!("{:.digits$} s", ms / 1000.0)
     } else {
-        crate::report::fmt_duration(std::time::Duration::from_millis(ms as u64))
+        crate::duration::rounded(std::time::Duration::from_millis(ms as u64))
     }
 }
 

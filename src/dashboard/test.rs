@@ -3,18 +3,21 @@
 //! with the rolling p50 and p90, and the results as a table.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Serialize;
 
+use super::error::Error;
 use super::html::{self, Nav};
 use super::params::Params;
+use super::response::{api_response, page_response};
+use super::state::{App, Dashboard};
 use super::svg;
-use super::{App, Dashboard, Error, api_response, page_response};
 use crate::history::model::ResultStatus;
+use crate::history::model::{duration_millis, from_duration_millis};
 use crate::history::query::durations::percentile;
 use crate::history::query::{self, DurationRow, HistoryEntry, rfc3339};
 
@@ -71,9 +74,9 @@ async fn load(d: &Dashboard, p: &Params) -> Result<TestView, Error> {
         (Some(p50), Some(p90), Some(max)) => Some(DurationRow {
             name: h.test.clone(),
             count: all.len() as u64,
-            p50: millis(p50),
-            p90: millis(p90),
-            max: millis(*max),
+            p50: from_duration_millis(p50),
+            p90: from_duration_millis(p90),
+            max: from_duration_millis(*max),
         }),
         _ => None,
     };
@@ -92,7 +95,7 @@ fn rolling(results: &[HistoryEntry]) -> Vec<Rolling> {
     let measured: Vec<(&HistoryEntry, i64)> = results
         .iter()
         .filter(|e| e.status != ResultStatus::Skipped)
-        .filter_map(|e| Some((e, ms(e.duration?))))
+        .filter_map(|e| Some((e, duration_millis(e.duration?))))
         .collect();
     measured
         .iter()
@@ -112,14 +115,6 @@ fn rolling(results: &[HistoryEntry]) -> Vec<Rolling> {
             }
         })
         .collect()
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn millis(v: i64) -> Duration {
-    Duration::from_millis(u64::try_from(v).unwrap_or(0))
 }
 
 pub async fn api(State(d): App, RawQuery(q): RawQuery) -> Response {
@@ -142,7 +137,7 @@ pub async fn page(State(d): App, RawQuery(q): RawQuery) -> Response {
 fn describe(e: &HistoryEntry) -> String {
     let mut s = format!("{} · {}", html::minute(e.time), e.status);
     if let Some(d) = e.duration {
-        s.push_str(&format!(" · {}", crate::report::fmt_duration(d)));
+        s.push_str(&format!(" · {}", crate::duration::rounded(d)));
     }
     if let Some(c) = &e.commit {
         s.push_str(&format!(
@@ -254,6 +249,7 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn entry(k: u64, status: ResultStatus, ms: Option<u64>) -> HistoryEntry {
         HistoryEntry {

@@ -18,7 +18,9 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder};
 
 use super::location::Location;
-use super::model::{BatchRecord, ResultStatus, RunRecord, TestRecord, millis, unix_millis};
+use super::model::{
+    BatchRecord, ResultStatus, RunRecord, TestRecord, duration_millis, unix_millis,
+};
 
 /// How long a write waits for a store that is locked or a server that does
 /// not answer before it gives up (and the run goes on without it).
@@ -224,7 +226,7 @@ macro_rules! insert_batches {
                 .bind(&batch.status)
                 .bind(&batch.reason)
                 .bind(unix_millis(batch.started))
-                .bind(millis(batch.duration))
+                .bind(duration_millis(batch.duration))
                 .bind(batch.attempts.len() as i64 + 1)
                 .bind(batch.log.as_deref())
                 .fetch_one(&mut *$tx)
@@ -235,7 +237,7 @@ macro_rules! insert_batches {
                     .bind(n as i64 + 1)
                     .bind(&a.status)
                     .bind(&a.reason)
-                    .bind(millis(a.duration))
+                    .bind(duration_millis(a.duration))
                     .execute(&mut *$tx)
                     .await?;
             }
@@ -269,7 +271,7 @@ macro_rules! insert_batches {
                     .push_bind(run)
                     .push_bind(batch_ids[k - range.start])
                     .push_bind(results.status(i).code())
-                    .push_bind(results.duration(i).map(millis))
+                    .push_bind(results.duration(i).map(duration_millis))
                     .push_bind(results.message(i));
             });
             // A name twice in one run (a JUnit file listing a test twice)

@@ -6,9 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-/// Longest failure message stored per result: enough for the assertion
-/// line, small enough that a million results stay a small database.
-pub const MAX_MESSAGE: usize = 512;
+use crate::text::{MAX_MESSAGE, head};
 
 /// Labels of a run (`arch=x86_64 compiler=gcc`), from `--label k=v` and `[run] labels`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -227,11 +225,7 @@ pub struct TestRecord {
 /// on a character boundary.
 pub fn short_message(text: &str) -> Option<String> {
     let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
-    let mut end = line.len().min(MAX_MESSAGE);
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    Some(line[..end].to_owned())
+    Some(head(line, MAX_MESSAGE).to_owned())
 }
 
 pub fn unix_millis(t: SystemTime) -> i64 {
@@ -249,8 +243,14 @@ pub fn from_unix_millis(ms: i64) -> SystemTime {
     }
 }
 
-pub fn millis(d: Duration) -> i64 {
+/// A duration as the store keeps it: whole milliseconds.
+pub fn duration_millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A stored duration back: a negative one (a clock that went back) is zero.
+pub fn from_duration_millis(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 #[cfg(test)]

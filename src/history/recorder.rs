@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use super::db::{Access, BatchRows, Db, Results};
 use super::location::Location;
 use super::model::{
-    AttemptRecord, BatchRecord, ResultStatus, RunRecord, TestRecord, millis, short_message,
+    AttemptRecord, BatchRecord, ResultStatus, RunRecord, TestRecord, duration_millis, short_message,
 };
 use crate::outcome::{Outcome, Phase};
 use crate::parsers::TestStatus;
@@ -115,7 +115,7 @@ impl Recorder {
                 abort.abort();
                 lost(format!(
                     "the store did not answer within {}; the run may be recorded only in part",
-                    humantime::format_duration(within)
+                    crate::duration::exact(within)
                 ))
             }
         }
@@ -369,7 +369,7 @@ impl ResultTable {
         self.names.push_str(name);
         self.ends.push(self.names.len());
         self.statuses.push(status);
-        self.millis.push(duration.map_or(-1, millis));
+        self.millis.push(duration.map_or(-1, duration_millis));
     }
 
     /// Test output can name one test twice (a TAP stream that repeats a

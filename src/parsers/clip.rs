@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 
 /// How many bytes of a run are kept at each end by default: more than any
-/// reader keeps of a text ([`super::MAX_TEST_OUTPUT`], [`super::MAX_MESSAGE`]).
+/// reader keeps of a text ([`super::MAX_TEST_OUTPUT`], [`crate::text::MAX_MESSAGE`]).
 pub const KEEP: usize = 64 * 1024;
 
 /// The longest `&…;` reference looked for at a cut.

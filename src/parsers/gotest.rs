@@ -33,7 +33,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Ended, MAX_MESSAGE, OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
+use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
+use crate::text::clip_message;
 
 /// Most names kept from a timeout's `running tests:` list (it lists each
 /// running test once, but the input may be anything).
@@ -108,7 +109,7 @@ impl PackageState {
             && let Some(t) = line.trim_start().strip_prefix("panic: ")
             && t.starts_with("test timed out after ")
         {
-            self.timeout = Some(clip(t.trim_end()));
+            self.timeout = Some(clip_message(t.trim_end()));
         } else if self.timeout.is_some() && line.trim_end() == "running tests:" {
             self.listing = true;
         }
@@ -323,7 +324,7 @@ impl GoJsonParser {
             } else if let Some(t) = &state.timeout {
                 t.clone()
             } else if let Some(p) = pkg_text.lines().find(|l| l.starts_with("panic: ")) {
-                clip(p)
+                clip_message(p)
             } else {
                 "the package failed without a failing test".to_owned()
             };
@@ -440,13 +441,13 @@ fn note_line(state: &mut TestState, line: &str) {
         && let Some(p) = t.strip_prefix("panic: ")
     {
         state.panic = Some(if p.starts_with("test timed out after ") {
-            clip(p.trim_end())
+            clip_message(p.trim_end())
         } else {
-            clip(t.trim_end())
+            clip_message(t.trim_end())
         });
     }
     if let Some(text) = go_log(line) {
-        state.last_log = Some(clip(text.trim()));
+        state.last_log = Some(clip_message(text.trim()));
     }
 }
 
@@ -475,10 +476,6 @@ fn push_text(tail: &mut OutputTail, text: &str) {
     for line in output_lines(text) {
         tail.push_line(line.as_bytes());
     }
-}
-
-fn clip(s: &str) -> String {
-    super::clip(s, MAX_MESSAGE)
 }
 
 /// test2json's `Elapsed` seconds: negative is 0, absurdly large is

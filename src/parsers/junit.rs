@@ -53,7 +53,8 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::clip::ClipRuns;
 use super::repeat::{self, Seen};
-use super::{MAX_MESSAGE, MAX_TEST_OUTPUT, OutputTail, TestResult, TestStatus};
+use super::{MAX_TEST_OUTPUT, OutputTail, TestResult, TestStatus};
+use crate::text::{clip_message, tail};
 
 /// Deepest directory level walked looking for files.
 const MAX_DEPTH: usize = 64;
@@ -338,7 +339,7 @@ impl Visitor for BatchReader<'_> {
         self.warnings.push(format!(
             "JUnit file {} (at byte {position}): time=\"{}\" is out of range; {taken}",
             self.file,
-            clip(value)
+            clip_message(value)
         ));
     }
 }
@@ -378,12 +379,9 @@ fn push_head(head: &mut String, text: &str) -> bool {
     } else {
         text
     };
-    let mut end = text.len().min(MESSAGE_HEAD.saturating_sub(head.len()));
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    head.push_str(&text[..end]);
-    end < text.len()
+    let kept = crate::text::head(text, MESSAGE_HEAD.saturating_sub(head.len()));
+    head.push_str(kept);
+    kept.len() < text.len()
 }
 
 impl Text {
@@ -393,10 +391,7 @@ impl Text {
                 push_head(&mut self.head, text);
                 self.s.push_str(text);
                 if self.s.len() > 2 * MAX_TEST_OUTPUT {
-                    let mut cut = self.s.len() - MAX_TEST_OUTPUT;
-                    while !self.s.is_char_boundary(cut) {
-                        cut += 1;
-                    }
+                    let cut = self.s.len() - tail(&self.s, MAX_TEST_OUTPUT).len();
                     self.s.drain(..cut);
                     self.dropped = true;
                 }
@@ -407,7 +402,7 @@ impl Text {
         }
     }
 
-    /// Its first non-blank line, trimmed and clipped to [`MAX_MESSAGE`].
+    /// Its first non-blank line, trimmed and clipped to [`MAX_MESSAGE`](crate::text::MAX_MESSAGE).
     pub fn first_line(&self) -> Option<String> {
         let head = if self.head.is_empty() {
             &self.s
@@ -415,7 +410,7 @@ impl Text {
             &self.head
         };
         let line = head.lines().map(str::trim).find(|l| !l.is_empty())?;
-        Some(clip(line))
+        Some(clip_message(line))
     }
 
     /// The text kept.
@@ -503,7 +498,9 @@ impl Case {
         let (status, message) = if self.failed {
             let status = if self.error {
                 let ty = self.failure_type.as_deref().map(str::trim);
-                TestStatus::Error(clip(ty.filter(|t| !t.is_empty()).unwrap_or("error")))
+                TestStatus::Error(clip_message(
+                    ty.filter(|t| !t.is_empty()).unwrap_or("error"),
+                ))
             } else {
                 TestStatus::Failed
             };
@@ -520,9 +517,9 @@ impl Case {
             };
             (status, message)
         } else if let Some(msg) = &self.skipped {
-            let msg = msg.as_deref().map(clip).or_else(|| {
+            let msg = msg.as_deref().map(clip_message).or_else(|| {
                 let t = self.skip_text.s.trim();
-                (!t.is_empty()).then(|| clip(t))
+                (!t.is_empty()).then(|| clip_message(t))
             });
             (TestStatus::Skipped(msg), None)
         } else if failures > 1 {
@@ -546,7 +543,7 @@ impl Case {
             status,
             duration: self.duration,
             output: tail.text(),
-            message: message.map(|m| clip(&m)),
+            message: message.map(|m| clip_message(&m)),
         }
     }
 }
@@ -723,7 +720,7 @@ impl<V: Visitor> Walk<'_, V> {
                     if self.bad.is_none() {
                         self.bad = Some(XmlError::BadTime {
                             position: self.at,
-                            value: clip(&value),
+                            value: clip_message(&value),
                         });
                     }
                     None
@@ -824,7 +821,7 @@ impl<V: Visitor> Walk<'_, V> {
                             let kind = String::from_utf8_lossy(kind);
                             let msg = msg.unwrap_or_default();
                             c.flaky.push(
-                                &format!("[warden: {kind}: {}]\n", clip(msg.trim())),
+                                &format!("[warden: {kind}: {}]\n", clip_message(msg.trim())),
                                 Keep::Output,
                             );
                         }
@@ -927,10 +924,6 @@ fn parse_seconds(s: &str) -> Result<Option<Duration>, Option<Duration>> {
         // In range, so the conversion can't fail; no time if it did.
         Ok(Duration::try_from_secs_f64(secs).ok())
     }
-}
-
-fn clip(s: &str) -> String {
-    super::clip(s, MAX_MESSAGE)
 }
 
 #[cfg(test)]

@@ -68,7 +68,8 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use super::{Ended, MAX_MESSAGE, OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
+use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
+use crate::text::clip_message;
 
 /// Most message lines of one panic kept (the message and `assert_eq!`'s
 /// `left:`/`right:`; the rest is still output).
@@ -82,7 +83,7 @@ const MAX_LEFT_RIGHT: usize = 160;
 const MAX_PANICKED: usize = 1024;
 
 /// Most names of finished tests kept per binary (names are clipped to
-/// [`MAX_MESSAGE`], so this bounds the set to a few megabytes).
+/// [`MAX_MESSAGE`](crate::text::MAX_MESSAGE), so this bounds the set to a few megabytes).
 const MAX_FINISHED: usize = 10_000;
 
 static RUNNING: LazyLock<Option<Regex>> =
@@ -153,11 +154,11 @@ impl Failure {
             if let Some(msg) = after.strip_prefix('\'') {
                 match msg.rsplit_once("', ") {
                     Some((m, _)) => {
-                        self.panic.push(clip(m));
+                        self.panic.push(clip_message(m));
                         self.reading = Reading::Done;
                     }
                     None => {
-                        self.panic.push(clip(msg));
+                        self.panic.push(clip_message(msg));
                         self.old_form = true;
                     }
                 }
@@ -173,10 +174,10 @@ impl Failure {
         } else if self.old_form
             && let Some((m, _)) = line.rsplit_once("', ")
         {
-            self.panic.push(clip(m));
+            self.panic.push(clip_message(m));
             self.reading = Reading::Done;
         } else if self.panic.len() < MAX_PANIC_LINES {
-            self.panic.push(clip(line));
+            self.panic.push(clip_message(line));
         }
     }
 
@@ -221,7 +222,7 @@ fn panic_message(lines: &[String]) -> Option<String> {
             msg.push_str(&extra);
         }
     }
-    Some(clip(&msg))
+    Some(clip_message(&msg))
 }
 
 /// `thread 'name' (12345) panicked at src/lib.rs:10:5:` → (`name`, what
@@ -750,11 +751,11 @@ impl Parser for LibtestParser {
             let why = why
                 .rsplit_once(" (")
                 .map_or(why, |(_, w)| w.trim_end_matches(')'));
-            last.push_str(&format!(": {}", clip(why)));
+            last.push_str(&format!(": {}", clip_message(why)));
             return;
         }
         if s.starts_with("error: could not compile") {
-            self.problems.push(clip(s));
+            self.problems.push(clip_message(s));
             return;
         }
 
@@ -858,7 +859,7 @@ fn outcome(rest: &str) -> (Outcome, Option<Duration>) {
     } else if rest == "ignored" {
         Outcome::Ignored(None)
     } else if let Some(why) = rest.strip_prefix("ignored, ") {
-        Outcome::Ignored(Some(clip(why)))
+        Outcome::Ignored(Some(clip_message(why)))
     } else if rest.starts_with("has been running for over") {
         Outcome::LongRunning
     } else {
@@ -904,11 +905,7 @@ fn section_header(s: &str) -> Option<&str> {
 /// `x - should panic` is listed as `x` in the failures sections.
 fn normalize(name: &str) -> String {
     let name = name.trim();
-    clip(name.strip_suffix(" - should panic").unwrap_or(name))
-}
-
-fn clip(s: &str) -> String {
-    super::clip(s, MAX_MESSAGE)
+    clip_message(name.strip_suffix(" - should panic").unwrap_or(name))
 }
 
 #[cfg(test)]

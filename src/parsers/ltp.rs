@@ -87,7 +87,8 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use super::{Ended, MAX_MESSAGE, OutputTail, Parser, StreamVerdict, TestResult, TestStatus, clip};
+use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
+use crate::text::{clip, clip_message};
 
 /// Longest name kept (a name on a 1 MB line would otherwise be kept whole).
 const MAX_NAME: usize = 256;
@@ -370,10 +371,9 @@ impl LtpParser {
         if let Some(not_started) = &u.not_started {
             verdict = Some((
                 TestStatus::Failed,
-                Some(clip(
-                    &format!("runltp could not start it: {not_started}"),
-                    MAX_MESSAGE,
-                )),
+                Some(clip_message(&format!(
+                    "runltp could not start it: {not_started}"
+                ))),
             ));
         } else if let Some((how, id)) = &u.termination {
             let said = format!("termination_type={how} termination_id={id}");
@@ -484,7 +484,7 @@ impl LtpParser {
             u.named = Some(clip(&name, MAX_NAME));
             u.named_by_file = r.by_file;
         }
-        let whole = || clip(&String::from_utf8_lossy(trim(line)), MAX_MESSAGE);
+        let whole = || clip_message(&String::from_utf8_lossy(trim(line)));
         let c = &mut u.lines;
         match r.flag {
             Flag::Pass => c.passed = c.passed.saturating_add(1),
@@ -501,7 +501,7 @@ impl LtpParser {
             Flag::Conf => {
                 c.skipped = c.skipped.saturating_add(1);
                 if u.first_conf.is_none() {
-                    u.first_conf = Some(clip(&String::from_utf8_lossy(r.text), MAX_MESSAGE));
+                    u.first_conf = Some(clip_message(&String::from_utf8_lossy(r.text)));
                 }
             }
             Flag::Warn => {
@@ -1287,7 +1287,7 @@ INFO: ltp-pan reported some tests FAIL
             for r in &done {
                 prop_assert!(r.output.len() <= MAX_TEST_OUTPUT + 200);
                 prop_assert!(r.path.iter().all(|n| n.len() <= MAX_NAME + 4));
-                prop_assert!(r.message.as_ref().is_none_or(|m| m.len() <= MAX_MESSAGE + 4));
+                prop_assert!(r.message.as_ref().is_none_or(|m| m.len() <= crate::text::MAX_MESSAGE + 4));
             }
             prop_assert!(verdict.problems.len() <= MAX_PROBLEMS);
         }

@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
+use crate::text::{clip_message, tail};
+
 pub mod clip;
+mod format;
 pub mod gotest;
 pub mod junit;
 pub mod libtest;
@@ -22,20 +25,7 @@ pub mod test_progs;
 #[cfg(test)]
 pub(crate) mod test_support;
 
-/// The streaming parser for a batch's `format`; `None` for `none` and for
-/// `junit`, whose files are read after the batch ends.
-pub fn for_format(format: &crate::config::OutputFormat) -> Option<Box<dyn Parser>> {
-    use crate::config::OutputFormat as F;
-    match format {
-        F::None | F::Junit(_) => None,
-        F::Tap => Some(Box::new(tap::TapParser::new())),
-        F::Kunit => Some(Box::new(tap::TapParser::kunit())),
-        F::Ltp => Some(Box::new(ltp::LtpParser::new())),
-        F::TestProgs { .. } => Some(Box::new(test_progs::TestProgsParser::new())),
-        F::GoJson => Some(Box::new(gotest::GoJsonParser::new())),
-        F::Libtest => Some(Box::new(libtest::LibtestParser::new())),
-    }
-}
+pub use format::for_format;
 
 /// The most output kept per test (its last bytes); older output is dropped
 /// with a note, so a test printing gigabytes can't exhaust memory.
@@ -184,23 +174,10 @@ impl Ended {
     }
 }
 
-/// `s` cut to at most `max` bytes at a character boundary (a name or a
-/// message on a megabyte line is not kept whole), with `…` when cut.
-pub(crate) fn clip(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
 /// The line of a failing test's output that says what failed: the last
 /// line `telling` accepts (a format's assertion or panic line), else the
 /// last non-blank line that is not a banner (`RUN`, `Starting`, `Running`,
-/// `PASS`/`ok` lines of other tests), clipped to [`MAX_MESSAGE`]. `None`
+/// `PASS`/`ok` lines of other tests), clipped to [`MAX_MESSAGE`](crate::text::MAX_MESSAGE). `None`
 /// when the output has no such line.
 pub fn telling_line(output: &str, telling: impl Fn(&str) -> bool) -> Option<String> {
     let lines = || {
@@ -213,7 +190,7 @@ pub fn telling_line(output: &str, telling: impl Fn(&str) -> bool) -> Option<Stri
     let pick = lines()
         .find(|l| telling(l))
         .or_else(|| lines().find(|l| !is_banner(l)))?;
-    Some(clip(pick, MAX_MESSAGE))
+    Some(clip_message(pick))
 }
 
 /// Lines that announce a test rather than say how it ended.
@@ -254,10 +231,6 @@ pub(crate) fn reported_seconds(secs: f64) -> Option<Duration> {
     Duration::try_from_secs_f64(secs.clamp(0.0, MAX_REPORTED_TIME.as_secs_f64())).ok()
 }
 
-/// The longest message kept for a test (the JUnit `message` attribute, the
-/// history's message column); the whole output goes to the failure text.
-pub const MAX_MESSAGE: usize = 512;
-
 /// What starts a test's output when its beginning was dropped.
 pub const DROPPED_NOTE: &str = "[warden: earlier output of this test dropped]\n";
 
@@ -293,12 +266,9 @@ impl OutputTail {
     /// 3-byte U+FFFD, so 64 KiB of garbage would otherwise come out as 192 KiB.
     pub fn text(&self) -> String {
         let text = String::from_utf8_lossy(&self.buf);
-        let mut start = text.len().saturating_sub(MAX_TEST_OUTPUT);
-        while !text.is_char_boundary(start) {
-            start += 1;
-        }
-        if self.dropped || start > 0 {
-            format!("{DROPPED_NOTE}{}", &text[start..])
+        let kept = tail(&text, MAX_TEST_OUTPUT);
+        if self.dropped || kept.len() < text.len() {
+            format!("{DROPPED_NOTE}{kept}")
         } else {
             text.into_owned()
         }

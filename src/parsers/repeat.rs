@@ -18,7 +18,8 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use super::{MAX_MESSAGE, OutputTail, TestResult, TestStatus, clip};
+use super::{OutputTail, TestResult, TestStatus};
+use crate::text::clip_message;
 
 /// One result as read, with where it was read.
 #[derive(Debug, Clone)]
@@ -176,7 +177,7 @@ pub fn merge_attempts(mut attempts: Vec<TestResult>) -> Option<TestResult> {
             Some(first) => format!("failed {ran} times: {first}"),
             None => format!("failed {ran} times"),
         };
-        verdict.message = Some(clip(&message, MAX_MESSAGE));
+        verdict.message = Some(clip_message(&message));
     } else {
         verdict.status = TestStatus::Flaky;
         verdict.message = Some(first_failure.unwrap_or_else(|| format!("passed on attempt {ran}")));

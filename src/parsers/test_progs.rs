@@ -59,7 +59,8 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus, clip, telling_line};
+use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus, telling_line};
+use crate::text::{clip, clip_message};
 
 /// Longest path component kept (a name on a 1 MB line would otherwise be
 /// kept whole).
@@ -258,7 +259,7 @@ fn failure_message(log: &str) -> Option<String> {
     log.lines()
         .map(str::trim_end)
         .find(|l| check_function(l.as_bytes()).is_some() && l.contains(":FAIL:"))
-        .map(|l| clip(l, super::MAX_MESSAGE))
+        .map(clip_message)
         .or_else(|| telling_line(log, |_| false))
 }
 
@@ -987,7 +988,7 @@ Summary: 1/1 PASSED, 0 SKIPPED, 2 FAILED
         assert!(tests[0].output.len() <= MAX_TEST_OUTPUT + 200);
         let message = tests[0].message.as_deref().unwrap();
         assert!(message.starts_with("test_x:FAIL:zzz"));
-        assert!(message.len() <= crate::parsers::MAX_MESSAGE + 4);
+        assert!(message.len() <= crate::text::MAX_MESSAGE + 4);
     }
 
     #[test]

@@ -40,6 +40,7 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
 use super::log_tail::tail_text;
 use super::{is_xml_char, xml_safe_text};
+use crate::atomic_write::{hidden_sibling, write_atomically};
 use crate::outcome::Outcome;
 use crate::parsers::{TestResult, TestStatus};
 use crate::status::Status;
@@ -670,12 +671,7 @@ struct Spool {
 
 impl Spool {
     fn create(report: &Path) -> io::Result<Spool> {
-        let (dir, file_name) = split(report)?;
-        fs::create_dir_all(dir)?;
-        let mut name = std::ffi::OsString::from(".");
-        name.push(file_name);
-        name.push(format!(".{}.spool", std::process::id()));
-        let path = dir.join(name);
+        let path = hidden_sibling(report, "spool")?;
         let file = File::options()
             .read(true)
             .write(true)
@@ -750,48 +746,6 @@ impl<W: Write> Write for Muted<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// The directory a report goes in (`.` for a bare name) and its file name.
-fn split(path: &Path) -> io::Result<(&Path, &std::ffi::OsStr)> {
-    let file_name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("not a file path: {}", path.display()),
-        )
-    })?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    Ok((dir, file_name))
-}
-
-/// Writes a sibling temp file, then renames it over `path`: readers see the old
-/// file or the new one, never a partial one. Creates missing parent directories.
-fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
-) -> io::Result<()> {
-    let (dir, file_name) = split(path)?;
-    fs::create_dir_all(dir)?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = dir.join(tmp_name);
-
-    let result = (|| {
-        let mut w = BufWriter::new(File::create(&tmp)?);
-        write(&mut w)?;
-        w.flush()?;
-        drop(w);
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        // Best effort: the error that matters is the one returned.
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

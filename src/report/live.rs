@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::event::Event;
+use crate::event::{Event, Reporter};
 use crate::history::recorder::Recorder;
 use crate::report::{JunitWriter, Terminal};
-use crate::runner::Reporter;
 
 /// Rewrites closer together than this are merged: a finished batch reaches
 /// the JUnit file within this time, and a thousand tiny batches don't turn

@@ -14,24 +14,6 @@ pub use live::LiveReport;
 pub use summary::{Counts, Makespan, Summary};
 pub use terminal::{Terminal, TerminalMode};
 
-use std::time::Duration;
-
-/// A duration for people: `0.01s`, `1.23s` under a minute, then `2m 3s`, `1h 0m 5s`.
-pub fn fmt_duration(d: Duration) -> String {
-    // Round once, in integers, so 59.996s becomes `1m 0s` rather than `60.00s`.
-    let centis = (d.as_millis() + 5) / 10;
-    if centis < 60 * 100 {
-        return format!("{}.{:02}s", centis / 100, centis % 100);
-    }
-    let secs = (d.as_millis() + 500) / 1000;
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    if h > 0 {
-        format!("{h}h {m}m {s}s")
-    } else {
-        format!("{m}m {s}s")
-    }
-}
-
 /// Decodes bytes lossily and makes the text safe for XML 1.0: colour escape
 /// sequences (CSI) are dropped, and every other character XML forbids becomes U+FFFD.
 pub fn xml_safe_text(bytes: &[u8]) -> String {
@@ -228,17 +210,6 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        let ms = Duration::from_millis;
-        assert_eq!(fmt_duration(ms(0)), "0.00s");
-        assert_eq!(fmt_duration(ms(12)), "0.01s");
-        assert_eq!(fmt_duration(ms(1234)), "1.23s");
-        assert_eq!(fmt_duration(ms(59_996)), "1m 0s");
-        assert_eq!(fmt_duration(ms(123_000)), "2m 3s");
-        assert_eq!(fmt_duration(ms(3_605_000)), "1h 0m 5s");
-    }
 
     #[test]
     fn xml_safe_replaces_forbidden_chars() {

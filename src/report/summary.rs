@@ -7,7 +7,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::fmt_duration;
+use crate::duration;
 use crate::outcome::{Outcome, Phase};
 use crate::parsers::TestStatus;
 use crate::scheduler::predict::Prediction;
@@ -117,7 +117,7 @@ pub struct Makespan {
 impl Makespan {
     /// `Makespan: 4m 10s (predicted 4m 2s from history p90; lower bound 3m 55s)`.
     pub fn line(&self) -> String {
-        let mut line = format!("Makespan: {}", fmt_duration(self.actual));
+        let mut line = format!("Makespan: {}", duration::rounded(self.actual));
         if let Some(p) = &self.predicted {
             let guessed = match p.guessed {
                 0 => String::new(),
@@ -129,8 +129,8 @@ impl Makespan {
             let _ = write!(
                 line,
                 " (predicted {} from history p90{guessed}; lower bound {})",
-                fmt_duration(p.makespan),
-                fmt_duration(p.lower_bound)
+                duration::rounded(p.makespan),
+                duration::rounded(p.lower_bound)
             );
         }
         line
@@ -240,7 +240,7 @@ impl Summary {
         let mut out = self.head();
         out.push('\n');
         for r in &self.rows {
-            let dur = fmt_duration(r.duration);
+            let dur = duration::rounded(r.duration);
             // Writing to a String cannot fail.
             // Names, reasons and notes quote the batch: made inert, with
             // only a note's own line breaks kept as layout.
@@ -290,7 +290,7 @@ impl Summary {
                 "| {} | {} | {} | {reason} | {} |",
                 md_cell(&r.name),
                 r.status,
-                fmt_duration(r.duration),
+                duration::rounded(r.duration),
                 md_cell(&log),
             );
         }

@@ -10,9 +10,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Duration;
 
-use super::order::{Estimate, Expected};
+use super::order::Estimate;
 use super::{Capacity, Demand, Scheduler};
-use crate::plan::Plan;
 
 /// What the history says the batches phase should take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,23 +26,26 @@ pub struct Prediction {
     pub batches: usize,
 }
 
-/// The plan's batches, in its order, on expected durations; `None` when
-/// the history knows none of them (or there are none).
-pub fn predict(plan: &Plan, expected: &Expected) -> Option<Prediction> {
-    let mut durations = Vec::with_capacity(plan.batches.len());
+/// Units with these demands and estimates, started in `order` within
+/// `capacity`; `None` when the history knows none of them (or there are
+/// none).
+pub fn predict(
+    capacity: &Capacity,
+    demands: Vec<Demand>,
+    order: Vec<usize>,
+    estimates: &[Estimate],
+) -> Option<Prediction> {
+    let mut durations = Vec::with_capacity(estimates.len());
     let mut guessed = 0;
-    for b in &plan.batches {
-        let e = expected.get(b.config.name.as_str());
+    for e in estimates {
         guessed += usize::from(matches!(e, Estimate::Median(_)));
         durations.push(e.duration()?);
     }
     if durations.is_empty() {
         return None;
     }
-    let capacity = plan.capacity();
-    let demands: Vec<Demand> = plan.batches.iter().map(|b| plan.demand(b)).collect();
-    let lower_bound = lower_bound(&capacity, &demands, &durations);
-    let makespan = makespan(&capacity, demands, plan.order.clone(), &durations)?;
+    let lower_bound = lower_bound(capacity, &demands, &durations);
+    let makespan = makespan(capacity, demands, order, &durations)?;
     Some(Prediction {
         makespan,
         lower_bound,

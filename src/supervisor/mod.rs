@@ -17,7 +17,6 @@ pub mod terminate;
 
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -440,7 +439,7 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
         outcome.status = status;
         outcome.reason = format!(
             "{by}: {cause}; had been running {}; {}",
-            crate::report::fmt_duration(*ran),
+            crate::duration::rounded(*ran),
             termination(&ending, term)
         );
         return;
@@ -449,7 +448,7 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
         outcome.status = Status::TimedOut;
         outcome.reason = format!(
             "timed out after {}; {}",
-            humantime::format_duration(cfg.timeout),
+            crate::duration::exact(cfg.timeout),
             termination(&ending, term)
         );
         return;
@@ -604,7 +603,7 @@ pub fn failed_tests_summary(tests: &[crate::parsers::TestResult]) -> Option<Stri
 }
 
 fn leak_description(ending: &Ending, drain: Duration) -> Option<String> {
-    let drain = humantime::format_duration(drain);
+    let drain = crate::duration::exact(drain);
     if let Some(kill) = &ending.leak_kill {
         let list: Vec<String> = ending
             .leaked
@@ -628,9 +627,4 @@ fn leak_description(ending: &Ending, drain: Duration) -> Option<String> {
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// Where a batch's log goes.
-pub fn log_path(artifacts: &std::path::Path, name: &config::BatchName) -> PathBuf {
-    artifacts.join("logs").join(format!("{name}.log"))
 }

@@ -67,7 +67,7 @@ impl Terminated {
     /// e.g. `sent SIGTERM to 4 processes; still running after 2s grace;
     /// SIGKILLed 3 processes (pids 10, 11, 12)`.
     pub fn describe(&self) -> String {
-        let grace = humantime::format_duration(self.grace);
+        let grace = crate::duration::exact(self.grace);
         let gone = format!(
             "gone {:.1}ms after",
             self.kill_latency.as_secs_f64() * 1000.0
@@ -90,7 +90,7 @@ impl Terminated {
                 Some(after) => format!(
                     "sent SIGTERM to {}; told again to stop {} into the {grace} grace; {}; {gone} that",
                     processes(self.signalled),
-                    crate::report::fmt_duration(after),
+                    crate::duration::rounded(after),
                     killed()
                 ),
                 None => format!(
@@ -123,7 +123,7 @@ impl Terminated {
         } else {
             format!(
                 "did not exit within {} grace: killed {}",
-                humantime::format_duration(self.grace),
+                crate::duration::exact(self.grace),
                 processes(self.killed.len())
             )
         }

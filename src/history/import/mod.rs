@@ -927,6 +927,6 @@ more</failure></testcase>
         xml.push_str("</failure></testcase></testsuite>");
         let run = import(&xml);
         let m = test(&run, "s/c/big").message.clone().unwrap();
-        assert!(m.len() <= crate::history::model::MAX_MESSAGE && m.starts_with("éé"));
+        assert!(m.len() <= crate::text::MAX_MESSAGE && m.starts_with("éé"));
     }
 }

@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::{Filter, Result, Sql, for_each_row, millis, serialize_ms, test_names};
+use super::{Filter, Result, Sql, for_each_row, serialize_ms, test_names};
 use crate::history::Db;
-use crate::history::model::{ResultStatus, unix_millis};
+use crate::history::model::{ResultStatus, from_duration_millis, unix_millis};
 
 /// What `durations` measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +48,9 @@ pub async fn durations(db: &Db, filter: &Filter, subject: Subject) -> Result<Vec
         values.sort_unstable();
         Some(DurationRow {
             count: values.len() as u64,
-            p50: millis(percentile(&values, 50)?),
-            p90: millis(percentile(&values, 90)?),
-            max: millis(*values.last()?),
+            p50: from_duration_millis(percentile(&values, 50)?),
+            p90: from_duration_millis(percentile(&values, 90)?),
+            max: from_duration_millis(*values.last()?),
             name,
         })
     })
@@ -81,7 +81,7 @@ fn p90s(values: HashMap<String, Vec<i64>>) -> Result<HashMap<String, Duration>> 
         .into_iter()
         .filter_map(|(name, mut values)| {
             values.sort_unstable();
-            Some((name, millis(percentile(&values, 90)?)))
+            Some((name, from_duration_millis(percentile(&values, 90)?)))
         })
         .collect())
 }

@@ -9,12 +9,12 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::{
-    Filter, QueryError, Result, Sql, for_each_row, millis, serialize_opt_ms, serialize_status,
+    Filter, QueryError, Result, Sql, for_each_row, serialize_opt_ms, serialize_status,
     serialize_time, status, time,
 };
 use crate::history::Db;
 use crate::history::db::Pool;
-use crate::history::model::ResultStatus;
+use crate::history::model::{ResultStatus, from_duration_millis};
 
 /// How many candidates an ambiguous name lists.
 const MAX_CANDIDATES: usize = 10;
@@ -76,7 +76,7 @@ pub async fn history(db: &Db, filter: &Filter, name: &str) -> Result<TestHistory
                 test: test.clone(),
                 time: time(started),
                 status: status(row.try_get(2)?)?,
-                duration: duration.map(millis),
+                duration: duration.map(from_duration_millis),
                 commit: row.try_get(4)?,
                 branch: row.try_get(5)?,
                 labels: row.try_get(6)?,

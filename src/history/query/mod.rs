@@ -254,7 +254,3 @@ fn serialize_status<S: Serializer>(
 fn time(ms: i64) -> SystemTime {
     from_unix_millis(ms)
 }
-
-fn millis(ms: i64) -> Duration {
-    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-}

@@ -9,11 +9,11 @@ use std::time::{Duration, SystemTime};
 use serde::{Serialize, Serializer};
 
 use super::{
-    Filter, Result, Sql, for_each_row, millis, rfc3339, serialize_opt_ms, serialize_status,
-    serialize_time, status, test_names, time,
+    Filter, Result, Sql, for_each_row, rfc3339, serialize_opt_ms, serialize_status, serialize_time,
+    status, test_names, time,
 };
 use crate::history::Db;
-use crate::history::model::ResultStatus;
+use crate::history::model::{ResultStatus, from_duration_millis};
 
 /// One run with how its tests ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -104,7 +104,7 @@ macro_rules! run_row {
                 uuid: $row.try_get(1)?,
                 started: time(started),
                 ended: ended.map(time),
-                duration: ended.map(|e| millis(e - started)),
+                duration: ended.map(|e| from_duration_millis(e - started)),
                 status: $row.try_get(4)?,
                 commit: $row.try_get(5)?,
                 branch: $row.try_get(6)?,
@@ -178,7 +178,7 @@ pub async fn run(db: &Db, uuid: &str) -> Result<Option<RunDetail>> {
             status: row.try_get(3)?,
             reason: row.try_get(4)?,
             started: time(started),
-            duration: millis(duration),
+            duration: from_duration_millis(duration),
             attempts: u64::try_from(attempts).unwrap_or(0),
             log: row.try_get(8)?,
         });
@@ -202,7 +202,7 @@ pub async fn run(db: &Db, uuid: &str) -> Result<Option<RunDetail>> {
                 test: String::new(),
                 status: status(row.try_get(1)?)?,
                 batch: row.try_get(2)?,
-                duration: duration.map(millis),
+                duration: duration.map(from_duration_millis),
                 message: row.try_get(4)?,
             },
         ));

@@ -93,11 +93,11 @@ mod tests;
 use std::time::Duration;
 
 use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus, telling_line};
+use crate::text::{MAX_MESSAGE, clip_message};
 use syntax::{
-    Directive, ParsedResult, Plan, Tally, bail_message, bail_out, banner, bats_marker,
-    clip_message, decode, harness_verdict, hash_nested, kselftest_header, kselftest_name,
-    parse_result, plan, strip_kernel_prefix, subtest_name, telling, totals, trim, trim_start,
-    version, yaml_duration,
+    Directive, ParsedResult, Plan, Tally, bail_message, bail_out, banner, bats_marker, decode,
+    harness_verdict, hash_nested, kselftest_header, kselftest_name, parse_result, plan,
+    strip_kernel_prefix, subtest_name, telling, totals, trim, trim_start, version, yaml_duration,
 };
 
 /// Most results of an unnamed indented block held back waiting for the
@@ -930,7 +930,7 @@ impl Yaml {
         let indent = line.iter().take_while(|&&b| b == b' ').count();
         if let Some((key_indent, text)) = &mut self.block {
             if trim(line).is_empty() || indent > *key_indent {
-                if text.len() <= super::MAX_MESSAGE {
+                if text.len() <= MAX_MESSAGE {
                     if !text.is_empty() {
                         text.push('\n');
                     }

@@ -8,9 +8,10 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::parsers::{MAX_REPORTED_TIME, reported_seconds};
+use crate::text::clip_message;
 
 /// Longest name kept (one on a 1 MB line would otherwise be kept whole);
-/// messages are bounded by [`crate::parsers::MAX_MESSAGE`].
+/// messages are bounded by [`crate::text::MAX_MESSAGE`].
 const MAX_NAME: usize = 4096;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -540,12 +541,7 @@ fn clip_owned(s: String) -> String {
 
 /// A name, bounded.
 pub(super) fn clip(s: &str) -> String {
-    super::super::clip(s, MAX_NAME)
-}
-
-/// A message or reason, bounded.
-pub(super) fn clip_message(s: &str) -> String {
-    super::super::clip(s, super::super::MAX_MESSAGE)
+    crate::text::clip(s, MAX_NAME)
 }
 
 #[cfg(test)]

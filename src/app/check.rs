@@ -1,0 +1,143 @@
+//! `warden check`: the plan as a run would make it (paths, deadline,
+//! history, containment, shard, units, start order and prediction),
+//! without running anything.
+
+use anyhow::Context;
+
+use super::containment::{layers_line, pid_ns_layer, run_id};
+use super::exit::EXIT_PASSED;
+use super::plan::load_plan;
+use super::schedule;
+use crate::cli::{CheckArgs, ContainmentChoice};
+use crate::config;
+use crate::duration;
+use crate::plan::{DeadlineSource, Overrides};
+use crate::supervisor::containment::Mode;
+
+pub(super) fn check(args: CheckArgs) -> anyhow::Result<u8> {
+    let overrides = Overrides {
+        deadline: args.deadline,
+        reserve: args.reserve,
+        job_timeout_minutes: std::env::var("JOB_TIMEOUT_MINUTES").ok(),
+        max_parallel: args.max_parallel,
+        history: args.history.clone(),
+        only: args.batches.clone(),
+        ..Overrides::default()
+    };
+    let mut plan = load_plan(&args.config, overrides)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let schedule = schedule::schedule(&mut plan, args.partition, &runtime)?;
+    for w in &schedule.warnings {
+        err!("{w}");
+    }
+    out!("config: {}", args.config.display());
+    out!("artifacts: {}", plan.artifacts.dir().display());
+    out!("junit: {}", plan.junit.display());
+    out!("max-parallel: {}", plan.max_parallel);
+    match plan.deadline {
+        Some(d) => out!(
+            "deadline: {} (reserve {}, from {}): the watchdog fires after {}",
+            duration::exact(d.deadline),
+            duration::exact(d.reserve),
+            match d.source {
+                DeadlineSource::CommandLine => "--deadline / WARDEN_DEADLINE",
+                DeadlineSource::Config => "[run] deadline",
+                DeadlineSource::JobTimeout => "JOB_TIMEOUT_MINUTES",
+            },
+            duration::exact(d.deadline - d.reserve),
+        ),
+        None => out!("deadline: none"),
+    }
+    out!("history: {}", schedule.source);
+    {
+        // The same choice a run would make, made and undone.
+        let mode = Mode::detect(&run_id(), args.containment == ContainmentChoice::Pgroup);
+        out!(
+            "containment: {}",
+            layers_line(&mode.kind(), &pid_ns_layer(args.pid_namespace))
+        );
+        mode.finish();
+    }
+    if let Some((p, s)) = &schedule.sharded {
+        out!("{}: {}", schedule::shard_line(p, s), s.kept.join(", "));
+    }
+    for (title, units) in [
+        ("setup steps", &plan.setup),
+        ("batches", &plan.batches),
+        ("post steps", &plan.post),
+    ] {
+        if title != "batches" && units.is_empty() {
+            continue;
+        }
+        out!("{title}: {}", units.len());
+        for b in units {
+            print_unit(b);
+        }
+    }
+    if !plan.batches.is_empty() {
+        let how = if schedule.expected.is_empty() {
+            "priority, then config order"
+        } else {
+            "priority, then the longest expected first"
+        };
+        out!("start order ({how}):");
+        for line in schedule::order_lines(&plan, &schedule.expected) {
+            out!("{line}");
+        }
+        out!(
+            "{}",
+            schedule::prediction_line(schedule.prediction.as_ref())
+        );
+    }
+    Ok(EXIT_PASSED)
+}
+
+fn print_unit(b: &crate::plan::PlannedBatch) {
+    let c = &b.config;
+    let what = match &c.command {
+        config::Command::Argv(argv) => format!("{argv:?}"),
+        config::Command::Shell(s) => format!("sh -c {s:?}"),
+    };
+    let required = match b.phase {
+        crate::outcome::Phase::Post { required: true } => " (required)",
+        _ => "",
+    };
+    out!("  {}{required}: {what}", c.name);
+    out!(
+        "    cwd {}, timeout {}, grace {}, drain {}, leak {}{}",
+        b.cwd.display(),
+        duration::exact(c.timeout),
+        duration::exact(c.grace),
+        duration::exact(c.drain),
+        match c.leak {
+            config::LeakPolicy::Warn => "warn",
+            config::LeakPolicy::Fail => "fail",
+        },
+        c.kind
+            .as_ref()
+            .map(|k| format!(", kind {k}"))
+            .unwrap_or_default(),
+    );
+    let s = &c.scheduling;
+    if *s != config::Scheduling::default() {
+        let needs: Vec<String> = s.needs.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        out!(
+            "    threads {}, needs {}, locks {}, priority {}",
+            s.threads,
+            if needs.is_empty() {
+                "-".into()
+            } else {
+                needs.join(" ")
+            },
+            if s.locks.is_empty() {
+                "-".into()
+            } else {
+                s.locks.join(" ")
+            },
+            s.priority
+        );
+    }
+}

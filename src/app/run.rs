@@ -1,0 +1,316 @@
+//! `warden run`: config → plan → lock the artifacts → reap leftovers →
+//! runtime → the run → history → summary → exit code and the `exit-code`
+//! file, the last act.
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+
+use super::containment::{layers_line, pid_ns_layer, run_id};
+use super::exit::{EXIT_FAILED, EXIT_PASSED, exit_code};
+use super::plan::load_plan;
+use super::reap::reap_before_run;
+use super::schedule;
+use crate::artifacts::ArtifactsLock;
+use crate::atomic_write::write_atomically;
+use crate::cli::{ContainmentChoice, PidNsChoice, RunArgs};
+use crate::history::Location;
+use crate::history::model::{RunRecord, RunSource};
+use crate::history::origin::Origin;
+use crate::history::recorder::{Recorded, Recorder};
+use crate::outcome::{Outcome, Phase};
+use crate::plan::{Overrides, Plan};
+use crate::report::{JunitWriter, LiveReport, Makespan, Summary, Terminal, TerminalMode};
+use crate::runner;
+use crate::supervisor::Supervisor;
+use crate::supervisor::containment::Mode;
+use crate::supervisor::reaper::Reaper;
+use crate::watchdog::{self, Deadline};
+
+pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let started = tokio::time::Instant::now();
+    let overrides = Overrides {
+        artifacts: args.artifacts.clone(),
+        junit: args.junit.clone(),
+        max_parallel: args.max_parallel,
+        deadline: args.deadline,
+        reserve: args.reserve,
+        job_timeout_minutes: std::env::var("JOB_TIMEOUT_MINUTES").ok(),
+        flaky_fails: args.flaky_fails,
+        only: args.batches.clone(),
+        history: args.history.clone(),
+        labels: args.labels.iter().cloned().collect(),
+    };
+    let mut plan = load_plan(&args.config, overrides)?;
+    if let Some(w) = plan.scratch.socket_warning() {
+        err!("warden: warning: {w}");
+    }
+    // One run per artifacts directory (artifacts.rs): taken before anything
+    // in it is touched, held until the process ends.
+    let artifacts = &plan.artifacts;
+    std::fs::create_dir_all(artifacts.dir())
+        .with_context(|| format!("cannot create {}", artifacts.dir().display()))?;
+    let _lock = ArtifactsLock::take(artifacts, &lock_holder())?;
+    // The shared directory belongs to one run: state a setup step left for
+    // cleanup must not leak into the next run.
+    let _ = std::fs::remove_dir_all(artifacts.shared());
+    for dir in [artifacts.logs(), artifacts.shared()] {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let deadline = plan
+        .deadline
+        .map(|d| Deadline::new(started, d.deadline, d.reserve));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // Before the child reaper starts: a `duration` partition asks git.
+    let schedule = schedule::schedule(&mut plan, args.partition, &runtime)?;
+    if let Some((p, s)) = &schedule.sharded {
+        out!("warden: {}", schedule::shard_line(p, s));
+    }
+    for w in &schedule.warnings {
+        err!("{w}");
+    }
+    reap_before_run();
+    let run_record = history_run_record(&plan);
+    let (result, recorder, mut run_errors) = runtime.block_on(async {
+        let id = run_id();
+        let mode = Mode::detect(&id, args.containment == ContainmentChoice::Pgroup);
+        if let (ContainmentChoice::Cgroup, Mode::Pgroup { why }) = (args.containment, &mode) {
+            bail!("cgroup containment required but unavailable: {why}");
+        }
+        // Before the reaper starts: the probe waits for its own child.
+        let pid_ns = pid_ns_layer(args.pid_namespace);
+        if let Err(why) = &pid_ns {
+            if args.pid_namespace == PidNsChoice::Required {
+                mode.finish();
+                bail!("PID namespace per batch required but unavailable: {why}");
+            }
+            if matches!(args.pid_namespace, PidNsChoice::Auto | PidNsChoice::User) {
+                // Once per run: what is missing and what contains batches instead.
+                err!(
+                    "warden: no PID namespace per batch ({why}); containment: {}",
+                    mode.describe()
+                );
+            }
+        }
+        if args.verbose {
+            out!(
+                "warden: run {id}, containment: {}",
+                layers_line(&mode.describe(), &pid_ns)
+            );
+        }
+        let reaper = Reaper::start().context("cannot start the child reaper")?;
+        let supervisor = Arc::new(
+            Supervisor::new(reaper, mode, pid_ns.ok(), id, args.verbose)
+                .context("cannot open /dev/null")?,
+        );
+        let mode = if args.verbose {
+            // Echoed output and redrawn progress bars would garble each other.
+            TerminalMode::Plain
+        } else {
+            TerminalMode::detect()
+        };
+        let junit = JunitWriter::new(plan.junit.clone());
+        // An empty but valid report from the start: a killed run still leaves one.
+        let mut run_errors = Vec::new();
+        if let Err(e) = junit.write() {
+            err!("warden: cannot write JUnit {}: {e}", plan.junit.display());
+            run_errors.push(format!(
+                "JUnit {} could not be created: {e}",
+                plan.junit.display()
+            ));
+        }
+        let stop = watchdog::start(deadline).context("cannot watch for signals")?;
+        let mut live = LiveReport::new(Terminal::new(mode), junit);
+        live.history = run_record.map(|r| Recorder::start(plan.history.clone(), r));
+        let result = runner::run(&plan, supervisor.clone(), &mut live, stop, deadline).await;
+        live.terminal.finish();
+        supervisor.mode().finish();
+        run_errors.extend(live.junit_problem());
+        Ok((result, live.history.take(), run_errors))
+    })?;
+    let outcomes = result.outcomes;
+    let mut code = exit_code(&outcomes, result.stopped, plan.flaky);
+    run_errors.extend(artifacts_errors(&outcomes));
+    // The run's own failure: its results are incomplete, so it cannot pass.
+    if !run_errors.is_empty() && code == EXIT_PASSED {
+        code = EXIT_FAILED;
+    }
+    let quarantine = quarantine_notes(&plan, &outcomes);
+    if !quarantine.valid && code == EXIT_PASSED {
+        code = EXIT_FAILED;
+    }
+    let recorded = recorder.map(|r| {
+        let status = match result.stopped {
+            Some(cause) => cause.run_status(),
+            None if code == EXIT_PASSED => "passed",
+            None => "failed",
+        };
+        runtime.block_on(r.finish(status, history_wait(deadline)))
+    });
+    let mut summary = Summary::new(&outcomes);
+    if let Some(actual) = result.makespan {
+        summary.set_makespan(Makespan {
+            actual,
+            predicted: schedule.prediction,
+        });
+    }
+    if let Some(r) = &recorded {
+        summary.add_note(history_line(r));
+    }
+    for e in &run_errors {
+        summary.add_note(format!("Run error: {e}"));
+    }
+    out!("\n{}", summary.render_text().trim_end());
+    out!("JUnit: {}", plan.junit.display());
+    for line in &quarantine.out {
+        out!("{line}");
+    }
+    for line in &quarantine.err {
+        err!("{line}");
+    }
+    if let Err(e) = summary.append_to_github_step_summary() {
+        err!("warden: cannot append to $GITHUB_STEP_SUMMARY: {e}");
+    }
+    // The very last act: a later CI step can tell a warden that finished
+    // (this file exists) from one that was killed.
+    let exit_file = plan.artifacts.exit_code();
+    if let Err(e) = write_atomically(&exit_file, |w| writeln!(w, "{code}")) {
+        err!("warden: cannot write {}: {e}", exit_file.display());
+    }
+    Ok(code)
+}
+
+/// The run as the history records it; `None` when the history is off.
+/// Before the child reaper starts: finding the commit may run `git`.
+fn history_run_record(plan: &Plan) -> Option<RunRecord> {
+    if plan.history == Location::None {
+        return None;
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let origin = Origin::detect(&cwd);
+    Some(RunRecord {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        started: std::time::SystemTime::now(),
+        commit: origin.commit,
+        branch: origin.branch,
+        host: origin.host,
+        labels: plan.labels.clone(),
+        source: RunSource::Run,
+    })
+}
+
+/// How long the end of the run waits for the history writes: long enough
+/// for a slow store, never past the run deadline.
+fn history_wait(deadline: Option<Deadline>) -> std::time::Duration {
+    const MOST: std::time::Duration = std::time::Duration::from_secs(10);
+    match deadline {
+        Some(d) => {
+            d.at.saturating_duration_since(tokio::time::Instant::now())
+                .saturating_sub(std::time::Duration::from_secs(1))
+                .min(MOST)
+        }
+        None => MOST,
+    }
+}
+
+fn history_line(r: &Recorded) -> String {
+    if r.problems.is_empty() {
+        return format!("History: run {} recorded in {}", r.run, r.location);
+    }
+    let what = if r.batches == 0 {
+        "not recorded".to_owned()
+    } else {
+        format!("recorded in part in {} ({} units)", r.location, r.batches)
+    };
+    format!(
+        "History: warning: run {} {what}: {}",
+        r.run,
+        r.problems.join("; ")
+    )
+}
+
+struct QuarantineNotes {
+    out: Vec<String>,
+    err: Vec<String>,
+    /// False when an entry expired: the list must not rot.
+    valid: bool,
+}
+
+/// Lists quarantined batches that pass, and entries past their `until`
+/// (which fail the run, so the list can't rot).
+fn quarantine_notes(plan: &Plan, outcomes: &[Outcome]) -> QuarantineNotes {
+    let q = &plan.quarantine;
+    let mut notes = QuarantineNotes {
+        out: Vec::new(),
+        err: Vec::new(),
+        valid: true,
+    };
+    for o in outcomes {
+        if o.phase == Phase::Batch
+            && o.status.is_success()
+            && let Some(e) = q.find(o.name.as_str())
+        {
+            notes.out.push(format!(
+                "warden: quarantined but passing: {} ({}): consider removing `{}` from {}",
+                o.name,
+                e.describe(),
+                e.pattern,
+                q.path.display()
+            ));
+        }
+    }
+    let today = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).date_naive();
+    for e in q.entries.iter().filter(|e| e.expired(today)) {
+        notes.valid = false;
+        notes.err.push(format!(
+            "warden: quarantine entry `{}` in {} expired on {}: {}; fix the test or move `until`",
+            e.pattern,
+            q.path.display(),
+            e.until.map(|d| d.to_string()).unwrap_or_default(),
+            e.describe()
+        ));
+    }
+    notes
+}
+
+/// Who holds an artifacts lock, for the refusal another run prints.
+fn lock_holder() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let since = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+        .format("%Y-%m-%d %H:%M:%S UTC");
+    format!(
+        "run {}, pid {} on {}, started {since}",
+        run_id(),
+        std::process::id(),
+        host.trim()
+    )
+}
+
+/// What the batches could not write (artifacts.rs: a full or read-only
+/// filesystem), as run-level errors: the first few named, the rest counted.
+fn artifacts_errors(outcomes: &[Outcome]) -> Vec<String> {
+    const NAMED: usize = 3;
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|o| o.artifacts_error.as_deref())
+        .collect();
+    if failed.is_empty() {
+        return Vec::new();
+    }
+    let mut line = format!(
+        "artifacts could not be written, {} of {} logs may be incomplete: {}",
+        failed.len(),
+        outcomes.len(),
+        failed[..failed.len().min(NAMED)].join("; ")
+    );
+    if failed.len() > NAMED {
+        line.push_str(&format!("; and {} more", failed.len() - NAMED));
+    }
+    vec![line]
+}

@@ -1,0 +1,106 @@
+//! `[run]`: the run-wide settings, checked against each other (a reserve
+//! must be shorter than the deadline).
+
+use std::num::NonZeroUsize;
+
+use toml::Spanned;
+
+use super::raw::RawRun;
+use super::span::Source;
+use super::value::{duration, path};
+use super::{ConfigError, FlakyPolicy, RunConfig};
+use crate::duration::exact;
+
+pub(super) fn run(cx: &Source, raw: RawRun) -> Result<RunConfig, ConfigError> {
+    let max_parallel = raw.max_parallel.map(|v| max_parallel(cx, &v)).transpose()?;
+    let deadline = duration(cx, "deadline", raw.deadline.as_ref())?;
+    let reserve = duration(cx, "reserve", raw.reserve.as_ref())?;
+    if let (Some(deadline), Some(reserve), Some(span)) =
+        (deadline, reserve, raw.reserve.as_ref().map(Spanned::span))
+        && reserve >= deadline
+    {
+        let msg = format!(
+            "the reserve ({}) must be shorter than the deadline ({})",
+            exact(reserve),
+            exact(deadline)
+        );
+        return Err(cx.key_error("reserve", span, msg));
+    }
+    let flaky = match raw.flaky {
+        None => FlakyPolicy::default(),
+        Some(f) => match f.get_ref().as_str() {
+            "pass" => FlakyPolicy::Pass,
+            "fail" => FlakyPolicy::Fail,
+            other => {
+                let msg = format!("invalid value {other:?}, expected \"pass\" or \"fail\"");
+                return Err(cx.key_error("flaky", f.span(), msg));
+            }
+        },
+    };
+    let history = raw
+        .history
+        .map(|h| {
+            h.get_ref()
+                .parse::<crate::history::Location>()
+                .map_err(|msg| cx.key_error("history", h.span(), msg))
+        })
+        .transpose()?;
+    let mut labels = crate::history::model::Labels::default();
+    for (key, value) in raw.labels.unwrap_or_default() {
+        let label = format!("{}={}", key.get_ref(), value.get_ref())
+            .parse::<crate::history::model::Label>()
+            .map_err(|msg| cx.key_error("labels", key.span(), msg))?;
+        labels.insert(label.key, label.value);
+    }
+    let keep_scratch = match raw.keep_scratch {
+        None => super::KeepScratch::default(),
+        Some(k) => match k.get_ref().as_str() {
+            "never" => super::KeepScratch::Never,
+            "on-failure" => super::KeepScratch::OnFailure,
+            "always" => super::KeepScratch::Always,
+            other => {
+                let msg = format!(
+                    "invalid value {other:?}, expected \"never\", \"on-failure\" or \"always\""
+                );
+                return Err(cx.key_error("keep-scratch", k.span(), msg));
+            }
+        },
+    };
+    Ok(RunConfig {
+        deadline,
+        reserve,
+        flaky,
+        history,
+        labels,
+        scratch_root: raw
+            .scratch_root
+            .map(|v| path(cx, "scratch-root", v))
+            .transpose()?,
+        keep_scratch,
+        quarantine: raw
+            .quarantine
+            .map(|v| path(cx, "quarantine", v))
+            .transpose()?,
+        max_parallel,
+        artifacts: raw
+            .artifacts
+            .map(|v| path(cx, "artifacts", v))
+            .transpose()?,
+        junit: raw.junit.map(|v| path(cx, "junit", v)).transpose()?,
+    })
+}
+
+fn max_parallel(cx: &Source, raw: &Spanned<toml::Value>) -> Result<NonZeroUsize, ConfigError> {
+    let found = match raw.get_ref() {
+        toml::Value::Integer(n) => {
+            let n = usize::try_from(*n).ok().and_then(NonZeroUsize::new);
+            if let Some(n) = n {
+                return Ok(n);
+            }
+            raw.get_ref().to_string()
+        }
+        other => other.type_str().to_owned(),
+    };
+    let msg = format!("must be a positive integer, found {found}");
+    Err(cx.key_error("max-parallel", raw.span(), msg))
+}
