@@ -567,8 +567,8 @@ fn suite_tag(name: &str, n: Counts, span: Option<(SystemTime, Duration)>) -> Byt
 
 fn write_case<W: Write>(w: &mut Writer<W>, c: &XmlCase<'_>) -> io::Result<()> {
     let mut tag = BytesStart::new("testcase");
-    tag.push_attribute(("name", c.name));
-    tag.push_attribute(("classname", c.classname));
+    push_text(&mut tag, "name", c.name);
+    push_text(&mut tag, "classname", c.classname);
     if let Some(t) = c.timestamp {
         push_timestamp(&mut tag, t);
     }
@@ -606,7 +606,7 @@ fn write_case<W: Write>(w: &mut Writer<W>, c: &XmlCase<'_>) -> io::Result<()> {
         for r in &c.reruns {
             let mut tag = BytesStart::new(name);
             if let Some(m) = r.message {
-                tag.push_attribute(("message", m));
+                push_text(&mut tag, "message", m);
             }
             tag.push_attribute(("type", r.ty));
             w.write_event(Event::Start(tag))?;
@@ -632,7 +632,7 @@ fn write_status<W: Write>(
 ) -> io::Result<()> {
     let mut tag = BytesStart::new(name);
     if let Some(m) = message {
-        tag.push_attribute(("message", m));
+        push_text(&mut tag, "message", m);
     }
     if let Some(t) = ty {
         tag.push_attribute(("type", t));
@@ -645,6 +645,30 @@ fn write_status<W: Write>(
         }
         None => w.write_event(Event::Empty(tag)),
     }
+}
+
+/// An attribute holding text from a test: escaped as quick-xml escapes
+/// (`&`, `<`, `>`, quotes), and its line breaks and tabs as character
+/// references, which a reader keeps. Written raw, XML's attribute-value
+/// normalization turns them into spaces: a multi-line failure message
+/// would reach every JUnit consumer as one line.
+fn push_text(tag: &mut BytesStart<'_>, key: &str, value: &str) {
+    let escaped = quick_xml::escape::escape(value);
+    let value = if escaped.contains(['\n', '\r', '\t']) {
+        std::borrow::Cow::Owned(
+            escaped
+                .replace('\n', "&#10;")
+                .replace('\r', "&#13;")
+                .replace('\t', "&#9;"),
+        )
+    } else {
+        escaped
+    };
+    // Raw bytes: already escaped above.
+    tag.push_attribute(quick_xml::events::attributes::Attribute::from((
+        key.as_bytes(),
+        value.as_bytes(),
+    )));
 }
 
 /// RFC 3339 in UTC, to the millisecond.
@@ -755,6 +779,30 @@ mod tests {
     use crate::report::test_support::{outcome, scenario, test};
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
     use quick_xml::events::Event as XmlEvent;
+
+    #[test]
+    fn attribute_text_keeps_line_breaks_and_tabs() {
+        let text = "left: 3\n right: 4\r\n\ttab <&> \"q\" 'a'";
+        let mut tag = BytesStart::new("failure");
+        push_text(&mut tag, "message", text);
+        let mut out = Vec::new();
+        Writer::new(&mut out)
+            .write_event(XmlEvent::Empty(tag))
+            .unwrap();
+        let xml = String::from_utf8(out).unwrap();
+        assert!(!xml.contains('\n') && !xml.contains('\t'), "{xml}");
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        let XmlEvent::Empty(e) = reader.read_event().unwrap() else {
+            panic!("{xml}")
+        };
+        let attr = e.try_get_attribute("message").unwrap().unwrap();
+        // What a reader that normalizes attribute values (as XML says)
+        // still sees: the references survive normalization.
+        let value = attr
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .unwrap();
+        assert_eq!(value, text);
+    }
 
     /// Parses the whole document with quick-xml and checks every character is
     /// one XML 1.0 allows (quick-xml does not check that itself).
