@@ -82,6 +82,19 @@ fn assert_gone(run: &Run, file: &str) {
     );
 }
 
+/// The batch `escape` failed as leaked, and its report names `pid`.
+#[track_caller]
+fn assert_leak_names(r: &Run, pid: i32) {
+    let case = r.case("escape");
+    case.assert_status(Kind::Failure, Some("leaked"));
+    assert!(
+        case.message().contains(&pid.to_string()),
+        "the leak report names the escaped process {pid}: {}\n{}",
+        case.message(),
+        r.context
+    );
+}
+
 fn escape_batch(w: Warden, how: &str, to: &Path, session: &str, extra: &str) -> Warden {
     let pidfile = w.path_str("escapee.pid");
     let to = to.to_str().expect("UTF-8 path").to_string();
@@ -103,14 +116,7 @@ fn child_escapes_to_root(containment: Containment, session: &str) {
     let (pid, _) = escapee(&r, "escapee.pid");
     assert_gone(&r, "escapee.pid");
     r.assert_code(1);
-    let case = r.case("escape");
-    case.assert_status(Kind::Failure, Some("leaked"));
-    assert!(
-        case.message().contains(&pid.to_string()),
-        "the leak report names the escaped process {pid}: {}\n{}",
-        case.message(),
-        r.context
-    );
+    assert_leak_names(&r, pid);
 }
 
 #[test]
@@ -213,14 +219,7 @@ fn child_moves_to_sibling_cgroup() {
         r.context
     );
     assert!(removed, "the sibling cgroup emptied and was removed");
-    let case = r.case("escape");
-    case.assert_status(Kind::Failure, Some("leaked"));
-    assert!(
-        case.message().contains(&pid.to_string()),
-        "{}\n{}",
-        case.message(),
-        r.context
-    );
+    assert_leak_names(&r, pid);
 }
 
 #[test]
@@ -242,14 +241,7 @@ fn double_fork_inside_the_namespace() {
         .run();
         let (pid, _) = escapee(&r, "escapee.pid");
         assert_gone(&r, "escapee.pid");
-        let case = r.case("escape");
-        case.assert_status(Kind::Failure, Some("leaked"));
-        assert!(
-            case.message().contains(&pid.to_string()),
-            "{}\n{}",
-            case.message(),
-            r.context
-        );
+        assert_leak_names(&r, pid);
         assert!(r.elapsed < Duration::from_secs(5), "{}", r.context);
     }
 }
@@ -344,14 +336,7 @@ fn unprivileged_warden_contains_with_a_user_namespace() {
     assert_gone(&r, "escapee.pid");
     r.assert_code(1);
     r.assert_stdout_contains("+ PID namespace per batch (in a user namespace");
-    let case = r.case("escape");
-    case.assert_status(Kind::Failure, Some("leaked"));
-    assert!(
-        case.message().contains(&pid.to_string()),
-        "the leak report names the escaped process {pid}: {}\n{}",
-        case.message(),
-        r.context
-    );
+    assert_leak_names(&r, pid);
     // Its own uid and gid, and PID 2 (under warden's init).
     assert_eq!(r.log_text("ids"), "65534\n65534\npid 2\n", "{}", r.context);
 }
