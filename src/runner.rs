@@ -1,7 +1,10 @@
 //! The dispatcher: owns the run's state and drives its three phases —
 //! setup steps one by one, batches within `max-parallel` in plan order,
-//! post steps one by one — feeding every event to the reporters.
-//! Reporters only consume events; they never drive execution.
+//! post steps one by one — and is the one way out of the run: its workers
+//! (supervisors, retries, its own scheduling task) send it
+//! [`Message`]s; it turns each into an [`Event`], in the order they came,
+//! and hands it to the reporter. Reporters only consume events; they never
+//! drive execution.
 //!
 //! The stop state (watchdog.rs) is watched throughout: once stopping, no
 //! new setup step or batch starts (each is reported `not-run` with the
@@ -14,11 +17,12 @@ use std::time::Duration;
 
 use std::collections::HashMap;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{BatchName, FlakyPolicy, slot_variable};
 use crate::event::{Event, Reporter};
+use crate::message::{self, Message};
 use crate::outcome::Outcome;
 use crate::plan::{Plan, PlannedBatch};
 use crate::retry;
@@ -52,7 +56,7 @@ pub async fn run(
     stop: watch::Receiver<Stop>,
     deadline: Option<Deadline>,
 ) -> RunResult {
-    let (tx, rx) = mpsc::unbounded_channel::<Event>();
+    let (tx, rx) = message::channel();
     let plan_for_work = plan.clone();
     let stop_for_work = stop.clone();
     let work = tokio::spawn(async move {
@@ -75,17 +79,15 @@ pub async fn run(
     }
 }
 
-/// Feeds events to the reporter until every sender is gone.
-async fn deliver_all(
-    mut rx: mpsc::UnboundedReceiver<Event>,
-    reporter: &mut dyn Reporter,
-) -> Vec<Outcome> {
+/// Turns messages into events for the reporter until every sender is
+/// gone; returns the outcomes in the order they finished.
+async fn deliver_all(mut rx: message::Receiver, reporter: &mut dyn Reporter) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     let mut again: Option<tokio::time::Instant> = None;
     loop {
-        let event = match again {
+        let message = match again {
             Some(at) => tokio::select! {
-                event = rx.recv() => event,
+                message = rx.recv() => message,
                 _ = tokio::time::sleep_until(at) => {
                     again = reporter.flush();
                     continue;
@@ -93,10 +95,10 @@ async fn deliver_all(
             },
             None => rx.recv().await,
         };
-        let Some(event) = event else { break };
-        deliver(event, reporter, &mut outcomes);
-        while let Ok(event) = rx.try_recv() {
-            deliver(event, reporter, &mut outcomes);
+        let Some(message) = message else { break };
+        deliver(event(message), reporter, &mut outcomes);
+        while let Ok(message) = rx.try_recv() {
+            deliver(event(message), reporter, &mut outcomes);
         }
         again = reporter.flush();
     }
@@ -106,6 +108,33 @@ async fn deliver_all(
     outcomes
 }
 
+/// What the reporters hear of a message.
+fn event(message: Message) -> Event {
+    match message {
+        Message::Started { name, at } => Event::Started { name, at },
+        Message::Finished(outcome) => Event::Finished(outcome),
+        Message::Terminated { name, how } => Event::Note(format!("warden: {name}: {how}")),
+        Message::Retrying {
+            name,
+            attempt,
+            attempts,
+            status,
+            reason,
+            backoff,
+        } => Event::Note(format!(
+            "warden: {name}: attempt {attempt} of {attempts} {status} ({reason}): retrying{}",
+            if backoff.is_zero() {
+                String::new()
+            } else {
+                format!(" in {}", crate::duration::exact(backoff))
+            }
+        )),
+        Message::Stopping { stop, running } => Event::Note(stopping_note(stop, running)),
+    }
+}
+
+/// Hands `event` to the reporter; keeps a finished unit's outcome (moved,
+/// never copied: it may hold a million tests).
 fn deliver(event: Event, reporter: &mut dyn Reporter, outcomes: &mut Vec<Outcome>) {
     reporter.on_event(&event);
     if let Event::Finished(outcome) = event {
@@ -117,7 +146,7 @@ fn deliver(event: Event, reporter: &mut dyn Reporter, outcomes: &mut Vec<Outcome
 async fn phases(
     plan: &Plan,
     sup: Arc<Supervisor>,
-    tx: &mpsc::UnboundedSender<Event>,
+    tx: &message::Sender,
     stop: watch::Receiver<Stop>,
     deadline: Option<Deadline>,
 ) -> Option<Duration> {
@@ -158,7 +187,7 @@ async fn phases(
 async fn batches(
     plan: &Plan,
     sup: &Arc<Supervisor>,
-    tx: &mpsc::UnboundedSender<Event>,
+    tx: &message::Sender,
     mut stop: watch::Receiver<Stop>,
 ) -> (bool, Option<Duration>) {
     let mut scheduler = Scheduler::new(
@@ -177,7 +206,10 @@ async fn batches(
             && !announced
         {
             announced = true;
-            let _ = tx.send(Event::Note(stopping_note(*stop.borrow(), running.len())));
+            tx.send(Message::Stopping {
+                stop: *stop.borrow(),
+                running: running.len(),
+            });
             for i in scheduler.drain() {
                 not_run(tx, &plan.batches[i], &why);
                 all_passed = false;
@@ -234,7 +266,7 @@ async fn batches(
 async fn run_batch(
     sup: &Arc<Supervisor>,
     mut batch: PlannedBatch,
-    tx: &mpsc::UnboundedSender<Event>,
+    tx: &message::Sender,
     stop: &watch::Receiver<Stop>,
     scratch: &crate::plan::Scratch,
     quarantine: &crate::config::quarantine::Quarantine,
@@ -293,7 +325,7 @@ fn with_slots(plan: &Plan, batch: &PlannedBatch, grant: &Grant) -> PlannedBatch 
 async fn post(
     plan: &Plan,
     sup: &Arc<Supervisor>,
-    tx: &mpsc::UnboundedSender<Event>,
+    tx: &message::Sender,
     stop: watch::Receiver<Stop>,
     deadline: Option<Deadline>,
     batches_ok: bool,
@@ -356,11 +388,11 @@ fn stopping_note(stop: Stop, running: usize) -> String {
     note
 }
 
-fn finished(tx: &mpsc::UnboundedSender<Event>, outcome: Outcome) {
-    let _ = tx.send(Event::Finished(Box::new(outcome)));
+fn finished(tx: &message::Sender, outcome: Outcome) {
+    tx.send(Message::Finished(Box::new(outcome)));
 }
 
-fn not_run(tx: &mpsc::UnboundedSender<Event>, unit: &PlannedBatch, why: &str) {
+fn not_run(tx: &message::Sender, unit: &PlannedBatch, why: &str) {
     finished(
         tx,
         Outcome::new(
@@ -381,4 +413,84 @@ pub fn fails_run(o: &Outcome, flaky: FlakyPolicy) -> bool {
         status => !status.is_success(),
     };
     o.phase.counts_for_run() && failed && o.quarantined.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::outcome::Phase;
+
+    fn name(s: &str) -> BatchName {
+        BatchName::new(s).expect("test names are valid")
+    }
+
+    /// Writes down what it hears.
+    #[derive(Default)]
+    struct Listener {
+        heard: Vec<String>,
+    }
+
+    impl Reporter for Listener {
+        fn on_event(&mut self, event: &Event) {
+            self.heard.push(match event {
+                Event::Started { name, .. } => format!("start {name}"),
+                Event::Finished(o) => format!("finish {}", o.name),
+                Event::Note(line) => line.clone(),
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn every_message_becomes_an_event_in_order() {
+        let (tx, rx) = message::channel();
+        tx.send(Message::Started {
+            name: name("a"),
+            at: Instant::now(),
+        });
+        tx.send(Message::Retrying {
+            name: name("a"),
+            attempt: 1,
+            attempts: 3,
+            status: Status::Failed,
+            reason: "exit code 1".into(),
+            backoff: Duration::from_millis(300),
+        });
+        tx.send(Message::Retrying {
+            name: name("a"),
+            attempt: 2,
+            attempts: 3,
+            status: Status::TimedOut,
+            reason: "timed out after 1s".into(),
+            backoff: Duration::ZERO,
+        });
+        tx.send(Message::Terminated {
+            name: name("a"),
+            how: "exited within grace".into(),
+        });
+        tx.send(Message::Finished(Box::new(Outcome::new(
+            name("a"),
+            Phase::Batch,
+            None,
+            PathBuf::from("/nonexistent/warden-test.log"),
+            Status::Failed,
+            "exit code 1".into(),
+        ))));
+        drop(tx);
+        let mut listener = Listener::default();
+        let outcomes = deliver_all(rx, &mut listener).await;
+        assert_eq!(
+            listener.heard,
+            [
+                "start a",
+                "warden: a: attempt 1 of 3 failed (exit code 1): retrying in 300ms",
+                "warden: a: attempt 2 of 3 timed-out (timed out after 1s): retrying",
+                "warden: a: exited within grace",
+                "finish a",
+            ]
+        );
+        assert_eq!(outcomes.len(), 1);
+    }
 }
