@@ -3,8 +3,8 @@
 //! post steps one by one — and is the one way out of the run: its workers
 //! (supervisors, retries, its own scheduling task) send it
 //! [`Message`]s; it turns each into an [`Event`], in the order they came,
-//! and hands it to the reporter. Reporters only consume events; they never
-//! drive execution.
+//! and hands every event to every reporter. Reporters only consume
+//! events; they never drive execution.
 //!
 //! The stop state (watchdog.rs) is watched throughout: once stopping, no
 //! new setup step or batch starts (each is reported `not-run` with the
@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{BatchName, FlakyPolicy, slot_variable};
-use crate::event::{Event, Reporter};
+use crate::event::{Event, Reporter, RunResult};
 use crate::message::{self, Message};
 use crate::outcome::Outcome;
 use crate::plan::{Plan, PlannedBatch};
@@ -32,27 +32,17 @@ use crate::status::Status;
 use crate::supervisor::Supervisor;
 use crate::watchdog::{Deadline, Stop, StopCause};
 
-/// What the run produced.
-pub struct RunResult {
-    /// Setup steps, batches, post steps, each in plan order.
-    pub outcomes: Vec<Outcome>,
-    /// Why the run was stopped early, if it was.
-    pub stopped: Option<StopCause>,
-    /// The batches phase's wall time, from its first batch's start to its
-    /// last one's end; `None` when no batch started.
-    pub makespan: Option<Duration>,
-}
-
 /// Post steps leave this much of the reserve (a tenth, at most 2s) for the reports.
 fn report_margin(reserve: Duration) -> Duration {
     (reserve / 10).min(Duration::from_secs(2))
 }
 
-/// Runs the plan; returns the outcomes in plan order.
+/// Runs the plan, telling `reporters` (each event to each, in the order
+/// given) as it goes and, at the end, the outcomes in plan order.
 pub async fn run(
     plan: &Plan,
     supervisor: Arc<Supervisor>,
-    reporter: &mut dyn Reporter,
+    reporters: &mut [&mut dyn Reporter],
     stop: watch::Receiver<Stop>,
     deadline: Option<Deadline>,
 ) -> RunResult {
@@ -62,7 +52,7 @@ pub async fn run(
     let work = tokio::spawn(async move {
         phases(&plan_for_work, supervisor, &tx, stop_for_work, deadline).await
     });
-    let mut outcomes = deliver_all(rx, reporter).await;
+    let mut outcomes = deliver_all(rx, reporters).await;
     let makespan = work.await.ok().flatten();
     // Names are unique across setup, batches and post (the config checks
     // that): one map, so the sort is n log n, not n² (100,000 batches).
@@ -72,16 +62,23 @@ pub async fn run(
         .map(|(i, b)| (&b.config.name, i))
         .collect();
     outcomes.sort_by_key(|o| index.get(&o.name).copied());
-    RunResult {
+    let result = RunResult {
         outcomes,
         stopped: stop.borrow().cause(),
         makespan,
+    };
+    for r in reporters.iter_mut() {
+        r.finish(&result);
     }
+    result
 }
 
-/// Turns messages into events for the reporter until every sender is
+/// Turns messages into events for the reporters until every sender is
 /// gone; returns the outcomes in the order they finished.
-async fn deliver_all(mut rx: message::Receiver, reporter: &mut dyn Reporter) -> Vec<Outcome> {
+async fn deliver_all(
+    mut rx: message::Receiver,
+    reporters: &mut [&mut dyn Reporter],
+) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     let mut again: Option<tokio::time::Instant> = None;
     loop {
@@ -89,21 +86,21 @@ async fn deliver_all(mut rx: message::Receiver, reporter: &mut dyn Reporter) -> 
             Some(at) => tokio::select! {
                 message = rx.recv() => message,
                 _ = tokio::time::sleep_until(at) => {
-                    again = reporter.flush();
+                    again = flush(reporters, false);
                     continue;
                 }
             },
             None => rx.recv().await,
         };
         let Some(message) = message else { break };
-        deliver(event(message), reporter, &mut outcomes);
+        deliver(event(message), reporters, &mut outcomes);
         while let Ok(message) = rx.try_recv() {
-            deliver(event(message), reporter, &mut outcomes);
+            deliver(event(message), reporters, &mut outcomes);
         }
-        again = reporter.flush();
+        again = flush(reporters, false);
     }
     while again.is_some() {
-        again = reporter.flush_now();
+        again = flush(reporters, true);
     }
     outcomes
 }
@@ -133,12 +130,42 @@ fn event(message: Message) -> Event {
     }
 }
 
-/// Hands `event` to the reporter; keeps a finished unit's outcome (moved,
+/// Hands `event` to every reporter; keeps a finished unit's outcome (moved,
 /// never copied: it may hold a million tests).
-fn deliver(event: Event, reporter: &mut dyn Reporter, outcomes: &mut Vec<Outcome>) {
-    reporter.on_event(&event);
+fn deliver(event: Event, reporters: &mut [&mut dyn Reporter], outcomes: &mut Vec<Outcome>) {
+    tell(reporters, &event);
     if let Event::Finished(outcome) = event {
         outcomes.push(*outcome);
+    }
+}
+
+/// Flushes every reporter (`now`: the run is over, nothing is postponed),
+/// then hands every reporter the notes they made; returns the earliest
+/// time one asked to be flushed again.
+fn flush(reporters: &mut [&mut dyn Reporter], now: bool) -> Option<tokio::time::Instant> {
+    let mut notes = Vec::new();
+    let mut again: Option<tokio::time::Instant> = None;
+    for r in reporters.iter_mut() {
+        let asked = if now {
+            r.flush_now(&mut notes)
+        } else {
+            r.flush(&mut notes)
+        };
+        again = match (again, asked) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    for note in notes {
+        tell(reporters, &Event::Note(note));
+    }
+    again
+}
+
+/// Every reporter hears `event`, in the order they were given.
+fn tell(reporters: &mut [&mut dyn Reporter], event: &Event) {
+    for r in reporters.iter_mut() {
+        r.on_event(event);
     }
 }
 
@@ -427,10 +454,27 @@ mod tests {
         BatchName::new(s).expect("test names are valid")
     }
 
-    /// Writes down what it hears.
+    fn outcome(s: &str) -> Outcome {
+        Outcome::new(
+            name(s),
+            Phase::Batch,
+            None,
+            PathBuf::from("/nonexistent/warden-test.log"),
+            Status::Failed,
+            "exit code 1".into(),
+        )
+    }
+
+    /// Writes down what it hears; says `says` at its first flush; asks to
+    /// be flushed again once, after `again`, and tells `flushed` when it is.
     #[derive(Default)]
     struct Listener {
         heard: Vec<String>,
+        says: Vec<String>,
+        again: Option<Duration>,
+        flushed: Option<tokio::sync::oneshot::Sender<()>>,
+        flushes: usize,
+        flushed_now: usize,
     }
 
     impl Reporter for Listener {
@@ -441,10 +485,26 @@ mod tests {
                 Event::Note(line) => line.clone(),
             });
         }
+
+        fn flush(&mut self, notes: &mut Vec<String>) -> Option<tokio::time::Instant> {
+            self.flushes += 1;
+            notes.append(&mut self.says);
+            if self.flushes == 2
+                && let Some(tx) = self.flushed.take()
+            {
+                let _ = tx.send(());
+            }
+            self.again.take().map(|d| tokio::time::Instant::now() + d)
+        }
+
+        fn flush_now(&mut self, notes: &mut Vec<String>) -> Option<tokio::time::Instant> {
+            self.flushed_now += 1;
+            self.flush(notes)
+        }
     }
 
     #[tokio::test]
-    async fn every_message_becomes_an_event_in_order() {
+    async fn every_reporter_hears_every_message_as_an_event_in_order() {
         let (tx, rx) = message::channel();
         tx.send(Message::Started {
             name: name("a"),
@@ -470,27 +530,78 @@ mod tests {
             name: name("a"),
             how: "exited within grace".into(),
         });
-        tx.send(Message::Finished(Box::new(Outcome::new(
-            name("a"),
-            Phase::Batch,
-            None,
-            PathBuf::from("/nonexistent/warden-test.log"),
-            Status::Failed,
-            "exit code 1".into(),
-        ))));
+        tx.send(Message::Finished(Box::new(outcome("a"))));
         drop(tx);
-        let mut listener = Listener::default();
-        let outcomes = deliver_all(rx, &mut listener).await;
-        assert_eq!(
-            listener.heard,
-            [
-                "start a",
-                "warden: a: attempt 1 of 3 failed (exit code 1): retrying in 300ms",
-                "warden: a: attempt 2 of 3 timed-out (timed out after 1s): retrying",
-                "warden: a: exited within grace",
-                "finish a",
-            ]
-        );
+        let (mut first, mut second) = (Listener::default(), Listener::default());
+        let outcomes = deliver_all(rx, &mut [&mut first, &mut second]).await;
+        let expected = [
+            "start a",
+            "warden: a: attempt 1 of 3 failed (exit code 1): retrying in 300ms",
+            "warden: a: attempt 2 of 3 timed-out (timed out after 1s): retrying",
+            "warden: a: exited within grace",
+            "finish a",
+        ];
+        assert_eq!(first.heard, expected);
+        assert_eq!(second.heard, expected);
         assert_eq!(outcomes.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_reporters_notes_reach_every_reporter() {
+        let (tx, rx) = message::channel();
+        tx.send(Message::Finished(Box::new(outcome("a"))));
+        drop(tx);
+        let mut troubled = Listener {
+            says: vec!["warden: history: the store is down".into()],
+            ..Listener::default()
+        };
+        let mut other = Listener::default();
+        deliver_all(rx, &mut [&mut troubled, &mut other]).await;
+        let expected = ["finish a", "warden: history: the store is down"];
+        assert_eq!(troubled.heard, expected);
+        assert_eq!(other.heard, expected);
+    }
+
+    /// A reporter that postponed work is flushed again when it asked, even
+    /// with no event coming, and once more, at once, when the run is over.
+    #[tokio::test]
+    async fn postponed_flushes_happen() {
+        let (tx, rx) = message::channel();
+        let (flushed, was_flushed) = tokio::sync::oneshot::channel();
+        let mut slow = Listener {
+            again: Some(Duration::from_millis(20)),
+            flushed: Some(flushed),
+            ..Listener::default()
+        };
+        let mut other = Listener::default();
+        let sender = tokio::spawn(async move {
+            tx.send(Message::Finished(Box::new(outcome("a"))));
+            // Nothing more comes until the flush it asked for happened.
+            let _ = was_flushed.await;
+            tx.send(Message::Finished(Box::new(outcome("b"))));
+        });
+        let reporters: &mut [&mut dyn Reporter] = &mut [&mut slow, &mut other];
+        let delivered = deliver_all(rx, reporters);
+        tokio::time::timeout(Duration::from_secs(60), delivered)
+            .await
+            .expect("flushed when asked, not only when an event came");
+        sender.await.expect("sender ran");
+        // After a, by the timer, after b.
+        assert_eq!(slow.flushes, 3);
+        assert_eq!(slow.flushed_now, 0);
+
+        let (tx, rx) = message::channel();
+        tx.send(Message::Finished(Box::new(outcome("a"))));
+        drop(tx);
+        let mut slow = Listener {
+            again: Some(Duration::from_secs(3600)),
+            ..Listener::default()
+        };
+        let reporters: &mut [&mut dyn Reporter] = &mut [&mut slow];
+        let delivered = deliver_all(rx, reporters);
+        tokio::time::timeout(Duration::from_secs(60), delivered)
+            .await
+            .expect("the end does not wait for the hour");
+        assert_eq!(slow.flushed_now, 1);
     }
 }
