@@ -1,10 +1,12 @@
 //! What the run tells its reporters, and what a reporter is. Reporters
-//! consume events; they never drive execution.
+//! consume events; they never drive execution. The dispatcher (`runner`)
+//! makes every event and hands each to every reporter, in one order.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::BatchName;
 use crate::outcome::Outcome;
+use crate::watchdog::StopCause;
 
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -13,23 +15,71 @@ pub enum Event {
     /// A batch finished, whatever ended it.
     Finished(Box<Outcome>),
     /// A line for the terminal about the run itself (`warden: …`), e.g. why
-    /// it is stopping and how each batch took it.
+    /// it is stopping and how each batch took it, or a reporter's own
+    /// trouble (a file it cannot write, a store that is down).
     Note(String),
 }
 
+/// What the run produced: what the dispatcher returns, and what reporters
+/// hear when the run is over ([`Reporter::finish`]).
+pub struct RunResult {
+    /// Setup steps, batches, post steps, each in plan order.
+    pub outcomes: Vec<Outcome>,
+    /// Why the run was stopped early, if it was.
+    pub stopped: Option<StopCause>,
+    /// The batches phase's wall time, from its first batch's start to its
+    /// last one's end; `None` when no batch started.
+    pub makespan: Option<Duration>,
+}
+
 /// Something that wants to hear about the run as it happens.
+///
+/// A reporter's own trouble is news for the run too: lines it pushes onto
+/// `notes` in [`flush`](Reporter::flush) reach every reporter, itself
+/// included, as [`Event::Note`]s (the terminal prints them).
 pub trait Reporter {
     fn on_event(&mut self, event: &Event);
+
     /// Called after a burst of events has been delivered: a place to do
     /// expensive work (rewriting a file) once per burst rather than per
     /// event. Returning a time asks to be flushed again then, even if no
     /// event comes.
-    fn flush(&mut self) -> Option<tokio::time::Instant> {
+    fn flush(&mut self, notes: &mut Vec<String>) -> Option<tokio::time::Instant> {
+        let _ = notes;
         None
     }
 
-    /// The run is over: do what `flush` postponed.
-    fn flush_now(&mut self) -> Option<tokio::time::Instant> {
-        self.flush()
+    /// The last event has been delivered: do what `flush` postponed.
+    fn flush_now(&mut self, notes: &mut Vec<String>) -> Option<tokio::time::Instant> {
+        self.flush(notes)
+    }
+
+    /// The run is over: every unit's outcome in plan order, after the last
+    /// flush.
+    fn finish(&mut self, run: &RunResult) {
+        let _ = run;
+    }
+}
+
+/// A reporter that may be off (no history store): hears nothing then.
+impl<R: Reporter> Reporter for Option<R> {
+    fn on_event(&mut self, event: &Event) {
+        if let Some(r) = self {
+            r.on_event(event);
+        }
+    }
+
+    fn flush(&mut self, notes: &mut Vec<String>) -> Option<tokio::time::Instant> {
+        self.as_mut()?.flush(notes)
+    }
+
+    fn flush_now(&mut self, notes: &mut Vec<String>) -> Option<tokio::time::Instant> {
+        self.as_mut()?.flush_now(notes)
+    }
+
+    fn finish(&mut self, run: &RunResult) {
+        if let Some(r) = self {
+            r.finish(run);
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod event;
 pub mod history;
 pub mod input;
+pub mod message;
 pub mod outcome;
 pub mod parsers;
 pub mod plan;

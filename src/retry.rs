@@ -5,12 +5,12 @@
 
 use std::path::Path;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::artifacts::attempt_log;
 use crate::config::quarantine::Quarantine;
 use crate::config::{OutputFormat, RetryPolicy};
-use crate::event::Event;
+use crate::message::{self, Message};
 use crate::outcome::{Attempt, Outcome};
 use crate::parsers::TestResult;
 use crate::plan::PlannedBatch;
@@ -131,11 +131,12 @@ const RETRY_SCAN: u64 = 1024 * 1024;
 /// a failure, crash, timeout or leak whose output (its last MiB) matches
 /// one of `when`, or any such failure when `when` is empty. Never after a
 /// stop request or a fatal pattern. Each failed attempt's log is kept as
-/// `<name>.attempt-N.log`; `<name>.log` is always the last attempt's.
+/// `<name>.attempt-N.log`; `<name>.log` is always the last attempt's. The
+/// `dispatcher` is told of each attempt that will be retried.
 pub async fn with_retries(
     sup: &Supervisor,
     unit: &PlannedBatch,
-    tx: &mpsc::UnboundedSender<Event>,
+    dispatcher: &message::Sender,
     stop: &watch::Receiver<Stop>,
 ) -> Outcome {
     let policy = &unit.config.retry;
@@ -145,7 +146,7 @@ pub async fn with_retries(
     // With `rerun`: every test so far, to which a re-run's results are merged.
     let mut all_tests: Option<Vec<TestResult>> = None;
     loop {
-        let mut outcome = sup.run(&current, tx, stop.clone()).await;
+        let mut outcome = sup.run(&current, dispatcher, stop.clone()).await;
         if let Some(earlier) = &all_tests {
             merge_rerun(&mut outcome, earlier);
         }
@@ -177,18 +178,14 @@ pub async fn with_retries(
         } else {
             current.log.clone()
         };
-        let _ = tx.send(Event::Note(format!(
-            "warden: {}: attempt {attempt} of {} {} ({}): retrying{}",
-            unit.config.name,
-            policy.attempts,
-            outcome.status,
-            outcome.reason,
-            if policy.backoff.is_zero() {
-                String::new()
-            } else {
-                format!(" in {}", crate::duration::exact(policy.backoff))
-            }
-        )));
+        dispatcher.send(Message::Retrying {
+            name: unit.config.name.clone(),
+            attempt,
+            attempts: policy.attempts,
+            status: outcome.status,
+            reason: outcome.reason.clone(),
+            backoff: policy.backoff,
+        });
         retried.push(Attempt {
             status: outcome.status,
             failed_tests: outcome

@@ -1,7 +1,10 @@
 //! The dispatcher: owns the run's state and drives its three phases —
 //! setup steps one by one, batches within `max-parallel` in plan order,
-//! post steps one by one — feeding every event to the reporters.
-//! Reporters only consume events; they never drive execution.
+//! post steps one by one — and is the one way out of the run: its workers
+//! (supervisors, retries, its own scheduling task) send it
+//! [`Message`]s; it turns each into an [`Event`], in the order they came,
+//! and hands every event to every reporter. Reporters only consume
+//! events; they never drive execution.
 //!
 //! The stop state (watchdog.rs) is watched throughout: once stopping, no
 //! new setup step or batch starts (each is reported `not-run` with the
@@ -14,11 +17,12 @@ use std::time::Duration;
 
 use std::collections::HashMap;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{BatchName, FlakyPolicy, slot_variable};
-use crate::event::{Event, Reporter};
+use crate::event::{Event, Reporter, RunResult};
+use crate::message::{self, Message};
 use crate::outcome::Outcome;
 use crate::plan::{Plan, PlannedBatch};
 use crate::retry;
@@ -28,37 +32,27 @@ use crate::status::Status;
 use crate::supervisor::Supervisor;
 use crate::watchdog::{Deadline, Stop, StopCause};
 
-/// What the run produced.
-pub struct RunResult {
-    /// Setup steps, batches, post steps, each in plan order.
-    pub outcomes: Vec<Outcome>,
-    /// Why the run was stopped early, if it was.
-    pub stopped: Option<StopCause>,
-    /// The batches phase's wall time, from its first batch's start to its
-    /// last one's end; `None` when no batch started.
-    pub makespan: Option<Duration>,
-}
-
 /// Post steps leave this much of the reserve (a tenth, at most 2s) for the reports.
 fn report_margin(reserve: Duration) -> Duration {
     (reserve / 10).min(Duration::from_secs(2))
 }
 
-/// Runs the plan; returns the outcomes in plan order.
+/// Runs the plan, telling `reporters` (each event to each, in the order
+/// given) as it goes and, at the end, the outcomes in plan order.
 pub async fn run(
     plan: &Plan,
     supervisor: Arc<Supervisor>,
-    reporter: &mut dyn Reporter,
+    reporters: &mut [&mut dyn Reporter],
     stop: watch::Receiver<Stop>,
     deadline: Option<Deadline>,
 ) -> RunResult {
-    let (tx, rx) = mpsc::unbounded_channel::<Event>();
+    let (tx, rx) = message::channel();
     let plan_for_work = plan.clone();
     let stop_for_work = stop.clone();
     let work = tokio::spawn(async move {
         phases(&plan_for_work, supervisor, &tx, stop_for_work, deadline).await
     });
-    let mut outcomes = deliver_all(rx, reporter).await;
+    let mut outcomes = deliver_all(rx, reporters).await;
     let makespan = work.await.ok().flatten();
     // Names are unique across setup, batches and post (the config checks
     // that): one map, so the sort is n log n, not n² (100,000 batches).
@@ -68,48 +62,110 @@ pub async fn run(
         .map(|(i, b)| (&b.config.name, i))
         .collect();
     outcomes.sort_by_key(|o| index.get(&o.name).copied());
-    RunResult {
+    let result = RunResult {
         outcomes,
         stopped: stop.borrow().cause(),
         makespan,
+    };
+    for r in reporters.iter_mut() {
+        r.finish(&result);
     }
+    result
 }
 
-/// Feeds events to the reporter until every sender is gone.
+/// Turns messages into events for the reporters until every sender is
+/// gone; returns the outcomes in the order they finished.
 async fn deliver_all(
-    mut rx: mpsc::UnboundedReceiver<Event>,
-    reporter: &mut dyn Reporter,
+    mut rx: message::Receiver,
+    reporters: &mut [&mut dyn Reporter],
 ) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     let mut again: Option<tokio::time::Instant> = None;
     loop {
-        let event = match again {
+        let message = match again {
             Some(at) => tokio::select! {
-                event = rx.recv() => event,
+                message = rx.recv() => message,
                 _ = tokio::time::sleep_until(at) => {
-                    again = reporter.flush();
+                    again = flush(reporters, false);
                     continue;
                 }
             },
             None => rx.recv().await,
         };
-        let Some(event) = event else { break };
-        deliver(event, reporter, &mut outcomes);
-        while let Ok(event) = rx.try_recv() {
-            deliver(event, reporter, &mut outcomes);
+        let Some(message) = message else { break };
+        deliver(event(message), reporters, &mut outcomes);
+        while let Ok(message) = rx.try_recv() {
+            deliver(event(message), reporters, &mut outcomes);
         }
-        again = reporter.flush();
+        again = flush(reporters, false);
     }
     while again.is_some() {
-        again = reporter.flush_now();
+        again = flush(reporters, true);
     }
     outcomes
 }
 
-fn deliver(event: Event, reporter: &mut dyn Reporter, outcomes: &mut Vec<Outcome>) {
-    reporter.on_event(&event);
+/// What the reporters hear of a message.
+fn event(message: Message) -> Event {
+    match message {
+        Message::Started { name, at } => Event::Started { name, at },
+        Message::Finished(outcome) => Event::Finished(outcome),
+        Message::Terminated { name, how } => Event::Note(format!("warden: {name}: {how}")),
+        Message::Retrying {
+            name,
+            attempt,
+            attempts,
+            status,
+            reason,
+            backoff,
+        } => Event::Note(format!(
+            "warden: {name}: attempt {attempt} of {attempts} {status} ({reason}): retrying{}",
+            if backoff.is_zero() {
+                String::new()
+            } else {
+                format!(" in {}", crate::duration::exact(backoff))
+            }
+        )),
+        Message::Stopping { stop, running } => Event::Note(stopping_note(stop, running)),
+    }
+}
+
+/// Hands `event` to every reporter; keeps a finished unit's outcome (moved,
+/// never copied: it may hold a million tests).
+fn deliver(event: Event, reporters: &mut [&mut dyn Reporter], outcomes: &mut Vec<Outcome>) {
+    tell(reporters, &event);
     if let Event::Finished(outcome) = event {
         outcomes.push(*outcome);
+    }
+}
+
+/// Flushes every reporter (`now`: the run is over, nothing is postponed),
+/// then hands every reporter the notes they made; returns the earliest
+/// time one asked to be flushed again.
+fn flush(reporters: &mut [&mut dyn Reporter], now: bool) -> Option<tokio::time::Instant> {
+    let mut notes = Vec::new();
+    let mut again: Option<tokio::time::Instant> = None;
+    for r in reporters.iter_mut() {
+        let asked = if now {
+            r.flush_now(&mut notes)
+        } else {
+            r.flush(&mut notes)
+        };
+        again = match (again, asked) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    for note in notes {
+        tell(reporters, &Event::Note(note));
+    }
+    again
+}
+
+/// Every reporter hears `event`, in the order they were given.
+fn tell(reporters: &mut [&mut dyn Reporter], event: &Event) {
+    for r in reporters.iter_mut() {
+        r.on_event(event);
     }
 }
 
@@ -117,7 +173,7 @@ fn deliver(event: Event, reporter: &mut dyn Reporter, outcomes: &mut Vec<Outcome
 async fn phases(
     plan: &Plan,
     sup: Arc<Supervisor>,
-    tx: &mpsc::UnboundedSender<Event>,
+    tx: &message::Sender,
     stop: watch::Receiver<Stop>,
     deadline: Option<Deadline>,
 ) -> Option<Duration> {
@@ -158,7 +214,7 @@ async fn phases(
 async fn batches(
     plan: &Plan,
     sup: &Arc<Supervisor>,
-    tx: &mpsc::UnboundedSender<Event>,
+    tx: &message::Sender,
     mut stop: watch::Receiver<Stop>,
 ) -> (bool, Option<Duration>) {
     let mut scheduler = Scheduler::new(
@@ -177,7 +233,10 @@ async fn batches(
             && !announced
         {
             announced = true;
-            let _ = tx.send(Event::Note(stopping_note(*stop.borrow(), running.len())));
+            tx.send(Message::Stopping {
+                stop: *stop.borrow(),
+                running: running.len(),
+            });
             for i in scheduler.drain() {
                 not_run(tx, &plan.batches[i], &why);
                 all_passed = false;
@@ -234,7 +293,7 @@ async fn batches(
 async fn run_batch(
     sup: &Arc<Supervisor>,
     mut batch: PlannedBatch,
-    tx: &mpsc::UnboundedSender<Event>,
+    tx: &message::Sender,
     stop: &watch::Receiver<Stop>,
     scratch: &crate::plan::Scratch,
     quarantine: &crate::config::quarantine::Quarantine,
@@ -293,7 +352,7 @@ fn with_slots(plan: &Plan, batch: &PlannedBatch, grant: &Grant) -> PlannedBatch 
 async fn post(
     plan: &Plan,
     sup: &Arc<Supervisor>,
-    tx: &mpsc::UnboundedSender<Event>,
+    tx: &message::Sender,
     stop: watch::Receiver<Stop>,
     deadline: Option<Deadline>,
     batches_ok: bool,
@@ -356,11 +415,11 @@ fn stopping_note(stop: Stop, running: usize) -> String {
     note
 }
 
-fn finished(tx: &mpsc::UnboundedSender<Event>, outcome: Outcome) {
-    let _ = tx.send(Event::Finished(Box::new(outcome)));
+fn finished(tx: &message::Sender, outcome: Outcome) {
+    tx.send(Message::Finished(Box::new(outcome)));
 }
 
-fn not_run(tx: &mpsc::UnboundedSender<Event>, unit: &PlannedBatch, why: &str) {
+fn not_run(tx: &message::Sender, unit: &PlannedBatch, why: &str) {
     finished(
         tx,
         Outcome::new(
@@ -381,4 +440,168 @@ pub fn fails_run(o: &Outcome, flaky: FlakyPolicy) -> bool {
         status => !status.is_success(),
     };
     o.phase.counts_for_run() && failed && o.quarantined.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::outcome::Phase;
+
+    fn name(s: &str) -> BatchName {
+        BatchName::new(s).expect("test names are valid")
+    }
+
+    fn outcome(s: &str) -> Outcome {
+        Outcome::new(
+            name(s),
+            Phase::Batch,
+            None,
+            PathBuf::from("/nonexistent/warden-test.log"),
+            Status::Failed,
+            "exit code 1".into(),
+        )
+    }
+
+    /// Writes down what it hears; says `says` at its first flush; asks to
+    /// be flushed again once, after `again`, and tells `flushed` when it is.
+    #[derive(Default)]
+    struct Listener {
+        heard: Vec<String>,
+        says: Vec<String>,
+        again: Option<Duration>,
+        flushed: Option<tokio::sync::oneshot::Sender<()>>,
+        flushes: usize,
+        flushed_now: usize,
+    }
+
+    impl Reporter for Listener {
+        fn on_event(&mut self, event: &Event) {
+            self.heard.push(match event {
+                Event::Started { name, .. } => format!("start {name}"),
+                Event::Finished(o) => format!("finish {}", o.name),
+                Event::Note(line) => line.clone(),
+            });
+        }
+
+        fn flush(&mut self, notes: &mut Vec<String>) -> Option<tokio::time::Instant> {
+            self.flushes += 1;
+            notes.append(&mut self.says);
+            if self.flushes == 2
+                && let Some(tx) = self.flushed.take()
+            {
+                let _ = tx.send(());
+            }
+            self.again.take().map(|d| tokio::time::Instant::now() + d)
+        }
+
+        fn flush_now(&mut self, notes: &mut Vec<String>) -> Option<tokio::time::Instant> {
+            self.flushed_now += 1;
+            self.flush(notes)
+        }
+    }
+
+    #[tokio::test]
+    async fn every_reporter_hears_every_message_as_an_event_in_order() {
+        let (tx, rx) = message::channel();
+        tx.send(Message::Started {
+            name: name("a"),
+            at: Instant::now(),
+        });
+        tx.send(Message::Retrying {
+            name: name("a"),
+            attempt: 1,
+            attempts: 3,
+            status: Status::Failed,
+            reason: "exit code 1".into(),
+            backoff: Duration::from_millis(300),
+        });
+        tx.send(Message::Retrying {
+            name: name("a"),
+            attempt: 2,
+            attempts: 3,
+            status: Status::TimedOut,
+            reason: "timed out after 1s".into(),
+            backoff: Duration::ZERO,
+        });
+        tx.send(Message::Terminated {
+            name: name("a"),
+            how: "exited within grace".into(),
+        });
+        tx.send(Message::Finished(Box::new(outcome("a"))));
+        drop(tx);
+        let (mut first, mut second) = (Listener::default(), Listener::default());
+        let outcomes = deliver_all(rx, &mut [&mut first, &mut second]).await;
+        let expected = [
+            "start a",
+            "warden: a: attempt 1 of 3 failed (exit code 1): retrying in 300ms",
+            "warden: a: attempt 2 of 3 timed-out (timed out after 1s): retrying",
+            "warden: a: exited within grace",
+            "finish a",
+        ];
+        assert_eq!(first.heard, expected);
+        assert_eq!(second.heard, expected);
+        assert_eq!(outcomes.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_reporters_notes_reach_every_reporter() {
+        let (tx, rx) = message::channel();
+        tx.send(Message::Finished(Box::new(outcome("a"))));
+        drop(tx);
+        let mut troubled = Listener {
+            says: vec!["warden: history: the store is down".into()],
+            ..Listener::default()
+        };
+        let mut other = Listener::default();
+        deliver_all(rx, &mut [&mut troubled, &mut other]).await;
+        let expected = ["finish a", "warden: history: the store is down"];
+        assert_eq!(troubled.heard, expected);
+        assert_eq!(other.heard, expected);
+    }
+
+    /// A reporter that postponed work is flushed again when it asked, even
+    /// with no event coming, and once more, at once, when the run is over.
+    #[tokio::test]
+    async fn postponed_flushes_happen() {
+        let (tx, rx) = message::channel();
+        let (flushed, was_flushed) = tokio::sync::oneshot::channel();
+        let mut slow = Listener {
+            again: Some(Duration::from_millis(20)),
+            flushed: Some(flushed),
+            ..Listener::default()
+        };
+        let mut other = Listener::default();
+        let sender = tokio::spawn(async move {
+            tx.send(Message::Finished(Box::new(outcome("a"))));
+            // Nothing more comes until the flush it asked for happened.
+            let _ = was_flushed.await;
+            tx.send(Message::Finished(Box::new(outcome("b"))));
+        });
+        let reporters: &mut [&mut dyn Reporter] = &mut [&mut slow, &mut other];
+        let delivered = deliver_all(rx, reporters);
+        tokio::time::timeout(Duration::from_secs(60), delivered)
+            .await
+            .expect("flushed when asked, not only when an event came");
+        sender.await.expect("sender ran");
+        // After a, by the timer, after b.
+        assert_eq!(slow.flushes, 3);
+        assert_eq!(slow.flushed_now, 0);
+
+        let (tx, rx) = message::channel();
+        tx.send(Message::Finished(Box::new(outcome("a"))));
+        drop(tx);
+        let mut slow = Listener {
+            again: Some(Duration::from_secs(3600)),
+            ..Listener::default()
+        };
+        let reporters: &mut [&mut dyn Reporter] = &mut [&mut slow];
+        let delivered = deliver_all(rx, reporters);
+        tokio::time::timeout(Duration::from_secs(60), delivered)
+            .await
+            .expect("the end does not wait for the hour");
+        assert_eq!(slow.flushed_now, 1);
+    }
 }

@@ -15,13 +15,14 @@ use super::schedule;
 use crate::artifacts::ArtifactsLock;
 use crate::atomic_write::write_atomically;
 use crate::cli::{ContainmentChoice, PidNsChoice, RunArgs};
+use crate::event::Reporter;
 use crate::history::Location;
 use crate::history::model::{RunRecord, RunSource};
 use crate::history::origin::Origin;
 use crate::history::recorder::{Recorded, Recorder};
 use crate::outcome::{Outcome, Phase};
 use crate::plan::{Overrides, Plan};
-use crate::report::{JunitWriter, LiveReport, Makespan, Summary, Terminal, TerminalMode};
+use crate::report::{JunitWriter, LiveJunit, SummaryReport, Terminal, TerminalMode};
 use crate::runner;
 use crate::supervisor::Supervisor;
 use crate::supervisor::containment::Mode;
@@ -77,7 +78,7 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     reap_before_run();
     let run_record = history_run_record(&plan);
-    let (result, recorder, mut run_errors) = runtime.block_on(async {
+    let (result, recorder, mut summary, mut run_errors) = runtime.block_on(async {
         let id = run_id();
         let mode = Mode::detect(&id, args.containment == ContainmentChoice::Pgroup);
         if let (ContainmentChoice::Cgroup, Mode::Pgroup { why }) = (args.containment, &mode) {
@@ -126,13 +127,19 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
             ));
         }
         let stop = watchdog::start(deadline).context("cannot watch for signals")?;
-        let mut live = LiveReport::new(Terminal::new(mode), junit);
-        live.history = run_record.map(|r| Recorder::start(plan.history.clone(), r));
-        let result = runner::run(&plan, supervisor.clone(), &mut live, stop, deadline).await;
-        live.terminal.finish();
+        let mut terminal = Terminal::new(mode);
+        let mut junit = LiveJunit::new(junit);
+        let mut history = run_record.map(|r| Recorder::start(plan.history.clone(), r));
+        let mut summary = SummaryReport::new(schedule.prediction);
+        // The run's reporters: the dispatcher hands every event to each, in
+        // this order. Another one (the JSON event stream, say) is one more
+        // entry in this list, nothing else.
+        let reporters: &mut [&mut dyn Reporter] =
+            &mut [&mut terminal, &mut history, &mut junit, &mut summary];
+        let result = runner::run(&plan, supervisor.clone(), reporters, stop, deadline).await;
         supervisor.mode().finish();
-        run_errors.extend(live.junit_problem());
-        Ok((result, live.history.take(), run_errors))
+        run_errors.extend(junit.problem());
+        Ok((result, history, summary.into_summary(), run_errors))
     })?;
     let outcomes = result.outcomes;
     let mut code = exit_code(&outcomes, result.stopped, plan.flaky);
@@ -153,13 +160,6 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         };
         runtime.block_on(r.finish(status, history_wait(deadline)))
     });
-    let mut summary = Summary::new(&outcomes);
-    if let Some(actual) = result.makespan {
-        summary.set_makespan(Makespan {
-            actual,
-            predicted: schedule.prediction,
-        });
-    }
     if let Some(r) = &recorded {
         summary.add_note(history_line(r));
     }

@@ -1,4 +1,6 @@
-//! Recording a `warden run` as it goes: each finished batch is handed to a
+//! Recording a `warden run` as it goes: the [`Recorder`] is one of the
+//! run's reporters (it hears every finished unit from the dispatcher, as
+//! the terminal and the JUnit file do); each finished batch is handed to a
 //! background task that writes it in its own transaction, so the run never
 //! waits on the store, and a store that is down or locked costs a warning,
 //! not the run.
@@ -14,6 +16,7 @@ use super::location::Location;
 use super::model::{
     AttemptRecord, BatchRecord, ResultStatus, RunRecord, TestRecord, duration_millis, short_message,
 };
+use crate::event::{Event, Reporter};
 use crate::outcome::{Outcome, Phase};
 use crate::parsers::TestStatus;
 use crate::status::Status;
@@ -69,14 +72,14 @@ impl Recorder {
     }
 
     /// Queues a finished unit for writing; never waits.
-    pub fn record(&self, outcome: &Outcome) {
+    fn record(&self, outcome: &Outcome) {
         if let Some(batch) = Batch::new(outcome) {
             let _ = self.tx.send(Message::Batch(Box::new(batch)));
         }
     }
 
     /// Problems since the last call, for the terminal.
-    pub fn take_problems(&self) -> Vec<String> {
+    fn take_problems(&self) -> Vec<String> {
         let mut p = self.problems.lock().unwrap_or_else(|e| e.into_inner());
         let fresh = p.all[p.shown..].to_vec();
         p.shown = p.all.len();
@@ -119,6 +122,26 @@ impl Recorder {
                 ))
             }
         }
+    }
+}
+
+/// The history as a reporter: every finished unit is queued for the
+/// writer; the store's problems are said as they come up (the terminal
+/// shows them), and again in the summary.
+impl Reporter for Recorder {
+    fn on_event(&mut self, event: &Event) {
+        if let Event::Finished(outcome) = event {
+            self.record(outcome);
+        }
+    }
+
+    fn flush(&mut self, notes: &mut Vec<String>) -> Option<tokio::time::Instant> {
+        notes.extend(
+            self.take_problems()
+                .into_iter()
+                .map(|p| format!("warden: history: {p}")),
+        );
+        None
     }
 }
 

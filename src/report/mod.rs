@@ -1,17 +1,18 @@
 //! Reporters: they turn [`Event`](crate::event::Event)s and
-//! [`Outcome`](crate::outcome::Outcome)s into a JUnit file, a summary (text and
-//! Markdown) and terminal lines. They observe the run; they never drive it.
+//! [`Outcome`](crate::outcome::Outcome)s into terminal lines ([`Terminal`]),
+//! a JUnit file ([`LiveJunit`]) and a summary, text and Markdown
+//! ([`SummaryReport`]). They observe the run; they never drive it.
 
 pub mod junit;
-pub mod live;
+pub mod live_junit;
 pub mod log_tail;
 pub mod summary;
 pub mod table;
 pub mod terminal;
 
 pub use junit::JunitWriter;
-pub use live::LiveReport;
-pub use summary::{Counts, Makespan, Summary};
+pub use live_junit::LiveJunit;
+pub use summary::{Counts, Makespan, Summary, SummaryReport};
 pub use terminal::{Terminal, TerminalMode};
 
 /// Decodes bytes lossily and makes the text safe for XML 1.0: colour escape

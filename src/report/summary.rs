@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::duration;
+use crate::event::{Event, Reporter, RunResult};
 use crate::outcome::{Outcome, Phase};
 use crate::parsers::TestStatus;
 use crate::scheduler::predict::Prediction;
@@ -321,6 +322,46 @@ impl Summary {
     }
 }
 
+/// The summary as a reporter. It is about the run as a whole, its batches
+/// listed in plan order, so it is made from the outcomes the run ends with
+/// ([`Reporter::finish`]) rather than event by event; the run's own notes
+/// (where it was recorded, its errors) are added afterwards, where they
+/// are decided.
+pub struct SummaryReport {
+    predicted: Option<Prediction>,
+    summary: Summary,
+}
+
+impl SummaryReport {
+    /// `predicted`: the makespan the history predicts, shown next to the
+    /// actual one.
+    pub fn new(predicted: Option<Prediction>) -> SummaryReport {
+        SummaryReport {
+            predicted,
+            summary: Summary::new(std::iter::empty()),
+        }
+    }
+
+    /// The summary the run ended with (of nothing, before it ended).
+    pub fn into_summary(self) -> Summary {
+        self.summary
+    }
+}
+
+impl Reporter for SummaryReport {
+    fn on_event(&mut self, _event: &Event) {}
+
+    fn finish(&mut self, run: &RunResult) {
+        self.summary = Summary::new(&run.outcomes);
+        if let Some(actual) = run.makespan {
+            self.summary.set_makespan(Makespan {
+                actual,
+                predicted: self.predicted,
+            });
+        }
+    }
+}
+
 impl Row {
     fn new(o: &Outcome) -> Row {
         let mut notes: Vec<String> = o.warnings.iter().map(|w| format!("warning: {w}")).collect();
@@ -449,6 +490,44 @@ mod tests {
             hang,
             outcome("doc", Status::Passed, "exit code 0"),
         ]
+    }
+
+    /// As a reporter, the summary is the one the run's outcomes make, in
+    /// the order the run ends with, whatever the events said before.
+    #[test]
+    fn the_reporter_makes_the_summary_at_the_end() {
+        let outcomes = sample();
+        let predicted = Prediction {
+            makespan: Duration::from_secs(9),
+            lower_bound: Duration::from_secs(8),
+            guessed: 0,
+            batches: outcomes.len(),
+        };
+        let mut report = SummaryReport::new(Some(predicted));
+        for o in outcomes.iter().rev() {
+            report.on_event(&Event::Finished(Box::new(o.clone())));
+        }
+        report.finish(&RunResult {
+            outcomes: outcomes.clone(),
+            stopped: None,
+            makespan: Some(Duration::from_secs(10)),
+        });
+        let mut expected = Summary::new(&outcomes);
+        expected.set_makespan(Makespan {
+            actual: Duration::from_secs(10),
+            predicted: Some(predicted),
+        });
+        let made = report.into_summary();
+        assert_eq!(made.render_text(), expected.render_text());
+        assert_eq!(made.render_markdown(), expected.render_markdown());
+
+        let mut no_batches = SummaryReport::new(Some(predicted));
+        no_batches.finish(&RunResult {
+            outcomes: Vec::new(),
+            stopped: None,
+            makespan: None,
+        });
+        assert!(!no_batches.into_summary().render_text().contains("Makespan"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::BatchName;
-use crate::event::Event;
+use crate::event::{Event, Reporter, RunResult};
 use crate::outcome::Outcome;
 use crate::status::Status;
 use crate::text::{inert, inert_lines};
@@ -67,28 +67,9 @@ impl Terminal {
         Terminal { progress }
     }
 
-    pub fn on_event(&mut self, event: &Event) {
-        match (event, &mut self.progress) {
-            (Event::Started { name, at }, Some(p)) => p.start(name, at.elapsed()),
-            (Event::Finished(outcome), Some(p)) => p.stop(&outcome.name),
-            _ => {}
-        }
-        // Spinners show what started; plain mode says it in a line.
-        let starts = self.progress.is_none();
-        for line in lines(event, starts, self.colour()) {
-            self.write_line(&line);
-        }
-    }
-
     /// Colour only where spinners are actually drawn (a terminal).
     fn colour(&self) -> bool {
         self.progress.as_ref().is_some_and(|p| !p.multi.is_hidden())
-    }
-
-    /// Prints a line to stdout, above the spinners when they are shown,
-    /// made inert: what warden says may quote a batch's output or a name.
-    pub fn println(&self, line: &str) {
-        self.write_line(&inert_lines(line));
     }
 
     /// Prints a line as it is: one built here, its untrusted parts already
@@ -105,7 +86,7 @@ impl Terminal {
     }
 
     /// Removes any spinners left; safe to call more than once.
-    pub fn finish(&mut self) {
+    fn clear(&mut self) {
         if let Some(p) = &mut self.progress {
             for (_, bar) in p.bars.drain() {
                 bar.finish_and_clear();
@@ -115,9 +96,29 @@ impl Terminal {
     }
 }
 
+impl Reporter for Terminal {
+    fn on_event(&mut self, event: &Event) {
+        match (event, &mut self.progress) {
+            (Event::Started { name, at }, Some(p)) => p.start(name, at.elapsed()),
+            (Event::Finished(outcome), Some(p)) => p.stop(&outcome.name),
+            _ => {}
+        }
+        // Spinners show what started; plain mode says it in a line.
+        let starts = self.progress.is_none();
+        for line in lines(event, starts, self.colour()) {
+            self.write_line(&line);
+        }
+    }
+
+    /// The summary follows on stdout: no spinner may be left above it.
+    fn finish(&mut self, _run: &RunResult) {
+        self.clear();
+    }
+}
+
 impl Drop for Terminal {
     fn drop(&mut self) {
-        self.finish();
+        self.clear();
     }
 }
 
@@ -292,12 +293,12 @@ mod tests {
         assert_eq!(t.progress.as_ref().unwrap().bars.len(), 2);
         t.on_event(&Event::Finished(Box::new(a)));
         assert_eq!(t.progress.as_ref().unwrap().bars.len(), 1);
-        t.finish();
+        t.clear();
         assert!(t.progress.as_ref().unwrap().bars.is_empty());
-        t.finish();
+        t.clear();
 
         let mut plain = Terminal::new(TerminalMode::Plain);
         plain.on_event(&Event::Finished(Box::new(b)));
-        plain.finish();
+        plain.clear();
     }
 }

@@ -5,6 +5,9 @@
 //! status comes from the [`Reaper`], output EOF from the capture thread,
 //! and the two are awaited separately because a batch's main process can
 //! exit long before the last holder of its output pipe.
+//!
+//! A supervisor never talks to the outside world: it returns the outcome,
+//! and tells the dispatcher what happens on the way (`message`).
 
 pub mod capture;
 pub mod containment;
@@ -19,11 +22,10 @@ use std::fs::File;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::{self, LeakPolicy};
-use crate::event::Event;
+use crate::message::{self, Message};
 use crate::outcome::{Outcome, Phase, ProcessInfo};
 use crate::plan::PlannedBatch;
 use crate::status::{Exit, Status};
@@ -109,11 +111,12 @@ impl Supervisor {
     }
 
     /// Runs one batch to completion. Never fails: every problem becomes the
-    /// outcome's status and reason.
+    /// outcome's status and reason. Tells the `dispatcher` when the program
+    /// started and how a stop ended it; says nothing to anyone else.
     pub async fn run(
         &self,
         batch: &PlannedBatch,
-        events: &UnboundedSender<Event>,
+        dispatcher: &message::Sender,
         stop: watch::Receiver<Stop>,
     ) -> Outcome {
         let cfg = &batch.config;
@@ -128,7 +131,7 @@ impl Supervisor {
         );
         let t0 = Instant::now();
         let mut log_error = None;
-        match self.start_and_watch(batch, events, stop, t0).await {
+        match self.start_and_watch(batch, dispatcher, stop, t0).await {
             Ok(mut ending) => {
                 let feed = ending.captured.tests.take();
                 log_error = ending
@@ -150,7 +153,7 @@ impl Supervisor {
     async fn start_and_watch(
         &self,
         batch: &PlannedBatch,
-        events: &UnboundedSender<Event>,
+        dispatcher: &message::Sender,
         stop: watch::Receiver<Stop>,
         t0: Instant,
     ) -> Result<Ending, String> {
@@ -163,7 +166,7 @@ impl Supervisor {
             .prepare(cookie, cfg.name.as_str())
             .map_err(|e| format!("cannot set up containment: {e}"))?;
         let result = self
-            .spawn_and_watch(batch, &mut containment, &mut log, events, stop, t0)
+            .spawn_and_watch(batch, &mut containment, &mut log, dispatcher, stop, t0)
             .await;
         containment.remove();
         result
@@ -174,7 +177,7 @@ impl Supervisor {
         batch: &PlannedBatch,
         containment: &mut Containment,
         log: &mut File,
-        events: &UnboundedSender<Event>,
+        dispatcher: &message::Sender,
         mut stop: watch::Receiver<Stop>,
         t0: Instant,
     ) -> Result<Ending, String> {
@@ -255,7 +258,7 @@ impl Supervisor {
             Some(fd) => program_exit(fd, exit_rx),
             None => exit_rx,
         };
-        let _ = events.send(Event::Started {
+        dispatcher.send(Message::Started {
             name: cfg.name.clone(),
             at: t0,
         });
@@ -298,11 +301,10 @@ impl Supervisor {
                 let grace = stop_grace(s, cfg.grace);
                 let ran = t0.elapsed();
                 let term = terminate(containment, grace, &mut stop).await;
-                let _ = events.send(Event::Note(format!(
-                    "warden: {}: {}",
-                    cfg.name,
-                    term.note()
-                )));
+                dispatcher.send(Message::Terminated {
+                    name: cfg.name.clone(),
+                    how: term.note(),
+                });
                 ending.stopped = Some((s, ran, term));
             }
         }

@@ -1,18 +1,16 @@
-//! The reporters fed while the run goes: terminal lines, the JUnit file
-//! (rewritten once per burst of finished batches), and the history store
-//! (written in the background).
+//! The JUnit file as a reporter: kept current while the run goes,
+//! rewritten once per burst of finished batches.
 //!
-//! A finished batch is handed to each as it arrives and never copied: it
-//! may hold a million tests. The JUnit writer takes what it needs at once
-//! (a batch's tests are rendered there and then); only the rewrite waits.
+//! A finished batch is handed over as it arrives and never copied: it may
+//! hold a million tests. The JUnit writer takes what it needs at once (a
+//! batch's tests are rendered there and then); only the rewrite waits.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::event::{Event, Reporter};
-use crate::history::recorder::Recorder;
-use crate::report::{JunitWriter, Terminal};
+use crate::report::JunitWriter;
 
 /// Rewrites closer together than this are merged: a finished batch reaches
 /// the JUnit file within this time, and a thousand tiny batches don't turn
@@ -25,8 +23,7 @@ const JUNIT_MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// rewrite's duration keeps rewrites to a tenth of the run's time at most.
 const JUNIT_COST_FACTOR: u32 = 10;
 
-pub struct LiveReport {
-    pub terminal: Terminal,
+pub struct LiveJunit {
     junit: JunitWriter,
     /// Batches were added to the JUnit writer since its last rewrite.
     pending: bool,
@@ -41,13 +38,11 @@ pub struct LiveReport {
     recorded: usize,
     on_disk: usize,
     last_write: Option<Instant>,
-    pub history: Option<Recorder>,
 }
 
-impl LiveReport {
-    pub fn new(terminal: Terminal, junit: JunitWriter) -> LiveReport {
-        LiveReport {
-            terminal,
+impl LiveJunit {
+    pub fn new(junit: JunitWriter) -> LiveJunit {
+        LiveJunit {
             junit,
             pending: false,
             add_error: None,
@@ -56,15 +51,12 @@ impl LiveReport {
             recorded: 0,
             on_disk: 0,
             last_write: None,
-            history: None,
         }
     }
-}
 
-impl LiveReport {
     /// Whether the JUnit file could not be written at some point, and if
     /// the last attempt failed too, what the file on disk is missing.
-    pub fn junit_problem(&self) -> Option<String> {
+    pub fn problem(&self) -> Option<String> {
         let first = self.junit_error.as_ref()?;
         let path = self.junit.path().display();
         if self.on_disk == self.recorded {
@@ -79,22 +71,11 @@ impl LiveReport {
             self.recorded - self.on_disk
         ))
     }
-
-    fn show_history_problems(&mut self) {
-        let Some(h) = &self.history else { return };
-        for p in h.take_problems() {
-            self.terminal.println(&format!("warden: history: {p}"));
-        }
-    }
 }
 
-impl Reporter for LiveReport {
+impl Reporter for LiveJunit {
     fn on_event(&mut self, event: &Event) {
-        self.terminal.on_event(event);
         if let Event::Finished(outcome) = event {
-            if let Some(h) = &self.history {
-                h.record(outcome);
-            }
             if let Err(e) = self.junit.add(outcome) {
                 self.add_error.get_or_insert(e);
             }
@@ -103,8 +84,7 @@ impl Reporter for LiveReport {
         }
     }
 
-    fn flush(&mut self) -> Option<Instant> {
-        self.show_history_problems();
+    fn flush(&mut self, notes: &mut Vec<String>) -> Option<Instant> {
         if !self.pending {
             return None;
         }
@@ -114,11 +94,10 @@ impl Reporter for LiveReport {
                 return Some(next);
             }
         }
-        self.flush_now()
+        self.flush_now(notes)
     }
 
-    fn flush_now(&mut self) -> Option<Instant> {
-        self.show_history_problems();
+    fn flush_now(&mut self, notes: &mut Vec<String>) -> Option<Instant> {
         if !self.pending {
             return None;
         }
@@ -138,7 +117,7 @@ impl Reporter for LiveReport {
             // is this one or, on an error, the previous one, never a part.
             Ok(()) => self.on_disk = self.recorded,
             Err(e) if self.junit_error.is_none() => {
-                self.terminal.println(&format!(
+                notes.push(format!(
                     "warden: cannot write JUnit {}: {e}; it keeps the {} units written before",
                     self.junit.path().display(),
                     self.on_disk

@@ -1,0 +1,62 @@
+//! What the run's workers tell the dispatcher (`runner`): a supervisor that
+//! its batch's program started or how it took a stop, the retries that an
+//! attempt failed and another follows, the dispatcher's own scheduling
+//! task that a unit finished or the run is stopping.
+//!
+//! Workers never talk to the outside world: they send these and return
+//! outcomes. Only the dispatcher turns a message into an
+//! [`Event`](crate::event::Event), in the order the messages came, and
+//! hands it to every reporter.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::config::BatchName;
+use crate::outcome::Outcome;
+use crate::status::Status;
+use crate::watchdog::Stop;
+
+#[derive(Debug)]
+pub enum Message {
+    /// A unit's main program was started (its spawn began at `at`).
+    Started { name: BatchName, at: Instant },
+    /// A stop request ended a running unit; `how` says how it was
+    /// terminated, in words.
+    Terminated { name: BatchName, how: String },
+    /// An attempt of a unit failed and it will run again after `backoff`.
+    Retrying {
+        name: BatchName,
+        attempt: u32,
+        attempts: u32,
+        status: Status,
+        reason: String,
+        backoff: Duration,
+    },
+    /// A unit is done, whatever ended it, or it was never started.
+    Finished(Box<Outcome>),
+    /// The run is stopping (`stop`) with `running` batches still running.
+    Stopping { stop: Stop, running: usize },
+}
+
+/// The dispatcher's inbox, as a worker holds it.
+#[derive(Debug, Clone)]
+pub struct Sender(mpsc::UnboundedSender<Message>);
+
+/// The dispatcher's end of the inbox.
+pub type Receiver = mpsc::UnboundedReceiver<Message>;
+
+/// A new inbox. Unbounded: a worker never waits to be heard, and messages
+/// are few (a handful per unit).
+pub fn channel() -> (Sender, Receiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Sender(tx), rx)
+}
+
+impl Sender {
+    /// Tells the dispatcher; never waits. The dispatcher outlives every
+    /// worker, so a message can only be lost when nobody is listening.
+    pub fn send(&self, message: Message) {
+        let _ = self.0.send(message);
+    }
+}
