@@ -12,6 +12,7 @@ pub mod history;
 pub mod input;
 pub mod outcome;
 pub mod parsers;
+pub mod phase;
 pub mod plan;
 pub mod report;
 pub mod retry;

@@ -10,7 +10,7 @@ use crate::artifacts::Artifacts;
 use crate::config::quarantine::Quarantine;
 use crate::config::{BatchConfig, Config, DEFAULT_RESERVE, FlakyPolicy};
 use crate::duration;
-use crate::outcome::Phase;
+use crate::phase::Phase;
 use crate::scheduler::order::{Expected, Unit};
 use crate::scheduler::partition::{Partition, Strategy};
 use crate::scheduler::{Capacity, Demand};

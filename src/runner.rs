@@ -24,7 +24,7 @@ use crate::plan::{Plan, PlannedBatch};
 use crate::retry;
 use crate::scheduler::{Grant, Scheduler};
 use crate::scratch::ScratchDir;
-use crate::status::Status;
+use crate::status::{RunStatus, Status};
 use crate::supervisor::Supervisor;
 use crate::watchdog::{Deadline, Stop, StopCause};
 
@@ -300,8 +300,8 @@ async fn post(
 ) {
     let run_status = match stop.borrow().cause() {
         Some(cause) => cause.run_status(),
-        None if batches_ok => "passed",
-        None => "failed",
+        None if batches_ok => RunStatus::Passed,
+        None => RunStatus::Failed,
     };
     for step in &plan.post {
         if let Stop::Killing { cause } = *stop.borrow() {
@@ -315,7 +315,7 @@ async fn post(
         let mut step = step.clone();
         step.config
             .env
-            .insert("WARDEN_RUN_STATUS".into(), run_status.into());
+            .insert("WARDEN_RUN_STATUS".into(), run_status.as_str().into());
         if let Some(d) = deadline {
             let left =
                 d.at.saturating_duration_since(tokio::time::Instant::now())

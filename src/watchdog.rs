@@ -14,7 +14,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::status::signal_name;
+use crate::status::{RunStatus, signal_name};
 
 /// Why the run is stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,10 +39,10 @@ impl StopCause {
     }
 
     /// `WARDEN_RUN_STATUS` for post steps.
-    pub fn run_status(self) -> &'static str {
+    pub fn run_status(self) -> RunStatus {
         match self {
-            StopCause::Deadline { .. } => "deadline",
-            StopCause::Signal(_) => "interrupted",
+            StopCause::Deadline { .. } => RunStatus::Deadline,
+            StopCause::Signal(_) => RunStatus::Interrupted,
         }
     }
 }

@@ -19,10 +19,12 @@ use crate::history::Location;
 use crate::history::model::{RunRecord, RunSource};
 use crate::history::origin::Origin;
 use crate::history::recorder::{Recorded, Recorder};
-use crate::outcome::{Outcome, Phase};
+use crate::outcome::Outcome;
+use crate::phase::Phase;
 use crate::plan::{Overrides, Plan};
 use crate::report::{JunitWriter, LiveReport, Makespan, Summary, Terminal, TerminalMode};
 use crate::runner;
+use crate::status::RunStatus;
 use crate::supervisor::Supervisor;
 use crate::supervisor::containment::Mode;
 use crate::supervisor::reaper::Reaper;
@@ -148,8 +150,8 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
     let recorded = recorder.map(|r| {
         let status = match result.stopped {
             Some(cause) => cause.run_status(),
-            None if code == EXIT_PASSED => "passed",
-            None => "failed",
+            None if code == EXIT_PASSED => RunStatus::Passed,
+            None => RunStatus::Failed,
         };
         runtime.block_on(r.finish(status, history_wait(deadline)))
     });

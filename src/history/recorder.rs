@@ -12,15 +12,18 @@ use tokio::task::JoinHandle;
 use super::db::{Access, BatchRows, Db, Results};
 use super::location::Location;
 use super::model::{
-    AttemptRecord, BatchRecord, ResultStatus, RunRecord, TestRecord, duration_millis, short_message,
+    AttemptRecord, BatchRecord, RunRecord, TestRecord, duration_millis, short_message,
 };
-use crate::outcome::{Outcome, Phase};
-use crate::parsers::TestStatus;
-use crate::status::Status;
+use crate::outcome::Outcome;
+use crate::phase::Phase;
+use crate::status::{RunStatus, Status, TestStatus};
 
 enum Message {
     Batch(Box<Batch>),
-    Finish { status: String, ended: SystemTime },
+    Finish {
+        status: RunStatus,
+        ended: SystemTime,
+    },
 }
 
 /// What became of the recording.
@@ -85,9 +88,9 @@ impl Recorder {
 
     /// Marks the run ended and waits for the writes, at most `within`: a
     /// store that hangs must not hold the run's exit.
-    pub async fn finish(self, status: &str, within: Duration) -> Recorded {
+    pub async fn finish(self, status: RunStatus, within: Duration) -> Recorded {
         let _ = self.tx.send(Message::Finish {
-            status: status.to_owned(),
+            status,
             ended: SystemTime::now(),
         });
         drop(self.tx);
@@ -195,7 +198,7 @@ async fn write_all(
             }
         }
         if let Some((status, ended)) = finish.take() {
-            match db.finish_run(id, &status, ended).await {
+            match db.finish_run(id, status, ended).await {
                 Ok(()) => recorded.finished = true,
                 Err(e) => problem(&mut recorded, format!("end of run not recorded: {e}")),
             }
@@ -258,36 +261,33 @@ impl Batch {
             let test = name.get(o.name.as_str().len() + 1..).unwrap_or_default();
             let earlier = failed_before.get(test).copied();
             let status = match &t.status {
-                TestStatus::Passed if earlier.is_some() => ResultStatus::Flaky,
-                TestStatus::Passed => ResultStatus::Passed,
-                TestStatus::Flaky => ResultStatus::Flaky,
-                TestStatus::Failed | TestStatus::Error(_) => ResultStatus::Failed,
-                TestStatus::Skipped(_) => ResultStatus::Skipped,
+                TestStatus::Passed if earlier.is_some() => TestStatus::Flaky,
+                other => other.stored(),
             };
             let message = match status {
-                ResultStatus::Failed | ResultStatus::Flaky => t
+                TestStatus::Failed | TestStatus::Flaky => t
                     .message
                     .as_deref()
                     .and_then(short_message)
                     .or_else(|| earlier.and_then(short_message))
                     .or_else(|| short_message(&t.output)),
-                ResultStatus::Skipped => match &t.status {
+                TestStatus::Skipped(_) => match &t.status {
                     TestStatus::Skipped(Some(why)) => short_message(why),
                     _ => None,
                 },
                 _ => None,
             };
-            results.push(&name, status, t.duration, message);
+            results.push(&name, &status, t.duration, message);
         }
         // A batch without tests is its own single test: flakiness and
         // durations are tracked for it the same way.
         if o.tests.is_empty() && o.phase == Phase::Batch {
             results.push(
                 o.name.as_str(),
-                match o.status {
-                    Status::Passed => ResultStatus::Passed,
-                    Status::Flaky => ResultStatus::Flaky,
-                    _ => ResultStatus::Failed,
+                &match o.status {
+                    Status::Passed => TestStatus::Passed,
+                    Status::Flaky => TestStatus::Flaky,
+                    _ => TestStatus::Failed,
                 },
                 Some(o.duration),
                 match o.status {
@@ -301,8 +301,8 @@ impl Batch {
         results.dedup();
         let record = BatchRecord {
             name: o.name.to_string(),
-            phase: o.phase.label(),
-            status: o.status.to_string(),
+            phase: o.phase,
+            status: o.status,
             reason: o.reason.clone(),
             started: o.started,
             duration: o.duration,
@@ -316,7 +316,7 @@ impl Batch {
                 .retried
                 .iter()
                 .map(|a| AttemptRecord {
-                    status: a.status.to_string(),
+                    status: a.status,
                     reason: a.reason.clone(),
                     duration: a.duration,
                 })
@@ -341,7 +341,9 @@ struct ResultTable {
     names: String,
     /// Where each name ends in `names`.
     ends: Vec<usize>,
-    statuses: Vec<ResultStatus>,
+    /// Each result's stored code ([`TestStatus::code`]): a byte, not the
+    /// status with room for a payload the store does not keep.
+    codes: Vec<u8>,
     /// Milliseconds, as stored; -1 for none.
     millis: Vec<i64>,
     /// The few results that have a message: (index, message), by index.
@@ -351,7 +353,7 @@ struct ResultTable {
 impl ResultTable {
     fn reserve(&mut self, results: usize, name_bytes: usize) {
         self.ends.reserve_exact(results);
-        self.statuses.reserve_exact(results);
+        self.codes.reserve_exact(results);
         self.millis.reserve_exact(results);
         self.names.reserve(results.saturating_mul(name_bytes));
     }
@@ -359,7 +361,7 @@ impl ResultTable {
     fn push(
         &mut self,
         name: &str,
-        status: ResultStatus,
+        status: &TestStatus,
         duration: Option<Duration>,
         message: Option<String>,
     ) {
@@ -368,7 +370,7 @@ impl ResultTable {
         }
         self.names.push_str(name);
         self.ends.push(self.names.len());
-        self.statuses.push(status);
+        self.codes.push(status.code());
         self.millis.push(duration.map_or(-1, duration_millis));
     }
 
@@ -406,7 +408,7 @@ impl ResultTable {
                     first.insert(name, (i, i));
                 }
                 Some((at, worst)) => {
-                    if severity(self.statuses[i]) > severity(self.statuses[*worst]) {
+                    if severity(&self.status(i)) > severity(&self.status(*worst)) {
                         *worst = i;
                     }
                     keep[*at] = Some(*worst);
@@ -418,7 +420,7 @@ impl ResultTable {
         for j in keep.into_iter().flatten() {
             kept.push(
                 self.name(j),
-                self.statuses[j],
+                &self.status(j),
                 self.duration(j),
                 self.message(j).map(str::to_owned),
             );
@@ -438,8 +440,9 @@ impl Results for ResultTable {
         self.names.get(start..self.ends[i]).unwrap_or_default()
     }
 
-    fn status(&self, i: usize) -> ResultStatus {
-        self.statuses[i]
+    fn status(&self, i: usize) -> TestStatus {
+        // Every code was written by `TestStatus::code`: one `from_code` reads.
+        TestStatus::from_code(self.codes[i].into()).unwrap_or(TestStatus::Failed)
     }
 
     fn duration(&self, i: usize) -> Option<Duration> {
@@ -456,12 +459,12 @@ impl Results for ResultTable {
     }
 }
 
-fn severity(s: ResultStatus) -> u8 {
+fn severity(s: &TestStatus) -> u8 {
     match s {
-        ResultStatus::Skipped => 0,
-        ResultStatus::Passed => 1,
-        ResultStatus::Flaky => 2,
-        ResultStatus::Failed => 3,
+        TestStatus::Skipped(_) => 0,
+        TestStatus::Passed => 1,
+        TestStatus::Flaky => 2,
+        TestStatus::Failed | TestStatus::Error(_) => 3,
     }
 }
 
@@ -497,17 +500,17 @@ mod tests {
             test("a", TestStatus::Passed),
         ];
         let b = batch_record(&o).unwrap();
-        let got: Vec<(&str, ResultStatus, Option<&str>)> = b
+        let got: Vec<(&str, TestStatus, Option<&str>)> = b
             .tests
             .iter()
-            .map(|t| (t.name.as_str(), t.status, t.message.as_deref()))
+            .map(|t| (t.name.as_str(), t.status.clone(), t.message.as_deref()))
             .collect();
         assert_eq!(
             got,
             [
-                ("net/a", ResultStatus::Failed, Some("a says")),
-                ("net/b/c", ResultStatus::Passed, None),
-                ("net/d", ResultStatus::Skipped, None),
+                ("net/a", TestStatus::Failed, Some("a says")),
+                ("net/b/c", TestStatus::Passed, None),
+                ("net/d", TestStatus::Skipped(None), None),
             ]
         );
         assert_eq!(b.tests[0].duration, Some(Duration::from_millis(3)));
@@ -518,7 +521,7 @@ mod tests {
         let b = batch_record(&outcome("vm", Status::TimedOut, "timed out after 5m")).unwrap();
         assert_eq!(b.tests.len(), 1);
         assert_eq!(b.tests[0].name, "vm");
-        assert_eq!(b.tests[0].status, ResultStatus::Failed);
+        assert_eq!(b.tests[0].status, TestStatus::Failed);
         assert_eq!(b.tests[0].message.as_deref(), Some("timed out after 5m"));
         assert!(batch_record(&outcome("x", Status::NotRun, "no")).is_none());
     }

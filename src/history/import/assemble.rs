@@ -7,10 +7,12 @@ use std::time::{Duration, SystemTime};
 
 use super::JunitFile;
 use super::dialect::WARDEN_SUITES;
-use crate::history::model::{BatchRecord, ResultStatus, TestRecord, short_message};
+use crate::history::model::{BatchRecord, TestRecord, short_message};
+use crate::parsers::TestResult;
 use crate::parsers::junit::test_path;
 use crate::parsers::repeat::{self, Seen};
-use crate::parsers::{TestResult, TestStatus};
+use crate::phase::Phase;
+use crate::status::{RunStatus, Status, TestStatus};
 
 /// How many results of each status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,17 +27,17 @@ impl Counts {
     pub fn of<'a>(tests: impl IntoIterator<Item = &'a TestRecord>) -> Counts {
         let mut counts = Counts::default();
         for t in tests {
-            counts.add(t.status);
+            counts.add(&t.status);
         }
         counts
     }
 
-    pub fn add(&mut self, status: ResultStatus) {
+    pub fn add(&mut self, status: &TestStatus) {
         match status {
-            ResultStatus::Passed => self.passed += 1,
-            ResultStatus::Failed => self.failed += 1,
-            ResultStatus::Flaky => self.flaky += 1,
-            ResultStatus::Skipped => self.skipped += 1,
+            TestStatus::Passed => self.passed += 1,
+            TestStatus::Failed | TestStatus::Error(_) => self.failed += 1,
+            TestStatus::Flaky => self.flaky += 1,
+            TestStatus::Skipped(_) => self.skipped += 1,
         }
     }
 
@@ -170,8 +172,12 @@ impl ImportedRun {
                 };
                 BatchRecord {
                     name: acc.name,
-                    phase: "suite",
-                    status: if c.failed > 0 { "failed" } else { "passed" }.to_owned(),
+                    phase: Phase::Suite,
+                    status: if c.failed > 0 {
+                        Status::Failed
+                    } else {
+                        Status::Passed
+                    },
                     reason: reason(&c),
                     started: batch_started,
                     duration,
@@ -198,11 +204,11 @@ impl ImportedRun {
     }
 
     /// `passed` unless a test failed.
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> RunStatus {
         if self.counts.failed > 0 {
-            "failed"
+            RunStatus::Failed
         } else {
-            "passed"
+            RunStatus::Passed
         }
     }
 }
@@ -229,12 +235,7 @@ fn history_path(
 /// failures and flaky tests keep their message (else the first line of
 /// their text), skipped tests their reason.
 fn test_record(t: TestResult) -> TestRecord {
-    let status = match &t.status {
-        TestStatus::Passed => ResultStatus::Passed,
-        TestStatus::Flaky => ResultStatus::Flaky,
-        TestStatus::Failed | TestStatus::Error(_) => ResultStatus::Failed,
-        TestStatus::Skipped(_) => ResultStatus::Skipped,
-    };
+    let status = t.status.stored();
     let message = match &t.status {
         TestStatus::Failed | TestStatus::Error(_) | TestStatus::Flaky => t
             .message

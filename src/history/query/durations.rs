@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use super::{Filter, Result, Sql, for_each_row, serialize_ms, test_names};
 use crate::history::Db;
-use crate::history::model::{ResultStatus, from_duration_millis, unix_millis};
+use crate::history::model::{from_duration_millis, unix_millis};
+use crate::status::TestStatus;
 
 /// What `durations` measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +109,7 @@ async fn test_values(db: &Db, filter: &Filter) -> Result<Vec<(String, Vec<i64>)>
         "SELECT r.test_id, r.duration_ms FROM results r \
          WHERE {plus}r.run_id IN ({run_ids}) AND r.status <> {skipped} \
          AND r.duration_ms IS NOT NULL",
-        skipped = ResultStatus::Skipped.code(),
+        skipped = TestStatus::Skipped(None).code(),
     );
     let mut tests: HashMap<i64, Vec<i64>> = HashMap::new();
     for_each_row!(db, sql, &text, |row| {
