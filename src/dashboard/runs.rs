@@ -17,6 +17,7 @@ use super::params::Params;
 use super::response::{api_response, page_response};
 use super::state::{App, Dashboard};
 use super::svg;
+use crate::history::model::RunSource;
 use crate::history::query::{self, BatchSummary, FailingTest, RunSummary};
 use crate::status::Status;
 
@@ -191,7 +192,7 @@ fn run_html(v: &RunView) -> Markup {
             dt { "Commit" } dd { (r.commit.as_deref().unwrap_or("-")) }
             dt { "Branch" } dd { (r.branch.as_deref().unwrap_or("-")) }
             dt { "Host" } dd { (r.host) }
-            dt { "Recorded by" } dd { (if r.source == "import" { "warden import" } else { "warden run" }) }
+            dt { "Recorded by" } dd { (match r.source { RunSource::Import => "warden import", RunSource::Run => "warden run" }) }
         }
         h2 { "Batches" }
         table.batches {

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use crate::phase::Phase;
-use crate::status::{Status, TestStatus};
+use crate::status::{Status, TestStatus, Unknown};
 use crate::text::{MAX_MESSAGE, head};
 
 /// Labels of a run (`arch=x86_64 compiler=gcc`), from `--label k=v` and `[run] labels`.
@@ -123,6 +123,24 @@ impl RunSource {
             RunSource::Run => "run",
             RunSource::Import => "import",
         }
+    }
+}
+
+/// The word [`RunSource::as_str`] writes, back (a run row of the store).
+impl FromStr for RunSource {
+    type Err = Unknown;
+
+    fn from_str(s: &str) -> Result<RunSource, Unknown> {
+        [RunSource::Run, RunSource::Import]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| Unknown::new("run source", s))
+    }
+}
+
+impl serde::Serialize for RunSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

@@ -13,6 +13,7 @@ use super::{
     serialize_time, status, test_names, time, word,
 };
 use crate::history::Db;
+use crate::history::model::RunSource;
 use crate::history::model::from_duration_millis;
 use crate::phase::Phase;
 use crate::status::{RunStatus, Status, TestStatus};
@@ -36,8 +37,7 @@ pub struct RunSummary {
     pub host: String,
     /// `k=v k=v`.
     pub labels: String,
-    /// `run` (warden run) or `import`.
-    pub source: String,
+    pub source: RunSource,
     pub passed: u64,
     pub failed: u64,
     pub flaky: u64,
@@ -112,7 +112,7 @@ macro_rules! run_row {
                 branch: $row.try_get(6)?,
                 host: $row.try_get(7)?,
                 labels: $row.try_get(8)?,
-                source: $row.try_get(9)?,
+                source: word($row.try_get(9)?)?,
                 passed: 0,
                 failed: 0,
                 flaky: 0,
