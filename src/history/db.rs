@@ -18,8 +18,9 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder};
 
 use super::location::Location;
-use super::model::{BatchRecord, RunRecord, TestRecord, duration_millis, unix_millis};
-use crate::status::{RunStatus, TestStatus};
+use super::model::{BatchRecord, RunRecord, duration_millis, unix_millis};
+use super::results::Results;
+use crate::status::RunStatus;
 
 /// How long a write waits for a store that is locked or a server that does
 /// not answer before it gives up (and the run goes on without it).
@@ -92,39 +93,6 @@ const INSERT_BATCH: &str = "INSERT INTO batches \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
 const INSERT_ATTEMPT: &str = "INSERT INTO attempts (batch_id, number, status, reason, duration_ms) \
      VALUES ($1, $2, $3, $4, $5)";
-
-/// The results of one batch as the write path reads them, by index: a
-/// batch record's own list (imports, tests), or the recorder's compact
-/// table (a million results in a few tens of MB).
-pub trait Results: Sync {
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// The test's full name (`batch/test/subtest`).
-    fn name(&self, i: usize) -> &str;
-    fn status(&self, i: usize) -> TestStatus;
-    fn duration(&self, i: usize) -> Option<Duration>;
-    fn message(&self, i: usize) -> Option<&str>;
-}
-
-impl Results for Vec<TestRecord> {
-    fn len(&self) -> usize {
-        Vec::len(self)
-    }
-    fn name(&self, i: usize) -> &str {
-        &self[i].name
-    }
-    fn status(&self, i: usize) -> TestStatus {
-        self[i].status.clone()
-    }
-    fn duration(&self, i: usize) -> Option<Duration> {
-        self[i].duration
-    }
-    fn message(&self, i: usize) -> Option<&str> {
-        self[i].message.as_deref()
-    }
-}
 
 /// A batch to write: its record (whose own `tests` are not read) and its results.
 #[derive(Clone, Copy)]
@@ -273,8 +241,10 @@ macro_rules! insert_batches {
                     .push_bind(results.duration(i).map(duration_millis))
                     .push_bind(results.message(i));
             });
-            // A name twice in one run (a JUnit file listing a test twice)
-            // keeps its first result; importers merge first.
+            // A name twice in one batch was merged before
+            // (`results::one_per_name`); twice in one run (an imported
+            // suite's test named like another suite's path) keeps the
+            // first result.
             q.push(" ON CONFLICT (test_id, run_id) DO NOTHING");
             q.build().execute(&mut *$tx).await?;
         }
@@ -758,7 +728,7 @@ fn open_error(location: &Location, source: sqlx::Error) -> HistoryError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::model::{AttemptRecord, Labels, RunSource};
+    use crate::history::model::{AttemptRecord, Labels, RunSource, TestRecord};
     use crate::phase::Phase;
     use crate::status::{RunStatus, Status, TestStatus};
 

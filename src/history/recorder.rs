@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::db::{Access, BatchRows, Db, Results};
+use super::db::{Access, BatchRows, Db};
 use super::location::Location;
 use super::model::{
     AttemptRecord, BatchRecord, RunRecord, TestRecord, duration_millis, short_message,
 };
+use super::results::{Results, one_per_name, record};
 use crate::outcome::Outcome;
 use crate::phase::Phase;
 use crate::status::{RunStatus, Status, TestStatus};
@@ -259,24 +260,7 @@ impl Batch {
                 name.push_str(part);
             }
             let test = name.get(o.name.as_str().len() + 1..).unwrap_or_default();
-            let earlier = failed_before.get(test).copied();
-            let status = match &t.status {
-                TestStatus::Passed if earlier.is_some() => TestStatus::Flaky,
-                other => other.stored(),
-            };
-            let message = match status {
-                TestStatus::Failed | TestStatus::Flaky => t
-                    .message
-                    .as_deref()
-                    .and_then(short_message)
-                    .or_else(|| earlier.and_then(short_message))
-                    .or_else(|| short_message(&t.output)),
-                TestStatus::Skipped(_) => match &t.status {
-                    TestStatus::Skipped(Some(why)) => short_message(why),
-                    _ => None,
-                },
-                _ => None,
-            };
+            let (status, message) = record(t, failed_before.get(test).copied());
             results.push(&name, &status, t.duration, message);
         }
         // A batch without tests is its own single test: flakiness and
@@ -374,58 +358,22 @@ impl ResultTable {
         self.millis.push(duration.map_or(-1, duration_millis));
     }
 
-    /// Test output can name one test twice (a TAP stream that repeats a
-    /// description); the store keeps one result per test and run: the
-    /// worst, where the name first appeared. Names are compared by hash
-    /// first, so finding none (the usual case) copies no name.
+    /// One result per name ([`one_per_name`]): the store keeps one per
+    /// test and run.
     fn dedup(&mut self) {
-        use std::hash::BuildHasher;
-        let n = self.len();
-        let state = std::collections::hash_map::RandomState::new();
-        let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::with_capacity(n);
-        let mut again: std::collections::HashSet<u64> = std::collections::HashSet::new();
-        for i in 0..n {
-            let h = state.hash_one(self.name(i));
-            if !seen.insert(h) {
-                again.insert(h);
-            }
-        }
-        drop(seen);
-        if again.is_empty() {
+        let Some(kept) = one_per_name(self) else {
             return;
-        }
-        // Only names whose hash came twice, compared whole: which result
-        // each keeps, and where.
-        let mut first: std::collections::HashMap<&str, (usize, usize)> = Default::default();
-        let mut keep: Vec<Option<usize>> = (0..n).map(Some).collect();
-        for i in 0..n {
-            if !again.contains(&state.hash_one(self.name(i))) {
-                continue;
-            }
-            let name = self.name(i);
-            match first.get_mut(name) {
-                None => {
-                    first.insert(name, (i, i));
-                }
-                Some((at, worst)) => {
-                    if severity(&self.status(i)) > severity(&self.status(*worst)) {
-                        *worst = i;
-                    }
-                    keep[*at] = Some(*worst);
-                    keep[i] = None;
-                }
-            }
-        }
-        let mut kept = ResultTable::default();
-        for j in keep.into_iter().flatten() {
-            kept.push(
+        };
+        let mut table = ResultTable::default();
+        for j in kept {
+            table.push(
                 self.name(j),
                 &self.status(j),
                 self.duration(j),
                 self.message(j).map(str::to_owned),
             );
         }
-        *self = kept;
+        *self = table;
     }
 }
 
@@ -456,15 +404,6 @@ impl Results for ResultTable {
             .binary_search_by_key(&i, |(at, _)| *at)
             .ok()
             .map(|k| self.messages[k].1.as_str())
-    }
-}
-
-fn severity(s: &TestStatus) -> u8 {
-    match s {
-        TestStatus::Skipped(_) => 0,
-        TestStatus::Passed => 1,
-        TestStatus::Flaky => 2,
-        TestStatus::Failed | TestStatus::Error(_) => 3,
     }
 }
 

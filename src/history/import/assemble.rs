@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use super::JunitFile;
 use super::dialect::WARDEN_SUITES;
-use crate::history::model::{BatchRecord, TestRecord, short_message};
+use crate::history::model::{BatchRecord, TestRecord};
+use crate::history::results;
 use crate::parsers::TestResult;
 use crate::parsers::junit::test_path;
 use crate::parsers::repeat::{self, Seen};
@@ -156,10 +157,12 @@ impl ImportedRun {
         let batches: Vec<BatchRecord> = accs
             .into_iter()
             .map(|acc| {
-                let tests: Vec<TestRecord> = repeat::assemble(acc.seen)
-                    .into_iter()
-                    .map(test_record)
-                    .collect();
+                let tests = one_per_name(
+                    repeat::assemble(acc.seen)
+                        .into_iter()
+                        .map(test_record)
+                        .collect(),
+                );
                 let c = Counts::of(&tests);
                 counts.passed += c.passed;
                 counts.failed += c.failed;
@@ -231,26 +234,26 @@ fn history_path(
 }
 
 /// A result as the history keeps it, as `warden run` records a test of a
-/// batch (`history::recorder::batch_record`): an error is a failure;
-/// failures and flaky tests keep their message (else the first line of
-/// their text), skipped tests their reason.
+/// batch ([`results::record`]).
 fn test_record(t: TestResult) -> TestRecord {
-    let status = t.status.stored();
-    let message = match &t.status {
-        TestStatus::Failed | TestStatus::Error(_) | TestStatus::Flaky => t
-            .message
-            .as_deref()
-            .and_then(short_message)
-            .or_else(|| short_message(&t.output)),
-        TestStatus::Skipped(Some(why)) => short_message(why),
-        _ => None,
-    };
+    let (status, message) = results::record(&t, None);
     TestRecord {
         name: t.name(),
         status,
         duration: t.duration,
         message,
     }
+}
+
+/// The batch's records with one per name ([`results::one_per_name`]), as
+/// `warden run` stores a batch's.
+fn one_per_name(tests: Vec<TestRecord>) -> Vec<TestRecord> {
+    let Some(kept) = results::one_per_name(&tests) else {
+        return tests;
+    };
+    let mut all: Vec<Option<TestRecord>> = tests.into_iter().map(Some).collect();
+    // `kept` holds distinct indexes of `all`: each is taken once.
+    kept.into_iter().filter_map(|i| all[i].take()).collect()
 }
 
 /// `2 of 40 tests failed`, `40 tests passed (1 flaky, 2 skipped)`.

@@ -770,6 +770,32 @@ more</failure></testcase>
         (native, imported)
     }
 
+    /// Two cases whose paths join to one name (`a` + `b/c`, `a/b` + `c`):
+    /// one result, the worst, both ways.
+    #[test]
+    fn a_name_twice_is_stored_once_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "twice.xml",
+            r#"<testsuite name="s">
+  <testcase classname="a/b" name="c"/>
+  <testcase classname="a" name="b/c"><failure message="boom"/></testcase>
+  <testcase classname="a" name="d"/>
+</testsuite>"#,
+        );
+        let (native, imported) = both_paths(&path);
+        assert_eq!(native, imported);
+        let got: Vec<(&str, TestStatus, Option<&str>)> = imported
+            .iter()
+            .map(|t| (t.name.as_str(), t.status.clone(), t.message.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [("b/a/b/c", Failed, Some("boom")), ("b/a/d", Passed, None)]
+        );
+    }
+
     /// Every sample but warden's own (whose batches are its own) gives
     /// the same names, statuses, messages and durations both ways.
     #[test]
