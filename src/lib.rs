@@ -22,4 +22,5 @@ pub mod scratch;
 pub mod status;
 pub mod supervisor;
 pub mod text;
+pub mod verdict;
 pub mod watchdog;

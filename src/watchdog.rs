@@ -14,7 +14,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::status::{RunStatus, signal_name};
+use crate::status::signal_name;
 
 /// Why the run is stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,26 +25,6 @@ pub enum StopCause {
     },
     /// warden received this signal.
     Signal(i32),
-}
-
-impl StopCause {
-    /// The exit code the runner ends with because of this cause, if it
-    /// overrides the one the batches' statuses give.
-    pub fn exit_code(self) -> Option<u8> {
-        match self {
-            StopCause::Deadline { .. } => None,
-            StopCause::Signal(libc::SIGINT) => Some(130),
-            StopCause::Signal(_) => Some(143),
-        }
-    }
-
-    /// `WARDEN_RUN_STATUS` for post steps.
-    pub fn run_status(self) -> RunStatus {
-        match self {
-            StopCause::Deadline { .. } => RunStatus::Deadline,
-            StopCause::Signal(_) => RunStatus::Interrupted,
-        }
-    }
 }
 
 impl fmt::Display for StopCause {

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use super::containment::{layers_line, pid_ns_layer, run_id};
-use super::exit::{EXIT_FAILED, EXIT_PASSED, exit_code};
 use super::plan::load_plan;
 use super::reap::reap_before_run;
 use super::schedule;
@@ -24,10 +23,10 @@ use crate::phase::Phase;
 use crate::plan::{Overrides, Plan};
 use crate::report::{JunitWriter, LiveReport, Makespan, Summary, Terminal, TerminalMode};
 use crate::runner;
-use crate::status::RunStatus;
 use crate::supervisor::Supervisor;
 use crate::supervisor::containment::Mode;
 use crate::supervisor::reaper::Reaper;
+use crate::verdict::{self, Verdict};
 use crate::watchdog::{self, Deadline};
 
 pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
@@ -137,24 +136,18 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         Ok((result, live.history.take(), run_errors))
     })?;
     let outcomes = result.outcomes;
-    let mut code = exit_code(&outcomes, result.stopped, plan.flaky);
     run_errors.extend(artifacts_errors(&outcomes));
-    // The run's own failure: its results are incomplete, so it cannot pass.
-    if !run_errors.is_empty() && code == EXIT_PASSED {
-        code = EXIT_FAILED;
-    }
     let quarantine = quarantine_notes(&plan, &outcomes);
-    if !quarantine.valid && code == EXIT_PASSED {
-        code = EXIT_FAILED;
-    }
-    let recorded = recorder.map(|r| {
-        let status = match result.stopped {
-            Some(cause) => cause.run_status(),
-            None if code == EXIT_PASSED => RunStatus::Passed,
-            None => RunStatus::Failed,
-        };
-        runtime.block_on(r.finish(status, history_wait(deadline)))
-    });
+    // The run's own failures fail it too: its results are incomplete (run
+    // errors), or its quarantine list has rotted.
+    let failed = outcomes.iter().any(|o| verdict::fails_run(o, plan.flaky))
+        || !run_errors.is_empty()
+        || !quarantine.valid;
+    let Verdict {
+        status,
+        exit_code: code,
+    } = verdict::decide(result.stopped, failed);
+    let recorded = recorder.map(|r| runtime.block_on(r.finish(status, history_wait(deadline))));
     let mut summary = Summary::new(&outcomes);
     if let Some(actual) = result.makespan {
         summary.set_makespan(Makespan {
