@@ -14,6 +14,7 @@ pub mod outcome;
 pub mod parsers;
 pub mod phase;
 pub mod plan;
+pub mod quarantine;
 pub mod report;
 pub mod retry;
 pub mod runner;

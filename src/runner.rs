@@ -21,6 +21,7 @@ use crate::config::{BatchName, slot_variable};
 use crate::event::{Event, Reporter};
 use crate::outcome::Outcome;
 use crate::plan::{Plan, PlannedBatch};
+use crate::quarantine::Quarantine;
 use crate::retry;
 use crate::scheduler::{Grant, Scheduler};
 use crate::scratch::ScratchDir;
@@ -248,7 +249,7 @@ async fn run_batch(
     tx: &mpsc::UnboundedSender<Event>,
     stop: &watch::Receiver<Stop>,
     scratch: &crate::plan::Scratch,
-    quarantine: &crate::config::quarantine::Quarantine,
+    quarantine: &Quarantine,
 ) -> Outcome {
     let dir = match ScratchDir::create(scratch) {
         Ok(dir) => dir,
@@ -271,7 +272,7 @@ async fn run_batch(
     batch.config.env.insert("TMPDIR".into(), path.clone());
     batch.config.env.insert("WARDEN_SCRATCH".into(), path);
     let mut outcome = retry::with_retries(sup, &batch, tx, stop).await;
-    retry::apply_quarantine(&mut outcome, quarantine);
+    quarantine.mark(&mut outcome);
     dir.finish(scratch.keep, &mut outcome);
     outcome
 }

@@ -19,7 +19,6 @@ use crate::history::model::{RunRecord, RunSource};
 use crate::history::origin::Origin;
 use crate::history::recorder::{Recorded, Recorder};
 use crate::outcome::Outcome;
-use crate::phase::Phase;
 use crate::plan::{Overrides, Plan};
 use crate::report::{JunitWriter, LiveReport, Makespan, Summary, Terminal, TerminalMode};
 use crate::runner;
@@ -137,7 +136,8 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
     })?;
     let outcomes = result.outcomes;
     run_errors.extend(artifacts_errors(&outcomes));
-    let quarantine = quarantine_notes(&plan, &outcomes);
+    let today = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).date_naive();
+    let quarantine = plan.quarantine.notes(&outcomes, today);
     // The run's own failures fail it too: its results are incomplete (run
     // errors), or its quarantine list has rotted.
     let failed = outcomes.iter().any(|o| verdict::fails_run(o, plan.flaky))
@@ -228,50 +228,6 @@ fn history_line(r: &Recorded) -> String {
         r.run,
         r.problems.join("; ")
     )
-}
-
-struct QuarantineNotes {
-    out: Vec<String>,
-    err: Vec<String>,
-    /// False when an entry expired: the list must not rot.
-    valid: bool,
-}
-
-/// Lists quarantined batches that pass, and entries past their `until`
-/// (which fail the run, so the list can't rot).
-fn quarantine_notes(plan: &Plan, outcomes: &[Outcome]) -> QuarantineNotes {
-    let q = &plan.quarantine;
-    let mut notes = QuarantineNotes {
-        out: Vec::new(),
-        err: Vec::new(),
-        valid: true,
-    };
-    for o in outcomes {
-        if o.phase == Phase::Batch
-            && o.status.is_success()
-            && let Some(e) = q.find(o.name.as_str())
-        {
-            notes.out.push(format!(
-                "warden: quarantined but passing: {} ({}): consider removing `{}` from {}",
-                o.name,
-                e.describe(),
-                e.pattern,
-                q.path.display()
-            ));
-        }
-    }
-    let today = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).date_naive();
-    for e in q.entries.iter().filter(|e| e.expired(today)) {
-        notes.valid = false;
-        notes.err.push(format!(
-            "warden: quarantine entry `{}` in {} expired on {}: {}; fix the test or move `until`",
-            e.pattern,
-            q.path.display(),
-            e.until.map(|d| d.to_string()).unwrap_or_default(),
-            e.describe()
-        ));
-    }
-    notes
 }
 
 /// Who holds an artifacts lock, for the refusal another run prints.
