@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::config::BatchName;
+use crate::phase::Phase;
 use crate::status::{Exit, Status};
 
 /// A process found in a batch's containment, as reported to the user.
@@ -12,32 +13,6 @@ pub struct ProcessInfo {
     pub pid: i32,
     /// `/proc/<pid>/cmdline` with NULs as spaces, lossily decoded; `[name]` when empty.
     pub cmdline: String,
-}
-
-/// Where in the run a unit of work belongs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// `[[setup]]`: runs first, in order; one failing means no batch runs.
-    Setup,
-    /// `[[batch]]`: the work itself, in parallel.
-    Batch,
-    /// `[[post]]`: always runs last, in order; fails the run only if `required`.
-    Post { required: bool },
-}
-
-impl Phase {
-    pub fn label(self) -> &'static str {
-        match self {
-            Phase::Setup => "setup",
-            Phase::Batch => "batch",
-            Phase::Post { .. } => "post",
-        }
-    }
-
-    /// Whether a non-passing status here makes the run fail.
-    pub fn counts_for_run(self) -> bool {
-        !matches!(self, Phase::Post { required: false })
-    }
 }
 
 #[derive(Debug, Clone)]

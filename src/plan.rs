@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::artifacts::Artifacts;
-use crate::config::quarantine::Quarantine;
 use crate::config::{BatchConfig, Config, DEFAULT_RESERVE, FlakyPolicy};
 use crate::duration;
-use crate::outcome::Phase;
+use crate::phase::Phase;
+use crate::quarantine::{self, Quarantine};
 use crate::scheduler::order::{Expected, Unit};
 use crate::scheduler::partition::{Partition, Strategy};
 use crate::scheduler::{Capacity, Demand};
@@ -247,7 +247,7 @@ impl Plan {
             config.run.flaky
         };
         let quarantine = match &config.run.quarantine {
-            Some(p) => crate::config::quarantine::load(&base.join(p))?,
+            Some(p) => quarantine::load(&base.join(p))?,
             None => Quarantine::default(),
         };
         let shared_dir = artifacts.shared();

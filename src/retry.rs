@@ -1,14 +1,12 @@
 //! Attempts: running a unit again while its failure looks transient
 //! (`retry.when`), optionally only its failed tests (`rerun`), keeping every
-//! attempt's log, and telling flaky from broken; and the quarantine marks a
-//! finished batch gets.
+//! attempt's log, and telling flaky from broken.
 
 use std::path::Path;
 
 use tokio::sync::watch;
 
 use crate::artifacts::attempt_log;
-use crate::config::quarantine::Quarantine;
 use crate::config::{OutputFormat, RetryPolicy};
 use crate::message::{self, Message};
 use crate::outcome::{Attempt, Outcome};
@@ -17,42 +15,6 @@ use crate::plan::PlannedBatch;
 use crate::status::Status;
 use crate::supervisor::Supervisor;
 use crate::watchdog::Stop;
-
-/// Marks what the quarantine list covers: failing tests (`batch/test`),
-/// and the batch itself when its name matches, or when every failing test
-/// is quarantined and nothing else went wrong.
-pub fn apply_quarantine(o: &mut Outcome, q: &Quarantine) {
-    if o.status.is_success() {
-        return;
-    }
-    let failing: Vec<String> = o
-        .tests
-        .iter()
-        .filter(|t| t.status.is_failure())
-        .map(|t| t.name())
-        .collect();
-    for name in &failing {
-        if let Some(e) = q.find(&format!("{}/{name}", o.name)) {
-            o.quarantined_tests.push((name.clone(), e.describe()));
-        }
-    }
-    if let Some(e) = q.find(o.name.as_str()) {
-        o.quarantined = Some(e.describe());
-    } else if o.status == Status::Failed
-        && !failing.is_empty()
-        && o.quarantined_tests.len() == failing.len()
-        && o.test_problems.is_empty()
-    {
-        o.quarantined = Some(format!(
-            "every failing test is quarantined: {}",
-            o.quarantined_tests
-                .iter()
-                .map(|(n, why)| format!("{n} ({why})"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-}
 
 /// The `rerun` argv with the failed tests in place of `{tests}`, joined
 /// the way the format's runner takes them: go's `-run` regex

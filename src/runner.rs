@@ -20,16 +20,18 @@ use std::collections::HashMap;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::config::{BatchName, FlakyPolicy, slot_variable};
+use crate::config::{BatchName, slot_variable};
 use crate::event::{Event, Reporter, RunResult};
 use crate::message::{self, Message};
 use crate::outcome::Outcome;
 use crate::plan::{Plan, PlannedBatch};
+use crate::quarantine::Quarantine;
 use crate::retry;
 use crate::scheduler::{Grant, Scheduler};
 use crate::scratch::ScratchDir;
 use crate::status::Status;
 use crate::supervisor::Supervisor;
+use crate::verdict;
 use crate::watchdog::{Deadline, Stop, StopCause};
 
 /// Post steps leave this much of the reserve (a tenth, at most 2s) for the reports.
@@ -180,6 +182,8 @@ async fn phases(
     // Why nothing more may start: the run was stopped (said first: it is
     // usually also why a setup step failed), or a setup step failed.
     let mut failed_setup = None;
+    // Whether anything so far fails the run (for `WARDEN_RUN_STATUS`).
+    let mut failed = false;
     let blocked = |failed: &Option<String>| {
         stopped_reason(&stop).or_else(|| failed.as_ref().map(|n| format!("setup step {n} failed")))
     };
@@ -192,25 +196,32 @@ async fn phases(
         if !outcome.status.is_success() {
             failed_setup = Some(outcome.name.to_string());
         }
+        failed |= verdict::fails_run(&outcome, plan.flaky);
         finished(tx, outcome);
     }
-    let (batches_ok, makespan) = match failed_setup {
+    let makespan = match failed_setup {
         Some(_) => {
             let why = blocked(&failed_setup).unwrap_or_default();
             for b in &plan.batches {
                 not_run(tx, b, &why);
+                failed = true;
             }
-            (false, None)
+            None
         }
-        None => batches(plan, &sup, tx, stop.clone()).await,
+        None => {
+            let (batches_failed, makespan) = batches(plan, &sup, tx, stop.clone()).await;
+            failed |= batches_failed;
+            makespan
+        }
     };
-    post(plan, &sup, tx, stop, deadline, batches_ok).await;
+    post(plan, &sup, tx, stop, deadline, failed).await;
     makespan
 }
 
 /// Runs the batches in the plan's order as the scheduler lets them start
-/// (threads, resources, locks); returns whether every one passed, and the
-/// time from the first start to the last end.
+/// (threads, resources, locks); returns whether one fails the run
+/// ([`verdict::fails_run`]), and the time from the first start to the
+/// last end.
 async fn batches(
     plan: &Plan,
     sup: &Arc<Supervisor>,
@@ -224,7 +235,7 @@ async fn batches(
     );
     let mut running = JoinSet::new();
     let mut grants: HashMap<tokio::task::Id, Grant> = HashMap::new();
-    let mut all_passed = true;
+    let mut failed = false;
     let mut announced = false;
     let mut stop_open = true;
     let mut first_start = None;
@@ -239,7 +250,7 @@ async fn batches(
             });
             for i in scheduler.drain() {
                 not_run(tx, &plan.batches[i], &why);
-                all_passed = false;
+                failed = true;
             }
         }
         if !announced {
@@ -248,11 +259,12 @@ async fn batches(
                 let batch = with_slots(plan, &plan.batches[grant.unit], &grant);
                 let (sup, tx, stop) = (sup.clone(), tx.clone(), stop.clone());
                 let (quarantine, scratch) = (plan.quarantine.clone(), plan.scratch.clone());
+                let flaky = plan.flaky;
                 let task = running.spawn(async move {
                     let outcome = run_batch(&sup, batch, &tx, &stop, &scratch, &quarantine).await;
-                    let passed = outcome.status.is_success();
+                    let fails = verdict::fails_run(&outcome, flaky);
                     finished(&tx, outcome);
-                    passed
+                    fails
                 });
                 grants.insert(task.id(), grant);
             }
@@ -264,19 +276,19 @@ async fn batches(
                 // Said rather than hung on.
                 for i in scheduler.drain() {
                     not_run(tx, &plan.batches[i], "not started: could not be scheduled");
-                    all_passed = false;
+                    failed = true;
                 }
             }
             break;
         }
         tokio::select! {
             joined = running.join_next_with_id() => {
-                let (id, passed) = match joined {
-                    Some(Ok((id, passed))) => (id, passed),
-                    Some(Err(e)) => (e.id(), false),
+                let (id, fails) = match joined {
+                    Some(Ok((id, fails))) => (id, fails),
+                    Some(Err(e)) => (e.id(), true),
                     None => continue,
                 };
-                all_passed &= passed;
+                failed |= fails;
                 if let Some(grant) = grants.remove(&id) {
                     scheduler.release(grant);
                 }
@@ -286,7 +298,7 @@ async fn batches(
             }
         }
     }
-    (all_passed, first_start.map(|t| t.elapsed()))
+    (failed, first_start.map(|t| t.elapsed()))
 }
 
 /// One batch, from its scratch directory to its final outcome.
@@ -296,7 +308,7 @@ async fn run_batch(
     tx: &message::Sender,
     stop: &watch::Receiver<Stop>,
     scratch: &crate::plan::Scratch,
-    quarantine: &crate::config::quarantine::Quarantine,
+    quarantine: &Quarantine,
 ) -> Outcome {
     let dir = match ScratchDir::create(scratch) {
         Ok(dir) => dir,
@@ -319,7 +331,7 @@ async fn run_batch(
     batch.config.env.insert("TMPDIR".into(), path.clone());
     batch.config.env.insert("WARDEN_SCRATCH".into(), path);
     let mut outcome = retry::with_retries(sup, &batch, tx, stop).await;
-    retry::apply_quarantine(&mut outcome, quarantine);
+    quarantine.mark(&mut outcome);
     dir.finish(scratch.keep, &mut outcome);
     outcome
 }
@@ -355,13 +367,9 @@ async fn post(
     tx: &message::Sender,
     stop: watch::Receiver<Stop>,
     deadline: Option<Deadline>,
-    batches_ok: bool,
+    failed: bool,
 ) {
-    let run_status = match stop.borrow().cause() {
-        Some(cause) => cause.run_status(),
-        None if batches_ok => "passed",
-        None => "failed",
-    };
+    let run_status = verdict::decide(stop.borrow().cause(), failed).status;
     for step in &plan.post {
         if let Stop::Killing { cause } = *stop.borrow() {
             not_run(
@@ -374,7 +382,7 @@ async fn post(
         let mut step = step.clone();
         step.config
             .env
-            .insert("WARDEN_RUN_STATUS".into(), run_status.into());
+            .insert("WARDEN_RUN_STATUS".into(), run_status.as_str().into());
         if let Some(d) = deadline {
             let left =
                 d.at.saturating_duration_since(tokio::time::Instant::now())
@@ -432,23 +440,13 @@ fn not_run(tx: &message::Sender, unit: &PlannedBatch, why: &str) {
         ),
     );
 }
-
-/// Whether a phase's outcome should make the run fail.
-pub fn fails_run(o: &Outcome, flaky: FlakyPolicy) -> bool {
-    let failed = match o.status {
-        Status::Flaky => flaky == FlakyPolicy::Fail,
-        status => !status.is_success(),
-    };
-    o.phase.counts_for_run() && failed && o.quarantined.is_none()
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
     use std::time::Instant;
 
     use super::*;
-    use crate::outcome::Phase;
+    use crate::phase::Phase;
 
     fn name(s: &str) -> BatchName {
         BatchName::new(s).expect("test names are valid")

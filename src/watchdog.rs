@@ -27,26 +27,6 @@ pub enum StopCause {
     Signal(i32),
 }
 
-impl StopCause {
-    /// The exit code the runner ends with because of this cause, if it
-    /// overrides the one the batches' statuses give.
-    pub fn exit_code(self) -> Option<u8> {
-        match self {
-            StopCause::Deadline { .. } => None,
-            StopCause::Signal(libc::SIGINT) => Some(130),
-            StopCause::Signal(_) => Some(143),
-        }
-    }
-
-    /// `WARDEN_RUN_STATUS` for post steps.
-    pub fn run_status(self) -> &'static str {
-        match self {
-            StopCause::Deadline { .. } => "deadline",
-            StopCause::Signal(_) => "interrupted",
-        }
-    }
-}
-
 impl fmt::Display for StopCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -5,7 +5,7 @@ mod common;
 
 use std::fs;
 
-use common::{Kind, Warden};
+use common::{Kind, Warden, q};
 
 fn with_list(list: &str) -> Warden {
     let w = Warden::pgroup().run_section("quarantine = \"quarantine.toml\"");
@@ -36,6 +36,22 @@ fn quarantined_failure_warns_and_passing_one_is_listed() {
         "quarantined: flaky on arm64 (https://example.org/issues/42): does not fail the run",
     );
     r.assert_stdout_contains("warden: quarantined but passing: net-tcp (flaky on arm64");
+}
+
+/// Post steps hear the status the exit code gives: a quarantined failure
+/// fails nothing, so the run passed.
+#[test]
+fn post_steps_hear_the_run_status_of_the_exit_code() {
+    let w = with_list(NET).shell("net-udp", "exit 1", "");
+    let out = w.path_str("post-saw");
+    let r = w
+        .config_append(&format!(
+            "[[post]]\nname = \"record\"\nshell = {}\n",
+            q(&format!("echo \"$WARDEN_RUN_STATUS\" > {out}"))
+        ))
+        .run();
+    r.assert_code(0);
+    assert_eq!(fs::read_to_string(r.path("post-saw")).unwrap(), "passed\n");
 }
 
 #[test]

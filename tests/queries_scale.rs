@@ -11,10 +11,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use warden::history::model::{
-    BatchRecord, Label, Labels, ResultStatus, RunRecord, RunSource, TestRecord,
-};
+use warden::history::model::{BatchRecord, Label, Labels, RunRecord, RunSource, TestRecord};
 use warden::history::{Access, Db, Location};
+use warden::phase::Phase;
+use warden::status::{RunStatus, Status, TestStatus};
 
 const TESTS: usize = 10_000;
 const RUNS: usize = 100;
@@ -81,8 +81,8 @@ async fn seed_scale_history() {
         let mut suites: Vec<BatchRecord> = (0..SUITES)
             .map(|s| BatchRecord {
                 name: format!("suite{s:02}"),
-                phase: "batch",
-                status: "passed".into(),
+                phase: Phase::Batch,
+                status: Status::Passed,
                 reason: String::new(),
                 started: at,
                 duration: Duration::from_millis(60_000 + rng.below(30_000)),
@@ -93,27 +93,27 @@ async fn seed_scale_history() {
             .collect();
         for t in 0..TESTS {
             let status = if REGRESSED.contains(&t) && k >= RUNS - 2 * REGRESSED_RUNS && k % 2 == 0 {
-                ResultStatus::Failed
+                TestStatus::Failed
             } else if t % FLAKY_EVERY == 0 && rng.below(10) == 0 {
                 if rng.below(2) == 0 {
-                    ResultStatus::Failed
+                    TestStatus::Failed
                 } else {
-                    ResultStatus::Flaky
+                    TestStatus::Flaky
                 }
             } else if t % 97 == 0 {
-                ResultStatus::Skipped
+                TestStatus::Skipped(None)
             } else {
-                ResultStatus::Passed
+                TestStatus::Passed
             };
             suites[t % SUITES].tests.push(TestRecord {
                 name: name(t),
+                message: (status == TestStatus::Failed).then(|| "assertion failed".into()),
                 status,
                 duration: Some(Duration::from_millis(1 + rng.below(2_000))),
-                message: (status == ResultStatus::Failed).then(|| "assertion failed".into()),
             });
         }
         db.record_batches(run, &suites).await.unwrap();
-        db.finish_run(run, "passed", at + Duration::from_secs(1800))
+        db.finish_run(run, RunStatus::Passed, at + Duration::from_secs(1800))
             .await
             .unwrap();
     }

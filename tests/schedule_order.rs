@@ -13,6 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 use common::{Warden, block_on};
 use warden::history::model::{BatchRecord, Labels, RunRecord, RunSource};
 use warden::history::{Access, Db, Location};
+use warden::phase::Phase;
+use warden::status::{RunStatus, Status};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -36,8 +38,8 @@ fn seed(db: &Path, runs: &[(SystemTime, &[(&str, u64)])]) {
             for (name, ms) in *batches {
                 let b = BatchRecord {
                     name: (*name).into(),
-                    phase: "batch",
-                    status: "passed".into(),
+                    phase: Phase::Batch,
+                    status: Status::Passed,
                     reason: "exit code 0".into(),
                     started: *at,
                     duration: Duration::from_millis(*ms),
@@ -48,7 +50,7 @@ fn seed(db: &Path, runs: &[(SystemTime, &[(&str, u64)])]) {
                 store.record_batch(id, &b).await.expect("record_batch");
             }
             store
-                .finish_run(id, "passed", *at + Duration::from_secs(3600))
+                .finish_run(id, RunStatus::Passed, *at + Duration::from_secs(3600))
                 .await
                 .expect("finish_run");
         }

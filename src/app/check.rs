@@ -102,7 +102,7 @@ fn print_unit(b: &crate::plan::PlannedBatch) {
         config::Command::Shell(s) => format!("sh -c {s:?}"),
     };
     let required = match b.phase {
-        crate::outcome::Phase::Post { required: true } => " (required)",
+        crate::phase::Phase::Post { required: true } => " (required)",
         _ => "",
     };
     out!("  {}{required}: {what}", c.name);

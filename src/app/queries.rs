@@ -18,10 +18,11 @@ use serde::Serialize;
 use super::exit::{EXIT_BAD_INPUT, EXIT_PASSED};
 use crate::cli::{DurationsArgs, FlakyArgs, Format, HistoryArgs, QueryArgs, RegressedArgs};
 use crate::duration;
-use crate::history::model::{ResultStatus, valid_label_key};
+use crate::history::model::valid_label_key;
 use crate::history::query::{self, Filter, Subject};
 use crate::history::{Access, Db, HistoryError};
 use crate::report::table::{Column, Table};
+use crate::status::TestStatus;
 use crate::text::inert;
 
 /// Tables fit a terminal this wide.
@@ -100,7 +101,7 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
     if hidden > 0 {
         out!("… {hidden} earlier results not shown (--limit 0 shows all)");
     }
-    let strip: Vec<char> = shown.iter().map(|e| mark(e.status)).collect();
+    let strip: Vec<char> = shown.iter().map(|e| mark(&e.status)).collect();
     for chunk in strip.chunks(WIDTH) {
         out!("{}", chunk.iter().collect::<String>());
     }
@@ -121,7 +122,7 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
             e.duration
                 .map(duration::rounded)
                 .unwrap_or_else(|| "-".into()),
-            e.run_status.clone(),
+            e.run_status.to_string(),
             e.commit
                 .as_ref()
                 .map_or_else(|| "-".into(), |c| c.chars().take(12).collect()),
@@ -129,7 +130,7 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
             e.labels.clone(),
         ]);
         if let Some(m) = &e.message
-            && matches!(e.status, ResultStatus::Failed | ResultStatus::Flaky)
+            && matches!(e.status, TestStatus::Failed | TestStatus::Flaky)
         {
             table.note(m.clone());
         }
@@ -281,12 +282,12 @@ fn window(q: &QueryArgs) -> String {
     query::describe_window(&duration::exact(q.since), &q.labels)
 }
 
-fn mark(s: ResultStatus) -> char {
+fn mark(s: &TestStatus) -> char {
     match s {
-        ResultStatus::Passed => '.',
-        ResultStatus::Failed => 'F',
-        ResultStatus::Flaky => 'R',
-        ResultStatus::Skipped => 's',
+        TestStatus::Passed => '.',
+        TestStatus::Failed | TestStatus::Error(_) => 'F',
+        TestStatus::Flaky => 'R',
+        TestStatus::Skipped(_) => 's',
     }
 }
 

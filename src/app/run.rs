@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use super::containment::{layers_line, pid_ns_layer, run_id};
-use super::exit::{EXIT_FAILED, EXIT_PASSED, exit_code};
 use super::plan::load_plan;
 use super::reap::reap_before_run;
 use super::schedule;
@@ -20,13 +19,14 @@ use crate::history::Location;
 use crate::history::model::{RunRecord, RunSource};
 use crate::history::origin::Origin;
 use crate::history::recorder::{Recorded, Recorder};
-use crate::outcome::{Outcome, Phase};
+use crate::outcome::Outcome;
 use crate::plan::{Overrides, Plan};
 use crate::report::{JunitWriter, LiveJunit, SummaryReport, Terminal, TerminalMode};
 use crate::runner;
 use crate::supervisor::Supervisor;
 use crate::supervisor::containment::Mode;
 use crate::supervisor::reaper::Reaper;
+use crate::verdict::{self, Verdict};
 use crate::watchdog::{self, Deadline};
 
 pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
@@ -142,24 +142,19 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         Ok((result, history, summary.into_summary(), run_errors))
     })?;
     let outcomes = result.outcomes;
-    let mut code = exit_code(&outcomes, result.stopped, plan.flaky);
     run_errors.extend(artifacts_errors(&outcomes));
-    // The run's own failure: its results are incomplete, so it cannot pass.
-    if !run_errors.is_empty() && code == EXIT_PASSED {
-        code = EXIT_FAILED;
-    }
-    let quarantine = quarantine_notes(&plan, &outcomes);
-    if !quarantine.valid && code == EXIT_PASSED {
-        code = EXIT_FAILED;
-    }
-    let recorded = recorder.map(|r| {
-        let status = match result.stopped {
-            Some(cause) => cause.run_status(),
-            None if code == EXIT_PASSED => "passed",
-            None => "failed",
-        };
-        runtime.block_on(r.finish(status, history_wait(deadline)))
-    });
+    let today = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).date_naive();
+    let quarantine = plan.quarantine.notes(&outcomes, today);
+    // The run's own failures fail it too: its results are incomplete (run
+    // errors), or its quarantine list has rotted.
+    let failed = outcomes.iter().any(|o| verdict::fails_run(o, plan.flaky))
+        || !run_errors.is_empty()
+        || !quarantine.valid;
+    let Verdict {
+        status,
+        exit_code: code,
+    } = verdict::decide(result.stopped, failed);
+    let recorded = recorder.map(|r| runtime.block_on(r.finish(status, history_wait(deadline))));
     if let Some(r) = &recorded {
         summary.add_note(history_line(r));
     }
@@ -233,50 +228,6 @@ fn history_line(r: &Recorded) -> String {
         r.run,
         r.problems.join("; ")
     )
-}
-
-struct QuarantineNotes {
-    out: Vec<String>,
-    err: Vec<String>,
-    /// False when an entry expired: the list must not rot.
-    valid: bool,
-}
-
-/// Lists quarantined batches that pass, and entries past their `until`
-/// (which fail the run, so the list can't rot).
-fn quarantine_notes(plan: &Plan, outcomes: &[Outcome]) -> QuarantineNotes {
-    let q = &plan.quarantine;
-    let mut notes = QuarantineNotes {
-        out: Vec::new(),
-        err: Vec::new(),
-        valid: true,
-    };
-    for o in outcomes {
-        if o.phase == Phase::Batch
-            && o.status.is_success()
-            && let Some(e) = q.find(o.name.as_str())
-        {
-            notes.out.push(format!(
-                "warden: quarantined but passing: {} ({}): consider removing `{}` from {}",
-                o.name,
-                e.describe(),
-                e.pattern,
-                q.path.display()
-            ));
-        }
-    }
-    let today = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).date_naive();
-    for e in q.entries.iter().filter(|e| e.expired(today)) {
-        notes.valid = false;
-        notes.err.push(format!(
-            "warden: quarantine entry `{}` in {} expired on {}: {}; fix the test or move `until`",
-            e.pattern,
-            q.path.display(),
-            e.until.map(|d| d.to_string()).unwrap_or_default(),
-            e.describe()
-        ));
-    }
-    notes
 }
 
 /// Who holds an artifacts lock, for the refusal another run prints.

@@ -13,11 +13,10 @@ mod name;
 mod output;
 mod parse;
 mod pattern;
-pub mod quarantine;
 mod raw;
 mod resources;
 mod run;
-mod span;
+pub(crate) mod span;
 #[cfg(test)]
 mod tests;
 mod unit;

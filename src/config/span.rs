@@ -11,17 +11,17 @@ use super::ConfigError;
 
 /// Where errors point: the file's name and text, to turn byte spans into
 /// line and column.
-pub(super) struct Source<'a> {
+pub(crate) struct Source<'a> {
     path: &'a Path,
     text: &'a str,
 }
 
 impl<'a> Source<'a> {
-    pub(super) fn new(path: &'a Path, text: &'a str) -> Source<'a> {
+    pub(crate) fn new(path: &'a Path, text: &'a str) -> Source<'a> {
         Source { path, text }
     }
 
-    pub(super) fn error(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn error(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
         let (line, column) = line_column(self.text, span.start);
         ConfigError::Invalid {
             path: self.path.to_path_buf(),

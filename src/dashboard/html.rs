@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
 use super::params::{Params, label_pair};
-use crate::history::model::ResultStatus;
 use crate::history::query::rfc3339;
+use crate::status::{RunStatus, Status, TestStatus};
 use crate::text::inert_lines;
 
 /// Which page is open, for the navigation bar.
@@ -173,24 +173,45 @@ pub fn duration(d: Option<Duration>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// A status word, coloured by what kind of end it is.
-pub fn status(s: &str) -> Markup {
-    html! { span class={ "status " (status_class(s)) } { (s) } }
+/// A status word, coloured by what kind of end it is: `class` is one of
+/// `passed`, `flaky`, `skipped`, `incomplete`, `failed` (the stylesheet's).
+fn status(word: &str, class: &'static str) -> Markup {
+    html! { span class={ "status " (class) } { (word) } }
 }
 
-pub fn result_status(s: ResultStatus) -> Markup {
-    status(s.as_str())
+pub fn test_status(s: &TestStatus) -> Markup {
+    let class = match s {
+        TestStatus::Passed => "passed",
+        TestStatus::Flaky => "flaky",
+        TestStatus::Skipped(_) => "skipped",
+        TestStatus::Failed | TestStatus::Error(_) => "failed",
+    };
+    status(s.as_str(), class)
 }
 
-/// One of a fixed set of class names, whatever the stored text says.
-pub fn status_class(s: &str) -> &'static str {
-    match s {
-        "passed" => "passed",
-        "flaky" => "flaky",
-        "skipped" | "not-run" => "skipped",
-        "incomplete" => "incomplete",
-        _ => "failed",
-    }
+pub fn batch_status(s: Status) -> Markup {
+    let class = match s {
+        Status::Passed => "passed",
+        Status::Flaky => "flaky",
+        Status::NotRun => "skipped",
+        Status::Failed
+        | Status::Crashed
+        | Status::TimedOut
+        | Status::Leaked
+        | Status::Aborted
+        | Status::Deadline
+        | Status::Interrupted => "failed",
+    };
+    status(s.as_str(), class)
+}
+
+pub fn run_status(s: RunStatus) -> Markup {
+    let class = match s {
+        RunStatus::Passed => "passed",
+        RunStatus::Incomplete => "incomplete",
+        RunStatus::Failed | RunStatus::Deadline | RunStatus::Interrupted => "failed",
+    };
+    status(s.as_str(), class)
 }
 
 /// The first `n` characters of a commit, or `-`.

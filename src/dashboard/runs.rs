@@ -17,7 +17,9 @@ use super::params::Params;
 use super::response::{api_response, page_response};
 use super::state::{App, Dashboard};
 use super::svg;
+use crate::history::model::RunSource;
 use crate::history::query::{self, BatchSummary, FailingTest, RunSummary};
+use crate::status::Status;
 
 /// Runs a page lists unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 50;
@@ -88,7 +90,7 @@ fn list_html(p: &Params, runs: &[RunSummary], labels: &BTreeMap<String, Vec<Stri
                     @for (r, trend) in runs.iter().zip(&trends) {
                         tr {
                             td { a href=(html::run_href(&r.uuid)) { (html::time(r.started)) } }
-                            td { (html::status(&r.status)) }
+                            td { (html::run_status(r.status)) }
                             td.num { (html::duration(r.duration)) }
                             td.num { (r.pass_rate.map(html::percent).unwrap_or_else(|| "-".into())) }
                             td { (svg::sparkline(trend, &format!("pass rate of the last {} runs with these labels", trend.len()))) }
@@ -141,7 +143,7 @@ async fn one(d: &Dashboard, uuid: &str) -> Result<RunView, Error> {
             let log_url = file
                 .as_ref()
                 .map(|_| format!("{}/log/{}", html::run_href(&detail.run.uuid), b.id));
-            let interesting = b.status != "passed" || failing_batches.contains(&b.id);
+            let interesting = b.status != Status::Passed || failing_batches.contains(&b.id);
             let log_excerpt = file
                 .filter(|_| interesting)
                 .and_then(|f| logs::tail(f, logs::EXCERPT_BYTES, logs::EXCERPT_LINES))
@@ -179,7 +181,7 @@ fn run_html(v: &RunView) -> Markup {
     let body = html! {
         h1 { "Run " code { (r.uuid) } }
         dl.facts {
-            dt { "Status" } dd { (html::status(&r.status)) }
+            dt { "Status" } dd { (html::run_status(r.status)) }
             dt { "Started (UTC)" } dd { (html::time(r.started)) }
             dt { "Duration" } dd { (html::duration(r.duration)) }
             dt { "Results" } dd {
@@ -190,7 +192,7 @@ fn run_html(v: &RunView) -> Markup {
             dt { "Commit" } dd { (r.commit.as_deref().unwrap_or("-")) }
             dt { "Branch" } dd { (r.branch.as_deref().unwrap_or("-")) }
             dt { "Host" } dd { (r.host) }
-            dt { "Recorded by" } dd { (if r.source == "import" { "warden import" } else { "warden run" }) }
+            dt { "Recorded by" } dd { (match r.source { RunSource::Import => "warden import", RunSource::Run => "warden run" }) }
         }
         h2 { "Batches" }
         table.batches {
@@ -203,7 +205,7 @@ fn run_html(v: &RunView) -> Markup {
                     tr {
                         td { (b.batch.name) }
                         td { (b.batch.phase) }
-                        td { (html::status(&b.batch.status)) }
+                        td { (html::batch_status(b.batch.status)) }
                         td { (b.batch.reason) }
                         td.num { (html::duration(Some(b.batch.duration))) }
                         td.num { (b.batch.attempts) }
@@ -230,7 +232,7 @@ fn run_html(v: &RunView) -> Markup {
                     @for t in &v.failing {
                         tr {
                             td { a href=(html::test_href(&p, &t.test)) { (t.test) } }
-                            td { (html::result_status(t.status)) }
+                            td { (html::test_status(&t.status)) }
                             td { (t.batch.and_then(|id| batch_name.get(&id).copied()).unwrap_or("-")) }
                             td.num { (html::duration(t.duration)) }
                             td { @if let Some(m) = &t.message { code.message { (m) } } }

@@ -7,14 +7,14 @@ use std::time::SystemTime;
 
 use maud::{Markup, html};
 
-use crate::history::model::ResultStatus;
+use crate::status::TestStatus;
 
-pub fn colour(s: ResultStatus) -> &'static str {
+pub fn colour(s: &TestStatus) -> &'static str {
     match s {
-        ResultStatus::Passed => "#2f9e44",
-        ResultStatus::Failed => "#e03131",
-        ResultStatus::Flaky => "#f08c00",
-        ResultStatus::Skipped => "#adb5bd",
+        TestStatus::Passed => "#2f9e44",
+        TestStatus::Failed | TestStatus::Error(_) => "#e03131",
+        TestStatus::Flaky => "#f08c00",
+        TestStatus::Skipped(_) => "#adb5bd",
     }
 }
 
@@ -66,7 +66,7 @@ pub fn sparkline(rates: &[f64], title: &str) -> Markup {
 
 /// One result in a [`strip`].
 pub struct Cell {
-    pub status: ResultStatus,
+    pub status: TestStatus,
     /// Where a click goes (the run).
     pub href: String,
     /// The tooltip.
@@ -90,7 +90,7 @@ pub fn strip(cells: &[Cell]) -> Markup {
                 a href=(c.href) {
                     rect class={ "cell " (c.status.as_str()) }
                         x=((i % STRIP_ROW) * (CW + GAP)) y=((i / STRIP_ROW) * (CH + GAP))
-                        width=(CW) height=(CH) rx="2" fill=(colour(c.status)) {
+                        width=(CW) height=(CH) rx="2" fill=(colour(&c.status)) {
                         title { (c.title) }
                     }
                 }
@@ -105,7 +105,7 @@ pub const STRIP_ROW: usize = 60;
 pub struct Point {
     pub time: SystemTime,
     pub ms: i64,
-    pub status: ResultStatus,
+    pub status: TestStatus,
     pub title: String,
     /// The rolling percentiles up to this result.
     pub p50: i64,
@@ -161,7 +161,7 @@ pub fn duration_chart(points: &[Point], window: usize) -> Markup {
                 polyline.p90 points=(line(|p| p.p90)) fill="none" stroke="#9c36b5" stroke-width="2" stroke-dasharray="6 3" {}
             }
             @for p in points {
-                circle.point cx=(n(x(p.time))) cy=(n(y(p.ms as f64))) r="3" fill=(colour(p.status)) {
+                circle.point cx=(n(x(p.time))) cy=(n(y(p.ms as f64))) r="3" fill=(colour(&p.status)) {
                     title { (p.title) }
                 }
             }
@@ -234,7 +234,7 @@ mod tests {
             .map(|i| Point {
                 time: t + Duration::from_secs(3600 * i),
                 ms: 10 * (i as i64 + 1),
-                status: ResultStatus::Passed,
+                status: TestStatus::Passed,
                 title: "<script>x</script>".into(),
                 p50: 10,
                 p90: 30,
@@ -250,7 +250,7 @@ mod tests {
         );
 
         let cells = [Cell {
-            status: ResultStatus::Failed,
+            status: TestStatus::Failed,
             href: "/runs/a\"b".into(),
             title: "<b>".into(),
         }];

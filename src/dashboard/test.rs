@@ -16,10 +16,10 @@ use super::params::Params;
 use super::response::{api_response, page_response};
 use super::state::{App, Dashboard};
 use super::svg;
-use crate::history::model::ResultStatus;
 use crate::history::model::{duration_millis, from_duration_millis};
 use crate::history::query::durations::percentile;
 use crate::history::query::{self, DurationRow, HistoryEntry, rfc3339};
+use crate::status::TestStatus;
 
 /// Results shown unless `limit` says otherwise (the newest).
 const DEFAULT_LIMIT: usize = 200;
@@ -94,7 +94,7 @@ async fn load(d: &Dashboard, p: &Params) -> Result<TestView, Error> {
 fn rolling(results: &[HistoryEntry]) -> Vec<Rolling> {
     let measured: Vec<(&HistoryEntry, i64)> = results
         .iter()
-        .filter(|e| e.status != ResultStatus::Skipped)
+        .filter(|e| !e.status.is_skipped())
         .filter_map(|e| Some((e, duration_millis(e.duration?))))
         .collect();
     measured
@@ -152,12 +152,12 @@ fn describe(e: &HistoryEntry) -> String {
 }
 
 fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> Markup {
-    let count = |s: ResultStatus| v.results.iter().filter(|e| e.status == s).count();
+    let count = |s: TestStatus| v.results.iter().filter(|e| e.status == s).count();
     let cells: Vec<svg::Cell> = v
         .results
         .iter()
         .map(|e| svg::Cell {
-            status: e.status,
+            status: e.status.clone(),
             href: html::run_href(&e.run),
             title: describe(e),
         })
@@ -172,7 +172,7 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
             Some(svg::Point {
                 time: e.time,
                 ms: r.duration_ms,
-                status: e.status,
+                status: e.status.clone(),
                 title: describe(e),
                 p50: r.p50_ms,
                 p90: r.p90_ms,
@@ -195,8 +195,8 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
                 a href=({ let mut all = keep.clone(); all.limit = Some(0); all.href("/test") }) { "all" }
                 ")"
             }
-            ": " (count(ResultStatus::Passed)) " passed, " (count(ResultStatus::Failed)) " failed, "
-            (count(ResultStatus::Flaky)) " flaky, " (count(ResultStatus::Skipped)) " skipped"
+            ": " (count(TestStatus::Passed)) " passed, " (count(TestStatus::Failed)) " failed, "
+            (count(TestStatus::Flaky)) " flaky, " (count(TestStatus::Skipped(None))) " skipped"
             @if let Some(d) = &v.durations {
                 "; p50 " (html::duration(Some(d.p50))) ", p90 " (html::duration(Some(d.p90)))
                 ", max " (html::duration(Some(d.max)))
@@ -227,15 +227,15 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
                     @for e in v.results.iter().rev() {
                         tr {
                             td { a href=(html::run_href(&e.run)) { (html::time(e.time)) } }
-                            td { (html::result_status(e.status)) }
+                            td { (html::test_status(&e.status)) }
                             td.num { (html::duration(e.duration)) }
-                            td { (html::status(&e.run_status)) }
+                            td { (html::run_status(e.run_status)) }
                             td { (html::commit(e.commit.as_deref(), 12)) }
                             td { (e.branch.as_deref().unwrap_or("-")) }
                             td { (html::labels(&e.labels)) }
                             td { (e.batch.as_deref().unwrap_or("-")) }
                         }
-                        @if let Some(m) = e.message.as_deref().filter(|_| matches!(e.status, ResultStatus::Failed | ResultStatus::Flaky)) {
+                        @if let Some(m) = e.message.as_deref().filter(|_| matches!(e.status, TestStatus::Failed | TestStatus::Flaky)) {
                             tr.message { td colspan="8" { code.message { (m) } } }
                         }
                     }
@@ -251,7 +251,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn entry(k: u64, status: ResultStatus, ms: Option<u64>) -> HistoryEntry {
+    fn entry(k: u64, status: TestStatus, ms: Option<u64>) -> HistoryEntry {
         HistoryEntry {
             test: "t".into(),
             time: SystemTime::UNIX_EPOCH + Duration::from_secs(k),
@@ -261,7 +261,7 @@ mod tests {
             branch: None,
             labels: String::new(),
             run: format!("r{k}"),
-            run_status: "passed".into(),
+            run_status: crate::status::RunStatus::Passed,
             batch: None,
             message: None,
         }
@@ -270,11 +270,11 @@ mod tests {
     #[test]
     fn rolling_percentiles_look_back_ten_measured_results() {
         let mut results: Vec<HistoryEntry> = (1..=12)
-            .map(|k| entry(k, ResultStatus::Passed, Some(10 * k)))
+            .map(|k| entry(k, TestStatus::Passed, Some(10 * k)))
             .collect();
         // Skipped and unmeasured results are not points.
-        results.insert(3, entry(100, ResultStatus::Skipped, Some(5000)));
-        results.insert(5, entry(101, ResultStatus::Failed, None));
+        results.insert(3, entry(100, TestStatus::Skipped(None), Some(5000)));
+        results.insert(5, entry(101, TestStatus::Failed, None));
         let r = rolling(&results);
         assert_eq!(r.len(), 12);
         let got: Vec<(i64, i64, i64)> = r

@@ -18,9 +18,9 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder};
 
 use super::location::Location;
-use super::model::{
-    BatchRecord, ResultStatus, RunRecord, TestRecord, duration_millis, unix_millis,
-};
+use super::model::{BatchRecord, RunRecord, duration_millis, unix_millis};
+use super::results::Results;
+use crate::status::RunStatus;
 
 /// How long a write waits for a store that is locked or a server that does
 /// not answer before it gives up (and the run goes on without it).
@@ -80,7 +80,7 @@ pub type RunId = i64;
 pub struct FinishedRun<'a> {
     pub run: &'a RunRecord,
     pub batches: &'a [BatchRecord],
-    pub status: &'a str,
+    pub status: RunStatus,
     pub ended: SystemTime,
 }
 
@@ -93,39 +93,6 @@ const INSERT_BATCH: &str = "INSERT INTO batches \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
 const INSERT_ATTEMPT: &str = "INSERT INTO attempts (batch_id, number, status, reason, duration_ms) \
      VALUES ($1, $2, $3, $4, $5)";
-
-/// The results of one batch as the write path reads them, by index: a
-/// batch record's own list (imports, tests), or the recorder's compact
-/// table (a million results in a few tens of MB).
-pub trait Results: Sync {
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// The test's full name (`batch/test/subtest`).
-    fn name(&self, i: usize) -> &str;
-    fn status(&self, i: usize) -> ResultStatus;
-    fn duration(&self, i: usize) -> Option<Duration>;
-    fn message(&self, i: usize) -> Option<&str>;
-}
-
-impl Results for Vec<TestRecord> {
-    fn len(&self) -> usize {
-        Vec::len(self)
-    }
-    fn name(&self, i: usize) -> &str {
-        &self[i].name
-    }
-    fn status(&self, i: usize) -> ResultStatus {
-        self[i].status
-    }
-    fn duration(&self, i: usize) -> Option<Duration> {
-        self[i].duration
-    }
-    fn message(&self, i: usize) -> Option<&str> {
-        self[i].message.as_deref()
-    }
-}
 
 /// A batch to write: its record (whose own `tests` are not read) and its results.
 #[derive(Clone, Copy)]
@@ -222,8 +189,8 @@ macro_rules! insert_batches {
             let batch_id: i64 = sqlx::query_scalar(INSERT_BATCH)
                 .bind(run)
                 .bind(&batch.name)
-                .bind(batch.phase)
-                .bind(&batch.status)
+                .bind(batch.phase.as_str())
+                .bind(batch.status.as_str())
                 .bind(&batch.reason)
                 .bind(unix_millis(batch.started))
                 .bind(duration_millis(batch.duration))
@@ -235,7 +202,7 @@ macro_rules! insert_batches {
                 sqlx::query(INSERT_ATTEMPT)
                     .bind(batch_id)
                     .bind(n as i64 + 1)
-                    .bind(&a.status)
+                    .bind(a.status.as_str())
                     .bind(&a.reason)
                     .bind(duration_millis(a.duration))
                     .execute(&mut *$tx)
@@ -270,12 +237,14 @@ macro_rules! insert_batches {
                 row.push_bind(test_id)
                     .push_bind(run)
                     .push_bind(batch_ids[k - range.start])
-                    .push_bind(results.status(i).code())
+                    .push_bind(i64::from(results.status(i).code()))
                     .push_bind(results.duration(i).map(duration_millis))
                     .push_bind(results.message(i));
             });
-            // A name twice in one run (a JUnit file listing a test twice)
-            // keeps its first result; importers merge first.
+            // A name twice in one batch was merged before
+            // (`results::one_per_name`); twice in one run (an imported
+            // suite's test named like another suite's path) keeps the
+            // first result.
             q.push(" ON CONFLICT (test_id, run_id) DO NOTHING");
             q.build().execute(&mut *$tx).await?;
         }
@@ -545,11 +514,11 @@ impl Db {
         })
     }
 
-    pub async fn finish_run(&self, run: RunId, status: &str, ended: SystemTime) -> Result<()> {
+    pub async fn finish_run(&self, run: RunId, status: RunStatus, ended: SystemTime) -> Result<()> {
         with_pool!(self, p => {
             sqlx::query(FINISH_RUN)
                 .bind(unix_millis(ended))
-                .bind(status)
+                .bind(status.as_str())
                 .bind(run)
                 .execute(p)
                 .await?;
@@ -611,7 +580,7 @@ impl Db {
                 insert_batches!(tx, id, &all, range, &ids);
                 sqlx::query(FINISH_RUN)
                     .bind(unix_millis(r.ended))
-                    .bind(r.status)
+                    .bind(r.status.as_str())
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
@@ -759,7 +728,9 @@ fn open_error(location: &Location, source: sqlx::Error) -> HistoryError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::model::{AttemptRecord, Labels, ResultStatus, RunSource};
+    use crate::history::model::{AttemptRecord, Labels, RunSource, TestRecord};
+    use crate::phase::Phase;
+    use crate::status::{RunStatus, Status, TestStatus};
 
     fn run_record(uuid: &str) -> RunRecord {
         let mut labels = Labels::default();
@@ -775,17 +746,17 @@ mod tests {
         }
     }
 
-    fn batch(name: &str, tests: &[(&str, ResultStatus)]) -> BatchRecord {
+    fn batch(name: &str, tests: &[(&str, TestStatus)]) -> BatchRecord {
         BatchRecord {
             name: name.into(),
-            phase: "batch",
-            status: "failed".into(),
+            phase: Phase::Batch,
+            status: Status::Failed,
             reason: "exit code 1".into(),
             started: SystemTime::now(),
             duration: Duration::from_millis(1500),
             log: Some("/tmp/warden-artifacts/net.log".into()),
             attempts: vec![AttemptRecord {
-                status: "failed".into(),
+                status: Status::Failed,
                 reason: "exit code 1".into(),
                 duration: Duration::from_secs(1),
             }],
@@ -793,9 +764,9 @@ mod tests {
                 .iter()
                 .map(|(n, s)| TestRecord {
                     name: format!("{name}/{n}"),
-                    status: *s,
+                    status: s.clone(),
                     duration: Some(Duration::from_millis(7)),
-                    message: (*s == ResultStatus::Failed).then(|| "boom".into()),
+                    message: (*s == TestStatus::Failed).then(|| "boom".into()),
                 })
                 .collect(),
         }
@@ -811,21 +782,21 @@ mod tests {
             .await
             .unwrap()
             .without_id_cache();
-        let names = |range: std::ops::Range<usize>| -> Vec<(String, ResultStatus)> {
+        let names = |range: std::ops::Range<usize>| -> Vec<(String, TestStatus)> {
             range
                 .map(|i| {
                     let status = if i.is_multiple_of(7) {
-                        ResultStatus::Failed
+                        TestStatus::Failed
                     } else {
-                        ResultStatus::Passed
+                        TestStatus::Passed
                     };
                     (format!("t{i}"), status)
                 })
                 .collect()
         };
-        let record = |tests: Vec<(String, ResultStatus)>| {
-            let tests: Vec<(&str, ResultStatus)> =
-                tests.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        let record = |tests: Vec<(String, TestStatus)>| {
+            let tests: Vec<(&str, TestStatus)> =
+                tests.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
             batch("b", &tests)
         };
         let run1 = db.begin_run(&run_record("r1")).await.unwrap();
@@ -871,15 +842,15 @@ mod tests {
             run,
             &batch(
                 "net",
-                &[("a", ResultStatus::Passed), ("b", ResultStatus::Failed)],
+                &[("a", TestStatus::Passed), ("b", TestStatus::Failed)],
             ),
         )
         .await
         .unwrap();
-        db.record_batch(run, &batch("bpf", &[("a", ResultStatus::Flaky)]))
+        db.record_batch(run, &batch("bpf", &[("a", TestStatus::Flaky)]))
             .await
             .unwrap();
-        db.finish_run(run, "failed", SystemTime::now())
+        db.finish_run(run, RunStatus::Failed, SystemTime::now())
             .await
             .unwrap();
         let Pool::Sqlite(p) = &db.pool else { panic!() };

@@ -10,6 +10,7 @@ pub mod model;
 pub mod origin;
 pub mod query;
 pub mod recorder;
+pub mod results;
 
 pub use db::{Access, Db, HistoryError, RunId};
 pub use location::Location;

@@ -6,6 +6,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
+use crate::phase::Phase;
+use crate::status::{Status, TestStatus, Unknown};
 use crate::text::{MAX_MESSAGE, head};
 
 /// Labels of a run (`arch=x86_64 compiler=gcc`), from `--label k=v` and `[run] labels`.
@@ -106,52 +108,6 @@ impl FromIterator<Label> for Labels {
     }
 }
 
-/// How one test ended in one run, as stored (the codes are the database's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ResultStatus {
-    Passed,
-    Failed,
-    /// Failed, then passed on a retry within the same run.
-    Flaky,
-    Skipped,
-}
-
-impl ResultStatus {
-    pub fn code(self) -> i64 {
-        match self {
-            ResultStatus::Passed => 1,
-            ResultStatus::Failed => 2,
-            ResultStatus::Flaky => 3,
-            ResultStatus::Skipped => 4,
-        }
-    }
-
-    pub fn from_code(code: i64) -> Option<ResultStatus> {
-        Some(match code {
-            1 => ResultStatus::Passed,
-            2 => ResultStatus::Failed,
-            3 => ResultStatus::Flaky,
-            4 => ResultStatus::Skipped,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResultStatus::Passed => "passed",
-            ResultStatus::Failed => "failed",
-            ResultStatus::Flaky => "flaky",
-            ResultStatus::Skipped => "skipped",
-        }
-    }
-}
-
-impl fmt::Display for ResultStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Who wrote a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunSource {
@@ -167,6 +123,24 @@ impl RunSource {
             RunSource::Run => "run",
             RunSource::Import => "import",
         }
+    }
+}
+
+/// The word [`RunSource::as_str`] writes, back (a run row of the store).
+impl FromStr for RunSource {
+    type Err = Unknown;
+
+    fn from_str(s: &str) -> Result<RunSource, Unknown> {
+        [RunSource::Run, RunSource::Import]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| Unknown::new("run source", s))
+    }
+}
+
+impl serde::Serialize for RunSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -187,10 +161,9 @@ pub struct RunRecord {
 #[derive(Debug, Clone)]
 pub struct BatchRecord {
     pub name: String,
-    /// `setup`, `batch`, `post`, or `suite` for imported JUnit.
-    pub phase: &'static str,
-    /// A [`Status`](crate::status::Status) as text.
-    pub status: String,
+    /// [`Phase::Suite`] for imported JUnit.
+    pub phase: Phase,
+    pub status: Status,
     pub reason: String,
     pub started: SystemTime,
     pub duration: Duration,
@@ -204,7 +177,7 @@ pub struct BatchRecord {
 
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
-    pub status: String,
+    pub status: Status,
     pub reason: String,
     pub duration: Duration,
 }
@@ -215,7 +188,8 @@ pub struct TestRecord {
     /// `batch/test/subtest` for warden's own runs; `classname/name` for
     /// imported JUnit.
     pub name: String,
-    pub status: ResultStatus,
+    /// As stored ([`TestStatus::stored`]): no error, no skip reason.
+    pub status: TestStatus,
     pub duration: Option<Duration>,
     /// A short failure message (at most [`MAX_MESSAGE`] bytes).
     pub message: Option<String>,
@@ -269,19 +243,6 @@ mod tests {
         assert!("a b=x".parse::<Label>().is_err());
         assert!("arch=".parse::<Label>().is_err());
         assert_eq!("k=a=b".parse::<Label>().unwrap().value, "a=b");
-    }
-
-    #[test]
-    fn status_codes_round_trip() {
-        for s in [
-            ResultStatus::Passed,
-            ResultStatus::Failed,
-            ResultStatus::Flaky,
-            ResultStatus::Skipped,
-        ] {
-            assert_eq!(ResultStatus::from_code(s.code()), Some(s));
-        }
-        assert_eq!(ResultStatus::from_code(0), None);
     }
 
     #[test]

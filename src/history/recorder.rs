@@ -11,19 +11,23 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::db::{Access, BatchRows, Db, Results};
+use super::db::{Access, BatchRows, Db};
 use super::location::Location;
 use super::model::{
-    AttemptRecord, BatchRecord, ResultStatus, RunRecord, TestRecord, duration_millis, short_message,
+    AttemptRecord, BatchRecord, RunRecord, TestRecord, duration_millis, short_message,
 };
+use super::results::{Results, one_per_name, record};
 use crate::event::{Event, Reporter};
-use crate::outcome::{Outcome, Phase};
-use crate::parsers::TestStatus;
-use crate::status::Status;
+use crate::outcome::Outcome;
+use crate::phase::Phase;
+use crate::status::{RunStatus, Status, TestStatus};
 
 enum Message {
     Batch(Box<Batch>),
-    Finish { status: String, ended: SystemTime },
+    Finish {
+        status: RunStatus,
+        ended: SystemTime,
+    },
 }
 
 /// What became of the recording.
@@ -88,9 +92,9 @@ impl Recorder {
 
     /// Marks the run ended and waits for the writes, at most `within`: a
     /// store that hangs must not hold the run's exit.
-    pub async fn finish(self, status: &str, within: Duration) -> Recorded {
+    pub async fn finish(self, status: RunStatus, within: Duration) -> Recorded {
         let _ = self.tx.send(Message::Finish {
-            status: status.to_owned(),
+            status,
             ended: SystemTime::now(),
         });
         drop(self.tx);
@@ -218,7 +222,7 @@ async fn write_all(
             }
         }
         if let Some((status, ended)) = finish.take() {
-            match db.finish_run(id, &status, ended).await {
+            match db.finish_run(id, status, ended).await {
                 Ok(()) => recorded.finished = true,
                 Err(e) => problem(&mut recorded, format!("end of run not recorded: {e}")),
             }
@@ -279,38 +283,18 @@ impl Batch {
                 name.push_str(part);
             }
             let test = name.get(o.name.as_str().len() + 1..).unwrap_or_default();
-            let earlier = failed_before.get(test).copied();
-            let status = match &t.status {
-                TestStatus::Passed if earlier.is_some() => ResultStatus::Flaky,
-                TestStatus::Passed => ResultStatus::Passed,
-                TestStatus::Flaky => ResultStatus::Flaky,
-                TestStatus::Failed | TestStatus::Error(_) => ResultStatus::Failed,
-                TestStatus::Skipped(_) => ResultStatus::Skipped,
-            };
-            let message = match status {
-                ResultStatus::Failed | ResultStatus::Flaky => t
-                    .message
-                    .as_deref()
-                    .and_then(short_message)
-                    .or_else(|| earlier.and_then(short_message))
-                    .or_else(|| short_message(&t.output)),
-                ResultStatus::Skipped => match &t.status {
-                    TestStatus::Skipped(Some(why)) => short_message(why),
-                    _ => None,
-                },
-                _ => None,
-            };
-            results.push(&name, status, t.duration, message);
+            let (status, message) = record(t, failed_before.get(test).copied());
+            results.push(&name, &status, t.duration, message);
         }
         // A batch without tests is its own single test: flakiness and
         // durations are tracked for it the same way.
         if o.tests.is_empty() && o.phase == Phase::Batch {
             results.push(
                 o.name.as_str(),
-                match o.status {
-                    Status::Passed => ResultStatus::Passed,
-                    Status::Flaky => ResultStatus::Flaky,
-                    _ => ResultStatus::Failed,
+                &match o.status {
+                    Status::Passed => TestStatus::Passed,
+                    Status::Flaky => TestStatus::Flaky,
+                    _ => TestStatus::Failed,
                 },
                 Some(o.duration),
                 match o.status {
@@ -324,8 +308,8 @@ impl Batch {
         results.dedup();
         let record = BatchRecord {
             name: o.name.to_string(),
-            phase: o.phase.label(),
-            status: o.status.to_string(),
+            phase: o.phase,
+            status: o.status,
             reason: o.reason.clone(),
             started: o.started,
             duration: o.duration,
@@ -339,7 +323,7 @@ impl Batch {
                 .retried
                 .iter()
                 .map(|a| AttemptRecord {
-                    status: a.status.to_string(),
+                    status: a.status,
                     reason: a.reason.clone(),
                     duration: a.duration,
                 })
@@ -364,7 +348,9 @@ struct ResultTable {
     names: String,
     /// Where each name ends in `names`.
     ends: Vec<usize>,
-    statuses: Vec<ResultStatus>,
+    /// Each result's stored code ([`TestStatus::code`]): a byte, not the
+    /// status with room for a payload the store does not keep.
+    codes: Vec<u8>,
     /// Milliseconds, as stored; -1 for none.
     millis: Vec<i64>,
     /// The few results that have a message: (index, message), by index.
@@ -374,7 +360,7 @@ struct ResultTable {
 impl ResultTable {
     fn reserve(&mut self, results: usize, name_bytes: usize) {
         self.ends.reserve_exact(results);
-        self.statuses.reserve_exact(results);
+        self.codes.reserve_exact(results);
         self.millis.reserve_exact(results);
         self.names.reserve(results.saturating_mul(name_bytes));
     }
@@ -382,7 +368,7 @@ impl ResultTable {
     fn push(
         &mut self,
         name: &str,
-        status: ResultStatus,
+        status: &TestStatus,
         duration: Option<Duration>,
         message: Option<String>,
     ) {
@@ -391,62 +377,26 @@ impl ResultTable {
         }
         self.names.push_str(name);
         self.ends.push(self.names.len());
-        self.statuses.push(status);
+        self.codes.push(status.code());
         self.millis.push(duration.map_or(-1, duration_millis));
     }
 
-    /// Test output can name one test twice (a TAP stream that repeats a
-    /// description); the store keeps one result per test and run: the
-    /// worst, where the name first appeared. Names are compared by hash
-    /// first, so finding none (the usual case) copies no name.
+    /// One result per name ([`one_per_name`]): the store keeps one per
+    /// test and run.
     fn dedup(&mut self) {
-        use std::hash::BuildHasher;
-        let n = self.len();
-        let state = std::collections::hash_map::RandomState::new();
-        let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::with_capacity(n);
-        let mut again: std::collections::HashSet<u64> = std::collections::HashSet::new();
-        for i in 0..n {
-            let h = state.hash_one(self.name(i));
-            if !seen.insert(h) {
-                again.insert(h);
-            }
-        }
-        drop(seen);
-        if again.is_empty() {
+        let Some(kept) = one_per_name(self) else {
             return;
-        }
-        // Only names whose hash came twice, compared whole: which result
-        // each keeps, and where.
-        let mut first: std::collections::HashMap<&str, (usize, usize)> = Default::default();
-        let mut keep: Vec<Option<usize>> = (0..n).map(Some).collect();
-        for i in 0..n {
-            if !again.contains(&state.hash_one(self.name(i))) {
-                continue;
-            }
-            let name = self.name(i);
-            match first.get_mut(name) {
-                None => {
-                    first.insert(name, (i, i));
-                }
-                Some((at, worst)) => {
-                    if severity(self.statuses[i]) > severity(self.statuses[*worst]) {
-                        *worst = i;
-                    }
-                    keep[*at] = Some(*worst);
-                    keep[i] = None;
-                }
-            }
-        }
-        let mut kept = ResultTable::default();
-        for j in keep.into_iter().flatten() {
-            kept.push(
+        };
+        let mut table = ResultTable::default();
+        for j in kept {
+            table.push(
                 self.name(j),
-                self.statuses[j],
+                &self.status(j),
                 self.duration(j),
                 self.message(j).map(str::to_owned),
             );
         }
-        *self = kept;
+        *self = table;
     }
 }
 
@@ -461,8 +411,9 @@ impl Results for ResultTable {
         self.names.get(start..self.ends[i]).unwrap_or_default()
     }
 
-    fn status(&self, i: usize) -> ResultStatus {
-        self.statuses[i]
+    fn status(&self, i: usize) -> TestStatus {
+        // Every code was written by `TestStatus::code`: one `from_code` reads.
+        TestStatus::from_code(self.codes[i].into()).unwrap_or(TestStatus::Failed)
     }
 
     fn duration(&self, i: usize) -> Option<Duration> {
@@ -476,15 +427,6 @@ impl Results for ResultTable {
             .binary_search_by_key(&i, |(at, _)| *at)
             .ok()
             .map(|k| self.messages[k].1.as_str())
-    }
-}
-
-fn severity(s: ResultStatus) -> u8 {
-    match s {
-        ResultStatus::Skipped => 0,
-        ResultStatus::Passed => 1,
-        ResultStatus::Flaky => 2,
-        ResultStatus::Failed => 3,
     }
 }
 
@@ -520,17 +462,17 @@ mod tests {
             test("a", TestStatus::Passed),
         ];
         let b = batch_record(&o).unwrap();
-        let got: Vec<(&str, ResultStatus, Option<&str>)> = b
+        let got: Vec<(&str, TestStatus, Option<&str>)> = b
             .tests
             .iter()
-            .map(|t| (t.name.as_str(), t.status, t.message.as_deref()))
+            .map(|t| (t.name.as_str(), t.status.clone(), t.message.as_deref()))
             .collect();
         assert_eq!(
             got,
             [
-                ("net/a", ResultStatus::Failed, Some("a says")),
-                ("net/b/c", ResultStatus::Passed, None),
-                ("net/d", ResultStatus::Skipped, None),
+                ("net/a", TestStatus::Failed, Some("a says")),
+                ("net/b/c", TestStatus::Passed, None),
+                ("net/d", TestStatus::Skipped(None), None),
             ]
         );
         assert_eq!(b.tests[0].duration, Some(Duration::from_millis(3)));
@@ -541,7 +483,7 @@ mod tests {
         let b = batch_record(&outcome("vm", Status::TimedOut, "timed out after 5m")).unwrap();
         assert_eq!(b.tests.len(), 1);
         assert_eq!(b.tests[0].name, "vm");
-        assert_eq!(b.tests[0].status, ResultStatus::Failed);
+        assert_eq!(b.tests[0].status, TestStatus::Failed);
         assert_eq!(b.tests[0].message.as_deref(), Some("timed out after 5m"));
         assert!(batch_record(&outcome("x", Status::NotRun, "no")).is_none());
     }

@@ -33,7 +33,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
+use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult};
+use crate::status::TestStatus;
 use crate::text::clip_message;
 
 /// Most names kept from a timeout's `running tests:` list (it lists each

@@ -53,7 +53,8 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::clip::ClipRuns;
 use super::repeat::{self, Seen};
-use super::{MAX_TEST_OUTPUT, OutputTail, TestResult, TestStatus};
+use super::{MAX_TEST_OUTPUT, OutputTail, TestResult};
+use crate::status::TestStatus;
 use crate::text::{clip_message, tail};
 
 /// Deepest directory level walked looking for files.

@@ -68,7 +68,8 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
+use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult};
+use crate::status::TestStatus;
 use crate::text::clip_message;
 
 /// Most message lines of one panic kept (the message and `assert_eq!`'s

@@ -87,7 +87,8 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus};
+use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult};
+use crate::status::TestStatus;
 use crate::text::{clip, clip_message};
 
 /// Longest name kept (a name on a 1 MB line would otherwise be kept whole).

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::status::{Status, TestStatus};
 use crate::text::{clip_message, tail};
 
 pub mod clip;
@@ -30,42 +31,6 @@ pub use format::for_format;
 /// The most output kept per test (its last bytes); older output is dropped
 /// with a note, so a test printing gigabytes can't exhaust memory.
 pub const MAX_TEST_OUTPUT: usize = 64 * 1024;
-
-/// How one test or subtest ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TestStatus {
-    Passed,
-    /// It ran and its verdict was a failure (an assertion, `not ok`).
-    Failed,
-    /// It did not reach a verdict: JUnit's `<error>` (a broken fixture),
-    /// or cut off by what ended the batch. The string is the error's type:
-    /// the batch status for a cut-off test (`timed-out`, `crashed`,
-    /// `aborted`, `deadline`, `interrupted`), else what the format says.
-    Error(String),
-    /// Failed, then passed on the runner's own retry (nextest's
-    /// `<flakyFailure>`, pytest-rerunfailures); the message is the failed
-    /// attempt's.
-    Flaky,
-    /// Skipped, with the reason if the format gives one.
-    Skipped(Option<String>),
-}
-
-impl TestStatus {
-    /// Failed or errored: the test makes its batch fail.
-    pub fn is_failure(&self) -> bool {
-        matches!(self, TestStatus::Failed | TestStatus::Error(_))
-    }
-
-    /// The status of a test cut off by the batch ending with `status`
-    /// (a batch that exited by itself leaves its open test `failed`).
-    pub fn cut_off(status: crate::status::Status) -> TestStatus {
-        use crate::status::Status as S;
-        match status {
-            S::Passed | S::Failed | S::Flaky | S::Leaked => TestStatus::Failed,
-            other => TestStatus::Error(other.as_str().to_string()),
-        }
-    }
-}
 
 /// One test or subtest result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +112,7 @@ impl Ended {
     }
 
     /// The batch ended with `status` and `reason`.
-    pub fn batch(status: crate::status::Status, reason: &str) -> Ended {
+    pub fn batch(status: Status, reason: &str) -> Ended {
         let status = TestStatus::cut_off(status);
         let reason = if status == TestStatus::Failed {
             "no result".to_string()

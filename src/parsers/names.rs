@@ -57,7 +57,7 @@ pub fn disambiguate(tests: &mut [TestResult]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parsers::TestStatus;
+    use crate::status::TestStatus;
 
     fn t(path: &[&str]) -> TestResult {
         TestResult {

@@ -18,7 +18,8 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use super::{OutputTail, TestResult, TestStatus};
+use super::{OutputTail, TestResult};
+use crate::status::TestStatus;
 use crate::text::clip_message;
 
 /// One result as read, with where it was read.

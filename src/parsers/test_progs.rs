@@ -59,7 +59,8 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus, telling_line};
+use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, telling_line};
+use crate::status::TestStatus;
 use crate::text::{clip, clip_message};
 
 /// Longest path component kept (a name on a 1 MB line would otherwise be

@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use super::{Ended, Parser, StreamVerdict, TestResult, TestStatus};
+use super::{Ended, Parser, StreamVerdict, TestResult};
+use crate::status::TestStatus;
 
 /// What a parser made of a whole output: every result, in the order they
 /// came, and its verdict.
@@ -102,19 +103,8 @@ pub(crate) fn names(results: &[TestResult]) -> Vec<String> {
 pub(crate) fn statuses(results: &[TestResult]) -> Vec<String> {
     results
         .iter()
-        .map(|r| format!("{}\t{}", r.name(), status_word(&r.status)))
+        .map(|r| format!("{}\t{}", r.name(), r.status))
         .collect()
-}
-
-/// A status as the real fixtures' expected.tsv files spell it.
-pub(crate) fn status_word(s: &TestStatus) -> &'static str {
-    match s {
-        TestStatus::Passed => "passed",
-        TestStatus::Failed => "failed",
-        TestStatus::Error(_) => "error",
-        TestStatus::Flaky => "flaky",
-        TestStatus::Skipped(_) => "skipped",
-    }
 }
 
 #[test]

@@ -42,8 +42,9 @@ use super::log_tail::tail_text;
 use super::{is_xml_char, xml_safe_text};
 use crate::atomic_write::{hidden_sibling, write_atomically};
 use crate::outcome::Outcome;
-use crate::parsers::{TestResult, TestStatus};
-use crate::status::Status;
+use crate::parsers::TestResult;
+use crate::phase::Phase;
+use crate::status::{Status, TestStatus};
 
 /// The name of the report, of the batches' test suite, and the default classname.
 const NAME: &str = "warden";
@@ -66,8 +67,8 @@ pub struct JunitWriter {
 /// that each rewrite only serializes.
 #[derive(Debug)]
 struct Case {
-    /// [`Phase::label`](crate::outcome::Phase::label): which suite it goes in.
-    phase: &'static str,
+    /// Which suite it goes in.
+    phase: Phase,
     /// Earlier attempts: (status, reason).
     retried: Vec<(String, String)>,
     /// `quarantined (reason): <status>: <reason>` when quarantined.
@@ -150,17 +151,23 @@ impl JunitWriter {
             w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
             // One suite per phase: `setup` and `post` when they have steps,
             // and `warden` (the batches) always.
-            let suites: Vec<(&str, Vec<&Case>)> =
-                [("setup", "setup"), (NAME, "batch"), ("post", "post")]
-                    .into_iter()
-                    .map(|(suite, phase)| {
-                        let cases = self.cases.iter().filter(|c| c.phase == phase).collect();
-                        (suite, cases)
-                    })
-                    .filter(|(suite, cases): &(&str, Vec<&Case>)| {
-                        *suite == NAME || !cases.is_empty()
-                    })
+            let suites: Vec<(&str, Vec<&Case>)> = [
+                ("setup", Phase::Setup),
+                (NAME, Phase::Batch),
+                ("post", Phase::Post { required: false }),
+            ]
+            .into_iter()
+            .map(|(suite, phase)| {
+                // Post steps go together, required or not.
+                let cases = self
+                    .cases
+                    .iter()
+                    .filter(|c| c.phase.as_str() == phase.as_str())
                     .collect();
+                (suite, cases)
+            })
+            .filter(|(suite, cases): &(&str, Vec<&Case>)| *suite == NAME || !cases.is_empty())
+            .collect();
             let total = suites
                 .iter()
                 .flat_map(|(_, cases)| cases)
@@ -356,7 +363,7 @@ fn test_verdict<'a>(
         TestStatus::Skipped(_) => Verdict::Skipped { ty: None, message },
         TestStatus::Failed | TestStatus::Error(_) => Verdict::NonSuccess {
             error: matches!(status, TestStatus::Error(_)),
-            ty: ty.unwrap_or("failed"),
+            ty: ty.unwrap_or(TestStatus::Failed.as_str()),
             message,
             // The test's own output is the failure text.
             description: output,
@@ -399,7 +406,7 @@ fn write_test<W: Write>(
     // The runner's own retry passed it: its failed attempt.
     if t.status == TestStatus::Flaky {
         reruns.push(Rerun {
-            ty: "failed",
+            ty: TestStatus::Failed.as_str(),
             message: message.as_deref(),
         });
     }
@@ -411,7 +418,7 @@ fn write_test<W: Write>(
             .into_iter()
             .flatten()
             .map(|m| Rerun {
-                ty: "failed",
+                ty: TestStatus::Failed.as_str(),
                 message: Some(m),
             }),
     );
@@ -446,7 +453,7 @@ fn safe(s: &str) -> std::borrow::Cow<'_, str> {
 impl Case {
     fn new(o: &Outcome) -> Case {
         Case {
-            phase: o.phase.label(),
+            phase: o.phase,
             quarantined: o
                 .quarantined
                 .as_ref()
@@ -489,25 +496,26 @@ impl Case {
                 message: Some(why),
             };
         }
-        let (error, ty) = match self.status {
+        // The status is the type; whether it is a `<failure>` (the batch
+        // reached a verdict) or an `<error>` (it was cut off).
+        let error = match self.status {
             Status::Passed | Status::Flaky => return Verdict::Success,
             Status::NotRun => {
                 return Verdict::Skipped {
-                    ty: Some("not-run"),
+                    ty: Some(self.status.as_str()),
                     message: Some(&self.reason),
                 };
             }
-            Status::Failed => (false, "failed"),
-            Status::Crashed => (true, "crashed"),
-            Status::TimedOut => (true, "timed-out"),
-            Status::Leaked => (false, "leaked"),
-            Status::Aborted => (true, "aborted"),
-            Status::Deadline => (true, "deadline"),
-            Status::Interrupted => (true, "interrupted"),
+            Status::Failed | Status::Leaked => false,
+            Status::Crashed
+            | Status::TimedOut
+            | Status::Aborted
+            | Status::Deadline
+            | Status::Interrupted => true,
         };
         Verdict::NonSuccess {
             error,
-            ty,
+            ty: self.status.as_str(),
             message: Some(&self.reason),
             description: None,
         }

@@ -62,13 +62,14 @@ pub(crate) mod test_support {
 
     use crate::config::BatchName;
     use crate::outcome::Outcome;
-    use crate::parsers::{TestResult, TestStatus};
+    use crate::parsers::TestResult;
+    use crate::status::TestStatus;
     use crate::status::{Exit, Status};
 
     pub fn outcome(name: &str, status: Status, reason: &str) -> Outcome {
         let mut o = Outcome::new(
             BatchName::new(name).expect("test names are valid"),
-            crate::outcome::Phase::Batch,
+            crate::phase::Phase::Batch,
             None,
             PathBuf::from(format!("/nonexistent/warden-test/{name}.log")),
             status,
@@ -146,7 +147,7 @@ pub(crate) mod test_support {
         let mut quarantined = outcome("known", Status::Failed, "exit code 1");
         quarantined.quarantined = Some("issue #5".into());
         let mut setup = outcome("build", Status::Passed, "ok");
-        setup.phase = crate::outcome::Phase::Setup;
+        setup.phase = crate::phase::Phase::Setup;
         let mut outcomes = vec![
             setup,
             net,

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use crate::duration;
 use crate::event::{Event, Reporter, RunResult};
-use crate::outcome::{Outcome, Phase};
-use crate::parsers::TestStatus;
+use crate::outcome::Outcome;
+use crate::phase::Phase;
 use crate::scheduler::predict::Prediction;
 use crate::status::Status;
+use crate::status::TestStatus;
 use crate::text::{inert, inert_lines, needs_escape};
 
 /// At most this many leaked processes are listed per batch; the rest are counted.
@@ -394,8 +395,8 @@ impl Row {
                 .map(|(_, q)| format!(" (quarantined: {q})"))
                 .unwrap_or_default();
             let verb = match &t.status {
-                TestStatus::Error(kind) => format!("error ({kind})"),
-                _ => "failed".to_string(),
+                TestStatus::Error(kind) => format!("{} ({kind})", t.status),
+                other => other.to_string(),
             };
             notes.push(format!("test {name} {verb}{why}{q}"));
             notes.extend(message.map(|l| format!("  {l}")));
@@ -428,7 +429,7 @@ impl Row {
         Row {
             name: match o.phase {
                 Phase::Batch => o.name.to_string(),
-                phase => format!("{} step {}", phase.label(), o.name),
+                phase => format!("{} step {}", phase.as_str(), o.name),
             },
             status: o.status,
             duration: o.duration,

@@ -220,11 +220,7 @@ pub fn run_alive(run_id: &str) -> bool {
 
 /// The `WARDEN_RUN` value in a process's environment, if any.
 fn run_of(pid: i32) -> Option<String> {
-    let raw = fs::read(format!("/proc/{pid}/environ")).ok()?;
-    let key = format!("{}=", Cookie::RUN_VAR);
-    raw.split(|&b| b == 0)
-        .find_map(|entry| entry.strip_prefix(key.as_bytes()))
-        .map(|v| String::from_utf8_lossy(v).into_owned())
+    procfs::environ_var(pid, Cookie::RUN_VAR)
 }
 
 pub fn find() -> Leftovers {

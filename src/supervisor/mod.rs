@@ -26,7 +26,8 @@ use tokio::sync::{oneshot, watch};
 
 use crate::config::{self, LeakPolicy};
 use crate::message::{self, Message};
-use crate::outcome::{Outcome, Phase, ProcessInfo};
+use crate::outcome::{Outcome, ProcessInfo};
+use crate::phase::Phase;
 use crate::plan::PlannedBatch;
 use crate::status::{Exit, Status};
 use capture::{Capture, Captured, Echo, FatalMatch, FatalWatch, Readers, TestFeed};

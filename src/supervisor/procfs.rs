@@ -67,19 +67,35 @@ pub fn info(pid: i32) -> ProcessInfo {
     }
 }
 
+/// `/proc/<pid>/environ`: `KEY=value` entries separated by NULs; `None`
+/// when it can't be read (the process is gone, or not ours to read).
+fn environ(pid: i32) -> Option<Vec<u8>> {
+    let mut raw = Vec::new();
+    fs::File::open(format!("/proc/{pid}/environ"))
+        .ok()?
+        .read_to_end(&mut raw)
+        .ok()?;
+    Some(raw)
+}
+
 /// Whether the process's environment holds every one of `entries` exactly
 /// (`KEY=value` byte for byte, never a substring).
 pub fn environ_has_all(pid: i32, entries: &[&[u8]]) -> bool {
-    let mut raw = Vec::new();
-    let Ok(mut f) = fs::File::open(format!("/proc/{pid}/environ")) else {
+    let Some(raw) = environ(pid) else {
         return false;
     };
-    if f.read_to_end(&mut raw).is_err() {
-        return false;
-    }
     entries
         .iter()
         .all(|want| raw.split(|&b| b == 0).any(|have| have == *want))
+}
+
+/// The value of `key` in the process's environment (its first entry
+/// `key=…`, lossily decoded), if it has one.
+pub fn environ_var(pid: i32, key: &str) -> Option<String> {
+    let raw = environ(pid)?;
+    raw.split(|&b| b == 0)
+        .find_map(|entry| entry.strip_prefix(key.as_bytes())?.strip_prefix(b"="))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 /// Now, in the unit of [`Stat::starttime`] (clock ticks since boot), rounded
@@ -139,5 +155,17 @@ mod tests {
         assert!(!s.is_zombie());
         assert!(cmdline(me).len() > 1);
         assert!(all_pids().contains(&me));
+    }
+
+    #[test]
+    fn environment_entries_are_read_whole() {
+        let me = std::process::id() as i32;
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(environ_var(me, "PATH"), Some(path.clone()));
+        // A prefix of a key is not the key.
+        assert_eq!(environ_var(me, "PAT"), None);
+        let entry = format!("PATH={path}");
+        assert!(environ_has_all(me, &[entry.as_bytes()]));
+        assert!(!environ_has_all(me, &[b"PATH"]));
     }
 }

@@ -13,11 +13,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use warden::history::model::{
-    BatchRecord, Label, Labels, ResultStatus, RunRecord, RunSource, TestRecord,
-};
+use warden::history::model::{BatchRecord, Label, Labels, RunRecord, RunSource, TestRecord};
 use warden::history::query::{self, Filter, Subject};
 use warden::history::{Db, RunId};
+use warden::phase::Phase;
+use warden::status::{RunStatus, Status, TestStatus};
 
 pub const SETS: [&[(&str, &str)]; 3] = [
     &[("arch", "x86_64"), ("compiler", "gcc")],
@@ -102,8 +102,8 @@ pub fn mark(test: &str, k: usize) -> char {
 
 /// A test's duration in run `k`: `bpf/verifier/loop` takes (k+1)·10 ms,
 /// skipped results 1 s (which the percentiles must leave out), others 5 ms.
-pub fn duration(test: &str, k: usize, status: ResultStatus) -> Duration {
-    if status == ResultStatus::Skipped {
+pub fn duration(test: &str, k: usize, status: &TestStatus) -> Duration {
+    if status.is_skipped() {
         Duration::from_secs(1)
     } else if test == "bpf/verifier/loop" {
         Duration::from_millis(10 * (k as u64 + 1))
@@ -112,22 +112,22 @@ pub fn duration(test: &str, k: usize, status: ResultStatus) -> Duration {
     }
 }
 
-fn status(mark: char) -> Option<ResultStatus> {
+fn status(mark: char) -> Option<TestStatus> {
     Some(match mark {
-        '.' => ResultStatus::Passed,
-        'F' => ResultStatus::Failed,
-        'R' => ResultStatus::Flaky,
-        's' => ResultStatus::Skipped,
+        '.' => TestStatus::Passed,
+        'F' => TestStatus::Failed,
+        'R' => TestStatus::Flaky,
+        's' => TestStatus::Skipped(None),
         '-' => return None,
         _ => panic!("mark {mark}"),
     })
 }
 
-fn batch(name: &str, phase: &'static str, started: SystemTime, secs: u64) -> BatchRecord {
+fn batch(name: &str, phase: Phase, started: SystemTime, secs: u64) -> BatchRecord {
     BatchRecord {
         name: name.into(),
         phase,
-        status: "passed".into(),
+        status: Status::Passed,
         reason: String::new(),
         started,
         duration: Duration::from_secs(secs),
@@ -137,13 +137,13 @@ fn batch(name: &str, phase: &'static str, started: SystemTime, secs: u64) -> Bat
     }
 }
 
-fn test(name: &str, status: ResultStatus, duration: Duration, k: usize) -> TestRecord {
+fn test(name: &str, status: TestStatus, duration: Duration, k: usize) -> TestRecord {
     TestRecord {
         name: name.into(),
+        message: matches!(status, TestStatus::Failed | TestStatus::Flaky)
+            .then(|| format!("assertion failed in run {k}")),
         status,
         duration: Some(duration),
-        message: matches!(status, ResultStatus::Failed | ResultStatus::Flaky)
-            .then(|| format!("assertion failed in run {k}")),
     }
 }
 
@@ -175,13 +175,14 @@ pub async fn seed(db: &Db) -> Seeded {
         let at = s.time(k);
         let id = run(db, Seeded::uuid(k), at, Seeded::commit(k), k % 3).await;
         // A setup step: a batch row of another phase, which durations skip.
-        let mut batches = vec![batch("prepare", "setup", at, 1)];
+        let mut batches = vec![batch("prepare", Phase::Setup, at, 1)];
         for (prefix, secs) in [("bpf", 60 + k as u64), ("net", 30)] {
-            let mut b = batch(prefix, "batch", at, secs);
+            let mut b = batch(prefix, Phase::Batch, at, secs);
             b.log = Some(format!("/ci/artifacts/{k:02}/{prefix}.log"));
             for (name, _) in TESTS.iter().filter(|(n, _)| n.starts_with(prefix)) {
                 if let Some(st) = status(mark(name, k)) {
-                    b.tests.push(test(name, st, duration(name, k, st), k));
+                    b.tests
+                        .push(test(name, st.clone(), duration(name, k, &st), k));
                 }
             }
             batches.push(b);
@@ -189,14 +190,14 @@ pub async fn seed(db: &Db) -> Seeded {
         for b in &batches {
             db.record_batch(id, b).await.expect("record_batch");
         }
-        db.finish_run(id, "failed", at + Duration::from_secs(600))
+        db.finish_run(id, RunStatus::Failed, at + Duration::from_secs(600))
             .await
             .expect("finish_run");
     }
     let old = now - Duration::from_secs(60 * 86_400);
     let id = run(db, "run-old".into(), old, "0ld".repeat(13), 0).await;
     for prefix in ["bpf", "net"] {
-        let mut b = batch(prefix, "batch", old, 999);
+        let mut b = batch(prefix, Phase::Batch, old, 999);
         for (name, m) in OLD.iter().filter(|(n, _)| n.starts_with(prefix)) {
             let st = status(*m).unwrap();
             b.tests.push(test(name, st, Duration::from_secs(9), 99));
@@ -246,27 +247,26 @@ pub async fn seed_hostile(db: &Db, s: &Seeded, logs: &std::path::Path) {
         let log = logs.join(format!("evil-{k}.log"));
         std::fs::write(&log, HOSTILE_LOG).unwrap();
         let st = status(m).unwrap();
-        let mut evil = batch("evil", "batch", at, 2);
-        evil.status = if st == ResultStatus::Failed {
-            "failed"
+        let mut evil = batch("evil", Phase::Batch, at, 2);
+        evil.status = if st == TestStatus::Failed {
+            Status::Failed
         } else {
-            "passed"
-        }
-        .into();
+            Status::Passed
+        };
         evil.log = Some(log.to_str().unwrap().to_owned());
         evil.tests.push(TestRecord {
             name: HOSTILE.into(),
+            message: (st == TestStatus::Failed).then(|| HOSTILE_MESSAGE.into()),
             status: st,
             duration: Some(Duration::from_millis(100 + 10 * k as u64)),
-            message: (st == ResultStatus::Failed).then(|| HOSTILE_MESSAGE.into()),
         });
-        let mut secret = batch("secret", "batch", at, 1);
-        secret.status = "failed".into();
+        let mut secret = batch("secret", Phase::Batch, at, 1);
+        secret.status = Status::Failed;
         secret.log = Some("/etc/hostname".into());
         db.record_batches(id, &[evil, secret])
             .await
             .expect("record_batches");
-        db.finish_run(id, "failed", at + Duration::from_secs(60))
+        db.finish_run(id, RunStatus::Failed, at + Duration::from_secs(60))
             .await
             .expect("finish_run");
     }
@@ -441,10 +441,10 @@ pub async fn check_history(db: &Db, s: &Seeded) {
         .results
         .iter()
         .map(|e| match e.status {
-            ResultStatus::Passed => '.',
-            ResultStatus::Failed => 'F',
-            ResultStatus::Flaky => 'R',
-            ResultStatus::Skipped => 's',
+            TestStatus::Passed => '.',
+            TestStatus::Failed | TestStatus::Error(_) => 'F',
+            TestStatus::Flaky => 'R',
+            TestStatus::Skipped(_) => 's',
         })
         .collect();
     assert_eq!(strip, "...F.......FF.....R.....");
@@ -497,7 +497,7 @@ pub async fn check_history(db: &Db, s: &Seeded) {
     assert_eq!(
         h.results
             .iter()
-            .filter(|e| e.status == ResultStatus::Skipped)
+            .filter(|e| e.status == TestStatus::Skipped(None))
             .count(),
         3
     );
@@ -505,9 +505,9 @@ pub async fn check_history(db: &Db, s: &Seeded) {
     let h = query::history(db, &days(90), "net/old/gone").await.unwrap();
     assert_eq!(h.results.len(), 1);
     // Its run never ended (as if its warden had been killed).
-    assert_eq!(h.results[0].run_status, "incomplete");
+    assert_eq!(h.results[0].run_status, RunStatus::Incomplete);
     let h = query::history(db, &days(30), "hash_race").await.unwrap();
-    assert!(h.results.iter().all(|r| r.run_status == "failed"));
+    assert!(h.results.iter().all(|r| r.run_status == RunStatus::Failed));
     let h = query::history(db, &days(30), "net/old/gone").await.unwrap();
     assert!(h.results.is_empty());
 }
@@ -592,7 +592,7 @@ pub async fn check_runs(db: &Db, s: &Seeded) {
         assert_eq!(r.pass_rate, Some(rate), "run {k}");
         assert_eq!(r.started, s.time(k));
         assert_eq!(r.duration, Some(Duration::from_secs(600)));
-        assert_eq!(r.status, "failed");
+        assert_eq!(r.status, RunStatus::Failed);
         assert_eq!(r.commit, Some(Seeded::commit(k)));
         assert_eq!(r.labels, Seeded::labels(k));
         assert_eq!((r.host.as_str(), r.source.as_str()), ("seed", "run"));
@@ -601,8 +601,8 @@ pub async fn check_runs(db: &Db, s: &Seeded) {
     let old = runs.last().unwrap();
     assert_eq!((runs.len(), old.uuid.as_str()), (RUNS + 1, "run-old"));
     assert_eq!(
-        (old.status.as_str(), old.ended, old.duration),
-        ("incomplete", None, None)
+        (old.status, old.ended, old.duration),
+        (RunStatus::Incomplete, None, None)
     );
     assert_eq!((old.passed, old.failed), (1, 2));
     let aarch64 = Filter::last(
@@ -636,22 +636,22 @@ pub async fn check_runs(db: &Db, s: &Seeded) {
         Some("/ci/artifacts/18/net.log")
     );
     assert_eq!(run.batches[1].attempts, 1);
-    let failing: Vec<(&str, ResultStatus, Option<&str>)> = run
+    let failing: Vec<(&str, TestStatus, Option<&str>)> = run
         .failing
         .iter()
-        .map(|t| (t.test.as_str(), t.status, t.message.as_deref()))
+        .map(|t| (t.test.as_str(), t.status.clone(), t.message.as_deref()))
         .collect();
     assert_eq!(
         failing,
         [
             (
                 "bpf/maps/broken_lately",
-                ResultStatus::Failed,
+                TestStatus::Failed,
                 Some("assertion failed in run 18")
             ),
             (
                 "bpf/maps/hash_race",
-                ResultStatus::Flaky,
+                TestStatus::Flaky,
                 Some("assertion failed in run 18")
             ),
         ]

@@ -7,10 +7,13 @@ use std::time::{Duration, SystemTime};
 
 use super::JunitFile;
 use super::dialect::WARDEN_SUITES;
-use crate::history::model::{BatchRecord, ResultStatus, TestRecord, short_message};
+use crate::history::model::{BatchRecord, TestRecord};
+use crate::history::results;
+use crate::parsers::TestResult;
 use crate::parsers::junit::test_path;
 use crate::parsers::repeat::{self, Seen};
-use crate::parsers::{TestResult, TestStatus};
+use crate::phase::Phase;
+use crate::status::{RunStatus, Status, TestStatus};
 
 /// How many results of each status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,17 +28,17 @@ impl Counts {
     pub fn of<'a>(tests: impl IntoIterator<Item = &'a TestRecord>) -> Counts {
         let mut counts = Counts::default();
         for t in tests {
-            counts.add(t.status);
+            counts.add(&t.status);
         }
         counts
     }
 
-    pub fn add(&mut self, status: ResultStatus) {
+    pub fn add(&mut self, status: &TestStatus) {
         match status {
-            ResultStatus::Passed => self.passed += 1,
-            ResultStatus::Failed => self.failed += 1,
-            ResultStatus::Flaky => self.flaky += 1,
-            ResultStatus::Skipped => self.skipped += 1,
+            TestStatus::Passed => self.passed += 1,
+            TestStatus::Failed | TestStatus::Error(_) => self.failed += 1,
+            TestStatus::Flaky => self.flaky += 1,
+            TestStatus::Skipped(_) => self.skipped += 1,
         }
     }
 
@@ -154,10 +157,12 @@ impl ImportedRun {
         let batches: Vec<BatchRecord> = accs
             .into_iter()
             .map(|acc| {
-                let tests: Vec<TestRecord> = repeat::assemble(acc.seen)
-                    .into_iter()
-                    .map(test_record)
-                    .collect();
+                let tests = one_per_name(
+                    repeat::assemble(acc.seen)
+                        .into_iter()
+                        .map(test_record)
+                        .collect(),
+                );
                 let c = Counts::of(&tests);
                 counts.passed += c.passed;
                 counts.failed += c.failed;
@@ -170,8 +175,12 @@ impl ImportedRun {
                 };
                 BatchRecord {
                     name: acc.name,
-                    phase: "suite",
-                    status: if c.failed > 0 { "failed" } else { "passed" }.to_owned(),
+                    phase: Phase::Suite,
+                    status: if c.failed > 0 {
+                        Status::Failed
+                    } else {
+                        Status::Passed
+                    },
                     reason: reason(&c),
                     started: batch_started,
                     duration,
@@ -198,11 +207,11 @@ impl ImportedRun {
     }
 
     /// `passed` unless a test failed.
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> RunStatus {
         if self.counts.failed > 0 {
-            "failed"
+            RunStatus::Failed
         } else {
-            "passed"
+            RunStatus::Passed
         }
     }
 }
@@ -225,31 +234,26 @@ fn history_path(
 }
 
 /// A result as the history keeps it, as `warden run` records a test of a
-/// batch (`history::recorder::batch_record`): an error is a failure;
-/// failures and flaky tests keep their message (else the first line of
-/// their text), skipped tests their reason.
+/// batch ([`results::record`]).
 fn test_record(t: TestResult) -> TestRecord {
-    let status = match &t.status {
-        TestStatus::Passed => ResultStatus::Passed,
-        TestStatus::Flaky => ResultStatus::Flaky,
-        TestStatus::Failed | TestStatus::Error(_) => ResultStatus::Failed,
-        TestStatus::Skipped(_) => ResultStatus::Skipped,
-    };
-    let message = match &t.status {
-        TestStatus::Failed | TestStatus::Error(_) | TestStatus::Flaky => t
-            .message
-            .as_deref()
-            .and_then(short_message)
-            .or_else(|| short_message(&t.output)),
-        TestStatus::Skipped(Some(why)) => short_message(why),
-        _ => None,
-    };
+    let (status, message) = results::record(&t, None);
     TestRecord {
         name: t.name(),
         status,
         duration: t.duration,
         message,
     }
+}
+
+/// The batch's records with one per name ([`results::one_per_name`]), as
+/// `warden run` stores a batch's.
+fn one_per_name(tests: Vec<TestRecord>) -> Vec<TestRecord> {
+    let Some(kept) = results::one_per_name(&tests) else {
+        return tests;
+    };
+    let mut all: Vec<Option<TestRecord>> = tests.into_iter().map(Some).collect();
+    // `kept` holds distinct indexes of `all`: each is taken once.
+    kept.into_iter().filter_map(|i| all[i].take()).collect()
 }
 
 /// `2 of 40 tests failed`, `40 tests passed (1 flaky, 2 skipped)`.

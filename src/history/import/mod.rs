@@ -259,8 +259,10 @@ pub fn parse_timestamp(s: &str) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::model::{ResultStatus, TestRecord};
-    use ResultStatus::{Failed, Flaky, Passed, Skipped};
+    use crate::history::model::TestRecord;
+    use crate::phase::Phase;
+    use crate::status::{RunStatus, Status, TestStatus};
+    use TestStatus::{Failed, Flaky, Passed, Skipped};
 
     fn write(dir: &Path, name: &str, xml: &str) -> PathBuf {
         let path = dir.join(name);
@@ -284,9 +286,9 @@ mod tests {
     }
 
     /// A test's status and message.
-    fn outcome<'a>(run: &'a ImportedRun, name: &str) -> (ResultStatus, Option<&'a str>) {
+    fn outcome<'a>(run: &'a ImportedRun, name: &str) -> (TestStatus, Option<&'a str>) {
         let t = test(run, name);
-        (t.status, t.message.as_deref())
+        (t.status.clone(), t.message.as_deref())
     }
 
     fn names(run: &ImportedRun) -> Vec<&str> {
@@ -315,8 +317,8 @@ mod tests {
         assert_eq!(run.batches.len(), 1);
         let suite = &run.batches[0];
         assert_eq!(suite.name, "com.example.shop.CartTest");
-        assert_eq!(suite.phase, "suite");
-        assert_eq!(suite.status, "failed");
+        assert_eq!(suite.phase, Phase::Suite);
+        assert_eq!(suite.status, Status::Failed);
         assert_eq!(suite.reason, "3 of 6 tests failed");
         assert_eq!(suite.duration, Duration::from_millis(1234));
         let t = |name: &str| outcome(&run, &format!("com.example.shop.CartTest/{name}"));
@@ -333,7 +335,10 @@ mod tests {
                 Some("java.net.ConnectException: Connection refused")
             )
         );
-        assert_eq!(t("legacyFormat"), (Skipped, Some("disabled until v2")));
+        assert_eq!(
+            t("legacyFormat"),
+            (Skipped(None), Some("disabled until v2"))
+        );
         assert_eq!(t("sometimesSlow"), (Flaky, Some("timeout after 200ms")));
         // Surefire's <failure> is the first run's, <rerunFailure> the reruns'.
         assert_eq!(
@@ -357,7 +362,7 @@ mod tests {
                 skipped: 1
             }
         );
-        assert_eq!(run.status(), "failed");
+        assert_eq!(run.status(), RunStatus::Failed);
     }
 
     #[test]
@@ -385,14 +390,14 @@ mod tests {
             Some("=== RUN   TestLegacy")
         );
         let cart = &run.batches[0];
-        assert_eq!(cart.status, "passed");
+        assert_eq!(cart.status, Status::Passed);
         assert_eq!(cart.reason, "3 tests passed (1 flaky, 1 skipped)");
         assert_eq!(cart.started, at("2026-05-01T10:00:05Z"));
         // The earliest suite starts the run; both have timestamps, so the
         // run ends with the last of them.
         assert_eq!(run.started, at("2026-05-01T10:00:00Z"));
         assert_eq!(run.ended, at("2026-05-01T10:00:06.5Z"));
-        assert_eq!(run.status(), "passed");
+        assert_eq!(run.status(), RunStatus::Passed);
     }
 
     #[test]
@@ -467,11 +472,13 @@ mod tests {
     /// the names `warden run` records.
     #[test]
     fn wardens_own_junit() {
-        use crate::outcome::{Attempt, Phase};
-        use crate::parsers::{TestResult, TestStatus};
+        use crate::outcome::Attempt;
+        use crate::parsers::TestResult;
+        use crate::phase::Phase;
         use crate::report::JunitWriter;
         use crate::report::test_support::outcome;
         use crate::status::Status;
+        use crate::status::TestStatus;
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("junit.xml");
@@ -533,7 +540,7 @@ mod tests {
             Some("timed out after 5m")
         );
         assert_eq!(test(&run, "unit/parse/nested").status, Failed);
-        assert_eq!(test(&run, "unit/slow").status, Skipped);
+        assert_eq!(test(&run, "unit/slow").status, Skipped(None));
         assert_eq!(test(&run, "kernel").status, Failed);
         assert_eq!(
             run.started,
@@ -763,6 +770,32 @@ more</failure></testcase>
         (native, imported)
     }
 
+    /// Two cases whose paths join to one name (`a` + `b/c`, `a/b` + `c`):
+    /// one result, the worst, both ways.
+    #[test]
+    fn a_name_twice_is_stored_once_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "twice.xml",
+            r#"<testsuite name="s">
+  <testcase classname="a/b" name="c"/>
+  <testcase classname="a" name="b/c"><failure message="boom"/></testcase>
+  <testcase classname="a" name="d"/>
+</testsuite>"#,
+        );
+        let (native, imported) = both_paths(&path);
+        assert_eq!(native, imported);
+        let got: Vec<(&str, TestStatus, Option<&str>)> = imported
+            .iter()
+            .map(|t| (t.name.as_str(), t.status.clone(), t.message.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [("b/a/b/c", Failed, Some("boom")), ("b/a/d", Passed, None)]
+        );
+    }
+
     /// Every sample but warden's own (whose batches are its own) gives
     /// the same names, statuses, messages and durations both ways.
     #[test]
@@ -780,18 +813,6 @@ more</failure></testcase>
             let (native, imported) = both_paths(&path);
             assert_eq!(native, imported, "{name}");
             assert!(!native.is_empty());
-        }
-    }
-
-    /// A status as the real fixtures' `expected.tsv` files write it.
-    fn status_word(s: &crate::parsers::TestStatus) -> &'static str {
-        use crate::parsers::TestStatus as S;
-        match s {
-            S::Passed => "passed",
-            S::Failed => "failed",
-            S::Error(_) => "error",
-            S::Flaky => "flaky",
-            S::Skipped(_) => "skipped",
         }
     }
 
@@ -837,7 +858,7 @@ more</failure></testcase>
                 .tests
                 .iter()
                 // The fixtures name a test `classname::name`.
-                .map(|t| (t.path.join("::"), status_word(&t.status).to_owned()))
+                .map(|t| (t.path.join("::"), t.status.to_string()))
                 .collect();
             assert_eq!(got, want, "{}", xml.display());
             let (native, imported) = both_paths(&xml);

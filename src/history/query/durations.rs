@@ -14,7 +14,9 @@ use serde::Serialize;
 
 use super::{Filter, Result, Sql, for_each_row, serialize_ms, test_names};
 use crate::history::Db;
-use crate::history::model::{ResultStatus, from_duration_millis, unix_millis};
+use crate::history::model::{from_duration_millis, unix_millis};
+use crate::phase::Phase;
+use crate::status::TestStatus;
 
 /// What `durations` measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +110,7 @@ async fn test_values(db: &Db, filter: &Filter) -> Result<Vec<(String, Vec<i64>)>
         "SELECT r.test_id, r.duration_ms FROM results r \
          WHERE {plus}r.run_id IN ({run_ids}) AND r.status <> {skipped} \
          AND r.duration_ms IS NOT NULL",
-        skipped = ResultStatus::Skipped.code(),
+        skipped = TestStatus::Skipped(None).code(),
     );
     let mut tests: HashMap<i64, Vec<i64>> = HashMap::new();
     for_each_row!(db, sql, &text, |row| {
@@ -154,9 +156,12 @@ async fn batch_values(
         ),
         None => String::new(),
     };
+    // Batches and imported suites; their words are fixed, not user text.
     let text = format!(
         "SELECT b.name, b.duration_ms FROM batches b \
-         WHERE b.run_id IN ({run_ids}) AND b.phase IN ('batch', 'suite'){ended}"
+         WHERE b.run_id IN ({run_ids}) AND b.phase IN ('{batch}', '{suite}'){ended}",
+        batch = Phase::Batch.as_str(),
+        suite = Phase::Suite.as_str(),
     );
     let mut batches: HashMap<String, Vec<i64>> = HashMap::new();
     for_each_row!(db, sql, &text, |row| {

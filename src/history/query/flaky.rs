@@ -27,7 +27,7 @@ use serde::Serialize;
 use super::sequences::{Sequence, Window, failing};
 use super::{Filter, Result, serialize_time, time};
 use crate::history::Db;
-use crate::history::model::ResultStatus;
+use crate::status::TestStatus;
 
 /// How many `failed` results in a row are breakage rather than flakiness.
 pub const BREAKAGE_STREAK: usize = 3;
@@ -134,17 +134,17 @@ impl Tally {
     }
 
     fn add(&mut self, window: &Window, seq: &Sequence) {
-        for &(run, st) in &seq.results {
-            if st == ResultStatus::Skipped {
+        for (run, st) in &seq.results {
+            if st.is_skipped() {
                 continue;
             }
             self.runs += 1;
             match st {
-                ResultStatus::Failed => self.failures += 1,
-                ResultStatus::Flaky => self.flaky += 1,
-                ResultStatus::Passed | ResultStatus::Skipped => continue,
+                TestStatus::Failed | TestStatus::Error(_) => self.failures += 1,
+                TestStatus::Flaky => self.flaky += 1,
+                TestStatus::Passed | TestStatus::Skipped(_) => continue,
             }
-            let at = window.runs[run].started;
+            let at = window.runs[*run].started;
             self.first_seen = Some(self.first_seen.map_or(at, |t| t.min(at)));
             self.last_seen = Some(self.last_seen.map_or(at, |t| t.max(at)));
         }
@@ -166,32 +166,21 @@ pub struct Flips {
 
 /// Flips and adjacent pairs in one sequence (oldest first, skipped left
 /// out) once streaks of [`BREAKAGE_STREAK`] or more `failed` are dropped.
-pub fn flips(statuses: &[ResultStatus]) -> Flips {
-    let statuses: Vec<ResultStatus> = statuses
-        .iter()
-        .copied()
-        .filter(|s| *s != ResultStatus::Skipped)
-        .collect();
+pub fn flips(statuses: &[TestStatus]) -> Flips {
+    let statuses: Vec<&TestStatus> = statuses.iter().filter(|s| !s.is_skipped()).collect();
     // Whether each kept result failed (failed or flaky), in order.
     let mut kept: Vec<bool> = Vec::with_capacity(statuses.len());
     let mut breakage = 0;
     let mut i = 0;
     while i < statuses.len() {
-        let streak = statuses[i..]
-            .iter()
-            .take_while(|s| **s == ResultStatus::Failed)
-            .count();
+        let streak = statuses[i..].iter().take_while(|s| s.is_failure()).count();
         if streak >= BREAKAGE_STREAK {
             breakage += streak as u64;
             i += streak;
             continue;
         }
         let n = streak.max(1);
-        kept.extend(
-            statuses[i..i + n]
-                .iter()
-                .map(|s| *s != ResultStatus::Passed),
-        );
+        kept.extend(statuses[i..i + n].iter().map(|s| **s != TestStatus::Passed));
         i += n;
     }
     let pairs = kept.len().saturating_sub(1) as u64;
@@ -309,12 +298,12 @@ mod tests {
         let s1 = Sequence {
             test: "t".into(),
             labels: "arch=x86_64".into(),
-            results: vec![(0, ResultStatus::Failed), (1, ResultStatus::Passed)],
+            results: vec![(0, TestStatus::Failed), (1, TestStatus::Passed)],
         };
         let s2 = Sequence {
             test: "t".into(),
             labels: "arch=s390x compiler=gcc".into(),
-            results: vec![(2, ResultStatus::Flaky), (3, ResultStatus::Flaky)],
+            results: vec![(2, TestStatus::Flaky), (3, TestStatus::Flaky)],
         };
         let by = ["arch".to_string(), "compiler".to_string()];
         let rows = rows(&w, &[s1, s2], &by);

@@ -9,12 +9,13 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::{
-    Filter, QueryError, Result, Sql, for_each_row, serialize_opt_ms, serialize_status,
+    Filter, QueryError, Result, Sql, for_each_row, run_status, serialize_opt_ms, serialize_status,
     serialize_time, status, time,
 };
 use crate::history::Db;
 use crate::history::db::Pool;
-use crate::history::model::{ResultStatus, from_duration_millis};
+use crate::history::model::from_duration_millis;
+use crate::status::{RunStatus, TestStatus};
 
 /// How many candidates an ambiguous name lists.
 const MAX_CANDIDATES: usize = 10;
@@ -27,7 +28,7 @@ pub struct HistoryEntry {
     #[serde(serialize_with = "serialize_time")]
     pub time: SystemTime,
     #[serde(serialize_with = "serialize_status")]
-    pub status: ResultStatus,
+    pub status: TestStatus,
     #[serde(rename = "duration_ms", serialize_with = "serialize_opt_ms")]
     pub duration: Option<Duration>,
     pub commit: Option<String>,
@@ -36,10 +37,9 @@ pub struct HistoryEntry {
     pub labels: String,
     /// The run's uuid.
     pub run: String,
-    /// The run's status: `passed`, `failed`, `deadline`, `interrupted`, or
-    /// `incomplete` for a run that never ended (its warden was killed, or
-    /// it is still going).
-    pub run_status: String,
+    /// The run's status ([`RunStatus::Incomplete`] for a run that never
+    /// ended: its warden was killed, or it is still going).
+    pub run_status: RunStatus,
     pub batch: Option<String>,
     pub message: Option<String>,
 }
@@ -60,7 +60,7 @@ pub async fn history(db: &Db, filter: &Filter, name: &str) -> Result<TestHistory
     let cond = filter.runs_condition(&mut sql);
     let text = format!(
         "SELECT runs.id, runs.started_at, r.status, r.duration_ms, runs.commit_sha, runs.branch, \
-         runs.labels, runs.uuid, b.name, r.message, COALESCE(runs.status, 'incomplete') \
+         runs.labels, runs.uuid, b.name, r.message, runs.status \
          FROM results r JOIN runs ON runs.id = r.run_id \
          LEFT JOIN batches b ON b.id = r.batch_id \
          WHERE r.test_id = {test_id} AND {cond}"
@@ -83,7 +83,7 @@ pub async fn history(db: &Db, filter: &Filter, name: &str) -> Result<TestHistory
                 run: row.try_get(7)?,
                 batch: row.try_get(8)?,
                 message: row.try_get(9)?,
-                run_status: row.try_get(10)?,
+                run_status: run_status(row.try_get::<Option<&str>, _>(10)?)?,
             },
         ));
     });

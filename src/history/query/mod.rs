@@ -20,12 +20,14 @@ pub mod runs;
 mod sequences;
 
 use std::collections::HashMap;
+use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use serde::Serializer;
 
 use super::db::HistoryError;
-use super::model::{Label, ResultStatus, from_unix_millis, unix_millis};
+use super::model::{Label, from_unix_millis, unix_millis};
+use crate::status::{RunStatus, TestStatus, Unknown};
 use crate::text::inert;
 
 pub use durations::{DurationRow, Subject, batch_p90, batch_p90_as_of, durations};
@@ -52,6 +54,9 @@ pub enum QueryError {
     },
     #[error("history store: unknown result status {0} (written by a newer warden?)")]
     BadStatus(i64),
+    /// A run's or batch's status or a batch's phase that names none.
+    #[error("history store: {0}")]
+    BadWord(#[from] Unknown),
 }
 
 impl From<sqlx::Error> for QueryError {
@@ -79,15 +84,15 @@ pub fn describe_window(since: &str, labels: &[Label]) -> String {
 
 /// Test results written as marks: `.` passed, `F` failed, `R` flaky, `s` skipped.
 #[cfg(test)]
-pub(crate) fn marks(marks: &str) -> Vec<crate::history::model::ResultStatus> {
-    use crate::history::model::ResultStatus;
+pub(crate) fn marks(marks: &str) -> Vec<crate::status::TestStatus> {
+    use crate::status::TestStatus;
     marks
         .chars()
         .map(|c| match c {
-            '.' => ResultStatus::Passed,
-            'F' => ResultStatus::Failed,
-            'R' => ResultStatus::Flaky,
-            's' => ResultStatus::Skipped,
+            '.' => TestStatus::Passed,
+            'F' => TestStatus::Failed,
+            'R' => TestStatus::Flaky,
+            's' => TestStatus::Skipped(None),
             _ => panic!("mark {c}"),
         })
         .collect()
@@ -217,8 +222,18 @@ async fn test_names(
     Ok(names)
 }
 
-fn status(code: i64) -> Result<ResultStatus> {
-    ResultStatus::from_code(code).ok_or(QueryError::BadStatus(code))
+fn status(code: i64) -> Result<TestStatus> {
+    TestStatus::from_code(code).ok_or(QueryError::BadStatus(code))
+}
+
+/// A stored word back: a batch's status or phase.
+fn word<T: FromStr<Err = Unknown>>(text: &str) -> Result<T> {
+    Ok(text.parse()?)
+}
+
+/// A run's stored status; none yet: a run that never ended.
+fn run_status(text: Option<&str>) -> Result<RunStatus> {
+    text.map_or(Ok(RunStatus::Incomplete), word)
 }
 
 /// `2026-11-20T10:00:00Z`: how times appear in JSON.
@@ -244,10 +259,7 @@ fn serialize_opt_ms<S: Serializer>(
     }
 }
 
-fn serialize_status<S: Serializer>(
-    st: &ResultStatus,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
+fn serialize_status<S: Serializer>(st: &TestStatus, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(st.as_str())
 }
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::sequences::{Run, Sequence, Window, failing};
 use super::{Filter, Result, serialize_time, time};
 use crate::history::Db;
-use crate::history::model::ResultStatus;
+use crate::status::TestStatus;
 
 /// One regression: a test under one label set.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,13 +58,12 @@ fn regressions(window: &Window, sequences: &[Sequence], min_failures: usize) -> 
     let mut found: Vec<Regression> = sequences
         .iter()
         .filter_map(|seq| {
-            let results: Vec<(usize, ResultStatus)> = seq
+            let results: Vec<&(usize, TestStatus)> = seq
                 .results
                 .iter()
-                .copied()
-                .filter(|(_, s)| *s != ResultStatus::Skipped)
+                .filter(|(_, s)| !s.is_skipped())
                 .collect();
-            let statuses: Vec<ResultStatus> = results.iter().map(|(_, s)| *s).collect();
+            let statuses: Vec<TestStatus> = results.iter().map(|(_, s)| s.clone()).collect();
             // `pass` is followed by the streak's first failure.
             let (streak, pass) = trailing_failures(&statuses, min_failures)?;
             Some(Regression {
@@ -88,12 +87,8 @@ fn regressions(window: &Window, sequences: &[Sequence], min_failures: usize) -> 
 /// For a sequence without skipped results, oldest first: if it ends with
 /// `min_failures` or more `failed` after a passing result, the length of
 /// that streak and the position of the passing result.
-pub fn trailing_failures(statuses: &[ResultStatus], min_failures: usize) -> Option<(usize, usize)> {
-    let streak = statuses
-        .iter()
-        .rev()
-        .take_while(|s| **s == ResultStatus::Failed)
-        .count();
+pub fn trailing_failures(statuses: &[TestStatus], min_failures: usize) -> Option<(usize, usize)> {
+    let streak = statuses.iter().rev().take_while(|s| s.is_failure()).count();
     if streak < min_failures.max(1) || streak == statuses.len() {
         return None;
     }
@@ -139,27 +134,27 @@ mod tests {
                 labels: "arch=x".into(),
                 // Run 1 skipped: the pass before the streak is run 0.
                 results: vec![
-                    (0, ResultStatus::Passed),
-                    (1, ResultStatus::Skipped),
-                    (2, ResultStatus::Failed),
-                    (3, ResultStatus::Failed),
-                    (5, ResultStatus::Failed),
+                    (0, TestStatus::Passed),
+                    (1, TestStatus::Skipped(None)),
+                    (2, TestStatus::Failed),
+                    (3, TestStatus::Failed),
+                    (5, TestStatus::Failed),
                 ],
             },
             Sequence {
                 test: "a".into(),
                 labels: "arch=x".into(),
                 results: vec![
-                    (2, ResultStatus::Passed),
-                    (3, ResultStatus::Failed),
-                    (4, ResultStatus::Failed),
-                    (5, ResultStatus::Failed),
+                    (2, TestStatus::Passed),
+                    (3, TestStatus::Failed),
+                    (4, TestStatus::Failed),
+                    (5, TestStatus::Failed),
                 ],
             },
             Sequence {
                 test: "c".into(),
                 labels: "arch=x".into(),
-                results: vec![(0, ResultStatus::Passed), (5, ResultStatus::Failed)],
+                results: vec![(0, TestStatus::Passed), (5, TestStatus::Failed)],
             },
         ];
         let found = regressions(&window, &sequences, 3);

@@ -9,11 +9,14 @@ use std::time::{Duration, SystemTime};
 use serde::{Serialize, Serializer};
 
 use super::{
-    Filter, Result, Sql, for_each_row, rfc3339, serialize_opt_ms, serialize_status, serialize_time,
-    status, test_names, time,
+    Filter, Result, Sql, for_each_row, rfc3339, run_status, serialize_opt_ms, serialize_status,
+    serialize_time, status, test_names, time, word,
 };
 use crate::history::Db;
-use crate::history::model::{ResultStatus, from_duration_millis};
+use crate::history::model::RunSource;
+use crate::history::model::from_duration_millis;
+use crate::phase::Phase;
+use crate::status::{RunStatus, Status, TestStatus};
 
 /// One run with how its tests ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,15 +31,13 @@ pub struct RunSummary {
     pub ended: Option<SystemTime>,
     #[serde(rename = "duration_ms", serialize_with = "serialize_opt_ms")]
     pub duration: Option<Duration>,
-    /// `passed`, `failed`, `deadline`, `interrupted`, … or `incomplete`.
-    pub status: String,
+    pub status: RunStatus,
     pub commit: Option<String>,
     pub branch: Option<String>,
     pub host: String,
     /// `k=v k=v`.
     pub labels: String,
-    /// `run` (warden run) or `import`.
-    pub source: String,
+    pub source: RunSource,
     pub passed: u64,
     pub failed: u64,
     pub flaky: u64,
@@ -52,9 +53,10 @@ pub struct BatchSummary {
     /// The batch's row id (unique in the store).
     pub id: i64,
     pub name: String,
-    /// `setup`, `batch`, `post`, or `suite` for imported JUnit.
-    pub phase: String,
-    pub status: String,
+    /// [`Phase::Suite`] for imported JUnit; a post step reads back as not
+    /// required.
+    pub phase: Phase,
+    pub status: Status,
     pub reason: String,
     #[serde(serialize_with = "serialize_time")]
     pub started: SystemTime,
@@ -71,7 +73,7 @@ pub struct BatchSummary {
 pub struct FailingTest {
     pub test: String,
     #[serde(serialize_with = "serialize_status")]
-    pub status: ResultStatus,
+    pub status: TestStatus,
     /// The id of its batch (see [`BatchSummary::id`]).
     pub batch: Option<i64>,
     #[serde(rename = "duration_ms", serialize_with = "serialize_opt_ms")]
@@ -90,7 +92,7 @@ pub struct RunDetail {
 }
 
 const RUN_COLUMNS: &str = "SELECT runs.id, runs.uuid, runs.started_at, runs.ended_at, \
-     COALESCE(runs.status, 'incomplete'), runs.commit_sha, runs.branch, runs.host, runs.labels, \
+     runs.status, runs.commit_sha, runs.branch, runs.host, runs.labels, \
      runs.source FROM runs";
 
 /// A row of [`RUN_COLUMNS`] as `(id, RunSummary)` with no counts yet.
@@ -105,12 +107,12 @@ macro_rules! run_row {
                 started: time(started),
                 ended: ended.map(time),
                 duration: ended.map(|e| from_duration_millis(e - started)),
-                status: $row.try_get(4)?,
+                status: run_status($row.try_get::<Option<&str>, _>(4)?)?,
                 commit: $row.try_get(5)?,
                 branch: $row.try_get(6)?,
                 host: $row.try_get(7)?,
                 labels: $row.try_get(8)?,
-                source: $row.try_get(9)?,
+                source: word($row.try_get(9)?)?,
                 passed: 0,
                 failed: 0,
                 flaky: 0,
@@ -174,8 +176,8 @@ pub async fn run(db: &Db, uuid: &str) -> Result<Option<RunDetail>> {
         batches.push(BatchSummary {
             id: row.try_get(0)?,
             name: row.try_get(1)?,
-            phase: row.try_get(2)?,
-            status: row.try_get(3)?,
+            phase: word(row.try_get(2)?)?,
+            status: word(row.try_get(3)?)?,
             reason: row.try_get(4)?,
             started: time(started),
             duration: from_duration_millis(duration),
@@ -190,8 +192,8 @@ pub async fn run(db: &Db, uuid: &str) -> Result<Option<RunDetail>> {
         "SELECT r.test_id, r.status, r.batch_id, r.duration_ms, r.message FROM results r \
          WHERE r.run_id = {} AND r.status IN ({}, {})",
         sql.int(id),
-        ResultStatus::Failed.code(),
-        ResultStatus::Flaky.code(),
+        TestStatus::Failed.code(),
+        TestStatus::Flaky.code(),
     );
     let mut rows: Vec<(i64, FailingTest)> = Vec::new();
     for_each_row!(db, sql, &text, |row| {
@@ -216,8 +218,7 @@ pub async fn run(db: &Db, uuid: &str) -> Result<Option<RunDetail>> {
         })
         .collect();
     failing.sort_by(|a, b| {
-        (a.status != ResultStatus::Failed, &a.test)
-            .cmp(&(b.status != ResultStatus::Failed, &b.test))
+        (a.status != TestStatus::Failed, &a.test).cmp(&(b.status != TestStatus::Failed, &b.test))
     });
     Ok(Some(RunDetail {
         run,
@@ -261,15 +262,14 @@ async fn counts(db: &Db, runs: &mut [(i64, RunSummary)]) -> Result<()> {
     for chunk in ids.chunks(500) {
         let mut sql = Sql::default();
         let list: Vec<String> = chunk.iter().map(|id| sql.int(*id)).collect();
-        let count =
-            |s: ResultStatus| format!("COUNT(CASE WHEN r.status = {} THEN 1 END)", s.code());
+        let count = |s: TestStatus| format!("COUNT(CASE WHEN r.status = {} THEN 1 END)", s.code());
         let text = format!(
             "SELECT r.run_id, {}, {}, {}, {} FROM results r WHERE r.run_id IN ({}) \
              GROUP BY r.run_id",
-            count(ResultStatus::Passed),
-            count(ResultStatus::Failed),
-            count(ResultStatus::Flaky),
-            count(ResultStatus::Skipped),
+            count(TestStatus::Passed),
+            count(TestStatus::Failed),
+            count(TestStatus::Flaky),
+            count(TestStatus::Skipped(None)),
             list.join(", ")
         );
         for_each_row!(db, sql, &text, |row| {

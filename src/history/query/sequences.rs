@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{Filter, Result, Sql, for_each_row, status, test_names};
 use crate::history::Db;
-use crate::history::model::ResultStatus;
+use crate::status::TestStatus;
 
 /// A run of the window.
 #[derive(Debug, Clone)]
@@ -32,12 +32,12 @@ pub(super) struct Sequence {
     pub test: String,
     pub labels: String,
     /// Indexes into [`Window::runs`] with the result in that run.
-    pub results: Vec<(usize, ResultStatus)>,
+    pub results: Vec<(usize, TestStatus)>,
 }
 
 impl Sequence {
-    pub fn statuses(&self) -> Vec<ResultStatus> {
-        self.results.iter().map(|(_, s)| *s).collect()
+    pub fn statuses(&self) -> Vec<TestStatus> {
+        self.results.iter().map(|(_, s)| s.clone()).collect()
     }
 }
 
@@ -68,7 +68,7 @@ pub(super) async fn failing(
          WHERE r.status <> {skipped} AND r.run_id IN ({run_ids}) \
          AND r.test_id IN (SELECT f.test_id FROM results f \
          WHERE f.status IN (2, 3) AND +f.run_id IN ({run_ids}))",
-        skipped = ResultStatus::Skipped.code(),
+        skipped = TestStatus::Skipped(None).code(),
     );
     // Label sets as small integers, numbered in text order, so sorting
     // rows sorts sequences by test, then labels, then time.
@@ -86,7 +86,7 @@ pub(super) async fn failing(
     // Every run's labels are in the map: it was built from them.
     let run_label_set: Vec<u32> = runs.iter().map(|r| label_set[r.labels.as_str()]).collect();
 
-    let mut rows: Vec<(i64, u32, u32, ResultStatus)> = Vec::new();
+    let mut rows: Vec<(i64, u32, u32, TestStatus)> = Vec::new();
     for_each_row!(db, sql, &text, |row| {
         let run_id: i64 = row.try_get(1)?;
         // A run that started after the first query is not in the window.

@@ -92,7 +92,8 @@ mod tests;
 
 use std::time::Duration;
 
-use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, TestStatus, telling_line};
+use super::{Ended, OutputTail, Parser, StreamVerdict, TestResult, telling_line};
+use crate::status::TestStatus;
 use crate::text::{MAX_MESSAGE, clip_message};
 use syntax::{
     Directive, ParsedResult, Plan, Tally, bail_message, bail_out, banner, bats_marker, decode,

@@ -1,6 +1,6 @@
-//! The quarantine list: known-broken tests whose failures warn instead of
-//! failing the run, each with a reason, a link and an expiry so the list
-//! can't rot.
+//! The quarantine file: its entries, read and checked (errors name
+//! file:line:col and the key, as the config's do), and which entry a name
+//! matches.
 //!
 //! ```toml
 //! [[quarantine]]
@@ -17,8 +17,8 @@ use globset::{Glob, GlobMatcher};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::ConfigError;
-use super::span::Source;
+use crate::config::ConfigError;
+use crate::config::span::Source;
 
 #[derive(Debug, Clone)]
 pub struct QuarantineEntry {

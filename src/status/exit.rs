@@ -1,58 +1,7 @@
-//! How a batch ended, as one closed set of values.
+//! How a batch's main process ended by itself or was killed, and the
+//! conventional names of signals.
 
 use std::fmt;
-
-/// The final status of a batch (DESIGN.md, "Statuses").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Status {
-    Passed,
-    /// Exited with a non-zero code.
-    Failed,
-    /// Killed by a signal it did not ask for from warden.
-    Crashed,
-    /// Its own timeout fired.
-    TimedOut,
-    /// Exited but left processes behind or kept the output open, under `leak = "fail"`.
-    Leaked,
-    /// Stopped because its output matched a fatal pattern.
-    Aborted,
-    /// Stopped by the run deadline watchdog.
-    Deadline,
-    /// Stopped because warden itself was asked to stop (SIGINT, SIGTERM, SIGHUP).
-    Interrupted,
-    /// Never started: the run was stopped, or a setup step failed, first.
-    NotRun,
-    /// Failed, then passed on a retry.
-    Flaky,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Passed => "passed",
-            Status::Failed => "failed",
-            Status::Crashed => "crashed",
-            Status::TimedOut => "timed-out",
-            Status::Leaked => "leaked",
-            Status::Aborted => "aborted",
-            Status::Deadline => "deadline",
-            Status::Interrupted => "interrupted",
-            Status::NotRun => "not-run",
-            Status::Flaky => "flaky",
-        }
-    }
-
-    /// Passed, on the first attempt or a later one.
-    pub fn is_success(self) -> bool {
-        matches!(self, Status::Passed | Status::Flaky)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// How the batch's main process ended, when it ended by itself or was killed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +70,5 @@ mod tests {
         assert_eq!(signal_name(11), "SIGSEGV");
         assert_eq!(signal_name(64), "signal 64");
         assert_eq!(Exit::Code(3).to_string(), "exit code 3");
-        assert_eq!(Status::TimedOut.to_string(), "timed-out");
     }
 }
