@@ -928,27 +928,22 @@ def render(info, args, reps, modes, spawn, output, kill, probes, errors, loads, 
 
 
 # Sections other scripts write into BENCHMARKS.md, kept as they are.
-KEPT_BLOCKS = (
-    ("<!-- history:begin -->", "<!-- history:end -->"),      # bench/history.py
-    ("<!-- dashboard:begin -->", "<!-- dashboard:end -->"),  # bench/dashboard.py
-    ("<!-- schedule:begin -->", "<!-- schedule:end -->"),    # bench/schedule.py
-    ("<!-- fuzz:begin -->", "<!-- fuzz:end -->"),            # fuzz/campaign.sh, by hand
-)
 
 
 def keep_history_block(path: Path, text: str) -> str:
-    """`text` with the blocks of KEPT_BLOCKS (`<!-- history:begin -->…`,
-    `<!-- dashboard:begin -->…`, `<!-- schedule:begin -->…`) of the existing
-    report appended, in that order, for those it has."""
+    """`text` with every `<!-- NAME:begin -->…<!-- NAME:end -->` block of
+    the existing report appended, in the order they stood there: the
+    sections the other bench scripts write (history, dashboard, schedule,
+    many tests, fuzzing, …) survive a new run of this one."""
     try:
         old = path.read_text()
     except OSError:
         return text
-    for begin, end in KEPT_BLOCKS:
-        i = old.find(begin)
-        j = old.find(end, i + len(begin)) if i >= 0 else -1
-        if i >= 0 and j >= 0:
-            text = text.rstrip("\n") + "\n\n" + old[i:j + len(end)] + "\n"
+    for m in re.finditer(r"<!-- ([a-z0-9-]+):begin -->", old):
+        end = f"<!-- {m.group(1)}:end -->"
+        j = old.find(end, m.end())
+        if j >= 0 and m.group(0) not in text:
+            text = text.rstrip("\n") + "\n\n" + old[m.start():j + len(end)] + "\n"
     return text
 
 
@@ -1016,12 +1011,14 @@ def main() -> int:
     ap.add_argument("--output", default=str(REPO / "BENCHMARKS.md"), help="report path (default: BENCHMARKS.md)")
     ap.add_argument("--workdir", help="scratch directory (default: a new one under $TMPDIR, removed after)")
     ap.add_argument("--no-probes", action="store_true", help="skip the kernel cost probes")
+    ap.add_argument("--binary", help="measure this warden binary instead of the release build "
+                    "(e.g. an older build, with --output elsewhere, to compare)")
     args = ap.parse_args()
     if sys.platform != "linux":
         print("bench/run.py: Linux only", file=sys.stderr)
         return 2
 
-    warden = warden_binary("bench/run.py", None, args.no_build)
+    warden = warden_binary("bench/run.py", args.binary, args.no_build)
     if warden is None:
         return 2
 
