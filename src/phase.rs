@@ -2,11 +2,6 @@
 //! gives it, the reports group by it, the history stores it (with
 //! imported JUnit suites as a phase of their own).
 
-use std::fmt;
-use std::str::FromStr;
-
-use crate::status::Unknown;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// `[[setup]]`: runs first, in order; one failing means no batch runs.
@@ -23,6 +18,14 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase as the store knows it (a post step without `required`).
+    pub const ALL: [Phase; 4] = [
+        Phase::Setup,
+        Phase::Batch,
+        Phase::Post { required: false },
+        Phase::Suite,
+    ];
+
     /// The word for it: `setup`, `batch`, `post`, `suite`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -39,34 +42,7 @@ impl Phase {
     }
 }
 
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The word [`Phase::as_str`] writes, back (a batch row of the store).
-impl FromStr for Phase {
-    type Err = Unknown;
-
-    fn from_str(s: &str) -> Result<Phase, Unknown> {
-        [
-            Phase::Setup,
-            Phase::Batch,
-            Phase::Post { required: false },
-            Phase::Suite,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == s)
-        .ok_or_else(|| Unknown::new("phase", s))
-    }
-}
-
-impl serde::Serialize for Phase {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
+crate::status::word_enum!(Phase, "phase");
 
 #[cfg(test)]
 mod tests {
@@ -74,12 +50,7 @@ mod tests {
 
     #[test]
     fn words_round_trip() {
-        for p in [
-            Phase::Setup,
-            Phase::Batch,
-            Phase::Post { required: false },
-            Phase::Suite,
-        ] {
+        for p in Phase::ALL {
             assert_eq!(p.as_str().parse::<Phase>(), Ok(p));
         }
         assert_eq!("post".parse::<Phase>(), Ok(Phase::Post { required: false }));

@@ -1,10 +1,5 @@
 //! How a batch (or a setup or post step) ended, as one closed set of values.
 
-use std::fmt;
-use std::str::FromStr;
-
-use super::Unknown;
-
 /// The final status of a batch (DESIGN.md, "Statuses").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {
@@ -66,29 +61,7 @@ impl Status {
     }
 }
 
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The word [`Status::as_str`] writes, back (a batch row of the store).
-impl FromStr for Status {
-    type Err = Unknown;
-
-    fn from_str(s: &str) -> Result<Status, Unknown> {
-        Status::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| Unknown::new("batch status", s))
-    }
-}
-
-impl serde::Serialize for Status {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
+super::word_enum!(Status, "batch status");
 
 #[cfg(test)]
 mod tests {

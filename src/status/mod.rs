@@ -12,6 +12,38 @@
 //!
 //! Where a unit belongs in the run is [`Phase`](crate::phase::Phase).
 
+/// `Display`, `FromStr` and `Serialize` for an enum written as one word:
+/// its `as_str`, read back by finding it among its `ALL` (an [`Unknown`]
+/// naming `$what` otherwise). One definition for every such enum.
+macro_rules! word_enum {
+    ($ty:ty, $what:literal) => {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        /// The word `as_str` writes, back (as the history store reads it).
+        impl std::str::FromStr for $ty {
+            type Err = $crate::status::Unknown;
+
+            fn from_str(s: &str) -> Result<$ty, $crate::status::Unknown> {
+                <$ty>::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| $crate::status::Unknown::new($what, s))
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use word_enum;
+
 mod batch;
 mod exit;
 mod run;

@@ -1,11 +1,6 @@
 //! How the whole run ended: what post steps see in `WARDEN_RUN_STATUS`,
 //! what the history records, what the queries and the dashboard show.
 
-use std::fmt;
-use std::str::FromStr;
-
-use super::Unknown;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RunStatus {
     /// Nothing that counts for the run failed.
@@ -43,29 +38,7 @@ impl RunStatus {
     }
 }
 
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The word [`RunStatus::as_str`] writes, back (a run row of the store).
-impl FromStr for RunStatus {
-    type Err = Unknown;
-
-    fn from_str(s: &str) -> Result<RunStatus, Unknown> {
-        RunStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| Unknown::new("run status", s))
-    }
-}
-
-impl serde::Serialize for RunStatus {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
+super::word_enum!(RunStatus, "run status");
 
 #[cfg(test)]
 mod tests {
