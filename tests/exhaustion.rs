@@ -6,7 +6,7 @@
 #[macro_use]
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{Kind, Warden};
@@ -300,6 +300,31 @@ fn a_second_warden_on_the_same_artifacts_is_refused() {
     third.assert_code(0);
 }
 
+/// A tmpfs mounted on `dir` (made here), unmounted when the guard drops;
+/// `None`, after saying why, where it can't be mounted (not root).
+fn small_tmpfs(dir: &Path, size: &str) -> Option<Unmount> {
+    std::fs::create_dir(dir).expect("create mount point");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .output();
+    match mounted {
+        Ok(o) if o.status.success() => Some(Unmount(dir.to_owned())),
+        other => {
+            eprintln!("skipping: cannot mount a tmpfs (needs root): {other:?}");
+            None
+        }
+    }
+}
+
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
 /// A tmpfs of 2 MiB as the artifacts directory, filled by the first batch.
 /// The second, healthy batch's failure is said to be the disk's; the run
 /// says its artifacts could not be written; the JUnit is still valid; the
@@ -309,25 +334,9 @@ fn a_full_artifacts_filesystem_is_a_run_error() {
     for verbose in [false, true] {
         let w = Warden::new().watchdog(Duration::from_secs(30));
         let art = w.path("art");
-        std::fs::create_dir(&art).unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-            .arg(&art)
-            .output();
-        match mounted {
-            Ok(o) if o.status.success() => {}
-            other => {
-                eprintln!("skipping: cannot mount a tmpfs (needs root): {other:?}");
-                return;
-            }
-        }
-        struct Unmount<'a>(&'a Path);
-        impl Drop for Unmount<'_> {
-            fn drop(&mut self) {
-                let _ = std::process::Command::new("umount").arg(self.0).status();
-            }
-        }
-        let _unmount = Unmount(&art);
+        let Some(_unmount) = small_tmpfs(&art, "2m") else {
+            return;
+        };
         let mut w = w
             .run_section("max-parallel = 1")
             .shell("fill", "head -c 4000000 /dev/zero", "")
@@ -373,23 +382,9 @@ fn a_full_artifacts_filesystem_is_a_run_error() {
 fn junit_elsewhere_keeps_every_batch_when_artifacts_are_full() {
     let w = Warden::new().watchdog(Duration::from_secs(30));
     let art = w.path("art");
-    std::fs::create_dir(&art).unwrap();
-    let ok = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&art)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipping: cannot mount a tmpfs (needs root)");
+    let Some(_unmount) = small_tmpfs(&art, "1m") else {
         return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&art);
+    };
     let junit = w.path_str("junit.xml");
     let r = w
         .run_section("max-parallel = 1")
