@@ -74,6 +74,9 @@ def main() -> int:
     ap.add_argument("--after", help="warden binary (default: this checkout's release build)")
     ap.add_argument("--no-build", action="store_true", help="use the already built release binary as --after")
     ap.add_argument("--quick", action="store_true", help="2 repetitions instead of 7")
+    ap.add_argument("--history", action="store_true",
+                    help="record each run into a fresh SQLite store (default: --history none); "
+                         "written to a section of its own")
     ap.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
     args = ap.parse_args()
     reps = 2 if args.quick else 7
@@ -104,8 +107,13 @@ def main() -> int:
         def warden(binary: Path, layer: list[str]):
             env, mark = marked_env()
             out = work / "out"
+            # With --history, each run records into a store of its own (a
+            # fresh SQLite file), as a first run on a CI machine would.
+            store = ["--history", f"sqlite:{work / 'history.db'}" if args.history else "none"]
             r = timed_run([str(binary), "run", "-c", str(cfg), "--artifacts", str(out),
-                           "--history", "none", *layer], env=env, cwd=work)
+                           *store, *layer], env=env, cwd=work)
+            for f in work.glob("history.db*"):
+                f.unlink()
             left = kill_marked(mark)
             if left:
                 errors.append(f"{binary} {layer}: processes survived: {left}")
@@ -161,15 +169,19 @@ def main() -> int:
             f"{sa.median:.3f} s ({sa.min:.3f}–{sa.max:.3f}) | {ra:.2f} | {ea:.2f} ms | "
             f"≤ {TARGET}: {verdict} |"
         )
+    history = ("the history on (a fresh SQLite store each run)" if args.history
+               else "`--history none`")
+    begin, end = (BEGIN.replace("compare", "compare-history"), END.replace("compare", "compare-history")) \
+        if args.history else (BEGIN, END)
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                          text=True).stdout.strip()
     label = args.before_label or args.before
     lines = [
-        BEGIN,
-        "## Spawn, before and after",
+        begin,
+        "## Spawn, before and after" + (", history on" if args.history else ""),
         "",
-        f"`python3 bench/spawn_compare.py --before {label}{' --quick' if args.quick else ''}` at {rev}: "
-        f"{BATCHES} batches of `command = [\"true\"]`, `max-parallel = {PARALLEL}`, `--history none`; "
+        f"`python3 bench/spawn_compare.py --before {label}{' --history' if args.history else ''}{' --quick' if args.quick else ''}` at {rev}: "
+        f"{BATCHES} batches of `command = [\"true\"]`, `max-parallel = {PARALLEL}`, {history}; "
         f"{reps} repetitions, arms interleaved. Baseline: `xargs -P{PARALLEL} -n1 true` in the same run, "
         f"median {base.median:.3f} s ({base.min:.3f}–{base.max:.3f}). "
         "Extra per batch = (warden − baseline median) ÷ batches. Before: the build named above; "
@@ -179,10 +191,10 @@ def main() -> int:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *rows,
         *report_tail(errors, machine_info(after)),
-        END,
+        end,
     ]
     block = "\n".join(lines)
-    write_section(Path(args.output), block, BEGIN, END, "bench/spawn_compare.py",
+    write_section(Path(args.output), block, begin, end, "bench/spawn_compare.py",
                   "python3 bench/spawn_compare.py --before REV   # spawn overhead of two builds, same run")
     print(block)
     return 1 if errors else 0
