@@ -36,6 +36,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 return Ok(EXIT_FAILED);
             }
         };
+        // The handlers are installed before the address is printed: a
+        // SIGTERM sent as soon as the server answers must stop it cleanly,
+        // not kill it (a handler installed only when the shutdown future is
+        // first polled, on some worker, can come too late).
+        let stop = stop()?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {
             err!(
@@ -44,7 +49,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         }
         // Tests and scripts read the address from this line (port 0 picks one).
         out!("warden: serving http://{addr}/ (history {location})");
-        dashboard::serve(Dashboard::new(db), listener, stop()).await?;
+        dashboard::serve(Dashboard::new(db), listener, stop).await?;
         Ok(EXIT_PASSED)
     });
     // Connections dropped at the end of the grace are tasks of this
@@ -56,17 +61,16 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
 /// How long the runtime's leftover tasks get after the server stopped.
 const SHUTDOWN_WAIT: Duration = Duration::from_millis(200);
 
-/// Completes on SIGINT or SIGTERM.
-async fn stop() {
+/// Installs the SIGINT and SIGTERM handlers now; the future completes on
+/// either signal.
+fn stop() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }
