@@ -3,6 +3,7 @@
 //! one database), and the questions asked of it: what flakes, what
 //! regressed, how long things take.
 
+pub mod classify;
 pub mod db;
 pub mod import;
 pub mod location;
