@@ -18,6 +18,7 @@ use serde::Serialize;
 use super::exit::{EXIT_BAD_INPUT, EXIT_PASSED};
 use crate::cli::{DurationsArgs, FlakyArgs, Format, HistoryArgs, QueryArgs, RegressedArgs};
 use crate::duration;
+use crate::history::classify::Params;
 use crate::history::model::valid_label_key;
 use crate::history::query::{self, Filter, Subject};
 use crate::history::{Access, Db, HistoryError};
@@ -32,7 +33,8 @@ pub fn flaky(args: FlakyArgs) -> anyhow::Result<u8> {
     let by = by_keys(&args.by)?;
     let q = &args.query;
     let filter = filter(q);
-    let Some(rows) = with_db(q, async |db| query::flaky(db, &filter, &by).await)? else {
+    let params = Params::default();
+    let Some(rows) = with_db(q, async |db| query::flaky(db, &filter, &by, &params).await)? else {
         return Ok(EXIT_PASSED);
     };
     if rows.is_empty() && q.format == Format::Table {
@@ -45,7 +47,7 @@ pub fn flaky(args: FlakyArgs) -> anyhow::Result<u8> {
     }
     let mut columns = vec![Column::flex("TEST", 24)];
     columns.extend(by.iter().map(|k| Column::text(&k.to_uppercase(), 16)));
-    for title in ["HITS", "RUNS", "FAIL", "FLAKY", "FAIL%", "FLIP%"] {
+    for title in ["HITS", "RUNS", "FAIL", "FLAKY", "RATE%", "95% CI", "FLIP%"] {
         columns.push(Column::number(title));
     }
     columns.push(Column::text("FIRST", 5));
@@ -62,7 +64,8 @@ pub fn flaky(args: FlakyArgs) -> anyhow::Result<u8> {
             r.runs.to_string(),
             r.failures.to_string(),
             r.flaky.to_string(),
-            format!("{:.1}", r.failure_pct),
+            format!("{:.1}", r.failure_rate * 100.0),
+            percent_interval(r.interval),
             format!("{:.1}", r.flip_rate * 100.0),
             day(r.first_seen),
             day(r.last_seen),
@@ -71,8 +74,9 @@ pub fn flaky(args: FlakyArgs) -> anyhow::Result<u8> {
     }
     out!("{}", table.render(WIDTH).trim_end());
     footer(rows.len(), shown.len());
-    out!("HITS = FAIL + FLAKY (failed, then passed on a retry); FAIL% = FAIL / RUNS; dates UTC");
-    out!("FLIP%: status changes between runs with the same labels, 3+ failures in a row left out");
+    out!("HITS = FAIL + FLAKY (failed, then passed on a retry); dates UTC");
+    out!("RATE%: failing share of the current regime, with its 95% interval; FLIP%: status changes");
+    out!("between results with the same labels (README: \"How a test is classified\")");
     Ok(EXIT_PASSED)
 }
 
@@ -142,8 +146,11 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
 pub fn regressed(args: RegressedArgs) -> anyhow::Result<u8> {
     let q = &args.query;
     let filter = filter(q);
-    let min = args.min_failures.get();
-    let Some(rows) = with_db(q, async |db| query::regressed(db, &filter, min).await)? else {
+    let params = Params {
+        min_failures: args.min_failures.get(),
+        ..Params::default()
+    };
+    let Some(rows) = with_db(q, async |db| query::regressed(db, &filter, &params).await)? else {
         return Ok(EXIT_PASSED);
     };
     if rows.is_empty() && q.format == Format::Table {
@@ -156,11 +163,13 @@ pub fn regressed(args: RegressedArgs) -> anyhow::Result<u8> {
     }
     let mut table = Table::new(vec![
         Column::flex("TEST", 24),
-        Column::text("LABELS", 32),
+        Column::text("LABELS", 28),
+        Column::text("VERDICT", 9),
         Column::number("FAILS"),
         Column::text("SINCE (UTC)", 11),
         Column::text("FIRST BAD", 10),
         Column::text("LAST GOOD", 10),
+        Column::number("SURE"),
     ]);
     for r in shown {
         table.row(vec![
@@ -170,14 +179,23 @@ pub fn regressed(args: RegressedArgs) -> anyhow::Result<u8> {
             } else {
                 r.labels.clone()
             },
+            r.verdict.to_string(),
             r.failures.to_string(),
-            short_minute(r.first_failure.time),
-            commit(&r.first_failure.commit),
-            commit(&r.last_pass.commit),
+            short_minute(r.failing_since.time),
+            r.first_bad
+                .as_ref()
+                .map_or_else(|| "-".into(), |b| commit(&b.commit)),
+            r.last_good
+                .as_ref()
+                .map_or_else(|| "-".into(), |g| commit(&g.commit)),
+            r.confidence
+                .map_or_else(|| "-".into(), |c| format!("{:.0}%", c * 100.0)),
         ]);
     }
     out!("{}", table.render(WIDTH).trim_end());
     footer(rows.len(), shown.len());
+    out!("broken: failing since before the window; regressed: broke inside it, between LAST GOOD");
+    out!("and FIRST BAD (SURE: the model's probability of exactly that place)");
     Ok(EXIT_PASSED)
 }
 
@@ -289,6 +307,11 @@ fn mark(s: &TestStatus) -> char {
         TestStatus::Flaky => 'R',
         TestStatus::Skipped(_) => 's',
     }
+}
+
+/// `12–47`: a 0–1 interval in whole percent.
+fn percent_interval((lo, hi): (f64, f64)) -> String {
+    format!("{:.0}–{:.0}", lo * 100.0, hi * 100.0)
 }
 
 fn commit(c: &Option<String>) -> String {

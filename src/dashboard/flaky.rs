@@ -14,6 +14,7 @@ use super::html::{self, Nav};
 use super::params::{Dir, Params};
 use super::response::{api_response, page_response};
 use super::state::{App, Dashboard};
+use crate::history::classify::Params as Classify;
 use crate::history::query::{self, FlakyRow};
 
 /// Rows shown unless `limit` says otherwise.
@@ -25,7 +26,7 @@ const COLUMNS: &[(&str, &str, Dir)] = &[
     ("runs", "Runs", Dir::Desc),
     ("fail", "Fail", Dir::Desc),
     ("flaky", "Flaky", Dir::Desc),
-    ("failpct", "Fail %", Dir::Desc),
+    ("rate", "Rate % (95% CI)", Dir::Desc),
     ("flip", "Flip %", Dir::Desc),
     ("first", "First seen", Dir::Desc),
     ("last", "Last seen", Dir::Desc),
@@ -39,7 +40,7 @@ struct Flaky {
 }
 
 async fn load(d: &Dashboard, p: &Params) -> Result<Flaky, Error> {
-    let mut rows = query::flaky(d.db(), &p.filter(), &p.by).await?;
+    let mut rows = query::flaky(d.db(), &p.filter(), &p.by, &Classify::default()).await?;
     sort(&mut rows, p)?;
     let total = rows.len();
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
@@ -65,7 +66,7 @@ fn sort(rows: &mut [FlakyRow], p: &Params) -> Result<(), Error> {
         "runs" => |a, b| a.runs.cmp(&b.runs),
         "fail" => |a, b| a.failures.cmp(&b.failures),
         "flaky" => |a, b| a.flaky.cmp(&b.flaky),
-        "failpct" => |a, b| a.failure_pct.total_cmp(&b.failure_pct),
+        "rate" => |a, b| a.failure_rate.total_cmp(&b.failure_rate),
         "flip" => |a, b| a.flip_rate.total_cmp(&b.flip_rate),
         "first" => |a, b| a.first_seen.cmp(&b.first_seen),
         "last" => |a, b| a.last_seen.cmp(&b.last_seen),
@@ -205,7 +206,10 @@ fn render(p: &Params, f: &Flaky, labels: &BTreeMap<String, Vec<String>>) -> Mark
                             td.num { (r.runs) }
                             td.num { (r.failures) }
                             td.num { (r.flaky) }
-                            td.num { (format!("{:.1}", r.failure_pct)) }
+                            td.num {
+                                (format!("{:.1}", r.failure_rate * 100.0))
+                                small { (format!(" ({:.0}–{:.0})", r.interval.0 * 100.0, r.interval.1 * 100.0)) }
+                            }
                             td.num { (format!("{:.1}", r.flip_rate * 100.0)) }
                             td.num { (html::time(r.first_seen)) }
                             td.num { (html::time(r.last_seen)) }
@@ -215,8 +219,10 @@ fn render(p: &Params, f: &Flaky, labels: &BTreeMap<String, Vec<String>>) -> Mark
             }
             p.note {
                 "Hits = failures + flaky runs (failed, then passed on a retry). "
-                "Fail % = failures / runs. Flip % = status changes between runs with the same labels, "
-                "three or more failures in a row (breakage) left out. Times UTC."
+                "Rate % = failing share of the current regime (change points found by the "
+                "Beta-Binomial model), with its 95% interval. Flip % = status changes between "
+                "results with the same labels, in commit order. Tests failing consistently are "
+                "on the regressions page, not here. Times UTC."
             }
         }
     };

@@ -12,13 +12,18 @@ use super::html::{self, Nav};
 use super::params::Params;
 use super::response::{api_response, page_response};
 use super::state::{App, Dashboard};
+use crate::history::classify::{Params as Classify, Verdict};
 use crate::history::query::{self, Regression, RunRef};
 
 const DEFAULT_MIN_FAILURES: usize = 3;
 
 async fn load(d: &Dashboard, p: &Params) -> Result<Vec<Regression>, Error> {
     let min = p.min_failures.unwrap_or(DEFAULT_MIN_FAILURES);
-    let mut rows = query::regressed(d.db(), &p.filter(), min).await?;
+    let params = Classify {
+        min_failures: min,
+        ..Classify::default()
+    };
+    let mut rows = query::regressed(d.db(), &p.filter(), &params).await?;
     if let Some(limit) = p.limit.filter(|n| *n > 0) {
         rows.truncate(limit);
     }
@@ -49,11 +54,16 @@ fn run_link(r: &RunRef) -> Markup {
     }
 }
 
+/// `broken` / `regressed`, styled as a badge.
+pub fn verdict_badge(v: Verdict) -> Markup {
+    html! { span class=(format!("badge {v}")) { (v) } }
+}
+
 fn render(p: &Params, rows: &[Regression], labels: &BTreeMap<String, Vec<String>>) -> Markup {
     let min = p.min_failures.unwrap_or(DEFAULT_MIN_FAILURES);
     let extra = html! {
         label {
-            "failures in a row "
+            "failing results at least "
             input type="number" name="min_failures" min="1" value=(min);
         }
     };
@@ -62,15 +72,16 @@ fn render(p: &Params, rows: &[Regression], labels: &BTreeMap<String, Vec<String>
         (html::filter_form("/regressed", p, labels, extra))
         p.summary {
             (rows.len()) " tests " (p.describe())
-            " whose last " (min) " or more results under one label set failed, after a pass"
+            " failing consistently under one label set (" (min) " or more results): "
+            b { "regressed" } " inside the window, or " b { "broken" } " since before it"
         }
         @if rows.is_empty() {
             p.empty { "No regressed tests " (p.describe()) "." }
         } @else {
             table.regressed {
                 thead { tr {
-                    th { "Test" } th { "Labels" } th.num { "Failures" }
-                    th { "First failure (UTC)" } th { "Last pass (UTC)" }
+                    th { "Test" } th { "Labels" } th { "Verdict" } th.num { "Failures" }
+                    th { "First bad (UTC)" } th { "Last good (UTC)" } th.num { "Sure" }
                 } }
                 tbody {
                     @for r in rows {
@@ -87,9 +98,16 @@ fn render(p: &Params, rows: &[Regression], labels: &BTreeMap<String, Vec<String>
                                 }) { (r.test) }
                             }
                             td { (html::labels(&r.labels)) }
+                            td { (verdict_badge(r.verdict)) }
                             td.num { (r.failures) }
-                            td { (run_link(&r.first_failure)) }
-                            td { (run_link(&r.last_pass)) }
+                            td {
+                                @match &r.first_bad {
+                                    Some(b) => (run_link(b)),
+                                    None => { "before the window (failing since " (run_link(&r.failing_since)) ")" }
+                                }
+                            }
+                            td { @if let Some(g) = &r.last_good { (run_link(g)) } @else { "-" } }
+                            td.num { @if let Some(c) = r.confidence { (format!("{:.0}%", c * 100.0)) } @else { "-" } }
                         }
                     }
                 }

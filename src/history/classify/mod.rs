@@ -10,16 +10,20 @@
 //! 2. [`changepoint`] splits the positions into regimes of one failure
 //!    rate each (Beta-Binomial segments, a change kept when more probable
 //!    than none). The last regime is the test's *current* one.
-//! 3. The verdict, from the current regime:
-//!    - **broken**: it has at least `min_failures` results, at least
-//!      `broken_share` of them `failed` (not merely flaky), and the latest
-//!      failed; and no earlier regime (failing since before the window);
-//!    - **regressed**: the same, after an earlier regime with a lower
-//!      failure rate: the change point is the break, with the last good
-//!      and first bad result around it;
+//! 3. The verdict, from the current regime. *Failing now*: at least
+//!    `broken_share` of its results `failed` (not merely flaky), the latest
+//!    too.
+//!    - **regressed**: failing now, with at least `min_failures` results,
+//!      after an earlier regime with a lower failure rate: the change
+//!      point is the break, with the last good and first bad result
+//!      around it;
+//!    - **broken**: failing now with no earlier regime (failing since
+//!      before the window), with at least `min_failures` results or every
+//!      result failed (a new test failing from its first run is broken);
 //!    - **fixed**: no failing result, after an earlier regime with some;
-//!    - **flaky**: some failing results (and it is not broken);
-//!    - **healthy**: no failing result in the window.
+//!    - **healthy**: no failing result in the window;
+//!    - **flaky**: anything else with failing results: failures and
+//!      passes in one regime, or a change to failing too recent to call.
 //!
 //! Direct evidence of flakiness — a flaky result, or a failure and a pass
 //! on one commit — is counted and shown; a commit with both is one
@@ -156,6 +160,27 @@ fn passing(s: &TestStatus) -> bool {
     matches!(s, TestStatus::Passed | TestStatus::Flaky)
 }
 
+/// The order the results of one test under one label set are classified
+/// in: by the first time their commit appears among them, then by time
+/// (a commit tested again later joins its first appearance; results
+/// without a commit stand alone). `items` are `(time, commit)` in time
+/// order; returns their indexes in classification order.
+pub fn commit_order(items: &[(i64, Option<&str>)]) -> Vec<usize> {
+    let mut first: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for (t, c) in items {
+        if let Some(c) = c {
+            first.entry(c).or_insert(*t);
+        }
+    }
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    // Stable: equal keys keep time order.
+    order.sort_by_key(|&i| {
+        let (t, c) = items[i];
+        (c.map_or(t, |c| first[c]), c, t)
+    });
+    order
+}
+
 /// Classifies one test under one label set. `obs` must be in commit order
 /// (results of one commit adjacent), skipped results left out.
 pub fn classify(obs: &[Observation<'_>], params: &Params) -> Classification {
@@ -199,8 +224,9 @@ pub fn classify(obs: &[Observation<'_>], params: &Params) -> Classification {
     } else {
         regime_failing as f64 / regime_runs as f64
     };
-    let consistently_failing = regime_runs >= params.min_failures.max(1) as u64
-        && regime_failed as f64 >= params.broken_share * regime_runs as f64
+    // Failing now: (almost) every result of the regime failed, the
+    // latest too.
+    let failing_now = regime_failed as f64 >= params.broken_share * regime_runs as f64
         && obs.last().is_some_and(|o| o.status.is_failure());
     // The previous regime's failing share, to tell a break from a fix.
     let before = last.map(|s| {
@@ -212,14 +238,25 @@ pub fn classify(obs: &[Observation<'_>], params: &Params) -> Classification {
         let f = previous.iter().filter(|o| failing(o.status)).count();
         f as f64 / previous.len().max(1) as f64
     });
-    let verdict = match (consistently_failing, regime_failing, before) {
-        (true, _, Some(b)) if b < failure_rate => Verdict::Regressed,
-        (true, _, _) => Verdict::Broken,
-        // A change the model kept, to a regime without failures (the
-        // previous one had some: no change separates two clean regimes).
-        (false, 0, Some(_)) => Verdict::Fixed,
-        (false, 0, None) => Verdict::Healthy,
-        (false, _, _) => Verdict::Flaky,
+    let enough = regime_runs >= params.min_failures.max(1) as u64;
+    let verdict = match before {
+        // No failing result now: fixed after a change the model kept (the
+        // regime before had failures: no change separates two clean ones).
+        _ if regime_failing == 0 => {
+            if before.is_some() {
+                Verdict::Fixed
+            } else {
+                Verdict::Healthy
+            }
+        }
+        Some(b) if failing_now && enough && b < failure_rate => Verdict::Regressed,
+        Some(_) if failing_now && enough => Verdict::Broken,
+        // The whole window failing: broken, however few its results (a
+        // new test failing from its first run is broken, not unknown).
+        None if failing_now && (enough || regime_failed == regime_runs) => Verdict::Broken,
+        // Failures and passes in one regime, or a change to failing too
+        // recent to call (fewer than `min_failures` results).
+        _ => Verdict::Flaky,
     };
     let change = last.map(|s| {
         let at = starts[s.at];
@@ -273,6 +310,18 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_tested_again_joins_its_first_appearance() {
+        let items = [
+            (1, Some("a")),
+            (2, Some("b")),
+            (3, None),
+            (4, Some("a")),
+            (5, Some("c")),
+        ];
+        assert_eq!(commit_order(&items), [0, 3, 1, 2, 4]);
+    }
+
+    #[test]
     fn the_five_verdicts() {
         assert_eq!(v("...................."), Verdict::Healthy);
         assert_eq!(v(""), Verdict::Healthy);
@@ -309,7 +358,9 @@ mod tests {
     fn too_short_a_failing_regime_is_not_yet_broken() {
         // Two failures after a clean history: not min_failures (3) yet.
         assert!(!v("...............FF").is_failing());
-        assert_eq!(v("FF"), Verdict::Flaky);
+        // Failing in every run of the window, however few: broken.
+        assert_eq!(v("FF"), Verdict::Broken);
+        assert_eq!(v("F"), Verdict::Broken);
         // A pass at the end: not failing now.
         assert!(!v("FFFFFFFFF.").is_failing());
     }

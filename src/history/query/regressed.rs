@@ -1,10 +1,11 @@
-//! `warden regressed`: tests that were passing and now fail consistently.
+//! `warden regressed`: tests failing consistently now
+//! ([`crate::history::classify`]): **regressed** (a change point from
+//! passing to failing inside the window, with the last good and first bad
+//! run around it and how sure the model is of the place) and **broken**
+//! (failing since before the window: the first failing commit is unknown).
 //!
-//! The rule, per sequence of one test's results under one full label set
-//! (oldest first, skipped left out): its last `min_failures` or more
-//! results are all `failed`, and a passing result (passed, or flaky: it
-//! passed on a retry) comes before them. A test failing since its first
-//! result in the window is not listed: nothing says it ever passed.
+//! One row per test and full label set. The same test under the same
+//! labels is never also in `warden flaky`: each gets one verdict.
 
 use std::time::SystemTime;
 
@@ -13,18 +14,31 @@ use serde::Serialize;
 use super::sequences::{Run, Sequence, Window, failing};
 use super::{Filter, Result, serialize_time, time};
 use crate::history::Db;
-use crate::status::TestStatus;
+use crate::history::classify::{Params, Verdict};
 
-/// One regression: a test under one label set.
+/// One test under one label set, failing now.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Regression {
     pub test: String,
     /// The runs' labels, `k=v k=v`.
     pub labels: String,
-    /// How many `failed` results in a row, up to the latest.
+    /// [`Verdict::Regressed`] or [`Verdict::Broken`].
+    pub verdict: Verdict,
+    /// The latest `failed` results in a row.
     pub failures: u64,
-    pub last_pass: RunRef,
-    pub first_failure: RunRef,
+    /// Results in the current (failing) regime and its failing share, 0–1.
+    pub regime_runs: u64,
+    pub failure_rate: f64,
+    /// The first result of the failing regime (for broken: the first of
+    /// the window).
+    pub failing_since: RunRef,
+    /// Regressed only: the last passing result before the break and the
+    /// first failing one after it.
+    pub last_good: Option<RunRef>,
+    pub first_bad: Option<RunRef>,
+    /// Regressed only: the posterior probability that the break is between
+    /// exactly these two commits, 0–1.
+    pub confidence: Option<f64>,
 }
 
 /// A run, as a regression names it.
@@ -38,7 +52,7 @@ pub struct RunRef {
 }
 
 impl RunRef {
-    fn new(run: &Run) -> RunRef {
+    pub(super) fn new(run: &Run) -> RunRef {
         RunRef {
             time: time(run.started),
             commit: run.commit.clone(),
@@ -47,31 +61,38 @@ impl RunRef {
     }
 }
 
-/// Regressions in `filter`'s runs, longest failing streak first, then by
-/// test name and labels.
-pub async fn regressed(db: &Db, filter: &Filter, min_failures: usize) -> Result<Vec<Regression>> {
+/// Broken and regressed tests in `filter`'s runs, longest failing streak
+/// first, then by test name and labels.
+pub async fn regressed(db: &Db, filter: &Filter, params: &Params) -> Result<Vec<Regression>> {
     let (window, sequences) = failing(db, filter, &[]).await?;
-    Ok(regressions(&window, &sequences, min_failures))
+    Ok(regressions(&window, &sequences, params))
 }
 
-fn regressions(window: &Window, sequences: &[Sequence], min_failures: usize) -> Vec<Regression> {
+fn regressions(window: &Window, sequences: &[Sequence], params: &Params) -> Vec<Regression> {
     let mut found: Vec<Regression> = sequences
         .iter()
         .filter_map(|seq| {
-            let results: Vec<&(usize, TestStatus)> = seq
-                .results
-                .iter()
-                .filter(|(_, s)| !s.is_skipped())
-                .collect();
-            let statuses: Vec<TestStatus> = results.iter().map(|(_, s)| s.clone()).collect();
-            // `pass` is followed by the streak's first failure.
-            let (streak, pass) = trailing_failures(&statuses, min_failures)?;
+            let (c, order) = seq.classify(window, params);
+            if !c.verdict.is_failing() {
+                return None;
+            }
+            let run_of = |i: usize| RunRef::new(&window.runs[seq.results[order[i]].0]);
+            let change = c.change.filter(|_| c.verdict == Verdict::Regressed);
             Some(Regression {
                 test: seq.test.clone(),
                 labels: seq.labels.clone(),
-                failures: streak as u64,
-                last_pass: RunRef::new(&window.runs[results[pass].0]),
-                first_failure: RunRef::new(&window.runs[results[pass + 1].0]),
+                verdict: c.verdict,
+                failures: c.streak,
+                regime_runs: c.regime_runs,
+                failure_rate: if c.regime_runs == 0 {
+                    0.0
+                } else {
+                    c.regime_failing as f64 / c.regime_runs as f64
+                },
+                failing_since: run_of(c.regime_start),
+                last_good: change.map(|ch| run_of(ch.before)),
+                first_bad: change.map(|ch| run_of(ch.after)),
+                confidence: change.map(|ch| ch.confidence),
             })
         })
         .collect();
@@ -84,99 +105,73 @@ fn regressions(window: &Window, sequences: &[Sequence], min_failures: usize) -> 
     found
 }
 
-/// For a sequence without skipped results, oldest first: if it ends with
-/// `min_failures` or more `failed` after a passing result, the length of
-/// that streak and the position of the passing result.
-pub fn trailing_failures(statuses: &[TestStatus], min_failures: usize) -> Option<(usize, usize)> {
-    let streak = statuses.iter().rev().take_while(|s| s.is_failure()).count();
-    if streak < min_failures.max(1) || streak == statuses.len() {
-        return None;
-    }
-    // What ends the streak is passed or flaky: both mean the test passed.
-    Some((streak, statuses.len() - streak - 1))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::query::marks as seq;
+    use crate::history::query::marks;
 
-    #[test]
-    fn trailing_failures_after_a_pass() {
-        assert_eq!(trailing_failures(&seq("..FFF"), 3), Some((3, 1)));
-        assert_eq!(trailing_failures(&seq(".F.FFFF"), 3), Some((4, 2)));
-        assert_eq!(trailing_failures(&seq("RFFF"), 3), Some((3, 0)));
-        // Too few, passing again, never passed, nothing at all.
-        assert_eq!(trailing_failures(&seq("..FF"), 3), None);
-        assert_eq!(trailing_failures(&seq("..FF"), 2), Some((2, 1)));
-        assert_eq!(trailing_failures(&seq(".FFF."), 3), None);
-        assert_eq!(trailing_failures(&seq("FFFF"), 3), None);
-        assert_eq!(trailing_failures(&seq("FFRF"), 1), Some((1, 2)));
-        assert_eq!(trailing_failures(&[], 1), None);
-    }
-
-    #[test]
-    fn regressions_name_the_runs_around_the_break() {
-        let window = Window {
-            runs: (0..6)
+    fn window(n: usize) -> Window {
+        Window {
+            runs: (0..n)
                 .map(|i| Run {
                     uuid: format!("run{i}"),
-                    started: 1_000 * i,
+                    started: 1_000 * i as i64,
                     commit: Some(format!("c{i}")),
                     labels: String::new(),
                     by: Vec::new(),
                 })
                 .collect(),
-        };
-        let sequences = [
-            Sequence {
-                test: "b".into(),
-                labels: "arch=x".into(),
-                // Run 1 skipped: the pass before the streak is run 0.
-                results: vec![
-                    (0, TestStatus::Passed),
-                    (1, TestStatus::Skipped(None)),
-                    (2, TestStatus::Failed),
-                    (3, TestStatus::Failed),
-                    (5, TestStatus::Failed),
-                ],
-            },
-            Sequence {
-                test: "a".into(),
-                labels: "arch=x".into(),
-                results: vec![
-                    (2, TestStatus::Passed),
-                    (3, TestStatus::Failed),
-                    (4, TestStatus::Failed),
-                    (5, TestStatus::Failed),
-                ],
-            },
-            Sequence {
-                test: "c".into(),
-                labels: "arch=x".into(),
-                results: vec![(0, TestStatus::Passed), (5, TestStatus::Failed)],
-            },
-        ];
-        let found = regressions(&window, &sequences, 3);
+        }
+    }
+
+    fn sequence(test: &str, m: &str) -> Sequence {
+        Sequence {
+            test: test.into(),
+            labels: "arch=x".into(),
+            results: marks(m).into_iter().enumerate().collect(),
+        }
+    }
+
+    #[test]
+    fn regressions_name_the_runs_around_the_break_and_broken_tests_too() {
+        let w = window(20);
+        let found = regressions(
+            &w,
+            &[
+                // Run 12 skipped: the last good is run 11.
+                sequence("b", "............sFFFFFFF"),
+                sequence("a", "..............FFFFFF"),
+                // Failing all along: broken.
+                sequence("c", "FFFFFFFFFFFFFFFFFFFF"),
+                // Flaky: not here.
+                sequence("d", "..F....F...F...F..F."),
+                // Fixed: not here.
+                sequence("e", "FFFFFFFFFF.........."),
+            ],
+            &Params::default(),
+        );
         let got: Vec<_> = found
             .iter()
             .map(|r| {
                 (
                     r.test.as_str(),
+                    r.verdict,
                     r.failures,
-                    r.last_pass.run.as_str(),
-                    r.first_failure.run.as_str(),
-                    r.first_failure.commit.as_deref(),
+                    r.last_good.as_ref().map(|g| g.run.as_str()),
+                    r.first_bad.as_ref().and_then(|b| b.commit.as_deref()),
                 )
             })
             .collect();
         assert_eq!(
             got,
             [
-                ("a", 3, "run2", "run3", Some("c3")),
-                ("b", 3, "run0", "run2", Some("c2")),
+                ("c", Verdict::Broken, 20, None, None),
+                ("b", Verdict::Regressed, 7, Some("run11"), Some("c13")),
+                ("a", Verdict::Regressed, 6, Some("run13"), Some("c14")),
             ]
         );
-        assert_eq!(found[1].first_failure.time, time(2_000));
+        assert_eq!(found[0].failing_since.run, "run0");
+        assert_eq!(found[1].failing_since.time, time(13_000));
+        assert!(found[2].confidence.unwrap() > 0.5);
     }
 }

@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{Filter, Result, Sql, for_each_row, status, test_names};
 use crate::history::Db;
+use crate::history::classify::{self, Classification, Observation, Params};
 use crate::status::TestStatus;
 
 /// A run of the window.
@@ -36,8 +37,36 @@ pub(super) struct Sequence {
 }
 
 impl Sequence {
-    pub fn statuses(&self) -> Vec<TestStatus> {
-        self.results.iter().map(|(_, s)| s.clone()).collect()
+    /// The classification of this sequence, and the order it was made in:
+    /// indexes into `results`, in commit order
+    /// ([`classify::commit_order`]); the classification's result indexes
+    /// are positions in that order.
+    pub fn classify(&self, window: &Window, params: &Params) -> (Classification, Vec<usize>) {
+        let kept: Vec<usize> = (0..self.results.len())
+            .filter(|&i| !self.results[i].1.is_skipped())
+            .collect();
+        let items: Vec<(i64, Option<&str>)> = kept
+            .iter()
+            .map(|&i| {
+                let run = &window.runs[self.results[i].0];
+                (run.started, run.commit.as_deref())
+            })
+            .collect();
+        let order: Vec<usize> = classify::commit_order(&items)
+            .into_iter()
+            .map(|j| kept[j])
+            .collect();
+        let obs: Vec<Observation<'_>> = order
+            .iter()
+            .map(|&i| {
+                let (run, status) = &self.results[i];
+                Observation {
+                    commit: window.runs[*run].commit.as_deref(),
+                    status,
+                }
+            })
+            .collect();
+        (classify::classify(&obs, params), order)
     }
 }
 
