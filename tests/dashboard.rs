@@ -13,8 +13,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use common::history_seed::{
-    self, FLAKY_30D, HOSTILE, HOSTILE_LABEL, HOSTILE_LOG, HOSTILE_MESSAGE, LONG, RUNS, Seeded,
-    TESTS,
+    self, FLAKY_30D, HOSTILE, HOSTILE_BROKEN, HOSTILE_LABEL, HOSTILE_LOG, HOSTILE_MESSAGE, LONG,
+    RUNS, Seeded, TESTS,
 };
 use common::http::{self, Response};
 use warden::history::query::rfc3339;
@@ -205,10 +205,14 @@ async fn flaky_numbers_sorting_and_filters() {
     let race = &seeded[0];
     assert_eq!(race["first_seen"], rfc3339(s.seeded.time(3)));
     let flip = race["flip_rate"].as_f64().unwrap();
-    assert!((flip - history_seed::rate(8, 21)).abs() < 1e-12);
-    // The hostile test flaked (.F.) before it broke (FFF).
+    assert!((flip - history_seed::rate(8, 14)).abs() < 1e-12);
+    // The hostile test (.F.FFF): six runs are too few to call its last
+    // three failures a break.
     let evil = rows.iter().find(|r| r["test"] == HOSTILE).unwrap();
-    assert_eq!((&evil["hits"], &evil["breakage"]), (&4.into(), &3.into()));
+    assert_eq!(
+        (&evil["hits"], &evil["verdict"]),
+        (&4.into(), &"flaky".into())
+    );
 
     // Sorted by name, ascending; by flip rate, descending.
     let names = strings(&s.api("/api/flaky?sort=test&dir=asc"), "test");
@@ -223,7 +227,8 @@ async fn flaky_numbers_sorting_and_filters() {
         .map(|r| r["flip_rate"].as_f64().unwrap())
         .collect();
     assert!(flips.windows(2).all(|w| w[0] >= w[1]), "{flips:?}");
-    assert_eq!(flips[0], 1.0);
+    // The hostile test's .F.FFF: 3 flips in 5 pairs.
+    assert_eq!(flips[0], 0.6);
     let r = s.get("/api/flaky?sort=nope");
     assert_eq!(r.status, 400);
     assert!(r.json()["error"].as_str().unwrap().contains("nope"));
@@ -254,7 +259,9 @@ async fn flaky_numbers_sorting_and_filters() {
         .find(|r| r["test"] == "bpf/maps/hash_race")
         .unwrap();
     assert_eq!(race["labels"]["arch"], "x86_64");
-    assert_eq!(race["runs"], 17);
+    // Its flaky label set only (A: 8 runs and the 60-day-old one); B
+    // never failed it.
+    assert_eq!(race["runs"], 9);
     assert!(s.api("/api/flaky?since=1h").as_array().unwrap().is_empty());
     assert_eq!(s.api("/api/flaky?limit=2").as_array().unwrap().len(), 2);
 
@@ -271,7 +278,11 @@ async fn flaky_numbers_sorting_and_filters() {
         r#"href="/test?name={}">bpf/maps/hash_race</a>"#,
         "bpf%2Fmaps%2Fhash_race"
     )));
-    assert!(page.contains("<td class=\"num\">12.5</td>"), "{page}");
+    // hash_race's rate (4 of 16) and its 95% interval.
+    assert!(
+        page.contains("<td class=\"num\">25.0<small> (10–49)</small></td>"),
+        "{page}"
+    );
     // The form offers every label value, the hostile one escaped.
     assert!(
         page.contains(&format!(
@@ -442,11 +453,16 @@ async fn one_test_and_regressions() {
         got,
         [
             (
+                "bpf/maps/broken_always".into(),
+                "arch=aarch64 compiler=gcc".into(),
+                8
+            ),
+            (HOSTILE_BROKEN.into(), format!("arch={HOSTILE_LABEL}"), 6),
+            (
                 "bpf/maps/broken_lately".into(),
                 "arch=x86_64 compiler=gcc".into(),
                 5
             ),
-            (HOSTILE.into(), format!("arch={HOSTILE_LABEL}"), 3),
             (
                 "net/tcp/connect".into(),
                 "arch=aarch64 compiler=gcc".into(),
@@ -454,13 +470,13 @@ async fn one_test_and_regressions() {
             ),
         ]
     );
-    assert_eq!(rows[0]["first_failure"]["run"], "run-09");
+    assert_eq!(rows[2]["first_bad"]["run"], "run-09");
     assert_eq!(
         s.api("/api/regressed?min_failures=4")
             .as_array()
             .unwrap()
             .len(),
-        1
+        3
     );
     let page = s.page("/regressed");
     assert!(page.contains(r#"<a href="/runs/run-09">"#), "{page}");
@@ -630,7 +646,7 @@ async fn serves_postgres_too() {
     assert_eq!(run["failing"][0]["test"], "bpf/maps/hash_race");
     let t = s.api("/api/test?name=bpf/verifier/loop");
     assert_eq!(t["durations"]["p90_ms"], 220);
-    assert_eq!(s.api("/api/regressed").as_array().unwrap().len(), 3);
+    assert_eq!(s.api("/api/regressed").as_array().unwrap().len(), 4);
     for path in ["/runs", "/runs/hostile-1", "/flaky", "/regressed"] {
         assert!(s.page(path).contains(&escaped(HOSTILE)), "{path}");
     }
@@ -851,7 +867,10 @@ async fn browser_sorts_follows_and_draws() {
     );
     let names = "return Array.from(document.querySelectorAll('table.flaky tbody td.test a')).map(a => a.textContent)";
     let before = browser.js(names).await;
-    assert_eq!(before[0], "bpf/maps/hash_race");
+    // Impact order: the hostile test and hash_race both have 4 hits; the
+    // hostile one flips more (3 in 5 pairs against 8 in 14).
+    assert_eq!(before[0], HOSTILE);
+    assert_eq!(before[1], "bpf/maps/hash_race");
     browser.click("th a.sort[data-sort='test']").await;
     let url = browser.url().await;
     assert!(url.contains("sort=test"), "{url}");

@@ -148,22 +148,24 @@ async fn flaky_table() {
     let day = |k| utc(store.seeded.time(k), "%m-%d");
     // FIRST/LAST of each row: the runs of its first and last failure.
     let seen = [(3, 18), (6, 6), (9, 9), (22, 22)];
-    // 100 columns less the 53 of the others: 47 for the name.
+    // 100 columns less the 61 of the others: 39 for the name.
     let mut want = vec![format!(
-        "{:<47}  HITS  RUNS  FAIL  FLAKY  FAIL%  FLIP%  FIRST  LAST",
+        "{:<39}  HITS  RUNS  FAIL  FLAKY  RATE%  95% CI  FLIP%  FIRST  LAST",
         "TEST"
     )];
+    // RATE% and its Wilson interval: failing / results of the flaky label
+    // sets (no change point in any); FLIP%: FLAKY_30D's flips / pairs.
     let numbers = [
-        "   4    24     3      1   12.5   38.1",
-        "   1    21     1      0    4.8   11.1",
-        "   1    24     0      1    0.0    9.5",
-        "   1    24     0      1    0.0    4.8",
+        "   4    16     3      1   25.0   10–49   57.1",
+        "   1     5     1      0   20.0    4–62   50.0",
+        "   1     8     0      1   12.5    2–47   28.6",
+        "   1     8     0      1   12.5    2–47   14.3",
     ];
     for ((row, n), (first, last)) in FLAKY_30D.iter().zip(numbers).zip(seen) {
         let name = if row.0 == LONG {
-            long_cut(47)
+            long_cut(39)
         } else {
-            format!("{:<47}", row.0)
+            format!("{:<39}", row.0)
         };
         want.push(format!("{name}  {n}  {}  {}", day(first), day(last)));
     }
@@ -173,8 +175,8 @@ async fn flaky_table() {
         "{}",
         r.stdout
     );
-    assert!(r.lines()[6].starts_with("FLIP%: "), "{}", r.stdout);
-    assert_eq!(r.lines().len(), 7);
+    assert!(r.lines()[6].starts_with("RATE%: "), "{}", r.stdout);
+    assert_eq!(r.lines().len(), 8);
     assert!(
         r.lines().iter().all(|l| l.chars().count() <= 100),
         "{}",
@@ -193,25 +195,36 @@ async fn flaky_json() {
     assert_eq!(
         keys(race),
         [
-            "breakage",
-            "failure_pct",
+            "failure_rate",
             "failures",
             "first_seen",
             "flaky",
+            "flaky_commits",
             "flip_rate",
             "hits",
+            "interval",
             "last_seen",
             "runs",
-            "test"
+            "test",
+            "verdict"
         ]
     );
-    assert_eq!(race["runs"], 24);
+    assert_eq!(race["verdict"], "flaky");
+    assert_eq!(race["runs"], 16);
     assert_eq!(race["failures"], 3);
     assert_eq!(race["flaky"], 1);
     assert_eq!(race["hits"], 4);
-    assert_eq!(race["failure_pct"], 12.5);
+    // One commit per run: no commit both passed and failed.
+    assert_eq!(race["flaky_commits"], 0);
+    assert_eq!(race["failure_rate"], 0.25);
+    let interval = race["interval"].as_array().unwrap();
+    let (lo, hi) = (interval[0].as_f64().unwrap(), interval[1].as_f64().unwrap());
+    assert!(
+        (lo - 0.1018).abs() < 1e-3 && (hi - 0.4950).abs() < 1e-3,
+        "{interval:?}"
+    );
     let flip = race["flip_rate"].as_f64().unwrap();
-    assert!((flip - rate(8, 21)).abs() < 1e-12, "{flip}");
+    assert!((flip - rate(8, 14)).abs() < 1e-12, "{flip}");
     assert_eq!(race["first_seen"], rfc3339(store.seeded.time(3)));
     assert_eq!(race["last_seen"], rfc3339(store.seeded.time(18)));
 }
@@ -268,7 +281,7 @@ async fn flaky_by_labels_filters_and_limits() {
         [
             "bpf/maps/hash_race",
             "net/udp/connect",
-            &long_cut(47),
+            &long_cut(39),
             "bpf/xdp/redirect"
         ]
     );
@@ -318,9 +331,11 @@ async fn regressed_table_and_json() {
     let r = store.warden(&["regressed"]).ok();
     let at = |k| utc(s.time(k), "%m-%d %H:%M");
     let commit = |k| Seeded::commit(k)[..10].to_string();
-    let row = |test, labels, fails, first: usize, last: usize| {
+    // SURE: the model's posterior for the break's place (8 results, a
+    // clean break after 3 or 5 passes).
+    let row = |test, labels, fails, first: usize, last: usize, sure| {
         format!(
-            "{test:<22}  {labels:<25}  {fails:>5}  {}  {}  {}",
+            "{test:<22}  {labels:<25}  regressed  {fails:>5}  {}  {}  {}  {sure:>4}",
             at(first),
             commit(first),
             commit(last)
@@ -328,8 +343,14 @@ async fn regressed_table_and_json() {
     };
     let want = [
         format!(
-            "{:<22}  {:<25}  FAILS  SINCE (UTC)  FIRST BAD   LAST GOOD",
+            "{:<22}  {:<25}  VERDICT    FAILS  SINCE (UTC)  FIRST BAD   LAST GOOD   SURE",
             "TEST", "LABELS"
+        ),
+        format!(
+            "{:<22}  {:<25}  broken         8  {}  -           -              -",
+            "bpf/maps/broken_always",
+            "arch=aarch64 compiler=gcc",
+            at(2),
         ),
         row(
             "bpf/maps/broken_lately",
@@ -337,34 +358,62 @@ async fn regressed_table_and_json() {
             5,
             9,
             6,
+            "74%",
         ),
-        row("net/tcp/connect", "arch=aarch64 compiler=gcc", 3, 17, 14),
+        row(
+            "net/tcp/connect",
+            "arch=aarch64 compiler=gcc",
+            3,
+            17,
+            14,
+            "74%",
+        ),
     ];
-    assert_eq!(r.lines(), want, "\n{}", r.stdout);
+    assert_eq!(r.lines()[..4], want, "\n{}", r.stdout);
+    assert!(r.lines()[4].starts_with("broken: "), "{}", r.stdout);
+    assert_eq!(r.lines().len(), 6, "{}", r.stdout);
 
     let rows = store.warden(&["regressed", "--format", "json"]).ok().json();
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3);
     assert_eq!(
         keys(&rows[0]),
-        ["failures", "first_failure", "labels", "last_pass", "test"]
+        [
+            "confidence",
+            "failing_since",
+            "failure_rate",
+            "failures",
+            "first_bad",
+            "labels",
+            "last_good",
+            "regime_runs",
+            "test",
+            "verdict"
+        ]
     );
-    assert_eq!(rows[1]["test"], "net/tcp/connect");
-    assert_eq!(rows[1]["labels"], "arch=aarch64 compiler=gcc");
-    assert_eq!(rows[1]["failures"], 3);
+    assert_eq!(rows[0]["verdict"], "broken");
+    assert_eq!(rows[0]["last_good"], Value::Null);
+    assert_eq!(rows[0]["failing_since"]["run"], "run-02");
+    assert_eq!(rows[2]["test"], "net/tcp/connect");
+    assert_eq!(rows[2]["verdict"], "regressed");
+    assert_eq!(rows[2]["labels"], "arch=aarch64 compiler=gcc");
+    assert_eq!(rows[2]["failures"], 3);
     assert_eq!(
-        rows[1]["last_pass"],
+        rows[2]["last_good"],
         serde_json::json!({
             "time": rfc3339(s.time(14)),
             "commit": Seeded::commit(14),
             "run": "run-14",
         })
     );
-    assert_eq!(rows[1]["first_failure"]["run"], "run-17");
+    assert_eq!(rows[2]["first_bad"]["run"], "run-17");
+    let sure = rows[2]["confidence"].as_f64().unwrap();
+    assert!((0.5..=1.0).contains(&sure), "{sure}");
 
+    // Header, 2 rows, 2 lines of legend.
     let r = store.warden(&["regressed", "--min-failures", "4"]).ok();
-    assert_eq!(r.lines().len(), 2, "{}", r.stdout);
+    assert_eq!(r.lines().len(), 5, "{}", r.stdout);
     let r = store.warden(&["regressed", "--min-failures", "6"]).ok();
-    assert_eq!(r.stdout, "no regressed tests in the last 30d\n");
+    assert_eq!(r.lines().len(), 4, "{}", r.stdout);
     let r = store.warden(&["regressed", "--min-failures", "0"]);
     assert_eq!(r.code, 2);
 }

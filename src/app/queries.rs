@@ -75,7 +75,9 @@ pub fn flaky(args: FlakyArgs) -> anyhow::Result<u8> {
     out!("{}", table.render(WIDTH).trim_end());
     footer(rows.len(), shown.len());
     out!("HITS = FAIL + FLAKY (failed, then passed on a retry); dates UTC");
-    out!("RATE%: failing share of the current regime, with its 95% interval; FLIP%: status changes");
+    out!(
+        "RATE%: failing share of the current regime, with its 95% interval; FLIP%: status changes"
+    );
     out!("between results with the same labels (README: \"How a test is classified\")");
     Ok(EXIT_PASSED)
 }

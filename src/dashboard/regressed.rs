@@ -73,7 +73,7 @@ fn render(p: &Params, rows: &[Regression], labels: &BTreeMap<String, Vec<String>
         p.summary {
             (rows.len()) " tests " (p.describe())
             " failing consistently under one label set (" (min) " or more results): "
-            b { "regressed" } " inside the window, or " b { "broken" } " since before it"
+            strong { "regressed" } " inside the window, or " strong { "broken" } " since before it"
         }
         @if rows.is_empty() {
             p.empty { "No regressed tests " (p.describe()) "." }

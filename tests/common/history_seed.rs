@@ -215,11 +215,14 @@ pub const HOSTILE_MESSAGE: &str = "</code><script>alert(2)</script>";
 pub const HOSTILE_LOG: &str = "output <script>alert(3)</script>\n\x1b[31mred\x1b[0m\n";
 /// The hostile runs: their count and [`HOSTILE`]'s marks in them.
 pub const HOSTILE_MARKS: &str = ".F.FFF";
+/// A second test of the hostile runs, failing in every one: broken.
+pub const HOSTILE_BROKEN: &str = "<img src=x onerror=alert(1)> broken";
 
 /// Six more runs, recorded on this host, with label `arch=`[`HOSTILE_LABEL`]
 /// (no seeded test shares their label set, so none of the numbers above
-/// change) and branch [`HOSTILE`], holding one test, [`HOSTILE`], flaky and
-/// then regressed ([`HOSTILE_MARKS`]). Each run's batch `evil` has a log
+/// change) and branch [`HOSTILE`], holding two tests: [`HOSTILE`], flaky
+/// ([`HOSTILE_MARKS`]: too few runs to call its last three failures a
+/// break), and [`HOSTILE_BROKEN`], failing in all six. Each run's batch `evil` has a log
 /// in `logs` holding [`HOSTILE_LOG`]; its batch `secret` names
 /// `/etc/hostname` as its log, which must never be served. Run uuids
 /// `hostile-0`…`hostile-5`, half an hour after the seeded runs 0…5.
@@ -260,6 +263,12 @@ pub async fn seed_hostile(db: &Db, s: &Seeded, logs: &std::path::Path) {
             status: st,
             duration: Some(Duration::from_millis(100 + 10 * k as u64)),
         });
+        evil.tests.push(TestRecord {
+            name: HOSTILE_BROKEN.into(),
+            message: Some(HOSTILE_MESSAGE.into()),
+            status: TestStatus::Failed,
+            duration: Some(Duration::from_millis(1)),
+        });
         let mut secret = batch("secret", Phase::Batch, at, 1);
         secret.status = Status::Failed;
         secret.log = Some("/etc/hostname".into());
@@ -290,15 +299,24 @@ pub async fn check_library(db: &Db, s: &Seeded) {
 }
 
 /// (test, runs, failures, flaky, hits, flips, pairs) of the default window,
-/// in order. `broken_always`, `broken_lately` and `net/tcp/connect` only
-/// ever failed in streaks of three or more: broken, not flaky (`regressed`
-/// lists the last two).
+/// in order: the sums over each test's label sets classified flaky (its
+/// healthy ones left out). `broken_always`, `broken_lately` and
+/// `net/tcp/connect` are broken or regressed, not flaky (`regressed` lists
+/// them).
 pub const FLAKY_30D: &[(&str, u64, u64, u64, u64, u64, u64)] = &[
-    ("bpf/maps/hash_race", 24, 3, 1, 4, 8, 21),
-    ("net/udp/connect", 21, 1, 0, 1, 2, 18),
-    (LONG, 24, 0, 1, 1, 2, 21),
-    ("bpf/xdp/redirect", 24, 0, 1, 1, 1, 21),
+    ("bpf/maps/hash_race", 16, 3, 1, 4, 8, 14),
+    ("net/udp/connect", 5, 1, 0, 1, 2, 4),
+    (LONG, 8, 0, 1, 1, 2, 7),
+    ("bpf/xdp/redirect", 8, 0, 1, 1, 1, 7),
 ];
+
+/// `--min-failures` as the commands' default.
+fn min_failures(n: usize) -> warden::history::classify::Params {
+    warden::history::classify::Params {
+        min_failures: n,
+        ..Default::default()
+    }
+}
 
 pub fn rate(flips: u64, pairs: u64) -> f64 {
     if pairs == 0 {
@@ -309,7 +327,9 @@ pub fn rate(flips: u64, pairs: u64) -> f64 {
 }
 
 pub async fn check_flaky(db: &Db, s: &Seeded) {
-    let rows = query::flaky(db, &days(30), &[]).await.unwrap();
+    let rows = query::flaky(db, &days(30), &[], &Default::default())
+        .await
+        .unwrap();
     let got: Vec<_> = rows
         .iter()
         .map(|r| (r.test.as_str(), r.runs, r.failures, r.flaky, r.hits))
@@ -321,22 +341,26 @@ pub async fn check_flaky(db: &Db, s: &Seeded) {
     assert_eq!(got, want);
     for (r, &(_, runs, failures, _, _, flips, pairs)) in rows.iter().zip(FLAKY_30D) {
         assert_eq!(r.flip_rate, rate(flips, pairs), "{}", r.test);
+        // No change point in these: the regime is the whole window.
         assert_eq!(
-            r.failure_pct,
-            failures as f64 / runs as f64 * 100.0,
+            r.failure_rate,
+            (failures + r.flaky) as f64 / runs as f64,
             "{}",
             r.test
         );
+        assert!(r.interval.0 <= r.failure_rate && r.failure_rate <= r.interval.1);
         assert!(r.labels.is_empty());
     }
     // hash_race: failed in runs 3 (A1), 11 (C3), 12 (A4); flaky in 18 (A6).
     assert_eq!(rows[0].first_seen, s.time(3));
     assert_eq!(rows[0].last_seen, s.time(18));
-    assert_eq!(rows[0].breakage, 0);
+    assert_eq!(rows[0].verdict, warden::history::classify::Verdict::Flaky);
 
     // Per label values: x86_64/llvm never failed hash_race.
     let by = ["arch".to_string(), "compiler".to_string()];
-    let rows = query::flaky(db, &days(30), &by).await.unwrap();
+    let rows = query::flaky(db, &days(30), &by, &Default::default())
+        .await
+        .unwrap();
     let got: Vec<_> = rows
         .iter()
         .filter(|r| r.test == "bpf/maps/hash_race")
@@ -357,7 +381,9 @@ pub async fn check_flaky(db: &Db, s: &Seeded) {
         ]
     );
     let by = ["arch".to_string(), "os".to_string()];
-    let rows = query::flaky(db, &days(30), &by).await.unwrap();
+    let rows = query::flaky(db, &days(30), &by, &Default::default())
+        .await
+        .unwrap();
     let xdp = rows.iter().find(|r| r.test == "bpf/xdp/redirect").unwrap();
     assert_eq!(
         (xdp.labels["arch"].as_str(), xdp.labels["os"].as_str()),
@@ -366,7 +392,9 @@ pub async fn check_flaky(db: &Db, s: &Seeded) {
 
     // Only x86_64 runs (label sets A and B).
     let x86 = Filter::last(Duration::from_secs(30 * 86_400), vec![label("arch=x86_64")]);
-    let rows = query::flaky(db, &x86, &[]).await.unwrap();
+    let rows = query::flaky(db, &x86, &[], &Default::default())
+        .await
+        .unwrap();
     let got: Vec<_> = rows.iter().map(|r| (r.test.as_str(), r.hits)).collect();
     assert_eq!(
         got,
@@ -381,56 +409,105 @@ pub async fn check_flaky(db: &Db, s: &Seeded) {
         Duration::from_secs(30 * 86_400),
         vec![label("arch=x86_64"), label("compiler=llvm")],
     );
-    let rows = query::flaky(db, &both, &[]).await.unwrap();
+    let rows = query::flaky(db, &both, &[], &Default::default())
+        .await
+        .unwrap();
     let got: Vec<_> = rows.iter().map(|r| r.test.as_str()).collect();
     assert_eq!(got, ["bpf/xdp/redirect"]);
 
     // The 60-day-old run counts with a longer window.
-    let rows = query::flaky(db, &days(90), &[]).await.unwrap();
+    let rows = query::flaky(db, &days(90), &[], &Default::default())
+        .await
+        .unwrap();
     let race = rows
         .iter()
         .find(|r| r.test == "bpf/maps/hash_race")
         .unwrap();
-    assert_eq!((race.runs, race.hits), (25, 5));
-    // One failure and nothing else is no evidence of flakiness.
+    assert_eq!((race.runs, race.hits), (17, 5));
+    // One failure and nothing else is no evidence of flakiness (it is
+    // broken: it failed in every run it had).
     assert!(!rows.iter().any(|r| r.test == "net/old/gone"));
-    assert!(query::flaky(db, &days(1), &[]).await.unwrap().is_empty());
+    let broken = query::regressed(db, &days(90), &min_failures(3))
+        .await
+        .unwrap();
+    assert!(broken.iter().any(|r| r.test == "net/old/gone"));
+    assert!(
+        query::flaky(db, &days(1), &[], &Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn check_regressed(db: &Db, s: &Seeded) {
-    let rows = query::regressed(db, &days(30), 3).await.unwrap();
+    use warden::history::classify::Verdict;
+    let rows = query::regressed(db, &days(30), &min_failures(3))
+        .await
+        .unwrap();
     let got: Vec<_> = rows
         .iter()
-        .map(|r| (r.test.as_str(), r.labels.as_str(), r.failures))
+        .map(|r| (r.test.as_str(), r.labels.as_str(), r.verdict, r.failures))
         .collect();
     assert_eq!(
         got,
         [
-            ("bpf/maps/broken_lately", "arch=x86_64 compiler=gcc", 5),
-            ("net/tcp/connect", "arch=aarch64 compiler=gcc", 3),
+            (
+                "bpf/maps/broken_always",
+                "arch=aarch64 compiler=gcc",
+                Verdict::Broken,
+                8
+            ),
+            (
+                "bpf/maps/broken_lately",
+                "arch=x86_64 compiler=gcc",
+                Verdict::Regressed,
+                5
+            ),
+            (
+                "net/tcp/connect",
+                "arch=aarch64 compiler=gcc",
+                Verdict::Regressed,
+                3
+            ),
         ]
     );
+    // broken_always failed since before the window: no last good.
+    assert_eq!(rows[0].last_good, None);
+    assert_eq!(rows[0].first_bad, None);
+    assert_eq!(rows[0].failing_since.run, Seeded::uuid(2));
     // broken_lately: A passed in runs 0, 3, 6 and failed from run 9 (A3) on.
-    let r = &rows[0];
-    assert_eq!(r.last_pass.time, s.time(6));
-    assert_eq!(r.last_pass.run, Seeded::uuid(6));
-    assert_eq!(r.last_pass.commit, Some(Seeded::commit(6)));
-    assert_eq!(r.first_failure.time, s.time(9));
-    assert_eq!(r.first_failure.run, Seeded::uuid(9));
+    let r = &rows[1];
+    let good = r.last_good.as_ref().unwrap();
+    assert_eq!(good.time, s.time(6));
+    assert_eq!(good.run, Seeded::uuid(6));
+    assert_eq!(good.commit, Some(Seeded::commit(6)));
+    let bad = r.first_bad.as_ref().unwrap();
+    assert_eq!(bad.time, s.time(9));
+    assert_eq!(bad.run, Seeded::uuid(9));
+    assert!(r.confidence.unwrap() > 0.5, "{r:?}");
     // net/tcp/connect: C's runs 14 (C4) passed, 17 (C5) failed.
-    assert_eq!(rows[1].last_pass.run, Seeded::uuid(14));
-    assert_eq!(rows[1].first_failure.run, Seeded::uuid(17));
+    assert_eq!(rows[2].last_good.as_ref().unwrap().run, Seeded::uuid(14));
+    assert_eq!(rows[2].first_bad.as_ref().unwrap().run, Seeded::uuid(17));
 
-    let rows = query::regressed(db, &days(30), 4).await.unwrap();
+    // Four failing results needed: tcp's three are too recent to call.
+    let rows = query::regressed(db, &days(30), &min_failures(4))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    // Six: only the test failing in all its runs.
+    let rows = query::regressed(db, &days(30), &min_failures(6))
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
-    assert!(query::regressed(db, &days(30), 6).await.unwrap().is_empty());
     let aarch64 = Filter::last(
         Duration::from_secs(30 * 86_400),
         vec![label("arch=aarch64")],
     );
-    let rows = query::regressed(db, &aarch64, 3).await.unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].test, "net/tcp/connect");
+    let rows = query::regressed(db, &aarch64, &min_failures(3))
+        .await
+        .unwrap();
+    let got: Vec<_> = rows.iter().map(|r| r.test.as_str()).collect();
+    assert_eq!(got, ["bpf/maps/broken_always", "net/tcp/connect"]);
 }
 
 pub async fn check_history(db: &Db, s: &Seeded) {

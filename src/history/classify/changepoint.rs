@@ -97,8 +97,8 @@ impl Model {
         for t in 1..=m {
             let mut top = f64::NEG_INFINITY;
             let mut arg = 0;
-            for s in 0..t {
-                let score = if s == 0 { 0.0 } else { best[s] - penalty } + ll.of(s, t);
+            for (s, prior) in best[..t].iter().enumerate() {
+                let score = if s == 0 { 0.0 } else { prior - penalty } + ll.of(s, t);
                 if score > top {
                     top = score;
                     arg = s;

@@ -38,7 +38,11 @@ mod tests {
         // Values from the formula as published (Wilson 1927; e.g. R's
         // prop.test without continuity correction).
         assert!(close(wilson(0, 10), (0.0, 0.2775)), "{:?}", wilson(0, 10));
-        assert!(close(wilson(5, 10), (0.2366, 0.7634)), "{:?}", wilson(5, 10));
+        assert!(
+            close(wilson(5, 10), (0.2366, 0.7634)),
+            "{:?}",
+            wilson(5, 10)
+        );
         assert!(close(wilson(10, 10), (0.7225, 1.0)), "{:?}", wilson(10, 10));
         assert_eq!(wilson(0, 0), (0.0, 1.0));
         let (lo, hi) = wilson(30, 100);
