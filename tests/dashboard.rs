@@ -387,6 +387,38 @@ async fn runs_and_one_run() {
 #[tokio::test]
 async fn one_test_and_regressions() {
     let s = Server::start().await;
+    // The verdict under each label set, and the break marked on the strip.
+    let t = s.api("/api/test?name=bpf/maps/broken_lately");
+    let verdicts: Vec<(&str, &str)> = t["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["labels"].as_str().unwrap(),
+                v["verdict"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("arch=aarch64 compiler=gcc", "healthy"),
+            ("arch=x86_64 compiler=gcc", "regressed"),
+            ("arch=x86_64 compiler=llvm", "healthy"),
+        ]
+    );
+    let broke = &t["verdicts"][1];
+    assert_eq!(broke["change"]["before"]["run"], "run-06");
+    assert_eq!(broke["change"]["after"]["run"], "run-09");
+    assert_eq!((&broke["runs"], &broke["failures"]), (&8.into(), &5.into()));
+    let page = s.page("/test?name=bpf/maps/broken_lately");
+    assert!(
+        page.contains(r#"<span class="badge regressed">regressed</span>"#),
+        "{page}"
+    );
+    assert_eq!(page.matches(r#"<rect class="change""#).count(), 1, "{page}");
+    assert!(page.contains("regressed: broke here (74% sure)"), "{page}");
     let t = s.api("/api/test?name=hash_race");
     assert_eq!(t["test"], "bpf/maps/hash_race");
     let marks: String = t["results"]

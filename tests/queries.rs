@@ -292,11 +292,11 @@ async fn flaky_by_labels_filters_and_limits() {
         .json();
     assert!(
         rows.iter()
-            .any(|r| r["test"] == "bpf/maps/hash_race" && r["runs"] == 25)
+            .any(|r| r["test"] == "bpf/maps/hash_race" && r["runs"] == 17)
     );
 
     let r = store.warden(&["flaky", "--limit", "2"]).ok();
-    assert_eq!(r.lines().len(), 1 + 2 + 1 + 2, "{}", r.stdout);
+    assert_eq!(r.lines().len(), 1 + 2 + 1 + 3, "{}", r.stdout);
     assert_eq!(r.lines()[3], "… 2 more rows (--limit 0 shows all)");
     let rows = store
         .warden(&["flaky", "--limit", "2", "--format", "json"])
@@ -423,7 +423,21 @@ async fn history_of_one_test() {
     let store = Store::seeded().await;
     let s = &store.seeded;
     let r = store.warden(&["history", "hash_race"]).ok();
-    let lines = r.lines();
+    let mut lines = r.lines();
+    // The verdict under each label set, above the strip: failing share
+    // with its 95% Wilson interval.
+    assert_eq!(
+        lines[..4],
+        [
+            "bpf/maps/hash_race: 24 results in the last 30d, oldest first",
+            "flaky      arch=aarch64 compiler=gcc: 8 runs, 1 failed; failing 12% (2–47%)",
+            "flaky      arch=x86_64 compiler=gcc: 8 runs, 2 failed, 1 flaky; failing 38% (14–69%)",
+            "healthy    arch=x86_64 compiler=llvm: 8 runs",
+        ],
+        "{}",
+        r.stdout
+    );
+    lines.drain(1..4);
     assert_eq!(
         lines[..4],
         [
@@ -463,14 +477,35 @@ async fn history_of_one_test() {
 
     let r = store.warden(&["history", "hash_race", "--limit", "6"]).ok();
     assert_eq!(
-        r.lines()[..3],
+        r.lines()[4..6],
         [
-            "bpf/maps/hash_race: 24 results in the last 30d, oldest first",
             "… 18 earlier results not shown (--limit 0 shows all)",
             "R.....",
         ]
     );
-    assert_eq!(r.lines().len(), 6 + 6 + 1, "{}", r.stdout);
+    // The verdicts are over all 24 results, not the 6 shown.
+    assert!(r.lines()[2].contains("8 runs, 2 failed, 1 flaky"));
+    assert_eq!(r.lines().len(), 3 + 6 + 6 + 1, "{}", r.stdout);
+
+    // A regression: where it broke, from the model.
+    let r = store.warden(&["history", "broken_lately"]).ok();
+    let at = |k| utc(s.time(k), "%m-%d %H:%M");
+    assert_eq!(
+        r.lines()[2..4],
+        [
+            "regressed  arch=x86_64 compiler=gcc: 8 runs, 5 failed; failing 100% (57–100%)"
+                .to_owned(),
+            format!(
+                "           broke between {} ({}) and {} ({}), 74% sure; 5 runs since",
+                &Seeded::commit(6)[..10],
+                at(6),
+                &Seeded::commit(9)[..10],
+                at(9)
+            ),
+        ],
+        "{}",
+        r.stdout
+    );
 
     let rows = store
         .warden(&["history", "bpf/maps/hash_race", "--format", "json"])

@@ -18,9 +18,9 @@ use serde::Serialize;
 use super::exit::{EXIT_BAD_INPUT, EXIT_PASSED};
 use crate::cli::{DurationsArgs, FlakyArgs, Format, HistoryArgs, QueryArgs, RegressedArgs};
 use crate::duration;
-use crate::history::classify::Params;
+use crate::history::classify::{Params, Verdict};
 use crate::history::model::valid_label_key;
-use crate::history::query::{self, Filter, Subject};
+use crate::history::query::{self, Filter, LabelVerdict, Subject};
 use crate::history::{Access, Db, HistoryError};
 use crate::report::table::{Column, Table};
 use crate::status::TestStatus;
@@ -85,7 +85,11 @@ pub fn flaky(args: FlakyArgs) -> anyhow::Result<u8> {
 pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
     let q = &args.query;
     let filter = filter(q);
-    let Some(h) = with_db(q, async |db| query::history(db, &filter, &args.test).await)? else {
+    let params = Params::default();
+    let Some(h) = with_db(q, async |db| {
+        query::history(db, &filter, &args.test, &params).await
+    })?
+    else {
         return Ok(EXIT_BAD_INPUT);
     };
     if h.results.is_empty() && q.format == Format::Table {
@@ -103,6 +107,11 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
         h.results.len(),
         window(q)
     );
+    for v in &h.verdicts {
+        for line in verdict_lines(v) {
+            out!("{line}");
+        }
+    }
     let hidden = h.results.len() - shown.len();
     if hidden > 0 {
         out!("… {hidden} earlier results not shown (--limit 0 shows all)");
@@ -309,6 +318,53 @@ fn mark(s: &TestStatus) -> char {
         TestStatus::Flaky => 'R',
         TestStatus::Skipped(_) => 's',
     }
+}
+
+/// One label set's verdict and its evidence: a line
+/// `flaky      arch=x86_64: 8 runs, 2 failed, 1 flaky; failing 38% (14–69%)`
+/// and, after a change of regime, a second, indented, saying where.
+fn verdict_lines(v: &LabelVerdict) -> Vec<String> {
+    let labels = if v.labels.is_empty() {
+        "(no labels)"
+    } else {
+        v.labels.as_str()
+    };
+    let mut line = format!("{:<9}  {labels}: {} runs", v.verdict.as_str(), v.runs);
+    if v.failures > 0 {
+        line.push_str(&format!(", {} failed", v.failures));
+    }
+    if v.flaky > 0 {
+        line.push_str(&format!(", {} flaky", v.flaky));
+    }
+    if v.flaky_commits > 0 {
+        line.push_str(&format!(", {} commits passed and failed", v.flaky_commits));
+    }
+    if v.verdict != Verdict::Healthy {
+        line.push_str(&format!(
+            "; failing {:.0}% ({}%)",
+            v.failure_rate * 100.0,
+            percent_interval(v.interval)
+        ));
+    }
+    let mut lines = vec![line];
+    if let Some(c) = &v.change {
+        let what = match v.verdict {
+            Verdict::Regressed => "broke",
+            Verdict::Fixed => "fixed",
+            _ => "changed",
+        };
+        lines.push(format!(
+            "{:<9}  {what} between {} ({}) and {} ({}), {:.0}% sure; {} runs since",
+            "",
+            commit(&c.before.commit),
+            short_minute(c.before.time),
+            commit(&c.after.commit),
+            short_minute(c.after.time),
+            c.confidence * 100.0,
+            v.regime_runs
+        ));
+    }
+    lines
 }
 
 /// `12–47`: a 0–1 interval in whole percent.

@@ -71,6 +71,9 @@ pub struct Cell {
     pub href: String,
     /// The tooltip.
     pub title: String,
+    /// A change of regime begins at this result: what the marker drawn
+    /// before it says.
+    pub change: Option<String>,
 }
 
 /// Results as a row of coloured cells, oldest first, wrapping every
@@ -87,6 +90,13 @@ pub fn strip(cells: &[Cell]) -> Markup {
         svg.strip width=(width) height=(height) viewBox={ "0 0 " (width) " " (height) } role="img"
             aria-label={ (cells.len()) " results, oldest first" } {
             @for (i, c) in cells.iter().enumerate() {
+                @if let Some(note) = &c.change {
+                    // A dark bar in the gap before the cell, a little taller.
+                    rect class="change" x=((i % STRIP_ROW) * (CW + GAP)) y=((i / STRIP_ROW) * (CH + GAP))
+                        width=(GAP) height=(CH) fill="#111" {
+                        title { (note) }
+                    }
+                }
                 a href=(c.href) {
                     rect class={ "cell " (c.status.as_str()) }
                         x=((i % STRIP_ROW) * (CW + GAP)) y=((i / STRIP_ROW) * (CH + GAP))
@@ -253,10 +263,14 @@ mod tests {
             status: TestStatus::Failed,
             href: "/runs/a\"b".into(),
             title: "<b>".into(),
+            change: Some("<i>".into()),
         }];
         let s = strip(&cells).into_string();
         assert!(s.contains(r#"href="/runs/a&quot;b""#), "{s}");
         assert!(s.contains("<title>&lt;b&gt;</title>"), "{s}");
+        // The change marker, before the cell, its note escaped.
+        assert!(s.contains(r#"<rect class="change""#), "{s}");
+        assert!(s.contains("<title>&lt;i&gt;</title>"), "{s}");
 
         let s = sparkline(&[1.0, 0.5, 0.0], "pass rate").into_string();
         assert!(

@@ -16,9 +16,11 @@ use super::params::Params;
 use super::response::{api_response, page_response};
 use super::state::{App, Dashboard};
 use super::svg;
+use crate::history::classify::Params as Classify;
+use crate::history::classify::Verdict;
 use crate::history::model::{duration_millis, from_duration_millis};
 use crate::history::query::durations::percentile;
-use crate::history::query::{self, DurationRow, HistoryEntry, rfc3339};
+use crate::history::query::{self, DurationRow, HistoryEntry, LabelVerdict, rfc3339};
 use crate::status::TestStatus;
 
 /// Results shown unless `limit` says otherwise (the newest).
@@ -39,6 +41,9 @@ pub struct TestView {
     /// For each of those, the p50 and p90 of it and the [`ROLLING`] − 1
     /// before it.
     pub rolling: Vec<Rolling>,
+    /// The test's verdict under each label set, over all its results in
+    /// the window (not only the shown ones).
+    pub verdicts: Vec<LabelVerdict>,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,7 +65,7 @@ async fn load(d: &Dashboard, p: &Params) -> Result<TestView, Error> {
     let Some(name) = p.name.as_deref() else {
         return Err(Error::BadRequest("name: which test?".into()));
     };
-    let h = query::history(d.db(), &p.filter(), name).await?;
+    let h = query::history(d.db(), &p.filter(), name, &Classify::default()).await?;
     let total = h.results.len();
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     let mut results = h.results;
@@ -86,6 +91,7 @@ async fn load(d: &Dashboard, p: &Params) -> Result<TestView, Error> {
         results,
         durations,
         rolling,
+        verdicts: h.verdicts,
     })
 }
 
@@ -151,8 +157,38 @@ fn describe(e: &HistoryEntry) -> String {
     s
 }
 
+/// "broke", "fixed" or "changed": what a verdict's last change was.
+fn change_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regressed => "broke",
+        Verdict::Fixed => "fixed",
+        _ => "changed",
+    }
+}
+
+/// The strip marker's tooltip for a label set's change.
+fn change_note(lv: &LabelVerdict) -> String {
+    let mut s = format!("{}: {}", lv.verdict, change_word(lv.verdict));
+    if let Some(c) = &lv.change {
+        s.push_str(&format!(" here ({:.0}% sure)", c.confidence * 100.0));
+    }
+    if !lv.labels.is_empty() {
+        s.push_str(&format!(" · {}", lv.labels));
+    }
+    s
+}
+
 fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> Markup {
     let count = |s: TestStatus| v.results.iter().filter(|e| e.status == s).count();
+    // Where a change of regime begins: the run after it.
+    let changes: std::collections::HashMap<&str, String> = v
+        .verdicts
+        .iter()
+        .filter_map(|lv| {
+            let c = lv.change.as_ref()?;
+            Some((c.after.run.as_str(), change_note(lv)))
+        })
+        .collect();
     let cells: Vec<svg::Cell> = v
         .results
         .iter()
@@ -160,6 +196,7 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
             status: e.status.clone(),
             href: html::run_href(&e.run),
             title: describe(e),
+            change: changes.get(e.run.as_str()).cloned(),
         })
         .collect();
     let by_run: std::collections::HashMap<&str, &Rolling> =
@@ -200,6 +237,44 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
             @if let Some(d) = &v.durations {
                 "; p50 " (html::duration(Some(d.p50))) ", p90 " (html::duration(Some(d.p90)))
                 ", max " (html::duration(Some(d.max)))
+            }
+        }
+        @if !v.verdicts.is_empty() {
+            h2 { "Verdict" }
+            table.verdicts {
+                thead { tr {
+                    th { "Labels" } th { "Verdict" } th.num { "Runs" } th.num { "Failed" }
+                    th.num { "Flaky" } th.num { "Rate % (95% CI)" } th { "Change" }
+                } }
+                tbody {
+                    @for lv in &v.verdicts {
+                        tr {
+                            td { @if lv.labels.is_empty() { "-" } @else { (html::labels(&lv.labels)) } }
+                            td { (super::regressed::verdict_badge(lv.verdict)) }
+                            td.num { (lv.runs) }
+                            td.num { (lv.failures) }
+                            td.num { (lv.flaky) }
+                            td.num {
+                                (format!("{:.1}", lv.failure_rate * 100.0))
+                                small { (format!(" ({:.0}–{:.0})", lv.interval.0 * 100.0, lv.interval.1 * 100.0)) }
+                            }
+                            td {
+                                @if let Some(c) = &lv.change {
+                                    (change_word(lv.verdict)) " between "
+                                    a href=(html::run_href(&c.before.run)) { (html::commit(c.before.commit.as_deref(), 10)) }
+                                    " and "
+                                    a href=(html::run_href(&c.after.run)) { (html::commit(c.after.commit.as_deref(), 10)) }
+                                    (format!(" ({:.0}% sure)", c.confidence * 100.0))
+                                } @else { "-" }
+                            }
+                        }
+                    }
+                }
+            }
+            p.note {
+                "Per label set, over every result in the window: the failing rate of the current "
+                "regime (since the last change the Beta-Binomial model found) with its 95% interval. "
+                "A bar in the strip marks where a regime begins."
             }
         }
         @if v.results.is_empty() {

@@ -511,7 +511,9 @@ pub async fn check_regressed(db: &Db, s: &Seeded) {
 }
 
 pub async fn check_history(db: &Db, s: &Seeded) {
-    let h = query::history(db, &days(30), "hash_race").await.unwrap();
+    let h = query::history(db, &days(30), "hash_race", &Default::default())
+        .await
+        .unwrap();
     assert_eq!(h.test, "bpf/maps/hash_race");
     assert_eq!(h.results.len(), RUNS);
     let strip: String = h
@@ -544,15 +546,17 @@ pub async fn check_history(db: &Db, s: &Seeded) {
         ("verifier", "bpf/verifier/loop"),
         ("udp/conn", "net/udp/connect"),
     ] {
-        let h = query::history(db, &days(30), name).await.unwrap();
+        let h = query::history(db, &days(30), name, &Default::default())
+            .await
+            .unwrap();
         assert_eq!(h.test, want, "{name}");
     }
     // Case matters (SQLite's LIKE would not mind).
     assert!(matches!(
-        query::history(db, &days(30), "HASH_RACE").await,
+        query::history(db, &days(30), "HASH_RACE", &Default::default()).await,
         Err(query::QueryError::UnknownTest(_))
     ));
-    match query::history(db, &days(30), "connect").await {
+    match query::history(db, &days(30), "connect", &Default::default()).await {
         Err(query::QueryError::AmbiguousTest {
             candidates, total, ..
         }) => {
@@ -561,16 +565,18 @@ pub async fn check_history(db: &Db, s: &Seeded) {
         }
         other => panic!("{other:?}"),
     }
-    match query::history(db, &days(30), "_").await {
+    match query::history(db, &days(30), "_", &Default::default()).await {
         Err(query::QueryError::AmbiguousTest { total, .. }) => assert_eq!(total, 4),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        query::history(db, &days(30), "no/such").await,
+        query::history(db, &days(30), "no/such", &Default::default()).await,
         Err(query::QueryError::UnknownTest(_))
     ));
     // Skipped results are part of a test's history.
-    let h = query::history(db, &days(30), "udp/connect").await.unwrap();
+    let h = query::history(db, &days(30), "udp/connect", &Default::default())
+        .await
+        .unwrap();
     assert_eq!(
         h.results
             .iter()
@@ -579,13 +585,19 @@ pub async fn check_history(db: &Db, s: &Seeded) {
         3
     );
     // The window and labels apply; the name resolves outside them.
-    let h = query::history(db, &days(90), "net/old/gone").await.unwrap();
+    let h = query::history(db, &days(90), "net/old/gone", &Default::default())
+        .await
+        .unwrap();
     assert_eq!(h.results.len(), 1);
     // Its run never ended (as if its warden had been killed).
     assert_eq!(h.results[0].run_status, RunStatus::Incomplete);
-    let h = query::history(db, &days(30), "hash_race").await.unwrap();
+    let h = query::history(db, &days(30), "hash_race", &Default::default())
+        .await
+        .unwrap();
     assert!(h.results.iter().all(|r| r.run_status == RunStatus::Failed));
-    let h = query::history(db, &days(30), "net/old/gone").await.unwrap();
+    let h = query::history(db, &days(30), "net/old/gone", &Default::default())
+        .await
+        .unwrap();
     assert!(h.results.is_empty());
 }
 

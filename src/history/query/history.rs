@@ -1,20 +1,27 @@
 //! `warden history TEST`: one test's results, oldest first.
 //!
+//! With the results, the test's verdict under each label set
+//! ([`crate::history::classify`]), computed over all of them (not only the
+//! `--limit` shown).
+//!
 //! TEST is a full name, else the unique name ending with `/TEST`, else the
 //! unique name containing TEST; more than one match is an error naming
 //! them, so a short name never silently picks one of several tests.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::RunRef;
 use super::{
     Filter, QueryError, Result, Sql, for_each_row, run_status, serialize_opt_ms, serialize_status,
     serialize_time, status, time,
 };
 use crate::history::Db;
+use crate::history::classify::{self, Observation, Params, Verdict};
 use crate::history::db::Pool;
-use crate::history::model::from_duration_millis;
+use crate::history::model::{from_duration_millis, unix_millis};
 use crate::status::{RunStatus, TestStatus};
 
 /// How many candidates an ambiguous name lists.
@@ -50,10 +57,97 @@ pub struct TestHistory {
     pub test: String,
     /// Oldest first.
     pub results: Vec<HistoryEntry>,
+    /// Its classification under each label set it ran with, by labels.
+    pub verdicts: Vec<LabelVerdict>,
 }
 
-/// The results of the test `name` names, in `filter`'s runs, oldest first.
-pub async fn history(db: &Db, filter: &Filter, name: &str) -> Result<TestHistory> {
+/// The test's verdict under one label set, with the evidence
+/// ([`crate::history::classify`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelVerdict {
+    /// The runs' labels, `k=v k=v`.
+    pub labels: String,
+    pub verdict: Verdict,
+    /// Results (skipped left out), `failed` ones, `flaky` ones, and
+    /// commits with both a failing and a passing result.
+    pub runs: u64,
+    pub failures: u64,
+    pub flaky: u64,
+    pub flaky_commits: u64,
+    /// The current regime: its results and failing share (0–1) with the
+    /// 95% interval.
+    pub regime_runs: u64,
+    pub failure_rate: f64,
+    pub interval: (f64, f64),
+    /// The last change of regime the model found.
+    pub change: Option<ChangeAt>,
+}
+
+/// A change of regime between two runs: for a break the last good and
+/// first bad, for a fix the last failing and first clean.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeAt {
+    pub before: RunRef,
+    pub after: RunRef,
+    /// The model's probability that it is between exactly these two
+    /// commits, 0–1.
+    pub confidence: f64,
+}
+
+/// The verdict under each label set of `results` (one test's, oldest
+/// first), sorted by labels.
+pub fn verdicts(results: &[HistoryEntry], params: &Params) -> Vec<LabelVerdict> {
+    let mut by_labels: BTreeMap<&str, Vec<&HistoryEntry>> = BTreeMap::new();
+    for e in results.iter().filter(|e| !e.status.is_skipped()) {
+        by_labels.entry(&e.labels).or_default().push(e);
+    }
+    by_labels
+        .into_iter()
+        .map(|(labels, entries)| {
+            let items: Vec<(i64, Option<&str>)> = entries
+                .iter()
+                .map(|e| (unix_millis(e.time), e.commit.as_deref()))
+                .collect();
+            let ordered: Vec<&HistoryEntry> = classify::commit_order(&items)
+                .into_iter()
+                .map(|i| entries[i])
+                .collect();
+            let obs: Vec<Observation<'_>> = ordered
+                .iter()
+                .map(|e| Observation {
+                    commit: e.commit.as_deref(),
+                    status: &e.status,
+                })
+                .collect();
+            let c = classify::classify(&obs, params);
+            let at = |i: usize| RunRef {
+                time: ordered[i].time,
+                commit: ordered[i].commit.clone(),
+                run: ordered[i].run.clone(),
+            };
+            LabelVerdict {
+                labels: labels.to_owned(),
+                verdict: c.verdict,
+                runs: c.runs,
+                failures: c.failures,
+                flaky: c.flaky,
+                flaky_commits: c.flaky_commits,
+                regime_runs: c.regime_runs,
+                failure_rate: c.failure_rate,
+                interval: c.interval,
+                change: c.change.map(|ch| ChangeAt {
+                    before: at(ch.before),
+                    after: at(ch.after),
+                    confidence: ch.confidence,
+                }),
+            }
+        })
+        .collect()
+}
+
+/// The results of the test `name` names, in `filter`'s runs, oldest first,
+/// and its verdicts.
+pub async fn history(db: &Db, filter: &Filter, name: &str, params: &Params) -> Result<TestHistory> {
     let (id, test) = resolve(db, name).await?;
     let mut sql = Sql::default();
     let test_id = sql.int(id);
@@ -88,9 +182,11 @@ pub async fn history(db: &Db, filter: &Filter, name: &str) -> Result<TestHistory
         ));
     });
     rows.sort_unstable_by_key(|(started, run, _)| (*started, *run));
+    let results: Vec<HistoryEntry> = rows.into_iter().map(|(_, _, e)| e).collect();
     Ok(TestHistory {
         test,
-        results: rows.into_iter().map(|(_, _, e)| e).collect(),
+        verdicts: verdicts(&results, params),
+        results,
     })
 }
 

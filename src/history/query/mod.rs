@@ -32,7 +32,7 @@ use crate::text::inert;
 
 pub use durations::{DurationRow, Subject, batch_p90, batch_p90_as_of, durations};
 pub use flaky::{FlakyRow, flaky};
-pub use history::{HistoryEntry, TestHistory, history};
+pub use history::{ChangeAt, HistoryEntry, LabelVerdict, TestHistory, history};
 pub use regressed::{Regression, RunRef, regressed};
 pub use runs::{BatchSummary, FailingTest, RunDetail, RunSummary, label_values, run, runs};
 
