@@ -1,6 +1,8 @@
 //! One test's page: its results as a strip of cells (one per run, linked
 //! to the run, with the commit in the tooltip), a chart of its durations
-//! with the rolling p50 and p90, and the results as a table.
+//! with the rolling p50 and p90, the clusters its failures fall in (as
+//! the failures page groups them, linked there), and the results as a
+//! table.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -18,7 +20,7 @@ use super::state::{App, Dashboard};
 use super::svg;
 use crate::history::model::{duration_millis, from_duration_millis};
 use crate::history::query::durations::percentile;
-use crate::history::query::{self, DurationRow, HistoryEntry, rfc3339};
+use crate::history::query::{self, DurationRow, HistoryEntry, TestCluster, rfc3339};
 use crate::status::TestStatus;
 
 /// Results shown unless `limit` says otherwise (the newest).
@@ -39,6 +41,8 @@ pub struct TestView {
     /// For each of those, the p50 and p90 of it and the [`ROLLING`] − 1
     /// before it.
     pub rolling: Vec<Rolling>,
+    /// The clusters of its failures in the window (before `limit`).
+    pub clusters: Vec<TestCluster>,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,6 +66,7 @@ async fn load(d: &Dashboard, p: &Params) -> Result<TestView, Error> {
     };
     let h = query::history(d.db(), &p.filter(), name).await?;
     let total = h.results.len();
+    let clusters = query::test_clusters(&h.results);
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     let mut results = h.results;
     if limit > 0 && results.len() > limit {
@@ -86,6 +91,7 @@ async fn load(d: &Dashboard, p: &Params) -> Result<TestView, Error> {
         results,
         durations,
         rolling,
+        clusters,
     })
 }
 
@@ -217,6 +223,7 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
             } @else {
                 div.chart-box { (svg::duration_chart(&points, ROLLING)) }
             }
+            (clusters(p, &v.clusters))
             h2 { "Results, newest first" }
             table.results {
                 thead { tr {
@@ -244,6 +251,30 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
         }
     };
     html::layout(&v.test, Nav::None, p, body)
+}
+
+/// The "Failure clusters" section: each pattern with this test's
+/// failures in it, linked to the cluster on the failures page.
+fn clusters(p: &Params, clusters: &[TestCluster]) -> Markup {
+    html! {
+        @if !clusters.is_empty() {
+            h2 { "Failure clusters" }
+            table.clusters {
+                thead { tr { th { "Pattern" } th.num { "Failures" } th { "Last seen" } } }
+                tbody {
+                    @for c in clusters {
+                        tr {
+                            td.pattern {
+                                a href=(super::failures::cluster_href(p, &c.pattern)) { code { (c.pattern) } }
+                            }
+                            td.num { (c.failures) }
+                            td { (html::time(c.last_seen)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
