@@ -13,7 +13,7 @@
 //! | timestamps: RFC 3339, `2026-11-20 10:00:00`, dates, times of day | `2026-11-20T10:00:00.5Z` | `<TIME>` |
 //! | temporary paths: `/tmp/…`, `/var/tmp/…`, `/var/folders/…`, `/dev/shm/…`, any path through a `tmpXXXXXX` / `.tmpXXXXXX` / `tmp.XXXXXXXXXX` directory | `/tmp/pytest-of-ci/pytest-7/x.db` | `<PATH>` |
 //! | hex numbers (pointers, addresses) | `0x7ffd5e8c` | `<HEX>` |
-//! | IP addresses, and ports after an address or `localhost` | `127.0.0.1:45123`, `[::1]:80` | `<IP>:<PORT>`, `[<IP>]:<PORT>` |
+//! | IP addresses (v4, and v6 in brackets), and ports after an address or `localhost` | `127.0.0.1:45123`, `[::1]:80`, `localhost:80` | `<IP>:<PORT>`, `<IP>:<PORT>`, `localhost:<PORT>` |
 //! | thread ids | `thread 'x' (28287)`, `tid=4711`, `ThreadId(12)` | `thread 'x' (<TID>)`, `tid=<TID>`, `ThreadId(<TID>)` |
 //! | durations | `1.5s`, `300ms`, `2m3s`, `5000 ms`, `2 seconds` | `<DUR>` |
 //! | long hex runs with a digit and a letter (commit shas, hashes) | `9fceb02d0ae598e95dc970b74767f19372d61af8` | `<HEX>` |
@@ -88,8 +88,9 @@ static TEMP_DIR: Rule = rule!(
 );
 static HEX_NUMBER: Rule = rule!(r"\b0[xX][0-9a-fA-F]+\b", "<HEX>");
 static IPV4: Rule = rule!(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", "<IP>");
-static IPV6: Rule = rule!(r"\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\]", "[<IP>]");
-static PORT: Rule = rule!(r"(<IP>|<IP>\]|\blocalhost):\d{1,5}\b", "${1}:<PORT>");
+/// In brackets, with two colons at least (`x[0:1]` is a slice).
+static IPV6: Rule = rule!(r"\[[0-9a-fA-F.]*:[0-9a-fA-F.]*:[0-9a-fA-F:.]*\]", "<IP>");
+static PORT: Rule = rule!(r"(<IP>|\blocalhost):\d{1,5}\b", "${1}:<PORT>");
 static THREAD: Rule = rule!(r"(thread '[^']*') \(\d+\)", "${1} (<TID>)");
 static TID: Rule = rule!(r"\b((?i:tid)[=:] ?|ThreadId\()\d+\b", "${1}<TID>");
 /// `1.5s`, `300ms`, `2m3s`, `1h2m`.
@@ -355,12 +356,13 @@ mod tests {
         );
         assert_eq!(
             mask("connect [::1]:8080 and localhost:5432"),
-            "connect [<IP>]:<PORT> and localhost:<PORT>"
+            "connect <IP>:<PORT> and localhost:<PORT>"
         );
         assert_eq!(
             mask("thread 'main' (28287) panicked at src/lib.rs:4:5"),
             "thread 'main' (<TID>) panicked at src/lib.rs:<N>:<N>"
         );
+        assert_eq!(mask("x[0:1] != [fe80::1]"), "x[<N>:<N>] != <IP>");
         assert_eq!(mask("tid=4711 ThreadId(12)"), "tid=<TID> ThreadId(<TID>)");
     }
 
