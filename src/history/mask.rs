@@ -152,10 +152,10 @@ pub fn mask(message: &str) -> String {
         text = apply(rule, text);
     }
     text = apply(&SPELLED_DURATION, text);
-    if let Some(re) = HEX_RUN.as_ref() {
-        if let Cow::Owned(s) = re.replace_all(&text, hex_run) {
-            text = Cow::Owned(s);
-        }
+    if let Some(re) = HEX_RUN.as_ref()
+        && let Cow::Owned(s) = re.replace_all(&text, hex_run)
+    {
+        text = Cow::Owned(s);
     }
     apply(&NUMBER, text).into_owned()
 }
