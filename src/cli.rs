@@ -41,6 +41,9 @@ pub enum Command {
     History(HistoryArgs),
     /// Tests that were passing and now fail consistently.
     Regressed(RegressedArgs),
+    /// The failures grouped by cause: their messages with the variable
+    /// parts (numbers, hex, paths, addresses, durations, times) masked.
+    Failures(FailuresArgs),
     /// How long tests or batches take: p50, p90, max.
     Durations(DurationsArgs),
     /// Serve the history as web pages and a JSON API (read-only).
@@ -145,6 +148,12 @@ pub struct RegressedArgs {
     /// How many failures in a row, after a pass, make a regression.
     #[arg(long, value_name = "N", default_value = "3")]
     pub min_failures: NonZeroUsize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FailuresArgs {
+    #[command(flatten)]
+    pub query: QueryArgs,
 }
 
 #[derive(Debug, clap::Args)]

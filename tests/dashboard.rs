@@ -13,8 +13,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use common::history_seed::{
-    self, FLAKY_30D, HOSTILE, HOSTILE_BROKEN, HOSTILE_LABEL, HOSTILE_LOG, HOSTILE_MESSAGE, LONG,
-    RUNS, Seeded, TESTS,
+    self, FLAKY_30D, HOSTILE, HOSTILE_BROKEN, HOSTILE_LABEL, HOSTILE_LOG, HOSTILE_MARKS,
+    HOSTILE_MESSAGE, LONG, RUNS, Seeded, TESTS,
 };
 use common::http::{self, Response};
 use warden::history::query::rfc3339;
@@ -161,6 +161,8 @@ async fn pages_and_api_routes_answer() {
         "/test?name=bpf/verifier/loop&since=7d",
         "/regressed",
         "/regressed?min_failures=4&compiler=gcc",
+        "/failures",
+        "/failures?arch=x86_64&since=7d&limit=1",
     ] {
         s.page(path);
     }
@@ -170,6 +172,7 @@ async fn pages_and_api_routes_answer() {
         "/api/flaky",
         "/api/test?name=bpf/maps/hash_race",
         "/api/regressed",
+        "/api/failures",
         "/api/labels",
     ] {
         s.api(path);
@@ -514,6 +517,103 @@ async fn one_test_and_regressions() {
     assert!(page.contains(r#"<a href="/runs/run-09">"#), "{page}");
 }
 
+/// The failures page and API: the seeded failures' messages differ only
+/// by the run's number, one cluster; the hostile runs' message another;
+/// a test's page lists its clusters and links to them.
+#[tokio::test]
+async fn failures_grouped_by_cause() {
+    let s = Server::start().await;
+    let rows = s.api("/api/failures");
+    let rows = rows.as_array().unwrap();
+    let patterns = strings(&Value::Array(rows.clone()), "pattern");
+    let hostile_pattern = "</code><script>alert(<N>)</script>";
+    assert_eq!(patterns, ["assertion failed in run <N>", hostile_pattern]);
+    // Every failed and flaky result of the seeded runs in the window.
+    let runs = s.api("/api/runs?limit=0");
+    let seeded: u64 = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["uuid"].as_str().unwrap().starts_with("run-"))
+        .map(|r| r["failed"].as_u64().unwrap() + r["flaky"].as_u64().unwrap())
+        .sum();
+    assert!(seeded > 10, "{runs}");
+    assert_eq!(rows[0]["failures"], seeded);
+    assert!(
+        rows[0]["example"]
+            .as_str()
+            .unwrap()
+            .starts_with("assertion failed in run "),
+        "{}",
+        rows[0]
+    );
+    let tests: Vec<&str> = rows[0]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(tests.contains(&"bpf/maps/hash_race"), "{tests:?}");
+    let mut sorted = tests.clone();
+    sorted.sort();
+    assert_eq!(tests, sorted);
+    // The hostile message: HOSTILE's failures and HOSTILE_BROKEN's six.
+    assert_eq!(
+        rows[1]["failures"],
+        HOSTILE_MARKS.matches('F').count() as u64 + 6
+    );
+    assert_eq!(
+        rows[1]["tests"],
+        serde_json::json!([HOSTILE, HOSTILE_BROKEN])
+    );
+    assert_eq!(
+        rows[1]["labels"],
+        serde_json::json!({"arch": [HOSTILE_LABEL]})
+    );
+
+    // One cluster by its pattern; labels filter.
+    let one = s.api(&format!("/api/failures?pattern={}", enc(hostile_pattern)));
+    assert_eq!(strings(&one, "pattern"), [hostile_pattern]);
+    let x86 = s.api("/api/failures?arch=x86_64");
+    assert_eq!(strings(&x86, "pattern"), ["assertion failed in run <N>"]);
+    assert!(x86[0]["failures"].as_u64().unwrap() < seeded);
+
+    let page = s.page("/failures");
+    assert!(page.contains("<h1>Failures by cause</h1>"), "{page}");
+    assert!(
+        page.contains(r#"<a href="/failures" aria-current="page">Failures</a>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains("<code>assertion failed in run &lt;N&gt;</code>"),
+        "{page}"
+    );
+    assert!(page.contains(&escaped(hostile_pattern)), "{page}");
+    assert!(
+        page.contains(r#"href="/test?name=bpf%2Fmaps%2Fhash_race""#),
+        "{page}"
+    );
+
+    // hash_race failed three times and flaked once, all "assertion failed".
+    let t = s.api("/api/test?name=bpf/maps/hash_race");
+    assert_eq!(
+        t["clusters"].as_array().unwrap().len(),
+        1,
+        "{}",
+        t["clusters"]
+    );
+    assert_eq!(t["clusters"][0]["pattern"], "assertion failed in run <N>");
+    assert_eq!(t["clusters"][0]["failures"], 4);
+    let page = s.page("/test?name=bpf/maps/hash_race");
+    assert!(page.contains("<h2>Failure clusters</h2>"), "{page}");
+    assert!(
+        page.contains(r#"href="/failures?pattern=assertion+failed+in+run+%3CN%3E""#),
+        "{page}"
+    );
+    let page = s.page("/test?name=bpf/verifier/loop");
+    assert!(!page.contains("Failure clusters"));
+}
+
 #[tokio::test]
 async fn hostile_text_is_text_on_every_page() {
     let s = Server::start().await;
@@ -523,6 +623,7 @@ async fn hostile_text_is_text_on_every_page() {
     for path in [
         "/flaky".to_owned(),
         "/regressed".to_owned(),
+        "/failures".to_owned(),
         "/runs/hostile-1".to_owned(),
         format!("/test?name={q}"),
     ] {
@@ -679,9 +780,17 @@ async fn serves_postgres_too() {
     let t = s.api("/api/test?name=bpf/verifier/loop");
     assert_eq!(t["durations"]["p90_ms"], 220);
     assert_eq!(s.api("/api/regressed").as_array().unwrap().len(), 4);
-    for path in ["/runs", "/runs/hostile-1", "/flaky", "/regressed"] {
+    for path in [
+        "/runs",
+        "/runs/hostile-1",
+        "/flaky",
+        "/regressed",
+        "/failures",
+    ] {
         assert!(s.page(path).contains(&escaped(HOSTILE)), "{path}");
     }
+    let clusters = s.api("/api/failures");
+    assert_eq!(clusters[0]["pattern"], "assertion failed in run <N>");
     s.page("/test?name=bpf/verifier/loop");
 }
 
@@ -984,6 +1093,34 @@ async fn browser_sorts_follows_and_draws() {
     browser
         .screenshot(&shots.join("dashboard-runs-page.png"))
         .await;
+
+    // The failures page: from the navigation, one cluster by a click on
+    // its pattern.
+    browser.click("header nav a[href='/failures']").await;
+    let clusters = "return Array.from(document.querySelectorAll('table.failures td.pattern code')).map(c => c.textContent)";
+    assert_eq!(
+        browser.js(clusters).await,
+        serde_json::json!([
+            "assertion failed in run <N>",
+            "</code><script>alert(<N>)</script>"
+        ])
+    );
+    assert_eq!(
+        browser
+            .js("return document.images.length + document.scripts.length")
+            .await,
+        0
+    );
+    browser
+        .screenshot(&shots.join("dashboard-failures-page.png"))
+        .await;
+    browser.click("table.failures td.pattern a").await;
+    let url = browser.url().await;
+    assert!(url.contains("/failures?pattern=assertion"), "{url}");
+    assert_eq!(
+        browser.js(clusters).await,
+        serde_json::json!(["assertion failed in run <N>"])
+    );
 }
 
 #[tokio::test]

@@ -66,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::Flaky(args) => queries::flaky(args),
         Command::History(args) => queries::history(args),
         Command::Regressed(args) => queries::regressed(args),
+        Command::Failures(args) => queries::failures(args),
         Command::Durations(args) => queries::durations(args),
         Command::Serve(args) => serve::serve(args),
     };

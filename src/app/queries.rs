@@ -1,5 +1,5 @@
 //! The history queries: `warden flaky`, `history`, `regressed`,
-//! `durations`. Flags → [`Filter`] → a query over the store
+//! `failures`, `durations`. Flags → [`Filter`] → a query over the store
 //! ([`crate::history::query`]) → a table fitted to [`WIDTH`] columns, or
 //! JSON: one pretty-printed array of row objects (the library's row types),
 //! cut to `--limit` like the table.
@@ -16,7 +16,9 @@ use anyhow::bail;
 use serde::Serialize;
 
 use super::exit::{EXIT_BAD_INPUT, EXIT_PASSED};
-use crate::cli::{DurationsArgs, FlakyArgs, Format, HistoryArgs, QueryArgs, RegressedArgs};
+use crate::cli::{
+    DurationsArgs, FailuresArgs, FlakyArgs, Format, HistoryArgs, QueryArgs, RegressedArgs,
+};
 use crate::duration;
 use crate::history::classify::{Params, Verdict};
 use crate::history::model::valid_label_key;
@@ -207,6 +209,66 @@ pub fn regressed(args: RegressedArgs) -> anyhow::Result<u8> {
     footer(rows.len(), shown.len());
     out!("broken: failing since before the window; regressed: broke inside it, between LAST GOOD");
     out!("and FIRST BAD (SURE: the model's probability of exactly that place)");
+    Ok(EXIT_PASSED)
+}
+
+/// How many tests a cluster's table row names.
+const TESTS_NAMED: usize = 3;
+
+pub fn failures(args: FailuresArgs) -> anyhow::Result<u8> {
+    let q = &args.query;
+    let filter = filter(q);
+    let Some(rows) = with_db(q, async |db| query::failures(db, &filter).await)? else {
+        return Ok(EXIT_PASSED);
+    };
+    if rows.is_empty() && q.format == Format::Table {
+        out!("no failures with a message {}", window(q));
+        return Ok(EXIT_PASSED);
+    }
+    let shown = &rows[..shown(rows.len(), q.limit)];
+    if q.format == Format::Json {
+        return json(shown);
+    }
+    let mut table = Table::new(vec![
+        Column::number("COUNT"),
+        Column::number("TESTS"),
+        Column::number("RUNS"),
+        Column::flex("PATTERN", 24).cut_end(),
+        Column::text("FIRST", 5),
+        Column::text("LAST", 5),
+    ]);
+    for r in shown {
+        table.row(vec![
+            r.failures.to_string(),
+            r.tests.len().to_string(),
+            r.runs.to_string(),
+            r.pattern.clone(),
+            day(r.first_seen),
+            day(r.last_seen),
+        ]);
+        if r.example != r.pattern {
+            table.note(format!("e.g. {}", r.example));
+        }
+        let mut tests = r.tests[..r.tests.len().min(TESTS_NAMED)].join(", ");
+        if r.tests.len() > TESTS_NAMED {
+            tests.push_str(&format!(" and {} more", r.tests.len() - TESTS_NAMED));
+        }
+        table.note(format!("in {tests}"));
+        if !r.labels.is_empty() {
+            let labels: Vec<String> = r
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.join(",")))
+                .collect();
+            table.note(format!("with {}", labels.join(" ")));
+        }
+    }
+    out!("{}", table.render(WIDTH).trim_end());
+    footer(rows.len(), shown.len());
+    out!("COUNT: failed and flaky results whose message has the PATTERN; dates UTC");
+    out!(
+        "masked: <N> <HEX> <PATH> <IP>:<PORT> <TID> <DUR> <TIME> <UUID>; <TEST>: the test's own name"
+    );
     Ok(EXIT_PASSED)
 }
 

@@ -26,6 +26,7 @@ pub enum Nav {
     Runs,
     Flaky,
     Regressed,
+    Failures,
     None,
 }
 
@@ -54,6 +55,7 @@ pub fn layout(title: &str, nav: Nav, p: &Params, body: Markup) -> Markup {
                         (item(Nav::Runs, "/runs", "Runs"))
                         (item(Nav::Flaky, "/flaky", "Flaky tests"))
                         (item(Nav::Regressed, "/regressed", "Regressions"))
+                        (item(Nav::Failures, "/failures", "Failures"))
                     }
                 }
                 main { (body) }

@@ -28,6 +28,7 @@
 
 mod coalesce;
 mod error;
+mod failures;
 mod flaky;
 mod html;
 mod logs;
@@ -64,11 +65,13 @@ pub fn router(dashboard: Arc<Dashboard>, addr: SocketAddr) -> Router {
         .route("/flaky", get(flaky::page))
         .route("/test", get(test::page))
         .route("/regressed", get(regressed::page))
+        .route("/failures", get(failures::page))
         .route("/api/runs", get(runs::list_api))
         .route("/api/runs/{uuid}", get(runs::run_api))
         .route("/api/flaky", get(flaky::api))
         .route("/api/test", get(test::api))
         .route("/api/regressed", get(regressed::api))
+        .route("/api/failures", get(failures::api))
         .route("/api/labels", get(runs::labels_api))
         .route("/static/style.css", get(stylesheet))
         .fallback(not_found)

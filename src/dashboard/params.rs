@@ -10,6 +10,7 @@
 //! | `limit` | at most this many rows (0: all) | per page |
 //! | `name` | test: the test (full name, or a part naming one test) | |
 //! | `min_failures` | regressed: failures in a row | 3 |
+//! | `pattern` | failures: only the cluster of this pattern | |
 //!
 //! Empty values are ignored (an "any" choice in a form).
 
@@ -32,6 +33,7 @@ const RESERVED: &[&str] = &[
     "limit",
     "name",
     "min_failures",
+    "pattern",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +48,7 @@ pub struct Params {
     pub limit: Option<usize>,
     pub name: Option<String>,
     pub min_failures: Option<usize>,
+    pub pattern: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +85,7 @@ impl Default for Params {
             limit: None,
             name: None,
             min_failures: None,
+            pattern: None,
         }
     }
 }
@@ -135,6 +139,7 @@ impl Params {
                     }
                     p.min_failures = Some(n);
                 }
+                "pattern" => p.pattern = Some(value.to_owned()),
                 key if valid_label_key(key) => match format!("{key}={value}").parse::<Label>() {
                     Ok(l) => p.add_label(l),
                     Err(e) => return bad(e),
@@ -189,6 +194,9 @@ impl Params {
         }
         if let Some(n) = self.min_failures {
             out.push(("min_failures".into(), n.to_string()));
+        }
+        if let Some(pattern) = &self.pattern {
+            out.push(("pattern".into(), pattern.clone()));
         }
         out
     }

@@ -1,6 +1,8 @@
 //! One test's page: its results as a strip of cells (one per run, linked
 //! to the run, with the commit in the tooltip), a chart of its durations
-//! with the rolling p50 and p90, and the results as a table.
+//! with the rolling p50 and p90, the clusters its failures fall in (as
+//! the failures page groups them, linked there), and the results as a
+//! table.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -20,7 +22,7 @@ use crate::history::classify::Params as Classify;
 use crate::history::classify::Verdict;
 use crate::history::model::{duration_millis, from_duration_millis};
 use crate::history::query::durations::percentile;
-use crate::history::query::{self, DurationRow, HistoryEntry, LabelVerdict, rfc3339};
+use crate::history::query::{self, DurationRow, HistoryEntry, LabelVerdict, TestCluster, rfc3339};
 use crate::status::TestStatus;
 
 /// Results shown unless `limit` says otherwise (the newest).
@@ -44,6 +46,8 @@ pub struct TestView {
     /// The test's verdict under each label set, over all its results in
     /// the window (not only the shown ones).
     pub verdicts: Vec<LabelVerdict>,
+    /// The clusters of its failures in the window (before `limit`).
+    pub clusters: Vec<TestCluster>,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,6 +71,7 @@ async fn load(d: &Dashboard, p: &Params) -> Result<TestView, Error> {
     };
     let h = query::history(d.db(), &p.filter(), name, &Classify::default()).await?;
     let total = h.results.len();
+    let clusters = query::test_clusters(&h.results);
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     let mut results = h.results;
     if limit > 0 && results.len() > limit {
@@ -92,6 +97,7 @@ async fn load(d: &Dashboard, p: &Params) -> Result<TestView, Error> {
         durations,
         rolling,
         verdicts: h.verdicts,
+        clusters,
     })
 }
 
@@ -292,6 +298,7 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
             } @else {
                 div.chart-box { (svg::duration_chart(&points, ROLLING)) }
             }
+            (clusters(p, &v.clusters))
             h2 { "Results, newest first" }
             table.results {
                 thead { tr {
@@ -319,6 +326,30 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
         }
     };
     html::layout(&v.test, Nav::None, p, body)
+}
+
+/// The "Failure clusters" section: each pattern with this test's
+/// failures in it, linked to the cluster on the failures page.
+fn clusters(p: &Params, clusters: &[TestCluster]) -> Markup {
+    html! {
+        @if !clusters.is_empty() {
+            h2 { "Failure clusters" }
+            table.clusters {
+                thead { tr { th { "Pattern" } th.num { "Failures" } th { "Last seen" } } }
+                tbody {
+                    @for c in clusters {
+                        tr {
+                            td.pattern {
+                                a href=(super::failures::cluster_href(p, &c.pattern)) { code { (c.pattern) } }
+                            }
+                            td.num { (c.failures) }
+                            td { (html::time(c.last_seen)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod db;
 pub mod import;
 pub mod location;
+pub mod mask;
 pub mod model;
 pub mod origin;
 pub mod query;

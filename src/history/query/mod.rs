@@ -1,7 +1,8 @@
 //! The questions asked of the history: which tests flake ([`flaky`]), which
 //! broke and stay broken ([`regressed`]), what one test did lately
-//! ([`history`]), how long things take ([`durations`]), and the runs
-//! themselves ([`runs`], [`run`]).
+//! ([`history`]), how long things take ([`durations`]), what the failures
+//! have in common ([`failures`]), and the runs themselves ([`runs`],
+//! [`run`]).
 //!
 //! Each query is an async function over an open [`Db`], so the same code
 //! (and the same tests) run on SQLite and PostgreSQL. The SQL is kept
@@ -13,6 +14,7 @@
 //! between them, so names are sorted here, never in SQL).
 
 pub mod durations;
+pub mod failures;
 pub mod flaky;
 pub mod history;
 pub mod regressed;
@@ -31,6 +33,7 @@ use crate::status::{RunStatus, TestStatus, Unknown};
 use crate::text::inert;
 
 pub use durations::{DurationRow, Subject, batch_p90, batch_p90_as_of, durations};
+pub use failures::{ClusterRow, TestCluster, failures, test_clusters};
 pub use flaky::{FlakyRow, flaky};
 pub use history::{ChangeAt, HistoryEntry, LabelVerdict, TestHistory, history};
 pub use regressed::{Regression, RunRef, regressed};
