@@ -125,6 +125,7 @@ mod tests {
                     commit: Some(format!("c{i}")),
                     labels: String::new(),
                     by: Vec::new(),
+                    infra: None,
                 })
                 .collect(),
         };

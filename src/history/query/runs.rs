@@ -234,6 +234,7 @@ pub async fn label_values(db: &Db, since: SystemTime) -> Result<BTreeMap<String,
     let filter = Filter {
         since,
         labels: Vec::new(),
+        mass_failure_share: super::mass::DEFAULT_SHARE,
     };
     let run_ids = filter.run_ids(&mut sql);
     let text =
