@@ -101,11 +101,25 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
     if hidden > 0 {
         out!("… {hidden} earlier results not shown (--limit 0 shows all)");
     }
-    let strip: Vec<char> = shown.iter().map(|e| mark(&e.status)).collect();
+    let strip: Vec<char> = shown
+        .iter()
+        .map(|e| match &e.mass_failure {
+            Some(_) if e.status.is_failure() => 'X',
+            _ => mark(&e.status),
+        })
+        .collect();
     for chunk in strip.chunks(WIDTH) {
         out!("{}", chunk.iter().collect::<String>());
     }
-    out!(". passed  F failed  R flaky (failed, then passed on a retry)  s skipped\n");
+    out!(". passed  F failed  R flaky (failed, then passed on a retry)  s skipped");
+    if shown.iter().any(|e| e.mass_failure.is_some()) {
+        out!(
+            "X failed in a mass failure (more than {} of the run's tests failed, or its setup \
+             failed): no run of a mass failure counts for flaky or regressed",
+            percent(q.mass_failure)
+        );
+    }
+    out!("");
     let mut table = Table::new(vec![
         Column::text("TIME (UTC)", 16),
         Column::text("STATUS", 7),
@@ -129,6 +143,9 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
             e.branch.clone().unwrap_or_else(|| "-".into()),
             e.labels.clone(),
         ]);
+        if let Some(m) = &e.mass_failure {
+            table.note(format!("mass failure: {}", m.describe()));
+        }
         if let Some(m) = &e.message
             && matches!(e.status, TestStatus::Failed | TestStatus::Flaky)
         {
@@ -244,7 +261,10 @@ fn with_db<T>(
 }
 
 fn filter(q: &QueryArgs) -> Filter {
-    Filter::last(q.since, q.labels.clone())
+    Filter {
+        mass_failure_share: q.mass_failure,
+        ..Filter::last(q.since, q.labels.clone())
+    }
 }
 
 /// `--by` keys, checked, each once.
@@ -289,6 +309,11 @@ fn mark(s: &TestStatus) -> char {
         TestStatus::Flaky => 'R',
         TestStatus::Skipped(_) => 's',
     }
+}
+
+/// `50%`, `12.5%`.
+fn percent(share: f64) -> String {
+    format!("{}%", (share * 1000.0).round() / 10.0)
 }
 
 fn commit(c: &Option<String>) -> String {

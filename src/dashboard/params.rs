@@ -10,13 +10,14 @@
 //! | `limit` | at most this many rows (0: all) | per page |
 //! | `name` | test: the test (full name, or a part naming one test) | |
 //! | `min_failures` | regressed: failures in a row | 3 |
+//! | `mass_failure` | a run where more than this share of tests failed is a mass failure (`50%`, `0.5`; `100%`: none) | 50% |
 //!
 //! Empty values are ignored (an "any" choice in a form).
 
 use std::time::Duration;
 
 use crate::history::model::{Label, valid_label_key};
-use crate::history::query::Filter;
+use crate::history::query::{Filter, mass};
 
 use super::error::Error;
 
@@ -32,6 +33,7 @@ const RESERVED: &[&str] = &[
     "limit",
     "name",
     "min_failures",
+    "mass_failure",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +48,8 @@ pub struct Params {
     pub limit: Option<usize>,
     pub name: Option<String>,
     pub min_failures: Option<usize>,
+    /// As given (`50%`) and as a share.
+    pub mass_failure: Option<(String, f64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +86,7 @@ impl Default for Params {
             limit: None,
             name: None,
             min_failures: None,
+            mass_failure: None,
         }
     }
 }
@@ -135,6 +140,10 @@ impl Params {
                     }
                     p.min_failures = Some(n);
                 }
+                "mass_failure" => match mass::parse_share(value) {
+                    Ok(share) => p.mass_failure = Some((value.to_owned(), share)),
+                    Err(e) => return bad(format!("mass_failure: {e}")),
+                },
                 key if valid_label_key(key) => match format!("{key}={value}").parse::<Label>() {
                     Ok(l) => p.add_label(l),
                     Err(e) => return bad(e),
@@ -153,7 +162,11 @@ impl Params {
     }
 
     pub fn filter(&self) -> Filter {
-        Filter::last(self.since, self.labels.clone())
+        let mut filter = Filter::last(self.since, self.labels.clone());
+        if let Some((_, share)) = self.mass_failure {
+            filter.mass_failure_share = share;
+        }
+        filter
     }
 
     pub fn label(&self, key: &str) -> Option<&str> {
@@ -190,6 +203,9 @@ impl Params {
         if let Some(n) = self.min_failures {
             out.push(("min_failures".into(), n.to_string()));
         }
+        if let Some((text, _)) = &self.mass_failure {
+            out.push(("mass_failure".into(), text.clone()));
+        }
         out
     }
 
@@ -213,6 +229,7 @@ impl Params {
             since_text: self.since_text.clone(),
             since: self.since,
             labels: self.labels.clone(),
+            mass_failure: self.mass_failure.clone(),
             ..Params::default()
         }
     }
@@ -286,6 +303,12 @@ mod tests {
         assert_eq!(p.href("/runs"), "/runs?label=sort%3Dx");
         let p = parse("name=%3Cimg+src%3Dx%3E");
         assert_eq!(p.name.as_deref(), Some("<img src=x>"));
+        // The mass-failure share: as written in links, as a share in the filter.
+        let p = parse("mass_failure=80%25");
+        assert_eq!(p.filter().mass_failure_share, 0.8);
+        assert_eq!(p.href("/flaky"), "/flaky?mass_failure=80%25");
+        assert_eq!(p.window(), p);
+        assert_eq!(parse("").filter().mass_failure_share, 0.5);
     }
 
     #[test]
@@ -298,6 +321,8 @@ mod tests {
             "by=a%20b",
             "label=arch",
             "a%20b=c",
+            "mass_failure=150%25",
+            "mass_failure=most",
         ] {
             assert!(
                 matches!(Params::parse(Some(q)), Err(Error::BadRequest(_))),
