@@ -591,6 +591,8 @@ mod tests {
             status: Status::Failed,
             reason: "exit code 1".into(),
             backoff: Duration::from_millis(300),
+            failures: 1,
+            answer: tokio::sync::oneshot::channel().0,
         });
         tx.send(Message::Retrying {
             name: name("a"),
@@ -599,6 +601,8 @@ mod tests {
             status: Status::TimedOut,
             reason: "timed out after 1s".into(),
             backoff: Duration::ZERO,
+            failures: 1,
+            answer: tokio::sync::oneshot::channel().0,
         });
         tx.send(Message::Terminated {
             name: name("a"),
@@ -607,7 +611,7 @@ mod tests {
         tx.send(Message::Finished(Box::new(outcome("a"))));
         drop(tx);
         let (mut first, mut second) = (Listener::default(), Listener::default());
-        let outcomes = deliver_all(rx, &mut [&mut first, &mut second]).await;
+        let outcomes = deliver_all(rx, &mut [&mut first, &mut second], &mut Failures::new(None)).await;
         let expected = [
             "start a",
             "warden: a: attempt 1 of 3 failed (exit code 1): retrying in 300ms",
@@ -630,7 +634,7 @@ mod tests {
             ..Listener::default()
         };
         let mut other = Listener::default();
-        deliver_all(rx, &mut [&mut troubled, &mut other]).await;
+        deliver_all(rx, &mut [&mut troubled, &mut other], &mut Failures::new(None)).await;
         let expected = ["finish a", "warden: history: the store is down"];
         assert_eq!(troubled.heard, expected);
         assert_eq!(other.heard, expected);
@@ -655,7 +659,8 @@ mod tests {
             tx.send(Message::Finished(Box::new(outcome("b"))));
         });
         let reporters: &mut [&mut dyn Reporter] = &mut [&mut slow, &mut other];
-        let delivered = deliver_all(rx, reporters);
+        let mut failures = Failures::new(None);
+        let delivered = deliver_all(rx, reporters, &mut failures);
         tokio::time::timeout(Duration::from_secs(60), delivered)
             .await
             .expect("flushed when asked, not only when an event came");
@@ -672,10 +677,76 @@ mod tests {
             ..Listener::default()
         };
         let reporters: &mut [&mut dyn Reporter] = &mut [&mut slow];
-        let delivered = deliver_all(rx, reporters);
+        let mut failures = Failures::new(None);
+        let delivered = deliver_all(rx, reporters, &mut failures);
         tokio::time::timeout(Duration::from_secs(60), delivered)
             .await
             .expect("the end does not wait for the hour");
         assert_eq!(slow.flushed_now, 1);
+    }
+
+    /// Once more than the cap have failed, retries are refused, said as a
+    /// note and in the summary's line; each unit counts once.
+    #[tokio::test]
+    async fn retries_stop_once_too_many_failed() {
+        let (tx, rx) = message::channel();
+        let mut answers = Vec::new();
+        for (unit, failures) in [("a", 2), ("a", 5), ("b", 1)] {
+            let (answer, allowed) = tokio::sync::oneshot::channel();
+            tx.send(Message::Retrying {
+                name: name(unit),
+                attempt: 1,
+                attempts: 3,
+                status: Status::Failed,
+                reason: "exit code 1".into(),
+                backoff: Duration::ZERO,
+                failures,
+                answer,
+            });
+            answers.push(allowed);
+        }
+        // A unit without retries counts at its end; a retried one is not
+        // counted again.
+        let mut c = outcome("c");
+        c.status = Status::Failed;
+        tx.send(Message::Finished(Box::new(c)));
+        let mut a = outcome("a");
+        a.status = Status::Failed;
+        tx.send(Message::Finished(Box::new(a)));
+        let (answer, allowed) = tokio::sync::oneshot::channel();
+        tx.send(Message::Retrying {
+            name: name("d"),
+            attempt: 1,
+            attempts: 2,
+            status: Status::Crashed,
+            reason: "killed by SIGSEGV".into(),
+            backoff: Duration::ZERO,
+            failures: 1,
+            answer,
+        });
+        answers.push(allowed);
+        drop(tx);
+        let mut failures = Failures::new(Some(3));
+        let mut heard = Listener::default();
+        deliver_all(rx, &mut [&mut heard], &mut failures).await;
+        let mut allowed = Vec::new();
+        for a in answers {
+            allowed.push(a.await.unwrap());
+        }
+        // a: 2 failed (≤ 3); a again: not recounted; b: 3 (≤ 3); c ends
+        // failed: 4; d: 5 > 3.
+        assert_eq!(allowed, [true, true, true, false]);
+        assert_eq!(
+            heard.heard.last().unwrap(),
+            "warden: d: attempt 1 of 2 crashed (killed by SIGSEGV): not retried: \
+             too many failures to retry: 5 failed (retry-max-failures = 3)"
+        );
+        assert_eq!(
+            failures.summary().unwrap(),
+            "Retries: too many failures to retry: 5 failed (retry-max-failures = 3); \
+             1 retry not started"
+        );
+        // No cap: nothing refused, no line.
+        assert_eq!(Failures::new(None).refusal(), None);
     }
 }
