@@ -411,3 +411,83 @@ fn warden_run_records_the_counts() {
         db.close().await;
     });
 }
+
+/// `warden serve` over `history`, killed when dropped.
+struct Serve(std::process::Child, String);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Serve {
+    fn start(history: &str, cwd: &Path) -> Serve {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(common::warden_bin())
+            .args(["serve", "--bind", "127.0.0.1:0", "--history", history])
+            .env_remove("WARDEN_HISTORY")
+            .current_dir(cwd)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim_end_matches('/')
+            .to_owned();
+        Serve(child, url)
+    }
+
+    fn get(&self, path: &str) -> common::http::Response {
+        let r = common::http::get(&format!("{}{path}", self.1));
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        r
+    }
+}
+
+#[test]
+fn the_dashboard_shows_the_mass_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = format!("sqlite:{}", dir.path().join("h.db").display());
+    import(&history);
+    let serve = Serve::start(&history, dir.path());
+
+    let runs = serve.get("/api/runs?limit=0").json();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), RUNS);
+    // Newest first.
+    let marked: Vec<bool> = runs.iter().map(|r| !r["mass_failure"].is_null()).collect();
+    let want: Vec<bool> = (0..RUNS).rev().map(mass).collect();
+    assert_eq!(marked, want);
+    assert_eq!(runs[0]["mass_failure"]["tests_failed"], 9);
+
+    let page = serve.get("/runs?limit=0").body;
+    assert_eq!(page.matches(">mass failure</span>").count(), 4, "{page}");
+    assert!(page.contains("9 of 10 tests failed: left out of flaky and regressed"));
+    // The reader's share, from the URL.
+    let page = serve.get("/runs?limit=0&mass_failure=100%25").body;
+    assert!(!page.contains(">mass failure</span>"), "{page}");
+    let api = serve.get("/api/runs?mass_failure=100%25").json();
+    assert!(api.as_array().unwrap().iter().all(|r| r["mass_failure"].is_null()));
+
+    // One run's page: the badge and the counts.
+    let uuid = runs[0]["uuid"].as_str().unwrap();
+    let page = serve.get(&format!("/runs/{uuid}")).body;
+    assert!(page.contains(">mass failure</span> 9 of 10 tests failed"), "{page}");
+    // The flaky page leaves them out as the command does.
+    let flaky = serve.get("/api/flaky").json();
+    let tests: Vec<&str> = flaky
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["test"].as_str().unwrap())
+        .collect();
+    assert_eq!(tests, ["s/t0"]);
+}
