@@ -188,7 +188,8 @@ fn event(message: Message, failures: &mut Failures) -> Event {
             failures.add(&name, n);
             let refusal = failures.refusal();
             let _ = answer.send(refusal.is_none());
-            let failed = format!("warden: {name}: attempt {attempt} of {attempts} {status} ({reason})");
+            let failed =
+                format!("warden: {name}: attempt {attempt} of {attempts} {status} ({reason})");
             Event::Note(match refusal {
                 Some(why) => {
                     failures.refused += 1;
@@ -611,7 +612,8 @@ mod tests {
         tx.send(Message::Finished(Box::new(outcome("a"))));
         drop(tx);
         let (mut first, mut second) = (Listener::default(), Listener::default());
-        let outcomes = deliver_all(rx, &mut [&mut first, &mut second], &mut Failures::new(None)).await;
+        let outcomes =
+            deliver_all(rx, &mut [&mut first, &mut second], &mut Failures::new(None)).await;
         let expected = [
             "start a",
             "warden: a: attempt 1 of 3 failed (exit code 1): retrying in 300ms",
@@ -634,7 +636,12 @@ mod tests {
             ..Listener::default()
         };
         let mut other = Listener::default();
-        deliver_all(rx, &mut [&mut troubled, &mut other], &mut Failures::new(None)).await;
+        deliver_all(
+            rx,
+            &mut [&mut troubled, &mut other],
+            &mut Failures::new(None),
+        )
+        .await;
         let expected = ["finish a", "warden: history: the store is down"];
         assert_eq!(troubled.heard, expected);
         assert_eq!(other.heard, expected);

@@ -117,11 +117,17 @@ fn check_queries(history: &str) {
     let regressed = tests_of(history, "regressed", &all);
     assert_eq!(regressed.len(), 9, "{regressed:?}");
     assert!(regressed.contains(&"s/t1".to_owned()), "{regressed:?}");
-    let flaky = json(&warden(history, &["flaky", "--format", "json", "--mass-failure", "1"]));
+    let flaky = json(&warden(
+        history,
+        &["flaky", "--format", "json", "--mass-failure", "1"],
+    ));
     let t0 = flaky.iter().find(|r| r["test"] == "s/t0").unwrap();
     assert_eq!(t0["runs"], 12, "{flaky:?}");
     // A higher share than the runs' 90% leaves them in too.
-    assert_eq!(tests_of(history, "regressed", &["--mass-failure", "95%"]).len(), 9);
+    assert_eq!(
+        tests_of(history, "regressed", &["--mass-failure", "95%"]).len(),
+        9
+    );
 }
 
 #[test]
@@ -152,7 +158,9 @@ fn history_marks_the_mass_failures() {
 
     let r = warden(&history, &["history", "s/t1"]);
     r.assert_code(0);
-    let strip: String = (0..RUNS).map(|run| if mass(run) { 'X' } else { '.' }).collect();
+    let strip: String = (0..RUNS)
+        .map(|run| if mass(run) { 'X' } else { '.' })
+        .collect();
     assert!(
         r.stdout.lines().any(|l| l == strip),
         "no strip {strip}\n{}",
@@ -160,7 +168,9 @@ fn history_marks_the_mass_failures() {
     );
     r.assert_stdout_contains("X failed in a mass failure (more than 50% of the run's tests failed");
     assert_eq!(
-        r.stdout.matches("mass failure: 9 of 10 tests failed").count(),
+        r.stdout
+            .matches("mass failure: 9 of 10 tests failed")
+            .count(),
         4,
         "{}",
         r.context
@@ -168,13 +178,7 @@ fn history_marks_the_mass_failures() {
     // A flaky test's failures in ordinary runs stay `F`, unmarked.
     let r = warden(&history, &["history", "s/t0"]);
     let strip: String = (0..RUNS)
-        .map(|run| {
-            if fails(run, 0) {
-                'F'
-            } else {
-                '.'
-            }
-        })
+        .map(|run| if fails(run, 0) { 'F' } else { '.' })
         .collect();
     assert!(r.stdout.lines().any(|l| l == strip), "{}", r.context);
     // t0 passed in the mass failures: their note, no `X`.
@@ -190,7 +194,14 @@ fn history_marks_the_mass_failures() {
     assert_eq!(rows[3]["mass_failure"], Value::Null);
     let rows = json(&warden(
         &history,
-        &["history", "s/t1", "--format", "json", "--mass-failure", "100%"],
+        &[
+            "history",
+            "s/t1",
+            "--format",
+            "json",
+            "--mass-failure",
+            "100%",
+        ],
     ));
     assert!(rows.iter().all(|r| r["mass_failure"].is_null()));
     let r = warden(&history, &["history", "s/t1", "--mass-failure", "100%"]);
@@ -282,7 +293,10 @@ where
         - 3_600_000;
     let mut sql = Vec::new();
     for test in 0..12 {
-        sql.push(format!("INSERT INTO tests (id, name) VALUES ({}, 's/t{test}')", test + 1));
+        sql.push(format!(
+            "INSERT INTO tests (id, name) VALUES ({}, 's/t{test}')",
+            test + 1
+        ));
     }
     for (run, status) in [(1, "failed"), (2, "failed"), (3, "failed")] {
         sql.push(format!(
@@ -475,12 +489,20 @@ fn the_dashboard_shows_the_mass_failures() {
     let page = serve.get("/runs?limit=0&mass_failure=100%25").body;
     assert!(!page.contains(">mass failure</span>"), "{page}");
     let api = serve.get("/api/runs?mass_failure=100%25").json();
-    assert!(api.as_array().unwrap().iter().all(|r| r["mass_failure"].is_null()));
+    assert!(
+        api.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["mass_failure"].is_null())
+    );
 
     // One run's page: the badge and the counts.
     let uuid = runs[0]["uuid"].as_str().unwrap();
     let page = serve.get(&format!("/runs/{uuid}")).body;
-    assert!(page.contains(">mass failure</span> 9 of 10 tests failed"), "{page}");
+    assert!(
+        page.contains(">mass failure</span> 9 of 10 tests failed"),
+        "{page}"
+    );
     // The flaky page leaves them out as the command does.
     let flaky = serve.get("/api/flaky").json();
     let tests: Vec<&str> = flaky
