@@ -115,6 +115,11 @@ pub struct QueryArgs {
     /// At most this many rows (0: all).
     #[arg(long, value_name = "N", default_value = "50")]
     pub limit: usize,
+    /// A run where more than this share of its tests failed (at least 5
+    /// run), or whose setup failed, is a mass failure: shown as such, left
+    /// out of flaky and regressed. `50%` or `0.5`; `100%` turns it off.
+    #[arg(long, value_name = "PCT", default_value = "50%", value_parser = crate::history::query::mass::parse_share)]
+    pub mass_failure: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

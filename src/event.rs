@@ -30,6 +30,9 @@ pub struct RunResult {
     /// The batches phase's wall time, from its first batch's start to its
     /// last one's end; `None` when no batch started.
     pub makespan: Option<Duration>,
+    /// Lines about the run as a whole that the summary repeats (the
+    /// retries not started for too many failures).
+    pub notes: Vec<String>,
 }
 
 /// Something that wants to hear about the run as it happens.

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::BatchName;
 use crate::outcome::Outcome;
@@ -24,7 +24,10 @@ pub enum Message {
     /// A stop request ended a running unit; `how` says how it was
     /// terminated, in words.
     Terminated { name: BatchName, how: String },
-    /// An attempt of a unit failed and it will run again after `backoff`.
+    /// An attempt of a unit failed and it may run again after `backoff`:
+    /// the dispatcher answers on `answer` whether it does (no more retries
+    /// once too many tests failed in the run, `[run] retry-max-failures`).
+    /// `failures`: the attempt's failed tests, or 1 for a unit without tests.
     Retrying {
         name: BatchName,
         attempt: u32,
@@ -32,6 +35,8 @@ pub enum Message {
         status: Status,
         reason: String,
         backoff: Duration,
+        failures: u64,
+        answer: oneshot::Sender<bool>,
     },
     /// A unit is done, whatever ended it, or it was never started.
     Finished(Box<Outcome>),

@@ -39,6 +39,9 @@ pub struct Plan {
     pub junit: PathBuf,
     pub deadline: Option<RunDeadline>,
     pub flaky: FlakyPolicy,
+    /// `[run] retry-max-failures`: no retry starts once more than this
+    /// many tests (or batches without tests) have failed; `None`: no cap.
+    pub retry_max_failures: Option<u64>,
     pub quarantine: Quarantine,
     /// Where the run is recorded.
     pub history: crate::history::Location,
@@ -235,6 +238,7 @@ impl Plan {
             path: scratch_root.clone(),
             error,
         })?;
+        let retry_max_failures = config.run.retry_max_failures;
         let scratch = Scratch {
             root: scratch_root,
             keep: config.run.keep_scratch,
@@ -305,6 +309,7 @@ impl Plan {
             junit,
             deadline,
             flaky,
+            retry_max_failures,
             quarantine,
         })
     }

@@ -113,11 +113,29 @@ pub async fn with_retries(
             merge_rerun(&mut outcome, earlier);
         }
         let stopping = stop.borrow().cause().is_some();
-        if outcome.status.is_success()
+        let again = !(outcome.status.is_success()
             || attempt >= policy.attempts
             || stopping
-            || !retryable(&outcome, policy)
-        {
+            || !retryable(&outcome, policy));
+        // The dispatcher says whether the run still retries (it counts the
+        // run's failures), and tells the reporters either way.
+        let again = again && {
+            let (answer, allowed) = tokio::sync::oneshot::channel();
+            dispatcher.send(Message::Retrying {
+                name: unit.config.name.clone(),
+                attempt,
+                attempts: policy.attempts,
+                status: outcome.status,
+                reason: outcome.reason.clone(),
+                backoff: policy.backoff,
+                failures: failures(&outcome),
+                answer,
+            });
+            // No answer: a dispatcher gone, which cannot be while
+            // workers run; retry as before.
+            allowed.await.unwrap_or(true)
+        };
+        if !again {
             if !retried.is_empty() {
                 let _ = std::fs::hard_link(&current.log, &unit.log);
                 outcome.log = unit.log.clone();
@@ -140,14 +158,6 @@ pub async fn with_retries(
         } else {
             current.log.clone()
         };
-        dispatcher.send(Message::Retrying {
-            name: unit.config.name.clone(),
-            attempt,
-            attempts: policy.attempts,
-            status: outcome.status,
-            reason: outcome.reason.clone(),
-            backoff: policy.backoff,
-        });
         retried.push(Attempt {
             status: outcome.status,
             failed_tests: outcome
@@ -180,6 +190,17 @@ pub async fn with_retries(
         attempt += 1;
         current.log = attempt_log(&unit.log, attempt);
     }
+}
+
+/// What a unit's outcome adds to the run's failures (which `[run]
+/// retry-max-failures` caps): its failed tests, or 1 for a unit that failed
+/// without tests read from its output; 0 when it passed or never ran.
+pub fn failures(o: &Outcome) -> u64 {
+    if o.status.is_success() || o.status == Status::NotRun {
+        return 0;
+    }
+    let tests = o.tests.iter().filter(|t| t.status.is_failure()).count();
+    u64::try_from(tests).unwrap_or(u64::MAX).max(1)
 }
 
 /// Worth another attempt: a failure of the kind retries are for, whose

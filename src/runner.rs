@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -54,7 +54,8 @@ pub async fn run(
     let work = tokio::spawn(async move {
         phases(&plan_for_work, supervisor, &tx, stop_for_work, deadline).await
     });
-    let mut outcomes = deliver_all(rx, reporters).await;
+    let mut failures = Failures::new(plan.retry_max_failures);
+    let mut outcomes = deliver_all(rx, reporters, &mut failures).await;
     let makespan = work.await.ok().flatten();
     // Names are unique across setup, batches and post (the config checks
     // that): one map, so the sort is n log n, not n² (100,000 batches).
@@ -68,6 +69,7 @@ pub async fn run(
         outcomes,
         stopped: stop.borrow().cause(),
         makespan,
+        notes: failures.summary().into_iter().collect(),
     };
     for r in reporters.iter_mut() {
         r.finish(&result);
@@ -80,6 +82,7 @@ pub async fn run(
 async fn deliver_all(
     mut rx: message::Receiver,
     reporters: &mut [&mut dyn Reporter],
+    failures: &mut Failures,
 ) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     let mut again: Option<tokio::time::Instant> = None;
@@ -95,9 +98,9 @@ async fn deliver_all(
             None => rx.recv().await,
         };
         let Some(message) = message else { break };
-        deliver(event(message), reporters, &mut outcomes);
+        deliver(event(message, failures), reporters, &mut outcomes);
         while let Ok(message) = rx.try_recv() {
-            deliver(event(message), reporters, &mut outcomes);
+            deliver(event(message, failures), reporters, &mut outcomes);
         }
         again = flush(reporters, false);
     }
@@ -107,11 +110,70 @@ async fn deliver_all(
     outcomes
 }
 
-/// What the reporters hear of a message.
-fn event(message: Message) -> Event {
+/// The run's failures, which cap the retries (`[run] retry-max-failures`,
+/// as gotestsum's `--rerun-fails-max-failures`): once more than the cap
+/// have failed, a retry is a waste of the time the real failures need.
+/// The dispatcher's own state, kept as the messages come: each unit's
+/// failures count once, from its first failed attempt (a retry asks
+/// before it starts) or its end.
+struct Failures {
+    cap: Option<u64>,
+    /// Failed tests, and units that failed without tests.
+    count: u64,
+    /// The units counted (few: only failed ones).
+    counted: HashSet<BatchName>,
+    /// Retries not started for the cap.
+    refused: u64,
+}
+
+impl Failures {
+    fn new(cap: Option<u64>) -> Failures {
+        Failures {
+            cap,
+            count: 0,
+            counted: HashSet::new(),
+            refused: 0,
+        }
+    }
+
+    /// Counts `n` failures of unit `name`, unless it is counted already.
+    fn add(&mut self, name: &BatchName, n: u64) {
+        if n > 0 && !self.counted.contains(name) {
+            self.counted.insert(name.clone());
+            self.count = self.count.saturating_add(n);
+        }
+    }
+
+    /// Whether retries may still start; if not, why.
+    fn refusal(&self) -> Option<String> {
+        let cap = self.cap?;
+        (self.count > cap).then(|| {
+            format!(
+                "too many failures to retry: {} failed (retry-max-failures = {cap})",
+                self.count
+            )
+        })
+    }
+
+    /// The summary's line, when retries were refused.
+    fn summary(&self) -> Option<String> {
+        let why = self.refusal().filter(|_| self.refused > 0)?;
+        let n = self.refused;
+        Some(format!(
+            "Retries: {why}; {n} {} not started",
+            if n == 1 { "retry" } else { "retries" }
+        ))
+    }
+}
+
+/// What the reporters hear of a message; a retry is answered here.
+fn event(message: Message, failures: &mut Failures) -> Event {
     match message {
         Message::Started { name, at } => Event::Started { name, at },
-        Message::Finished(outcome) => Event::Finished(outcome),
+        Message::Finished(outcome) => {
+            failures.add(&outcome.name, retry::failures(&outcome));
+            Event::Finished(outcome)
+        }
         Message::Terminated { name, how } => Event::Note(format!("warden: {name}: {how}")),
         Message::Retrying {
             name,
@@ -120,14 +182,29 @@ fn event(message: Message) -> Event {
             status,
             reason,
             backoff,
-        } => Event::Note(format!(
-            "warden: {name}: attempt {attempt} of {attempts} {status} ({reason}): retrying{}",
-            if backoff.is_zero() {
-                String::new()
-            } else {
-                format!(" in {}", crate::duration::exact(backoff))
-            }
-        )),
+            failures: n,
+            answer,
+        } => {
+            failures.add(&name, n);
+            let refusal = failures.refusal();
+            let _ = answer.send(refusal.is_none());
+            let failed =
+                format!("warden: {name}: attempt {attempt} of {attempts} {status} ({reason})");
+            Event::Note(match refusal {
+                Some(why) => {
+                    failures.refused += 1;
+                    format!("{failed}: not retried: {why}")
+                }
+                None => format!(
+                    "{failed}: retrying{}",
+                    if backoff.is_zero() {
+                        String::new()
+                    } else {
+                        format!(" in {}", crate::duration::exact(backoff))
+                    }
+                ),
+            })
+        }
         Message::Stopping { stop, running } => Event::Note(stopping_note(stop, running)),
     }
 }
@@ -515,6 +592,8 @@ mod tests {
             status: Status::Failed,
             reason: "exit code 1".into(),
             backoff: Duration::from_millis(300),
+            failures: 1,
+            answer: tokio::sync::oneshot::channel().0,
         });
         tx.send(Message::Retrying {
             name: name("a"),
@@ -523,6 +602,8 @@ mod tests {
             status: Status::TimedOut,
             reason: "timed out after 1s".into(),
             backoff: Duration::ZERO,
+            failures: 1,
+            answer: tokio::sync::oneshot::channel().0,
         });
         tx.send(Message::Terminated {
             name: name("a"),
@@ -531,7 +612,8 @@ mod tests {
         tx.send(Message::Finished(Box::new(outcome("a"))));
         drop(tx);
         let (mut first, mut second) = (Listener::default(), Listener::default());
-        let outcomes = deliver_all(rx, &mut [&mut first, &mut second]).await;
+        let outcomes =
+            deliver_all(rx, &mut [&mut first, &mut second], &mut Failures::new(None)).await;
         let expected = [
             "start a",
             "warden: a: attempt 1 of 3 failed (exit code 1): retrying in 300ms",
@@ -554,7 +636,12 @@ mod tests {
             ..Listener::default()
         };
         let mut other = Listener::default();
-        deliver_all(rx, &mut [&mut troubled, &mut other]).await;
+        deliver_all(
+            rx,
+            &mut [&mut troubled, &mut other],
+            &mut Failures::new(None),
+        )
+        .await;
         let expected = ["finish a", "warden: history: the store is down"];
         assert_eq!(troubled.heard, expected);
         assert_eq!(other.heard, expected);
@@ -579,7 +666,8 @@ mod tests {
             tx.send(Message::Finished(Box::new(outcome("b"))));
         });
         let reporters: &mut [&mut dyn Reporter] = &mut [&mut slow, &mut other];
-        let delivered = deliver_all(rx, reporters);
+        let mut failures = Failures::new(None);
+        let delivered = deliver_all(rx, reporters, &mut failures);
         tokio::time::timeout(Duration::from_secs(60), delivered)
             .await
             .expect("flushed when asked, not only when an event came");
@@ -596,10 +684,76 @@ mod tests {
             ..Listener::default()
         };
         let reporters: &mut [&mut dyn Reporter] = &mut [&mut slow];
-        let delivered = deliver_all(rx, reporters);
+        let mut failures = Failures::new(None);
+        let delivered = deliver_all(rx, reporters, &mut failures);
         tokio::time::timeout(Duration::from_secs(60), delivered)
             .await
             .expect("the end does not wait for the hour");
         assert_eq!(slow.flushed_now, 1);
+    }
+
+    /// Once more than the cap have failed, retries are refused, said as a
+    /// note and in the summary's line; each unit counts once.
+    #[tokio::test]
+    async fn retries_stop_once_too_many_failed() {
+        let (tx, rx) = message::channel();
+        let mut answers = Vec::new();
+        for (unit, failures) in [("a", 2), ("a", 5), ("b", 1)] {
+            let (answer, allowed) = tokio::sync::oneshot::channel();
+            tx.send(Message::Retrying {
+                name: name(unit),
+                attempt: 1,
+                attempts: 3,
+                status: Status::Failed,
+                reason: "exit code 1".into(),
+                backoff: Duration::ZERO,
+                failures,
+                answer,
+            });
+            answers.push(allowed);
+        }
+        // A unit without retries counts at its end; a retried one is not
+        // counted again.
+        let mut c = outcome("c");
+        c.status = Status::Failed;
+        tx.send(Message::Finished(Box::new(c)));
+        let mut a = outcome("a");
+        a.status = Status::Failed;
+        tx.send(Message::Finished(Box::new(a)));
+        let (answer, allowed) = tokio::sync::oneshot::channel();
+        tx.send(Message::Retrying {
+            name: name("d"),
+            attempt: 1,
+            attempts: 2,
+            status: Status::Crashed,
+            reason: "killed by SIGSEGV".into(),
+            backoff: Duration::ZERO,
+            failures: 1,
+            answer,
+        });
+        answers.push(allowed);
+        drop(tx);
+        let mut failures = Failures::new(Some(3));
+        let mut heard = Listener::default();
+        deliver_all(rx, &mut [&mut heard], &mut failures).await;
+        let mut allowed = Vec::new();
+        for a in answers {
+            allowed.push(a.await.unwrap());
+        }
+        // a: 2 failed (≤ 3); a again: not recounted; b: 3 (≤ 3); c ends
+        // failed: 4; d: 5 > 3.
+        assert_eq!(allowed, [true, true, true, false]);
+        assert_eq!(
+            heard.heard.last().unwrap(),
+            "warden: d: attempt 1 of 2 crashed (killed by SIGSEGV): not retried: \
+             too many failures to retry: 5 failed (retry-max-failures = 3)"
+        );
+        assert_eq!(
+            failures.summary().unwrap(),
+            "Retries: too many failures to retry: 5 failed (retry-max-failures = 3); \
+             1 retry not started"
+        );
+        // No cap: nothing refused, no line.
+        assert_eq!(Failures::new(None).refusal(), None);
     }
 }

@@ -3,7 +3,9 @@
 //! as the issue that asked for the classification described it — a test
 //! failing at random (four gcc failures in a row, then passes), one that
 //! breaks for good at run 13, one failing in every run, one that flakes on
-//! retries, and one that always passes.
+//! retries, and ten that always pass; then a 21st run where the
+//! infrastructure was down and every test failed (a mass failure), which
+//! must change no verdict.
 
 #[macro_use]
 mod common;
@@ -26,6 +28,10 @@ const TESTS: &[(&str, &str)] = &[
     ("fine", "...................."),
 ];
 
+/// More always-passing tests: a real suite, where a run with the three
+/// failing tests above is not a mass failure (more than half failed).
+const PASSING: usize = 9;
+
 struct History {
     dir: tempfile::TempDir,
     url: String,
@@ -38,13 +44,25 @@ impl History {
         let url = format!("sqlite:{}", dir.path().join("h.db").display());
         let h = History { dir, url };
         let now = SystemTime::now();
-        for k in 0..20 {
-            let at = now - Duration::from_secs(3600 * (21 - k as u64));
+        let passing: Vec<String> = (0..PASSING).map(|i| format!("passes{i}")).collect();
+        for k in 0..=20 {
+            let at = now - Duration::from_secs(3600 * (22 - k as u64));
             let compiler = if k % 2 == 0 { "gcc" } else { "llvm" };
-            let marks: Vec<(&str, char)> = TESTS
-                .iter()
-                .map(|(name, m)| (*name, m.as_bytes()[k] as char))
-                .collect();
+            // Run 20: everything failed (the infrastructure was down).
+            let mark = |m: &str| {
+                if k == 20 {
+                    'F'
+                } else {
+                    m.as_bytes()[k] as char
+                }
+            };
+            let mut marks: Vec<(&str, char)> =
+                TESTS.iter().map(|(name, m)| (*name, mark(m))).collect();
+            marks.extend(
+                passing
+                    .iter()
+                    .map(|n| (n.as_str(), mark("...................."))),
+            );
             h.import(k, at, compiler, &marks);
         }
         h
@@ -222,6 +240,19 @@ fn flaky_broken_and_regressed_are_told_apart() {
             .contains(&format!("broke between {} (", &commit(10)[..10])),
         "{}",
         r.stdout
+    );
+    // The mass failure changed no verdict; counted (`--mass-failure
+    // 100%`), it would make every passing test look flaky.
+    assert!(
+        !all.iter()
+            .any(|r| r["test"].as_str().unwrap().ends_with("/fine"))
+    );
+    let counted = h.json(&["flaky", "--mass-failure", "100%"]);
+    assert!(
+        counted
+            .iter()
+            .any(|r| r["test"].as_str().unwrap().ends_with("/fine")),
+        "{counted:?}"
     );
     let r = h.warden(&["history", "fine"]);
     assert!(

@@ -526,6 +526,7 @@ async fn history_of_one_test() {
             "run_status": "failed",
             "batch": "bpf",
             "message": "assertion failed in run 3",
+            "mass_failure": null,
         })
     );
 

@@ -135,3 +135,71 @@ fn bad_retry_settings_are_config_errors() {
     r.assert_stderr_contains("unknown key `tries`");
     assert!(!r.path("ran").exists());
 }
+
+/// Four batches that fail, one after the other, each with a transient
+/// failure and a retry; `cap`: `[run] retry-max-failures`. Returns the run
+/// and each batch's attempts.
+fn four_failing(cap: u64) -> (common::Run, Vec<usize>) {
+    let w = Warden::pgroup().run_section(&format!("max-parallel = 1\nretry-max-failures = {cap}"));
+    let names = ["a", "b", "c", "d"];
+    let counters: Vec<String> = names.iter().map(|n| w.path_str(n)).collect();
+    let mut w = w;
+    for (name, counter) in names.iter().zip(&counters) {
+        w = w.shell(
+            name,
+            &format!("echo x >> {counter}; echo 'read tcp: connection reset by peer'; exit 1"),
+            r#"retry = { attempts = 2, when = ["connection reset"] }"#,
+        );
+    }
+    let r = w.run();
+    let attempts = names
+        .iter()
+        .map(|n| {
+            fs::read_to_string(r.path(n))
+                .map(|s| s.lines().count())
+                .unwrap_or(0)
+        })
+        .collect();
+    (r, attempts)
+}
+
+#[test]
+fn no_retry_starts_once_too_many_failed() {
+    // Cap 2: the first two failures are retried (1, then 2 failed: not
+    // more than 2); the third makes 3, and no retry starts after it.
+    let (r, mut attempts) = four_failing(2);
+    r.assert_code(1);
+    attempts.sort_unstable();
+    assert_eq!(attempts, [1, 1, 2, 2], "{}", r.context);
+    let refused: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains(": not retried: too many failures to retry: "))
+        .collect();
+    assert_eq!(refused.len(), 2, "{}", r.context);
+    assert!(
+        refused[0].ends_with(
+            "attempt 1 of 2 failed (exit code 1): not retried: \
+             too many failures to retry: 3 failed (retry-max-failures = 2)"
+        ),
+        "{}",
+        r.context
+    );
+    // And in the summary, with the run's final count.
+    r.assert_stdout_contains(
+        "Retries: too many failures to retry: 4 failed (retry-max-failures = 2); \
+         2 retries not started",
+    );
+    for n in ["a", "b", "c", "d"] {
+        r.case(n).assert_status(Kind::Failure, Some("failed"));
+    }
+}
+
+#[test]
+fn below_the_cap_retries_still_happen() {
+    let (r, attempts) = four_failing(10);
+    r.assert_code(1);
+    assert_eq!(attempts, [2, 2, 2, 2], "{}", r.context);
+    assert!(!r.stdout.contains("too many failures"), "{}", r.context);
+    assert_eq!(r.stdout.matches("): retrying").count(), 4, "{}", r.context);
+}

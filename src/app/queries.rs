@@ -118,11 +118,25 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
     if hidden > 0 {
         out!("… {hidden} earlier results not shown (--limit 0 shows all)");
     }
-    let strip: Vec<char> = shown.iter().map(|e| mark(&e.status)).collect();
+    let strip: Vec<char> = shown
+        .iter()
+        .map(|e| match &e.mass_failure {
+            Some(_) if e.status.is_failure() => 'X',
+            _ => mark(&e.status),
+        })
+        .collect();
     for chunk in strip.chunks(WIDTH) {
         out!("{}", chunk.iter().collect::<String>());
     }
-    out!(". passed  F failed  R flaky (failed, then passed on a retry)  s skipped\n");
+    out!(". passed  F failed  R flaky (failed, then passed on a retry)  s skipped");
+    if shown.iter().any(|e| e.mass_failure.is_some()) {
+        out!(
+            "X failed in a mass failure (more than {} of the run's tests failed, or its setup \
+             failed): no run of a mass failure counts for flaky or regressed",
+            percent(q.mass_failure)
+        );
+    }
+    out!("");
     let mut table = Table::new(vec![
         Column::text("TIME (UTC)", 16),
         Column::text("STATUS", 7),
@@ -146,6 +160,9 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<u8> {
             e.branch.clone().unwrap_or_else(|| "-".into()),
             e.labels.clone(),
         ]);
+        if let Some(m) = &e.mass_failure {
+            table.note(format!("mass failure: {}", m.describe()));
+        }
         if let Some(m) = &e.message
             && matches!(e.status, TestStatus::Failed | TestStatus::Flaky)
         {
@@ -335,7 +352,10 @@ fn with_db<T>(
 }
 
 fn filter(q: &QueryArgs) -> Filter {
-    Filter::last(q.since, q.labels.clone())
+    Filter {
+        mass_failure_share: q.mass_failure,
+        ..Filter::last(q.since, q.labels.clone())
+    }
 }
 
 /// `--by` keys, checked, each once.
@@ -432,6 +452,11 @@ fn verdict_lines(v: &LabelVerdict) -> Vec<String> {
 /// `12–47`: a 0–1 interval in whole percent.
 fn percent_interval((lo, hi): (f64, f64)) -> String {
     format!("{:.0}–{:.0}", lo * 100.0, hi * 100.0)
+}
+
+/// `50%`, `12.5%`.
+fn percent(share: f64) -> String {
+    format!("{}%", (share * 1000.0).round() / 10.0)
 }
 
 fn commit(c: &Option<String>) -> String {

@@ -182,6 +182,7 @@ async fn read_p90(
         let filter = Filter {
             since: until.checked_sub(WINDOW).unwrap_or(UNIX_EPOCH),
             labels: Vec::new(),
+            mass_failure_share: query::mass::DEFAULT_SHARE,
         };
         let p90 = match as_of {
             Some(t) => query::batch_p90_as_of(&db, &filter, t).await,

@@ -73,6 +73,9 @@ pub struct RunConfig {
     /// file's directory); `None`: the system temp dir.
     pub scratch_root: Option<PathBuf>,
     pub keep_scratch: KeepScratch,
+    /// Once more than this many tests (or batches without tests) have
+    /// failed, no more retries start; `None`: no cap.
+    pub retry_max_failures: Option<u64>,
 }
 
 /// One `[[batch]]` with `[defaults]` and built-in defaults already applied.

@@ -38,6 +38,7 @@ pub(super) struct RawRun {
     pub(super) labels: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
     pub(super) scratch_root: Option<Spanned<String>>,
     pub(super) keep_scratch: Option<Spanned<String>>,
+    pub(super) retry_max_failures: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]

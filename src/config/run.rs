@@ -37,6 +37,10 @@ pub(super) fn run(cx: &Source, raw: RawRun) -> Result<RunConfig, ConfigError> {
             }
         },
     };
+    let retry_max_failures = raw
+        .retry_max_failures
+        .map(|v| count(cx, "retry-max-failures", &v))
+        .transpose()?;
     let history = raw
         .history
         .map(|h| {
@@ -87,7 +91,21 @@ pub(super) fn run(cx: &Source, raw: RawRun) -> Result<RunConfig, ConfigError> {
             .map(|v| path(cx, "artifacts", v))
             .transpose()?,
         junit: raw.junit.map(|v| path(cx, "junit", v)).transpose()?,
+        retry_max_failures,
     })
+}
+
+/// A count: zero or more.
+fn count(cx: &Source, key: &str, raw: &Spanned<toml::Value>) -> Result<u64, ConfigError> {
+    let found = match raw.get_ref() {
+        toml::Value::Integer(n) => match u64::try_from(*n) {
+            Ok(n) => return Ok(n),
+            Err(_) => n.to_string(),
+        },
+        other => other.type_str().to_owned(),
+    };
+    let msg = format!("must be a whole number, 0 or more, found {found}");
+    Err(cx.key_error(key, raw.span(), msg))
 }
 
 fn max_parallel(cx: &Source, raw: &Spanned<toml::Value>) -> Result<NonZeroUsize, ConfigError> {

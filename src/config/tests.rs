@@ -84,6 +84,7 @@ fn full_config() {
             labels: Default::default(),
             scratch_root: None,
             keep_scratch: Default::default(),
+            retry_max_failures: None,
         }
     );
     let unit = BatchConfig {
@@ -434,6 +435,25 @@ fn max_parallel() {
         2,
         16,
         "key `max-parallel`: must be a positive integer, found string",
+    );
+}
+
+#[test]
+fn retry_max_failures() {
+    let config = parse_ok("[run]\nretry-max-failures = 10\n");
+    assert_eq!(config.run.retry_max_failures, Some(10));
+    assert_eq!(parse_ok("").run.retry_max_failures, None);
+    assert_err(
+        "[run]\nretry-max-failures = -1\n",
+        2,
+        22,
+        "key `retry-max-failures`: must be a whole number, 0 or more, found -1",
+    );
+    assert_err(
+        "[run]\nretry-max-failures = \"10\"\n",
+        2,
+        22,
+        "key `retry-max-failures`: must be a whole number, 0 or more, found string",
     );
 }
 

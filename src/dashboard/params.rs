@@ -11,13 +11,14 @@
 //! | `name` | test: the test (full name, or a part naming one test) | |
 //! | `min_failures` | regressed: failures in a row | 3 |
 //! | `pattern` | failures: only the cluster of this pattern | |
+//! | `mass_failure` | a run where more than this share of tests failed is a mass failure (`50%`, `0.5`; `100%`: none) | 50% |
 //!
 //! Empty values are ignored (an "any" choice in a form).
 
 use std::time::Duration;
 
 use crate::history::model::{Label, valid_label_key};
-use crate::history::query::Filter;
+use crate::history::query::{Filter, mass};
 
 use super::error::Error;
 
@@ -34,6 +35,7 @@ const RESERVED: &[&str] = &[
     "name",
     "min_failures",
     "pattern",
+    "mass_failure",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +51,8 @@ pub struct Params {
     pub name: Option<String>,
     pub min_failures: Option<usize>,
     pub pattern: Option<String>,
+    /// As given (`50%`) and as a share.
+    pub mass_failure: Option<(String, f64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +90,7 @@ impl Default for Params {
             name: None,
             min_failures: None,
             pattern: None,
+            mass_failure: None,
         }
     }
 }
@@ -140,6 +145,10 @@ impl Params {
                     p.min_failures = Some(n);
                 }
                 "pattern" => p.pattern = Some(value.to_owned()),
+                "mass_failure" => match mass::parse_share(value) {
+                    Ok(share) => p.mass_failure = Some((value.to_owned(), share)),
+                    Err(e) => return bad(format!("mass_failure: {e}")),
+                },
                 key if valid_label_key(key) => match format!("{key}={value}").parse::<Label>() {
                     Ok(l) => p.add_label(l),
                     Err(e) => return bad(e),
@@ -158,7 +167,11 @@ impl Params {
     }
 
     pub fn filter(&self) -> Filter {
-        Filter::last(self.since, self.labels.clone())
+        let mut filter = Filter::last(self.since, self.labels.clone());
+        if let Some((_, share)) = self.mass_failure {
+            filter.mass_failure_share = share;
+        }
+        filter
     }
 
     pub fn label(&self, key: &str) -> Option<&str> {
@@ -198,6 +211,9 @@ impl Params {
         if let Some(pattern) = &self.pattern {
             out.push(("pattern".into(), pattern.clone()));
         }
+        if let Some((text, _)) = &self.mass_failure {
+            out.push(("mass_failure".into(), text.clone()));
+        }
         out
     }
 
@@ -221,6 +237,7 @@ impl Params {
             since_text: self.since_text.clone(),
             since: self.since,
             labels: self.labels.clone(),
+            mass_failure: self.mass_failure.clone(),
             ..Params::default()
         }
     }
@@ -294,6 +311,12 @@ mod tests {
         assert_eq!(p.href("/runs"), "/runs?label=sort%3Dx");
         let p = parse("name=%3Cimg+src%3Dx%3E");
         assert_eq!(p.name.as_deref(), Some("<img src=x>"));
+        // The mass-failure share: as written in links, as a share in the filter.
+        let p = parse("mass_failure=80%25");
+        assert_eq!(p.filter().mass_failure_share, 0.8);
+        assert_eq!(p.href("/flaky"), "/flaky?mass_failure=80%25");
+        assert_eq!(p.window(), p);
+        assert_eq!(parse("").filter().mass_failure_share, 0.5);
     }
 
     #[test]
@@ -306,6 +329,8 @@ mod tests {
             "by=a%20b",
             "label=arch",
             "a%20b=c",
+            "mass_failure=150%25",
+            "mass_failure=most",
         ] {
             assert!(
                 matches!(Params::parse(Some(q)), Err(Error::BadRequest(_))),

@@ -18,7 +18,7 @@ use super::response::{api_response, page_response};
 use super::state::{App, Dashboard};
 use super::svg;
 use crate::history::model::RunSource;
-use crate::history::query::{self, BatchSummary, FailingTest, RunSummary};
+use crate::history::query::{self, BatchSummary, FailingTest, MassFailure, RunSummary};
 use crate::status::Status;
 
 /// Runs a page lists unless `limit` says otherwise.
@@ -90,7 +90,7 @@ fn list_html(p: &Params, runs: &[RunSummary], labels: &BTreeMap<String, Vec<Stri
                     @for (r, trend) in runs.iter().zip(&trends) {
                         tr {
                             td { a href=(html::run_href(&r.uuid)) { (html::time(r.started)) } }
-                            td { (html::run_status(r.status)) }
+                            td { (html::run_status(r.status)) @if let Some(m) = &r.mass_failure { " " (mass_badge(m)) } }
                             td.num { (html::duration(r.duration)) }
                             td.num { (r.pass_rate.map(html::percent).unwrap_or_else(|| "-".into())) }
                             td { (svg::sparkline(trend, &format!("pass rate of the last {} runs with these labels", trend.len()))) }
@@ -109,6 +109,14 @@ fn list_html(p: &Params, runs: &[RunSummary], labels: &BTreeMap<String, Vec<Stri
         }
     };
     html::layout("Runs", Nav::Runs, p, body)
+}
+
+/// The "mass failure" badge, its counts in the title: the run's results
+/// count for no flaky or regressed statistic.
+fn mass_badge(m: &MassFailure) -> Markup {
+    html! {
+        span.status.mass title=(format!("{}: left out of flaky and regressed", m.describe())) { "mass failure" }
+    }
 }
 
 /// A batch of a run page, with what the page can show of its log.
@@ -181,7 +189,10 @@ fn run_html(v: &RunView) -> Markup {
     let body = html! {
         h1 { "Run " code { (r.uuid) } }
         dl.facts {
-            dt { "Status" } dd { (html::run_status(r.status)) }
+            dt { "Status" } dd {
+                (html::run_status(r.status))
+                @if let Some(m) = &r.mass_failure { " " (mass_badge(m)) " " (m.describe()) }
+            }
             dt { "Started (UTC)" } dd { (html::time(r.started)) }
             dt { "Duration" } dd { (html::duration(r.duration)) }
             dt { "Results" } dd {

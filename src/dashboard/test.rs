@@ -370,6 +370,7 @@ mod tests {
             run_status: crate::status::RunStatus::Passed,
             batch: None,
             message: None,
+            mass_failure: None,
         }
     }
 

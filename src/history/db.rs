@@ -91,6 +91,12 @@ const FINISH_RUN: &str = "UPDATE runs SET ended_at = $1, status = $2 WHERE id = 
 const INSERT_BATCH: &str = "INSERT INTO batches \
      (run_id, name, phase, status, reason, started_at, duration_ms, attempts, log) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+/// A run's counts grow with each write of its batches (migrations/*/0003):
+/// a run whose warden was killed keeps the counts of what was recorded.
+const COUNT_RESULTS: &str = "UPDATE runs SET tests_run = tests_run + $1, \
+     tests_failed = tests_failed + $2, \
+     setup_failed = CASE WHEN setup_failed > $3 THEN setup_failed ELSE $3 END \
+     WHERE id = $4";
 const INSERT_ATTEMPT: &str = "INSERT INTO attempts (batch_id, number, status, reason, duration_ms) \
      VALUES ($1, $2, $3, $4, $5)";
 
@@ -184,8 +190,12 @@ macro_rules! insert_batches {
         let range: std::ops::Range<usize> = $range;
         let rows: &[(i64, usize)] = $rows;
         let mut batch_ids: Vec<i64> = Vec::with_capacity(range.len());
+        let mut setup_failed = 0_i64;
         for rows in &all.batches[range.clone()] {
             let batch = rows.batch;
+            if batch.is_failed_setup() {
+                setup_failed = 1;
+            }
             let batch_id: i64 = sqlx::query_scalar(INSERT_BATCH)
                 .bind(run)
                 .bind(&batch.name)
@@ -216,6 +226,10 @@ macro_rules! insert_batches {
         // page instead of anywhere in the table.
         let mut pos = 0;
         let mut chunk: Vec<(i64, usize)> = Vec::with_capacity(ROWS_PER_INSERT);
+        // The run's counts of what goes in: a name twice in these batches
+        // counts once, as its first result (what `ON CONFLICT` keeps).
+        let (mut tests_run, mut tests_failed) = (0_i64, 0_i64);
+        let mut last_test = None;
         loop {
             chunk.clear();
             while pos < rows.len() && chunk.len() < ROWS_PER_INSERT {
@@ -226,6 +240,20 @@ macro_rules! insert_batches {
             }
             if chunk.is_empty() {
                 break;
+            }
+            for &(test_id, g) in &chunk {
+                if last_test == Some(test_id) {
+                    continue;
+                }
+                last_test = Some(test_id);
+                let (k, i) = all.locate(g);
+                let status = all.batches[k].results.status(i).stored();
+                if !status.is_skipped() {
+                    tests_run += 1;
+                }
+                if status.is_failure() {
+                    tests_failed += 1;
+                }
             }
             let mut q = QueryBuilder::new(
                 "INSERT INTO results \
@@ -247,6 +275,15 @@ macro_rules! insert_batches {
             // first result.
             q.push(" ON CONFLICT (test_id, run_id) DO NOTHING");
             q.build().execute(&mut *$tx).await?;
+        }
+        if tests_run > 0 || setup_failed > 0 {
+            sqlx::query(COUNT_RESULTS)
+                .bind(tests_run)
+                .bind(tests_failed)
+                .bind(setup_failed)
+                .bind(run)
+                .execute(&mut *$tx)
+                .await?;
         }
     }};
 }

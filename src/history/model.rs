@@ -175,6 +175,19 @@ pub struct BatchRecord {
     pub tests: Vec<TestRecord>,
 }
 
+impl BatchRecord {
+    /// Whether this is a setup step that failed: one mark of a mass
+    /// failure (the run's `setup_failed`). Failed, crashed, timed out,
+    /// leaked, aborted or stopped by the deadline; not passed or flaky, and
+    /// not a stop someone asked for (interrupted, not run).
+    /// migrations/*/0003 says the same in SQL for the runs before it.
+    pub fn is_failed_setup(&self) -> bool {
+        self.phase == Phase::Setup
+            && !self.status.is_success()
+            && !matches!(self.status, Status::NotRun | Status::Interrupted)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
     pub status: Status,

@@ -354,6 +354,9 @@ impl Reporter for SummaryReport {
 
     fn finish(&mut self, run: &RunResult) {
         self.summary = Summary::new(&run.outcomes);
+        for note in &run.notes {
+            self.summary.add_note(note.clone());
+        }
         if let Some(actual) = run.makespan {
             self.summary.set_makespan(Makespan {
                 actual,
@@ -512,6 +515,7 @@ mod tests {
             outcomes: outcomes.clone(),
             stopped: None,
             makespan: Some(Duration::from_secs(10)),
+            notes: Vec::new(),
         });
         let mut expected = Summary::new(&outcomes);
         expected.set_makespan(Makespan {
@@ -527,6 +531,7 @@ mod tests {
             outcomes: Vec::new(),
             stopped: None,
             makespan: None,
+            notes: Vec::new(),
         });
         assert!(!no_batches.into_summary().render_text().contains("Makespan"));
     }

@@ -348,6 +348,7 @@ mod tests {
             run_status: crate::status::RunStatus::Failed,
             batch: None,
             message: message.map(str::to_owned),
+            mass_failure: None,
         }
     }
 

@@ -173,6 +173,7 @@ mod tests {
                     commit: None,
                     labels: String::new(),
                     by: by.iter().map(|v| v.map(str::to_owned)).collect(),
+                    infra: None,
                 })
                 .collect(),
         }

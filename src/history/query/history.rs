@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::RunRef;
+use super::mass::{self, MassFailure};
 use super::{
     Filter, QueryError, Result, Sql, for_each_row, run_status, serialize_opt_ms, serialize_status,
     serialize_time, status, time,
@@ -49,6 +50,9 @@ pub struct HistoryEntry {
     pub run_status: RunStatus,
     pub batch: Option<String>,
     pub message: Option<String>,
+    /// Set when the run is a mass failure (by the filter's share): the
+    /// result counts towards no flaky or regressed statistic.
+    pub mass_failure: Option<MassFailure>,
 }
 
 /// The test a name resolved to and its results in the filtered runs.
@@ -98,7 +102,11 @@ pub struct ChangeAt {
 /// first), sorted by labels.
 pub fn verdicts(results: &[HistoryEntry], params: &Params) -> Vec<LabelVerdict> {
     let mut by_labels: BTreeMap<&str, Vec<&HistoryEntry>> = BTreeMap::new();
-    for e in results.iter().filter(|e| !e.status.is_skipped()) {
+    // Mass failures' results count for no verdict (as in `failing`).
+    for e in results
+        .iter()
+        .filter(|e| !e.status.is_skipped() && e.mass_failure.is_none())
+    {
         by_labels.entry(&e.labels).or_default().push(e);
     }
     by_labels
@@ -154,10 +162,11 @@ pub async fn history(db: &Db, filter: &Filter, name: &str, params: &Params) -> R
     let cond = filter.runs_condition(&mut sql);
     let text = format!(
         "SELECT runs.id, runs.started_at, r.status, r.duration_ms, runs.commit_sha, runs.branch, \
-         runs.labels, runs.uuid, b.name, r.message, runs.status \
+         runs.labels, runs.uuid, b.name, r.message, runs.status, {} \
          FROM results r JOIN runs ON runs.id = r.run_id \
          LEFT JOIN batches b ON b.id = r.batch_id \
-         WHERE r.test_id = {test_id} AND {cond}"
+         WHERE r.test_id = {test_id} AND {cond}",
+        mass::COLUMNS
     );
     let mut rows: Vec<(i64, i64, HistoryEntry)> = Vec::new();
     for_each_row!(db, sql, &text, |row| {
@@ -178,6 +187,12 @@ pub async fn history(db: &Db, filter: &Filter, name: &str, params: &Params) -> R
                 batch: row.try_get(8)?,
                 message: row.try_get(9)?,
                 run_status: run_status(row.try_get::<Option<&str>, _>(10)?)?,
+                mass_failure: MassFailure::from_columns(
+                    row.try_get(11)?,
+                    row.try_get(12)?,
+                    row.try_get(13)?,
+                    filter.mass_failure_share,
+                ),
             },
         ));
     });

@@ -17,6 +17,7 @@ pub mod durations;
 pub mod failures;
 pub mod flaky;
 pub mod history;
+pub mod mass;
 pub mod regressed;
 pub mod runs;
 mod sequences;
@@ -36,6 +37,7 @@ pub use durations::{DurationRow, Subject, batch_p90, batch_p90_as_of, durations}
 pub use failures::{ClusterRow, TestCluster, failures, test_clusters};
 pub use flaky::{FlakyRow, flaky};
 pub use history::{ChangeAt, HistoryEntry, LabelVerdict, TestHistory, history};
+pub use mass::MassFailure;
 pub use regressed::{Regression, RunRef, regressed};
 pub use runs::{BatchSummary, FailingTest, RunDetail, RunSummary, label_values, run, runs};
 
@@ -102,11 +104,14 @@ pub(crate) fn marks(marks: &str) -> Vec<crate::status::TestStatus> {
 }
 
 /// Which runs a query looks at: those started since `since`, carrying every
-/// one of `labels`.
+/// one of `labels`; and which of them are mass failures (see [`mass`]).
 #[derive(Debug, Clone)]
 pub struct Filter {
     pub since: SystemTime,
     pub labels: Vec<Label>,
+    /// A run where more than this share (0..=1) of its tests failed is a
+    /// mass failure ([`MassFailure::decide`]; 1: none is).
+    pub mass_failure_share: f64,
 }
 
 impl Filter {
@@ -117,6 +122,7 @@ impl Filter {
                 .checked_sub(window)
                 .unwrap_or(SystemTime::UNIX_EPOCH),
             labels,
+            mass_failure_share: mass::DEFAULT_SHARE,
         }
     }
 

@@ -119,6 +119,7 @@ mod tests {
                     commit: Some(format!("c{i}")),
                     labels: String::new(),
                     by: Vec::new(),
+                    infra: None,
                 })
                 .collect(),
         }

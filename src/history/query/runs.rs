@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
+use super::mass::{self, MassFailure};
 use super::{
     Filter, Result, Sql, for_each_row, rfc3339, run_status, serialize_opt_ms, serialize_status,
     serialize_time, status, test_names, time, word,
@@ -45,6 +46,9 @@ pub struct RunSummary {
     /// (passed + flaky) / (passed + failed + flaky): flaky tests passed in
     /// the end; skipped ones say nothing. `None` without such results.
     pub pass_rate: Option<f64>,
+    /// Set when the run is a mass failure (by the filter's share; one run
+    /// alone: the default share): see [`super::mass`].
+    pub mass_failure: Option<MassFailure>,
 }
 
 /// A batch (or setup/post step, or imported suite) of a run.
@@ -93,11 +97,12 @@ pub struct RunDetail {
 
 const RUN_COLUMNS: &str = "SELECT runs.id, runs.uuid, runs.started_at, runs.ended_at, \
      runs.status, runs.commit_sha, runs.branch, runs.host, runs.labels, \
-     runs.source FROM runs";
+     runs.source, runs.tests_run, runs.tests_failed, runs.setup_failed FROM runs";
 
-/// A row of [`RUN_COLUMNS`] as `(id, RunSummary)` with no counts yet.
+/// A row of [`RUN_COLUMNS`] as `(id, RunSummary)` with no counts yet,
+/// its mass failure decided by `$share`.
 macro_rules! run_row {
-    ($row:ident) => {{
+    ($row:ident, $share:expr) => {{
         let started: i64 = $row.try_get(2)?;
         let ended: Option<i64> = $row.try_get(3)?;
         (
@@ -118,6 +123,12 @@ macro_rules! run_row {
                 flaky: 0,
                 skipped: 0,
                 pass_rate: None,
+                mass_failure: MassFailure::from_columns(
+                    $row.try_get(10)?,
+                    $row.try_get(11)?,
+                    $row.try_get(12)?,
+                    $share,
+                ),
             },
         )
     }};
@@ -139,7 +150,7 @@ pub async fn runs(db: &Db, filter: &Filter, limit: usize) -> Result<Vec<RunSumma
         format!("{RUN_COLUMNS} WHERE {cond} ORDER BY runs.started_at DESC, runs.id DESC{limit}");
     let mut runs: Vec<(i64, RunSummary)> = Vec::new();
     for_each_row!(db, sql, &text, |row| {
-        runs.push(run_row!(row));
+        runs.push(run_row!(row, filter.mass_failure_share));
     });
     counts(db, &mut runs).await?;
     Ok(runs.into_iter().map(|(_, r)| r).collect())
@@ -152,7 +163,7 @@ pub async fn run(db: &Db, uuid: &str) -> Result<Option<RunDetail>> {
     let text = format!("{RUN_COLUMNS} WHERE runs.uuid = {}", sql.text(uuid));
     let mut found: Vec<(i64, RunSummary)> = Vec::new();
     for_each_row!(db, sql, &text, |row| {
-        found.push(run_row!(row));
+        found.push(run_row!(row, mass::DEFAULT_SHARE));
     });
     if found.is_empty() {
         return Ok(None);
@@ -234,6 +245,7 @@ pub async fn label_values(db: &Db, since: SystemTime) -> Result<BTreeMap<String,
     let filter = Filter {
         since,
         labels: Vec::new(),
+        mass_failure_share: super::mass::DEFAULT_SHARE,
     };
     let run_ids = filter.run_ids(&mut sql);
     let text =

@@ -5,9 +5,14 @@
 //! the passing million; only their results are fetched, as bare
 //! `(test, run, status)` triples, and joined to the (few) runs here rather
 //! than in SQL, so no run's text travels once per result.
+//!
+//! Mass failures (see [`super::mass`]) stay in the window's runs, marked
+//! ([`Run::infra`]), so they can be shown; their results are left out of
+//! every sequence, so no statistic counts them.
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::mass::{self, MassFailure};
 use super::{Filter, Result, Sql, for_each_row, status, test_names};
 use crate::history::Db;
 use crate::history::classify::{self, Classification, Observation, Params};
@@ -24,6 +29,8 @@ pub(super) struct Run {
     pub labels: String,
     /// The values of the `--by` keys, in their order; `None`: the run lacks the key.
     pub by: Vec<Option<String>>,
+    /// Whether the run is a mass failure (its results are in no sequence).
+    pub infra: Option<MassFailure>,
 }
 
 /// One test's results under one full label set, oldest first, skipped
@@ -118,8 +125,9 @@ pub(super) async fn failing(
     let mut rows: Vec<(i64, u32, u32, TestStatus)> = Vec::new();
     for_each_row!(db, sql, &text, |row| {
         let run_id: i64 = row.try_get(1)?;
-        // A run that started after the first query is not in the window.
-        if let Some(&i) = index.get(&run_id) {
+        // A run that started after the first query is not in the window;
+        // a mass failure's results count for nothing.
+        if let Some(&i) = index.get(&run_id).filter(|&&i| runs[i].infra.is_none()) {
             let test: i64 = row.try_get(0)?;
             let st = status(row.try_get(2)?)?;
             rows.push((test, run_label_set[i], i as u32, st));
@@ -155,8 +163,9 @@ async fn runs(db: &Db, filter: &Filter, by: &[String]) -> Result<(Vec<Run>, Hash
     let mut sql = Sql::default();
     let cond = filter.runs_condition(&mut sql);
     let text = format!(
-        "SELECT runs.id, runs.uuid, runs.started_at, runs.commit_sha, runs.labels \
-         FROM runs WHERE {cond}"
+        "SELECT runs.id, runs.uuid, runs.started_at, runs.commit_sha, runs.labels, {} \
+         FROM runs WHERE {cond}",
+        mass::COLUMNS
     );
     let mut runs: Vec<(i64, Run)> = Vec::new();
     for_each_row!(db, sql, &text, |row| {
@@ -168,6 +177,12 @@ async fn runs(db: &Db, filter: &Filter, by: &[String]) -> Result<(Vec<Run>, Hash
                 commit: row.try_get(3)?,
                 labels: row.try_get(4)?,
                 by: vec![None; by.len()],
+                infra: MassFailure::from_columns(
+                    row.try_get(5)?,
+                    row.try_get(6)?,
+                    row.try_get(7)?,
+                    filter.mass_failure_share,
+                ),
             },
         ));
     });
