@@ -10,7 +10,8 @@ for two builds: today's heuristic and the new model (issue 15). Writes the
 `--before` (default 0669e87, main before the issue-15 work) is a warden
 binary, or a git revision built here (release, in a temporary git worktree,
 removed afterwards, with its own target directory: `--before-target-dir`,
-default `$CARGO_TARGET_DIR-before`, else target/classify-before).
+default `$CARGO_TARGET_DIR-before`, else target/classify-before; the
+binary is kept there as `warden-<sha>` and reused by later runs).
 `--after` defaults to this checkout's release build (built first unless
 `--no-build`).
 
@@ -75,17 +76,29 @@ REPRO_LINE = ("python3 bench/classify.py   # flaky/regressed classification on s
               "with a known truth, before vs after; rewrites only its section")
 
 
-def build_rev(rev: str, work: Path, target: Path) -> Path:
-    """Builds `rev` (release) in a temporary git worktree with its own
-    target directory; returns the binary, copied into `work`."""
-    tree = work / "before-src"
-    subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=REPO, check=True,
+def build_rev(rev: str, target: Path) -> Path:
+    """The release binary of `rev`: `TARGET/warden-<sha>` when an earlier
+    run built it, else built in a temporary git worktree (removed after)
+    with `target` as its target directory, and kept there under that name.
+    The worktree's path is always the same (`TARGET/src`): cargo then
+    reuses what it compiled for an earlier revision."""
+    sha = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=REPO, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    out = target / f"warden-{sha}"
+    if out.is_file():
+        log(f"{rev}: using {out}, built earlier")
+        return out
+    target.mkdir(parents=True, exist_ok=True)
+    tree = target / "src"
+    if tree.exists():
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO)
+        shutil.rmtree(tree, ignore_errors=True)
+    subprocess.run(["git", "worktree", "add", "--detach", str(tree), sha], cwd=REPO, check=True,
                    stdout=subprocess.DEVNULL)
     try:
         log(f"building {rev} (release) in {tree}, target {target}")
         subprocess.run(["cargo", "build", "--release", "--locked"], cwd=tree, check=True,
                        env={**os.environ, "CARGO_TARGET_DIR": str(target)})
-        out = work / "warden-before"
         shutil.copy2(target / "release" / "warden", out)
         return out
     finally:
@@ -317,6 +330,28 @@ def metric_rows(b: Score, a: Score):
     ]
 
 
+def kind_table(b: Score, a: Score) -> list[str]:
+    """Where each kind ended up, before and after."""
+    lines = ["| kind | units | before: flaky | regressed | both | neither | after: flaky | regressed | both "
+             "| neither |", "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def cells(pl, vd):
+        reg = str(pl.get("regressed", 0))
+        v = {k: n for k, n in (vd or {}).items() if k != "listed"}
+        if v:
+            reg += " (" + ", ".join(f"{n} {k}" for k, n in sorted(v.items())) + ")"
+        return f"{pl.get('flaky', 0)} | {reg} | {pl.get('both', 0)} | {pl.get('neither', 0)}"
+    for kind in synth.KINDS:
+        pb, pa = b.placement.get(kind, {}), a.placement.get(kind, {})
+        units = pb.get("units", pa.get("units", 0))
+        if not units:
+            continue
+        det = f" ({pb['detectable']} detectable)" if "detectable" in pb else ""
+        lines.append(f"| {kind} | {units}{det} | {cells(pb, b.verdicts.get(kind))} | "
+                     f"{cells(pa, a.verdicts.get(kind))} |")
+    return lines
+
+
 def render(args, params: synth.Params, seeds: list[int], summaries: list[str], labels: dict,
            scores: dict, variants: list[float], errors: list[str], info: dict, elapsed: float) -> str:
     cmd = "python3 bench/classify.py" + "".join(f" {a}" for a in sys.argv[1:])
@@ -391,22 +426,12 @@ def render(args, params: synth.Params, seeds: list[int], summaries: list[str], l
       "*both*; *neither*). Right: flaky → flaky; broken/broken-at/flaky-that-also-breaks → regressed; "
       "healthy and break-and-fixed → neither.")
     w("")
-    w("| kind | units | before: flaky | regressed | both | neither | after: flaky | regressed | both | neither |")
-    w("|---|---|---|---|---|---|---|---|---|---|")
-    for kind in synth.KINDS:
-        pb, pa = b.placement.get(kind, {}), a.placement.get(kind, {})
-        units = pb.get("units", pa.get("units", 0))
-        if not units:
-            continue
-        det = f" ({pb['detectable']} detectable)" if "detectable" in pb else ""
-
-        def cells(pl, vd):
-            reg = str(pl.get("regressed", 0))
-            v = {k: n for k, n in (vd or {}).items() if k != "listed"}
-            if v:
-                reg += " (" + ", ".join(f"{n} {k}" for k, n in sorted(v.items())) + ")"
-            return f"{pl.get('flaky', 0)} | {reg} | {pl.get('both', 0)} | {pl.get('neither', 0)}"
-        w(f"| {kind} | {units}{det} | {cells(pb, b.verdicts.get(kind))} | {cells(pa, a.verdicts.get(kind))} |")
+    out += kind_table(b, a)
+    if len(variants) > 1:
+        w("")
+        w("The same without mass failures:")
+        w("")
+        out += kind_table(scores[(variants[1], "before")], scores[(variants[1], "after")])
     w("")
     w("Verdict counts in parentheses cover `regressed` and `both`. Timing (whole commands, wall, "
       "release builds, SQLite, median over the seeds; the ≤ 1 s targets on 1,000,000 results are in "
@@ -467,7 +492,7 @@ def main() -> int:
     try:
         before = Path(args.before)
         if not before.is_file():
-            before = build_rev(args.before, work, before_target_dir(args.before_target_dir))
+            before = build_rev(args.before, before_target_dir(args.before_target_dir))
         labels = {
             "before": f"`{args.before_label or args.before}` (today's heuristic)",
             "after": args.after_label or (f"`{after}`" if args.after else "this checkout's release build"),
