@@ -1006,9 +1006,10 @@ def render(ctx: Ctx, info, args, ds: DataSet, reps, sq_in, sq_q, pg_in, pg_q, ch
     # queries
     w("### Queries\n")
     w(f"On the store warden's last ingest repetition wrote ({ds.results:,} results): "
-      f"`warden flaky --since {QUERY_SINCE} --history URL` and `warden regressed --since {QUERY_SINCE} "
-      "--history URL`" + (f" and `warden failures --since {QUERY_SINCE} --history URL`" if "failures" in ctx.queries
-                          else "") + " (default table output, 50 rows), release build. Baseline: one full scan, "
+      f"`warden flaky --since {QUERY_SINCE} --history URL`"
+      + (", `warden failures`" if "failures" in ctx.queries else "")
+      + f" and `warden regressed --since {QUERY_SINCE} --history URL` (default table output, 50 rows), "
+      "release build. Baseline: one full scan, "
       f"`{SCAN}`, from a fresh process (`python3 -c` with sqlite3; `psql -c`): the cost of touching every "
       "row once. One untimed warm-up of each first; PostgreSQL after `ANALYZE` (as autovacuum does "
       "shortly after a bulk import).\n")
