@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """warden history-store benchmark: ingest generated JUnit results into
 SQLite and PostgreSQL with `warden import junit`, then time `warden flaky`
-and `warden regressed` over them. Writes the `## History store` section of
+and `warden regressed` (and `warden failures`, when the binary has it) over
+them. Writes the `## History store` section of
 BENCHMARKS.md (between `<!-- history:begin -->` and `<!-- history:end -->`,
 leaving the rest of the file, written by bench/run.py, alone).
 
@@ -594,6 +595,7 @@ class Ctx:
     quick: bool
     errors: list[str] = field(default_factory=list)
     fs: str = "?"
+    queries: tuple[str, ...] = ("flaky", "regressed")  # + "failures" when the binary has it
 
     def error(self, msg: str) -> None:
         log("ERROR: " + msg)
@@ -760,7 +762,14 @@ def quote_sql(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-QUERIES = ("flaky", "regressed")
+QUERIES = ("flaky", "regressed")  # timed, and their output checked
+
+
+def timed_queries(query_warden: Path) -> tuple[str, ...]:
+    """QUERIES, and `failures` when this binary has that subcommand (issue 15)."""
+    has = subprocess.run([str(query_warden), "failures", "--help"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL).returncode == 0
+    return QUERIES + (("failures",) if has else ())
 
 
 def query_argv(ctx: Ctx, query: str, location: str, *extra: str) -> list[str]:
@@ -768,7 +777,7 @@ def query_argv(ctx: Ctx, query: str, location: str, *extra: str) -> list[str]:
 
 
 def bench_queries(ctx: Ctx, store: str, location: str, baseline_argv: list[str], reps: int) -> dict:
-    kinds = ["baseline", *QUERIES]
+    kinds = ["baseline", *ctx.queries]
     samples = {k: [] for k in kinds}
     cpu = {k: [] for k in kinds}
     outs = {k: ctx.work / f"{store}-{k}.out" for k in kinds}
@@ -997,8 +1006,10 @@ def render(ctx: Ctx, info, args, ds: DataSet, reps, sq_in, sq_q, pg_in, pg_q, ch
     # queries
     w("### Queries\n")
     w(f"On the store warden's last ingest repetition wrote ({ds.results:,} results): "
-      f"`warden flaky --since {QUERY_SINCE} --history URL` and `warden regressed --since {QUERY_SINCE} "
-      "--history URL` (default table output, 50 rows), release build. Baseline: one full scan, "
+      f"`warden flaky --since {QUERY_SINCE} --history URL`"
+      + (", `warden failures`" if "failures" in ctx.queries else "")
+      + f" and `warden regressed --since {QUERY_SINCE} --history URL` (default table output, 50 rows), "
+      "release build. Baseline: one full scan, "
       f"`{SCAN}`, from a fresh process (`python3 -c` with sqlite3; `psql -c`): the cost of touching every "
       "row once. One untimed warm-up of each first; PostgreSQL after `ANALYZE` (as autovacuum does "
       "shortly after a bulk import).\n")
@@ -1010,7 +1021,7 @@ def render(ctx: Ctx, info, args, ds: DataSet, reps, sq_in, sq_q, pg_in, pg_q, ch
             w(f"| {store} | | | not run | | | | |")
             continue
         b = Stats(q["samples"]["baseline"])
-        for name in QUERIES:
+        for name in ctx.queries:
             s = Stats(q["samples"][name])
             c = Stats(q["cpu"][name])
             ok = (s.median <= target) if (target and s.n) else None
@@ -1123,7 +1134,8 @@ def main() -> int:
     parent = Path(args.workdir).resolve() if args.workdir else Path(tempfile.gettempdir())
     parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="warden-history-bench-", dir=parent))
-    ctx = Ctx(warden=warden, query_warden=query_warden, work=work, quick=args.quick, fs=fs_type(work))
+    ctx = Ctx(warden=warden, query_warden=query_warden, work=work, quick=args.quick, fs=fs_type(work),
+              queries=timed_queries(query_warden))
     t0 = time.monotonic()
     info = machine_info(warden)
     load_before = loadavg()
