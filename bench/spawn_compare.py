@@ -74,12 +74,13 @@ def main() -> int:
     ap.add_argument("--after", help="warden binary (default: this checkout's release build)")
     ap.add_argument("--no-build", action="store_true", help="use the already built release binary as --after")
     ap.add_argument("--quick", action="store_true", help="2 repetitions instead of 7")
+    ap.add_argument("--reps", type=int, help="repetitions (default 7; --quick: 2)")
     ap.add_argument("--history", action="store_true",
                     help="record each run into a fresh SQLite store (default: --history none); "
                          "written to a section of its own")
     ap.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
     args = ap.parse_args()
-    reps = 2 if args.quick else 7
+    reps = args.reps or (2 if args.quick else 7)
 
     after = warden_binary("bench/spawn_compare.py", args.after, args.no_build)
     if after is None:
@@ -180,7 +181,7 @@ def main() -> int:
         begin,
         "## Spawn, before and after" + (", history on" if args.history else ""),
         "",
-        f"`python3 bench/spawn_compare.py --before {label}{' --history' if args.history else ''}{' --quick' if args.quick else ''}` at {rev}: "
+        f"`python3 bench/spawn_compare.py --before {label}{' --history' if args.history else ''}{' --quick' if args.quick else ''}{f' --reps {args.reps}' if args.reps else ''}` at {rev}: "
         f"{BATCHES} batches of `command = [\"true\"]`, `max-parallel = {PARALLEL}`, {history}; "
         f"{reps} repetitions, arms interleaved. Baseline: `xargs -P{PARALLEL} -n1 true` in the same run, "
         f"median {base.median:.3f} s ({base.min:.3f}–{base.max:.3f}). "
