@@ -11,8 +11,8 @@
 //! script), must reap the orphans re-parented to it (a test binary won't,
 //! so zombies would pile up), and its exit kills the rest of the namespace
 //! at once, so a batch's leftover processes could no longer be seen and
-//! reported as leaked. Instead the namespace's init is a copy of warden
-//! (`spawn/init.rs`: cloned like a fork, never exec'd): it starts the
+//! reported as leaked. Instead the namespace's init is warden's own
+//! (`spawn/init.rs`: sharing warden's memory, never exec'd): it starts the
 //! batch's program (PID 2), reaps everything re-parented to it, writes the
 //! program's wait status to a pipe warden reads (the init's own exit can't
 //! carry a signal: PID 1 can't be killed by most signals), and exits once

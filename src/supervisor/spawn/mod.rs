@@ -309,7 +309,8 @@ fn resolve_program(name: &OsStr, path: Option<&OsString>, cwd: &Path) -> io::Res
     ))
 }
 
-/// What the child reads, in warden's memory (shared until exec).
+/// What the child reads, in warden's memory: shared until exec, and by a
+/// namespace's init until its PID 2 has exec'd (the error pipe's EOF).
 struct ChildArgs<'a> {
     p: &'a Prepared<'a>,
     argv: *const *const libc::c_char,
@@ -353,9 +354,13 @@ pub fn spawn(p: &Prepared, cache: &SpawnCache, pending: &Pending) -> io::Result<
         status_fd,
         placed: clone::Placed::default(),
     };
-    // SAFETY: `child` only makes raw syscalls on `args`, which outlives the
-    // call (the clone returns only after the child has exec'd or exited,
-    // or, on the fork path, the child has its own copy).
+    // SAFETY: `child` only makes bare syscalls on `args`, which outlive the
+    // child's use of them: with CLONE_VFORK the clone returns only after the
+    // child has exec'd or exited; a namespace's init (no CLONE_VFORK) reads
+    // them until its PID 2 has exec'd, and this function returns (freeing
+    // `args`, `argv`, `envp`) only after the error pipe's EOF, which the
+    // init's and PID 2's copies of its write end hold off until then; on
+    // the fork path the child has its own copy.
     let pid = unsafe {
         let arg = &raw mut args;
         clone::spawn(
@@ -376,13 +381,22 @@ pub fn spawn(p: &Prepared, cache: &SpawnCache, pending: &Pending) -> io::Result<
         }
         _ => None,
     };
+    // Read to EOF even after an errno: a namespace's init may still be
+    // running on `args` until its copy of the write end is closed.
     let mut errno = [0u8; 4];
     let mut got = 0;
-    while got < errno.len() {
-        match rustix::io::read(&err_rx, &mut errno[got..]) {
+    let mut rest = [0u8; 4];
+    loop {
+        let buf = if got < errno.len() {
+            &mut errno[got..]
+        } else {
+            &mut rest[..]
+        };
+        match rustix::io::read(&err_rx, buf) {
             Ok(0) => break,
-            Ok(n) => got += n,
+            Ok(n) => got = (got + n).min(errno.len()),
             Err(rustix::io::Errno::INTR) => continue,
+            // A blocking read of our own pipe fails with nothing else.
             Err(e) => return Err(e.into()),
         }
     }
