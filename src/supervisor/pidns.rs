@@ -41,7 +41,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 
 use crate::supervisor::procfs;
-use crate::supervisor::spawn::raw;
+use crate::supervisor::raw;
 
 /// How a batch's PID namespace is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -460,17 +460,19 @@ unsafe fn clone3_on_stack(_: &mut CloneArgs, _: ChildFn, _: *mut libc::c_void) -
     -(libc::ENOSYS as isize)
 }
 
-#[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     unsafe extern "C" fn exit_at_once(_: *mut libc::c_void) -> ! {
         // SAFETY: a bare exit_group; the child shares the test's memory.
-        unsafe { crate::supervisor::spawn::raw::exit(7) }
+        unsafe { crate::supervisor::raw::exit(7) }
     }
 
     /// The pool's contract with the kernel: a stack stays busy while the
     /// child sharing our memory lives and is free once it has exited.
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     #[test]
     fn an_init_stack_is_free_again_once_its_child_exits() {
         let (base, size, busy) = take_init_stack().expect("a stack");

@@ -19,7 +19,7 @@
 //!
 //! **What sharing demands.** The init runs alongside warden's threads with
 //! the thread pointer of the spawner thread that cloned it, so it makes
-//! only bare system calls ([`super::raw`]): no `errno` (it would land in
+//! only bare system calls ([`crate::supervisor::raw`]): no `errno` (it would land in
 //! that thread's TLS), no allocation, no locks, nothing of warden's but
 //! its `ChildArgs`. Those it reads only until its PID 2 has exec'd; the
 //! parent keeps them alive until then (the error pipe's EOF, which the
@@ -35,7 +35,8 @@
 //! init's first act is to close all but stdio (already the batch's) and
 //! its two pipes.
 
-use super::{ChildArgs, EXEC_FAILED, clone, program_child, raw};
+use super::{ChildArgs, EXEC_FAILED, clone, program_child};
+use crate::supervisor::raw;
 
 /// Runs the init. `a.placed.vfork_stack` is the spawning thread's clone
 /// stack, unused until the spawn ends (the error pipe's EOF): PID 2 runs

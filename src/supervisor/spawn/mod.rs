@@ -33,10 +33,10 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use crate::config;
 use crate::supervisor::containment::Containment;
 use crate::supervisor::pidns;
+use crate::supervisor::raw;
 
 mod clone;
 mod init;
-pub(super) mod raw;
 pub mod spawner;
 
 /// What the child exits with when it cannot exec, as shells do.

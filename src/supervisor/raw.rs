@@ -13,7 +13,7 @@
 //! allocation, no locks.
 //!
 //! On architectures without the assembly here, children are copies of
-//! warden (`clone.rs`), where libc's `syscall` writing `errno` into the
+//! warden (`spawn/clone.rs`), where libc's `syscall` writing `errno` into the
 //! copy is harmless; it is used instead.
 
 #![allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
