@@ -14,6 +14,7 @@ pub mod containment;
 pub mod leftovers;
 pub mod pidns;
 pub mod procfs;
+mod raw;
 pub mod reaper;
 mod spawn;
 pub mod terminate;

@@ -11,8 +11,8 @@
 //! script), must reap the orphans re-parented to it (a test binary won't,
 //! so zombies would pile up), and its exit kills the rest of the namespace
 //! at once, so a batch's leftover processes could no longer be seen and
-//! reported as leaked. Instead the namespace's init is a copy of warden
-//! (`spawn/init.rs`: cloned like a fork, never exec'd): it starts the
+//! reported as leaked. Instead the namespace's init is warden's own
+//! (`spawn/init.rs`: sharing warden's memory, never exec'd): it starts the
 //! batch's program (PID 2), reaps everything re-parented to it, writes the
 //! program's wait status to a pipe warden reads (the init's own exit can't
 //! carry a signal: PID 1 can't be killed by most signals), and exits once
@@ -41,6 +41,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 
 use crate::supervisor::procfs;
+use crate::supervisor::raw;
 
 /// How a batch's PID namespace is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,14 +114,14 @@ pub fn probe(kind: Kind) -> Result<(), String> {
         // _exits: async-signal-safe calls, as a forked multi-threaded
         // process must make.
         0 => unsafe {
-            let code = if libc::unshare(kind.clone_flags()) == 0
-                && (kind == Kind::Privileged || write_id_maps(&maps) == 0)
-            {
-                0
+            let r = if libc::unshare(kind.clone_flags()) == -1 {
+                -(*libc::__errno_location() as isize)
+            } else if kind == Kind::User {
+                write_id_maps(&maps)
             } else {
-                *libc::__errno_location() & 0xff
+                0
             };
-            libc::_exit(code)
+            libc::_exit((-r) as i32 & 0xff)
         },
         _ => {}
     }
@@ -158,27 +159,32 @@ pub fn probe(kind: Kind) -> Result<(), String> {
 
 /// In a child just cloned into a new user namespace: denies `setgroups`
 /// and maps its own uid and gid, as an unprivileged process may. Returns 0,
-/// or -1 with errno set.
+/// or a negated errno.
 ///
 /// # Safety
-/// Async-signal-safe: only open/write/close on memory built beforehand.
-pub unsafe fn write_id_maps(maps: &IdMaps) -> i32 {
+/// Bare open/write/close system calls on memory built beforehand: fit for
+/// a child sharing warden's memory (no errno, no allocation, no locks).
+pub unsafe fn write_id_maps(maps: &IdMaps) -> isize {
     let files: [(&std::ffi::CStr, &[u8]); 3] = [
         (c"/proc/self/setgroups", b"deny"),
         (c"/proc/self/gid_map", maps.gid_map.as_bytes()),
         (c"/proc/self/uid_map", maps.uid_map.as_bytes()),
     ];
     for (path, bytes) in files {
-        // SAFETY: plain syscalls on a NUL-terminated path and a live buffer.
+        // SAFETY: bare system calls (no errno: the caller may share warden's
+        // memory) on a NUL-terminated path and a live buffer.
         unsafe {
-            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-            if fd == -1 {
-                return -1;
+            let fd = raw::open(path, libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return fd;
             }
-            let n = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
-            libc::close(fd);
+            let n = raw::write(fd as i32, bytes);
+            raw::close(fd as i32);
+            if n < 0 {
+                return n;
+            }
             if n != bytes.len() as isize {
-                return -1;
+                return -(libc::EIO as isize);
             }
         }
     }

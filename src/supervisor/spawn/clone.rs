@@ -12,6 +12,14 @@
 //! of corrupting warden's memory. `CLONE_VFORK` suspends only the spawning
 //! thread, a spawner thread (see `spawner.rs`), never the runtime.
 //!
+//! A PID namespace's init (`init.rs`) shares warden's memory too, but lives
+//! as long as its batch, so it is cloned without `CLONE_VFORK`, on a stack
+//! of its own from a pool. The kernel says when the init is gone: with
+//! `CLONE_CHILD_CLEARTID` it zeroes the stack's `busy` word (in warden's
+//! memory) once the init has exited, as it does for a thread's stack; only
+//! then is the stack handed out again. Stacks are never unmapped: the pool
+//! holds as many as inits ever ran at once.
+//!
 //! Returning from the clone syscall on a fresh stack needs a few
 //! instructions of assembly, written for x86_64 and aarch64; elsewhere the
 //! child is a plain copy of warden (`clone3` without `CLONE_VM`, or `fork`).
@@ -19,7 +27,8 @@
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::AtomicI32;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7), absent from the libc crate.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
@@ -110,6 +119,44 @@ thread_local! {
     static STACK: RefCell<Option<Stack>> = const { RefCell::new(None) };
 }
 
+/// A stack in the init pool, and whether an init may still run on it.
+struct InitStack {
+    stack: Stack,
+    /// Nonzero from just before the clone until the kernel zeroes it when
+    /// the init exits (`CLONE_CHILD_CLEARTID`). Never freed, like the pool.
+    busy: &'static AtomicU32,
+}
+
+// SAFETY: the mapping belongs to the pool, not to a thread; it is used by
+// one init at a time, as `busy` says.
+unsafe impl Send for InitStack {}
+
+/// The stacks of namespace inits; entries are never removed.
+static INIT_STACKS: Mutex<Vec<InitStack>> = Mutex::new(Vec::new());
+
+/// A free stack from the pool, marked busy: `(base, size, busy)`. Maps a
+/// new one when every stack is in use.
+fn take_init_stack() -> io::Result<(u64, u64, &'static AtomicU32)> {
+    // A poisoned pool is still a valid pool: entries are pushed whole.
+    let mut pool = INIT_STACKS.lock().unwrap_or_else(|p| p.into_inner());
+    // Acquire: the exited init's last uses of the stack happen before the
+    // kernel's store of 0.
+    let free = match pool.iter().find(|s| s.busy.load(Ordering::Acquire) == 0) {
+        Some(free) => free,
+        None => {
+            let stack = Stack::new()?;
+            pool.push(InitStack {
+                stack,
+                busy: Box::leak(Box::new(AtomicU32::new(0))),
+            });
+            &pool[pool.len() - 1]
+        }
+    };
+    free.busy.store(1, Ordering::Relaxed);
+    let (base, size) = free.stack.usable();
+    Ok((base, size, free.busy))
+}
+
 /// Where the child starts, as the child reads it (in `arg`'s memory, set
 /// before each clone attempt).
 #[derive(Debug, Default, Clone, Copy)]
@@ -120,9 +167,10 @@ pub struct Placed {
     pub in_pid_ns: bool,
     /// In a new user namespace too, whose id maps it must write itself.
     pub in_user_ns: bool,
-    /// A namespace's init is a copy of warden's memory in which this stack
-    /// (the spawning thread's clone stack) is unused: its program's child
-    /// runs on it. `(lowest address, size)`.
+    /// The spawning thread's clone stack, which a namespace's init (on a
+    /// stack of its own) lends to its PID 2 until that execs: the spawning
+    /// thread does not use it before the spawn ends, after PID 2's exec.
+    /// `(lowest address, size)`.
     pub vfork_stack: (u64, u64),
 }
 
@@ -224,9 +272,35 @@ unsafe fn spawn_blocked(
             vfork_stack: stack.usable(),
         }
     };
-    // A namespace's init lives as long as its batch and must not share
-    // warden's memory (see init.rs): it gets a copy, as from fork.
-    if SHARED_VM && !pid_ns {
+    // A namespace's init lives as long as its batch: it shares warden's
+    // memory without suspending this thread, on a stack of its own that
+    // the kernel marks free when the init exits (see init.rs).
+    if SHARED_VM && pid_ns {
+        let (base, size, busy) = take_init_stack()?;
+        let mut args = CloneArgs {
+            flags: flags | libc::CLONE_VM as u64 | libc::CLONE_CHILD_CLEARTID as u64,
+            pidfd: pidfd.as_ptr() as u64,
+            child_tid: busy.as_ptr() as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            stack: base,
+            stack_size: size,
+            cgroup: cgroup_dir.map_or(0, |fd| fd as u64),
+            ..CloneArgs::default()
+        };
+        // SAFETY: `child` and `arg` are as the caller promised (the caller
+        // keeps `arg` alive until the child and its PID 2 are done with it,
+        // see init.rs); the stack is the init's alone until the kernel
+        // zeroes `busy` at its exit.
+        let pid = unsafe { clone3_on_stack(&mut args, child, arg) };
+        if pid > 0 {
+            return Ok(pid as i32);
+        }
+        // No child: nothing runs on the stack.
+        busy.store(0, Ordering::Release);
+        if !clone3_missing(-pid as i32) || -pid as i32 == libc::EINVAL {
+            return Err(io::Error::from_raw_os_error(-pid as i32));
+        }
+    } else if SHARED_VM {
         // The kernel starts the child at the top (base + size, page
         // aligned, so 16-byte aligned as both ABIs want); it grows down
         // toward the guard.
@@ -246,10 +320,11 @@ unsafe fn spawn_blocked(
         if pid > 0 {
             return Ok(pid as i32);
         }
-        if !clone3_missing(-pid as i32) || (pid_ns && -pid as i32 == libc::EINVAL) {
+        if !clone3_missing(-pid as i32) {
             return Err(io::Error::from_raw_os_error(-pid as i32));
         }
-    } else if cgroup_dir.is_some() || pid_ns {
+    }
+    if !SHARED_VM && (cgroup_dir.is_some() || pid_ns) {
         let mut args = CloneArgs {
             flags,
             pidfd: pidfd.as_ptr() as u64,
@@ -291,10 +366,10 @@ unsafe fn spawn_blocked(
     }
 }
 
-/// In a namespace's init (a copy of warden): starts `child(arg)` on
-/// `stack` sharing the init's memory, as `vfork` would, and returns its pid
-/// once it has exec'd or exited, or a negated errno (`-ENOSYS` where no
-/// assembly exists for this architecture).
+/// In a namespace's init: starts `child(arg)` on `stack` sharing the
+/// init's memory (warden's), as `vfork` would, and returns its pid once it
+/// has exec'd or exited, or a negated errno (`-ENOSYS` where no assembly
+/// exists for this architecture, where the init is a copy of warden).
 ///
 /// # Safety
 /// As for [`spawn`]; `stack` must be a mapping nothing else in this process
@@ -308,7 +383,8 @@ pub unsafe fn vfork_child(stack: (u64, u64), child: ChildFn, arg: *mut libc::c_v
         ..CloneArgs::default()
     };
     // SAFETY: the caller's promises; the init is suspended until the child
-    // execs or exits, so the stack and `arg` stay as they are.
+    // execs or exits, and `arg` and the stack stay the init's until then
+    // (see init.rs). A bare system call: no errno.
     unsafe { clone3_on_stack(&mut args, child, arg) }
 }
 
@@ -382,4 +458,50 @@ unsafe fn clone3_on_stack(args: &mut CloneArgs, child: ChildFn, arg: *mut libc::
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 unsafe fn clone3_on_stack(_: &mut CloneArgs, _: ChildFn, _: *mut libc::c_void) -> isize {
     -(libc::ENOSYS as isize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    unsafe extern "C" fn exit_at_once(_: *mut libc::c_void) -> ! {
+        // SAFETY: a bare exit_group; the child shares the test's memory.
+        unsafe { crate::supervisor::raw::exit(7) }
+    }
+
+    /// The pool's contract with the kernel: a stack stays busy while the
+    /// child sharing our memory lives and is free once it has exited.
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[test]
+    fn an_init_stack_is_free_again_once_its_child_exits() {
+        let (base, size, busy) = take_init_stack().expect("a stack");
+        let (other, _, other_busy) = take_init_stack().expect("a second stack");
+        assert_ne!(base, other, "a busy stack was handed out again");
+        other_busy.store(0, Ordering::Release);
+        let mut args = CloneArgs {
+            flags: libc::CLONE_VM as u64 | libc::CLONE_CHILD_CLEARTID as u64,
+            child_tid: busy.as_ptr() as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            stack: base,
+            stack_size: size,
+            ..CloneArgs::default()
+        };
+        // SAFETY: the child only makes a bare exit_group on its own stack.
+        let pid = unsafe { clone3_on_stack(&mut args, exit_at_once, std::ptr::null_mut()) };
+        assert!(pid > 0, "clone3: {}", -pid);
+        let mut status = 0;
+        // SAFETY: waits for our own child into a local.
+        assert_eq!(
+            unsafe { libc::waitpid(pid as i32, &mut status, 0) },
+            pid as i32
+        );
+        assert_eq!(libc::WEXITSTATUS(status), 7);
+        assert_eq!(
+            busy.load(Ordering::Acquire),
+            0,
+            "the kernel did not free the stack"
+        );
+        busy.store(0, Ordering::Release);
+    }
 }

@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use crate::config;
 use crate::supervisor::containment::Containment;
 use crate::supervisor::pidns;
+use crate::supervisor::raw;
 
 mod clone;
 mod init;
@@ -308,7 +309,8 @@ fn resolve_program(name: &OsStr, path: Option<&OsString>, cwd: &Path) -> io::Res
     ))
 }
 
-/// What the child reads, in warden's memory (shared until exec).
+/// What the child reads, in warden's memory: shared until exec, and by a
+/// namespace's init until its PID 2 has exec'd (the error pipe's EOF).
 struct ChildArgs<'a> {
     p: &'a Prepared<'a>,
     argv: *const *const libc::c_char,
@@ -352,9 +354,13 @@ pub fn spawn(p: &Prepared, cache: &SpawnCache, pending: &Pending) -> io::Result<
         status_fd,
         placed: clone::Placed::default(),
     };
-    // SAFETY: `child` only makes raw syscalls on `args`, which outlives the
-    // call (the clone returns only after the child has exec'd or exited,
-    // or, on the fork path, the child has its own copy).
+    // SAFETY: `child` only makes bare syscalls on `args`, which outlive the
+    // child's use of them: with CLONE_VFORK the clone returns only after the
+    // child has exec'd or exited; a namespace's init (no CLONE_VFORK) reads
+    // them until its PID 2 has exec'd, and this function returns (freeing
+    // `args`, `argv`, `envp`) only after the error pipe's EOF, which the
+    // init's and PID 2's copies of its write end hold off until then; on
+    // the fork path the child has its own copy.
     let pid = unsafe {
         let arg = &raw mut args;
         clone::spawn(
@@ -375,13 +381,22 @@ pub fn spawn(p: &Prepared, cache: &SpawnCache, pending: &Pending) -> io::Result<
         }
         _ => None,
     };
+    // Read to EOF even after an errno: a namespace's init may still be
+    // running on `args` until its copy of the write end is closed.
     let mut errno = [0u8; 4];
     let mut got = 0;
-    while got < errno.len() {
-        match rustix::io::read(&err_rx, &mut errno[got..]) {
+    let mut rest = [0u8; 4];
+    loop {
+        let buf = if got < errno.len() {
+            &mut errno[got..]
+        } else {
+            &mut rest[..]
+        };
+        match rustix::io::read(&err_rx, buf) {
             Ok(0) => break,
-            Ok(n) => got += n,
+            Ok(n) => got = (got + n).min(errno.len()),
             Err(rustix::io::Errno::INTR) => continue,
+            // A blocking read of our own pipe fails with nothing else.
             Err(e) => return Err(e.into()),
         }
     }
@@ -401,50 +416,53 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
 
 /// The child between clone and exec. Never returns.
 ///
+/// Every call is a bare system call ([`raw`]): the child may share warden's
+/// memory while the thread that cloned it runs on (a namespace's init), so
+/// it must not write `errno` or anything else of that thread's.
+///
 /// # Safety
 /// Only for a freshly cloned child, with `arg` pointing at live `ChildArgs`.
 unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
     // SAFETY: as the caller promised, `arg` points at `ChildArgs` that stay
-    // valid and unchanged until exec: with CLONE_VM the parent thread is
-    // suspended (CLONE_VFORK) and nobody else touches them; after a fork
-    // this is our own copy. Every call below is a raw syscall wrapper
-    // (async-signal-safe: no allocation, no locks), on fds and C strings
-    // built before the clone.
+    // valid and unchanged until exec: with CLONE_VFORK the parent thread is
+    // suspended; a namespace's init shares them, and the parent keeps them
+    // until the error pipe's EOF, which comes only once this process and
+    // its PID 2 are done with them (see `init.rs`); after a fork this is our
+    // own copy. Every call below is a bare system call (no errno, no
+    // allocation, no locks), on fds and C strings built before the clone.
     unsafe {
         let a = &*arg.cast::<ChildArgs>();
         let p = a.p;
-        let fail = |err_fd: RawFd| -> ! {
-            let errno = *libc::__errno_location();
-            let bytes = errno.to_ne_bytes();
-            libc::write(err_fd, bytes.as_ptr().cast(), bytes.len());
-            libc::_exit(EXEC_FAILED)
+        let err_fd = a.err_fd;
+        let fail = |r: isize| -> ! {
+            let bytes = (-r as i32).to_ne_bytes();
+            raw::write(err_fd, &bytes);
+            raw::exit(EXEC_FAILED)
         };
         // First, while it holds every capability in its new user namespace
         // (an exec would drop them): map its own ids, so the batch keeps
         // warden's uid and gid.
-        if a.placed.in_user_ns && pidns::write_id_maps(&p.id_maps) != 0 {
-            fail(a.err_fd);
+        if a.placed.in_user_ns {
+            let r = pidns::write_id_maps(&p.id_maps);
+            if r < 0 {
+                fail(r);
+            }
         }
         // Handlers installed by warden must not run here, on warden's memory;
         // signals stay blocked (as the parent set them) until that is so.
-        for sig in 1..=libc::SIGRTMAX() {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
-                && old.sa_sigaction != libc::SIG_DFL
-                && (old.sa_sigaction != libc::SIG_IGN || sig == libc::SIGPIPE)
-            {
-                // SIGPIPE: Rust ignores it, a fresh program expects the default.
-                libc::signal(sig, libc::SIG_DFL);
-            }
-        }
+        raw::reset_signals();
         if !a.placed.in_cgroup
             && let Some(procs) = &p.cgroup_procs
         {
-            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-            if fd == -1 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                fail(a.err_fd);
+            let fd = raw::open(procs, libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                fail(fd);
             }
-            libc::close(fd);
+            let n = raw::write(fd as i32, b"0");
+            if n != 1 {
+                fail(if n < 0 { n } else { -(libc::EIO as isize) });
+            }
+            raw::close(fd as i32);
         }
         for (from, to) in [
             (p.stdin.as_raw_fd(), 0),
@@ -452,13 +470,13 @@ unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
             (p.output.as_raw_fd(), 2),
         ] {
             // dup2 onto itself keeps CLOEXEC set; clear it instead.
-            let ok = if from == to {
-                libc::fcntl(to, libc::F_SETFD, 0) != -1
+            let r = if from == to {
+                raw::clear_cloexec(to)
             } else {
-                libc::dup2(from, to) != -1
+                raw::dup2(from, to)
             };
-            if !ok {
-                fail(a.err_fd);
+            if r < 0 {
+                fail(r);
             }
         }
         // PDEATHSIG fires when the *thread* that cloned us exits, not when
@@ -466,37 +484,33 @@ unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
         // spawner threads that never exit (spawner.rs); a spawn from a
         // short-lived thread (tokio's blocking pool) would have its batch
         // SIGKILLed when that thread retired.
-        if libc::chdir(p.cwd.as_ptr()) == -1
-            || libc::setpgid(0, 0) == -1
-            || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1
-        {
-            fail(a.err_fd);
+        for r in [
+            raw::chdir(&p.cwd),
+            raw::own_process_group(),
+            raw::kill_on_parent_death(),
+        ] {
+            if r < 0 {
+                fail(r);
+            }
         }
         // warden may have died before PDEATHSIG was armed. In a new PID
         // namespace the parent's pid reads 0, so ask warden's pidfd instead
         // (readable once warden has exited).
-        if a.placed.in_pid_ns {
-            let mut pfd = libc::pollfd {
-                fd: a.parent_pidfd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            if libc::poll(&mut pfd, 1, 0) != 0 {
-                libc::_exit(EXEC_FAILED);
-            }
-        } else if libc::getppid() != a.parent {
-            libc::_exit(EXEC_FAILED);
+        let orphaned = if a.placed.in_pid_ns {
+            raw::readable(a.parent_pidfd) != 0
+        } else {
+            raw::getppid() != a.parent as isize
+        };
+        if orphaned {
+            raw::exit(EXEC_FAILED);
         }
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        raw::unblock_signals();
         if a.placed.in_pid_ns {
-            // PID 1 of the namespace, in a copy of warden: it starts the
+            // PID 1 of the namespace, in warden's memory: it starts the
             // program as PID 2 and reaps until the namespace is empty.
             init::run(a)
         }
-        libc::execve(p.program.as_ptr(), a.argv, a.envp);
-        fail(a.err_fd)
+        fail(raw::execve(&p.program, a.argv, a.envp))
     }
 }
 
@@ -507,14 +521,13 @@ unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
 /// Only for a child the init just cloned, with `arg` pointing at the
 /// init's live `ChildArgs`.
 unsafe extern "C" fn program_child(arg: *mut libc::c_void) -> ! {
-    // SAFETY: `arg` is the init's `ChildArgs` (the init is suspended until
-    // we exec or exit: CLONE_VFORK); execve, write and _exit are raw
-    // syscall wrappers.
+    // SAFETY: `arg` is the init's `ChildArgs`, alive until the error pipe's
+    // EOF, which our copy of its write end holds off until we exec or exit;
+    // execve, write and exit are bare system calls.
     unsafe {
         let a = &*arg.cast::<ChildArgs>();
-        libc::execve(a.p.program.as_ptr(), a.argv, a.envp);
-        let bytes = (*libc::__errno_location()).to_ne_bytes();
-        libc::write(a.err_fd, bytes.as_ptr().cast(), bytes.len());
-        libc::_exit(EXEC_FAILED)
+        let r = raw::execve(&a.p.program, a.argv, a.envp);
+        raw::write(a.err_fd, &(-r as i32).to_ne_bytes());
+        raw::exit(EXEC_FAILED)
     }
 }
