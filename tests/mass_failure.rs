@@ -505,6 +505,22 @@ fn the_dashboard_shows_the_mass_failures() {
         page.contains(">mass failure</span> 9 of 10 tests failed"),
         "{page}"
     );
+    // A test's page: its results in the 4 mass failures drawn grey, with
+    // the counts in the tooltip; its verdict leaves them out.
+    let page = serve.get("/test?name=s/t1").body;
+    assert_eq!(
+        page.matches(r#"class="cell failed mass""#).count(),
+        4,
+        "{page}"
+    );
+    assert!(
+        page.contains("mass failure: 9 of 10 tests failed"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<span class="badge healthy">healthy</span>"#),
+        "{page}"
+    );
     // The flaky page leaves them out as the command does.
     let flaky = serve.get("/api/flaky").json();
     let tests: Vec<&str> = flaky

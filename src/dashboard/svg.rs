@@ -74,6 +74,9 @@ pub struct Cell {
     /// A change of regime begins at this result: what the marker drawn
     /// before it says.
     pub change: Option<String>,
+    /// The result is from a mass failure (counted for no verdict): drawn
+    /// grey.
+    pub mass: bool,
 }
 
 /// Results as a row of coloured cells, oldest first, wrapping every
@@ -98,9 +101,10 @@ pub fn strip(cells: &[Cell]) -> Markup {
                     }
                 }
                 a href=(c.href) {
-                    rect class={ "cell " (c.status.as_str()) }
+                    rect class={ "cell " (c.status.as_str()) @if c.mass { " mass" } }
                         x=((i % STRIP_ROW) * (CW + GAP)) y=((i / STRIP_ROW) * (CH + GAP))
-                        width=(CW) height=(CH) rx="2" fill=(colour(&c.status)) {
+                        width=(CW) height=(CH) rx="2"
+                        fill=(if c.mass { MASS_GREY } else { colour(&c.status) }) {
                         title { (c.title) }
                     }
                 }
@@ -110,6 +114,9 @@ pub fn strip(cells: &[Cell]) -> Markup {
 }
 
 pub const STRIP_ROW: usize = 60;
+
+/// A mass failure's cell: neither pass nor fail of the test's own.
+const MASS_GREY: &str = "#9e9e9e";
 
 /// One measured result in a [`duration_chart`].
 pub struct Point {
@@ -264,6 +271,7 @@ mod tests {
             href: "/runs/a\"b".into(),
             title: "<b>".into(),
             change: Some("<i>".into()),
+            mass: true,
         }];
         let s = strip(&cells).into_string();
         assert!(s.contains(r#"href="/runs/a&quot;b""#), "{s}");
@@ -271,6 +279,8 @@ mod tests {
         // The change marker, before the cell, its note escaped.
         assert!(s.contains(r#"<rect class="change""#), "{s}");
         assert!(s.contains("<title>&lt;i&gt;</title>"), "{s}");
+        assert!(s.contains(r##"class="cell failed mass""##), "{s}");
+        assert!(s.contains(r##"fill="#9e9e9e""##), "{s}");
 
         let s = sparkline(&[1.0, 0.5, 0.0], "pass rate").into_string();
         assert!(

@@ -160,6 +160,9 @@ fn describe(e: &HistoryEntry) -> String {
     if !e.labels.is_empty() {
         s.push_str(&format!(" · {}", e.labels));
     }
+    if let Some(m) = &e.mass_failure {
+        s.push_str(&format!(" · mass failure: {}", m.describe()));
+    }
     s
 }
 
@@ -203,6 +206,7 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
             href: html::run_href(&e.run),
             title: describe(e),
             change: changes.get(e.run.as_str()).cloned(),
+            mass: e.mass_failure.is_some(),
         })
         .collect();
     let by_run: std::collections::HashMap<&str, &Rolling> =
@@ -290,7 +294,8 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
             div.strip-box { (svg::strip(&cells)) }
             p.legend {
                 span.key.passed {} "passed " span.key.failed {} "failed "
-                span.key.flaky {} "flaky (failed, then passed on a retry) " span.key.skipped {} "skipped"
+                span.key.flaky {} "flaky (failed, then passed on a retry) " span.key.skipped {} "skipped "
+                span.key.mass {} "in a mass failure (counted for no verdict)"
             }
             h2 { "Duration" }
             @if points.is_empty() {
