@@ -777,11 +777,15 @@ def render(info, args, reps, modes, spawn, output, kill, probes, errors, loads, 
     w(f"python3 bench/run.py{' --quick' if args.quick else ''}   # builds with `cargo build --release --locked`, "
       "runs everything, rewrites BENCHMARKS.md")
     w("python3 bench/history.py   # history store: ingest 1,000,000 JUnit results into SQLite and "
-      "PostgreSQL, time flaky/regressed; rewrites only its section")
+      "PostgreSQL, time flaky/regressed/failures; rewrites only its section")
     w("python3 bench/dashboard.py # warden serve: the flaky page over 1,000,000 results; "
       "rewrites only its section")
     w("python3 bench/schedule.py   # scheduling: longest-first vs config order, --partition duration "
       "balance; rewrites only its section")
+    w("python3 bench/spawn_compare.py --before REV [--history]   # spawn overhead of two builds, same run; "
+      "rewrites only its section")
+    w("python3 bench/classify.py   # flaky/broken/regressed verdicts on synthetic histories of known truth, "
+      "two builds; rewrites only its section")
     w("```\n")
     w(f"This run: `{' '.join(['python3', 'bench/run.py', *sys.argv[1:]])}`, "
       f"{'quick' if args.quick else 'full'} mode, total {elapsed:.0f} s.\n")
