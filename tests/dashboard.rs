@@ -5,7 +5,6 @@
 #[macro_use]
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -54,24 +53,7 @@ impl Server {
         std::fs::create_dir(&logs).unwrap();
         history_seed::seed_hostile(&db, &seeded, &logs).await;
         db.close().await;
-        let mut child = Command::new(common::warden_bin())
-            .args(["serve", "--bind", "127.0.0.1:0", "--history", location])
-            .env_remove("WARDEN_HISTORY")
-            .current_dir(dir.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // `warden: serving http://127.0.0.1:PORT/ (history …)`
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let (child, url) = common::http::spawn_serve(location, dir.path());
         Server {
             child,
             url,

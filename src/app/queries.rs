@@ -430,11 +430,7 @@ fn verdict_lines(v: &LabelVerdict) -> Vec<String> {
     }
     let mut lines = vec![line];
     if let Some(c) = &v.change {
-        let what = match v.verdict {
-            Verdict::Regressed => "broke",
-            Verdict::Fixed => "fixed",
-            _ => "changed",
-        };
+        let what = v.verdict.change_word();
         lines.push(format!(
             "{:<9}  {what} between {} ({}) and {} ({}), {:.0}% sure; {} runs since",
             "",

@@ -206,10 +206,7 @@ fn render(p: &Params, f: &Flaky, labels: &BTreeMap<String, Vec<String>>) -> Mark
                             td.num { (r.runs) }
                             td.num { (r.failures) }
                             td.num { (r.flaky) }
-                            td.num {
-                                (format!("{:.1}", r.failure_rate * 100.0))
-                                small { (format!(" ({:.0}–{:.0})", r.interval.0 * 100.0, r.interval.1 * 100.0)) }
-                            }
+                            td.num { (html::rate(r.failure_rate, r.interval)) }
                             td.num { (format!("{:.1}", r.flip_rate * 100.0)) }
                             td.num { (html::time(r.first_seen)) }
                             td.num { (html::time(r.last_seen)) }

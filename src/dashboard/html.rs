@@ -254,3 +254,12 @@ pub fn labels(text: &str) -> Markup {
         }
     }
 }
+
+/// A failure rate (0–1) as `25.0` with its 95% interval in small type,
+/// ` (10–49)`, in percent.
+pub fn rate(rate: f64, (lo, hi): (f64, f64)) -> Markup {
+    html! {
+        (format!("{:.1}", rate * 100.0))
+        small { (format!(" ({:.0}–{:.0})", lo * 100.0, hi * 100.0)) }
+    }
+}

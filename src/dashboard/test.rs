@@ -19,7 +19,6 @@ use super::response::{api_response, page_response};
 use super::state::{App, Dashboard};
 use super::svg;
 use crate::history::classify::Params as Classify;
-use crate::history::classify::Verdict;
 use crate::history::model::{duration_millis, from_duration_millis};
 use crate::history::query::durations::percentile;
 use crate::history::query::{self, DurationRow, HistoryEntry, LabelVerdict, TestCluster, rfc3339};
@@ -166,18 +165,9 @@ fn describe(e: &HistoryEntry) -> String {
     s
 }
 
-/// "broke", "fixed" or "changed": what a verdict's last change was.
-fn change_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Regressed => "broke",
-        Verdict::Fixed => "fixed",
-        _ => "changed",
-    }
-}
-
 /// The strip marker's tooltip for a label set's change.
 fn change_note(lv: &LabelVerdict) -> String {
-    let mut s = format!("{}: {}", lv.verdict, change_word(lv.verdict));
+    let mut s = format!("{}: {}", lv.verdict, lv.verdict.change_word());
     if let Some(c) = &lv.change {
         s.push_str(&format!(" here ({:.0}% sure)", c.confidence * 100.0));
     }
@@ -264,13 +254,10 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
                             td.num { (lv.runs) }
                             td.num { (lv.failures) }
                             td.num { (lv.flaky) }
-                            td.num {
-                                (format!("{:.1}", lv.failure_rate * 100.0))
-                                small { (format!(" ({:.0}–{:.0})", lv.interval.0 * 100.0, lv.interval.1 * 100.0)) }
-                            }
+                            td.num { (html::rate(lv.failure_rate, lv.interval)) }
                             td {
                                 @if let Some(c) = &lv.change {
-                                    (change_word(lv.verdict)) " between "
+                                    (lv.verdict.change_word()) " between "
                                     a href=(html::run_href(&c.before.run)) { (html::commit(c.before.commit.as_deref(), 10)) }
                                     " and "
                                     a href=(html::run_href(&c.after.run)) { (html::commit(c.after.commit.as_deref(), 10)) }

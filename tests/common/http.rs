@@ -84,3 +84,29 @@ pub fn request(method: &str, url: &str, body: Option<&str>, headers: &[(&str, &s
         body,
     }
 }
+
+/// Starts `warden serve` on a free loopback port over `history`, in `cwd`,
+/// and returns the child and its base URL (`http://127.0.0.1:PORT`, read
+/// from its first line: `warden: serving http://…/ (history …)`). The
+/// caller kills and reaps the child.
+pub fn spawn_serve(history: &str, cwd: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(super::warden_bin())
+        .args(["serve", "--bind", "127.0.0.1:0", "--history", history])
+        .env_remove("WARDEN_HISTORY")
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_end_matches('/')
+        .to_owned();
+    (child, url)
+}

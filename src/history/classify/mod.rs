@@ -66,6 +66,16 @@ impl Verdict {
         }
     }
 
+    /// What its last change of regime was, in a sentence ("broke between
+    /// A and B"): `broke`, `fixed`, or `changed` (a flaky test's rate).
+    pub fn change_word(self) -> &'static str {
+        match self {
+            Verdict::Regressed => "broke",
+            Verdict::Fixed => "fixed",
+            _ => "changed",
+        }
+    }
+
     /// Failing consistently now: `warden regressed` lists it.
     pub fn is_failing(self) -> bool {
         matches!(self, Verdict::Broken | Verdict::Regressed)

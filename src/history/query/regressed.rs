@@ -84,11 +84,7 @@ fn regressions(window: &Window, sequences: &[Sequence], params: &Params) -> Vec<
                 verdict: c.verdict,
                 failures: c.streak,
                 regime_runs: c.regime_runs,
-                failure_rate: if c.regime_runs == 0 {
-                    0.0
-                } else {
-                    c.regime_failing as f64 / c.regime_runs as f64
-                },
+                failure_rate: c.failure_rate,
                 failing_since: run_of(c.regime_start),
                 last_good: change.map(|ch| run_of(ch.before)),
                 first_bad: change.map(|ch| run_of(ch.after)),
