@@ -52,6 +52,8 @@ pub struct Outcome {
     /// Its artifacts could not be written (a full or read-only
     /// filesystem): what happened. A run-level error, not the batch's.
     pub artifacts_error: Option<String>,
+    /// What it used (its last attempt), when it ran.
+    pub usage: Option<crate::usage::Usage>,
 }
 
 impl Outcome {
@@ -84,6 +86,7 @@ impl Outcome {
             test_problems: Vec::new(),
             quarantined_tests: Vec::new(),
             artifacts_error: None,
+            usage: None,
         }
     }
 }

@@ -21,6 +21,7 @@ pub(super) struct Defaults {
     pub(super) fatal_patterns: Vec<Pattern>,
     pub(super) retry: RetryPolicy,
     pub(super) store_success_output: bool,
+    pub(super) limits: super::Limits,
 }
 
 pub(super) fn defaults(cx: &Source, raw: RawDefaults) -> Result<Defaults, ConfigError> {
@@ -39,5 +40,10 @@ pub(super) fn defaults(cx: &Source, raw: RawDefaults) -> Result<Defaults, Config
             .store_success_output
             .map(Spanned::into_inner)
             .unwrap_or(false),
+        limits: raw
+            .limits
+            .map(|l| super::limits::limits(cx, l))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }

@@ -9,6 +9,7 @@
 
 mod defaults;
 mod error;
+mod limits;
 mod name;
 mod output;
 mod parse;
@@ -23,6 +24,7 @@ mod unit;
 mod value;
 
 pub use error::ConfigError;
+pub use limits::Limits;
 pub use name::BatchName;
 pub use pattern::Pattern;
 
@@ -76,6 +78,17 @@ pub struct RunConfig {
     /// Once more than this many tests (or batches without tests) have
     /// failed, no more retries start; `None`: no cap.
     pub retry_max_failures: Option<u64>,
+    /// Batches start only while their expected memory fits (`memory-budget`).
+    pub memory_budget: Option<MemoryBudget>,
+}
+
+/// `[run] memory-budget`: how much memory the run's batches may expect to
+/// use at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryBudget {
+    Bytes(u64),
+    /// The machine's available memory when the run starts, less a margin.
+    Auto,
 }
 
 /// One `[[batch]]` with `[defaults]` and built-in defaults already applied.
@@ -106,6 +119,8 @@ pub struct BatchConfig {
     /// Keep passing tests' output for JUnit's `<system-out>`
     /// (`store-success-output`); by default only failing tests' is kept.
     pub store_success_output: bool,
+    /// What it may use (`limits`), `[defaults]`' merged in key by key.
+    pub limits: Limits,
 }
 
 /// One `[resources]` entry: `heavy-io = 4`.
@@ -142,6 +157,9 @@ pub struct Scheduling {
     pub locks: Vec<String>,
     /// Higher starts first; ties are ordered by expected duration.
     pub priority: i64,
+    /// Memory it is expected to use, in bytes (`memory`), for `[run]
+    /// memory-budget`; `None`: the history's p90 peak, if any.
+    pub memory: Option<u64>,
 }
 
 impl Default for Scheduling {
@@ -150,6 +168,7 @@ impl Default for Scheduling {
             threads: 1,
             needs: Vec::new(),
             locks: Vec::new(),
+            memory: None,
             priority: 0,
         }
     }

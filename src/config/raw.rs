@@ -39,6 +39,7 @@ pub(super) struct RawRun {
     pub(super) scratch_root: Option<Spanned<String>>,
     pub(super) keep_scratch: Option<Spanned<String>>,
     pub(super) retry_max_failures: Option<Spanned<toml::Value>>,
+    pub(super) memory_budget: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +62,7 @@ pub(super) struct RawDefaults {
     pub(super) fatal_patterns: Option<Vec<Spanned<String>>>,
     pub(super) retry: Option<Spanned<RawRetry>>,
     pub(super) store_success_output: Option<Spanned<bool>>,
+    pub(super) limits: Option<Spanned<super::limits::RawLimits>>,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +86,7 @@ pub(super) struct RawBatch {
     pub(super) json_summary: Option<Spanned<String>>,
     pub(super) rerun: Option<Spanned<Vec<String>>>,
     pub(super) store_success_output: Option<Spanned<bool>>,
+    pub(super) limits: Option<Spanned<super::limits::RawLimits>>,
     /// Only in `[[post]]`.
     pub(super) required: Option<Spanned<bool>>,
     // Only in `[[batch]]`: setup and post steps run alone.
@@ -91,4 +94,5 @@ pub(super) struct RawBatch {
     pub(super) threads: Option<Spanned<toml::Value>>,
     pub(super) locks: Option<Vec<Spanned<String>>>,
     pub(super) priority: Option<Spanned<i64>>,
+    pub(super) memory: Option<Spanned<toml::Value>>,
 }

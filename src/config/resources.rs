@@ -51,6 +51,7 @@ pub(super) struct RawScheduling {
     pub threads: Option<Spanned<toml::Value>>,
     pub locks: Option<Vec<Spanned<String>>>,
     pub priority: Option<Spanned<i64>>,
+    pub memory: Option<Spanned<toml::Value>>,
 }
 
 pub(super) fn scheduling(
@@ -101,6 +102,11 @@ pub(super) fn scheduling(
         needs,
         locks,
         priority: raw.priority.map(Spanned::into_inner).unwrap_or(0),
+        memory: raw
+            .memory
+            .as_ref()
+            .map(|m| super::limits::size(cx, "memory", m))
+            .transpose()?,
     })
 }
 

@@ -70,7 +70,16 @@ pub(super) fn run(cx: &Source, raw: RawRun) -> Result<RunConfig, ConfigError> {
             }
         },
     };
+    let memory_budget = raw
+        .memory_budget
+        .as_ref()
+        .map(|v| match v.get_ref() {
+            toml::Value::String(s) if s == "auto" => Ok(super::MemoryBudget::Auto),
+            _ => super::limits::size(cx, "memory-budget", v).map(super::MemoryBudget::Bytes),
+        })
+        .transpose()?;
     Ok(RunConfig {
+        memory_budget,
         deadline,
         reserve,
         flaky,

@@ -85,6 +85,7 @@ fn full_config() {
             scratch_root: None,
             keep_scratch: Default::default(),
             retry_max_failures: None,
+            memory_budget: None,
         }
     );
     let unit = BatchConfig {
@@ -103,6 +104,7 @@ fn full_config() {
         rerun: None,
         scheduling: Default::default(),
         store_success_output: false,
+        limits: Limits::default(),
     };
     // Everything unset in the batch comes from [defaults].
     let it = BatchConfig {
@@ -121,6 +123,7 @@ fn full_config() {
         rerun: None,
         scheduling: Default::default(),
         store_success_output: false,
+        limits: Limits::default(),
     };
     assert_eq!(config.batches, vec![unit, it]);
 }
@@ -536,4 +539,85 @@ fn display_format() {
 fn load_missing_file_is_a_read_error() {
     let err = Config::load(Path::new("/nonexistent/warden.toml")).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
+}
+
+#[test]
+fn limits_merge_over_defaults_key_by_key() {
+    let config = parse_ok(
+        r#"
+[run]
+memory-budget = "16G"
+[defaults]
+limits = { memory = "4G", io-write = "20M/s" }
+[[batch]]
+name = "vm"
+command = ["true"]
+memory = "3G"
+limits = { cpu = "150%", memory-high = "3G", pids = 4096, io-read = "50M" }
+[[batch]]
+name = "plain"
+command = ["true"]
+"#,
+    );
+    assert_eq!(
+        config.run.memory_budget,
+        Some(MemoryBudget::Bytes(16 << 30))
+    );
+    let vm = &config.batches[0];
+    assert_eq!(
+        vm.limits,
+        Limits {
+            cpu: Some(150),
+            memory: Some(4 << 30),
+            memory_high: Some(3 << 30),
+            pids: Some(4096),
+            io_read: Some(50 << 20),
+            io_write: Some(20 << 20),
+        }
+    );
+    assert_eq!(vm.scheduling.memory, Some(3 << 30));
+    assert_eq!(
+        config.batches[1].limits.describe(),
+        "memory=4G io-write=20M"
+    );
+    let auto = parse_ok("[run]\nmemory-budget = \"auto\"\n");
+    assert_eq!(auto.run.memory_budget, Some(MemoryBudget::Auto));
+}
+
+#[test]
+fn bad_limits_name_the_key() {
+    let batch = |limits: &str| {
+        format!("[[batch]]\nname = \"a\"\ncommand = [\"true\"]\nlimits = {limits}\n")
+    };
+    assert_err(
+        &batch(r#"{ cpu = "1.5" }"#),
+        4,
+        18,
+        "key `cpu`: expected a share of one CPU like \"150%\" (1% to 100000%)",
+    );
+    assert_err(
+        &batch(r#"{ memory = "4X" }"#),
+        4,
+        21,
+        "key `memory`: invalid size \"4X\": expected a number and a unit like \"512M\" or \"4G\"",
+    );
+    assert_err(
+        &batch(r#"{ memory = "1G", memory-high = "2G" }"#),
+        4,
+        41,
+        "key `memory-high`: 2G is above `memory` (1G): it would never throttle",
+    );
+    assert_err(
+        &batch(r#"{ pids = 0 }"#),
+        4,
+        19,
+        "key `pids`: expected a whole number of processes, at least 1",
+    );
+    assert_err_starts(&batch(r#"{ swap = "1G" }"#), 4, 12, "unknown key `swap`");
+    assert_err(
+        "[[setup]]\nname = \"s\"\ncommand = [\"true\"]\nmemory = \"1G\"\n",
+        4,
+        10,
+        "key `memory`: only [[batch]] entries take `memory`: [[setup]] steps run one at a time",
+    );
 }

@@ -91,6 +91,7 @@ pub(super) fn units(
                         .map(Spanned::span),
                 ),
                 ("priority", raw.priority.as_ref().map(Spanned::span)),
+                ("memory", raw.memory.as_ref().map(Spanned::span)),
             ];
             if let Some((key, span)) = keys.into_iter().find_map(|(k, s)| s.map(|s| (k, s))) {
                 let span = if span == (0..0) {
@@ -129,6 +130,7 @@ fn batch(
             threads: raw.threads.take(),
             locks: raw.locks.take(),
             priority: raw.priority.take(),
+            memory: raw.memory.take(),
         },
         resources,
     )?;
@@ -157,6 +159,14 @@ fn batch(
             .store_success_output
             .map(Spanned::into_inner)
             .unwrap_or(defaults.store_success_output),
+        // Key by key over `[defaults]`: a batch that sets `cpu` keeps the
+        // defaults' `memory`.
+        limits: raw
+            .limits
+            .map(|l| super::limits::limits(cx, l))
+            .transpose()?
+            .unwrap_or_default()
+            .over(&defaults.limits),
     })
 }
 
