@@ -48,6 +48,10 @@ pub enum Command {
     Durations(DurationsArgs),
     /// Serve the history as web pages and a JSON API (read-only).
     Serve(ServeArgs),
+    /// Run one batch (or one of its tests) N times under each pressure
+    /// (`--pressure`), K at once, and say whether it fails on its own and
+    /// what makes it fail more. Exit 1 when an attempt failed, 0 when none did.
+    Hunt(HuntArgs),
 }
 
 /// Where the history is: `--history`, else `WARDEN_HISTORY`, else the
@@ -248,6 +252,50 @@ pub struct RunArgs {
     /// Run only these batches.
     #[arg(value_name = "BATCH")]
     pub batches: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HuntArgs {
+    /// Config file.
+    #[arg(short, long, default_value = "warden.toml")]
+    pub config: PathBuf,
+    /// Attempts per arm.
+    #[arg(long, value_name = "N")]
+    pub runs: std::num::NonZeroU32,
+    /// How many attempts run at once.
+    #[arg(long, value_name = "K", default_value = "1")]
+    pub parallel: NonZeroUsize,
+    /// An arm of the experiment (repeatable): `io=10M` (the batch's I/O
+    /// read and write limit), `cpu=50%`, `memory=512M` (memory-high),
+    /// `noise=cpu:2` (busy-looping siblings), `noise=io` (a sibling writing
+    /// and syncing a scratch file), `none` (the control, always run first).
+    #[arg(long = "pressure", value_name = "SPEC")]
+    pub pressures: Vec<crate::hunt::arms::Pressure>,
+    /// Stop everything at the first failed attempt and print its log.
+    #[arg(long)]
+    pub until_fail: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Directory for the logs (overrides `[run] artifacts`): `hunt-<time>/<arm>/<i>.log`.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
+    /// History store (overrides `[run] history`): `sqlite:PATH`, `postgres://…` or `none`.
+    #[arg(long, value_name = "URL", env = "WARDEN_HISTORY")]
+    pub history: Option<Location>,
+    /// A label of this hunt in the history, `KEY=VALUE` (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<Label>,
+    /// As for `run`.
+    #[arg(long, value_enum, env = "WARDEN_CONTAINMENT", default_value = "auto")]
+    pub containment: ContainmentChoice,
+    /// As for `run`.
+    #[arg(long, value_enum, env = "WARDEN_PID_NAMESPACE", default_value = "auto")]
+    pub pid_namespace: PidNsChoice,
+    /// The batch, or `BATCH/TEST`: one test of it, run alone through the
+    /// batch's `rerun` template (TEST as the history names it below the batch).
+    #[arg(value_name = "BATCH[/TEST]")]
+    pub target: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

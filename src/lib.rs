@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod duration;
 pub mod event;
 pub mod history;
+pub mod hunt;
 pub mod input;
 pub mod message;
 pub mod outcome;

@@ -21,7 +21,7 @@ use crate::watchdog::Stop;
 /// `^(TestA|TestB)$`, test_progs' comma list `-t a,b`; otherwise one
 /// argument per test where an argument is exactly `{tests}` (cargo test's
 /// filters), or the names joined by spaces inside a longer argument.
-fn expand_rerun(
+pub fn expand_rerun(
     template: &[String],
     format: &OutputFormat,
     failing: &[&TestResult],

@@ -2,7 +2,7 @@
 //! messages here (`anyhow` lives only at this edge).
 //!
 //! A module per command (`run`, `check`, `reap`, `import`, `queries`,
-//! `serve`), and what they share: `exit` (the exit codes, and the one the
+//! `serve`, `hunt`), and what they share: `exit` (the exit codes, and the one the
 //! run's outcomes make), `store` (where the history is, for the commands
 //! that read or import), `containment` (the run id and the containment
 //! layers, for `run` and `check`), `plan` (config + command line → plan)
@@ -34,6 +34,7 @@ macro_rules! err {
 mod check;
 mod containment;
 mod exit;
+mod hunt;
 mod import;
 mod plan;
 mod queries;
@@ -69,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Failures(args) => queries::failures(args),
         Command::Durations(args) => queries::durations(args),
         Command::Serve(args) => serve::serve(args),
+        Command::Hunt(args) => hunt::hunt(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -5,6 +5,7 @@
 
 pub mod classify;
 pub mod db;
+pub mod hunts;
 pub mod import;
 pub mod location;
 pub mod mask;

@@ -17,6 +17,7 @@ pub mod durations;
 pub mod failures;
 pub mod flaky;
 pub mod history;
+pub mod hunts;
 pub mod mass;
 pub mod regressed;
 pub mod runs;
@@ -37,6 +38,7 @@ pub use durations::{DurationRow, Subject, batch_p90, batch_p90_as_of, durations}
 pub use failures::{ClusterRow, TestCluster, failures, test_clusters};
 pub use flaky::{FlakyRow, flaky};
 pub use history::{ChangeAt, HistoryEntry, LabelVerdict, TestHistory, history};
+pub use hunts::{HuntArm, HuntSummary, hunts};
 pub use mass::MassFailure;
 pub use regressed::{Regression, RunRef, regressed};
 pub use runs::{BatchSummary, FailingTest, RunDetail, RunSummary, label_values, run, runs};
