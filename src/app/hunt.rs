@@ -204,7 +204,7 @@ fn print_table(
     );
     out!("");
     out!(
-        "{:<14} {:>5} {:>6} {:>17} {:>9}  {:<22} verdict",
+        "{:<14} {:>5} {:>6} {:>18} {:>9}  {:<22} verdict",
         "arm",
         "runs",
         "failed",
@@ -224,7 +224,7 @@ fn print_table(
             None => a.verdict.as_str().to_owned(),
         };
         out!(
-            "{:<14} {:>5} {:>6} {:>17} {:>9}  {:<22} {verdict}",
+            "{:<14} {:>5} {:>6} {:>18} {:>9}  {:<22} {verdict}",
             a.arm,
             a.runs,
             a.failures,

@@ -21,7 +21,9 @@ use super::svg;
 use crate::history::classify::Params as Classify;
 use crate::history::model::{duration_millis, from_duration_millis};
 use crate::history::query::durations::percentile;
-use crate::history::query::{self, DurationRow, HistoryEntry, LabelVerdict, TestCluster, rfc3339};
+use crate::history::query::{
+    self, DurationRow, HistoryEntry, HuntSummary, LabelVerdict, TestCluster, rfc3339,
+};
 use crate::status::TestStatus;
 
 /// Results shown unless `limit` says otherwise (the newest).
@@ -47,6 +49,9 @@ pub struct TestView {
     pub verdicts: Vec<LabelVerdict>,
     /// The clusters of its failures in the window (before `limit`).
     pub clusters: Vec<TestCluster>,
+    /// `warden hunt`s of it (any time, newest first): kept out of every
+    /// figure above.
+    pub hunts: Vec<HuntSummary>,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,7 +94,9 @@ async fn load(d: &Dashboard, p: &Params) -> Result<TestView, Error> {
         }),
         _ => None,
     };
+    let hunts = query::hunts(d.db(), &h.test).await?;
     Ok(TestView {
+        hunts,
         test: h.test,
         total,
         results,
@@ -142,6 +149,48 @@ pub async fn page(State(d): App, RawQuery(q): RawQuery) -> Response {
         }
         .await,
     )
+}
+
+/// The hunts of the test: each with its arms and their verdicts.
+fn hunts(hunts: &[HuntSummary]) -> Markup {
+    html! {
+        @if !hunts.is_empty() {
+            h2 { "Hunts" }
+            @for h in hunts {
+                p.summary {
+                    (html::minute(h.started)) " on " (h.host)
+                    @if let Some(c) = &h.commit { " · commit " (html::commit(Some(c), 10)) }
+                    @if !h.labels.is_empty() { " · " (h.labels) }
+                    " · " (h.runs_per_arm) " runs per arm, " (h.parallel) " at once"
+                    @if h.until_fail { ", until the first failure" }
+                    " · logs in " code { (h.dir) }
+                }
+                table.hunt {
+                    thead { tr {
+                        th { "Arm" } th.num { "Runs" } th.num { "Failed" } th.num { "Median" }
+                        th { "Verdict" } th { "In words" }
+                    } }
+                    tbody {
+                        @for a in &h.arms {
+                            tr {
+                                td { code { (a.arm) } }
+                                td.num { (a.runs) }
+                                td.num { (a.failures) }
+                                td.num { (html::duration(a.median_ms.map(from_duration_millis))) }
+                                td { (a.verdict) }
+                                td { (a.sentence) }
+                            }
+                        }
+                    }
+                }
+            }
+            p.note {
+                "warden hunt: each arm ran the test again and again under one condition; an arm is "
+                "sensitive when it fails more often than the control (one-sided Fisher exact test, 5%). "
+                "Hunts are kept apart from the results: they count in no verdict above."
+            }
+        }
+    }
 }
 
 /// What a strip cell's tooltip says about a result.
@@ -274,6 +323,7 @@ fn render(p: &Params, v: &TestView, labels: &BTreeMap<String, Vec<String>>) -> M
                 "A bar in the strip marks where a regime begins."
             }
         }
+        (hunts(&v.hunts))
         @if v.results.is_empty() {
             p.empty { "No results " (p.describe()) "." }
         } @else {

@@ -90,8 +90,7 @@ impl Pressure {
     /// `cpu-50pct`, `memory-512M`, `noise-cpu-2`, `noise-io`.
     pub fn slug(&self) -> String {
         self.to_string()
-            .replace('=', "-")
-            .replace(':', "-")
+            .replace(['=', ':'], "-")
             .replace('%', "pct")
     }
 
