@@ -238,7 +238,7 @@ fn until_fail_stops_at_the_first_failure_and_prints_its_log() {
         ran == first as usize || ran == first as usize + 1,
         "{ran} attempts for a failure at {first}"
     );
-    r.assert_stdout_contains("cpu=50%: not run (the hunt stopped before it)");
+    r.assert_stdout_contains("cpu=50%: not run (the hunt stopped)");
     let counted = r
         .stdout
         .lines()
@@ -462,4 +462,33 @@ fn the_test_page_lists_the_hunts_of_its_test() {
     assert_eq!(hunts[0]["arms"][1]["arm"], "cpu=50%");
     // The run's one result, not the hunt's twenty.
     assert_eq!(api["total"], 1);
+}
+
+#[test]
+fn sigint_stops_the_hunt_its_attempts_and_its_noise() {
+    let w = Warden::new().batch("name = \"slow\"\ncommand = [\"sleep\", \"30\"]");
+    let running = w
+        .subcommand("hunt")
+        .args([
+            "--runs",
+            "4",
+            "--parallel",
+            "2",
+            "--pressure",
+            "noise=cpu:1",
+            "slow",
+        ])
+        .spawn();
+    std::thread::sleep(Duration::from_millis(800));
+    running.signal(libc::SIGINT);
+    let r = running.wait();
+    r.assert_code(130);
+    assert!(
+        r.elapsed < Duration::from_secs(15),
+        "{:?}\n{}",
+        r.elapsed,
+        r.context
+    );
+    r.assert_stdout_contains("Hunt stopped early: warden got SIGINT");
+    r.assert_stdout_contains("none: not run");
 }

@@ -51,6 +51,9 @@ pub(super) fn hunt(args: HuntArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(artifacts.dir())
         .with_context(|| format!("cannot create {}", artifacts.dir().display()))?;
     let _lock = ArtifactsLock::take(artifacts, &format!("hunt, pid {}", std::process::id()))?;
+    // `WARDEN_SHARED_DIR` names it; what a run's setup left there stays.
+    std::fs::create_dir_all(artifacts.shared())
+        .with_context(|| format!("cannot create {}", artifacts.shared().display()))?;
     let started = std::time::SystemTime::now();
     let dir = hunt::hunt_dir(artifacts.dir(), started)?;
     let name = hunt::test_name(&planned.config.name, test.as_deref());

@@ -124,7 +124,7 @@ fn judge_one(a: &ArmCounts, control: Option<(u64, u64)>) -> ArmReport {
         _ if n == 0 => (
             Verdict::NotRun,
             None,
-            format!("{arm}: not run (the hunt stopped before it)"),
+            format!("{arm}: not run (the hunt stopped)"),
         ),
         None if k == 0 => (
             Verdict::Stable,
