@@ -381,6 +381,11 @@ async fn counts(url: &str) -> [i64; 4] {
 }
 
 fn recorded_apart(history: &str, url: &str) {
+    // A run first: the test is known to the history, with one result.
+    let w = random_batch(Warden::new(), "11", "30");
+    let r = w.args(["--history", history]).run();
+    assert!(r.code.is_some(), "{}", r.context);
+    assert_eq!(common::block_on(counts(url)), [0, 0, 1, 1]);
     let w = random_batch(Warden::new(), "11", "30");
     let r = hunt(
         w,
@@ -396,8 +401,8 @@ fn recorded_apart(history: &str, url: &str) {
     );
     r.assert_code(1);
     assert!(json(&r)["recorded"].is_string(), "{}", r.context);
-    assert_eq!(common::block_on(counts(url)), [1, 2, 0, 0]);
-    // And `warden flaky` finds nothing to say.
+    // The hunt's twenty attempts are in no run and no result.
+    assert_eq!(common::block_on(counts(url)), [1, 2, 1, 1]);
     let w = Warden::new().no_config();
     let r = w
         .subcommand("flaky")
@@ -405,50 +410,11 @@ fn recorded_apart(history: &str, url: &str) {
         .run();
     r.assert_code(0);
     assert_eq!(r.stdout.trim(), "[]", "{}", r.context);
-}
-
-#[test]
-fn hunts_are_recorded_apart_from_results_sqlite() {
+    // The test page lists the hunt, its arms and verdicts.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("h.db");
-    recorded_apart(
-        &format!("sqlite:{}", path.display()),
-        &format!("sqlite://{}", path.display()),
-    );
-}
-
-#[test]
-fn hunts_are_recorded_apart_from_results_postgres() {
-    let server = require_postgres!(shared);
-    let url = server.url(&server.fresh_database());
-    recorded_apart(&url, &url);
-}
-
-#[test]
-fn the_test_page_lists_the_hunts_of_its_test() {
-    let dir = tempfile::tempdir().unwrap();
-    let history = format!("sqlite:{}", dir.path().join("h.db").display());
-    // A run first, so the test is known to the history.
-    let w = random_batch(Warden::new(), "11", "30");
-    let r = w.args(["--history", &history]).run();
-    assert!(r.code.is_some(), "{}", r.context);
-    let w = random_batch(Warden::new(), "11", "30");
-    hunt(
-        w,
-        "rnd",
-        &[
-            "--runs",
-            "10",
-            "--pressure",
-            "cpu=50%",
-            "--history",
-            &history,
-        ],
-    )
-    .assert_code(1);
-    let (mut child, url) = common::http::spawn_serve(&history, dir.path());
-    let page = common::http::get(&format!("{url}/test?name=rnd"));
-    let api = common::http::get(&format!("{url}/api/test?name=rnd"));
+    let (mut child, base) = common::http::spawn_serve(history, dir.path());
+    let page = common::http::get(&format!("{base}/test?name=rnd"));
+    let api = common::http::get(&format!("{base}/api/test?name=rnd"));
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(page.status, 200, "{}", page.body);
@@ -458,10 +424,30 @@ fn the_test_page_lists_the_hunts_of_its_test() {
     let api = api.json();
     let hunts = api["hunts"].as_array().unwrap();
     assert_eq!(hunts.len(), 1);
+    assert_eq!(hunts[0]["runs_per_arm"], 10);
     assert_eq!(hunts[0]["arms"][0]["arm"], "none");
+    assert_eq!(hunts[0]["arms"][0]["verdict"], "flaky");
     assert_eq!(hunts[0]["arms"][1]["arm"], "cpu=50%");
+    assert_eq!(hunts[0]["arms"][1]["runs"], 10);
     // The run's one result, not the hunt's twenty.
     assert_eq!(api["total"], 1);
+}
+
+#[test]
+fn hunts_are_recorded_apart_from_results_and_shown_on_the_test_page_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    recorded_apart(
+        &format!("sqlite:{}", path.display()),
+        &format!("sqlite://{}", path.display()),
+    );
+}
+
+#[test]
+fn hunts_are_recorded_apart_from_results_and_shown_on_the_test_page_postgres() {
+    let server = require_postgres!(shared);
+    let url = server.url(&server.fresh_database());
+    recorded_apart(&url, &url);
 }
 
 #[test]
