@@ -478,3 +478,20 @@ fn sigint_stops_the_hunt_its_attempts_and_its_noise() {
     r.assert_stdout_contains("Hunt stopped early: warden got SIGINT");
     r.assert_stdout_contains("none: not run");
 }
+
+#[test]
+fn attempts_that_cannot_start_are_no_answer() {
+    let w = Warden::new().batch("name = \"gone\"\ncommand = [\"/nonexistent/warden-hunt-test\"]");
+    let r = hunt(w, "gone", &["--runs", "3"]);
+    r.assert_code(1);
+    let doc = json(&r);
+    let none = arm(&doc, "none");
+    assert_eq!(none["runs"], 0, "{}", r.context);
+    assert_eq!(none["errors"], 3);
+    assert_eq!(none["verdict"], "not-run");
+    let sentence = none["sentence"].as_str().unwrap();
+    assert!(
+        sentence.starts_with("none: no attempt could start: "),
+        "{sentence}"
+    );
+}

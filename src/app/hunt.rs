@@ -2,7 +2,8 @@
 //! leftovers → supervisor → the hunt (`crate::hunt`) → the arms' table or
 //! JSON → the history (as a hunt, never as a run) → exit code.
 //!
-//! Exit codes: 0 when no attempt failed, 1 when one did (with
+//! Exit codes: 0 when no attempt failed, 1 when one did or could not
+//! start (with
 //! `--until-fail`: the hunt found a failure and stopped there), 2 for a
 //! command line or config that can't be used, 130/143 when a signal
 //! stopped the hunt.
@@ -207,7 +208,7 @@ fn print_table(
     );
     out!("");
     out!(
-        "{:<14} {:>5} {:>6} {:>18} {:>9}  {:<22} verdict",
+        "{:<14} {:>5} {:>6} {:>18} {:>9}  {:<28} verdict",
         "arm",
         "runs",
         "failed",
@@ -227,7 +228,7 @@ fn print_table(
             None => a.verdict.as_str().to_owned(),
         };
         out!(
-            "{:<14} {:>5} {:>6} {:>18} {:>9}  {:<22} {verdict}",
+            "{:<14} {:>5} {:>6} {:>18} {:>9}  {:<28} {verdict}",
             a.arm,
             a.runs,
             a.failures,
@@ -239,6 +240,13 @@ fn print_table(
     out!("");
     for a in &hunted.arms {
         out!("{}", a.sentence);
+        if a.errors > 0 && a.runs > 0 {
+            out!(
+                "  ({} more attempts of {} could not start)",
+                a.errors,
+                a.arm
+            );
+        }
     }
     if hunted.arms.iter().any(|a| !a.failed_logs.is_empty()) {
         out!("");

@@ -79,8 +79,9 @@ pub struct Hunted {
 }
 
 impl Hunted {
+    /// Failed attempts, and attempts that could not start.
     pub fn failures(&self) -> u64 {
-        self.arms.iter().map(|a| a.failures).sum()
+        self.arms.iter().map(|a| a.failures + a.errors).sum()
     }
 }
 
@@ -265,6 +266,13 @@ impl Reporter for Counter<'_> {
             return;
         }
         let arm = &mut *self.arm;
+        if o.exit.is_none() && !o.status.is_success() {
+            // Its program never started: warden's trouble (limits that
+            // cannot be applied, a spawn error), no answer about the test.
+            arm.errors += 1;
+            arm.error.get_or_insert_with(|| o.reason.clone());
+            return;
+        }
         arm.runs += 1;
         arm.durations.push(o.duration);
         if let Some(u) = &o.usage {

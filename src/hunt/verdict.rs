@@ -28,8 +28,13 @@ pub struct ArmCounts {
     pub cpu_stalls: Vec<Duration>,
     pub memory_stalls: Vec<Duration>,
     pub io_stalls: Vec<Duration>,
-    /// The failed attempts' logs, in attempt order.
+    /// The failed attempts' logs, in the order they ended.
     pub failed_logs: Vec<PathBuf>,
+    /// Attempts whose program never started (its limits could not be
+    /// applied, it could not be spawned): no answer, counted apart.
+    pub errors: u64,
+    /// Why the first of them did not start.
+    pub error: Option<String>,
 }
 
 impl ArmCounts {
@@ -43,6 +48,8 @@ impl ArmCounts {
             memory_stalls: Vec::new(),
             io_stalls: Vec::new(),
             failed_logs: Vec::new(),
+            errors: 0,
+            error: None,
         }
     }
 }
@@ -87,6 +94,8 @@ pub struct ArmReport {
     pub arm: String,
     pub runs: u64,
     pub failures: u64,
+    /// Attempts that never started, not in `runs` ([`ArmCounts::errors`]).
+    pub errors: u64,
     /// Failures / runs; 0 when nothing ran.
     pub failure_rate: f64,
     /// Wilson's 95% interval of the failure rate.
@@ -124,7 +133,10 @@ fn judge_one(a: &ArmCounts, control: Option<(u64, u64)>) -> ArmReport {
         _ if n == 0 => (
             Verdict::NotRun,
             None,
-            format!("{arm}: not run (the hunt stopped)"),
+            match &a.error {
+                Some(why) => format!("{arm}: no attempt could start: {why}"),
+                None => format!("{arm}: not run (the hunt stopped)"),
+            },
         ),
         None if k == 0 => (
             Verdict::Stable,
@@ -173,6 +185,7 @@ fn judge_one(a: &ArmCounts, control: Option<(u64, u64)>) -> ArmReport {
         arm,
         runs: n,
         failures: k,
+        errors: a.errors,
         failure_rate: if n == 0 { 0.0 } else { k as f64 / n as f64 },
         ci_low: lo,
         ci_high: hi,
@@ -183,8 +196,19 @@ fn judge_one(a: &ArmCounts, control: Option<(u64, u64)>) -> ArmReport {
         p_value,
         verdict,
         sentence,
-        failed_logs: a.failed_logs.clone(),
+        failed_logs: by_attempt(&a.failed_logs),
     }
+}
+
+/// Logs in attempt order (`7.log` before `12.log`), whatever order the
+/// attempts ended in.
+fn by_attempt(logs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut v = logs.to_vec();
+    v.sort_by_key(|p| {
+        let n = p.file_stem().and_then(|s| s.to_str()?.parse::<u64>().ok());
+        (p.parent().map(PathBuf::from), n, p.clone())
+    });
+    v
 }
 
 /// A rate as a whole percentage.
@@ -297,6 +321,20 @@ mod tests {
         ]);
         assert_eq!(r[0].verdict, Verdict::Broken);
         assert_eq!(r[1].verdict, Verdict::Undecided);
+    }
+
+    #[test]
+    fn an_arm_whose_attempts_could_not_start_says_why() {
+        let mut io = counts(Pressure::Io(4 << 20), 0, 0);
+        io.errors = 3;
+        io.error = Some("cannot apply its limits: no blkio".into());
+        let r = judge(&[counts(Pressure::None, 0, 3), io]);
+        assert_eq!(r[1].verdict, Verdict::NotRun);
+        assert_eq!(r[1].errors, 3);
+        assert_eq!(
+            r[1].sentence,
+            "io=4M: no attempt could start: cannot apply its limits: no blkio"
+        );
     }
 
     #[test]
