@@ -224,7 +224,7 @@ fn print_table(
             a.ci_high * 100.0
         );
         let verdict = match a.p_value {
-            Some(p) => format!("{} (p={})", a.verdict.as_str(), p_text(p)),
+            Some(p) => format!("{} (p{})", a.verdict.as_str(), p_text(p)),
             None => a.verdict.as_str().to_owned(),
         };
         out!(
@@ -280,11 +280,12 @@ fn total_runs(hunted: &Hunted) -> u64 {
     hunted.arms.iter().map(|a| a.runs).sum()
 }
 
+/// `<0.001`, `=0.014`: after a `p`.
 fn p_text(p: f64) -> String {
     if p < 0.001 {
         "<0.001".into()
     } else {
-        format!("{p:.3}")
+        format!("={p:.3}")
     }
 }
 
