@@ -23,7 +23,14 @@ impl fmt::Display for Device {
 
 /// The whole disk under `path`'s filesystem, or why there is none.
 pub fn disk_of(path: &Path) -> Result<Device, String> {
-    let st = rustix::fs::stat(path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+    // A directory made only when the run starts (the scratch root) will be
+    // on its nearest existing ancestor's filesystem.
+    let existing = path
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    let st = rustix::fs::stat(existing)
+        .map_err(|e| format!("cannot stat {}: {e}", existing.display()))?;
     let dev = Device {
         major: rustix::fs::major(st.st_dev),
         minor: rustix::fs::minor(st.st_dev),

@@ -28,6 +28,11 @@ use crate::config::Limits;
 
 pub use v1::{Hierarchy, hierarchies};
 
+/// A dead run's v1 groups: found by `leftovers`, removed the same way.
+pub mod leftover {
+    pub use super::v1::{kill_and_remove, run_groups};
+}
+
 /// `cpu.max`'s and `cpu.cfs_period_us`'s period, in microseconds.
 const CPU_PERIOD: u64 = 100_000;
 
@@ -189,6 +194,27 @@ impl Host {
                 .as_ref()
                 .is_ok_and(|d| d.join("cpu.pressure").exists())
         })
+    }
+
+    /// Where each controller these limits need goes, for `warden check`:
+    /// `memory: cgroup v1 (/sys/fs/cgroup/memory/…/warden-<run>)`, or why
+    /// it can't be had.
+    pub fn describe(&self, limits: &Limits) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut lines = Vec::new();
+        for (_, c) in needed(limits) {
+            if seen.contains(&c) {
+                continue;
+            }
+            seen.push(c);
+            let place = match self.place(c) {
+                Ok(Place::V2) => "cgroup v2".to_string(),
+                Ok(Place::V1(g)) => format!("cgroup v1 ({})", g.dir.display()),
+                Err(why) => format!("cannot be applied: {why}"),
+            };
+            lines.push(format!("{}: {place}", c.v2_name()));
+        }
+        lines
     }
 
     /// What `warden check` says of these limits: one line per limit that

@@ -11,6 +11,7 @@ use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::supervisor::containment::RUN_PREFIX;
 
@@ -152,6 +153,93 @@ impl RunGroup {
     pub fn remove(&self) {
         let _ = crate::supervisor::containment::remove_tree(&self.dir);
     }
+}
+
+/// The controllers whose hierarchies warden makes groups in.
+pub const USED: [&str; 4] = ["memory", "cpu", "blkio", "pids"];
+
+/// Run groups (`warden-<id>`, with the id) in the hierarchies warden uses.
+pub fn run_groups() -> Vec<(PathBuf, String)> {
+    let mut found = Vec::new();
+    for h in hierarchies() {
+        if !USED.iter().any(|c| h.has(c)) {
+            continue;
+        }
+        let Ok(entries) = fs::read_dir(&h.own_dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_prefix(RUN_PREFIX)
+                && e.file_type().is_ok_and(|t| t.is_dir())
+            {
+                found.push((e.path(), id.to_string()));
+            }
+        }
+    }
+    found
+}
+
+/// How long a dead run's v1 group gets to empty once its processes are
+/// killed.
+const LEFTOVER_KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// Kills what is left in a dead run's group and below (v1 has no
+/// `cgroup.kill`: each listed process, pinned by a pidfd and checked to be
+/// still in the group), waits for it to empty, and removes the groups.
+pub fn kill_and_remove(dir: &Path) -> io::Result<()> {
+    let deadline = Instant::now() + LEFTOVER_KILL_WAIT;
+    loop {
+        let pids = members(dir);
+        if pids.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        for pid in pids {
+            let Some(fd) = rustix::process::Pid::from_raw(pid).and_then(|p| {
+                rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+            }) else {
+                continue;
+            };
+            if in_group(pid, dir) {
+                let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    crate::supervisor::containment::remove_tree(dir)
+}
+
+/// Every process in the group at `dir` and below.
+fn members(dir: &Path) -> Vec<i32> {
+    let mut pids: Vec<i32> = fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                pids.extend(members(&e.path()));
+            }
+        }
+    }
+    pids
+}
+
+/// Whether `pid` is (still) in the group at `dir` or below: its
+/// `/proc/<pid>/cgroup` names a path ending in the group's own path.
+fn in_group(pid: i32, dir: &Path) -> bool {
+    // The group's path inside its hierarchy ends with `/warden-<id>`.
+    let Some(name) = dir.file_name().map(|n| format!("/{}", n.to_string_lossy())) else {
+        return false;
+    };
+    let below = format!("{name}/");
+    fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|t| {
+        t.lines().any(|l| {
+            let path = l.splitn(3, ':').nth(2).unwrap_or("");
+            path.ends_with(&name) || path.contains(&below)
+        })
+    })
 }
 
 #[cfg(test)]
