@@ -15,7 +15,6 @@ use anyhow::{Context, bail};
 use super::containment::{pid_ns_layer, run_id};
 use super::exit::{EXIT_FAILED, EXIT_PASSED};
 use super::plan::load_plan;
-use super::reap::reap_before_run;
 use crate::artifacts::ArtifactsLock;
 use crate::cli::{ContainmentChoice, Format, HuntArgs, PidNsChoice};
 use crate::history::hunts::{HuntArmRecord, HuntRecord};
@@ -70,7 +69,7 @@ pub(super) fn hunt(args: HuntArgs) -> anyhow::Result<u8> {
     // Before the child reaper starts: finding the commit may run `git`.
     let origin = (plan.history != Location::None)
         .then(|| Origin::detect(&std::env::current_dir().unwrap_or_else(|_| ".".into())));
-    reap_before_run();
+    reap_leftovers();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -101,7 +100,8 @@ pub(super) fn hunt(args: HuntArgs) -> anyhow::Result<u8> {
             }
         })
         .await;
-        sup.mode().finish();
+        // The run's cgroups, v2 and v1 (the arms' limits), once all ended.
+        sup.finish();
         Ok(result?)
     })?;
     let recorded = origin.map(|origin| {
@@ -130,6 +130,18 @@ pub(super) fn hunt(args: HuntArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_PASSED
     })
+}
+
+/// As before a run (`reap::reap_before_run`), but said on stderr: stdout
+/// may be the JSON document.
+fn reap_leftovers() {
+    let found = crate::supervisor::leftovers::find();
+    for line in crate::supervisor::leftovers::describe(&found) {
+        err!("warden: reaping {line}");
+    }
+    for problem in crate::supervisor::leftovers::reap(&found) {
+        err!("warden: {problem}");
+    }
 }
 
 fn record(
