@@ -264,8 +264,17 @@ fn print_table(
         out!("");
         out!("Failed attempts' logs:");
         for a in &hunted.arms {
-            for log in &a.failed_logs {
+            for log in a.failed_logs.iter().take(LOGS_LISTED) {
                 out!("  {}: {}", a.arm, log.display());
+            }
+            if let Some(more) = a
+                .failed_logs
+                .len()
+                .checked_sub(LOGS_LISTED)
+                .filter(|&n| n > 0)
+            {
+                let dir = a.failed_logs[0].parent().unwrap_or(&spec.dir);
+                out!("  {}: … and {more} more in {}", a.arm, dir.display());
             }
         }
     }
@@ -287,6 +296,9 @@ fn print_table(
         None => {}
     }
 }
+
+/// Failed attempts' logs listed per arm in the table (JSON lists all).
+const LOGS_LISTED: usize = 5;
 
 fn total_runs(hunted: &Hunted) -> u64 {
     hunted.arms.iter().map(|a| a.runs).sum()
