@@ -224,7 +224,7 @@ pub async fn run(
             stop: hunt.until_fail.then(|| stop_tx.clone()),
             first_failure: &mut first_failure,
         };
-        let result = crate::runner::run(
+        crate::runner::run(
             &arm_plan,
             sup.clone(),
             &mut [&mut counter],
@@ -233,11 +233,8 @@ pub async fn run(
         )
         .await;
         notes.extend(noise.stop().await);
-        if let Some(StopCause::Signal(sig)) = result.stopped
-            && *signals.borrow() != Stop::Running
-        {
-            interrupted = Some(StopCause::Signal(sig));
-        }
+        // A signal of warden's own, not the first failure's stop.
+        interrupted = interrupted.or(signals.borrow().cause());
         counts.push(arm);
     }
     forward.abort();
