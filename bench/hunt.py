@@ -17,7 +17,8 @@ Each hunt is one `warden hunt … --format json --history none` process with
 its own artifacts directory; a hunt is right when every arm's verdict is.
 The one-sided Fisher test at 5% makes about one random-rate hunt in twenty
 call the CPU arm sensitive by chance, and 0.75^20 = 0.3% of them see no
-failure in the control.
+failure in the control: a second row runs `--more-random` (100) random
+hunts to show that rate.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def main() -> int:
     ap.add_argument("--io-limit", default="4M")
     ap.add_argument("--cpu", default="50%")
     ap.add_argument("--rate", type=int, default=25)
+    ap.add_argument("--more-random", type=int, default=100,
+                    help="a second row: this many random-rate hunts (cheap: a fraction of a second each)")
     ap.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
     args = ap.parse_args()
     warden = warden_binary("bench/hunt.py", args.warden, args.no_build)
@@ -98,19 +101,23 @@ def main() -> int:
         return 1
     started = time.monotonic()
     results = []
-    for s in scenarios(args.io_limit, args.cpu, args.rate):
+    plan = [(s, args.hunts) for s in scenarios(args.io_limit, args.cpu, args.rate)]
+    if args.more_random > args.hunts:
+        plan.append((scenarios(args.io_limit, args.cpu, args.rate)[1], args.more_random))
+    for s, count in plan:
         hunts = []
-        for i in range(args.hunts):
+        for i in range(count):
             h = one_hunt(warden, s, seed=i + 1, runs=args.runs, parallel=args.parallel)
             verdicts = ", ".join(f"{k} {a['failures']}/{a['runs']} {a['verdict']}" for k, a in h["arms"].items())
-            log(f"{s['name']} hunt {i + 1}: {verdicts} ({h['took']:.1f} s)")
+            log(f"{s['name']} hunt {i + 1}/{count}: {verdicts} ({h['took']:.1f} s)")
             hunts.append(h)
         results.append((s, hunts))
     total = time.monotonic() - started
 
     info = machine_info(warden)
     out = [BEGIN, "## Hunt", "",
-           f"`warden hunt` on two fixtures of known truth, {args.hunts} hunts each, "
+           f"`warden hunt` on two fixtures of known truth, {args.hunts} hunts each "
+           f"(and {args.more_random} of the cheap random one, for its rate of wrong verdicts), "
            f"`--runs {args.runs} --parallel {args.parallel}`, each a separate process "
            f"(`bench/hunt.py`; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
            f"commit {info.get('git commit', '?')[:12]}, {info.get('nproc', '?')} cores, "
@@ -126,7 +133,7 @@ def main() -> int:
             f = [h["arms"][a]["failures"] for h in hunts]
             fails.append(f"{a}: {statistics.median(f):g} ({min(f)}–{max(f)})")
         took = statistics.median(h["took"] for h in hunts)
-        out.append(f"| {s['name']} | {arms} | **{right}/{len(hunts)}** | {per_arm} | "
+        out.append(f"| {s['name']}, {len(hunts)} hunts | {arms} | **{right}/{len(hunts)}** | {per_arm} | "
                    f"{'; '.join(fails)} | {took:.1f} s |")
     out += ["",
             "The I/O fixture writes 12 MiB with `dd oflag=direct` and fails past 2 s: "
