@@ -52,6 +52,11 @@ pub(super) fn check(args: CheckArgs) -> anyhow::Result<u8> {
         None => out!("deadline: none"),
     }
     out!("history: {}", schedule.source);
+    match (&plan.memory.budget, &plan.memory.configured) {
+        (Some(b), _) => out!("memory budget: {}", b.describe()),
+        (None, Some(_)) => out!("memory budget: unknown (see the warning)"),
+        (None, None) => {}
+    }
     {
         // The same choice a run would make, made and undone.
         let mode = Mode::detect(&run_id(), args.containment == ContainmentChoice::Pgroup);
