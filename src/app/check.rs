@@ -130,7 +130,7 @@ fn print_unit(b: &crate::plan::PlannedBatch) {
     if *s != config::Scheduling::default() {
         let needs: Vec<String> = s.needs.iter().map(|(r, n)| format!("{r}={n}")).collect();
         out!(
-            "    threads {}, needs {}, locks {}, priority {}",
+            "    threads {}, needs {}, locks {}, priority {}{}",
             s.threads,
             if needs.is_empty() {
                 "-".into()
@@ -142,7 +142,10 @@ fn print_unit(b: &crate::plan::PlannedBatch) {
             } else {
                 s.locks.join(" ")
             },
-            s.priority
+            s.priority,
+            s.memory
+                .map(|m| format!(", memory {}", crate::size::exact(m)))
+                .unwrap_or_default(),
         );
     }
 }
