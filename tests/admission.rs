@@ -1,15 +1,72 @@
 //! Memory-aware admission in real runs: batches whose expected `memory`
 //! would pass `[run] memory-budget` wait, whatever `max-parallel` allows
 //! (each batch records when it ran; the spans must never overlap more than
-//! the budget fits); a batch over the whole budget runs alone; `warden
+//! the budget fits); a batch over the whole budget runs alone; a batch
+//! without `memory` is expected to use its p90 peak in the history; `warden
 //! check` shows the budget and each batch's expectation with its source.
 
 mod common;
 
 use std::fs;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
-use common::Warden;
+use common::{Warden, block_on};
+use warden::history::model::{BatchRecord, Labels, RunRecord, RunSource};
+use warden::history::{Access, Db, Location};
+use warden::phase::Phase;
+use warden::status::{RunStatus, Status};
+use warden::usage::Usage;
+
+const G: u64 = 1 << 30;
+
+/// Three recorded runs (an hour apart, the last an hour ago) in which each
+/// of `batches` peaked at its bytes.
+fn seed_peaks(db: &Path, batches: &[(&str, u64)]) {
+    block_on(async {
+        let store = Db::open(&Location::Sqlite(db.to_owned()), Access::Write)
+            .await
+            .expect("open");
+        for n in 1..=3u64 {
+            let at = SystemTime::now() - Duration::from_secs(3600 * n);
+            let id = store
+                .begin_run(&RunRecord {
+                    uuid: format!("peaks-{n}-{}", db.display()),
+                    started: at,
+                    commit: None,
+                    branch: None,
+                    host: "seed".into(),
+                    labels: Labels::default(),
+                    source: RunSource::Run,
+                })
+                .await
+                .expect("begin_run");
+            for (name, bytes) in batches {
+                let b = BatchRecord {
+                    name: (*name).into(),
+                    phase: Phase::Batch,
+                    status: Status::Passed,
+                    reason: "exit code 0".into(),
+                    started: at,
+                    duration: Duration::from_millis(400),
+                    log: None,
+                    attempts: Vec::new(),
+                    tests: Vec::new(),
+                    usage: Some(Usage {
+                        peak_memory: Some(*bytes),
+                        ..Usage::default()
+                    }),
+                };
+                store.record_batch(id, &b).await.expect("record_batch");
+            }
+            store
+                .finish_run(id, RunStatus::Passed, at + Duration::from_secs(60))
+                .await
+                .expect("finish_run");
+        }
+        store.close().await;
+    });
+}
 
 /// A batch that appends `start <ns>` and `end <ns>` lines (one file per
 /// batch), sleeping `secs` in between.
@@ -117,13 +174,15 @@ fn check_shows_the_budget_and_each_expectation() {
     r.assert_stdout_contains("plain (memory not counted (no expectation))");
     r.assert_stdout_contains("huge (memory 3G (explicit), over the budget: runs alone)");
     r.assert_stderr_contains("batch \"huge\" expects 3.0G of memory");
-    // No budget: nothing about memory.
+    // No budget: the key is shown, but nothing is counted.
     let r = Warden::pgroup()
         .shell("vm", "true", "memory = \"1G\"")
         .check()
         .run();
     r.assert_code(0);
-    assert!(!r.stdout.contains("memory"), "{}", r.stdout);
+    r.assert_stdout_contains("priority 0, memory 1G\n");
+    assert!(!r.stdout.contains("memory budget"), "{}", r.stdout);
+    assert!(!r.stdout.contains("(memory"), "{}", r.stdout);
 }
 
 #[test]
@@ -137,4 +196,46 @@ fn auto_is_measured_at_the_start() {
     r.assert_stdout_contains("memory budget: ");
     r.assert_stdout_contains(" margin)");
     r.assert_stdout_contains("(auto: ");
+}
+
+#[test]
+fn without_memory_the_history_p90_peak_is_expected() {
+    let mut w = Warden::pgroup()
+        .run_section("max-parallel = 4\nmemory-budget = \"2G\"\nhistory = \"sqlite:history.db\"");
+    seed_peaks(
+        &w.path("history.db"),
+        &[
+            ("vm0", G),
+            ("vm1", G),
+            ("vm2", G),
+            ("vm3", G),
+            ("light", 8 * G),
+        ],
+    );
+    for i in 0..4 {
+        w = recorder(w, &format!("vm{i}"), "0.4", "");
+    }
+    // Explicit beats the history: 8G peaks, but it says 1M.
+    w = recorder(w, "light", "0.4", "memory = \"1M\"");
+    let check = Warden::pgroup().config(&w.config_text()).check();
+    fs::copy(w.path("history.db"), check.path("history.db")).unwrap();
+    let c = check.run();
+    c.assert_code(0);
+    c.assert_stdout_contains("vm0 (p90 0.40s, memory 1.0G (p90 peak in the history))");
+    c.assert_stdout_contains("light (p90 0.40s, memory 1M (explicit))");
+    let r = w.run();
+    r.assert_code(0);
+    let spans = spans(r.dir());
+    assert_eq!(spans.len(), 5, "{}", r.context);
+    for running in overlaps(&spans) {
+        let vms = running.iter().filter(|n| n.starts_with("vm")).count();
+        assert!(
+            vms <= 2,
+            "over the budget by the history's peaks: {spans:?}"
+        );
+    }
+    assert!(
+        overlaps(&spans).iter().any(|r| r.len() >= 2),
+        "the budget fits two: {spans:?}"
+    );
 }

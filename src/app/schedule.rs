@@ -249,7 +249,7 @@ async fn read_p90(
             None => query::batch_p90(&db, &filter).await,
         };
         let peaks = match memory {
-            Some(names) if p90.is_ok() => peak_memory_p90(&db, names).await,
+            Some(names) if p90.is_ok() => query::peak_memory_p90(&db, names).await,
             _ => Ok(HashMap::new()),
         };
         db.close().await;
@@ -264,16 +264,6 @@ async fn read_p90(
             duration::exact(wait)
         )),
     }
-}
-
-/// The p90 peak memory of `names` in the history.
-// TODO(issue 16): `history::query::usage::peak_memory_p90` (the usage
-// helper's) once it is on main; until then the history knows no peaks.
-async fn peak_memory_p90(
-    _db: &Db,
-    _names: &[String],
-) -> Result<HashMap<String, u64>, HistoryError> {
-    Ok(HashMap::new())
 }
 
 /// `--partition hash:2/4: 3 of 10 batches (assignment 1a2b3c4d)`.
