@@ -239,3 +239,72 @@ fn without_memory_the_history_p90_peak_is_expected() {
         "the budget fits two: {spans:?}"
     );
 }
+
+/// `retry.when = ["@oom"]`: a batch the OOM killer killed (its first
+/// attempt allocates 200M past its 64M limit; a marker file tells the
+/// attempts apart) is retried once the other running batch has ended, and
+/// the batch waiting in line starts only after the retry: alone.
+#[test]
+fn an_oom_killed_batch_is_retried_alone_after_the_others() {
+    let Some(w) = Warden::cgroup() else { return };
+    let w = w.run_section("max-parallel = 2");
+    let spans = w.path_str("spans");
+    let marker = w.path_str("first-attempt-ran");
+    // The pipeline last: its exit (tail's SIGKILL) is the batch's.
+    let hog = format!(
+        "mkdir -p {spans}; \
+         if [ ! -e {marker} ]; then touch {marker}; \
+           echo \"start $(date +%s%N)\" >> {spans}/hog-1; echo \"end 0\" >> {spans}/hog-1; \
+           head -c 200M /dev/zero | tail > /dev/null; \
+         else echo \"start $(date +%s%N)\" >> {spans}/hog-2; sleep 0.2; \
+           echo \"end $(date +%s%N)\" >> {spans}/hog-2; fi"
+    );
+    let w = w.shell(
+        "hog",
+        &hog,
+        "limits = { memory = \"64M\" }\nretry = { attempts = 2, when = [\"@oom\"] }\npriority = 2",
+    );
+    let w = recorder(w, "slow", "1.5", "priority = 1");
+    let w = recorder(w, "later", "0.1", "");
+    let r = w.run();
+    r.assert_code(0);
+    let line = r.finish_line("hog");
+    assert!(
+        line.trim_start().starts_with("FLAKY"),
+        "{line}\n{}",
+        r.context
+    );
+    let note = "warden: hog: attempt 1 of 2 crashed (killed by the OOM killer at its 64M \
+                memory limit (peak ";
+    assert!(
+        r.stdout.contains(note) || r.stderr.contains(note),
+        "{}",
+        r.context
+    );
+    let alone = "retrying alone, once the other running batches have ended";
+    assert!(
+        r.stdout.contains(alone) || r.stderr.contains(alone),
+        "{}",
+        r.context
+    );
+    let spans = self::spans(r.dir());
+    let get = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.0 == name)
+            .unwrap_or_else(|| panic!("no {name}: {spans:?}\n{}", r.context))
+    };
+    let (first, retry, slow, later) = (get("hog-1"), get("hog-2"), get("slow"), get("later"));
+    assert!(
+        first.1 < slow.2,
+        "slow ran beside the first attempt: {spans:?}"
+    );
+    assert!(
+        retry.1 >= slow.2,
+        "the retry waited for slow to end: {spans:?}"
+    );
+    assert!(
+        later.1 >= retry.2,
+        "nothing started beside the retry: {spans:?}"
+    );
+}
