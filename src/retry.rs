@@ -5,7 +5,7 @@
 //! `"@oom"` in `retry.when` stands for "killed by the OOM killer" (the
 //! supervisor counted an OOM kill in the batch's cgroup, or made its status
 //! `crashed` with the OOM reason); the other entries are regexes. A batch
-//! the OOM killer killed is retried alone: before its next attempt it waits
+//! the OOM killer killed is retried (by `"@oom"` or an empty `when`) alone: before its next attempt it waits
 //! (holding what it was granted) until the other running batches have
 //! ended, and no new batch starts meanwhile or beside it (see
 //! `scheduler::alone`) — the memory it ran out of was likely taken by them.

@@ -197,19 +197,19 @@ fn event(message: Message, failures: &mut Failures) -> Event {
                     failures.refused += 1;
                     format!("{failed}: not retried: {why}")
                 }
-                None => format!(
-                    "{failed}: retrying{}{}",
-                    if alone {
-                        " alone, once the other running batches have ended"
-                    } else {
-                        ""
-                    },
-                    if backoff.is_zero() {
-                        String::new()
-                    } else {
-                        format!(" in {}", crate::duration::exact(backoff))
+                None => {
+                    let backoff = (!backoff.is_zero()).then(|| crate::duration::exact(backoff));
+                    match (alone, backoff) {
+                        (false, None) => format!("{failed}: retrying"),
+                        (false, Some(b)) => format!("{failed}: retrying in {b}"),
+                        (true, None) => format!(
+                            "{failed}: retrying alone, once the other running batches have ended"
+                        ),
+                        (true, Some(b)) => format!(
+                            "{failed}: retrying alone, {b} after the other running batches have ended"
+                        ),
                     }
-                ),
+                }
             })
         }
         Message::Stopping { stop, running } => Event::Note(stopping_note(stop, running)),
@@ -647,6 +647,37 @@ mod tests {
         assert_eq!(first.heard, expected);
         assert_eq!(second.heard, expected);
         assert_eq!(outcomes.len(), 1);
+    }
+
+    /// An OOM-killed attempt's retry says it waits to run alone.
+    #[tokio::test]
+    async fn an_alone_retry_says_so() {
+        let (tx, rx) = message::channel();
+        for backoff in [Duration::ZERO, Duration::from_secs(2)] {
+            tx.send(Message::Retrying {
+                name: name("vm"),
+                attempt: 1,
+                attempts: 2,
+                status: Status::Crashed,
+                reason: "killed by the OOM killer at its 64M memory limit (peak 64.0M)".into(),
+                backoff,
+                failures: 1,
+                alone: true,
+                answer: tokio::sync::oneshot::channel().0,
+            });
+        }
+        drop(tx);
+        let mut heard = Listener::default();
+        deliver_all(rx, &mut [&mut heard], &mut Failures::new(None)).await;
+        let failed = "warden: vm: attempt 1 of 2 crashed (killed by the OOM killer at its 64M \
+                      memory limit (peak 64.0M))";
+        assert_eq!(
+            heard.heard,
+            [
+                format!("{failed}: retrying alone, once the other running batches have ended"),
+                format!("{failed}: retrying alone, 2s after the other running batches have ended"),
+            ]
+        );
     }
 
     #[tokio::test]
