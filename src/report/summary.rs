@@ -228,7 +228,7 @@ impl Summary {
             }
         }
         // Longest first; the plan's order among equals (a stable sort).
-        slowest.sort_by(|a, b| b.duration.cmp(&a.duration));
+        slowest.sort_by_key(|s| std::cmp::Reverse(s.duration));
         slowest.truncate(SLOWEST);
         Summary {
             counts,
