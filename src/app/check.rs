@@ -5,7 +5,7 @@
 use anyhow::Context;
 
 use super::containment::{layers_line, pid_ns_layer, run_id};
-use super::exit::EXIT_PASSED;
+use super::exit::{EXIT_BAD_INPUT, EXIT_PASSED};
 use super::plan::load_plan;
 use super::schedule;
 use crate::cli::{CheckArgs, ContainmentChoice};
@@ -13,6 +13,7 @@ use crate::config;
 use crate::duration;
 use crate::plan::{DeadlineSource, Overrides};
 use crate::supervisor::containment::Mode;
+use crate::supervisor::limits::Host;
 
 pub(super) fn check(args: CheckArgs) -> anyhow::Result<u8> {
     let overrides = Overrides {
@@ -52,15 +53,18 @@ pub(super) fn check(args: CheckArgs) -> anyhow::Result<u8> {
         None => out!("deadline: none"),
     }
     out!("history: {}", schedule.source);
-    {
+    let limit_problems = {
         // The same choice a run would make, made and undone.
-        let mode = Mode::detect(&run_id(), args.containment == ContainmentChoice::Pgroup);
+        let id = run_id();
+        let mode = Mode::detect(&id, args.containment == ContainmentChoice::Pgroup);
         out!(
             "containment: {}",
             layers_line(&mode.kind(), &pid_ns_layer(args.pid_namespace))
         );
+        let problems = check_limits(&plan, &mode, &id);
         mode.finish();
-    }
+        problems
+    };
     if let Some((p, s)) = &schedule.sharded {
         out!("{}: {}", schedule::shard_line(p, s), s.kept.join(", "));
     }
@@ -92,7 +96,53 @@ pub(super) fn check(args: CheckArgs) -> anyhow::Result<u8> {
             schedule::prediction_line(schedule.prediction.as_ref())
         );
     }
+    if !limit_problems.is_empty() {
+        for p in &limit_problems {
+            err!("error: {p}");
+        }
+        return Ok(EXIT_BAD_INPUT);
+    }
     Ok(EXIT_PASSED)
+}
+
+/// Where the units' limits would go (one `limits:` line), and each limit
+/// that could not be applied, naming its unit (`batch `vm`: memory=4G
+/// cannot be applied: …`). Without a cgroup, what the fallback can't do.
+fn check_limits(plan: &crate::plan::Plan, mode: &Mode, run_id: &str) -> Vec<String> {
+    let run_dir = match mode {
+        Mode::Cgroup(root) => Ok(root.path().to_path_buf()),
+        Mode::Pgroup { why } => Err(why.clone()),
+    };
+    let host = Host::new(run_id, run_dir);
+    let units = plan.setup.iter().chain(&plan.batches).chain(&plan.post);
+    let mut problems = Vec::new();
+    let mut all = config::Limits::default();
+    for b in units {
+        let limits = &b.config.limits;
+        if limits.is_empty() {
+            continue;
+        }
+        all = all.over(limits);
+        let dirs = [b.cwd.clone(), plan.scratch.root.clone()];
+        for p in host.problems(limits, &dirs) {
+            let (limit, why) = p.split_once(": ").unwrap_or((&p, ""));
+            problems.push(format!(
+                "{} `{}`: limit {limit} cannot be applied: {why}",
+                b.phase.as_str(),
+                b.config.name
+            ));
+        }
+    }
+    if matches!(mode, Mode::Pgroup { .. }) {
+        out!(
+            "limits: none can be applied without a cgroup; usage is the first process's \
+             rusage (partial: what it waited for, largest single RSS)"
+        );
+    } else if !all.is_empty() {
+        out!("limits: {}", host.describe(&all).join("; "));
+    }
+    host.finish();
+    problems
 }
 
 fn print_unit(b: &crate::plan::PlannedBatch) {
@@ -121,6 +171,9 @@ fn print_unit(b: &crate::plan::PlannedBatch) {
             .map(|k| format!(", kind {k}"))
             .unwrap_or_default(),
     );
+    if !c.limits.is_empty() {
+        out!("    limits {}", c.limits.describe());
+    }
     let s = &c.scheduling;
     if *s != config::Scheduling::default() {
         let needs: Vec<String> = s.needs.iter().map(|(r, n)| format!("{r}={n}")).collect();

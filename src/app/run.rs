@@ -137,7 +137,7 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         let reporters: &mut [&mut dyn Reporter] =
             &mut [&mut terminal, &mut history, &mut junit, &mut summary];
         let result = runner::run(&plan, supervisor.clone(), reporters, stop, deadline).await;
-        supervisor.mode().finish();
+        supervisor.finish();
         run_errors.extend(junit.problem());
         Ok((result, history, summary.into_summary(), run_errors))
     })?;

@@ -10,7 +10,9 @@
 //! directory for the run's life (the kernel drops it when warden dies,
 //! however it dies), and a foreign run counts as dead only when that lock
 //! can be taken and the directory has been untouched for a while (a warden
-//! takes its lock just after creating the directory). Without a cgroup a
+//! takes its lock just after creating the directory). A run's v1 groups
+//! (`limits`, on a hybrid host) are locked the same way and reaped only
+//! when the run is dead by that rule and their own lock is free. Without a cgroup a
 //! foreign run's liveness can't be proven, so it is never touched. Only
 //! processes carrying a dead run's `WARDEN_RUN` cookie, and only cgroups
 //! named after a dead run, are touched: never a live run's, never anything else.
@@ -26,7 +28,7 @@ use rustix::process::{Pid, PidfdFlags, Signal};
 
 use crate::outcome::ProcessInfo;
 use crate::supervisor::containment::{self, Cookie};
-use crate::supervisor::{pidns, procfs};
+use crate::supervisor::{limits, pidns, procfs};
 
 /// How long a foreign run's unlocked cgroup directory must have been
 /// untouched before it counts as dead: far more than the moment between a
@@ -40,6 +42,8 @@ const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
 #[derive(Debug, Default)]
 pub struct Leftovers {
     pub cgroups: Vec<PathBuf>,
+    /// Dead runs' groups in cgroup v1 hierarchies (limits on a hybrid host).
+    pub v1_groups: Vec<PathBuf>,
     /// Each with the run id it carries.
     pub processes: Vec<(ProcessInfo, String)>,
     /// The dead runs' cgroup locks, held until they are reaped so that no
@@ -49,7 +53,7 @@ pub struct Leftovers {
 
 impl Leftovers {
     pub fn is_empty(&self) -> bool {
-        self.cgroups.is_empty() && self.processes.is_empty()
+        self.cgroups.is_empty() && self.v1_groups.is_empty() && self.processes.is_empty()
     }
 }
 
@@ -238,6 +242,16 @@ pub fn find() -> Leftovers {
             }
         }
     }
+    // v1 groups: dead by the same rule, and their own lock free (a live
+    // warden holds it for the run's life).
+    for (dir, id) in limits::leftover::run_groups() {
+        if !judge.alive(&id)
+            && let Some(lock) = try_lock(&dir)
+        {
+            judge.locks.push(lock);
+            found.v1_groups.push(dir);
+        }
+    }
     let me = std::process::id() as i32;
     for pid in procfs::all_pids() {
         if pid == me || procfs::stat(pid).is_none_or(|s| s.is_zombie()) {
@@ -275,6 +289,11 @@ pub fn reap(found: &Leftovers) -> Vec<String> {
             problems.push(format!("cannot remove {}: {e}", dir.display()));
         }
     }
+    for dir in &found.v1_groups {
+        if let Err(e) = limits::leftover::kill_and_remove(dir) {
+            problems.push(format!("cannot remove {}: {e}", dir.display()));
+        }
+    }
     problems
 }
 
@@ -290,6 +309,12 @@ pub fn describe(found: &Leftovers) -> Vec<String> {
             .cgroups
             .iter()
             .map(|d| format!("cgroup {}", d.display())),
+    );
+    lines.extend(
+        found
+            .v1_groups
+            .iter()
+            .map(|d| format!("cgroup v1 group {}", d.display())),
     );
     lines
 }

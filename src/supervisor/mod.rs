@@ -12,6 +12,8 @@
 pub mod capture;
 pub mod containment;
 pub mod leftovers;
+pub mod limits;
+mod measure;
 pub mod pidns;
 pub mod procfs;
 mod raw;
@@ -68,6 +70,8 @@ pub struct Supervisor {
     run_id: String,
     verbose: bool,
     spawner: spawn::spawner::Spawner,
+    /// Where batches' limits go, decided on first need.
+    limits: limits::Host,
 }
 
 /// What happened after the main process was started.
@@ -89,6 +93,12 @@ struct Ending {
     /// Time ran out or the run stopped while the program was still being
     /// exec'd (its binary on a stalled mount): the child was killed there.
     exec_blocked: bool,
+    /// What the batch used, read once it was over.
+    usage: Option<crate::usage::Usage>,
+    /// The memory limit it ran under, for an OOM kill's reason.
+    memory_limit: Option<u64>,
+    /// Said of the batch whatever its status (a cgroup left behind).
+    warnings: Vec<String>,
 }
 
 impl Supervisor {
@@ -99,7 +109,12 @@ impl Supervisor {
         run_id: String,
         verbose: bool,
     ) -> std::io::Result<Supervisor> {
+        let run_dir = match &mode {
+            Mode::Cgroup(root) => Ok(root.path().to_path_buf()),
+            Mode::Pgroup { why } => Err(why.clone()),
+        };
         Ok(Supervisor {
+            limits: limits::Host::new(&run_id, run_dir),
             mode,
             pid_ns,
             run_id,
@@ -110,6 +125,12 @@ impl Supervisor {
 
     pub fn mode(&self) -> &Mode {
         &self.mode
+    }
+
+    /// Removes the run's cgroups (v2 and v1), once every batch has ended.
+    pub fn finish(&self) {
+        self.limits.finish();
+        self.mode.finish();
     }
 
     /// Runs one batch to completion. Never fails: every problem becomes the
@@ -167,17 +188,53 @@ impl Supervisor {
             .mode
             .prepare(cookie, cfg.name.as_str())
             .map_err(|e| format!("cannot set up containment: {e}"))?;
-        let result = self
-            .spawn_and_watch(batch, &mut containment, &mut log, dispatcher, stop, t0)
+        let request = limits::Request {
+            limits: &cfg.limits,
+            measure_memory: cfg.scheduling.memory.is_some(),
+            unit: cfg.name.as_str(),
+            cgroup: containment.cgroup_path(),
+            io_dirs: io_dirs(batch),
+        };
+        let applied = match self.limits.apply(&request) {
+            Ok(applied) => applied,
+            Err(why) => {
+                containment.remove();
+                let msg = format!("cannot apply its limits: {why}");
+                let _ = writeln!(log, "warden: {msg}");
+                return Err(msg);
+            }
+        };
+        let mut result = self
+            .spawn_and_watch(
+                batch,
+                &mut containment,
+                &applied,
+                &mut log,
+                dispatcher,
+                stop,
+                t0,
+            )
             .await;
+        if let Ok(ending) = &mut result {
+            if let Some(dir) = containment.cgroup_path() {
+                ending.usage = Some(measure::from_cgroups(dir, &applied));
+            }
+            ending.memory_limit = applied.memory_limit;
+        }
         containment.remove();
+        let problems = applied.remove();
+        if let Ok(ending) = &mut result {
+            ending.warnings.extend(problems);
+        }
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn spawn_and_watch(
         &self,
         batch: &PlannedBatch,
         containment: &mut Containment,
+        applied: &limits::Applied,
         log: &mut File,
         dispatcher: &message::Sender,
         mut stop: watch::Receiver<Stop>,
@@ -215,6 +272,7 @@ impl Supervisor {
             &cfg.env,
             &batch.cwd,
             containment,
+            applied.procs_paths(),
             self.pid_ns,
             output,
         ) {
@@ -254,6 +312,7 @@ impl Supervisor {
             msg
         })?;
         let (pid, status, exit_rx) = (started.pid, started.status, started.exit);
+        let usage_rx = started.usage;
         containment.started(pid, started.pidfd, status.is_some());
         // In a namespace, the program's end is what its init reports.
         let mut exit_rx = match status {
@@ -285,6 +344,9 @@ impl Supervisor {
             captured: Captured::default(),
             pipe_held: false,
             exec_blocked,
+            usage: None,
+            memory_limit: None,
+            warnings: Vec::new(),
         };
         match watched {
             Watched::Exited(exit) => {
@@ -325,6 +387,15 @@ impl Supervisor {
             ending.fatal = Some((m, None));
         }
         ending.pipe_held = !ending.captured.eof;
+        // Without a cgroup, what the first process's rusage says (it has
+        // exited: the batch is over; its reaping may be a moment behind).
+        if containment.cgroup_path().is_none() {
+            ending.usage = tokio::time::timeout(SETTLE, usage_rx)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|r| measure::from_rusage(&r));
+        }
         Ok(ending)
     }
 
@@ -388,6 +459,19 @@ fn program_exit(
     rx
 }
 
+/// The directories whose disks a batch's I/O limits apply to: its working
+/// directory and its scratch directory (`WARDEN_SCRATCH`, set by the
+/// runner; on the scratch root's disk).
+fn io_dirs(batch: &PlannedBatch) -> Vec<std::path::PathBuf> {
+    let mut dirs = vec![batch.cwd.clone()];
+    if !batch.config.limits.is_empty()
+        && let Some(scratch) = batch.config.env.get("WARDEN_SCRATCH")
+    {
+        dirs.push(scratch.into());
+    }
+    dirs
+}
+
 fn program(cmd: &config::Command) -> String {
     match cmd {
         config::Command::Argv(argv) => format!("`{}`", argv[0]),
@@ -417,6 +501,19 @@ fn unwritable_artifacts(outcome: &mut Outcome, log_error: Option<String>) {
 /// Turns what happened into a status and a reason in words.
 fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
     outcome.exit = ending.exit;
+    outcome.warnings.extend(ending.warnings.iter().cloned());
+    outcome.usage = ending.usage.clone();
+    let oom = ending
+        .usage
+        .as_ref()
+        .filter(|u| u.oom_kills > 0)
+        .map(|u| oom_reason(u, ending.memory_limit));
+    // Ended by warden, not by its exit: the OOM kill is said as a warning.
+    let ended_by_warden =
+        ending.fatal.is_some() || ending.stopped.is_some() || ending.timed_out.is_some();
+    if ended_by_warden && let Some(oom) = &oom {
+        outcome.warnings.push(oom.clone());
+    }
     if let Some(e) = &ending.captured.write_error {
         outcome.warnings.push(format!(
             "log write failed: {} of {} bytes reached the log: {e}",
@@ -458,10 +555,17 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
         return;
     }
     let exit = ending.exit.unwrap_or(Exit::Code(-1));
-    (outcome.status, outcome.reason) = match exit {
-        Exit::Code(0) => (Status::Passed, "exit code 0".to_string()),
-        Exit::Code(c) => (Status::Failed, format!("exit code {c}")),
-        Exit::Signal(s) => (
+    (outcome.status, outcome.reason) = match (exit, oom) {
+        (Exit::Code(0), None) => (Status::Passed, "exit code 0".to_string()),
+        // Its processes were OOM-killed: whatever the exit said (a shell's
+        // 137, a runner's failure, SIGKILL), that is why.
+        (Exit::Code(0), Some(oom)) => {
+            outcome.warnings.push(oom);
+            (Status::Passed, "exit code 0".to_string())
+        }
+        (_, Some(oom)) => (Status::Crashed, oom),
+        (Exit::Code(c), None) => (Status::Failed, format!("exit code {c}")),
+        (Exit::Signal(s), None) => (
             Status::Crashed,
             format!("killed by {}", crate::status::signal_name(s)),
         ),
@@ -477,6 +581,24 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
         }
     }
     outcome.leaked = ending.leaked;
+}
+
+/// `killed by the OOM killer at its 4G memory limit (peak 4.0G)`.
+fn oom_reason(usage: &crate::usage::Usage, limit: Option<u64>) -> String {
+    let mut reason = "killed by the OOM killer".to_string();
+    if let Some(limit) = limit {
+        reason.push_str(&format!(
+            " at its {} memory limit",
+            crate::size::exact(limit)
+        ));
+    }
+    if let Some(peak) = usage.peak_memory {
+        reason.push_str(&format!(" (peak {})", crate::size::human(peak)));
+    }
+    if usage.oom_kills > 1 {
+        reason.push_str(&format!("; {} processes killed", usage.oom_kills));
+    }
+    reason
 }
 
 /// The grace period a batch gets when the run stops: its own, clipped to

@@ -16,26 +16,72 @@
 //! had the same pid (pids are handed out cyclically, so only a wrapped
 //! pid space could make that happen). Once no spawn is in flight the kept
 //! statuses (orphans') are dropped.
+//!
+//! Each status comes with the process's resource usage (`wait4`'s rusage,
+//! which the kernel fills in anyway): what a batch used when there is no
+//! cgroup to ask (`supervisor::measure`).
 
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex};
 
-use rustix::process::{WaitOptions, WaitStatus};
+use std::time::Duration;
+
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::oneshot;
 
 use crate::status::Exit;
 
+/// What `wait4` says a process and the children it waited for used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rusage {
+    /// Largest resident set of the process or one of those children.
+    pub max_rss: u64,
+    /// User and system time together.
+    pub cpu: Duration,
+    /// Bytes read from and written to block devices (512-byte blocks).
+    pub read_bytes: u64,
+    pub written_bytes: u64,
+}
+
+impl Rusage {
+    fn of(ru: &libc::rusage) -> Rusage {
+        let time = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec.max(0) as u64)
+                + Duration::from_micros(t.tv_usec.max(0) as u64)
+        };
+        Rusage {
+            // Linux reports kilobytes.
+            max_rss: (ru.ru_maxrss.max(0) as u64) * 1024,
+            cpu: time(ru.ru_utime) + time(ru.ru_stime),
+            read_bytes: (ru.ru_inblock.max(0) as u64) * 512,
+            written_bytes: (ru.ru_oublock.max(0) as u64) * 512,
+        }
+    }
+}
+
+/// Where a registered process's end goes.
+struct Waiting {
+    exit: oneshot::Sender<Exit>,
+    usage: oneshot::Sender<Rusage>,
+}
+
+/// A registered process's end: its exit status, and (separately, so that
+/// nobody waiting for the status must take it) its resource usage.
+pub struct Registered {
+    pub exit: oneshot::Receiver<Exit>,
+    pub usage: oneshot::Receiver<Rusage>,
+}
+
 #[derive(Default)]
 struct Waiters {
     /// Registered pids and where their status goes.
-    waiting: HashMap<i32, oneshot::Sender<Exit>>,
+    waiting: HashMap<i32, Waiting>,
     /// Spawns between `begin_spawn` and `finish_spawn`.
     spawning: usize,
     /// Statuses reaped while a spawn was in flight that nobody waited for.
-    unclaimed: HashMap<i32, Exit>,
+    unclaimed: HashMap<i32, (Exit, Rusage)>,
 }
 
 #[derive(Clone)]
@@ -77,22 +123,22 @@ impl Reaper {
     }
 
     /// Ends a spawn: registers its child (`pid`, with its pidfd if the
-    /// kernel gave one; `None` if the spawn failed) and returns the receiver
-    /// of its exit status.
+    /// kernel gave one; `None` if the spawn failed) and returns the
+    /// receivers of its exit status and usage.
     pub fn finish_spawn(
         &self,
         spawn: InFlight,
         child: Option<(i32, Option<BorrowedFd<'_>>)>,
-    ) -> oneshot::Receiver<Exit> {
+    ) -> Registered {
         let InFlight(()) = spawn;
-        let (tx, rx) = oneshot::channel();
+        let (exit, exit_rx) = oneshot::channel();
+        let (usage, usage_rx) = oneshot::channel();
+        let tx = Waiting { exit, usage };
         let mut w = lock(&self.waiters);
         if let Some((pid, pidfd)) = child {
             match w.unclaimed.remove(&pid) {
                 // Reaped before we got here: ours if it has exited.
-                Some(exit) if pidfd.is_none_or(has_exited) => {
-                    let _ = tx.send(exit);
-                }
+                Some(reaped) if pidfd.is_none_or(has_exited) => tx.send(reaped),
                 _ => {
                     w.waiting.insert(pid, tx);
                 }
@@ -102,7 +148,17 @@ impl Reaper {
         if w.spawning == 0 {
             w.unclaimed.clear();
         }
-        rx
+        Registered {
+            exit: exit_rx,
+            usage: usage_rx,
+        }
+    }
+}
+
+impl Waiting {
+    fn send(self, (exit, usage): (Exit, Rusage)) {
+        let _ = self.exit.send(exit);
+        let _ = self.usage.send(usage);
     }
 }
 
@@ -125,27 +181,36 @@ fn lock(waiters: &Mutex<Waiters>) -> std::sync::MutexGuard<'_, Waiters> {
 fn reap_all(waiters: &Mutex<Waiters>) {
     let mut w = lock(waiters);
     loop {
-        match rustix::process::wait(WaitOptions::NOHANG) {
-            Ok(Some((pid, status))) => {
-                let pid = pid.as_raw_nonzero().get();
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: wait4 writes only the status and rusage we pass.
+        let pid = unsafe { libc::wait4(-1, &mut status, libc::WNOHANG, &mut ru) };
+        match pid {
+            pid if pid > 0 => {
+                let reaped = (exit_of(status), Rusage::of(&ru));
                 if let Some(tx) = w.waiting.remove(&pid) {
-                    let _ = tx.send(exit_of(status));
+                    tx.send(reaped);
                 } else if w.spawning > 0 {
-                    w.unclaimed.insert(pid, exit_of(status));
+                    w.unclaimed.insert(pid, reaped);
                 }
             }
-            Err(rustix::io::Errno::INTR) => continue,
-            // None: children remain, none exited; ECHILD: no children at all.
-            Ok(None) | Err(_) => return,
+            _ if pid < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {
+                continue;
+            }
+            // 0: children remain, none exited; ECHILD: no children at all.
+            _ => return,
         }
     }
 }
 
-fn exit_of(status: WaitStatus) -> Exit {
-    match (status.exit_status(), status.terminating_signal()) {
-        (Some(code), _) => Exit::Code(code),
-        (None, Some(sig)) => Exit::Signal(sig),
-        // waitpid without WUNTRACED/WCONTINUED only reports terminations.
-        (None, None) => Exit::Code(-1),
+fn exit_of(status: i32) -> Exit {
+    if libc::WIFEXITED(status) {
+        Exit::Code(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        Exit::Signal(libc::WTERMSIG(status))
+    } else {
+        // wait4 without WUNTRACED/WCONTINUED only reports terminations.
+        Exit::Code(-1)
     }
 }

@@ -226,6 +226,10 @@ impl BatchCgroup {
         self.dir_fd.as_fd()
     }
 
+    pub(super) fn path(&self) -> &Path {
+        &self.dir
+    }
+
     /// Where a forked child writes itself, where clone3 is missing.
     pub(super) fn procs_path(&self) -> PathBuf {
         self.dir.join("cgroup.procs")
@@ -285,14 +289,11 @@ fn child_cgroups(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Removes a cgroup directory, children first (looked for only when it has
-/// any). An emptied cgroup can linger busy for a moment while the kernel
-/// finishes tearing down its last task.
 /// Removes an emptied cgroup and every cgroup below it, deepest first. An
 /// emptied cgroup stays busy for a moment, and another warden may be
 /// removing the same leftovers: EBUSY is retried for up to half a second,
-/// a directory already gone is success.
-fn remove_tree(dir: &Path) -> io::Result<()> {
+/// a directory already gone is success. For v1 groups too (`limits`).
+pub fn remove_tree(dir: &Path) -> io::Result<()> {
     if fs::remove_dir(dir).is_ok() {
         return Ok(());
     }

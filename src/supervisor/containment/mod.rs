@@ -27,7 +27,7 @@ use rustix::process::{Pid, PidfdFlags, Signal};
 use crate::outcome::ProcessInfo;
 use crate::supervisor::{pidns, procfs};
 
-pub use cgroup::{CgroupRoot, RUN_PREFIX, kill_and_remove, runs_parent};
+pub use cgroup::{CgroupRoot, RUN_PREFIX, kill_and_remove, remove_tree, runs_parent};
 
 /// The environment variables that mark every process of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +193,14 @@ impl Containment {
     pub fn cgroup_dir_fd(&self) -> Option<RawFd> {
         match &self.kind {
             Kind::Cgroup(cg) => Some(cg.dir_fd().as_raw_fd()),
+            Kind::Pgroup(_) => None,
+        }
+    }
+
+    /// The batch's v2 cgroup directory, where its usage is read.
+    pub fn cgroup_path(&self) -> Option<&std::path::Path> {
+        match &self.kind {
+            Kind::Cgroup(cg) => Some(cg.path()),
             Kind::Pgroup(_) => None,
         }
     }

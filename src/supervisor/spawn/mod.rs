@@ -54,6 +54,9 @@ pub struct Request {
     /// A duplicate of the batch cgroup's directory fd, for CLONE_INTO_CGROUP.
     cgroup_dir: Option<OwnedFd>,
     cgroup_procs: Option<PathBuf>,
+    /// The batch's v1 groups' `cgroup.procs` (`limits`), written by the
+    /// child whatever way it was started.
+    v1_procs: Vec<PathBuf>,
     pid_ns: Option<pidns::Kind>,
     output: OwnedFd,
 }
@@ -64,6 +67,7 @@ impl Request {
         env: &BTreeMap<String, String>,
         cwd: &Path,
         containment: &Containment,
+        v1_procs: Vec<PathBuf>,
         pid_ns: Option<pidns::Kind>,
         output: OwnedFd,
     ) -> io::Result<Request> {
@@ -85,6 +89,7 @@ impl Request {
                 .collect(),
             cgroup_dir,
             cgroup_procs: containment.procs_path(),
+            v1_procs,
             pid_ns,
             output,
         })
@@ -152,6 +157,8 @@ pub struct Prepared<'a> {
     cgroup_dir: Option<RawFd>,
     /// Its `cgroup.procs`, for the fork fallback (opened by the child).
     cgroup_procs: Option<CString>,
+    /// The batch's v1 groups' `cgroup.procs`, written by the child always.
+    v1_procs: Vec<CString>,
     /// Keeps `cgroup_dir` open.
     _cgroup_dir_owned: Option<OwnedFd>,
     /// Start the batch in a PID namespace of its own, under warden's init.
@@ -223,6 +230,7 @@ pub fn prepare(cache: &SpawnCache, request: Request) -> io::Result<Prepared<'_>>
         cookie,
         cgroup_dir,
         cgroup_procs,
+        v1_procs,
         pid_ns,
         output,
     } = request;
@@ -266,6 +274,10 @@ pub fn prepare(cache: &SpawnCache, request: Request) -> io::Result<Prepared<'_>>
         cgroup_procs: cgroup_procs
             .map(|p| cstring(p.into_os_string().into_vec()))
             .transpose()?,
+        v1_procs: v1_procs
+            .into_iter()
+            .map(|p| cstring(p.into_os_string().into_vec()))
+            .collect::<io::Result<_>>()?,
         _cgroup_dir_owned: cgroup_dir,
         pid_ns: pid_ns.filter(|_| cache.own_pidfd.is_some()),
         id_maps: cache.id_maps.clone(),
@@ -451,9 +463,11 @@ unsafe extern "C" fn child(arg: *mut libc::c_void) -> ! {
         // Handlers installed by warden must not run here, on warden's memory;
         // signals stay blocked (as the parent set them) until that is so.
         raw::reset_signals();
-        if !a.placed.in_cgroup
-            && let Some(procs) = &p.cgroup_procs
-        {
+        // Into its cgroups: the v2 one unless clone3 already put it there,
+        // and its v1 groups (limits on a hybrid host). Writing "0" moves
+        // the writer; whatever it starts inherits the groups.
+        let v2 = p.cgroup_procs.as_ref().filter(|_| !a.placed.in_cgroup);
+        for procs in v2.into_iter().chain(&p.v1_procs) {
             let fd = raw::open(procs, libc::O_WRONLY | libc::O_CLOEXEC);
             if fd < 0 {
                 fail(fd);

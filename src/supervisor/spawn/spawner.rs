@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 
 use super::{Pending, Request, SpawnCache};
 use crate::status::Exit;
-use crate::supervisor::reaper::Reaper;
+use crate::supervisor::reaper::{Reaper, Rusage};
 
 /// A batch's first process, started.
 pub struct Started {
@@ -35,6 +35,8 @@ pub struct Started {
     pub status: Option<OwnedFd>,
     /// Its exit status, from the reaper.
     pub exit: oneshot::Receiver<Exit>,
+    /// What it and the children it waited for used, once reaped.
+    pub usage: oneshot::Receiver<Rusage>,
 }
 
 struct Job {
@@ -154,7 +156,7 @@ fn start(
                     rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
                 })
             });
-            let exit = reaper.finish_spawn(
+            let registered = reaper.finish_spawn(
                 in_flight,
                 Some((spawned.pid, pidfd.as_ref().map(|fd| fd.as_fd()))),
             );
@@ -162,7 +164,8 @@ fn start(
                 pid: spawned.pid,
                 pidfd,
                 status: spawned.status,
-                exit,
+                exit: registered.exit,
+                usage: registered.usage,
             })
         }
         Err(e) => {
