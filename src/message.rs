@@ -28,6 +28,8 @@ pub enum Message {
     /// the dispatcher answers on `answer` whether it does (no more retries
     /// once too many tests failed in the run, `[run] retry-max-failures`).
     /// `failures`: the attempt's failed tests, or 1 for a unit without tests.
+    /// `alone`: the OOM killer killed it, so it is retried once the other
+    /// running batches have ended.
     Retrying {
         name: BatchName,
         attempt: u32,
@@ -36,6 +38,7 @@ pub enum Message {
         reason: String,
         backoff: Duration,
         failures: u64,
+        alone: bool,
         answer: oneshot::Sender<bool>,
     },
     /// A unit is done, whatever ended it, or it was never started.

@@ -1,6 +1,7 @@
 //! Config + command-line choices → the [`Plan`]: which batches run, where
 //! their files go, how many at once. Every path in it is resolved.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use crate::config::{BatchConfig, Config, DEFAULT_RESERVE, FlakyPolicy};
 use crate::duration;
 use crate::phase::Phase;
 use crate::quarantine::{self, Quarantine};
+use crate::scheduler::memory::{Budget, Expectation};
 use crate::scheduler::order::{Expected, Unit};
 use crate::scheduler::partition::{Partition, Strategy};
 use crate::scheduler::{Capacity, Demand};
@@ -54,6 +56,21 @@ pub struct Plan {
     /// [`Plan::new`] orders by priority only; [`Plan::order_by`] adds the
     /// expected durations.
     pub order: Vec<usize>,
+    /// `[run] memory-budget` and what each batch is expected to use.
+    pub memory: Memory,
+}
+
+/// Memory-aware admission's inputs (see `scheduler::memory`).
+#[derive(Debug, Clone, Default)]
+pub struct Memory {
+    /// `[run] memory-budget` as written.
+    pub configured: Option<crate::config::MemoryBudget>,
+    /// The budget in bytes: a configured size at once, `auto` once the app
+    /// has measured the machine at the run's start; `None`: not counted.
+    pub budget: Option<Budget>,
+    /// By batch name, from [`Plan::expect_memory`]; a batch not here is
+    /// expected to use its `memory` key, if any.
+    pub expected: HashMap<String, Expectation>,
 }
 
 /// What [`Plan::partition`] did.
@@ -295,7 +312,16 @@ impl Plan {
             })
             .collect();
         let order = start_order(&batches, &Expected::none());
+        let memory = Memory {
+            configured: config.run.memory_budget,
+            budget: match config.run.memory_budget {
+                Some(crate::config::MemoryBudget::Bytes(b)) => Some(Budget::configured(b)),
+                _ => None,
+            },
+            expected: HashMap::new(),
+        };
         Ok(Plan {
+            memory,
             history,
             labels,
             resources,
@@ -374,6 +400,29 @@ impl Plan {
                 .iter()
                 .map(|r| (r.name.clone(), r.capacity))
                 .collect(),
+            memory: self.memory.budget.map(|b| b.bytes),
+        }
+    }
+
+    /// Each batch's expected memory: its `memory`, else its p90 peak in
+    /// `p90` (the history's, by batch name), else none.
+    pub fn expect_memory(&mut self, p90: &HashMap<String, u64>) {
+        self.memory.expected = self
+            .batches
+            .iter()
+            .map(|b| {
+                let name = b.config.name.as_str();
+                let e = Expectation::new(b.config.scheduling.memory, p90.get(name).copied());
+                (name.to_owned(), e)
+            })
+            .collect();
+    }
+
+    /// What `b` is expected to use, and why.
+    pub fn memory_expectation(&self, b: &PlannedBatch) -> Expectation {
+        match self.memory.expected.get(b.config.name.as_str()) {
+            Some(e) => *e,
+            None => Expectation::new(b.config.scheduling.memory, None),
         }
     }
 
@@ -391,6 +440,7 @@ impl Plan {
                 })
                 .collect(),
             locks: s.locks.clone(),
+            memory: self.memory_expectation(b).bytes,
         }
     }
 }

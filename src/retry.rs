@@ -1,6 +1,14 @@
 //! Attempts: running a unit again while its failure looks transient
 //! (`retry.when`), optionally only its failed tests (`rerun`), keeping every
 //! attempt's log, and telling flaky from broken.
+//!
+//! `"@oom"` in `retry.when` stands for "killed by the OOM killer" (the
+//! supervisor counted an OOM kill in the batch's cgroup, or made its status
+//! `crashed` with the OOM reason); the other entries are regexes. A batch
+//! the OOM killer killed is retried (by `"@oom"` or an empty `when`) alone: before its next attempt it waits
+//! (holding what it was granted) until the other running batches have
+//! ended, and no new batch starts meanwhile or beside it (see
+//! `scheduler::alone`) — the memory it ran out of was likely taken by them.
 
 use std::path::Path;
 
@@ -12,6 +20,7 @@ use crate::message::{self, Message};
 use crate::outcome::{Attempt, Outcome};
 use crate::parsers::TestResult;
 use crate::plan::PlannedBatch;
+use crate::scheduler::alone::AloneHandle;
 use crate::status::Status;
 use crate::supervisor::Supervisor;
 use crate::watchdog::Stop;
@@ -101,6 +110,19 @@ pub async fn with_retries(
     dispatcher: &message::Sender,
     stop: &watch::Receiver<Stop>,
 ) -> Outcome {
+    with_retries_alone_on_oom(sup, unit, dispatcher, stop, None).await
+}
+
+/// [`with_retries`] for a unit running beside others: an attempt the OOM
+/// killer killed is retried only once `alone` says nothing else runs (a
+/// stop request while it waits ends the retries).
+pub async fn with_retries_alone_on_oom(
+    sup: &Supervisor,
+    unit: &PlannedBatch,
+    dispatcher: &message::Sender,
+    stop: &watch::Receiver<Stop>,
+    alone: Option<&AloneHandle>,
+) -> Outcome {
     let policy = &unit.config.retry;
     let mut retried: Vec<Attempt> = Vec::new();
     let mut current = unit.clone();
@@ -117,6 +139,7 @@ pub async fn with_retries(
             || attempt >= policy.attempts
             || stopping
             || !retryable(&outcome, policy));
+        let wait_alone = alone.filter(|_| again && oom_killed(&outcome));
         // The dispatcher says whether the run still retries (it counts the
         // run's failures), and tells the reporters either way.
         let again = again && {
@@ -129,11 +152,22 @@ pub async fn with_retries(
                 reason: outcome.reason.clone(),
                 backoff: policy.backoff,
                 failures: failures(&outcome),
+                alone: wait_alone.is_some(),
                 answer,
             });
             // No answer: a dispatcher gone, which cannot be while
             // workers run; retry as before.
             allowed.await.unwrap_or(true)
+        };
+        let again = match wait_alone {
+            Some(handle) if again => {
+                let mut stop = stop.clone();
+                tokio::select! {
+                    _ = handle.wait() => true,
+                    _ = crate::watchdog::wait_for(&mut stop, |s| s != Stop::Running) => false,
+                }
+            }
+            _ => again,
         };
         if !again {
             if !retried.is_empty() {
@@ -203,17 +237,36 @@ pub fn failures(o: &Outcome) -> u64 {
     u64::try_from(tests).unwrap_or(u64::MAX).max(1)
 }
 
+/// The start of the supervisor's reason for a batch the OOM killer killed
+/// (`killed by the OOM killer at its 4G memory limit (peak 4.0G)`).
+pub const OOM_REASON: &str = "killed by the OOM killer";
+
+/// Whether the OOM killer killed (a process of) the unit: an OOM kill
+/// counted in its cgroup, or a crash the supervisor put down to it.
+pub fn oom_killed(o: &Outcome) -> bool {
+    o.usage.as_ref().is_some_and(|u| u.oom_kills > 0)
+        || (o.status == Status::Crashed && o.reason.starts_with(OOM_REASON))
+}
+
 /// Worth another attempt: a failure of the kind retries are for, whose
-/// output says it was transient. With tests read from the output, that is
-/// the failing tests' own output (every failing test must match: one real
-/// assertion failure among them is not transient); otherwise the log's end.
+/// output says it was transient, or (`"@oom"`) that the OOM killer killed.
+/// With tests read from the output, that is the failing tests' own output
+/// (every failing test must match: one real assertion failure among them
+/// is not transient); otherwise the log's end.
 fn retryable(o: &Outcome, policy: &RetryPolicy) -> bool {
     let failed = matches!(
         o.status,
         Status::Failed | Status::Crashed | Status::TimedOut | Status::Leaked
     );
-    if !failed || policy.when.is_empty() {
-        return failed;
+    if !failed {
+        return false;
+    }
+    if policy.oom && oom_killed(o) {
+        return true;
+    }
+    if policy.when.is_empty() {
+        // No regexes: any failure, unless `when` named only "@oom".
+        return !policy.oom;
     }
     let failing: Vec<&crate::parsers::TestResult> =
         o.tests.iter().filter(|t| t.status.is_failure()).collect();
@@ -242,4 +295,87 @@ fn log_tail_matches(log: &Path, patterns: &[crate::config::Pattern]) -> bool {
         return false;
     }
     patterns.iter().any(|p| p.is_match(&tail))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{BatchName, Pattern};
+    use crate::phase::Phase;
+    use crate::usage::Usage;
+
+    fn outcome(status: Status, reason: &str, log: PathBuf) -> Outcome {
+        Outcome::new(
+            BatchName::new("vm").expect("a valid name"),
+            Phase::Batch,
+            None,
+            log,
+            status,
+            reason.into(),
+        )
+    }
+
+    fn policy(when: &[&str], oom: bool) -> RetryPolicy {
+        RetryPolicy {
+            attempts: 2,
+            when: when.iter().map(|w| Pattern::new(w).unwrap()).collect(),
+            oom,
+            backoff: Duration::ZERO,
+        }
+    }
+
+    /// The supervisor's two ways of saying so: the reason of a crash, and
+    /// OOM kills counted in the cgroup (a child killed, the batch failed).
+    fn oom_outcomes(log: &std::path::Path) -> Vec<Outcome> {
+        let crashed = outcome(
+            Status::Crashed,
+            "killed by the OOM killer at its 4G memory limit (peak 4.0G)",
+            log.into(),
+        );
+        let mut counted = outcome(Status::Failed, "exit code 1", log.into());
+        counted.usage = Some(Usage {
+            oom_kills: 1,
+            peak_memory: Some(64 << 20),
+            ..Usage::default()
+        });
+        vec![crashed, counted]
+    }
+
+    #[test]
+    fn oom_is_matched_by_the_at_oom_entry_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("vm.log");
+        std::fs::write(&log, "connection reset\n").unwrap();
+        for o in oom_outcomes(&log) {
+            assert!(oom_killed(&o), "{o:?}");
+            assert!(retryable(&o, &policy(&[], true)), "@oom alone");
+            assert!(
+                retryable(&o, &policy(&["no such text"], true)),
+                "@oom and a regex"
+            );
+            assert!(!retryable(&o, &policy(&["no such text"], false)));
+            // No `when` at all: any failure, OOM included.
+            assert!(retryable(&o, &policy(&[], false)));
+        }
+        // Not an OOM kill: "@oom" alone does not retry it, a regex still may.
+        let plain = outcome(Status::Crashed, "killed by SIGKILL", log.clone());
+        assert!(!oom_killed(&plain));
+        assert!(!retryable(&plain, &policy(&[], true)));
+        assert!(retryable(&plain, &policy(&["connection reset"], true)));
+        // A failed batch that merely says "OOM killer" in its reason is not
+        // one, and a passing batch is never retried, OOM kill or not.
+        let said = outcome(Status::Failed, "killed by the OOM killer", log.clone());
+        assert!(!oom_killed(&said));
+        let mut passed = outcome(Status::Passed, "exit code 0", log.clone());
+        passed.usage = Some(Usage {
+            oom_kills: 2,
+            ..Usage::default()
+        });
+        assert!(!retryable(&passed, &policy(&[], true)));
+        let timed_out = outcome(Status::TimedOut, "timed out after 1s", log);
+        assert!(!retryable(&timed_out, &policy(&[], true)));
+    }
 }

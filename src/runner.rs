@@ -27,6 +27,7 @@ use crate::outcome::Outcome;
 use crate::plan::{Plan, PlannedBatch};
 use crate::quarantine::Quarantine;
 use crate::retry;
+use crate::scheduler::alone::{Alone, AloneHandle};
 use crate::scheduler::{Grant, Scheduler};
 use crate::scratch::ScratchDir;
 use crate::status::Status;
@@ -183,6 +184,7 @@ fn event(message: Message, failures: &mut Failures) -> Event {
             reason,
             backoff,
             failures: n,
+            alone,
             answer,
         } => {
             failures.add(&name, n);
@@ -195,14 +197,19 @@ fn event(message: Message, failures: &mut Failures) -> Event {
                     failures.refused += 1;
                     format!("{failed}: not retried: {why}")
                 }
-                None => format!(
-                    "{failed}: retrying{}",
-                    if backoff.is_zero() {
-                        String::new()
-                    } else {
-                        format!(" in {}", crate::duration::exact(backoff))
+                None => {
+                    let backoff = (!backoff.is_zero()).then(|| crate::duration::exact(backoff));
+                    match (alone, backoff) {
+                        (false, None) => format!("{failed}: retrying"),
+                        (false, Some(b)) => format!("{failed}: retrying in {b}"),
+                        (true, None) => format!(
+                            "{failed}: retrying alone, once the other running batches have ended"
+                        ),
+                        (true, Some(b)) => format!(
+                            "{failed}: retrying alone, {b} after the other running batches have ended"
+                        ),
                     }
-                ),
+                }
             })
         }
         Message::Stopping { stop, running } => Event::Note(stopping_note(stop, running)),
@@ -296,7 +303,9 @@ async fn phases(
 }
 
 /// Runs the batches in the plan's order as the scheduler lets them start
-/// (threads, resources, locks); returns whether one fails the run
+/// (threads, resources, locks, memory), holding new starts while a batch
+/// the OOM killer killed waits to be retried alone (`scheduler::alone`);
+/// returns whether one fails the run
 /// ([`verdict::fails_run`]), and the time from the first start to the
 /// last end.
 async fn batches(
@@ -312,6 +321,8 @@ async fn batches(
     );
     let mut running = JoinSet::new();
     let mut grants: HashMap<tokio::task::Id, Grant> = HashMap::new();
+    let (alone_tx, mut alone_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut alone: Alone<tokio::sync::oneshot::Sender<()>> = Alone::default();
     let mut failed = false;
     let mut announced = false;
     let mut stop_open = true;
@@ -330,21 +341,26 @@ async fn batches(
                 failed = true;
             }
         }
-        if !announced {
+        if !announced && !alone.holds_starts() {
             for grant in scheduler.start_ready() {
                 first_start.get_or_insert_with(tokio::time::Instant::now);
                 let batch = with_slots(plan, &plan.batches[grant.unit], &grant);
                 let (sup, tx, stop) = (sup.clone(), tx.clone(), stop.clone());
                 let (quarantine, scratch) = (plan.quarantine.clone(), plan.scratch.clone());
                 let flaky = plan.flaky;
+                let handle = AloneHandle::new(grant.unit, alone_tx.clone());
                 let task = running.spawn(async move {
-                    let outcome = run_batch(&sup, batch, &tx, &stop, &scratch, &quarantine).await;
+                    let outcome =
+                        run_batch(&sup, batch, &tx, &stop, &scratch, &quarantine, &handle).await;
                     let fails = verdict::fails_run(&outcome, flaky);
                     finished(&tx, outcome);
                     fails
                 });
                 grants.insert(task.id(), grant);
             }
+        }
+        if let Some(granted) = alone.next(running.len()) {
+            let _ = granted.send(());
         }
         if running.is_empty() {
             if scheduler.pending() > 0 {
@@ -367,8 +383,12 @@ async fn batches(
                 };
                 failed |= fails;
                 if let Some(grant) = grants.remove(&id) {
+                    alone.ended(grant.unit);
                     scheduler.release(grant);
                 }
+            }
+            Some(request) = alone_rx.recv() => {
+                alone.request(request.unit, request.granted);
             }
             changed = stop.changed(), if stop_open && !announced => {
                 stop_open = changed.is_ok();
@@ -386,6 +406,7 @@ async fn run_batch(
     stop: &watch::Receiver<Stop>,
     scratch: &crate::plan::Scratch,
     quarantine: &Quarantine,
+    alone: &AloneHandle,
 ) -> Outcome {
     let dir = match ScratchDir::create(scratch) {
         Ok(dir) => dir,
@@ -407,7 +428,7 @@ async fn run_batch(
     let path = dir.path().display().to_string();
     batch.config.env.insert("TMPDIR".into(), path.clone());
     batch.config.env.insert("WARDEN_SCRATCH".into(), path);
-    let mut outcome = retry::with_retries(sup, &batch, tx, stop).await;
+    let mut outcome = retry::with_retries_alone_on_oom(sup, &batch, tx, stop, Some(alone)).await;
     quarantine.mark(&mut outcome);
     dir.finish(scratch.keep, &mut outcome);
     outcome
@@ -593,6 +614,7 @@ mod tests {
             reason: "exit code 1".into(),
             backoff: Duration::from_millis(300),
             failures: 1,
+            alone: false,
             answer: tokio::sync::oneshot::channel().0,
         });
         tx.send(Message::Retrying {
@@ -603,6 +625,7 @@ mod tests {
             reason: "timed out after 1s".into(),
             backoff: Duration::ZERO,
             failures: 1,
+            alone: false,
             answer: tokio::sync::oneshot::channel().0,
         });
         tx.send(Message::Terminated {
@@ -624,6 +647,37 @@ mod tests {
         assert_eq!(first.heard, expected);
         assert_eq!(second.heard, expected);
         assert_eq!(outcomes.len(), 1);
+    }
+
+    /// An OOM-killed attempt's retry says it waits to run alone.
+    #[tokio::test]
+    async fn an_alone_retry_says_so() {
+        let (tx, rx) = message::channel();
+        for backoff in [Duration::ZERO, Duration::from_secs(2)] {
+            tx.send(Message::Retrying {
+                name: name("vm"),
+                attempt: 1,
+                attempts: 2,
+                status: Status::Crashed,
+                reason: "killed by the OOM killer at its 64M memory limit (peak 64.0M)".into(),
+                backoff,
+                failures: 1,
+                alone: true,
+                answer: tokio::sync::oneshot::channel().0,
+            });
+        }
+        drop(tx);
+        let mut heard = Listener::default();
+        deliver_all(rx, &mut [&mut heard], &mut Failures::new(None)).await;
+        let failed = "warden: vm: attempt 1 of 2 crashed (killed by the OOM killer at its 64M \
+                      memory limit (peak 64.0M))";
+        assert_eq!(
+            heard.heard,
+            [
+                format!("{failed}: retrying alone, once the other running batches have ended"),
+                format!("{failed}: retrying alone, 2s after the other running batches have ended"),
+            ]
+        );
     }
 
     #[tokio::test]
@@ -708,6 +762,7 @@ mod tests {
                 reason: "exit code 1".into(),
                 backoff: Duration::ZERO,
                 failures,
+                alone: false,
                 answer,
             });
             answers.push(allowed);
@@ -729,6 +784,7 @@ mod tests {
             reason: "killed by SIGSEGV".into(),
             backoff: Duration::ZERO,
             failures: 1,
+            alone: false,
             answer,
         });
         answers.push(allowed);

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use warden::history::db::Pool;
 use warden::history::model::{BatchRecord, Labels, RunRecord, RunSource};
-use warden::history::query::peak_memory_p90;
+use warden::history::query::{self, peak_memory_p90};
 use warden::history::{Access, Db, Location};
 use warden::phase::Phase;
 use warden::status::{RunStatus, Status};
@@ -111,12 +111,16 @@ async fn check(db: &Db) {
         "cols",
         now - DAY,
         &[
-            batch("cols", Phase::Batch, now - DAY, Some(full)),
-            batch("cols", Phase::Batch, now - DAY, Some(sparse)),
+            batch("cols", Phase::Batch, now - DAY, Some(full.clone())),
+            batch("cols", Phase::Batch, now - DAY, Some(sparse.clone())),
             batch("cols", Phase::Batch, now - DAY, None),
         ],
     )
     .await;
+    // Read back as the run page does.
+    let detail = query::run(db, "cols").await.expect("run").expect("found");
+    let read: Vec<Option<Usage>> = detail.batches.into_iter().map(|b| b.usage).collect();
+    assert_eq!(read, [Some(full), Some(sparse), None]);
     assert_eq!(
         columns(db, "cols").await,
         [

@@ -53,6 +53,11 @@ pub(super) fn check(args: CheckArgs) -> anyhow::Result<u8> {
         None => out!("deadline: none"),
     }
     out!("history: {}", schedule.source);
+    match (&plan.memory.budget, &plan.memory.configured) {
+        (Some(b), _) => out!("memory budget: {}", b.describe()),
+        (None, Some(_)) => out!("memory budget: unknown (see the warning)"),
+        (None, None) => {}
+    }
     let limit_problems = {
         // The same choice a run would make, made and undone.
         let id = run_id();
@@ -178,7 +183,7 @@ fn print_unit(b: &crate::plan::PlannedBatch) {
     if *s != config::Scheduling::default() {
         let needs: Vec<String> = s.needs.iter().map(|(r, n)| format!("{r}={n}")).collect();
         out!(
-            "    threads {}, needs {}, locks {}, priority {}",
+            "    threads {}, needs {}, locks {}, priority {}{}",
             s.threads,
             if needs.is_empty() {
                 "-".into()
@@ -190,7 +195,10 @@ fn print_unit(b: &crate::plan::PlannedBatch) {
             } else {
                 s.locks.join(" ")
             },
-            s.priority
+            s.priority,
+            s.memory
+                .map(|m| format!(", memory {}", crate::size::exact(m)))
+                .unwrap_or_default(),
         );
     }
 }

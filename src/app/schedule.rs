@@ -1,6 +1,8 @@
 //! Before the batches start (and for `warden check`): the expected
 //! durations from the history, this shard's batches, the start order and
-//! the predicted makespan.
+//! the predicted makespan; with `[run] memory-budget`, the budget
+//! (`auto` is measured here, at the run's start) and each batch's expected
+//! memory (its `memory`, else its p90 peak in the same history read).
 //!
 //! The durations are the p90s of the last 30 days of every run in the
 //! history, whatever its labels: a label filter would let shards that
@@ -20,14 +22,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
 
-use crate::duration;
+use crate::config::MemoryBudget;
 use crate::history::origin::{Origin, commit_time};
 use crate::history::query::{self, Filter};
 use crate::history::{Access, Db, HistoryError, Location};
 use crate::plan::{Plan, Sharded};
+use crate::scheduler::memory::{Budget, Source};
 use crate::scheduler::order::{Estimate, Expected};
 use crate::scheduler::partition::{Partition, Strategy};
 use crate::scheduler::predict::{Prediction, predict};
+use crate::{duration, size};
 
 /// How far back the durations go.
 const WINDOW: Duration = Duration::from_secs(30 * 86_400);
@@ -67,14 +71,21 @@ pub(super) fn schedule(
         WAIT
     };
     let mut failed = false;
+    let memory_names: Option<Vec<String>> = plan.memory.configured.is_some().then(|| {
+        plan.batches
+            .iter()
+            .map(|b| b.config.name.to_string())
+            .collect()
+    });
     let read = async {
         if plan.batches.is_empty() {
             return Ok(None);
         }
-        read_p90(&plan.history, as_of, wait).await
+        read_p90(&plan.history, as_of, wait, memory_names.as_deref()).await
     };
-    let p90 = match runtime.block_on(read) {
-        Ok(p90) => p90,
+    let (p90, memory_p90) = match runtime.block_on(read) {
+        Ok(Some(read)) => (Some(read.durations), read.memory),
+        Ok(None) => (None, HashMap::new()),
         Err(e) => {
             failed = true;
             if let Some(p) = by_duration {
@@ -86,7 +97,7 @@ pub(super) fn schedule(
             warnings.push(format!(
                 "warden: warning: cannot read batch durations: {e}; batches start by priority, then in config order"
             ));
-            None
+            (None, HashMap::new())
         }
     };
     let expected = Expected::new(
@@ -120,6 +131,7 @@ pub(super) fn schedule(
         Some(_) => {}
         None => plan.order_by(&expected),
     }
+    memory(plan, &memory_p90, &mut warnings);
     Ok(Schedule {
         prediction: prediction(plan, &expected),
         expected,
@@ -127,6 +139,44 @@ pub(super) fn schedule(
         source,
         warnings,
     })
+}
+
+/// Measures an `auto` budget and sets each batch's expected memory; warns
+/// of a batch over the whole budget (it will run alone).
+fn memory(plan: &mut Plan, p90: &HashMap<String, u64>, warnings: &mut Vec<String>) {
+    if plan.memory.configured == Some(MemoryBudget::Auto) {
+        match Budget::auto() {
+            Ok(b) => plan.memory.budget = Some(b),
+            Err(e) => warnings.push(format!(
+                "warden: warning: memory-budget = \"auto\": {e}; memory is not counted"
+            )),
+        }
+    }
+    let Some(budget) = plan.memory.budget else {
+        return;
+    };
+    plan.expect_memory(p90);
+    for b in &plan.batches {
+        let e = plan.memory_expectation(b);
+        if e.bytes > budget.bytes {
+            warnings.push(format!(
+                "warden: warning: batch \"{}\" expects {} of memory ({}), more than the whole \
+                 memory budget ({}): it will run alone, once nothing else runs",
+                b.config.name,
+                size::human(e.bytes),
+                source_word(e.source),
+                size::human(budget.bytes),
+            ));
+        }
+    }
+}
+
+fn source_word(s: Source) -> &'static str {
+    match s {
+        Source::Explicit => "its `memory`",
+        Source::History => "its p90 peak in the history",
+        Source::None => "none",
+    }
 }
 
 /// The plan's batches, in its order, on their expected durations.
@@ -160,13 +210,23 @@ fn snapshot(p: Partition, warnings: &mut Vec<String>) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(now - now % 86_400)
 }
 
-/// The p90s of the batches in the history; `None` when there is no
-/// history (`none`, or nothing recorded yet).
+/// What the history says of the batches.
+struct Read {
+    /// p90 durations, by batch name.
+    durations: HashMap<String, Duration>,
+    /// p90 peak memory of the batches asked for, by name.
+    memory: HashMap<String, u64>,
+}
+
+/// The p90 durations of the batches in the history and, for `memory`'s
+/// names, their p90 peak memory; `None` when there is no history (`none`,
+/// or nothing recorded yet).
 async fn read_p90(
     location: &Location,
     as_of: Option<SystemTime>,
     wait: Duration,
-) -> Result<Option<HashMap<String, Duration>>, String> {
+    memory: Option<&[String]>,
+) -> Result<Option<Read>, String> {
     if *location == Location::None {
         return Ok(None);
     }
@@ -188,8 +248,14 @@ async fn read_p90(
             Some(t) => query::batch_p90_as_of(&db, &filter, t).await,
             None => query::batch_p90(&db, &filter).await,
         };
+        let peaks = match memory {
+            Some(names) if p90.is_ok() => query::peak_memory_p90(&db, names).await,
+            _ => Ok(HashMap::new()),
+        };
         db.close().await;
-        p90.map(Some).map_err(|e| e.to_string())
+        let durations = p90.map_err(|e| e.to_string())?;
+        let memory = peaks.map_err(|e| e.to_string())?;
+        Ok(Some(Read { durations, memory }))
     };
     match tokio::time::timeout(wait, read).await {
         Ok(read) => read,
@@ -232,6 +298,13 @@ pub(super) fn order_lines(plan: &Plan, expected: &Expected) -> Vec<String> {
                     what.push(format!("no history: the median, {}", duration::rounded(d)))
                 }
                 Estimate::Unknown => {}
+            }
+            if let Some(budget) = plan.memory.budget {
+                let e = plan.memory_expectation(plan.batches.get(i)?);
+                what.push(e.describe());
+                if e.bytes > budget.bytes {
+                    what.push("over the budget: runs alone".to_owned());
+                }
             }
             if !what.is_empty() {
                 let _ = write!(line, " ({})", what.join(", "));

@@ -207,14 +207,16 @@ pub enum OutputFormat {
     Junit(Vec<String>),
 }
 
-/// `retry = { attempts = 3, when = ["EOF"], backoff = "2s" }`.
+/// `retry = { attempts = 3, when = ["EOF", "@oom"], backoff = "2s" }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Runs in all, the first included (1 = no retry).
     pub attempts: u32,
-    /// Retry only failures whose output matches one of these; any failure
-    /// when empty.
+    /// Retry only failures whose output matches one of these (or, with
+    /// `oom`, that the OOM killer killed); any failure when both are unset.
     pub when: Vec<Pattern>,
+    /// `"@oom"` in `when`: retry a batch the OOM killer killed.
+    pub oom: bool,
     /// Pause before each retry.
     pub backoff: Duration,
 }
@@ -224,6 +226,7 @@ impl Default for RetryPolicy {
         RetryPolicy {
             attempts: 1,
             when: Vec::new(),
+            oom: false,
             backoff: Duration::ZERO,
         }
     }

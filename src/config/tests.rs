@@ -621,3 +621,27 @@ fn bad_limits_name_the_key() {
         "key `memory`: only [[batch]] entries take `memory`: [[setup]] steps run one at a time",
     );
 }
+
+#[test]
+fn retry_when_oom_is_not_a_regex() {
+    let batch = |when: &str| {
+        parse_ok(&format!(
+            "[[batch]]\nname = \"a\"\ncommand = [\"true\"]\nretry = {{ attempts = 2, when = {when} }}\n"
+        ))
+        .batches[0]
+            .retry
+            .clone()
+    };
+    let r = batch(r#"["@oom"]"#);
+    assert!(r.oom);
+    assert!(r.when.is_empty(), "{:?}", r.when);
+    let r = batch(r#"["EOF", "@oom", "[@]oom"]"#);
+    assert!(r.oom);
+    assert_eq!(
+        r.when.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        ["EOF", "[@]oom"]
+    );
+    let r = batch(r#"["EOF"]"#);
+    assert!(!r.oom);
+    assert!(!batch("[]").oom);
+}

@@ -75,6 +75,9 @@ pub(super) fn patterns(
     .transpose()
 }
 
+/// The `retry.when` entry for a batch the OOM killer killed.
+pub const RETRY_WHEN_OOM: &str = "@oom";
+
 pub(super) fn retry(cx: &Source, raw: Spanned<RawRetry>) -> Result<RetryPolicy, ConfigError> {
     let raw = raw.into_inner();
     let attempts = match raw.attempts {
@@ -86,9 +89,21 @@ pub(super) fn retry(cx: &Source, raw: Spanned<RawRetry>) -> Result<RetryPolicy, 
             })?,
         None => RetryPolicy::default().attempts,
     };
+    // `"@oom"` is not a regex: it stands for "killed by the OOM killer".
+    // (To match the text `@oom` in the output, write `[@]oom`.)
+    let mut when = raw.when;
+    let mut oom = false;
+    if let Some(list) = &mut when {
+        list.retain(|s| {
+            let is_oom = s.get_ref() == RETRY_WHEN_OOM;
+            oom |= is_oom;
+            !is_oom
+        });
+    }
     Ok(RetryPolicy {
         attempts,
-        when: patterns(cx, raw.when)?.unwrap_or_default(),
+        when: patterns(cx, when)?.unwrap_or_default(),
+        oom,
         backoff: duration(cx, "backoff", raw.backoff.as_ref())?.unwrap_or(Duration::ZERO),
     })
 }

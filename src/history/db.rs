@@ -18,7 +18,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder};
 
 use super::location::Location;
-use super::model::{BatchRecord, RunRecord, duration_millis, unix_millis};
+use super::model::{BatchRecord, RunRecord, duration_millis, from_duration_millis, unix_millis};
 use super::results::Results;
 use crate::status::RunStatus;
 use crate::usage::Usage;
@@ -105,21 +105,23 @@ const INSERT_ATTEMPT: &str = "INSERT INTO attempts (batch_id, number, status, re
      VALUES ($1, $2, $3, $4, $5)";
 
 /// A batch's [`Usage`] as the columns of migrations/*/0004 hold it: NULL
-/// where unmeasured (and all NULL but `oom_kills` = 0 without a usage).
-struct UsageColumns {
-    peak_memory: Option<i64>,
-    cpu_ms: Option<i64>,
-    read_bytes: Option<i64>,
-    written_bytes: Option<i64>,
-    cpu_stall_ms: Option<i64>,
-    memory_stall_ms: Option<i64>,
-    io_stall_ms: Option<i64>,
-    oom_kills: i64,
-    partial: Option<i64>,
+/// where unmeasured; all NULL but `oom_kills` = 0 without a usage.
+/// `usage_partial` is written with every usage (0 or 1), so NULL there
+/// reads back as none recorded.
+pub(crate) struct UsageColumns {
+    pub peak_memory: Option<i64>,
+    pub cpu_ms: Option<i64>,
+    pub read_bytes: Option<i64>,
+    pub written_bytes: Option<i64>,
+    pub cpu_stall_ms: Option<i64>,
+    pub memory_stall_ms: Option<i64>,
+    pub io_stall_ms: Option<i64>,
+    pub oom_kills: i64,
+    pub partial: Option<i64>,
 }
 
 impl UsageColumns {
-    fn of(usage: Option<&Usage>) -> UsageColumns {
+    pub fn of(usage: Option<&Usage>) -> UsageColumns {
         let bytes = |b: Option<u64>| b.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
         let millis = |d: Option<Duration>| d.map(duration_millis);
         UsageColumns {
@@ -133,6 +135,23 @@ impl UsageColumns {
             oom_kills: usage.map_or(0, |u| i64::try_from(u.oom_kills).unwrap_or(i64::MAX)),
             partial: usage.map(|u| i64::from(u.partial)),
         }
+    }
+
+    /// The usage back; `None` when none was recorded.
+    pub fn usage(self) -> Option<Usage> {
+        let bytes = |v: Option<i64>| v.map(|v| u64::try_from(v).unwrap_or(0));
+        let millis = |v: Option<i64>| v.map(from_duration_millis);
+        Some(Usage {
+            partial: self.partial? != 0,
+            peak_memory: bytes(self.peak_memory),
+            cpu: millis(self.cpu_ms),
+            read_bytes: bytes(self.read_bytes),
+            written_bytes: bytes(self.written_bytes),
+            cpu_stall: millis(self.cpu_stall_ms),
+            memory_stall: millis(self.memory_stall_ms),
+            io_stall: millis(self.io_stall_ms),
+            oom_kills: u64::try_from(self.oom_kills).unwrap_or(0),
+        })
     }
 }
 
@@ -854,6 +873,24 @@ mod tests {
                 .collect(),
             usage: None,
         }
+    }
+
+    #[test]
+    fn usage_columns_round_trip() {
+        let u = Usage {
+            partial: true,
+            peak_memory: Some(u64::from(u32::MAX) + 1),
+            cpu: Some(Duration::from_millis(3400)),
+            memory_stall: Some(Duration::ZERO),
+            oom_kills: 2,
+            ..Usage::default()
+        };
+        assert_eq!(UsageColumns::of(Some(&u)).usage(), Some(u));
+        assert_eq!(
+            UsageColumns::of(Some(&Usage::default())).usage(),
+            Some(Usage::default())
+        );
+        assert_eq!(UsageColumns::of(None).usage(), None);
     }
 
     /// Names across chunks: all new, then known and new mixed in one

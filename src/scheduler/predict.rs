@@ -85,8 +85,9 @@ pub fn makespan(
 }
 
 /// The largest of: the longest unit; all units' threads × duration over the
-/// threads there are; the same per resource; the units sharing a lock key
-/// one after another.
+/// threads there are; the same per resource and for the memory budget
+/// (bytes × duration over the budget); the units sharing a lock key one
+/// after another.
 pub fn lower_bound(capacity: &Capacity, demands: &[Demand], durations: &[Duration]) -> Duration {
     let nanos = |d: &Duration| d.as_nanos();
     let mut bound = durations.iter().map(nanos).max().unwrap_or(0);
@@ -109,6 +110,14 @@ pub fn lower_bound(capacity: &Capacity, demands: &[Demand], durations: &[Duratio
             })
             .sum();
         bound = bound.max(spread(used, *units));
+    }
+    if let Some(budget) = capacity.memory.filter(|b| *b > 0) {
+        let used: u128 = demands
+            .iter()
+            .zip(durations)
+            .map(|(d, t)| u128::from(d.memory.min(budget)) * nanos(t))
+            .sum();
+        bound = bound.max(used / u128::from(budget));
     }
     let mut locks: HashMap<&str, u128> = HashMap::new();
     for (d, t) in demands.iter().zip(durations) {
@@ -175,7 +184,7 @@ mod tests {
         let vm = Demand {
             threads: 1,
             needs: vec![(0, 1)],
-            locks: Vec::new(),
+            ..Demand::default()
         };
         let c = cap(4, &[1]);
         assert_eq!(
@@ -186,8 +195,8 @@ mod tests {
         // A shared lock key: the same.
         let locked = Demand {
             threads: 1,
-            needs: Vec::new(),
             locks: vec!["image".into()],
+            ..Demand::default()
         };
         let c = cap(4, &[]);
         assert_eq!(
@@ -202,6 +211,39 @@ mod tests {
         assert_eq!(
             lower_bound(&c, &[locked.clone(), locked, one()], &d),
             Duration::from_secs(6)
+        );
+    }
+
+    #[test]
+    fn memory_serialises_and_bounds() {
+        // Budget 4G, each expects 3G: one at a time though 4 threads are free.
+        let g = 1u64 << 30;
+        let big = Demand {
+            threads: 1,
+            memory: 3 * g,
+            ..Demand::default()
+        };
+        let mut c = cap(4, &[]);
+        c.memory = Some(4 * g);
+        let d = s(&[2, 2, 2]);
+        assert_eq!(
+            makespan(&c, vec![big.clone(); 3], vec![0, 1, 2], &d),
+            Some(Duration::from_secs(6))
+        );
+        // 3 × 3G × 2s over 4G.
+        assert_eq!(
+            lower_bound(&c, &vec![big; 3], &d),
+            Duration::from_millis(4500)
+        );
+        // Over the budget: alone, never hung.
+        let huge = Demand {
+            threads: 1,
+            memory: 9 * g,
+            ..Demand::default()
+        };
+        assert_eq!(
+            makespan(&c, vec![one(), huge, one()], vec![0, 1, 2], &d),
+            Some(Duration::from_secs(6))
         );
     }
 
