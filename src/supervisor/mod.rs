@@ -754,3 +754,30 @@ fn leak_description(ending: &Ending, drain: Duration) -> Option<String> {
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::Usage;
+
+    #[test]
+    fn an_oom_kill_names_the_limit_and_the_peak() {
+        let u = Usage {
+            peak_memory: Some(4 << 30),
+            oom_kills: 1,
+            ..Usage::default()
+        };
+        assert_eq!(
+            oom_reason(&u, Some(4 << 30)),
+            "killed by the OOM killer at its 4G memory limit (peak 4.0G)"
+        );
+        let u = Usage {
+            oom_kills: 2,
+            ..Usage::default()
+        };
+        assert_eq!(
+            oom_reason(&u, None),
+            "killed by the OOM killer; 2 processes killed"
+        );
+    }
+}
