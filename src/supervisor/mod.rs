@@ -216,7 +216,7 @@ impl Supervisor {
             )
             .await;
         if let Ok(ending) = &mut result {
-            if let Some(dir) = containment.cgroup_path() {
+            if let Some(dir) = containment.cgroup_fd() {
                 ending.usage = Some(measure::from_cgroups(dir, &applied));
             }
             ending.memory_limit = applied.memory_limit;
@@ -463,10 +463,11 @@ fn program_exit(
 /// directory and its scratch directory (`WARDEN_SCRATCH`, set by the
 /// runner; on the scratch root's disk).
 fn io_dirs(batch: &PlannedBatch) -> Vec<std::path::PathBuf> {
+    if batch.config.limits.is_empty() {
+        return Vec::new();
+    }
     let mut dirs = vec![batch.cwd.clone()];
-    if !batch.config.limits.is_empty()
-        && let Some(scratch) = batch.config.env.get("WARDEN_SCRATCH")
-    {
+    if let Some(scratch) = batch.config.env.get("WARDEN_SCRATCH") {
         dirs.push(scratch.into());
     }
     dirs
