@@ -187,17 +187,30 @@ fn text_summary_lists_what_needs_a_look() {
         "{}",
         r.context
     );
-    let log = r.artifacts().join("logs/f.log");
-    assert_eq!(lines[3], format!("    log: {}", log.display()));
+    // What it used: without a cgroup, from rusage.
     assert!(
-        lines[4].starts_with("History: run ")
-            && lines[4].ends_with(" recorded in sqlite:.warden/history.db"),
+        lines[3].starts_with("    used: peak ") && lines[3].ends_with(" (partial: no cgroup)"),
+        "{}",
+        r.context
+    );
+    let log = r.artifacts().join("logs/f.log");
+    assert_eq!(lines[4], format!("    log: {}", log.display()));
+    // `ok` passed: not listed, only named as the slowest that passed.
+    assert_eq!(lines[5], "Slowest batches that passed:", "{}", r.context);
+    assert!(
+        lines[6].starts_with("  ok (") && lines[6].contains("): used: peak "),
+        "{}",
+        r.context
+    );
+    assert!(
+        lines[7].starts_with("History: run ")
+            && lines[7].ends_with(" recorded in sqlite:.warden/history.db"),
         "{}",
         r.context
     );
     let junit = r.artifacts().join("junit.xml");
-    assert_eq!(lines[5], format!("JUnit: {}", junit.display()));
-    assert!(!summary.contains(" ok "), "{}", r.context);
+    assert_eq!(lines[8], format!("JUnit: {}", junit.display()));
+    assert!(!summary.contains("passed ok"), "{}", r.context);
 }
 
 #[test]
@@ -252,10 +265,16 @@ fn github_step_summary_gets_markdown_appended() {
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| ---"))
         .collect();
-    // Header, f, leaky: `ok` passed cleanly and is not listed.
-    assert_eq!(rows.len(), 3, "{md}");
+    // Header, f, leaky: `ok` passed cleanly and is not listed, only named
+    // (a second table) as the slowest that passed.
+    assert_eq!(rows.len(), 5, "{md}");
+    assert_eq!(
+        rows[3], "| slowest batch that passed | duration | used |",
+        "{md}"
+    );
+    assert!(rows[4].starts_with("| ok | "), "{md}");
     assert!(rows[1].starts_with("| f | failed | "), "{md}");
-    assert!(rows[1].contains(" | exit code 3 | "), "{md}");
+    assert!(rows[1].contains(" | exit code 3<br>used: peak "), "{md}");
     assert!(rows[2].starts_with("| leaky | passed | "), "{md}");
     // A leaked command line with a pipe in it is escaped: still 5 cells.
     assert!(rows[2].contains("sleep 1000 \\| cat"), "{md}");

@@ -89,6 +89,7 @@ async fn seed_scale_history() {
                 log: None,
                 attempts: Vec::new(),
                 tests: Vec::with_capacity(TESTS / SUITES),
+                usage: None,
             })
             .collect();
         for t in 0..TESTS {

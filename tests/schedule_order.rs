@@ -46,6 +46,7 @@ fn seed(db: &Path, runs: &[(SystemTime, &[(&str, u64)])]) {
                     log: None,
                     attempts: Vec::new(),
                     tests: Vec::new(),
+                    usage: None,
                 };
                 store.record_batch(id, &b).await.expect("record_batch");
             }

@@ -1,8 +1,9 @@
 //! The runs page (latest first, with pass rates and their trend), one
-//! run's page (batches, failing tests, log excerpts), a batch's log, and
-//! the label values the filters offer.
+//! run's page (batches with what each used, failing tests, log excerpts),
+//! a batch's log, and the label values the filters offer.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
@@ -20,6 +21,7 @@ use super::svg;
 use crate::history::model::RunSource;
 use crate::history::query::{self, BatchSummary, FailingTest, MassFailure, RunSummary};
 use crate::status::Status;
+use crate::usage::Usage;
 
 /// Runs a page lists unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 50;
@@ -209,7 +211,10 @@ fn run_html(v: &RunView) -> Markup {
         table.batches {
             thead { tr {
                 th { "Batch" } th { "Phase" } th { "Status" } th { "Reason" }
-                th.num { "Duration" } th.num { "Attempts" } th { "Log" }
+                th.num { "Duration" } th.num { "Attempts" }
+                th.num { "Peak memory" } th.num { "CPU" } th.num { "Read" } th.num { "Written" }
+                th { "Stalled" }
+                th { "Log" }
             } }
             tbody {
                 @for b in &v.batches {
@@ -220,6 +225,7 @@ fn run_html(v: &RunView) -> Markup {
                         td { (b.batch.reason) }
                         td.num { (html::duration(Some(b.batch.duration))) }
                         td.num { (b.batch.attempts) }
+                        (usage_cells(b.batch.usage.as_ref()))
                         td {
                             @if let Some(url) = &b.log_url {
                                 a href=(url) { "log" }
@@ -267,6 +273,47 @@ fn run_html(v: &RunView) -> Markup {
         }
     };
     html::layout(&format!("Run {}", r.uuid), Nav::Runs, &p, body)
+}
+
+/// What a batch used, as the run page's cells: peak memory (marked
+/// `partial` when from `wait4`'s rusage, with its OOM kills), CPU, bytes
+/// read and written, and the time stalled on CPU, memory and I/O; a cell
+/// is empty where that was not measured (or nothing was recorded).
+fn usage_cells(u: Option<&Usage>) -> Markup {
+    let size = |b: Option<u64>| b.map(crate::size::human).unwrap_or_default();
+    let time = |d: Option<Duration>| d.map(crate::duration::rounded).unwrap_or_default();
+    let peak = u.and_then(|u| u.peak_memory);
+    let stalls: Vec<String> = u
+        .map(|u| {
+            [
+                ("cpu", u.cpu_stall),
+                ("memory", u.memory_stall),
+                ("io", u.io_stall),
+            ]
+            .into_iter()
+            .filter_map(|(what, d)| d.map(|d| format!("{what} {}", crate::duration::rounded(d))))
+            .collect()
+        })
+        .unwrap_or_default();
+    html! {
+        td.num {
+            (size(peak))
+            @if let Some(u) = u {
+                @if u.partial {
+                    " " span.partial title="from wait4's rusage, not the batch's cgroup: the largest process's peak; processes not waited for are missing" { "partial" }
+                }
+                @if u.oom_kills > 0 {
+                    " " span.status.oom title="processes of this batch the OOM killer killed" {
+                        (u.oom_kills) @if u.oom_kills == 1 { " OOM kill" } @else { " OOM kills" }
+                    }
+                }
+            }
+        }
+        td.num { (time(u.and_then(|u| u.cpu))) }
+        td.num { (size(u.and_then(|u| u.read_bytes))) }
+        td.num { (size(u.and_then(|u| u.written_bytes))) }
+        td { (stalls.join(", ")) }
+    }
 }
 
 /// A batch's log as plain text: its last [`logs::FILE_BYTES`], only for a

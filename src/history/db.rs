@@ -18,9 +18,10 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder};
 
 use super::location::Location;
-use super::model::{BatchRecord, RunRecord, duration_millis, unix_millis};
+use super::model::{BatchRecord, RunRecord, duration_millis, from_duration_millis, unix_millis};
 use super::results::Results;
 use crate::status::RunStatus;
+use crate::usage::Usage;
 
 /// How long a write waits for a store that is locked or a server that does
 /// not answer before it gives up (and the run goes on without it).
@@ -89,8 +90,11 @@ const INSERT_RUN: &str = "INSERT INTO runs (uuid, started_at, commit_sha, branch
 const INSERT_RUN_LABEL: &str = "INSERT INTO run_labels (run_id, key, value) VALUES ($1, $2, $3)";
 const FINISH_RUN: &str = "UPDATE runs SET ended_at = $1, status = $2 WHERE id = $3";
 const INSERT_BATCH: &str = "INSERT INTO batches \
-     (run_id, name, phase, status, reason, started_at, duration_ms, attempts, log) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+     (run_id, name, phase, status, reason, started_at, duration_ms, attempts, log, \
+     peak_memory, cpu_ms, read_bytes, written_bytes, \
+     cpu_stall_ms, memory_stall_ms, io_stall_ms, oom_kills, usage_partial) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+     $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id";
 /// A run's counts grow with each write of its batches (migrations/*/0003):
 /// a run whose warden was killed keeps the counts of what was recorded.
 const COUNT_RESULTS: &str = "UPDATE runs SET tests_run = tests_run + $1, \
@@ -99,6 +103,57 @@ const COUNT_RESULTS: &str = "UPDATE runs SET tests_run = tests_run + $1, \
      WHERE id = $4";
 const INSERT_ATTEMPT: &str = "INSERT INTO attempts (batch_id, number, status, reason, duration_ms) \
      VALUES ($1, $2, $3, $4, $5)";
+
+/// A batch's [`Usage`] as the columns of migrations/*/0004 hold it: NULL
+/// where unmeasured; all NULL but `oom_kills` = 0 without a usage.
+/// `usage_partial` is written with every usage (0 or 1), so NULL there
+/// reads back as none recorded.
+pub(crate) struct UsageColumns {
+    pub peak_memory: Option<i64>,
+    pub cpu_ms: Option<i64>,
+    pub read_bytes: Option<i64>,
+    pub written_bytes: Option<i64>,
+    pub cpu_stall_ms: Option<i64>,
+    pub memory_stall_ms: Option<i64>,
+    pub io_stall_ms: Option<i64>,
+    pub oom_kills: i64,
+    pub partial: Option<i64>,
+}
+
+impl UsageColumns {
+    pub fn of(usage: Option<&Usage>) -> UsageColumns {
+        let bytes = |b: Option<u64>| b.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
+        let millis = |d: Option<Duration>| d.map(duration_millis);
+        UsageColumns {
+            peak_memory: bytes(usage.and_then(|u| u.peak_memory)),
+            cpu_ms: millis(usage.and_then(|u| u.cpu)),
+            read_bytes: bytes(usage.and_then(|u| u.read_bytes)),
+            written_bytes: bytes(usage.and_then(|u| u.written_bytes)),
+            cpu_stall_ms: millis(usage.and_then(|u| u.cpu_stall)),
+            memory_stall_ms: millis(usage.and_then(|u| u.memory_stall)),
+            io_stall_ms: millis(usage.and_then(|u| u.io_stall)),
+            oom_kills: usage.map_or(0, |u| i64::try_from(u.oom_kills).unwrap_or(i64::MAX)),
+            partial: usage.map(|u| i64::from(u.partial)),
+        }
+    }
+
+    /// The usage back; `None` when none was recorded.
+    pub fn usage(self) -> Option<Usage> {
+        let bytes = |v: Option<i64>| v.map(|v| u64::try_from(v).unwrap_or(0));
+        let millis = |v: Option<i64>| v.map(from_duration_millis);
+        Some(Usage {
+            partial: self.partial? != 0,
+            peak_memory: bytes(self.peak_memory),
+            cpu: millis(self.cpu_ms),
+            read_bytes: bytes(self.read_bytes),
+            written_bytes: bytes(self.written_bytes),
+            cpu_stall: millis(self.cpu_stall_ms),
+            memory_stall: millis(self.memory_stall_ms),
+            io_stall: millis(self.io_stall_ms),
+            oom_kills: u64::try_from(self.oom_kills).unwrap_or(0),
+        })
+    }
+}
 
 /// A batch to write: its record (whose own `tests` are not read) and its results.
 #[derive(Clone, Copy)]
@@ -196,6 +251,7 @@ macro_rules! insert_batches {
             if batch.is_failed_setup() {
                 setup_failed = 1;
             }
+            let usage = UsageColumns::of(batch.usage.as_ref());
             let batch_id: i64 = sqlx::query_scalar(INSERT_BATCH)
                 .bind(run)
                 .bind(&batch.name)
@@ -206,6 +262,15 @@ macro_rules! insert_batches {
                 .bind(duration_millis(batch.duration))
                 .bind(batch.attempts.len() as i64 + 1)
                 .bind(batch.log.as_deref())
+                .bind(usage.peak_memory)
+                .bind(usage.cpu_ms)
+                .bind(usage.read_bytes)
+                .bind(usage.written_bytes)
+                .bind(usage.cpu_stall_ms)
+                .bind(usage.memory_stall_ms)
+                .bind(usage.io_stall_ms)
+                .bind(usage.oom_kills)
+                .bind(usage.partial)
                 .fetch_one(&mut *$tx)
                 .await?;
             for (n, a) in batch.attempts.iter().enumerate() {
@@ -806,7 +871,26 @@ mod tests {
                     message: (*s == TestStatus::Failed).then(|| "boom".into()),
                 })
                 .collect(),
+            usage: None,
         }
+    }
+
+    #[test]
+    fn usage_columns_round_trip() {
+        let u = Usage {
+            partial: true,
+            peak_memory: Some(u64::from(u32::MAX) + 1),
+            cpu: Some(Duration::from_millis(3400)),
+            memory_stall: Some(Duration::ZERO),
+            oom_kills: 2,
+            ..Usage::default()
+        };
+        assert_eq!(UsageColumns::of(Some(&u)).usage(), Some(u));
+        assert_eq!(
+            UsageColumns::of(Some(&Usage::default())).usage(),
+            Some(Usage::default())
+        );
+        assert_eq!(UsageColumns::of(None).usage(), None);
     }
 
     /// Names across chunks: all new, then known and new mixed in one

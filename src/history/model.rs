@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use crate::phase::Phase;
 use crate::status::{Status, TestStatus, Unknown};
 use crate::text::{MAX_MESSAGE, head};
+use crate::usage::Usage;
 
 /// Labels of a run (`arch=x86_64 compiler=gcc`), from `--label k=v` and `[run] labels`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -173,6 +174,9 @@ pub struct BatchRecord {
     /// Earlier attempts that failed and were retried, oldest first.
     pub attempts: Vec<AttemptRecord>,
     pub tests: Vec<TestRecord>,
+    /// What it used (its last attempt), when measured: stored in the
+    /// columns of migrations/*/0004; `None` for imported suites.
+    pub usage: Option<Usage>,
 }
 
 impl BatchRecord {

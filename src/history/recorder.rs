@@ -329,6 +329,7 @@ impl Batch {
                 })
                 .collect(),
             tests: Vec::new(),
+            usage: o.usage.clone(),
         };
         Some(Batch { record, results })
     }
@@ -486,5 +487,17 @@ mod tests {
         assert_eq!(b.tests[0].status, TestStatus::Failed);
         assert_eq!(b.tests[0].message.as_deref(), Some("timed out after 5m"));
         assert!(batch_record(&outcome("x", Status::NotRun, "no")).is_none());
+    }
+
+    #[test]
+    fn what_the_batch_used_goes_with_it() {
+        let mut o = outcome("vm", Status::Passed, "exit code 0");
+        assert_eq!(batch_record(&o).unwrap().usage, None);
+        o.usage = Some(crate::usage::Usage {
+            peak_memory: Some(4 << 30),
+            oom_kills: 1,
+            ..Default::default()
+        });
+        assert_eq!(batch_record(&o).unwrap().usage, o.usage);
     }
 }

@@ -19,6 +19,12 @@
 //! every rewrite writes the small suites (a few fields kept per batch) and
 //! then copies the spool (in the kernel where it can: `copy_file_range`).
 //! The totals of `<testsuites>` come from counts kept per spooled suite.
+//!
+//! What a batch used ([`Usage`]) goes in `<properties>`, one `<property>`
+//! per figure measured ([`usage_properties`]: `warden.peak-memory`,
+//! `warden.cpu-ms`, …): on the batch's own `<testsuite>` when it was read
+//! into tests, else on its `<testcase>` in the `warden` suite. A batch
+//! whose usage was not measured has no `<properties>`.
 //! Memory is a few fields per batch, whatever the number of tests; no model
 //! of a test outlives its own rendering. The spool is an unlinked file next
 //! to the report: nothing is left behind, even by a killed warden.
@@ -45,6 +51,7 @@ use crate::outcome::Outcome;
 use crate::parsers::TestResult;
 use crate::phase::Phase;
 use crate::status::{Status, TestStatus};
+use crate::usage::Usage;
 
 /// The name of the report, of the batches' test suite, and the default classname.
 const NAME: &str = "warden";
@@ -83,6 +90,8 @@ struct Case {
     out: Option<String>,
     /// Warnings and leaked processes, one per line; `None` when there are none.
     err: Option<String>,
+    /// What it used, as `<property>` name and value; empty when unmeasured.
+    properties: Vec<(&'static str, String)>,
 }
 
 impl JunitWriter {
@@ -271,6 +280,56 @@ struct XmlCase<'a> {
     reruns: Vec<Rerun<'a>>,
     out: Option<&'a str>,
     err: Option<&'a str>,
+    properties: &'a [(&'static str, String)],
+}
+
+/// What a batch used as JUnit properties, only the figures measured:
+/// bytes, whole milliseconds and counts, so tools can sum and compare them.
+/// `warden.oom-kills` when the OOM killer's count was read (a cgroup's, so
+/// not for a partial usage unless it is not zero); `warden.usage-partial`
+/// (`true`) when the figures come from `wait4`'s rusage, not a cgroup.
+pub fn usage_properties(u: &Usage) -> Vec<(&'static str, String)> {
+    let ms = |d: Duration| d.as_millis().to_string();
+    let mut p: Vec<(&'static str, String)> = [
+        ("warden.peak-memory", u.peak_memory.map(|b| b.to_string())),
+        ("warden.cpu-ms", u.cpu.map(ms)),
+        ("warden.read-bytes", u.read_bytes.map(|b| b.to_string())),
+        (
+            "warden.written-bytes",
+            u.written_bytes.map(|b| b.to_string()),
+        ),
+        ("warden.cpu-stall-ms", u.cpu_stall.map(ms)),
+        ("warden.memory-stall-ms", u.memory_stall.map(ms)),
+        ("warden.io-stall-ms", u.io_stall.map(ms)),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value?)))
+    .collect();
+    if !u.partial || u.oom_kills > 0 {
+        p.push(("warden.oom-kills", u.oom_kills.to_string()));
+    }
+    if u.partial {
+        p.push(("warden.usage-partial", "true".to_owned()));
+    }
+    p
+}
+
+/// `<properties>` with one `<property>` each; nothing when there are none.
+fn write_properties<W: Write>(
+    w: &mut Writer<W>,
+    properties: &[(&'static str, String)],
+) -> io::Result<()> {
+    if properties.is_empty() {
+        return Ok(());
+    }
+    w.write_event(Event::Start(BytesStart::new("properties")))?;
+    for (name, value) in properties {
+        let mut tag = BytesStart::new("property");
+        tag.push_attribute(("name", *name));
+        tag.push_attribute(("value", value.as_str()));
+        w.write_event(Event::Empty(tag))?;
+    }
+    w.write_event(Event::End(BytesEnd::new("properties")))
 }
 
 /// A `<testsuite>` of testcases kept as [`Case`]s: `setup`, `warden`, `post`.
@@ -325,7 +384,11 @@ fn write_tests_suite<W: Write>(w: &mut Writer<W>, o: &Outcome, case: &Case) -> i
         counts = counts + Counts::of(&test_verdict(&t.status, q, None, None, None));
     }
     let batch_case = !failed_test && !matches!(o.status, Status::Passed | Status::Flaky);
-    let batch = batch_case.then(|| case.to_xml());
+    // What it used is the suite's: not again on the batch's own testcase.
+    let batch = batch_case.then(|| XmlCase {
+        properties: &[],
+        ..case.to_xml()
+    });
     if let Some(b) = &batch {
         counts = counts + Counts::of(&b.verdict);
     }
@@ -335,6 +398,7 @@ fn write_tests_suite<W: Write>(w: &mut Writer<W>, o: &Outcome, case: &Case) -> i
         counts,
         Some((case.started, case.duration)),
     )))?;
+    write_properties(w, &case.properties)?;
     for t in &o.tests {
         write_test(w, t, &case.name, &quarantined, &earlier)?;
     }
@@ -436,6 +500,7 @@ fn write_test<W: Write>(
             reruns,
             out,
             err: None,
+            properties: &[],
         },
     )
 }
@@ -471,6 +536,7 @@ impl Case {
             duration: o.duration,
             out: Some(tail_text(&o.log)).filter(|t| !t.is_empty()),
             err: system_err(o).map(|s| xml(&s)),
+            properties: o.usage.as_ref().map(usage_properties).unwrap_or_default(),
         }
     }
 
@@ -484,6 +550,7 @@ impl Case {
             reruns: self.reruns(),
             out: self.out.as_deref(),
             err: self.err.as_deref(),
+            properties: &self.properties,
         }
     }
 
@@ -593,10 +660,12 @@ fn write_case<W: Write>(w: &mut Writer<W>, c: &XmlCase<'_>) -> io::Result<()> {
         && rerun_tag.is_none()
         && c.out.is_none()
         && c.err.is_none()
+        && c.properties.is_empty()
     {
         return w.write_event(Event::Empty(tag));
     }
     w.write_event(Event::Start(tag))?;
+    write_properties(w, c.properties)?;
     match c.verdict {
         Verdict::Success => {}
         Verdict::NonSuccess {
@@ -890,6 +959,70 @@ mod tests {
             ),
             s => panic!("unexpected {s:?}"),
         }
+    }
+
+    /// What a batch used: properties on its testcase (not read into
+    /// tests) or on its own suite (read into tests), only those measured;
+    /// read back as a JUnit reader sees them.
+    #[test]
+    fn usage_as_properties() {
+        use crate::usage::Usage;
+        let props = |p: &[quick_junit::Property]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|p| (p.name.to_string(), p.value.to_string()))
+                .collect()
+        };
+        let pairs = |want: &[(&str, &str)]| -> Vec<(String, String)> {
+            want.iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junit.xml");
+        let mut w = JunitWriter::new(path.clone());
+        let mut vm = outcome("vm", Status::Crashed, "killed by the OOM killer");
+        vm.usage = Some(Usage {
+            peak_memory: Some(4 << 30),
+            cpu: Some(Duration::from_micros(3_400_900)),
+            memory_stall: Some(Duration::from_millis(250)),
+            oom_kills: 1,
+            ..Usage::default()
+        });
+        let mut net = outcome("net", Status::Passed, "ok");
+        net.tests = vec![test(&["t"], TestStatus::Passed, None, "")];
+        net.usage = Some(Usage {
+            partial: true,
+            peak_memory: Some(1000),
+            read_bytes: Some(0),
+            ..Usage::default()
+        });
+        let plain = outcome("plain", Status::Passed, "ok");
+        w.record_many([&vm, &net, &plain]).unwrap();
+        let (xml, report) = read_report(&path);
+        let batches = &report.test_suites[0];
+        assert!(batches.properties.is_empty());
+        assert_eq!(
+            props(&batches.test_cases[0].properties),
+            pairs(&[
+                ("warden.peak-memory", "4294967296"),
+                ("warden.cpu-ms", "3400"),
+                ("warden.memory-stall-ms", "250"),
+                ("warden.oom-kills", "1"),
+            ])
+        );
+        assert!(batches.test_cases[1].properties.is_empty());
+        assert!(xml.contains("<testcase name=\"plain\" classname=\"warden\" timestamp=\"2023-11-14T22:13:20.000+00:00\" time=\"1.234\"/>"), "{xml}");
+        let suite = &report.test_suites[1];
+        assert_eq!(suite.name.as_str(), "net");
+        assert_eq!(
+            props(&suite.properties),
+            pairs(&[
+                ("warden.peak-memory", "1000"),
+                ("warden.read-bytes", "0"),
+                ("warden.usage-partial", "true"),
+            ])
+        );
+        assert!(suite.test_cases[0].properties.is_empty());
     }
 
     #[test]

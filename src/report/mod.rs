@@ -129,6 +129,18 @@ pub(crate) mod test_support {
             test(&["then-ok"], TestStatus::Passed, None, ""),
         ];
         net.quarantined_tests = vec![("q".into(), "issue #4".into())];
+        // Every figure measured, from its cgroup.
+        net.usage = Some(crate::usage::Usage {
+            partial: false,
+            peak_memory: Some(1536 << 20),
+            cpu: Some(Duration::from_millis(3400)),
+            read_bytes: Some(10 << 20),
+            written_bytes: Some(2 << 20),
+            cpu_stall: Some(Duration::from_millis(100)),
+            memory_stall: Some(Duration::ZERO),
+            io_stall: Some(Duration::from_millis(2300)),
+            oom_kills: 0,
+        });
         net.retried = vec![crate::outcome::Attempt {
             status: Status::Failed,
             reason: "exit code 1".into(),
@@ -142,6 +154,14 @@ pub(crate) mod test_support {
         // Every test passed, yet the batch crashed: a testcase for the batch.
         let mut kernel = outcome("kernel", Status::Crashed, "killed by SIGSEGV");
         kernel.tests = vec![test(&["boot"], TestStatus::Passed, None, "")];
+        // One of its processes killed by the OOM killer (the main one then
+        // crashed); this host measured no I/O or pressure.
+        kernel.usage = Some(crate::usage::Usage {
+            peak_memory: Some(4 << 30),
+            cpu: Some(Duration::from_millis(61_250)),
+            oom_kills: 1,
+            ..Default::default()
+        });
         let mut flaky = outcome("retried", Status::Flaky, "passed on attempt 2");
         flaky.retried = net.retried.clone();
         let mut quarantined = outcome("known", Status::Failed, "exit code 1");
@@ -170,6 +190,13 @@ pub(crate) mod test_support {
         use crate::outcome::ProcessInfo;
         let mut unit = outcome("unit", Status::Passed, "exit code 0");
         unit.duration = Duration::from_millis(12);
+        // Without a cgroup: `wait4`'s rusage.
+        unit.usage = Some(crate::usage::Usage {
+            partial: true,
+            peak_memory: Some(24 << 20),
+            cpu: Some(Duration::from_millis(9)),
+            ..Default::default()
+        });
         let mut lint = outcome("lint", Status::Passed, "exit code 0");
         lint.warnings = vec!["said \u{1b}]0;title\u{7} and \u{202e}exe.txt".into()];
         let mut daemon = outcome("daemon", Status::Leaked, "left 2 processes behind");
@@ -196,6 +223,14 @@ pub(crate) mod test_support {
         ];
         cargo.test_problems = vec!["the summary counts 3 tests; 2 were seen".into()];
         let mut vm = outcome("vm", Status::Aborted, "fatal pattern matched: Kernel panic");
+        vm.usage = Some(crate::usage::Usage {
+            peak_memory: Some(3 << 30),
+            cpu: Some(Duration::from_millis(4500)),
+            read_bytes: Some(0),
+            written_bytes: Some(123_456),
+            io_stall: Some(Duration::from_millis(800)),
+            ..Default::default()
+        });
         vm.excerpt = Some(
             "[    1.0] booting\n[    2.5] Kernel panic - not syncing: \u{1b}[1mVFS\u{1b}[0m\n"
                 .into(),

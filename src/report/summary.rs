@@ -1,5 +1,8 @@
 //! The end-of-run summary: counts, then the batches that need a look (those
-//! that did not pass, and passing ones with warnings), as text or Markdown.
+//! that did not pass, and passing ones with warnings), then the slowest of
+//! the others, as text or Markdown. Each batch listed says what it used
+//! ([`Usage::describe`]) when that was measured: where the time or the
+//! failure may have gone (a memory peak, I/O stalls).
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -15,6 +18,7 @@ use crate::scheduler::predict::Prediction;
 use crate::status::Status;
 use crate::status::TestStatus;
 use crate::text::{inert, inert_lines, needs_escape};
+use crate::usage::Usage;
 
 /// At most this many leaked processes are listed per batch; the rest are counted.
 const MAX_LEAKED_LISTED: usize = 10;
@@ -86,6 +90,12 @@ const TEST_OUTPUT_LINES: usize = 5;
 /// How many lines of an excerpt the summary shows.
 const EXCERPT_LINES: usize = 5;
 
+/// How many of the batches that passed are listed as the slowest (longest
+/// first), with what they used: "slow" is relative to the run, the one
+/// yardstick every run has. Only batches whose usage was measured are
+/// listed (the point is what they used; their durations are in JUnit).
+const SLOWEST: usize = 3;
+
 /// One batch worth listing.
 #[derive(Debug, Clone)]
 struct Row {
@@ -98,11 +108,21 @@ struct Row {
     notes: Vec<String>,
 }
 
+/// One of the slowest batches that passed: name, duration, what it used.
+#[derive(Debug, Clone)]
+struct Slow {
+    name: String,
+    duration: Duration,
+    used: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Summary {
     counts: Counts,
     tests: TestCounts,
     rows: Vec<Row>,
+    /// The slowest passing batches not in `rows`, longest first.
+    slowest: Vec<Slow>,
     /// Lines about the run itself, after the batches (where it was recorded).
     notes: Vec<String>,
     makespan: Option<Makespan>,
@@ -172,6 +192,7 @@ impl Summary {
         let mut counts = Counts::default();
         let mut tests = TestCounts::default();
         let mut rows = Vec::new();
+        let mut slowest = Vec::new();
         for o in outcomes {
             if o.phase == Phase::Batch {
                 counts.add(o.status);
@@ -195,12 +216,25 @@ impl Summary {
                 || !o.leaked.is_empty()
             {
                 rows.push(Row::new(o));
+            } else if o.phase == Phase::Batch
+                && let Some(used) = o.usage.as_ref().map(Usage::describe)
+                && !used.is_empty()
+            {
+                slowest.push(Slow {
+                    name: o.name.to_string(),
+                    duration: o.duration,
+                    used,
+                });
             }
         }
+        // Longest first; the plan's order among equals (a stable sort).
+        slowest.sort_by_key(|s| std::cmp::Reverse(s.duration));
+        slowest.truncate(SLOWEST);
         Summary {
             counts,
             tests,
             rows,
+            slowest,
             notes: Vec::new(),
             makespan: None,
         }
@@ -259,6 +293,18 @@ impl Summary {
             }
             let _ = writeln!(out, "    log: {}", inert(&r.log.display().to_string()));
         }
+        if !self.slowest.is_empty() {
+            out.push_str("Slowest batches that passed:\n");
+            for s in &self.slowest {
+                let _ = writeln!(
+                    out,
+                    "  {} ({}): used: {}",
+                    inert(&s.name),
+                    duration::rounded(s.duration),
+                    s.used
+                );
+            }
+        }
         for note in &self.notes {
             let _ = writeln!(out, "{}", inert_lines(note));
         }
@@ -268,10 +314,28 @@ impl Summary {
     /// GitHub-flavoured Markdown; every cell is escaped (test output is untrusted).
     pub fn render_markdown(&self) -> String {
         let mut out = format!("### warden\n\n{}\n", self.head().replace('\n', "<br>\n"));
-        if self.rows.is_empty() {
-            self.markdown_notes(&mut out);
-            return out;
+        if !self.rows.is_empty() {
+            self.markdown_rows(&mut out);
         }
+        if !self.slowest.is_empty() {
+            out.push_str("\n| slowest batch that passed | duration | used |\n");
+            out.push_str("| --- | --- | --- |\n");
+            for s in &self.slowest {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    md_cell(&s.name),
+                    duration::rounded(s.duration),
+                    md_cell(&s.used)
+                );
+            }
+        }
+        self.markdown_notes(&mut out);
+        out
+    }
+
+    /// The table of the batches that need a look.
+    fn markdown_rows(&self, out: &mut String) {
         out.push_str("\n| batch | status | duration | reason | log |\n");
         out.push_str("| --- | --- | --- | --- | --- |\n");
         for r in &self.rows {
@@ -296,8 +360,6 @@ impl Summary {
                 md_cell(&log),
             );
         }
-        self.markdown_notes(&mut out);
-        out
     }
 
     fn markdown_notes(&self, out: &mut String) {
@@ -428,6 +490,11 @@ impl Row {
             let lines: Vec<&str> = excerpt.lines().collect();
             let from = lines.len().saturating_sub(EXCERPT_LINES);
             notes.extend(lines[from..].iter().map(|l| format!("| {l}")));
+        }
+        if let Some(used) = o.usage.as_ref().map(Usage::describe)
+            && !used.is_empty()
+        {
+            notes.push(format!("used: {used}"));
         }
         Row {
             name: match o.phase {
@@ -746,6 +813,72 @@ Success: 3/5, Failed: 1, Timed out: 1, Leaked: 0
             s.render_markdown()
                 .contains("Leaked: 0<br>\nMakespan: 4m 10s (predicted")
         );
+    }
+
+    /// Listed batches say what they used; of the others, the three
+    /// longest with a measured usage are listed as the slowest, longest
+    /// first (a setup step, an unmeasured batch, a listed one: not).
+    #[test]
+    fn what_batches_used_and_the_slowest() {
+        use crate::usage::Usage;
+        let used = |mib: u64| {
+            Some(Usage {
+                peak_memory: Some(mib << 20),
+                ..Usage::default()
+            })
+        };
+        let batch = |name: &str, status, secs: u64, usage: Option<Usage>| {
+            let mut o = outcome(name, status, "exit code 0");
+            o.duration = Duration::from_secs(secs);
+            o.usage = usage;
+            o
+        };
+        let mut setup = batch("build", Status::Passed, 900, used(1));
+        setup.phase = Phase::Setup;
+        let mut failed = batch("oom", Status::Crashed, 500, used(4096));
+        failed.usage.as_mut().unwrap().oom_kills = 1;
+        failed.reason = "killed by the OOM killer".into();
+        let outcomes = [
+            setup,
+            batch("a", Status::Passed, 10, used(10)),
+            batch("b", Status::Passed, 40, used(40)),
+            failed,
+            batch("unmeasured", Status::Passed, 800, None),
+            batch("empty", Status::Passed, 700, Some(Usage::default())),
+            batch("c", Status::Passed, 30, used(30)),
+            batch("d", Status::Passed, 40, used(41)),
+        ];
+        let s = Summary::new(&outcomes);
+        let text = s.render_text();
+        assert_eq!(
+            text.lines().skip(1).collect::<Vec<_>>(),
+            [
+                "  crashed oom (8m 20s): killed by the OOM killer",
+                "    used: peak 4.0G, 1 OOM kill(s)",
+                "    log: /nonexistent/warden-test/oom.log",
+                "Slowest batches that passed:",
+                "  b (40.00s): used: peak 40.0M",
+                "  d (40.00s): used: peak 41.0M",
+                "  c (30.00s): used: peak 30.0M",
+            ],
+            "{text}"
+        );
+        let md = s.render_markdown();
+        assert!(
+            md.contains("| oom | crashed | 8m 20s | killed by the OOM killer<br>used: peak 4.0G, 1 OOM kill(s) |"),
+            "{md}"
+        );
+        assert!(
+            md.ends_with(
+                "\n| slowest batch that passed | duration | used |\n| --- | --- | --- |\n\
+                 | b | 40.00s | peak 40.0M |\n| d | 40.00s | peak 41.0M |\n| c | 30.00s | peak 30.0M |\n"
+            ),
+            "{md}"
+        );
+        // Nothing measured: the summary is as before.
+        let plain = Summary::new(&sample());
+        assert!(!plain.render_text().contains("used:"));
+        assert!(!plain.render_markdown().contains("slowest"));
     }
 
     #[test]

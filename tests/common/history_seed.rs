@@ -134,6 +134,7 @@ fn batch(name: &str, phase: Phase, started: SystemTime, secs: u64) -> BatchRecor
         log: None,
         attempts: Vec::new(),
         tests: Vec::new(),
+        usage: None,
     }
 }
 

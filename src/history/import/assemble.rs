@@ -187,6 +187,7 @@ impl ImportedRun {
                     log: None,
                     attempts: Vec::new(),
                     tests,
+                    usage: None,
                 }
             })
             .collect();

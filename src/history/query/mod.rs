@@ -1,8 +1,9 @@
 //! The questions asked of the history: which tests flake ([`flaky`]), which
 //! broke and stay broken ([`regressed`]), what one test did lately
 //! ([`history`]), how long things take ([`durations`]), what the failures
-//! have in common ([`failures`]), and the runs themselves ([`runs`],
-//! [`run`]).
+//! have in common ([`failures`]), the runs themselves ([`runs`],
+//! [`run`]), and what batches used ([`usage`]: the p90 peak memory the
+//! scheduler's admission expects).
 //!
 //! Each query is an async function over an open [`Db`], so the same code
 //! (and the same tests) run on SQLite and PostgreSQL. The SQL is kept
@@ -21,6 +22,7 @@ pub mod mass;
 pub mod regressed;
 pub mod runs;
 mod sequences;
+pub mod usage;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -40,6 +42,7 @@ pub use history::{ChangeAt, HistoryEntry, LabelVerdict, TestHistory, history};
 pub use mass::MassFailure;
 pub use regressed::{Regression, RunRef, regressed};
 pub use runs::{BatchSummary, FailingTest, RunDetail, RunSummary, label_values, run, runs};
+pub use usage::peak_memory_p90;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {

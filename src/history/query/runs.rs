@@ -14,10 +14,12 @@ use super::{
     serialize_time, status, test_names, time, word,
 };
 use crate::history::Db;
+use crate::history::db::UsageColumns;
 use crate::history::model::RunSource;
 use crate::history::model::from_duration_millis;
 use crate::phase::Phase;
 use crate::status::{RunStatus, Status, TestStatus};
+use crate::usage::Usage;
 
 /// One run with how its tests ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,6 +72,42 @@ pub struct BatchSummary {
     pub attempts: u64,
     /// Where its log was written, on the machine that ran it.
     pub log: Option<String>,
+    /// What it used; `None` when not recorded (imported, or recorded by a
+    /// warden before migration 0004).
+    #[serde(serialize_with = "serialize_usage")]
+    pub usage: Option<Usage>,
+}
+
+/// [`Usage`] in JSON: bytes, milliseconds and counts, `null` where
+/// unmeasured; the batch's `usage` is `null` when none was recorded.
+#[derive(Serialize)]
+struct UsageJson {
+    peak_memory: Option<u64>,
+    cpu_ms: Option<u64>,
+    read_bytes: Option<u64>,
+    written_bytes: Option<u64>,
+    cpu_stall_ms: Option<u64>,
+    memory_stall_ms: Option<u64>,
+    io_stall_ms: Option<u64>,
+    oom_kills: u64,
+    partial: bool,
+}
+
+fn serialize_usage<S: Serializer>(u: &Option<Usage>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    let ms = |d: Option<Duration>| d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    u.as_ref()
+        .map(|u| UsageJson {
+            peak_memory: u.peak_memory,
+            cpu_ms: ms(u.cpu),
+            read_bytes: u.read_bytes,
+            written_bytes: u.written_bytes,
+            cpu_stall_ms: ms(u.cpu_stall),
+            memory_stall_ms: ms(u.memory_stall),
+            io_stall_ms: ms(u.io_stall),
+            oom_kills: u.oom_kills,
+            partial: u.partial,
+        })
+        .serialize(s)
 }
 
 /// A failed or flaky result of a run.
@@ -176,7 +214,9 @@ pub async fn run(db: &Db, uuid: &str) -> Result<Option<RunDetail>> {
     let mut sql = Sql::default();
     let text = format!(
         "SELECT b.id, b.name, b.phase, b.status, b.reason, b.started_at, b.duration_ms, \
-         b.attempts, b.log FROM batches b WHERE b.run_id = {}",
+         b.attempts, b.log, b.peak_memory, b.cpu_ms, b.read_bytes, b.written_bytes, \
+         b.cpu_stall_ms, b.memory_stall_ms, b.io_stall_ms, b.oom_kills, b.usage_partial \
+         FROM batches b WHERE b.run_id = {}",
         sql.int(id)
     );
     let mut batches: Vec<BatchSummary> = Vec::new();
@@ -194,6 +234,18 @@ pub async fn run(db: &Db, uuid: &str) -> Result<Option<RunDetail>> {
             duration: from_duration_millis(duration),
             attempts: u64::try_from(attempts).unwrap_or(0),
             log: row.try_get(8)?,
+            usage: UsageColumns {
+                peak_memory: row.try_get(9)?,
+                cpu_ms: row.try_get(10)?,
+                read_bytes: row.try_get(11)?,
+                written_bytes: row.try_get(12)?,
+                cpu_stall_ms: row.try_get(13)?,
+                memory_stall_ms: row.try_get(14)?,
+                io_stall_ms: row.try_get(15)?,
+                oom_kills: row.try_get(16)?,
+                partial: row.try_get(17)?,
+            }
+            .usage(),
         });
     });
     batches.sort_by_key(|b| (b.started, b.id));
