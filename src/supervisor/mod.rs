@@ -40,6 +40,10 @@ use terminate::{Terminated, terminate};
 
 use crate::watchdog::{self, Stop, StopCause};
 
+/// A batch that ran shorter than this without limits has its pressure
+/// files left unread (see `start_and_watch`).
+const PRESSURE_MIN_RUN: Duration = Duration::from_millis(100);
+
 /// What ended the wait on a running batch.
 enum Watched {
     Exited(Option<Exit>),
@@ -195,7 +199,7 @@ impl Supervisor {
             cgroup: containment.cgroup_path(),
             io_dirs: io_dirs(batch),
         };
-        let applied = match self.limits.apply(&request) {
+        let mut applied = match self.limits.apply(&request) {
             Ok(applied) => applied,
             Err(why) => {
                 containment.remove();
@@ -216,6 +220,10 @@ impl Supervisor {
             )
             .await;
         if let Ok(ending) = &mut result {
+            // A batch this short stalled for less than that: its pressure
+            // files (each instantiated by the kernel on first open, ~8 µs
+            // of this thread apiece) are not worth reading.
+            applied.pressure &= !cfg.limits.is_empty() || t0.elapsed() >= PRESSURE_MIN_RUN;
             if let Some(dir) = containment.cgroup_fd() {
                 ending.usage = Some(measure::from_cgroups(dir, &applied));
             }
