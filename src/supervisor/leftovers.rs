@@ -244,7 +244,7 @@ pub fn find() -> Leftovers {
     }
     // v1 groups: dead by the same rule, and their own lock free (a live
     // warden holds it for the run's life).
-    for (dir, id) in limits::leftover::run_groups() {
+    for (dir, id) in limits::v1_run_groups() {
         if !judge.alive(&id)
             && let Some(lock) = try_lock(&dir)
         {
@@ -290,7 +290,7 @@ pub fn reap(found: &Leftovers) -> Vec<String> {
         }
     }
     for dir in &found.v1_groups {
-        if let Err(e) = limits::leftover::kill_and_remove(dir) {
+        if let Err(e) = limits::remove_dead_v1_group(dir) {
             problems.push(format!("cannot remove {}: {e}", dir.display()));
         }
     }

@@ -40,6 +40,10 @@ use terminate::{Terminated, terminate};
 
 use crate::watchdog::{self, Stop, StopCause};
 
+/// A batch that ran shorter than this without limits has its pressure
+/// files left unread (see `start_and_watch`).
+const PRESSURE_MIN_RUN: Duration = Duration::from_millis(100);
+
 /// What ended the wait on a running batch.
 enum Watched {
     Exited(Option<Exit>),
@@ -195,7 +199,7 @@ impl Supervisor {
             cgroup: containment.cgroup_path(),
             io_dirs: io_dirs(batch),
         };
-        let applied = match self.limits.apply(&request) {
+        let mut applied = match self.limits.apply(&request) {
             Ok(applied) => applied,
             Err(why) => {
                 containment.remove();
@@ -216,7 +220,11 @@ impl Supervisor {
             )
             .await;
         if let Ok(ending) = &mut result {
-            if let Some(dir) = containment.cgroup_path() {
+            // A batch this short stalled for less than that: its pressure
+            // files (each instantiated by the kernel on first open, ~8 µs
+            // of this thread apiece) are not worth reading.
+            applied.pressure &= !cfg.limits.is_empty() || t0.elapsed() >= PRESSURE_MIN_RUN;
+            if let Some(dir) = containment.cgroup_fd() {
                 ending.usage = Some(measure::from_cgroups(dir, &applied));
             }
             ending.memory_limit = applied.memory_limit;
@@ -463,10 +471,11 @@ fn program_exit(
 /// directory and its scratch directory (`WARDEN_SCRATCH`, set by the
 /// runner; on the scratch root's disk).
 fn io_dirs(batch: &PlannedBatch) -> Vec<std::path::PathBuf> {
+    if batch.config.limits.is_empty() {
+        return Vec::new();
+    }
     let mut dirs = vec![batch.cwd.clone()];
-    if !batch.config.limits.is_empty()
-        && let Some(scratch) = batch.config.env.get("WARDEN_SCRATCH")
-    {
+    if let Some(scratch) = batch.config.env.get("WARDEN_SCRATCH") {
         dirs.push(scratch.into());
     }
     dirs
@@ -753,4 +762,31 @@ fn leak_description(ending: &Ending, drain: Duration) -> Option<String> {
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::Usage;
+
+    #[test]
+    fn an_oom_kill_names_the_limit_and_the_peak() {
+        let u = Usage {
+            peak_memory: Some(4 << 30),
+            oom_kills: 1,
+            ..Usage::default()
+        };
+        assert_eq!(
+            oom_reason(&u, Some(4 << 30)),
+            "killed by the OOM killer at its 4G memory limit (peak 4.0G)"
+        );
+        let u = Usage {
+            oom_kills: 2,
+            ..Usage::default()
+        };
+        assert_eq!(
+            oom_reason(&u, None),
+            "killed by the OOM killer; 2 processes killed"
+        );
+    }
 }

@@ -197,6 +197,15 @@ impl Containment {
         }
     }
 
+    /// The batch's v2 cgroup directory, open (`O_PATH`): its usage files
+    /// are opened relative to it, without walking the path each time.
+    pub fn cgroup_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match &self.kind {
+            Kind::Cgroup(cg) => Some(cg.dir_fd()),
+            Kind::Pgroup(_) => None,
+        }
+    }
+
     /// The batch's v2 cgroup directory, where its usage is read.
     pub fn cgroup_path(&self) -> Option<&std::path::Path> {
         match &self.kind {

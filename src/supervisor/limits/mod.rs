@@ -28,9 +28,15 @@ use crate::config::Limits;
 
 pub use v1::{Hierarchy, hierarchies};
 
-/// A dead run's v1 groups: found by `leftovers`, removed the same way.
-pub mod leftover {
-    pub use super::v1::{kill_and_remove, run_groups};
+/// Every run's v1 groups (`warden-<id>`, with the id), for `leftovers` to
+/// judge.
+pub fn v1_run_groups() -> Vec<(PathBuf, String)> {
+    v1::run_groups()
+}
+
+/// Kills what is left in a dead run's v1 group and removes it.
+pub fn remove_dead_v1_group(dir: &Path) -> io::Result<()> {
+    v1::kill_and_remove(dir)
 }
 
 /// `cpu.max`'s and `cpu.cfs_period_us`'s period, in microseconds.

@@ -142,12 +142,16 @@ impl RunGroup {
 
     /// A batch's group in this run's (prefixed like the v2 one, so a batch
     /// named like an interface file is still a directory).
+    /// One an earlier attempt could not remove (still busy) is taken over.
     pub fn batch(&self, unit: &str) -> io::Result<PathBuf> {
         let dir = self.dir.join(format!("batch-{unit}"));
-        fs::create_dir(&dir).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
-        })?;
-        Ok(dir)
+        match fs::create_dir(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(io::Error::new(
+                e.kind(),
+                format!("cannot create {}: {e}", dir.display()),
+            )),
+            _ => Ok(dir),
+        }
     }
 
     pub fn remove(&self) {

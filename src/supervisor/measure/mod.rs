@@ -12,7 +12,10 @@
 
 mod files;
 
+use std::ffi::CStr;
 use std::fs;
+use std::io::Read;
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 use crate::supervisor::limits::{Applied, Controller};
@@ -23,22 +26,41 @@ fn read(dir: &Path, file: &str) -> Option<String> {
     fs::read_to_string(dir.join(file)).ok()
 }
 
-/// A batch's usage from its cgroups (`cgroup`: its v2 cgroup).
-pub fn from_cgroups(cgroup: &Path, applied: &Applied) -> Usage {
+/// A file of the batch's v2 cgroup, opened relative to its directory's fd
+/// and read in one go into `buf` (every file read here is small; a longer
+/// `io.stat` is read whole).
+fn read_at<'b>(dir: BorrowedFd<'_>, file: &CStr, buf: &'b mut Vec<u8>) -> Option<&'b str> {
+    let fd = rustix::fs::openat(
+        dir,
+        file,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    buf.clear();
+    let mut file = fs::File::from(fd);
+    file.read_to_end(buf).ok()?;
+    std::str::from_utf8(buf).ok()
+}
+
+/// A batch's usage from its cgroups (`cgroup`: its v2 cgroup's directory).
+pub fn from_cgroups(cgroup: BorrowedFd<'_>, applied: &Applied) -> Usage {
+    let mut buf = Vec::with_capacity(512);
     let mut u = Usage {
-        cpu: read(cgroup, "cpu.stat").and_then(|t| files::cpu_usage(&t)),
+        cpu: read_at(cgroup, c"cpu.stat", &mut buf).and_then(files::cpu_usage),
         ..Usage::default()
     };
     if applied.pressure {
-        let stall = |f| read(cgroup, f).and_then(|t| files::pressure_some(&t));
-        u.cpu_stall = stall("cpu.pressure");
-        u.memory_stall = stall("memory.pressure");
-        u.io_stall = stall("io.pressure");
+        let mut stall = |f| read_at(cgroup, f, &mut buf).and_then(files::pressure_some);
+        u.cpu_stall = stall(c"cpu.pressure");
+        u.memory_stall = stall(c"memory.pressure");
+        u.io_stall = stall(c"io.pressure");
     }
     if applied.v2_memory {
-        u.peak_memory = read(cgroup, "memory.peak").and_then(|t| t.trim().parse().ok());
-        u.oom_kills = read(cgroup, "memory.events")
-            .and_then(|t| files::keyed(&t, "oom_kill"))
+        u.peak_memory =
+            read_at(cgroup, c"memory.peak", &mut buf).and_then(|t| t.trim().parse().ok());
+        u.oom_kills = read_at(cgroup, c"memory.events", &mut buf)
+            .and_then(|t| files::keyed(t, "oom_kill"))
             .unwrap_or(0);
     } else if let Some(group) = applied.v1_group(Controller::Memory) {
         u.peak_memory =
@@ -48,7 +70,7 @@ pub fn from_cgroups(cgroup: &Path, applied: &Applied) -> Usage {
             .unwrap_or(0);
     }
     let io = if applied.v2_io {
-        read(cgroup, "io.stat").map(|t| files::io_stat(&t))
+        read_at(cgroup, c"io.stat", &mut buf).map(files::io_stat)
     } else {
         applied
             .v1_group(Controller::Io)

@@ -7,7 +7,10 @@
 //! child in the cgroup directly, so warden does its own fork/exec: every
 //! allocation happens before the clone, and the child only makes raw
 //! syscalls until `execve`. Kernels without clone3 get a plain fork and the
-//! `cgroup.procs` write.
+//! `cgroup.procs` write. A batch with limits on a hybrid host also has v1
+//! groups (`limits`), which no clone flag reaches: the child writes "0"
+//! into each one's `cgroup.procs` (paths built before the clone); a batch
+//! without limits has none and pays nothing.
 //!
 //! In the child, before exec: stdin from /dev/null, stdout and stderr to the
 //! one output pipe (so the log interleaves them in arrival order), the
