@@ -79,6 +79,9 @@ def main() -> int:
                     help="record each run into a fresh SQLite store (default: --history none); "
                          "written to a section of its own")
     ap.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
+    ap.add_argument("--section", metavar="NAME",
+                    help="write a section of its own, `## Spawn, before and after: NAME` "
+                         "(e.g. `usage` for a change's overhead), leaving the others")
     args = ap.parse_args()
     reps = args.reps or (2 if args.quick else 7)
 
@@ -168,28 +171,32 @@ def main() -> int:
         rows.append(
             f"| {name} | {sb.median:.3f} s ({sb.min:.3f}–{sb.max:.3f}) | {rb:.2f} | {eb:.2f} ms | "
             f"{sa.median:.3f} s ({sa.min:.3f}–{sa.max:.3f}) | {ra:.2f} | {ea:.2f} ms | "
-            f"≤ {TARGET}: {verdict} |"
+            f"≤ {TARGET}: {verdict} | {sa.median / sb.median:.3f} |"
         )
     history = ("the history on (a fresh SQLite store each run)" if args.history
                else "`--history none`")
     begin, end = (BEGIN.replace("compare", "compare-history"), END.replace("compare", "compare-history")) \
         if args.history else (BEGIN, END)
+    if args.section:
+        tag = "".join(c if c.isalnum() else "-" for c in args.section.lower())
+        begin, end = begin.replace("compare", f"compare-{tag}"), end.replace("compare", f"compare-{tag}")
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                          text=True).stdout.strip()
     label = args.before_label or args.before
     lines = [
         begin,
-        "## Spawn, before and after" + (", history on" if args.history else ""),
+        "## Spawn, before and after" + (", history on" if args.history else "")
+        + (f": {args.section}" if args.section else ""),
         "",
-        f"`python3 bench/spawn_compare.py --before {label}{' --history' if args.history else ''}{' --quick' if args.quick else ''}{f' --reps {args.reps}' if args.reps else ''}` at {rev}: "
+        f"`python3 bench/spawn_compare.py --before {label}{' --history' if args.history else ''}{f' --section {args.section}' if args.section else ''}{' --quick' if args.quick else ''}{f' --reps {args.reps}' if args.reps else ''}` at {rev}: "
         f"{BATCHES} batches of `command = [\"true\"]`, `max-parallel = {PARALLEL}`, {history}; "
         f"{reps} repetitions, arms interleaved. Baseline: `xargs -P{PARALLEL} -n1 true` in the same run, "
         f"median {base.median:.3f} s ({base.min:.3f}–{base.max:.3f}). "
         "Extra per batch = (warden − baseline median) ÷ batches. Before: the build named above; "
-        "after: this commit (spawns on spawner threads, pidfd from clone3, guard-paged stacks).",
+        "after: this commit.",
         "",
-        "| layers | before | ratio | extra/batch | after | ratio | extra/batch | target (after) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| layers | before | ratio | extra/batch | after | ratio | extra/batch | target (after) | after ÷ before |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *rows,
         *report_tail(errors, machine_info(after)),
         end,

@@ -9,7 +9,8 @@ use std::time::Duration;
 /// Every figure is `None` where this host could not measure it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
-    /// From rusage, not the batch's cgroup: peak memory is the largest
+    /// The figures without a cgroup, or the peak memory where the batch had
+    /// no memory group, are from `wait4`'s rusage: the peak is the largest
     /// single process's RSS, and processes not waited for are missing.
     pub partial: bool,
     /// Highest memory use of the whole batch (cgroup `memory.peak`, v1
@@ -61,7 +62,7 @@ impl Usage {
         }
         let mut line = parts.join(", ");
         if self.partial && !line.is_empty() {
-            line.push_str(" (partial: no cgroup)");
+            line.push_str(" (partial: the largest process's peak)");
         }
         line
     }
@@ -85,7 +86,10 @@ mod tests {
             peak_memory: Some(10 << 20),
             ..Usage::default()
         };
-        assert_eq!(partial.describe(), "peak 10.0M (partial: no cgroup)");
+        assert_eq!(
+            partial.describe(),
+            "peak 10.0M (partial: the largest process's peak)"
+        );
         assert_eq!(Usage::default().describe(), "");
     }
 }

@@ -16,52 +16,13 @@ use serde_json::Value;
 
 /// A hunt of `target` with `args`, JSON out.
 fn hunt(w: Warden, target: &str, args: &[&str]) -> Run {
-    clean(
-        w.subcommand("hunt")
-            .args(args.iter().copied())
-            .args(["--format", "json", target])
-            .watchdog(Duration::from_secs(120)),
-    )
-}
-
-/// Runs `w` to its end: the harness fails it on a process (noise
-/// included) or v2 cgroup left; this on a v1 group left (an arm's limits
-/// on a hybrid host).
-fn clean(w: Warden) -> Run {
-    let running = w.spawn();
-    let pid = running.pid();
-    let r = running.wait();
-    let left = v1_leftovers(pid);
-    assert!(left.is_empty(), "v1 groups left: {left:?}\n{}", r.context);
-    r
-}
-
-/// The v1 groups (`warden-<pid>-…`) of the warden with this pid still
-/// there, in each v1 hierarchy's group of this process.
-fn v1_leftovers(pid: i32) -> Vec<PathBuf> {
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let prefix = format!("warden-{pid}-");
-    let mut left = Vec::new();
-    for line in own.lines() {
-        let mut f = line.splitn(3, ':');
-        let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
-            continue;
-        };
-        for ctrl in ctrls
-            .split(',')
-            .filter(|c| ["memory", "cpu", "blkio", "pids"].contains(c))
-        {
-            let dir = Path::new("/sys/fs/cgroup")
-                .join(ctrl)
-                .join(path.trim_start_matches('/'));
-            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                if e.file_name().to_string_lossy().starts_with(&prefix) {
-                    left.push(e.path());
-                }
-            }
-        }
-    }
-    left
+    // The harness fails it on a process (noise included) or a cgroup, v2
+    // or v1 (an arm's limits on a hybrid host), left behind.
+    w.subcommand("hunt")
+        .args(args.iter().copied())
+        .args(["--format", "json", target])
+        .watchdog(Duration::from_secs(120))
+        .run()
 }
 
 fn json(r: &Run) -> Value {
@@ -511,7 +472,7 @@ fn sigint_stops_the_hunt_its_attempts_and_its_noise() {
     running.signal(libc::SIGINT);
     let pid = running.pid();
     let r = running.wait();
-    assert_eq!(v1_leftovers(pid), Vec::<PathBuf>::new());
+    assert_eq!(common::v1_leftovers(pid), Vec::<PathBuf>::new());
     r.assert_code(130);
     assert!(
         r.elapsed < Duration::from_secs(15),

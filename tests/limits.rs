@@ -8,8 +8,6 @@
 #[macro_use]
 mod common;
 
-use std::fs;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{Kind, Warden, q, wait_until};
@@ -32,62 +30,6 @@ done < /proc/self/cgroup
 true
 "#;
 
-/// Whether cgroup v1 hierarchies are mounted here (a hybrid host).
-fn v1_dirs() -> Vec<PathBuf> {
-    let (Ok(own), Ok(info)) = (
-        fs::read_to_string("/proc/self/cgroup"),
-        fs::read_to_string("/proc/self/mountinfo"),
-    ) else {
-        return Vec::new();
-    };
-    let mut dirs = Vec::new();
-    for ctrl in ["memory", "cpu", "blkio", "pids"] {
-        let Some(path) = own.lines().find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let _ = f.next();
-            let c = f.next()?;
-            c.split(',').any(|x| x == ctrl).then(|| f.next())?
-        }) else {
-            continue;
-        };
-        let Some(mount) = info.lines().find_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let mut post = post.split_whitespace();
-            if post.next() != Some("cgroup") || !post.nth(1)?.split(',').any(|o| o == ctrl) {
-                return None;
-            }
-            let mut f = pre.split_whitespace();
-            (f.nth(3)? == "/").then(|| f.next().map(str::to_string))?
-        }) else {
-            continue;
-        };
-        dirs.push(PathBuf::from(mount).join(path.trim_start_matches('/')));
-    }
-    dirs
-}
-
-/// The v1 groups of the warden run with this pid still there.
-fn v1_leftovers(pid: i32) -> Vec<PathBuf> {
-    let prefix = format!("warden-{pid}-");
-    v1_dirs()
-        .iter()
-        .flat_map(|d| fs::read_dir(d).into_iter().flatten().flatten())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| e.path())
-        .collect()
-}
-
-/// Runs `w` to the end and asserts it left no v1 group (the harness checks
-/// processes and v2 cgroups).
-fn run_clean(w: Warden) -> common::Run {
-    let running = w.spawn();
-    let pid = running.pid();
-    let r = running.wait();
-    let left = v1_leftovers(pid);
-    assert!(left.is_empty(), "v1 groups left: {left:?}\n{}", r.context);
-    r
-}
-
 #[test]
 fn each_limit_is_in_the_batch_cgroup_files() {
     let Some(w) = Warden::cgroup() else { return };
@@ -96,7 +38,7 @@ fn each_limit_is_in_the_batch_cgroup_files() {
         SHOW_LIMITS,
         r#"limits = { cpu = "50%", memory = "64M", memory-high = "48M", pids = 100, io-read = "8M", io-write = "4M" }"#,
     );
-    let r = run_clean(w);
+    let r = w.run();
     r.assert_code(0);
     let log = r.log_text("limited");
     let has = |alternatives: &[&str]| {
@@ -134,7 +76,7 @@ fn each_limit_is_in_the_batch_cgroup_files() {
 #[test]
 fn a_batch_without_limits_gets_no_v1_groups() {
     let Some(w) = Warden::cgroup() else { return };
-    let r = run_clean(w.shell("plain", "cat /proc/self/cgroup", ""));
+    let r = w.shell("plain", "cat /proc/self/cgroup", "").run();
     r.assert_code(0);
     let log = r.log_text("plain");
     assert!(
@@ -154,7 +96,7 @@ fn past_its_memory_limit_a_batch_is_crashed_by_the_oom_killer() {
         "head -c 300M /dev/zero | tail > /dev/null",
         r#"limits = { memory = "64M" }"#,
     );
-    let r = run_clean(w);
+    let r = w.run();
     r.assert_code(1);
     let line = r.finish_line("hog");
     assert!(
@@ -186,7 +128,7 @@ fn io_write_limit_throttles_direct_writes() {
     let w = w
         .shell("throttled", script, r#"limits = { io-write = "4M" }"#)
         .shell("free", script, "");
-    let r = run_clean(w);
+    let r = w.run();
     r.assert_code(0);
     let ms = |name: &str| -> u64 {
         let log = r.log_text(name);
@@ -280,10 +222,10 @@ both_containments! {
         } else {
             (r#"limits = { io-write = "1M" }"#, "io-write=1M: /dev/shm is on device")
         };
-        let r = run_clean(
-            w.shell("limited", &format!("touch {}", q(&limited)), &format!("{cwd}{limit}"))
-                .shell("plain", "true", ""),
-        );
+        let r = w
+            .shell("limited", &format!("touch {}", q(&limited)), &format!("{cwd}{limit}"))
+            .shell("plain", "true", "")
+            .run();
         r.assert_code(1);
         let case = r.case("limited");
         assert_eq!(case.kind, Kind::Failure, "{case:#?}");
@@ -301,7 +243,7 @@ both_containments! {
 #[test]
 fn a_dead_runs_v1_groups_are_reaped() {
     let Some(w) = Warden::cgroup() else { return };
-    if v1_dirs().is_empty() {
+    if common::v1_parents().is_empty() {
         eprintln!("skipping: no cgroup v1 hierarchies here");
         return;
     }
@@ -320,16 +262,20 @@ fn a_dead_runs_v1_groups_are_reaped() {
         wait_until(Duration::from_secs(10), || started.exists()),
         "the batch never started"
     );
-    assert!(!v1_leftovers(pid).is_empty(), "no v1 groups while it runs");
+    assert!(
+        !common::v1_leftovers(pid).is_empty(),
+        "no v1 groups while it runs"
+    );
     running.signal(libc::SIGKILL);
     // Whoever reaps first (this, or another test's warden starting), the
     // dead run's groups go.
     let reap = Warden::pgroup().no_config().subcommand("reap").run();
     reap.assert_code(0);
     assert!(
-        wait_until(Duration::from_secs(10), || v1_leftovers(pid).is_empty()),
+        wait_until(Duration::from_secs(10), || common::v1_leftovers(pid)
+            .is_empty()),
         "the dead run's v1 groups stayed: {:?}\n{}",
-        v1_leftovers(pid),
+        common::v1_leftovers(pid),
         reap.context
     );
     let dead = running.wait();

@@ -189,7 +189,8 @@ fn text_summary_lists_what_needs_a_look() {
     );
     // What it used: without a cgroup, from rusage.
     assert!(
-        lines[3].starts_with("    used: peak ") && lines[3].ends_with(" (partial: no cgroup)"),
+        lines[3].starts_with("    used: peak ")
+            && lines[3].ends_with(" (partial: the largest process's peak)"),
         "{}",
         r.context
     );

@@ -75,7 +75,7 @@ fn check(r: &Run, partial: bool) {
         r.context
     );
     assert_eq!(
-        lines[at + 1].ends_with(" (partial: no cgroup)"),
+        lines[at + 1].ends_with(" (partial: the largest process's peak)"),
         partial,
         "{}",
         r.context
@@ -136,6 +136,22 @@ fn usage_reported_from_cgroups() {
     assert_eq!(w.containment(), Containment::Cgroup);
     let r = run(w, "limits = { memory = \"1G\" }");
     check(&r, false);
+}
+
+/// In cgroups without a memory group for the batch (no memory limit on a
+/// host whose memory controller is v1 only): the peak is the largest
+/// process's, from rusage, marked partial; a pure v2 host with the memory
+/// controller gives the whole batch's.
+#[test]
+fn peak_without_a_memory_group_comes_from_rusage() {
+    let Some(w) = Warden::cgroup() else {
+        return;
+    };
+    let v2_memory = common::cgroup_parent()
+        .and_then(|d| std::fs::read_to_string(d.join("cgroup.controllers")).ok())
+        .is_some_and(|c| c.split_whitespace().any(|c| c == "memory"));
+    let r = run(w, "");
+    check(&r, !v2_memory);
 }
 
 /// A batch the OOM killer killed: its kills in the summary's `used:` line,

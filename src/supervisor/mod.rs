@@ -99,6 +99,8 @@ struct Ending {
     exec_blocked: bool,
     /// What the batch used, read once it was over.
     usage: Option<crate::usage::Usage>,
+    /// The first process's rusage, once reaped.
+    rusage: Option<reaper::Rusage>,
     /// The memory limit it ran under, for an OOM kill's reason.
     memory_limit: Option<u64>,
     /// Said of the batch whatever its status (a cgroup left behind).
@@ -225,7 +227,11 @@ impl Supervisor {
             // of this thread apiece) are not worth reading.
             applied.pressure &= !cfg.limits.is_empty() || t0.elapsed() >= PRESSURE_MIN_RUN;
             if let Some(dir) = containment.cgroup_fd() {
-                ending.usage = Some(measure::from_cgroups(dir, &applied));
+                let mut usage = measure::from_cgroups(dir, &applied);
+                if let Some(r) = &ending.rusage {
+                    measure::fill_from_rusage(&mut usage, r);
+                }
+                ending.usage = Some(usage);
             }
             ending.memory_limit = applied.memory_limit;
         }
@@ -353,6 +359,7 @@ impl Supervisor {
             pipe_held: false,
             exec_blocked,
             usage: None,
+            rusage: None,
             memory_limit: None,
             warnings: Vec::new(),
         };
@@ -395,14 +402,16 @@ impl Supervisor {
             ending.fatal = Some((m, None));
         }
         ending.pipe_held = !ending.captured.eof;
-        // Without a cgroup, what the first process's rusage says (it has
-        // exited: the batch is over; its reaping may be a moment behind).
+        // What the first process's rusage says (it has exited: the batch
+        // is over; its reaping may be a moment behind): the usage without a
+        // cgroup, and the peak where the cgroups have no memory figure (a
+        // hybrid host's batch without a v1 memory group).
+        ending.rusage = tokio::time::timeout(SETTLE, usage_rx)
+            .await
+            .ok()
+            .and_then(Result::ok);
         if containment.cgroup_path().is_none() {
-            ending.usage = tokio::time::timeout(SETTLE, usage_rx)
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .map(|r| measure::from_rusage(&r));
+            ending.usage = ending.rusage.as_ref().map(measure::from_rusage);
         }
         Ok(ending)
     }

@@ -75,20 +75,66 @@ pub fn cgroup_parent() -> Option<PathBuf> {
 }
 
 /// cgroup directories of the warden run with this pid that still exist
-/// (run ids are `<pid>-<start time>`).
+/// (run ids are `<pid>-<start time>`): its v2 cgroup and, on a hybrid host,
+/// its groups in each v1 hierarchy warden limits batches through.
 pub fn leftover_cgroups(warden_pid: i32) -> Vec<PathBuf> {
-    let Some(parent) = cgroup_parent() else {
+    let mut dirs = run_dirs(cgroup_parent(), warden_pid);
+    dirs.extend(v1_leftovers(warden_pid));
+    dirs
+}
+
+/// The groups of the warden run with this pid still in the v1 hierarchies.
+pub fn v1_leftovers(warden_pid: i32) -> Vec<PathBuf> {
+    run_dirs(v1_parents(), warden_pid)
+}
+
+fn run_dirs(parents: impl IntoIterator<Item = PathBuf>, warden_pid: i32) -> Vec<PathBuf> {
+    let prefix = format!("warden-{warden_pid}-");
+    parents
+        .into_iter()
+        .flat_map(|d| fs::read_dir(d).into_iter().flatten().flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Our group in each cgroup v1 hierarchy warden creates per-batch groups
+/// in (memory, cpu, blkio, pids), where one is mounted (a hybrid host);
+/// warden inherits these, and puts its run's groups under them.
+pub fn v1_parents() -> Vec<PathBuf> {
+    let (Ok(own), Ok(info)) = (
+        fs::read_to_string("/proc/self/cgroup"),
+        fs::read_to_string("/proc/self/mountinfo"),
+    ) else {
         return Vec::new();
     };
-    let prefix = format!("warden-{warden_pid}-");
-    fs::read_dir(&parent)
-        .map(|dir| {
-            dir.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default()
+    let mut dirs = Vec::new();
+    for ctrl in ["memory", "cpu", "blkio", "pids"] {
+        let Some(path) = own.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let _ = f.next();
+            let c = f.next()?;
+            c.split(',').any(|x| x == ctrl).then(|| f.next())?
+        }) else {
+            continue;
+        };
+        let Some(mount) = info.lines().find_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let mut post = post.split_whitespace();
+            if post.next() != Some("cgroup") || !post.nth(1)?.split(',').any(|o| o == ctrl) {
+                return None;
+            }
+            let mut f = pre.split_whitespace();
+            (f.nth(3)? == "/").then(|| f.next().map(str::to_string))?
+        }) else {
+            continue;
+        };
+        let dir = PathBuf::from(mount).join(path.trim_start_matches('/'));
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    dirs
 }
 
 /// Removes a cgroup directory and the ones below it (bottom-up). Only called

@@ -38,7 +38,9 @@ pub mod postgres;
 #[allow(unused_imports)]
 pub use builder::{Containment, Warden, fixture, q, q_array, warden_bin};
 #[allow(unused_imports)]
-pub use cgroups::{cgroup_parent, cgroup_unavailable, cgroup2, leftover_cgroups};
+pub use cgroups::{
+    cgroup_parent, cgroup_unavailable, cgroup2, leftover_cgroups, v1_leftovers, v1_parents,
+};
 #[allow(unused_imports)]
 pub use junit::{Kind, TestCase, named, parse_junit};
 #[allow(unused_imports)]

@@ -42,20 +42,9 @@ impl CgroupRoot {
         }
         // Blocking: another warden checking whether we are alive holds it
         // only for a moment (a directory this new is never taken for dead).
-        let lock = rustix::fs::open(
-            &dir,
-            rustix::fs::OFlags::RDONLY
-                | rustix::fs::OFlags::DIRECTORY
-                | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .and_then(|fd| {
-            rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive)?;
-            Ok(fd)
-        })
-        .map_err(|e| {
+        let lock = lock_dir(&dir).map_err(|e| {
             let _ = fs::remove_dir(&dir);
-            annotate(e.into(), "cannot lock cgroup", &dir)
+            annotate(e, "cannot lock cgroup", &dir)
         })?;
         let rel = format!("{}/{name}", own.trim_end_matches('/'));
         Ok(CgroupRoot {
@@ -90,6 +79,19 @@ impl CgroupRoot {
     pub(super) fn remove(&self) {
         let _ = remove_tree(&self.dir);
     }
+}
+
+/// An exclusive `flock` on a run's group directory (its v2 cgroup, or its
+/// group in a v1 hierarchy), held for the run's life: how another warden,
+/// which may not see our pid, tells a live run's groups from a dead one's.
+pub fn lock_dir(dir: &Path) -> io::Result<OwnedFd> {
+    let fd = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive)?;
+    Ok(fd)
 }
 
 fn annotate(e: io::Error, what: &str, path: &Path) -> io::Error {

@@ -27,7 +27,7 @@ use rustix::process::{Pid, PidfdFlags, Signal};
 use crate::outcome::ProcessInfo;
 use crate::supervisor::{pidns, procfs};
 
-pub use cgroup::{CgroupRoot, RUN_PREFIX, kill_and_remove, remove_tree, runs_parent};
+pub use cgroup::{CgroupRoot, RUN_PREFIX, kill_and_remove, lock_dir, remove_tree, runs_parent};
 
 /// The environment variables that mark every process of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]

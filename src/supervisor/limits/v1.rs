@@ -122,18 +122,7 @@ impl RunGroup {
             }
             _ => {}
         }
-        let lock = rustix::fs::open(
-            &dir,
-            rustix::fs::OFlags::RDONLY
-                | rustix::fs::OFlags::DIRECTORY
-                | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .and_then(|fd| {
-            rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive)?;
-            Ok(fd)
-        })
-        .map_err(|e| {
+        let lock = crate::supervisor::containment::lock_dir(&dir).map_err(|e| {
             let _ = fs::remove_dir(&dir);
             io::Error::other(format!("cannot lock {}: {e}", dir.display()))
         })?;

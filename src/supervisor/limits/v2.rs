@@ -9,6 +9,13 @@
 use std::fs;
 use std::path::Path;
 
+/// Why `EBUSY`, and what to do: the usual case on a pure v2 CI host, where
+/// warden runs in its CI agent's service cgroup beside other processes.
+const BUSY_HINT: &str = " (a cgroup v2 group that holds processes cannot pass \
+    controllers on to its children: run warden in a cgroup of its own with the controllers \
+    delegated, e.g. `systemd-run --scope -p Delegate=yes warden run …`, or in a container \
+    with a delegated cgroup)";
+
 fn offers(dir: &Path, controller: &str) -> Result<bool, String> {
     let path = dir.join("cgroup.controllers");
     let text =
@@ -34,8 +41,16 @@ pub fn enable(run_dir: &Path, controller: &str) -> Result<(), String> {
                 parent.join("cgroup.controllers").display()
             ));
         }
-        enable_in(parent, controller)
-            .map_err(|e| format!("warden's cgroup does not pass on {controller}: {e}"))?;
+        enable_in(parent, controller).map_err(|e| {
+            format!(
+                "warden's cgroup does not pass on {controller}: {e}{}",
+                if e.contains("os error 16") {
+                    BUSY_HINT
+                } else {
+                    ""
+                }
+            )
+        })?;
     }
     enable_in(run_dir, controller)
 }

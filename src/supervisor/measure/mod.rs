@@ -84,6 +84,18 @@ pub fn from_cgroups(cgroup: BorrowedFd<'_>, applied: &Applied) -> Usage {
     u
 }
 
+/// Where the cgroups gave no peak memory (a hybrid host puts a batch in a
+/// v1 memory group only when its limits or expectation need one), the
+/// first process's rusage fills it in: the largest process's, partial.
+/// Bytes read and written are not: rusage counts only the processes
+/// waited for, and a figure that low would pass for the batch's.
+pub fn fill_from_rusage(u: &mut Usage, r: &Rusage) {
+    if u.peak_memory.is_none() {
+        u.peak_memory = Some(r.max_rss);
+        u.partial = true;
+    }
+}
+
 /// A batch's usage from its first process's rusage: partial.
 pub fn from_rusage(r: &Rusage) -> Usage {
     Usage {
