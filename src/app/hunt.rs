@@ -91,7 +91,8 @@ pub(super) fn hunt(args: HuntArgs) -> anyhow::Result<u8> {
         let reaper = Reaper::start().context("cannot start the child reaper")?;
         let sup = Arc::new(
             Supervisor::new(reaper, mode, pid_ns.ok(), id, false)
-                .context("cannot open /dev/null")?,
+                .context("cannot open /dev/null")?
+                .measuring_pressure(),
         );
         let stop = crate::watchdog::start(None).context("cannot watch for signals")?;
         let result = hunt::run(&plan, &spec, sup.clone(), stop, &mut |line| {

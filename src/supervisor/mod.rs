@@ -76,6 +76,9 @@ pub struct Supervisor {
     spawner: spawn::spawner::Spawner,
     /// Where batches' limits go, decided on first need.
     limits: limits::Host,
+    /// Read every batch's pressure files, however short it ran: a hunt
+    /// compares the stall of its arms (see [`Supervisor::measuring_pressure`]).
+    all_pressure: bool,
 }
 
 /// What happened after the main process was started.
@@ -126,7 +129,16 @@ impl Supervisor {
             run_id,
             verbose,
             spawner: spawn::spawner::Spawner::new(spawn::SpawnCache::new()?, reaper),
+            all_pressure: false,
         })
+    }
+
+    /// Reads the pressure files of every batch, not only of batches with
+    /// limits or longer than [`PRESSURE_MIN_RUN`]: for `warden hunt`,
+    /// whose control arm's stall is what the other arms are read against.
+    pub fn measuring_pressure(mut self) -> Supervisor {
+        self.all_pressure = true;
+        self
     }
 
     pub fn mode(&self) -> &Mode {
@@ -225,7 +237,8 @@ impl Supervisor {
             // A batch this short stalled for less than that: its pressure
             // files (each instantiated by the kernel on first open, ~8 µs
             // of this thread apiece) are not worth reading.
-            applied.pressure &= !cfg.limits.is_empty() || t0.elapsed() >= PRESSURE_MIN_RUN;
+            applied.pressure &=
+                self.all_pressure || !cfg.limits.is_empty() || t0.elapsed() >= PRESSURE_MIN_RUN;
             if let Some(dir) = containment.cgroup_fd() {
                 let mut usage = measure::from_cgroups(dir, &applied);
                 if let Some(r) = &ending.rusage {
