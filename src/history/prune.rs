@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use super::db::{Db, Result, with_pool};
+use super::db::{Db, Pool, Result, with_pool};
 use super::model::unix_millis;
 
 /// Rows per delete statement (one transaction each).
@@ -101,8 +101,38 @@ impl Pruned {
     }
 }
 
-const PICK_RUNS: &str = "SELECT id FROM runs WHERE id > $1 AND started_at < $2 \
-     AND (ended_at IS NOT NULL OR started_at < $3) ORDER BY id LIMIT $4";
+/// The runs to prune, as a condition on `runs`: `$1` the cutoff, `$2`
+/// the cutoff less the grace of an unfinished run.
+macro_rules! victim {
+    () => {
+        "started_at < $1 AND (ended_at IS NOT NULL OR started_at < $2)"
+    };
+}
+const PICK_RUNS: &str = concat!(
+    "SELECT id FROM runs WHERE id > $3 AND ",
+    victim!(),
+    " ORDER BY id LIMIT $4"
+);
+const SUMMARIZED: &str = concat!(
+    "SELECT COUNT(*) FROM runs WHERE ",
+    victim!(),
+    " AND EXISTS (SELECT 1 FROM results r WHERE r.run_id = runs.id)"
+);
+const RESULT_TEST_RANGE: &str = "SELECT MIN(test_id), MAX(test_id) FROM results";
+const COUNT_RUNS: &str = "SELECT COUNT(*) FROM runs";
+/// SQLite: the results of all the runs to prune whose test ids are in
+/// [`$3`, `$4`). `results` is keyed by test first, so one run's results
+/// lie on pages all over the table, and deleting run by run rewrote most
+/// of it once per run; a range of test ids is a few neighbouring pages,
+/// each written once however many runs go.
+const DELETE_RESULTS_RANGE: &str = concat!(
+    "DELETE FROM results WHERE test_id >= $3 AND test_id < $4 AND run_id IN \
+     (SELECT id FROM runs WHERE ",
+    victim!(),
+    ")"
+);
+/// PostgreSQL: a run's results, [`CHUNK`] at a time (one run's rows lie
+/// together in the heap, written together).
 const DELETE_RESULTS: &str = "DELETE FROM results WHERE run_id = $1 AND test_id IN \
      (SELECT test_id FROM results WHERE run_id = $1 ORDER BY test_id LIMIT $2)";
 const DELETE_ATTEMPTS: &str = "DELETE FROM attempts WHERE batch_id IN \
@@ -120,11 +150,15 @@ const TEST_ID_RANGE: &str = "SELECT MIN(id), MAX(id) FROM tests";
 const DELETE_UNUSED_TESTS: &str = "DELETE FROM tests WHERE id >= $1 AND id < $2 \
      AND NOT EXISTS (SELECT 1 FROM results r WHERE r.test_id = tests.id)";
 
+/// A statement that took longer than this gets a narrower range next.
+const SLOW_STATEMENT: Duration = Duration::from_millis(100);
+
 /// Removes what started before `how.cutoff`, chunk by chunk.
 pub async fn prune(db: &Db, how: &Prune) -> Result<Pruned> {
     let start = Instant::now();
     let cutoff = unix_millis(how.cutoff);
     let grace = i64::try_from(UNFINISHED_GRACE.as_millis()).unwrap_or(i64::MAX);
+    let before = cutoff.saturating_sub(grace);
     let mut done = Pruned {
         cutoff_ms: cutoff,
         complete: false,
@@ -132,22 +166,64 @@ pub async fn prune(db: &Db, how: &Prune) -> Result<Pruned> {
     };
     let out_of_time = || how.budget.is_some_and(|b| start.elapsed() >= b);
     let pause = || tokio::time::sleep(how.pause);
-    let mut removed_results = false;
+    let sqlite = matches!(db.pool, Pool::Sqlite(_));
     with_pool!(db, p => {
+        if how.keep_summaries {
+            let n: i64 = sqlx::query_scalar(SUMMARIZED)
+                .bind(cutoff)
+                .bind(before)
+                .fetch_one(p)
+                .await?;
+            done.summarized_runs = u64::try_from(n).unwrap_or(0);
+        }
+        // SQLite: all the runs' results first, by ranges of test ids.
+        if sqlite {
+            let (min, max): (Option<i64>, Option<i64>) =
+                sqlx::query_as(RESULT_TEST_RANGE).fetch_one(p).await?;
+            let runs: i64 = sqlx::query_scalar(COUNT_RUNS).fetch_one(p).await?;
+            // About CHUNK rows read per statement, whatever stays.
+            let mut width = (CHUNK / runs.max(1)).max(1);
+            if let (Some(mut at), Some(max)) = (min, max) {
+                while at <= max {
+                    if out_of_time() {
+                        done.elapsed = start.elapsed();
+                        return Ok(done);
+                    }
+                    let t = Instant::now();
+                    let n = sqlx::query(DELETE_RESULTS_RANGE)
+                        .bind(cutoff)
+                        .bind(before)
+                        .bind(at)
+                        .bind(at.saturating_add(width))
+                        .execute(p)
+                        .await?
+                        .rows_affected();
+                    done.results += n;
+                    at = at.saturating_add(width);
+                    if t.elapsed() > SLOW_STATEMENT || n > CHUNK as u64 {
+                        width = (width / 2).max(1);
+                    } else if n < CHUNK as u64 / 2 {
+                        width = width.saturating_mul(2);
+                    }
+                    if n > 0 {
+                        pause().await;
+                    }
+                }
+            }
+        }
         // Runs, by id: each run's rows, children first.
         let mut after = 0_i64;
         'runs: loop {
             let runs: Vec<i64> = sqlx::query_scalar(PICK_RUNS)
-                .bind(after)
                 .bind(cutoff)
-                .bind(cutoff.saturating_sub(grace))
+                .bind(before)
+                .bind(after)
                 .bind(RUNS_PER_PICK)
                 .fetch_all(p)
                 .await?;
             let Some(&last) = runs.last() else { break };
             after = last;
             for run in runs {
-                let mut run_results = 0;
                 loop {
                     if out_of_time() {
                         break 'runs;
@@ -158,7 +234,7 @@ pub async fn prune(db: &Db, how: &Prune) -> Result<Pruned> {
                         .execute(p)
                         .await?
                         .rows_affected();
-                    run_results += n;
+                    done.results += n;
                     if n > 0 {
                         pause().await;
                     }
@@ -166,18 +242,12 @@ pub async fn prune(db: &Db, how: &Prune) -> Result<Pruned> {
                         break;
                     }
                 }
-                done.results += run_results;
-                removed_results |= run_results > 0;
-                let attempts = sqlx::query(DELETE_ATTEMPTS)
+                done.attempts += sqlx::query(DELETE_ATTEMPTS)
                     .bind(run)
                     .execute(p)
                     .await?
                     .rows_affected();
-                done.attempts += attempts;
                 if how.keep_summaries {
-                    if run_results + attempts > 0 {
-                        done.summarized_runs += 1;
-                    }
                     continue;
                 }
                 loop {
@@ -242,7 +312,7 @@ pub async fn prune(db: &Db, how: &Prune) -> Result<Pruned> {
         }
     });
     // Test names: only worth a pass when results went.
-    if removed_results || !how.keep_summaries {
+    if done.results > 0 || !how.keep_summaries {
         let (tests, finished) = unused_tests(db, how, &out_of_time).await?;
         done.tests = tests;
         done.complete = finished;
