@@ -1,13 +1,15 @@
 //! Retention: removing what is older than a cutoff (`warden prune`,
 //! `[run] retention`) without holding up the runs recording meanwhile.
 //!
-//! Everything is deleted in small statements of at most [`CHUNK`] rows,
+//! Everything is deleted in small statements of about [`CHUNK`] rows,
 //! each its own short transaction, with a pause between them: on SQLite
 //! a writer waiting on its busy timeout gets the lock within one chunk
-//! (a few milliseconds), on PostgreSQL the deletes take row locks only,
-//! on rows no run writes. The SQL is portable (no `DELETE … LIMIT`, no
-//! `USING`): a chunk is "the first N keys of this run", picked by a
-//! subquery that both backends answer from the same indexes.
+//! (milliseconds), on PostgreSQL the deletes take row locks only, on rows
+//! no run writes, and no table lock. The SQL is portable (no `DELETE …
+//! LIMIT`, no `USING`). Results go by the layout of each backend: SQLite
+//! by ranges of test ids across all the old runs at once (`results` is
+//! keyed by test first), PostgreSQL run by run, "the first N keys of this
+//! run" picked by a subquery (a run's rows lie together in the heap).
 //!
 //! What goes, for a run that started before the cutoff:
 //!
