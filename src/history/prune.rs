@@ -313,8 +313,12 @@ pub async fn prune(db: &Db, how: &Prune) -> Result<Pruned> {
             }
         }
     });
-    // Test names: only worth a pass when results went.
-    if done.results > 0 || !how.keep_summaries {
+    // Test names: a pass over all of them, when results went (or when
+    // asked for, without a time budget: after a prune cut short). A run's
+    // prune with nothing to remove does not start over a pass that its
+    // budget cut short the time before; the next one that removes results
+    // does it.
+    if done.results > 0 || how.budget.is_none() {
         let (tests, finished) = unused_tests(db, how, &out_of_time).await?;
         done.tests = tests;
         done.complete = finished;
@@ -408,4 +412,57 @@ pub async fn auto(db: &Db, retention: Duration) -> Result<Option<Pruned>> {
         with_pool!(db, p => sqlx::query(RELEASE).execute(p).await.map(|_| ()))?;
     }
     pruned.map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Location;
+    use crate::history::db::Access;
+    use crate::history::model::{Labels, RunRecord, RunSource};
+    use crate::status::RunStatus;
+
+    async fn store_with_old_run(dir: &std::path::Path) -> Db {
+        let db = Db::open(&Location::Sqlite(dir.join("h.db")), Access::Write)
+            .await
+            .unwrap();
+        let started = SystemTime::now() - Duration::from_secs(100 * 86_400);
+        let run = RunRecord {
+            uuid: "old".into(),
+            started,
+            commit: None,
+            branch: None,
+            host: "h".into(),
+            labels: Labels::default(),
+            source: RunSource::Run,
+        };
+        let id = db.begin_run(&run).await.unwrap();
+        db.finish_run(id, RunStatus::Passed, started).await.unwrap();
+        db
+    }
+
+    /// Out of time before the first statement: nothing removed, incomplete.
+    #[tokio::test]
+    async fn a_spent_budget_removes_nothing_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = store_with_old_run(dir.path()).await;
+        let mut how = Prune::older_than(Duration::from_secs(90 * 86_400), false);
+        how.budget = Some(Duration::ZERO);
+        let p = prune(&db, &how).await.unwrap();
+        assert_eq!((p.runs, p.complete), (0, false));
+        how.budget = None;
+        let p = prune(&db, &how).await.unwrap();
+        assert_eq!((p.runs, p.complete), (1, true));
+    }
+
+    /// The day's claim: the first `auto` prunes, the second within the day does not.
+    #[tokio::test]
+    async fn auto_prunes_once_a_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = store_with_old_run(dir.path()).await;
+        let retention = Duration::from_secs(90 * 86_400);
+        let first = auto(&db, retention).await.unwrap().unwrap();
+        assert_eq!((first.runs, first.complete), (1, true));
+        assert_eq!(auto(&db, retention).await.unwrap(), None);
+    }
 }
