@@ -17,7 +17,9 @@ use tempfile::TempDir;
 use common::{Warden, block_on, history_seed};
 use warden::history::db::Pool;
 use warden::history::hunts::HuntRecord;
-use warden::history::model::{AttemptRecord, BatchRecord, Labels, RunRecord, RunSource, TestRecord};
+use warden::history::model::{
+    AttemptRecord, BatchRecord, Labels, RunRecord, RunSource, TestRecord,
+};
 use warden::history::{Access, Db, Location};
 use warden::phase::Phase;
 use warden::status::{RunStatus, Status, TestStatus};
@@ -196,7 +198,11 @@ async fn seed(db: &Db, big: usize) {
         .begin_run(&run_record("unfinished-old", at))
         .await
         .unwrap();
-    let mut b = batch("old", at, &["old/unfinished/a".into(), "old/unfinished/b".into()]);
+    let mut b = batch(
+        "old",
+        at,
+        &["old/unfinished/a".into(), "old/unfinished/b".into()],
+    );
     b.attempts.push(AttemptRecord {
         status: Status::Failed,
         reason: "exit code 1".into(),
@@ -214,7 +220,9 @@ async fn seed(db: &Db, big: usize) {
     let at = now - 40 * DAY;
     let id = db.begin_run(&run_record("big-old", at)).await.unwrap();
     let names: Vec<String> = (0..big).map(|i| format!("big/t{i:06}")).collect();
-    db.record_batch(id, &batch("big", at, &names)).await.unwrap();
+    db.record_batch(id, &batch("big", at, &names))
+        .await
+        .unwrap();
     db.finish_run(id, RunStatus::Passed, at + Duration::from_secs(60))
         .await
         .unwrap();
@@ -279,7 +287,10 @@ fn prunes_exactly_the_old(store: Store) {
     );
     // Nothing more to remove the second time.
     let again = store.prune_json(&["--older-than", "30d"]);
-    assert_eq!((again["runs"].as_i64(), again["results"].as_i64()), (Some(0), Some(0)));
+    assert_eq!(
+        (again["runs"].as_i64(), again["results"].as_i64()),
+        (Some(0), Some(0))
+    );
     assert_eq!(store.counts(), after);
     // The queries still answer.
     let flaky = ok(store.warden(&["flaky", "--format", "json"]));
@@ -333,12 +344,17 @@ fn keeps_summaries(store: Store) {
     // The summary is the run's row: status, counts.
     assert_eq!(store.count(old_run), counts);
     assert_eq!(
-        store.count("SELECT COUNT(*) FROM batches b JOIN runs u ON u.id = b.run_id WHERE u.uuid = 'big-old'"),
+        store.count(
+            "SELECT COUNT(*) FROM batches b JOIN runs u ON u.id = b.run_id WHERE u.uuid = 'big-old'"
+        ),
         1
     );
     // Then without: the summaries go too.
     let report = store.prune_json(&["--older-than", "30d"]);
-    assert_eq!((report["runs"].as_i64(), report["batches"].as_i64()), (Some(3), Some(4)));
+    assert_eq!(
+        (report["runs"].as_i64(), report["batches"].as_i64()),
+        (Some(3), Some(4))
+    );
     ok(store.warden(&["flaky"]));
 }
 
@@ -388,11 +404,7 @@ fn prunes_while_a_run_records(store: Store) {
     let run = running.wait();
     run.assert_code(0);
     run.assert_stdout_contains("History: run ");
-    assert!(
-        !run.stdout.contains("warning"),
-        "{}",
-        run.stdout
-    );
+    assert!(!run.stdout.contains("warning"), "{}", run.stdout);
     assert_eq!(results, 5 + BIG as i64);
     let recorded = "SELECT COUNT(*) FROM results r JOIN runs u ON u.id = r.run_id \
                     WHERE u.host <> 'seed' AND u.ended_at IS NOT NULL AND u.status = 'passed'";
@@ -433,7 +445,9 @@ fn retention_prunes_once_a_day(store: Store) {
         "{first}"
     );
     assert_eq!(
-        store.count("SELECT COUNT(*) FROM runs WHERE uuid IN ('run-old', 'unfinished-old', 'big-old')"),
+        store.count(
+            "SELECT COUNT(*) FROM runs WHERE uuid IN ('run-old', 'unfinished-old', 'big-old')"
+        ),
         0
     );
     assert!(store.count("SELECT value FROM store_state WHERE key = 'last_prune'") > 0);

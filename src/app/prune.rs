@@ -77,6 +77,10 @@ fn lines(p: &Pruned) -> Vec<String> {
         .into_iter()
         .map(|(what, n)| format!("  {what:<24}{n:>12}"))
         .collect();
-    out.push(format!("  {:<24}{:>12}", "time", duration::rounded(p.elapsed)));
+    out.push(format!(
+        "  {:<24}{:>12}",
+        "time",
+        duration::rounded(p.elapsed)
+    ));
     out
 }
