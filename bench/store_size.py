@@ -69,7 +69,7 @@ def main() -> int:
         data = work / "junit"
         data.mkdir()
         ds = h.generate(data, args.runs)
-        results = ds.results()
+        results = ds.results
         h.log(f"generated {len(ds.files)} files, {results} results")
         db = work / "history.db"
         _, t_import = run([warden, "import", "junit", "--run-per-file", "--history", f"sqlite:{db}",
