@@ -395,9 +395,15 @@ fn prunes_while_a_run_records(store: Store) {
     let started = std::time::Instant::now();
     let mut prunes = 0;
     let mut results = 0;
+    // The first prune's span, Unix ms.
+    let mut first = (0, 0);
     // Prune while the run runs (at least once, whatever the timing).
     while prunes == 0 || started.elapsed() < Duration::from_millis(1500) {
+        let t0 = unix_ms(SystemTime::now());
         let report = store.prune_json(&["--older-than", "30d"]);
+        if prunes == 0 {
+            first = (t0, unix_ms(SystemTime::now()));
+        }
         results += report["results"].as_i64().unwrap();
         prunes += 1;
     }
@@ -409,10 +415,24 @@ fn prunes_while_a_run_records(store: Store) {
     let recorded = "SELECT COUNT(*) FROM results r JOIN runs u ON u.id = r.run_id \
                     WHERE u.host <> 'seed' AND u.ended_at IS NOT NULL AND u.status = 'passed'";
     assert_eq!(store.count(recorded), 4 * 500);
+    // The first prune (200,000 results: seconds) was still going when
+    // batches of the run ended and were recorded.
+    let during = format!(
+        "SELECT COUNT(*) FROM batches b JOIN runs u ON u.id = b.run_id \
+         WHERE u.host <> 'seed' AND b.started_at + b.duration_ms BETWEEN {} AND {}",
+        first.0, first.1
+    );
+    assert!(store.count(&during) >= 1, "prune {first:?}");
     assert_eq!(
         store.count("SELECT COUNT(*) FROM tests WHERE name LIKE 'big/%'"),
         0
     );
+}
+
+fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 #[test]
