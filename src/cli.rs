@@ -52,6 +52,10 @@ pub enum Command {
     /// (`--pressure`), K at once, and say whether it fails on its own and
     /// what makes it fail more. Exit 1 when an attempt failed, 0 when none did.
     Hunt(HuntArgs),
+    /// Delete the runs (results, batches, attempts, labels) and hunts that
+    /// started before now − `--older-than`, in small chunks that never hold
+    /// up a run recording meanwhile; says what it removed.
+    Prune(PruneArgs),
 }
 
 /// Where the history is: `--history`, else `WARDEN_HISTORY`, else the
@@ -341,6 +345,31 @@ pub struct CheckArgs {
     /// As for `run`: only these batches.
     #[arg(value_name = "BATCH")]
     pub batches: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Remove what started longer ago than this, e.g. `90d`.
+    #[arg(long, value_name = "DURATION", value_parser = older_than)]
+    pub older_than: Duration,
+    /// Keep the old runs' rows (status, commit, labels, counts) and their
+    /// batches' rows (status, duration, usage); remove only their
+    /// per-test results and retried attempts.
+    #[arg(long)]
+    pub keep_summaries: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+/// `--older-than`: a window, but not an empty one (that would be everything).
+fn older_than(s: &str) -> Result<Duration, String> {
+    match crate::duration::parse_window(s)? {
+        d if d.is_zero() => Err("must be longer than zero".to_owned()),
+        d => Ok(d),
+    }
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

@@ -49,6 +49,8 @@ pub struct Plan {
     pub history: crate::history::Location,
     /// The run's labels in the history: `[run] labels`, then `--label`.
     pub labels: crate::history::model::Labels,
+    /// `[run] retention`: prune the history of what is older, after recording.
+    pub retention: Option<std::time::Duration>,
     /// `[resources]`.
     pub resources: Vec<crate::config::Resource>,
     pub scratch: Scratch,
@@ -337,6 +339,7 @@ impl Plan {
             flaky,
             retry_max_failures,
             quarantine,
+            retention: config.run.retention,
         })
     }
 

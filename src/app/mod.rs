@@ -2,7 +2,7 @@
 //! messages here (`anyhow` lives only at this edge).
 //!
 //! A module per command (`run`, `check`, `reap`, `import`, `queries`,
-//! `serve`, `hunt`), and what they share: `exit` (the exit codes, and the one the
+//! `serve`, `hunt`, `prune`), and what they share: `exit` (the exit codes, and the one the
 //! run's outcomes make), `store` (where the history is, for the commands
 //! that read or import), `containment` (the run id and the containment
 //! layers, for `run` and `check`), `plan` (config + command line → plan)
@@ -37,6 +37,7 @@ mod exit;
 mod hunt;
 mod import;
 mod plan;
+mod prune;
 mod queries;
 mod reap;
 mod run;
@@ -71,6 +72,7 @@ pub fn main() -> ExitCode {
         Command::Durations(args) => queries::durations(args),
         Command::Serve(args) => serve::serve(args),
         Command::Hunt(args) => hunt::hunt(args),
+        Command::Prune(args) => prune::prune(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

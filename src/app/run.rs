@@ -158,6 +158,11 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
     if let Some(r) = &recorded {
         summary.add_note(history_line(r));
     }
+    if let (Some(retention), Some(_)) = (plan.retention, &recorded)
+        && let Some(note) = runtime.block_on(retention_note(&plan.history, retention))
+    {
+        summary.add_note(note);
+    }
     for e in &run_errors {
         summary.add_note(format!("Run error: {e}"));
     }
@@ -211,6 +216,44 @@ fn history_wait(deadline: Option<Deadline>) -> std::time::Duration {
                 .min(MOST)
         }
         None => MOST,
+    }
+}
+
+/// `[run] retention` after the run is recorded: at most once a day per
+/// store, for at most a few seconds (history::prune::auto). Never fails
+/// the run: a store that cannot be pruned is a warning. `None`: nothing
+/// to say (not this run's turn, or nothing was old enough).
+async fn retention_note(location: &Location, retention: std::time::Duration) -> Option<String> {
+    use crate::history::prune;
+    let older = crate::duration::exact(retention);
+    let pruned = async {
+        let db = crate::history::Db::open(location, crate::history::Access::Write).await?;
+        let pruned = prune::auto(&db, retention).await;
+        db.close().await;
+        pruned
+    };
+    // The prune stops itself after AUTO_BUDGET; a store that hangs, here.
+    let within = prune::AUTO_BUDGET + std::time::Duration::from_secs(5);
+    match tokio::time::timeout(within, pruned).await {
+        Ok(Ok(None)) => None,
+        Ok(Ok(Some(p))) if !p.any() && p.complete => None,
+        Ok(Ok(Some(p))) => Some(format!(
+            "Retention: removed {} runs, {} results, {} hunts older than {older} in {}{}",
+            p.runs,
+            p.results,
+            p.hunts,
+            crate::duration::rounded(p.elapsed),
+            if p.complete {
+                ""
+            } else {
+                " (stopped at its time bound; the next run goes on)"
+            }
+        )),
+        Ok(Err(e)) => Some(format!("Retention: warning: prune failed: {e}")),
+        Err(_) => Some(format!(
+            "Retention: warning: the store did not answer within {}",
+            crate::duration::exact(within)
+        )),
     }
 }
 

@@ -80,6 +80,9 @@ pub struct RunConfig {
     pub retry_max_failures: Option<u64>,
     /// Batches start only while their expected memory fits (`memory-budget`).
     pub memory_budget: Option<MemoryBudget>,
+    /// `[run] retention`: after recording, a run prunes the store of what
+    /// started longer ago than this (history::prune::auto).
+    pub retention: Option<Duration>,
 }
 
 /// `[run] memory-budget`: how much memory the run's batches may expect to

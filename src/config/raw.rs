@@ -40,6 +40,7 @@ pub(super) struct RawRun {
     pub(super) keep_scratch: Option<Spanned<String>>,
     pub(super) retry_max_failures: Option<Spanned<toml::Value>>,
     pub(super) memory_budget: Option<Spanned<toml::Value>>,
+    pub(super) retention: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]

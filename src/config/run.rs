@@ -78,8 +78,10 @@ pub(super) fn run(cx: &Source, raw: RawRun) -> Result<RunConfig, ConfigError> {
             _ => super::limits::size(cx, "memory-budget", v).map(super::MemoryBudget::Bytes),
         })
         .transpose()?;
+    let retention = duration(cx, "retention", raw.retention.as_ref())?;
     Ok(RunConfig {
         memory_budget,
+        retention,
         deadline,
         reserve,
         flaky,

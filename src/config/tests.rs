@@ -86,6 +86,7 @@ fn full_config() {
             keep_scratch: Default::default(),
             retry_max_failures: None,
             memory_budget: None,
+            retention: None,
         }
     );
     let unit = BatchConfig {

@@ -11,6 +11,7 @@ pub mod location;
 pub mod mask;
 pub mod model;
 pub mod origin;
+pub mod prune;
 pub mod query;
 pub mod recorder;
 pub mod results;

@@ -1,0 +1,9 @@
+-- Small facts about the store itself, one row per key:
+--   last_prune   Unix ms when a run last started pruning by `[run]
+--                retention` (history::prune::auto): runs prune at most
+--                once a day per store. 0 after a prune that stopped at its
+--                time bound, so the next run continues it.
+CREATE TABLE store_state (
+    key    TEXT   NOT NULL PRIMARY KEY,
+    value  BIGINT NOT NULL
+);
