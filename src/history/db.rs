@@ -462,8 +462,11 @@ pub(crate) use with_pool;
 pub struct Db {
     pub pool: Pool,
     location: Location,
-    /// Test names are never deleted, so an id once seen stays right: an
-    /// import of many runs looks each name up once.
+    /// An id once seen stays right unless `warden prune` removes the name
+    /// meanwhile (only names no result uses, so only a name not yet
+    /// written again): an import of many runs looks each name up once, and
+    /// one that races a prune fails whole (it is all-or-nothing) and can
+    /// be run again.
     test_ids: Mutex<HashMap<String, i64>>,
     /// Whether to fill `test_ids`: not when recording a run, whose names
     /// are looked up once (batch names prefix them), and where a million
@@ -777,8 +780,9 @@ impl Db {
                 });
             }
             if !missing.is_empty() {
-                // Test names are never deleted: this would be a store
-                // changed under us.
+                // A name removed under us: a concurrent `warden prune`
+                // took it between the look-up and now (the recorder
+                // writes the batch again; an import fails whole).
                 return Err(HistoryError::Sql(sqlx::Error::RowNotFound));
             }
             // Both in name order: one walk places every id.
