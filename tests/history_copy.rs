@@ -291,3 +291,51 @@ fn a_run_of_20000_results_lands_complete() {
         p.close().await;
     });
 }
+
+/// Deleting a run deletes its results (PostgreSQL: a statement-level
+/// trigger, migrations/postgres/0007, where a foreign key cascaded), and
+/// deleting a batch deletes the batch's; other runs' results stay.
+#[test]
+fn deleting_a_run_or_a_batch_deletes_its_results() {
+    let server = require_postgres!(shared);
+    let url = server.url(&server.fresh_database());
+    block_on(async {
+        let db = Db::open(&url.parse::<Location>().unwrap(), Access::Write)
+            .await
+            .unwrap();
+        let mut runs = Vec::new();
+        for uuid in ["keep", "gone"] {
+            let run = db.begin_run(&run_record(uuid)).await.unwrap();
+            let tests = |b: &str| {
+                (0..3)
+                    .map(|i| test(&format!("{b}/t{i}"), TestStatus::Passed, None, Some(1)))
+                    .collect()
+            };
+            db.record_batches(run, &[batch("a", tests("a")), batch("b", tests("b"))])
+                .await
+                .unwrap();
+            runs.push(run);
+        }
+        db.close().await;
+        let p = PgPool::connect(&url).await.unwrap();
+        let count = |sql: &'static str| {
+            let p = p.clone();
+            async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&p).await.unwrap() }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM results").await, 12);
+        sqlx::query("DELETE FROM batches WHERE run_id = $1 AND name = 'a'")
+            .bind(runs[0])
+            .execute(&p)
+            .await
+            .unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM results").await, 9);
+        sqlx::query("DELETE FROM runs WHERE id = $1")
+            .bind(runs[1])
+            .execute(&p)
+            .await
+            .unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM results").await, 3);
+        assert_eq!(count("SELECT COUNT(*) FROM batches").await, 1);
+        p.close().await;
+    });
+}

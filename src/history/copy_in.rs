@@ -50,23 +50,47 @@ const INSERT_NEW_TESTS: &str = "INSERT INTO tests (name) \
      WHERE NOT EXISTS (SELECT 1 FROM tests t WHERE t.name = s.name) \
      ORDER BY s.name ON CONFLICT (name) DO NOTHING";
 
-/// The results, and each run's counts of those that went in: a result
-/// already stored for its test and run (an earlier write of the same run)
-/// neither goes in nor counts. Status codes: 1 passed, 2 failed,
-/// 3 flaky, 4 skipped (`TestStatus::code`).
-const INSERT_RESULTS: &str = "WITH written AS (\
-     INSERT INTO results (test_id, run_id, batch_id, status, duration_ms, message) \
-     SELECT t.id, s.run_id, s.batch_id, s.status, s.duration_ms, s.message \
-     FROM warden_results_in s JOIN tests t ON t.name = s.name \
-     ON CONFLICT (test_id, run_id) DO NOTHING \
-     RETURNING run_id, status), \
-     counted AS (SELECT run_id, \
-     COUNT(*) FILTER (WHERE status IN (1, 2, 3)) AS ran, \
-     COUNT(*) FILTER (WHERE status = 2) AS failed \
-     FROM written GROUP BY run_id) \
-     UPDATE runs SET tests_run = runs.tests_run + counted.ran, \
-     tests_failed = runs.tests_failed + counted.failed \
-     FROM counted WHERE runs.id = counted.run_id";
+/// The results, and each run's counts of those that went in, for runs
+/// that may hold results already (a recording writes a run's batches as
+/// they finish): a result already stored for its test and run stays,
+/// and neither goes in nor counts. In test-id order: each insert lands
+/// next to the last one in the primary key. Status codes: 1 passed,
+/// 2 failed, 3 flaky, 4 skipped (`TestStatus::code`).
+macro_rules! insert_results {
+    ($conflict:literal) => {
+        concat!(
+            "WITH written AS (\
+             INSERT INTO results (test_id, run_id, batch_id, status, duration_ms, message) \
+             SELECT t.id, s.run_id, s.batch_id, s.status, s.duration_ms, s.message \
+             FROM warden_results_in s JOIN tests t ON t.name = s.name \
+             ORDER BY t.id, s.run_id ",
+            $conflict,
+            " RETURNING run_id, status), \
+             counted AS (SELECT run_id, \
+             COUNT(*) FILTER (WHERE status IN (1, 2, 3)) AS ran, \
+             COUNT(*) FILTER (WHERE status = 2) AS failed \
+             FROM written GROUP BY run_id) \
+             UPDATE runs SET tests_run = runs.tests_run + counted.ran, \
+             tests_failed = runs.tests_failed + counted.failed \
+             FROM counted WHERE runs.id = counted.run_id"
+        )
+    };
+}
+const INSERT_RESULTS: &str = insert_results!("ON CONFLICT (test_id, run_id) DO NOTHING");
+
+/// The same for runs created in the caller's transaction (an import),
+/// which can hold no result yet: a plain insert, a third cheaper than
+/// one that looks for a conflict first.
+const INSERT_RESULTS_OF_NEW_RUNS: &str = insert_results!("");
+
+/// Whether the runs written to may already hold results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Runs {
+    /// Runs recorded batch by batch (`warden run`).
+    Recording,
+    /// Runs inserted in the same transaction (`warden import`).
+    New,
+}
 
 /// Bytes of COPY data per message to the server.
 const SEND_BYTES: usize = 1 << 20;
@@ -79,7 +103,11 @@ pub(super) struct RunResults<'a> {
 
 /// Writes the results of `runs` within the caller's transaction `conn`,
 /// counting them into their runs.
-pub(super) async fn write(conn: &mut PgConnection, runs: &[RunResults<'_>]) -> Result<()> {
+pub(super) async fn write(
+    conn: &mut PgConnection,
+    runs: &[RunResults<'_>],
+    kind: Runs,
+) -> Result<()> {
     if runs.iter().all(|r| r.batches.iter().all(|(b, _)| b.is_empty())) {
         return Ok(());
     }
@@ -127,7 +155,11 @@ pub(super) async fn write(conn: &mut PgConnection, runs: &[RunResults<'_>]) -> R
     copy.finish().await?;
     sqlx::query(ANALYZE_STAGING).execute(&mut *conn).await?;
     sqlx::query(INSERT_NEW_TESTS).execute(&mut *conn).await?;
-    sqlx::query(INSERT_RESULTS).execute(&mut *conn).await?;
+    let insert = match kind {
+        Runs::Recording => INSERT_RESULTS,
+        Runs::New => INSERT_RESULTS_OF_NEW_RUNS,
+    };
+    sqlx::query(insert).execute(&mut *conn).await?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, QueryBuilder};
 
-use super::copy_in::{self, RunResults};
+use super::copy_in::{self, RunResults, Runs};
 use super::location::Location;
 use super::model::{BatchRecord, RunRecord, duration_millis, from_duration_millis, unix_millis};
 use super::results::Results;
@@ -671,7 +671,7 @@ impl Db {
             let (ids, setup_failed) = insert_batch_records!(tx, run, batches);
             count_setup(&mut tx, run, setup_failed).await?;
             let owned = owned_results(batches, &ids);
-            copy_in::write(&mut tx, &[RunResults { run, batches: &owned }]).await?;
+            copy_in::write(&mut tx, &[RunResults { run, batches: &owned }], Runs::Recording).await?;
             tx.commit().await?;
             return Ok(());
         }
@@ -719,7 +719,7 @@ impl Db {
                 .zip(&owned)
                 .map(|(&run, batches)| RunResults { run, batches })
                 .collect();
-            copy_in::write(&mut tx, &all).await?;
+            copy_in::write(&mut tx, &all, Runs::New).await?;
             tx.commit().await?;
             return Ok(done);
         }
