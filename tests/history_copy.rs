@@ -99,7 +99,12 @@ fn hostile_names_and_messages_come_back_byte_identical() {
             .map(|(i, t)| {
                 // Long names too: a name is any text the output held.
                 let name: String = format!("b/{i}/{}", &t[..t.len().min(2000)]);
-                test(&name, TestStatus::Failed, Some(t), (i % 2 == 0).then_some(3))
+                test(
+                    &name,
+                    TestStatus::Failed,
+                    Some(t),
+                    (i % 2 == 0).then_some(3),
+                )
             })
             .collect();
         db.record_batch(run, &batch("b", tests.clone()))
@@ -156,7 +161,12 @@ fn nul_becomes_a_replacement_character_and_null_stays_null() {
             .unwrap();
         let run = db.begin_run(&run_record("nul")).await.unwrap();
         let tests = vec![
-            test("b/nul\0name", TestStatus::Failed, Some("nul\0message"), None),
+            test(
+                "b/nul\0name",
+                TestStatus::Failed,
+                Some("nul\0message"),
+                None,
+            ),
             test("b/none", TestStatus::Passed, None, None),
             test("b/backslash-n", TestStatus::Failed, Some("\\N"), Some(0)),
         ];
@@ -273,12 +283,11 @@ fn a_run_of_20000_results_lands_complete() {
             .await
             .unwrap();
         assert_eq!(tests, N);
-        let by_status: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT status, COUNT(*) FROM results GROUP BY status ORDER BY status",
-        )
-        .fetch_all(&p)
-        .await
-        .unwrap();
+        let by_status: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM results GROUP BY status ORDER BY status")
+                .fetch_all(&p)
+                .await
+                .unwrap();
         assert_eq!(
             by_status,
             [(1, N - failed - skipped), (2, failed), (4, skipped)]
@@ -320,7 +329,12 @@ fn deleting_a_run_or_a_batch_deletes_its_results() {
         let p = PgPool::connect(&url).await.unwrap();
         let count = |sql: &'static str| {
             let p = p.clone();
-            async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&p).await.unwrap() }
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&p)
+                    .await
+                    .unwrap()
+            }
         };
         assert_eq!(count("SELECT COUNT(*) FROM results").await, 12);
         sqlx::query("DELETE FROM batches WHERE run_id = $1 AND name = 'a'")

@@ -108,7 +108,10 @@ pub(super) async fn write(
     runs: &[RunResults<'_>],
     kind: Runs,
 ) -> Result<()> {
-    if runs.iter().all(|r| r.batches.iter().all(|(b, _)| b.is_empty())) {
+    if runs
+        .iter()
+        .all(|r| r.batches.iter().all(|(b, _)| b.is_empty()))
+    {
         return Ok(());
     }
     sqlx::query(CREATE_STAGING).execute(&mut *conn).await?;

@@ -671,7 +671,15 @@ impl Db {
             let (ids, setup_failed) = insert_batch_records!(tx, run, batches);
             count_setup(&mut tx, run, setup_failed).await?;
             let owned = owned_results(batches, &ids);
-            copy_in::write(&mut tx, &[RunResults { run, batches: &owned }], Runs::Recording).await?;
+            copy_in::write(
+                &mut tx,
+                &[RunResults {
+                    run,
+                    batches: &owned,
+                }],
+                Runs::Recording,
+            )
+            .await?;
             tx.commit().await?;
             return Ok(());
         }
@@ -862,7 +870,11 @@ impl Db {
 
 /// Each batch's results with the row id its record got.
 fn owned_results<'a>(batches: &[BatchRows<'a>], ids: &[i64]) -> Vec<(&'a dyn Results, i64)> {
-    batches.iter().map(|b| b.results).zip(ids.iter().copied()).collect()
+    batches
+        .iter()
+        .map(|b| b.results)
+        .zip(ids.iter().copied())
+        .collect()
 }
 
 /// Marks run `run` as having a failed setup step when `setup_failed` is
