@@ -17,6 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, QueryBuilder};
 
+use super::copy_in::{self, RunResults, Runs};
 use super::location::Location;
 use super::model::{BatchRecord, RunRecord, duration_millis, from_duration_millis, unix_millis};
 use super::results::Results;
@@ -235,18 +236,17 @@ macro_rules! insert_run {
     }};
 }
 
-/// Inserts batches `$range` of `$all` (a [`Numbered`]), their attempts and
-/// results within `$tx`. `$rows` are (test id, result number) of all of
-/// `$all`'s results, sorted by test id; only those of `$range` are written.
-macro_rules! insert_batches {
-    ($tx:ident, $run:expr, $all:expr, $range:expr, $rows:expr) => {{
+/// Inserts the records of `$batches` (a slice of [`BatchRows`]) of run
+/// `$run` and their attempts within `$tx`, without their results;
+/// evaluates to (their row ids, in order; 1 if one is a failed setup
+/// step, else 0).
+macro_rules! insert_batch_records {
+    ($tx:ident, $run:expr, $batches:expr) => {{
         let run: RunId = $run;
-        let all: &Numbered<'_> = $all;
-        let range: std::ops::Range<usize> = $range;
-        let rows: &[(i64, usize)] = $rows;
-        let mut batch_ids: Vec<i64> = Vec::with_capacity(range.len());
+        let batches: &[BatchRows<'_>] = $batches;
+        let mut batch_ids: Vec<i64> = Vec::with_capacity(batches.len());
         let mut setup_failed = 0_i64;
-        for rows in &all.batches[range.clone()] {
+        for rows in batches {
             let batch = rows.batch;
             if batch.is_failed_setup() {
                 setup_failed = 1;
@@ -285,6 +285,22 @@ macro_rules! insert_batches {
             }
             batch_ids.push(batch_id);
         }
+        (batch_ids, setup_failed)
+    }};
+}
+
+/// Inserts batches `$range` of `$all` (a [`Numbered`]), their attempts and
+/// results within `$tx` (SQLite; PostgreSQL takes [`copy_in`]). `$rows`
+/// are (test id, result number) of all of `$all`'s results, sorted by
+/// test id; only those of `$range` are written.
+macro_rules! insert_batches {
+    ($tx:ident, $run:expr, $all:expr, $range:expr, $rows:expr) => {{
+        let run: RunId = $run;
+        let all: &Numbered<'_> = $all;
+        let range: std::ops::Range<usize> = $range;
+        let rows: &[(i64, usize)] = $rows;
+        let (batch_ids, setup_failed) =
+            insert_batch_records!($tx, run, &all.batches[range.clone()]);
         let first = all.starts.get(range.start).copied().unwrap_or(all.total);
         let end = all.starts.get(range.end).copied().unwrap_or(all.total);
         // In key order: each insert then lands next to the last one's
@@ -653,6 +669,23 @@ impl Db {
     /// Records several batches in one transaction, their results read
     /// through [`Results`].
     pub async fn record_batch_rows(&self, run: RunId, batches: &[BatchRows<'_>]) -> Result<()> {
+        if let Pool::Postgres(p) = &self.pool {
+            let mut tx = p.begin().await?;
+            let (ids, setup_failed) = insert_batch_records!(tx, run, batches);
+            count_setup(&mut tx, run, setup_failed).await?;
+            let owned = owned_results(batches, &ids);
+            copy_in::write(
+                &mut tx,
+                &[RunResults {
+                    run,
+                    batches: &owned,
+                }],
+                Runs::Recording,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(());
+        }
         let all = Numbered::new(batches);
         let ids = self.result_ids(&all).await?;
         with_pool!(self, p => {
@@ -672,6 +705,35 @@ impl Db {
             .iter()
             .flat_map(|r| r.batches.iter().map(BatchRows::from))
             .collect();
+        if let Pool::Postgres(p) = &self.pool {
+            let mut tx = p.begin().await?;
+            let mut done = Vec::with_capacity(runs.len());
+            let mut owned = Vec::with_capacity(runs.len());
+            let mut first = 0;
+            for r in runs {
+                let id = insert_run!(tx, r.run);
+                let rows = &batches[first..first + r.batches.len()];
+                first += r.batches.len();
+                let (ids, setup_failed) = insert_batch_records!(tx, id, rows);
+                count_setup(&mut tx, id, setup_failed).await?;
+                sqlx::query(FINISH_RUN)
+                    .bind(unix_millis(r.ended))
+                    .bind(r.status.as_str())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                owned.push(owned_results(rows, &ids));
+                done.push(id);
+            }
+            let all: Vec<RunResults<'_>> = done
+                .iter()
+                .zip(&owned)
+                .map(|(&run, batches)| RunResults { run, batches })
+                .collect();
+            copy_in::write(&mut tx, &all, Runs::New).await?;
+            tx.commit().await?;
+            return Ok(done);
+        }
         let all = Numbered::new(&batches);
         let ids = self.result_ids(&all).await?;
         with_pool!(self, p => {
@@ -808,6 +870,30 @@ impl Db {
         rows.sort_unstable();
         Ok(rows)
     }
+}
+
+/// Each batch's results with the row id its record got.
+fn owned_results<'a>(batches: &[BatchRows<'a>], ids: &[i64]) -> Vec<(&'a dyn Results, i64)> {
+    batches
+        .iter()
+        .map(|b| b.results)
+        .zip(ids.iter().copied())
+        .collect()
+}
+
+/// Marks run `run` as having a failed setup step when `setup_failed` is
+/// 1 (PostgreSQL; its results are counted by [`copy_in::write`]).
+async fn count_setup(conn: &mut PgConnection, run: RunId, setup_failed: i64) -> Result<()> {
+    if setup_failed > 0 {
+        sqlx::query(COUNT_RESULTS)
+            .bind(0_i64)
+            .bind(0_i64)
+            .bind(setup_failed)
+            .bind(run)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// How [`lookup!`] finds test ids.

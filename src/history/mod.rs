@@ -4,6 +4,7 @@
 //! regressed, how long things take.
 
 pub mod classify;
+mod copy_in;
 pub mod db;
 pub mod hunts;
 pub mod import;
