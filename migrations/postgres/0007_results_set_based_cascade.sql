@@ -5,8 +5,9 @@
 -- are kept otherwise:
 --   - what a result refers to exists: the only writer (history::db,
 --     history::copy_in) writes a result in the transaction that inserted
---     its run and batch, with its test id joined from `tests`, whose rows
---     are never deleted;
+--     its run and batch, with its test id joined from `tests`, whose
+--     unused rows only `warden prune` deletes, and only while it holds
+--     `tests` against every writer (history::prune);
 --   - deleting a run or a batch deletes its results, as ON DELETE CASCADE
 --     did: by the statement-level triggers below, one set-based DELETE per
 --     statement instead of one per row (a prune of many runs).

@@ -346,18 +346,27 @@ async fn prune_checked(db: &Db, how: &Prune) -> Result<Pruned> {
     Ok(done)
 }
 
+/// PostgreSQL's `lock_not_available`: `lock_timeout` ran out.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
 /// Deletes the `tests` rows no result names, a range of [`CHUNK`] ids at
 /// a time; whether it got through them all.
 ///
 /// A name a writer has just looked up (or inserted) but whose results
-/// are not committed yet is unused too: on PostgreSQL, a writer that
-/// committed them first makes this chunk's delete fail on the foreign
-/// key, and the chunk is skipped (the next prune looks again); a writer
-/// that commits after finds its test gone and fails its batch's
-/// transaction, which the recorder then writes again (re-creating the
-/// name; `history::recorder`). SQLite has one writer at a time.
+/// are not committed yet is unused too. On PostgreSQL `results` has no
+/// foreign key (migration 0007) and a writer joins its staged results to
+/// `tests` by name (`history::copy_in`), so a name deleted between its
+/// writer's insert and join would drop those results silently: each
+/// chunk's delete first takes `tests` in SHARE ROW EXCLUSIVE mode, which
+/// waits for every writer that has touched `tests` in a transaction still
+/// open (ROW EXCLUSIVE) and holds off new ones for the chunk's moment;
+/// it waits at most 100 ms, else the chunk is skipped and the next prune
+/// looks again. On SQLite (one writer at a time) a writer that finds its
+/// test gone fails its batch's transaction on the foreign key, and the
+/// recorder writes it again, re-creating the name (`history::recorder`).
 async fn unused_tests(db: &Db, how: &Prune, out_of_time: &dyn Fn() -> bool) -> Result<(u64, bool)> {
     let mut removed = 0;
+    let postgres = matches!(db.pool, Pool::Postgres(_));
     with_pool!(db, p => {
         let (min, max): (Option<i64>, Option<i64>) =
             sqlx::query_as(TEST_ID_RANGE).fetch_one(p).await?;
@@ -369,19 +378,38 @@ async fn unused_tests(db: &Db, how: &Prune, out_of_time: &dyn Fn() -> bool) -> R
             if out_of_time() {
                 return Ok((removed, false));
             }
-            match sqlx::query(DELETE_UNUSED_TESTS)
-                .bind(at)
-                .bind(at.saturating_add(CHUNK))
-                .execute(p)
-                .await
-            {
-                Ok(r) => {
-                    removed += r.rows_affected();
-                    if r.rows_affected() > 0 {
+            // One chunk, in a transaction of its own.
+            let chunk = async {
+                let mut tx = p.begin().await?;
+                if postgres {
+                    sqlx::query("SET LOCAL lock_timeout = '100ms'")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("LOCK TABLE tests IN SHARE ROW EXCLUSIVE MODE")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let r = sqlx::query(DELETE_UNUSED_TESTS)
+                    .bind(at)
+                    .bind(at.saturating_add(CHUNK))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok::<u64, sqlx::Error>(r.rows_affected())
+            };
+            match chunk.await {
+                Ok(n) => {
+                    removed += n;
+                    if n > 0 {
                         tokio::time::sleep(how.pause).await;
                     }
                 }
-                Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {}
+                // A writer holds `tests` (PostgreSQL), or committed results
+                // naming the chunk's tests first (SQLite): skipped, the
+                // next prune looks again.
+                Err(sqlx::Error::Database(e))
+                    if e.is_foreign_key_violation()
+                        || e.code().as_deref() == Some(LOCK_NOT_AVAILABLE) => {}
                 Err(e) => return Err(e.into()),
             }
             at = at.saturating_add(CHUNK);
