@@ -24,7 +24,6 @@ use std::ops::Range;
 
 use sqlx::postgres::PgConnection;
 
-use super::db::Result;
 use super::model::duration_millis;
 use super::results::Results;
 
@@ -107,7 +106,7 @@ pub(super) async fn write(
     conn: &mut PgConnection,
     runs: &[RunResults<'_>],
     kind: Runs,
-) -> Result<()> {
+) -> Result<(), sqlx::Error> {
     if runs
         .iter()
         .all(|r| r.batches.iter().all(|(b, _)| b.is_empty()))
