@@ -525,3 +525,39 @@ fn prune_refuses_a_zero_window_and_says_no_history() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no history"));
     assert!(!store.dir.path().join("history.db").exists());
 }
+
+/// On PostgreSQL a recording joins its results to `tests` by name, with no
+/// foreign key to catch a name deleted in between: a writer's open
+/// transaction that touched `tests` keeps prune's hands off unused names
+/// (the chunk is skipped), and once it ends the next prune removes them.
+#[test]
+fn unused_names_wait_for_writers_on_postgres() {
+    let server = require_postgres!(shared);
+    let store = Store::postgres(server.url(&server.fresh_database()));
+    seeded(&store, 0);
+    let orphans = "SELECT COUNT(*) FROM tests WHERE name = 'orphan'";
+    block_on(async {
+        let db = store.db().await;
+        let Pool::Postgres(p) = &db.pool else {
+            unreachable!("a PostgreSQL store")
+        };
+        sqlx::query("INSERT INTO tests (name) VALUES ('orphan')")
+            .execute(p)
+            .await
+            .unwrap();
+        // A writer between its insert of a name (here: one already there)
+        // and its commit.
+        let mut writer = p.begin().await.unwrap();
+        sqlx::query("INSERT INTO tests (name) VALUES ('orphan') ON CONFLICT DO NOTHING")
+            .execute(&mut *writer)
+            .await
+            .unwrap();
+        let report = store.prune_json(&["--older-than", "30d"]);
+        assert_eq!(count(&db, orphans).await, 1, "{report:#}");
+        assert!(report["runs"].as_i64() > Some(0), "{report:#}");
+        writer.rollback().await.unwrap();
+        let report = store.prune_json(&["--older-than", "30d"]);
+        assert_eq!(count(&db, orphans).await, 0, "{report:#}");
+        db.close().await;
+    });
+}
