@@ -243,23 +243,36 @@ async fn prune_checked(db: &Db, how: &Prune) -> Result<Pruned> {
             let Some(&last) = runs.last() else { break };
             after = last;
             for run in runs {
-                loop {
-                    if out_of_time() {
-                        break 'runs;
-                    }
-                    let n = sqlx::query(DELETE_RESULTS)
-                        .bind(run)
-                        .bind(CHUNK)
-                        .execute(p)
-                        .await?
-                        .rows_affected();
-                    done.results += n;
-                    if n > 0 {
-                        pause().await;
-                    }
-                    if n < CHUNK as u64 {
-                        break;
-                    }
+                // Statements of at most CHUNK rows (`$2`) of the run's,
+                // each counted into `$count`, with a pause after each that
+                // removed any; `false` when out of time.
+                macro_rules! chunked {
+                    ($sql:expr, $count:expr) => {{
+                        let mut finished = true;
+                        loop {
+                            if out_of_time() {
+                                finished = false;
+                                break;
+                            }
+                            let n = sqlx::query($sql)
+                                .bind(run)
+                                .bind(CHUNK)
+                                .execute(p)
+                                .await?
+                                .rows_affected();
+                            $count += n;
+                            if n > 0 {
+                                pause().await;
+                            }
+                            if n < CHUNK as u64 {
+                                break;
+                            }
+                        }
+                        finished
+                    }};
+                }
+                if !chunked!(DELETE_RESULTS, done.results) {
+                    break 'runs;
                 }
                 done.attempts += sqlx::query(DELETE_ATTEMPTS)
                     .bind(run)
@@ -269,21 +282,8 @@ async fn prune_checked(db: &Db, how: &Prune) -> Result<Pruned> {
                 if how.keep_summaries {
                     continue;
                 }
-                loop {
-                    if out_of_time() {
-                        break 'runs;
-                    }
-                    let n = sqlx::query(DELETE_BATCHES)
-                        .bind(run)
-                        .bind(CHUNK)
-                        .execute(p)
-                        .await?
-                        .rows_affected();
-                    done.batches += n;
-                    if n < CHUNK as u64 {
-                        break;
-                    }
-                    pause().await;
+                if !chunked!(DELETE_BATCHES, done.batches) {
+                    break 'runs;
                 }
                 done.run_labels += sqlx::query(DELETE_LABELS)
                     .bind(run)
