@@ -454,8 +454,13 @@ fn hunts_are_recorded_apart_from_results_and_shown_on_the_test_page_postgres() {
 
 #[test]
 fn sigint_stops_the_hunt_its_attempts_and_its_noise() {
-    let w = Warden::new()
-        .batch("name = \"slow\"\ncommand = [\"sleep\", \"30\"]\nlimits = { cpu = \"50%\" }");
+    let w = Warden::new();
+    let started = w.path("started");
+    let w = w.shell(
+        "slow",
+        &format!("touch {}; exec sleep 30", q(&started.display().to_string())),
+        "limits = { cpu = \"50%\" }",
+    );
     let running = w
         .subcommand("hunt")
         .args([
@@ -468,7 +473,10 @@ fn sigint_stops_the_hunt_its_attempts_and_its_noise() {
             "slow",
         ])
         .spawn();
-    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        common::wait_until(Duration::from_secs(20), || started.exists()),
+        "no attempt started"
+    );
     running.signal(libc::SIGINT);
     let pid = running.pid();
     let r = running.wait();
