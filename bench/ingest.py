@@ -16,7 +16,10 @@ interleaved in a seeded shuffled order (this machine is shared):
    (run, suite, name, status, duration, message; CSV prepared untimed)
    into a plain table without indexes: the server's raw bulk-load speed.
    warden also parses the XML, creates runs, batches and test names and
-   keeps three indexes on `results`.
+   keeps three indexes on `results`. Second baseline, `psql \\copy
+   indexed`: the rows as `results` holds them (test ids, sorted by the
+   primary key) into a table with `results`' key and indexes: the floor
+   for any writer of warden's schema on this server.
 2. `warden run` of one batch (`format = "tap"`) that prints 100,000 TAP
    results (`cat` of a prepared file), recording into PostgreSQL, into
    SQLite, and with `--history none`. "Recording after the batch ended" =
@@ -60,6 +63,13 @@ TARGET_IMPORT_SQLITE = 300_000  # results/s
 TARGET_RUN_RECORD = 2.0         # seconds after the batch ended
 PLAIN = ("CREATE TABLE plain (run BIGINT, batch TEXT, name TEXT, status BIGINT, "
          "duration_ms BIGINT, message TEXT)")
+# `results` as migrations/postgres create it (keys and indexes; no foreign
+# keys since 0007): the floor of any writer of warden's schema.
+INDEXED = ("CREATE TABLE plain (test_id BIGINT NOT NULL, run_id BIGINT NOT NULL, batch_id BIGINT, "
+           "status BIGINT NOT NULL, duration_ms BIGINT, message TEXT, PRIMARY KEY (test_id, run_id)); "
+           "CREATE INDEX plain_run ON plain (run_id); "
+           "CREATE INDEX plain_failing ON plain (test_id) WHERE status IN (2, 3)")
+INDEXED_KIND = "psql \\copy indexed"
 
 
 def import_rows_csv(files: list[Path], out: Path) -> int:
@@ -73,6 +83,23 @@ def import_rows_csv(files: list[Path], out: Path) -> int:
                     w.writerow([run, suite, name, status, ms, message])
                     n += 1
     return n
+
+
+def keyed_rows_csv(files: list[Path], out: Path) -> int:
+    """The same rows as `results` holds them: test ids given in order of first
+    appearance, batch ids numbered per run and suite, sorted by (test id, run)."""
+    ids: dict[str, int] = {}
+    rows = []
+    for run, path in enumerate(files, 1):
+        _, _, suites = parse_junit(path)
+        for k, (suite, _, _, rs) in enumerate(suites):
+            for name, status, ms, message in rs:
+                tid = ids.setdefault(f"{suite}/{name}", len(ids) + 1)
+                rows.append((tid, run, (run - 1) * len(suites) + k + 1, status, ms, message))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    with open(out, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return len(rows)
 
 
 def tap_files(work: Path, n: int) -> tuple[Path, Path]:
@@ -108,9 +135,9 @@ class Bench:
     def pg_count(self, db: str, table: str = "results") -> int:
         return int(self.pg.psql(db, "-At", "-c", f"SELECT COUNT(*) FROM {table}"))
 
-    def copy_plain(self, what: str, rows: Path, expect: int):
+    def copy_plain(self, what: str, rows: Path, expect: int, schema: str = PLAIN):
         db = self.fresh_db()
-        self.pg.psql(db, "-c", PLAIN)
+        self.pg.psql(db, "-c", schema)
         r = run_marked(self.ctx, what, self.pg.psql_argv(
             db, "-c", f"\\copy plain FROM {quote_sql(str(rows))} WITH (FORMAT csv)"))
         if r is not None and self.pg_count(db, "plain") != expect:
@@ -119,16 +146,17 @@ class Bench:
         return r
 
 
-def bench_import(b: Bench, files: list[Path], rows: Path, n: int, reps: int) -> dict:
+def bench_import(b: Bench, files: list[Path], rows: Path, keyed: Path, n: int, reps: int) -> dict:
     ctx = b.ctx
-    kinds = ["psql \\copy"] + (["warden PostgreSQL"] if b.pg else []) + ["warden SQLite"]
-    kinds = [k for k in kinds if b.pg or k != "psql \\copy"]
+    kinds = (["psql \\copy", INDEXED_KIND, "warden PostgreSQL"] if b.pg else []) + ["warden SQLite"]
     samples: dict[str, list[float]] = {k: [] for k in kinds}
     argv_files = [str(f) for f in files]
     for rep in range(reps):
         for kind in order(kinds, rep):
             if kind == "psql \\copy":
                 r = b.copy_plain("import baseline", rows, n)
+            elif kind == INDEXED_KIND:
+                r = b.copy_plain("import baseline (indexed)", keyed, n, INDEXED)
             elif kind == "warden PostgreSQL":
                 db = b.fresh_db()
                 r = run_marked(ctx, "warden import (postgres)",
@@ -228,11 +256,14 @@ def render(ctx: Ctx, info, args, reps, n_import, n_tap, imp, run, pg_info, loads
     w(f"| scratch directory | {ctx.work.parent} ({ctx.fs}) |")
     w(f"| PostgreSQL | {pg_info} |")
     w(f"| load average (before → after) | {loads[0]} → {loads[1]} |\n")
-    w("How warden writes (src/history/copy_in.rs): into PostgreSQL, each recording (a batch, or the batches "
-      "that finished together; an import: all its runs) streams its results with `COPY … FROM STDIN` (text "
-      "format) into a temporary staging table, then three statements in the same transaction add the new "
-      "test names, the results (joined to their test ids) and the runs' counts. Into SQLite, multi-row "
-      "INSERTs of 1,000 rows in one transaction.\n")
+    w("How warden writes (src/history/keyed.rs, copy_in.rs, db.rs): each recording (a batch, or the batches "
+      "that finished together; an import: all its runs) looks up its distinct test names once (new ones "
+      "inserted in name order) and keys its results by test id, sorted by `results`' primary key (test id, "
+      "run). Into PostgreSQL, an import's rows stream with binary `COPY … FROM STDIN` straight into "
+      "`results` (its runs are new: nothing to conflict with); a recording's into a temporary staging "
+      "table, then one `INSERT … SELECT … ON CONFLICT DO NOTHING`. Batch rows go in multi-row INSERTs with "
+      "ids reserved up front. Into SQLite, the same keyed rows in multi-row INSERTs of 1,000 in one "
+      "transaction.\n")
     w(f"### Import: {n_import:,} results\n")
     w(f"`warden import junit --run-per-file` of {n_import // 10_000} JUnit files (bench/history.py's data: "
       "10,000 test cases each, ~0.9 MiB of XML). Baseline: `psql \\copy` of the same rows as CSV into a plain "
@@ -250,7 +281,16 @@ def render(ctx: Ctx, info, args, reps, n_import, n_tap, imp, run, pg_info, loads
         w(f"| {kind.split()[1]} | {bl} | {spread(st, secs)} | {rate:,.0f} | {ratio} | ≥ {target:,}/s | "
           f"{verdict(rate >= target)} |")
     if base and base.n:
-        w(f"\nBaseline rate: `psql \\copy` {n_import / base.median:,.0f} rows/s.\n")
+        w(f"\nBaseline rate: `psql \\copy` {n_import / base.median:,.0f} rows/s.")
+    idx = imp.get(INDEXED_KIND)
+    pgs = imp.get("warden PostgreSQL")
+    if idx and idx.n:
+        w(f"\nSecond baseline, `psql \\copy indexed`: the same rows as `results` holds them (test id, run id, "
+          "batch id, status, duration, message; sorted by the primary key; prepared untimed) into a table with "
+          f"`results`' primary key and two indexes: {spread(idx, secs)}, {n_import / idx.median:,.0f} rows/s — "
+          "the server's floor for any writer of this schema"
+          + (f"; warden PostgreSQL ÷ this = {pgs.median / idx.median:.2f}" if pgs and pgs.n else "") + ".")
+    w("")
     w(f"### A run of {n_tap:,} results\n")
     w(f"`warden run` of one batch printing {n_tap:,} TAP results (`cat` of a prepared file; every 100th "
       "fails, every 250th is skipped). \"After the batch\" = the run's wall time minus the batch's duration "
@@ -313,6 +353,9 @@ def main() -> int:
         n_import = import_rows_csv(ds.files, rows)
         if n_import != ds.results:
             ctx.error(f"CSV holds {n_import} rows, the data set {ds.results}")
+        keyed = work / "import-keyed.csv"
+        if keyed_rows_csv(ds.files, keyed) != n_import:
+            ctx.error("the keyed CSV holds another number of rows")
         tap, tap_rows = tap_files(work, n_tap)
         bin_dir = pg_bin_dir()
         if bin_dir is not None:
@@ -322,7 +365,7 @@ def main() -> int:
                        f"settings `{' '.join(PG_SETTINGS)}` (-F: no fsync), unix socket")
         b = Bench(ctx, pg)
         log(f"import of {n_import:,} results ({reps} reps)")
-        imp = bench_import(b, ds.files, rows, n_import, reps)
+        imp = bench_import(b, ds.files, rows, keyed, n_import, reps)
         log(f"run of {n_tap:,} results ({reps} reps)")
         run = bench_run(b, tap, tap_rows, n_tap, reps)
     finally:

@@ -1,86 +1,94 @@
-//! Writing results into PostgreSQL with `COPY`: the rows stream into a
-//! temporary staging table in PostgreSQL's text format, then three
-//! set-based statements move them: the new test names into `tests`, the
-//! results into `results` (joined to their test ids), and each run's
-//! counts (`runs.tests_run`, `tests_failed`, migrations/postgres/0003)
-//! from the rows that went in. A multi-row INSERT with bound parameters
-//! costs the server a parse, a plan and a parameter decode per thousand
-//! rows, and warden a round trip each: some 55,000 results/s. COPY is
-//! the server's bulk-load path (bench/ingest.py measures both against
-//! `psql \copy`).
+//! Writing results into PostgreSQL with `COPY`. The rows leave keyed by
+//! test id and sorted by (test id, run) ([`keyed`](super::keyed)): the
+//! test names are looked up (and the new ones inserted) in two or three
+//! statements for the whole write, then the rows stream in COPY's
+//! binary format (no digits to parse, nothing to unescape):
 //!
-//! PostgreSQL only; SQLite keeps its prepared multi-row INSERTs
-//! ([`db`](super::db)), where there is no protocol to save.
+//! - an import's runs ([`Runs::New`]), created in the same transaction,
+//!   can hold no result yet: straight into `results`, and each run's
+//!   counts (`runs.tests_run`, `tests_failed`, migrations/postgres/0003)
+//!   are those of the rows sent;
+//! - a recording's run ([`Runs::Recording`]) may hold results already
+//!   (its batches are written as they finish, and a batch may come again):
+//!   into a temporary staging table, then one INSERT … SELECT that keeps
+//!   a result already stored for its test and run (`ON CONFLICT DO
+//!   NOTHING`) and counts only the rows that went in.
 //!
-//! Same rules as the INSERT path: a name twice in one run keeps its
-//! first result (dropped here, before the rows leave, see
-//! [`repeated`]); a result already in the store for its test and run
-//! stays (`ON CONFLICT DO NOTHING`), and only the rows that went in are
-//! counted.
+//! A multi-row INSERT with bound parameters costs the server a parse, a
+//! plan and a parameter decode per thousand rows, and warden a round trip
+//! each; joining names to ids in SQL cost it a hash join and a sort of
+//! every row (bench/ingest.py measures against `psql \copy`).
+//!
+//! PostgreSQL only; SQLite takes the same [`keyed`](super::keyed) rows in
+//! multi-row INSERTs ([`db`](super::db)), where there is no protocol to
+//! save.
+//!
+//! Test names: the write first takes `tests` in ROW EXCLUSIVE mode, held
+//! to its commit, so `warden prune` (which deletes unused names under
+//! SHARE ROW EXCLUSIVE, history::prune) cannot remove a name between its
+//! look-up here and the results that use it (`results` has no foreign
+//! keys, migrations/postgres/0007).
 
-use std::collections::HashSet;
-use std::hash::BuildHasher;
-use std::ops::Range;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use sqlx::postgres::PgConnection;
 
+pub(super) use super::keyed::RunResults;
+use super::keyed::{self, Names, Row};
 use super::model::duration_millis;
-use super::results::Results;
 
-/// The staging table, one per transaction: `ON COMMIT DROP` leaves
-/// nothing behind on a pooled connection, and a temporary table is
-/// neither WAL-logged nor visible to the fleet's other writers.
-const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE warden_results_in (\
-     run_id BIGINT NOT NULL, batch_id BIGINT NOT NULL, name TEXT NOT NULL, \
-     status BIGINT NOT NULL, duration_ms BIGINT, message TEXT) ON COMMIT DROP";
+/// Held to the transaction's end: see the module doc.
+const LOCK_TESTS: &str = "LOCK TABLE tests IN ROW EXCLUSIVE MODE";
 
-const COPY_STAGING: &str = "COPY warden_results_in \
-     (run_id, batch_id, name, status, duration_ms, message) FROM STDIN";
-
-/// The planner knows nothing of a temporary table's rows until analysed
-/// (autovacuum never sees it): a sample, so the joins below are hashed.
-const ANALYZE_STAGING: &str = "ANALYZE warden_results_in";
+const SELECT_TESTS: &str = "SELECT name, id FROM tests WHERE name = ANY($1)";
 
 /// The names the store lacks, in name order: concurrent writers adding
 /// the same names take their index entries in the same order (one waits
-/// for the other, neither deadlocks), and known names burn no id.
-const INSERT_NEW_TESTS: &str = "INSERT INTO tests (name) \
-     SELECT DISTINCT s.name FROM warden_results_in s \
-     WHERE NOT EXISTS (SELECT 1 FROM tests t WHERE t.name = s.name) \
-     ORDER BY s.name ON CONFLICT (name) DO NOTHING";
+/// for the other, neither deadlocks). A name another writer added
+/// meanwhile comes back from the next [`SELECT_TESTS`].
+const INSERT_TESTS: &str = "INSERT INTO tests (name) \
+     SELECT n FROM unnest($1::text[]) AS u (n) ORDER BY n \
+     ON CONFLICT (name) DO NOTHING RETURNING name, id";
 
-/// The results, and each run's counts of those that went in, for runs
-/// that may hold results already (a recording writes a run's batches as
-/// they finish): a result already stored for its test and run stays,
-/// and neither goes in nor counts. In test-id order: each insert lands
-/// next to the last one in the primary key. Status codes: 1 passed,
+const COPY_RESULTS: &str = "COPY results \
+     (test_id, run_id, batch_id, status, duration_ms, message) FROM STDIN (FORMAT binary)";
+
+/// An import's runs' counts, from the rows it sent.
+const COUNT_NEW: &str = "UPDATE runs SET tests_run = runs.tests_run + c.ran, \
+     tests_failed = runs.tests_failed + c.failed \
+     FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS c (id, ran, failed) \
+     WHERE runs.id = c.id";
+
+/// The staging table of a recording, one per transaction: `ON COMMIT
+/// DROP` leaves nothing behind on a pooled connection, and a temporary
+/// table is neither WAL-logged nor visible to the fleet's other writers.
+const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE warden_results_in (\
+     test_id BIGINT NOT NULL, run_id BIGINT NOT NULL, batch_id BIGINT NOT NULL, \
+     status BIGINT NOT NULL, duration_ms BIGINT, message TEXT) ON COMMIT DROP";
+
+const COPY_STAGING: &str = "COPY warden_results_in \
+     (test_id, run_id, batch_id, status, duration_ms, message) FROM STDIN (FORMAT binary)";
+
+/// The staged results, and each run's counts of those that went in: a
+/// result already stored for its test and run stays, and neither goes in
+/// nor counts. The rows were staged in key order, and a scan of the
+/// staging table returns them so (the order only makes each insert land
+/// next to the last one in the primary key). Status codes: 1 passed,
 /// 2 failed, 3 flaky, 4 skipped (`TestStatus::code`).
-macro_rules! insert_results {
-    ($conflict:literal) => {
-        concat!(
-            "WITH written AS (\
-             INSERT INTO results (test_id, run_id, batch_id, status, duration_ms, message) \
-             SELECT t.id, s.run_id, s.batch_id, s.status, s.duration_ms, s.message \
-             FROM warden_results_in s JOIN tests t ON t.name = s.name \
-             ORDER BY t.id, s.run_id ",
-            $conflict,
-            " RETURNING run_id, status), \
-             counted AS (SELECT run_id, \
-             COUNT(*) FILTER (WHERE status IN (1, 2, 3)) AS ran, \
-             COUNT(*) FILTER (WHERE status = 2) AS failed \
-             FROM written GROUP BY run_id) \
-             UPDATE runs SET tests_run = runs.tests_run + counted.ran, \
-             tests_failed = runs.tests_failed + counted.failed \
-             FROM counted WHERE runs.id = counted.run_id"
-        )
-    };
-}
-const INSERT_RESULTS: &str = insert_results!("ON CONFLICT (test_id, run_id) DO NOTHING");
-
-/// The same for runs created in the caller's transaction (an import),
-/// which can hold no result yet: a plain insert, a third cheaper than
-/// one that looks for a conflict first.
-const INSERT_RESULTS_OF_NEW_RUNS: &str = insert_results!("");
+const INSERT_STAGED: &str = "WITH written AS (\
+     INSERT INTO results (test_id, run_id, batch_id, status, duration_ms, message) \
+     SELECT test_id, run_id, batch_id, status, duration_ms, message FROM warden_results_in \
+     ON CONFLICT (test_id, run_id) DO NOTHING \
+     RETURNING run_id, status), \
+     counted AS (SELECT run_id, \
+     COUNT(*) FILTER (WHERE status IN (1, 2, 3)) AS ran, \
+     COUNT(*) FILTER (WHERE status = 2) AS failed \
+     FROM written GROUP BY run_id) \
+     UPDATE runs SET tests_run = runs.tests_run + counted.ran, \
+     tests_failed = runs.tests_failed + counted.failed \
+     FROM counted WHERE runs.id = counted.run_id";
 
 /// Whether the runs written to may already hold results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,12 +101,6 @@ pub(super) enum Runs {
 
 /// Bytes of COPY data per message to the server.
 const SEND_BYTES: usize = 1 << 20;
-
-/// The results of some batches of one run, each batch with its row id.
-pub(super) struct RunResults<'a> {
-    pub run: i64,
-    pub batches: &'a [(&'a dyn Results, i64)],
-}
 
 /// Writes the results of `runs` within the caller's transaction `conn`,
 /// counting them into their runs.
@@ -113,176 +115,210 @@ pub(super) async fn write(
     {
         return Ok(());
     }
-    sqlx::query(CREATE_STAGING).execute(&mut *conn).await?;
-    let mut copy = conn.copy_in_raw(COPY_STAGING).await?;
-    let mut buf: Vec<u8> = Vec::with_capacity(SEND_BYTES + 4096);
-    for r in runs {
-        // (batch, index within it) of each result of the run, in order.
-        let numbered: Vec<(usize, usize)> = r
-            .batches
-            .iter()
-            .enumerate()
-            .flat_map(|(k, (b, _))| (0..b.len()).map(move |i| (k, i)))
-            .collect();
-        let name = |n: usize| {
-            let (k, i) = numbered[n];
-            r.batches[k].0.name(i)
-        };
-        let skip = repeated(0..numbered.len(), name);
-        for (n, &(k, i)) in numbered.iter().enumerate() {
-            if skip.contains(&n) {
-                continue;
+    let names = Names::of(runs);
+    let ids = test_ids(conn, &names.sorted).await?;
+    let (rows, counts) = keyed::rows(runs, &names, &ids);
+    drop(names);
+    match kind {
+        Runs::New => {
+            send(conn, COPY_RESULTS, runs, &rows).await?;
+            let (mut id, mut ran, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+            for (r, c) in runs.iter().zip(&counts) {
+                id.push(r.run);
+                ran.push(c.ran);
+                failed.push(c.failed);
             }
-            let (results, batch_id) = r.batches[k];
-            row(
-                &mut buf,
-                r.run,
-                batch_id,
-                results.name(i),
-                i64::from(results.status(i).code()),
-                results.duration(i).map(duration_millis),
-                results.message(i),
-            );
-            if buf.len() >= SEND_BYTES {
-                // On an error, dropping `copy` tells the server the COPY
-                // failed; the caller's transaction rolls back.
-                copy.send(buf.as_slice()).await?;
-                buf.clear();
-            }
+            sqlx::query(COUNT_NEW)
+                .bind(id)
+                .bind(ran)
+                .bind(failed)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Runs::Recording => {
+            sqlx::query(CREATE_STAGING).execute(&mut *conn).await?;
+            send(conn, COPY_STAGING, runs, &rows).await?;
+            sqlx::query(INSERT_STAGED).execute(&mut *conn).await?;
         }
     }
-    if !buf.is_empty() {
-        copy.send(buf.as_slice()).await?;
-    }
-    copy.finish().await?;
-    sqlx::query(ANALYZE_STAGING).execute(&mut *conn).await?;
-    sqlx::query(INSERT_NEW_TESTS).execute(&mut *conn).await?;
-    let insert = match kind {
-        Runs::Recording => INSERT_RESULTS,
-        Runs::New => INSERT_RESULTS_OF_NEW_RUNS,
-    };
-    sqlx::query(insert).execute(&mut *conn).await?;
     Ok(())
 }
 
-/// The numbers among `range` whose name (`name(n)`) came before at a
-/// lower number: the results a run does not keep. Names are hashed
-/// first (no copies; the usual answer is none) and only those whose hash
-/// repeats are compared whole.
-fn repeated<'n>(range: Range<usize>, name: impl Fn(usize) -> &'n str) -> HashSet<usize> {
-    let state = std::collections::hash_map::RandomState::new();
-    let mut seen: HashSet<u64> = HashSet::with_capacity(range.len());
-    let mut again: HashSet<u64> = HashSet::new();
-    for n in range.clone() {
-        let h = state.hash_one(name(n));
-        if !seen.insert(h) {
-            again.insert(h);
+/// The id of each of `names` (sorted, distinct), inserting those the
+/// store lacks. A name is stored as [`field`] writes text: a NUL becomes
+/// U+FFFD (so two names may be one test).
+async fn test_ids(conn: &mut PgConnection, names: &[&str]) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query(LOCK_TESTS).execute(&mut *conn).await?;
+    let stored: Vec<Cow<'_, str>> = names.iter().map(|n| stored_text(n)).collect();
+    // Each stored name's first position; the rare others (`same`) copy
+    // its id at the end.
+    let mut position: HashMap<&str, usize> = HashMap::with_capacity(stored.len());
+    let mut same: Vec<(usize, usize)> = Vec::new();
+    let mut missing: Vec<&str> = Vec::with_capacity(stored.len());
+    for (n, name) in stored.iter().enumerate() {
+        match position.entry(name) {
+            Entry::Occupied(first) => same.push((n, *first.get())),
+            Entry::Vacant(e) => {
+                e.insert(n);
+                missing.push(name);
+            }
         }
     }
-    drop(seen);
-    let mut skip = HashSet::new();
-    if again.is_empty() {
-        return skip;
-    }
-    let mut first: HashSet<&str> = HashSet::new();
-    for n in range {
-        let name = name(n);
-        if again.contains(&state.hash_one(name)) && !first.insert(name) {
-            skip.insert(n);
+    let mut ids: Vec<i64> = vec![0; names.len()];
+    for statement in [SELECT_TESTS, INSERT_TESTS, SELECT_TESTS] {
+        if missing.is_empty() {
+            break;
         }
+        let found: Vec<(String, i64)> = sqlx::query_as(statement)
+            .bind(&missing)
+            .fetch_all(&mut *conn)
+            .await?;
+        for (name, id) in found {
+            if let Some(&n) = position.get(name.as_str()) {
+                ids[n] = id;
+            }
+        }
+        // Ids start at 1: 0 is "not found yet".
+        missing.retain(|m| ids[position[m]] == 0);
     }
-    skip
+    if !missing.is_empty() {
+        // Cannot happen while `tests` is held against prune; a store
+        // changed some other way fails the write, which rolls back.
+        return Err(sqlx::Error::RowNotFound);
+    }
+    for (n, first) in same {
+        ids[n] = ids[first];
+    }
+    Ok(ids)
 }
 
-/// Appends one row of COPY text: tab-separated fields, `\N` for NULL,
-/// a newline at the end.
+/// Text as PostgreSQL can hold it: a NUL becomes U+FFFD.
+fn stored_text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Streams `rows` with the COPY `statement`.
+async fn send(
+    conn: &mut PgConnection,
+    statement: &str,
+    runs: &[RunResults<'_>],
+    rows: &[Row],
+) -> Result<(), sqlx::Error> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    let mut buf: Vec<u8> = Vec::with_capacity(SEND_BYTES + 4096);
+    buf.extend_from_slice(BINARY_HEADER);
+    for r in rows {
+        let run = &runs[r.run as usize];
+        let (results, batch_id) = run.batches[r.batch as usize];
+        let i = r.index as usize;
+        row(
+            &mut buf,
+            r.test_id,
+            run.run,
+            batch_id,
+            i64::from(results.status(i).code()),
+            results.duration(i).map(duration_millis),
+            results.message(i),
+        );
+        if buf.len() >= SEND_BYTES {
+            // On an error, dropping `copy` tells the server the COPY
+            // failed; the caller's transaction rolls back.
+            copy.send(buf.as_slice()).await?;
+            buf.clear();
+        }
+    }
+    buf.extend_from_slice(BINARY_TRAILER);
+    copy.send(buf.as_slice()).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
+/// The start of COPY's binary format: signature, flags (none) and the
+/// length of a header extension (none).
+const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// The end of COPY's binary format: a field count of -1.
+const BINARY_TRAILER: &[u8] = &(-1_i16).to_be_bytes();
+
+/// Appends one row in COPY's binary format: the number of fields, then
+/// each field's length in bytes (-1: NULL) and its bytes; a BIGINT is 8
+/// bytes big-endian, TEXT its UTF-8. The server parses no digits and
+/// unescapes nothing.
 fn row(
     buf: &mut Vec<u8>,
+    test: i64,
     run: i64,
     batch: i64,
-    name: &str,
     status: i64,
     duration_ms: Option<i64>,
     message: Option<&str>,
 ) {
-    use std::io::Write;
-    // Writing to a Vec cannot fail.
-    let _ = write!(buf, "{run}\t{batch}\t");
-    field(buf, name);
-    let _ = write!(buf, "\t{status}\t");
+    buf.extend_from_slice(&6_i16.to_be_bytes());
+    for v in [test, run, batch, status] {
+        bigint(buf, v);
+    }
     match duration_ms {
-        Some(ms) => {
-            let _ = write!(buf, "{ms}");
-        }
-        None => buf.extend_from_slice(b"\\N"),
+        Some(ms) => bigint(buf, ms),
+        None => buf.extend_from_slice(&(-1_i32).to_be_bytes()),
     }
-    buf.push(b'\t');
     match message {
-        Some(m) => field(buf, m),
-        None => buf.extend_from_slice(b"\\N"),
+        Some(m) => text(buf, m),
+        None => buf.extend_from_slice(&(-1_i32).to_be_bytes()),
     }
-    buf.push(b'\n');
 }
 
-/// A text value in COPY's text format: backslash, tab, newline and
-/// carriage return escaped (so a value `\N` is the two characters, not
-/// NULL). PostgreSQL text cannot hold NUL, which test output can: it
-/// becomes U+FFFD, where a bound parameter would fail the whole write.
-fn field(buf: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    let mut plain = 0;
-    for (at, &b) in bytes.iter().enumerate() {
-        let escaped: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            0 => "\u{FFFD}".as_bytes(),
-            _ => continue,
-        };
-        buf.extend_from_slice(&bytes[plain..at]);
-        buf.extend_from_slice(escaped);
-        plain = at + 1;
-    }
-    buf.extend_from_slice(&bytes[plain..]);
+fn bigint(buf: &mut Vec<u8>, v: i64) {
+    buf.extend_from_slice(&8_i32.to_be_bytes());
+    buf.extend_from_slice(&v.to_be_bytes());
 }
+
+/// A TEXT field. PostgreSQL text cannot hold NUL, which test output can:
+/// it becomes U+FFFD ([`stored_text`]), where a bound parameter would
+/// fail the whole write. Longer than 1 GiB (PostgreSQL's limit for a
+/// value, far past a message's first line) is cut at a character.
+fn text(buf: &mut Vec<u8>, s: &str) {
+    let s = stored_text(s);
+    let mut end = s.len().min(MAX_TEXT);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    // `end` <= MAX_TEXT < i32::MAX.
+    buf.extend_from_slice(&(end as i32).to_be_bytes());
+    buf.extend_from_slice(&s.as_bytes()[..end]);
+}
+
+/// Bytes of the longest text value sent.
+const MAX_TEXT: usize = (1 << 30) - 1;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn text(s: &str) -> String {
+    #[test]
+    fn nul_becomes_a_replacement_character() {
+        assert_eq!(stored_text("nul\0here"), "nul\u{FFFD}here");
+        assert!(matches!(stored_text("plain"), Cow::Borrowed("plain")));
         let mut buf = Vec::new();
-        field(&mut buf, s);
-        String::from_utf8(buf).unwrap()
+        text(&mut buf, "a\0");
+        assert_eq!(buf, b"\0\0\0\x04a\xef\xbf\xbd");
     }
 
     #[test]
-    fn copy_text_escapes_what_the_format_reads() {
-        assert_eq!(text("plain ünïcode"), "plain ünïcode");
-        assert_eq!(text("a\tb\nc\rd"), "a\\tb\\nc\\rd");
-        assert_eq!(text("\\N"), "\\\\N");
-        assert_eq!(text("'\"\\"), "'\"\\\\");
-        assert_eq!(text("nul\0here"), "nul\u{FFFD}here");
-    }
-
-    #[test]
-    fn a_row_has_six_fields_and_null_markers() {
+    fn a_binary_row_has_six_fields_and_null_markers() {
         let mut buf = Vec::new();
-        row(&mut buf, 7, 9, "b/t\tx", 2, None, Some("m"));
-        row(&mut buf, 7, 9, "b/u", 1, Some(15), None);
-        assert_eq!(
-            String::from_utf8(buf).unwrap(),
-            "7\t9\tb/t\\tx\t2\t\\N\tm\n7\t9\tb/u\t1\t15\t\\N\n"
-        );
-    }
-
-    #[test]
-    fn the_first_of_a_repeated_name_stays() {
-        let names = ["a", "b", "a", "c", "b", "a"];
-        let mut skip: Vec<usize> = repeated(0..names.len(), |n| names[n]).into_iter().collect();
-        skip.sort_unstable();
-        assert_eq!(skip, [2, 4, 5]);
-        assert!(repeated(0..3, |n| ["x", "y", "z"][n]).is_empty());
+        row(&mut buf, 3, 7, 9, 2, None, Some("m\tx\\N"));
+        let mut want: Vec<u8> = vec![0, 6];
+        for v in [3_u8, 7, 9, 2] {
+            want.extend_from_slice(&[0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, v]);
+        }
+        want.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+        want.extend_from_slice(&[0, 0, 0, 5]);
+        want.extend_from_slice(b"m\tx\\N");
+        assert_eq!(buf, want);
+        assert_eq!(BINARY_HEADER.len(), 19);
     }
 }

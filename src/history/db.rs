@@ -18,8 +18,11 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder};
 
 use super::copy_in::{self, RunResults, Runs};
+use super::keyed;
 use super::location::Location;
-use super::model::{BatchRecord, RunRecord, duration_millis, from_duration_millis, unix_millis};
+use super::model::{
+    AttemptRecord, BatchRecord, RunRecord, duration_millis, from_duration_millis, unix_millis,
+};
 use super::results::Results;
 use crate::status::RunStatus;
 use crate::usage::Usage;
@@ -90,20 +93,24 @@ const INSERT_RUN: &str = "INSERT INTO runs (uuid, started_at, commit_sha, branch
      VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
 const INSERT_RUN_LABEL: &str = "INSERT INTO run_labels (run_id, key, value) VALUES ($1, $2, $3)";
 const FINISH_RUN: &str = "UPDATE runs SET ended_at = $1, status = $2 WHERE id = $3";
-const INSERT_BATCH: &str = "INSERT INTO batches \
-     (run_id, name, phase, status, reason, started_at, duration_ms, attempts, log, \
+/// Followed by the rows' VALUES; ids reserved first ([`Db::reserve_batch_ids`]).
+const INSERT_BATCHES: &str = "INSERT INTO batches \
+     (id, run_id, name, phase, status, reason, started_at, duration_ms, attempts, log, \
      peak_memory, cpu_ms, read_bytes, written_bytes, \
-     cpu_stall_ms, memory_stall_ms, io_stall_ms, oom_kills, usage_partial) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-     $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id";
+     cpu_stall_ms, memory_stall_ms, io_stall_ms, oom_kills, usage_partial) ";
 /// A run's counts grow with each write of its batches (migrations/*/0003):
 /// a run whose warden was killed keeps the counts of what was recorded.
 const COUNT_RESULTS: &str = "UPDATE runs SET tests_run = tests_run + $1, \
      tests_failed = tests_failed + $2, \
      setup_failed = CASE WHEN setup_failed > $3 THEN setup_failed ELSE $3 END \
      WHERE id = $4";
-const INSERT_ATTEMPT: &str = "INSERT INTO attempts (batch_id, number, status, reason, duration_ms) \
-     VALUES ($1, $2, $3, $4, $5)";
+const INSERT_ATTEMPTS: &str =
+    "INSERT INTO attempts (batch_id, number, status, reason, duration_ms) ";
+/// Results of SQLite ([`keyed`] rows; PostgreSQL takes [`copy_in`]),
+/// followed by the rows' VALUES. A result already stored for its test
+/// and run stays (a recording's batch written again).
+const INSERT_RESULTS: &str =
+    "INSERT INTO results (test_id, run_id, batch_id, status, duration_ms, message) ";
 
 /// A batch's [`Usage`] as the columns of migrations/*/0004 hold it: NULL
 /// where unmeasured; all NULL but `oom_kills` = 0 without a usage.
@@ -172,42 +179,6 @@ impl<'a> From<&'a BatchRecord> for BatchRows<'a> {
     }
 }
 
-/// The results of several batches numbered one after the other: result
-/// `g` is result `g - starts[k]` of batch `k`.
-struct Numbered<'a> {
-    batches: &'a [BatchRows<'a>],
-    starts: Vec<usize>,
-    total: usize,
-}
-
-impl<'a> Numbered<'a> {
-    fn new(batches: &'a [BatchRows<'a>]) -> Self {
-        let mut starts = Vec::with_capacity(batches.len());
-        let mut total = 0;
-        for b in batches {
-            starts.push(total);
-            total += b.results.len();
-        }
-        Numbered {
-            batches,
-            starts,
-            total,
-        }
-    }
-
-    /// (batch, index within it) of result `g < total`.
-    fn locate(&self, g: usize) -> (usize, usize) {
-        // starts[0] == 0 <= g: the partition point is at least 1.
-        let k = self.starts.partition_point(|&s| s <= g) - 1;
-        (k, g - self.starts[k])
-    }
-
-    fn name(&self, g: usize) -> &'a str {
-        let (k, i) = self.locate(g);
-        self.batches[k].results.name(i)
-    }
-}
-
 /// Inserts a run's row and labels within the transaction `$tx`; evaluates
 /// to its id. A macro, like [`with_pool!`], so one text serves both
 /// backends' transaction types.
@@ -236,136 +207,117 @@ macro_rules! insert_run {
     }};
 }
 
-/// Inserts the records of `$batches` (a slice of [`BatchRows`]) of run
-/// `$run` and their attempts within `$tx`, without their results;
-/// evaluates to (their row ids, in order; 1 if one is a failed setup
-/// step, else 0).
+/// Batch rows per multi-row INSERT: 19 columns, under SQLite's 32766
+/// bound parameters.
+const BATCHES_PER_INSERT: usize = 1000;
+
+/// Inserts the records of `$batches` (a slice of (run id, [`BatchRows`]))
+/// under the row ids `$ids` (reserved by the caller, one per batch, in
+/// order) and their attempts within `$tx`, without their results: a
+/// multi-row INSERT per thousand batches, not a round trip each (an
+/// import of 100 runs of 50 suites writes 5,000).
 macro_rules! insert_batch_records {
-    ($tx:ident, $run:expr, $batches:expr) => {{
-        let run: RunId = $run;
-        let batches: &[BatchRows<'_>] = $batches;
-        let mut batch_ids: Vec<i64> = Vec::with_capacity(batches.len());
-        let mut setup_failed = 0_i64;
-        for rows in batches {
-            let batch = rows.batch;
-            if batch.is_failed_setup() {
-                setup_failed = 1;
-            }
-            let usage = UsageColumns::of(batch.usage.as_ref());
-            let batch_id: i64 = sqlx::query_scalar(INSERT_BATCH)
-                .bind(run)
-                .bind(&batch.name)
-                .bind(batch.phase.as_str())
-                .bind(batch.status.as_str())
-                .bind(&batch.reason)
-                .bind(unix_millis(batch.started))
-                .bind(duration_millis(batch.duration))
-                .bind(batch.attempts.len() as i64 + 1)
-                .bind(batch.log.as_deref())
-                .bind(usage.peak_memory)
-                .bind(usage.cpu_ms)
-                .bind(usage.read_bytes)
-                .bind(usage.written_bytes)
-                .bind(usage.cpu_stall_ms)
-                .bind(usage.memory_stall_ms)
-                .bind(usage.io_stall_ms)
-                .bind(usage.oom_kills)
-                .bind(usage.partial)
-                .fetch_one(&mut *$tx)
-                .await?;
-            for (n, a) in batch.attempts.iter().enumerate() {
-                sqlx::query(INSERT_ATTEMPT)
-                    .bind(batch_id)
-                    .bind(n as i64 + 1)
-                    .bind(a.status.as_str())
-                    .bind(&a.reason)
-                    .bind(duration_millis(a.duration))
-                    .execute(&mut *$tx)
-                    .await?;
-            }
-            batch_ids.push(batch_id);
+    ($tx:ident, $batches:expr, $ids:expr) => {{
+        let batches: &[(RunId, BatchRows<'_>)] = $batches;
+        let ids: &[i64] = $ids;
+        for (chunk, chunk_ids) in batches
+            .chunks(BATCHES_PER_INSERT)
+            .zip(ids.chunks(BATCHES_PER_INSERT))
+        {
+            let mut q = QueryBuilder::new(INSERT_BATCHES);
+            q.push_values(chunk.iter().zip(chunk_ids), |mut row, ((run, rows), id)| {
+                let batch = rows.batch;
+                let usage = UsageColumns::of(batch.usage.as_ref());
+                row.push_bind(*id)
+                    .push_bind(*run)
+                    .push_bind(batch.name.as_str())
+                    .push_bind(batch.phase.as_str())
+                    .push_bind(batch.status.as_str())
+                    .push_bind(batch.reason.as_str())
+                    .push_bind(unix_millis(batch.started))
+                    .push_bind(duration_millis(batch.duration))
+                    .push_bind(batch.attempts.len() as i64 + 1)
+                    .push_bind(batch.log.as_deref())
+                    .push_bind(usage.peak_memory)
+                    .push_bind(usage.cpu_ms)
+                    .push_bind(usage.read_bytes)
+                    .push_bind(usage.written_bytes)
+                    .push_bind(usage.cpu_stall_ms)
+                    .push_bind(usage.memory_stall_ms)
+                    .push_bind(usage.io_stall_ms)
+                    .push_bind(usage.oom_kills)
+                    .push_bind(usage.partial);
+            });
+            q.build().execute(&mut *$tx).await?;
         }
-        (batch_ids, setup_failed)
+        let attempts: Vec<(i64, i64, &AttemptRecord)> = batches
+            .iter()
+            .zip(ids)
+            .flat_map(|((_, rows), &id)| {
+                rows.batch
+                    .attempts
+                    .iter()
+                    .enumerate()
+                    .map(move |(n, a)| (id, n as i64 + 1, a))
+            })
+            .collect();
+        for chunk in attempts.chunks(BATCHES_PER_INSERT) {
+            let mut q = QueryBuilder::new(INSERT_ATTEMPTS);
+            q.push_values(chunk, |mut row, (id, n, a)| {
+                row.push_bind(*id)
+                    .push_bind(*n)
+                    .push_bind(a.status.as_str())
+                    .push_bind(a.reason.as_str())
+                    .push_bind(duration_millis(a.duration));
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
     }};
 }
 
-/// Inserts batches `$range` of `$all` (a [`Numbered`]), their attempts and
-/// results within `$tx` (SQLite; PostgreSQL takes [`copy_in`]). `$rows`
-/// are (test id, result number) of all of `$all`'s results, sorted by
-/// test id; only those of `$range` are written.
-macro_rules! insert_batches {
-    ($tx:ident, $run:expr, $all:expr, $range:expr, $rows:expr) => {{
-        let run: RunId = $run;
-        let all: &Numbered<'_> = $all;
-        let range: std::ops::Range<usize> = $range;
-        let rows: &[(i64, usize)] = $rows;
-        let (batch_ids, setup_failed) =
-            insert_batch_records!($tx, run, &all.batches[range.clone()]);
-        let first = all.starts.get(range.start).copied().unwrap_or(all.total);
-        let end = all.starts.get(range.end).copied().unwrap_or(all.total);
-        // In key order: each insert then lands next to the last one's
-        // page instead of anywhere in the table.
-        let mut pos = 0;
-        let mut chunk: Vec<(i64, usize)> = Vec::with_capacity(ROWS_PER_INSERT);
-        // The run's counts of what goes in: a name twice in these batches
-        // counts once, as its first result (what `ON CONFLICT` keeps).
-        let (mut tests_run, mut tests_failed) = (0_i64, 0_i64);
-        let mut last_test = None;
-        loop {
-            chunk.clear();
-            while pos < rows.len() && chunk.len() < ROWS_PER_INSERT {
-                if (first..end).contains(&rows[pos].1) {
-                    chunk.push(rows[pos]);
-                }
-                pos += 1;
+/// Marks each run of `$runs` (a slice of [`RunWrite`]) with a failed
+/// setup step among its batches as such, within `$tx`.
+macro_rules! count_setup {
+    ($tx:ident, $runs:expr, $ids:expr) => {{
+        let runs: &[RunWrite<'_>] = $runs;
+        let ids: &[RunId] = $ids;
+        for (r, &id) in runs.iter().zip(ids) {
+            if r.batches.iter().any(|b| b.batch.is_failed_setup()) {
+                sqlx::query(COUNT_RESULTS)
+                    .bind(0_i64)
+                    .bind(0_i64)
+                    .bind(1_i64)
+                    .bind(id)
+                    .execute(&mut *$tx)
+                    .await?;
             }
-            if chunk.is_empty() {
-                break;
-            }
-            for &(test_id, g) in &chunk {
-                if last_test == Some(test_id) {
-                    continue;
-                }
-                last_test = Some(test_id);
-                let (k, i) = all.locate(g);
-                let status = all.batches[k].results.status(i).stored();
-                if !status.is_skipped() {
-                    tests_run += 1;
-                }
-                if status.is_failure() {
-                    tests_failed += 1;
-                }
-            }
-            let mut q = QueryBuilder::new(
-                "INSERT INTO results \
-                 (test_id, run_id, batch_id, status, duration_ms, message) ",
-            );
-            q.push_values(&chunk, |mut row, &(test_id, g)| {
-                let (k, i) = all.locate(g);
-                let results = all.batches[k].results;
-                row.push_bind(test_id)
-                    .push_bind(run)
-                    .push_bind(batch_ids[k - range.start])
-                    .push_bind(i64::from(results.status(i).code()))
-                    .push_bind(results.duration(i).map(duration_millis))
-                    .push_bind(results.message(i));
-            });
-            // A name twice in one batch was merged before
-            // (`results::one_per_name`); twice in one run (an imported
-            // suite's test named like another suite's path) keeps the
-            // first result.
-            q.push(" ON CONFLICT (test_id, run_id) DO NOTHING");
-            q.build().execute(&mut *$tx).await?;
         }
-        if tests_run > 0 || setup_failed > 0 {
-            sqlx::query(COUNT_RESULTS)
-                .bind(tests_run)
-                .bind(tests_failed)
-                .bind(setup_failed)
-                .bind(run)
-                .execute(&mut *$tx)
-                .await?;
+    }};
+}
+
+/// Inserts the runs of `$runs` (a slice of [`RunWrite`]) that are new,
+/// finished, within `$tx`; evaluates to every run's id, in order.
+macro_rules! insert_new_runs {
+    ($tx:ident, $runs:expr) => {{
+        let runs: &[RunWrite<'_>] = $runs;
+        let mut ids: Vec<RunId> = Vec::with_capacity(runs.len());
+        for r in runs {
+            let id = match r.run {
+                RunRef::Recording(id) => id,
+                RunRef::New(f) => {
+                    let id = insert_run!($tx, f.run);
+                    sqlx::query(FINISH_RUN)
+                        .bind(unix_millis(f.ended))
+                        .bind(f.status.as_str())
+                        .bind(id)
+                        .execute(&mut *$tx)
+                        .await?;
+                    id
+                }
+            };
+            ids.push(id);
         }
+        ids
     }};
 }
 
@@ -412,16 +364,6 @@ macro_rules! lookup {
                     }
                     return_found!(found)
                 }
-                Lookup::Insert => {
-                    let mut q = QueryBuilder::new("INSERT INTO tests (name) ");
-                    q.push_values(names, |mut row, name| {
-                        row.push_bind(*name);
-                    });
-                    // Only the rows inserted come back: a name another
-                    // writer inserted meanwhile is looked up after.
-                    q.push(" ON CONFLICT (name) DO NOTHING RETURNING name, id");
-                    q
-                }
                 Lookup::Select => {
                     let mut q = QueryBuilder::new("SELECT name, id FROM tests WHERE name IN (");
                     let mut list = q.separated(", ");
@@ -446,12 +388,6 @@ trait LastId {
 impl LastId for sqlx::sqlite::SqliteQueryResult {
     fn last_id(&self) -> Option<i64> {
         Some(self.last_insert_rowid())
-    }
-}
-
-impl LastId for sqlx::postgres::PgQueryResult {
-    fn last_id(&self) -> Option<i64> {
-        None
     }
 }
 
@@ -669,31 +605,12 @@ impl Db {
     /// Records several batches in one transaction, their results read
     /// through [`Results`].
     pub async fn record_batch_rows(&self, run: RunId, batches: &[BatchRows<'_>]) -> Result<()> {
-        if let Pool::Postgres(p) = &self.pool {
-            let mut tx = p.begin().await?;
-            let (ids, setup_failed) = insert_batch_records!(tx, run, batches);
-            count_setup(&mut tx, run, setup_failed).await?;
-            let owned = owned_results(batches, &ids);
-            copy_in::write(
-                &mut tx,
-                &[RunResults {
-                    run,
-                    batches: &owned,
-                }],
-                Runs::Recording,
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(());
-        }
-        let all = Numbered::new(batches);
-        let ids = self.result_ids(&all).await?;
-        with_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            insert_batches!(tx, run, &all, 0..batches.len(), &ids);
-            tx.commit().await?;
-            Ok(())
-        })
+        self.write(&[RunWrite {
+            run: RunRef::Recording(run),
+            batches,
+        }])
+        .await?;
+        Ok(())
     }
 
     /// Records whole runs (an import), all in one transaction: all or
@@ -701,129 +618,167 @@ impl Db {
     /// a page of nearly every test, so per-run commits rewrite most of
     /// the table every time).
     pub async fn record_runs(&self, runs: &[FinishedRun<'_>]) -> Result<Vec<RunId>> {
-        let batches: Vec<BatchRows<'_>> = runs
+        let batches: Vec<Vec<BatchRows<'_>>> = runs
             .iter()
-            .flat_map(|r| r.batches.iter().map(BatchRows::from))
+            .map(|r| r.batches.iter().map(BatchRows::from).collect())
             .collect();
-        if let Pool::Postgres(p) = &self.pool {
-            let mut tx = p.begin().await?;
-            let mut done = Vec::with_capacity(runs.len());
-            let mut owned = Vec::with_capacity(runs.len());
-            let mut first = 0;
-            for r in runs {
-                let id = insert_run!(tx, r.run);
-                let rows = &batches[first..first + r.batches.len()];
-                first += r.batches.len();
-                let (ids, setup_failed) = insert_batch_records!(tx, id, rows);
-                count_setup(&mut tx, id, setup_failed).await?;
-                sqlx::query(FINISH_RUN)
-                    .bind(unix_millis(r.ended))
-                    .bind(r.status.as_str())
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                owned.push(owned_results(rows, &ids));
-                done.push(id);
-            }
-            let all: Vec<RunResults<'_>> = done
-                .iter()
-                .zip(&owned)
-                .map(|(&run, batches)| RunResults { run, batches })
-                .collect();
-            copy_in::write(&mut tx, &all, Runs::New).await?;
-            tx.commit().await?;
-            return Ok(done);
-        }
-        let all = Numbered::new(&batches);
-        let ids = self.result_ids(&all).await?;
-        with_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            let mut done = Vec::with_capacity(runs.len());
-            let mut first = 0;
-            for r in runs {
-                let id = insert_run!(tx, r.run);
-                let range = first..first + r.batches.len();
-                first = range.end;
-                insert_batches!(tx, id, &all, range, &ids);
-                sqlx::query(FINISH_RUN)
-                    .bind(unix_millis(r.ended))
-                    .bind(r.status.as_str())
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                done.push(id);
-            }
-            tx.commit().await?;
-            Ok(done)
-        })
+        let writes: Vec<RunWrite<'_>> = runs
+            .iter()
+            .zip(&batches)
+            .map(|(run, batches)| RunWrite {
+                run: RunRef::New(run),
+                batches,
+            })
+            .collect();
+        self.write(&writes).await
     }
 
-    /// The test id of every result of `all`, creating the missing tests:
-    /// (test id, result number), sorted by test id, then result number.
+    /// Writes `runs` in one transaction: the new ones' rows, every
+    /// batch's record and attempts, and the results; evaluates to the
+    /// runs' ids. All recording (`warden run`, `warden import`) comes
+    /// through here, one backend's function each.
+    async fn write(&self, runs: &[RunWrite<'_>]) -> Result<Vec<RunId>> {
+        // Runs created here hold no results yet (see `copy_in::Runs`).
+        let kind = if runs.iter().all(|r| matches!(r.run, RunRef::New(_))) {
+            Runs::New
+        } else {
+            Runs::Recording
+        };
+        match &self.pool {
+            Pool::Postgres(p) => write_postgres(p, runs, kind).await,
+            Pool::Sqlite(p) => self.write_sqlite(p, runs).await,
+        }
+    }
+
+    /// SQLite's [`write`](Self::write): the test ids first, in a
+    /// transaction of their own ([`test_ids`](Self::test_ids)), then one
+    /// that holds the write lock from its start (its batch ids are the
+    /// next free ones) and inserts the [`keyed`] rows a thousand at a
+    /// time, each run's counts computed here.
+    async fn write_sqlite(&self, p: &SqlitePool, runs: &[RunWrite<'_>]) -> Result<Vec<RunId>> {
+        let empty: Vec<Vec<(&dyn Results, i64)>> = runs
+            .iter()
+            .map(|r| r.batches.iter().map(|b| (b.results, 0)).collect())
+            .collect();
+        let unplaced: Vec<RunResults<'_>> = empty
+            .iter()
+            .map(|batches| RunResults { run: 0, batches })
+            .collect();
+        let names = keyed::Names::of(&unplaced);
+        let test_ids = self.test_ids(&names.sorted).await?;
+        let (rows, counts) = keyed::rows(&unplaced, &names, &test_ids);
+        drop((names, test_ids, unplaced));
+        let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+        let run_ids = insert_new_runs!(tx, runs);
+        let records: Vec<(RunId, BatchRows<'_>)> = runs
+            .iter()
+            .zip(&run_ids)
+            .flat_map(|(r, &id)| r.batches.iter().map(move |b| (id, *b)))
+            .collect();
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM batches")
+            .fetch_one(&mut *tx)
+            .await?;
+        let batch_ids: Vec<i64> = (last + 1..).take(records.len()).collect();
+        insert_batch_records!(tx, &records, &batch_ids);
+        count_setup!(tx, runs, &run_ids);
+        let placed = placed_results(runs, &run_ids, &batch_ids);
+        let placed: Vec<RunResults<'_>> = placed
+            .iter()
+            .zip(&run_ids)
+            .map(|(batches, &run)| RunResults { run, batches })
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut q = QueryBuilder::new(INSERT_RESULTS);
+            q.push_values(chunk, |mut row, r| {
+                let run = &placed[r.run as usize];
+                let (results, batch_id) = run.batches[r.batch as usize];
+                let i = r.index as usize;
+                row.push_bind(r.test_id)
+                    .push_bind(run.run)
+                    .push_bind(batch_id)
+                    .push_bind(i64::from(results.status(i).code()))
+                    .push_bind(results.duration(i).map(duration_millis))
+                    .push_bind(results.message(i));
+            });
+            q.push(" ON CONFLICT (test_id, run_id) DO NOTHING");
+            q.build().execute(&mut *tx).await?;
+        }
+        for (c, &id) in counts.iter().zip(&run_ids) {
+            if *c != keyed::Counts::default() {
+                sqlx::query(COUNT_RESULTS)
+                    .bind(c.ran)
+                    .bind(c.failed)
+                    .bind(0_i64)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        // The transaction's results are all in (`run_ids`).
+        tx.commit().await?;
+        Ok(run_ids)
+    }
+
+    /// The id of each of `names` (sorted, distinct), creating the missing
+    /// tests (SQLite; PostgreSQL's are looked up in the write's own
+    /// transaction, [`copy_in`]).
     ///
     /// Before the batches' transaction, in a short one of its own, and in
-    /// name order: concurrent writers inserting the same new names take
-    /// them in the same order (no deadlock), and new names go to the end
-    /// of the name index, page after page. A chunk of names costs one
-    /// statement when they are all new (an INSERT that returns their ids)
-    /// or all known (a SELECT); a chunk starts with the statement that did
-    /// for the chunk before.
-    async fn result_ids(&self, all: &Numbered<'_>) -> Result<Vec<(i64, usize)>> {
-        // Id 0 until found (SQLite and PostgreSQL ids start at 1).
-        let mut rows: Vec<(i64, usize)> = (0..all.total).map(|g| (0, g)).collect();
+    /// name order: new names go to the end of the name index, page after
+    /// page. A chunk of names costs one statement when they are all new
+    /// (an INSERT whose ids follow the largest) or all known (a SELECT); a
+    /// chunk starts with the statement that did for the chunk before. A
+    /// name a concurrent `warden prune` removes before the results go in
+    /// fails their transaction on the foreign key (the recorder writes the
+    /// batch again; an import fails whole).
+    async fn test_ids(&self, names: &[&str]) -> Result<Vec<i64>> {
+        // 0 until found (ids start at 1).
+        let mut ids: Vec<i64> = vec![0; names.len()];
         if self.cache_ids {
             let cache = self.test_ids.lock().unwrap_or_else(|e| e.into_inner());
-            for (id, g) in &mut rows {
-                if let Some(&known) = cache.get(all.name(*g)) {
+            for (id, name) in ids.iter_mut().zip(names) {
+                if let Some(&known) = cache.get(*name) {
                     *id = known;
                 }
             }
         }
-        // In name order; the same name next to itself.
-        rows.sort_unstable_by(|a, b| all.name(a.1).cmp(all.name(b.1)).then(a.1.cmp(&b.1)));
+        if ids.iter().all(|&id| id != 0) {
+            // All known (or no names): no transaction to take.
+            return Ok(ids);
+        }
+        let Pool::Sqlite(p) = &self.pool else {
+            return Err(HistoryError::Sql(sqlx::Error::Protocol(
+                "test ids are looked up in the write on PostgreSQL".into(),
+            )));
+        };
         // One transaction: every page of the name index written once, not
         // once per chunk (SQLite appends each commit's pages to the WAL).
-        // Its own, before the batches': the names stay if those fail.
-        // SQLite: a write lock from the start. A deferred transaction that
-        // reads first fails to write if another writer committed meanwhile.
-        let begin = match self.pool {
-            Pool::Sqlite(_) => "BEGIN IMMEDIATE",
-            Pool::Postgres(_) => "BEGIN",
-        };
-        with_pool!(self, p => {
-            let mut tx = p.begin_with(begin).await?;
-            let mut expect_new = true;
-            let mut at = 0;
-            while at < rows.len() {
-            // The next ROWS_PER_INSERT distinct names without an id.
-            let mut names: Vec<&str> = Vec::with_capacity(ROWS_PER_INSERT);
+        // A write lock from the start: a deferred transaction that reads
+        // first fails to write if another writer committed meanwhile.
+        let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+        let mut expect_new = true;
+        let mut at = 0;
+        while at < names.len() {
+            // The next ROWS_PER_INSERT names without an id.
+            let mut chunk: Vec<&str> = Vec::with_capacity(ROWS_PER_INSERT);
             let mut end = at;
-            while end < rows.len() {
-                let (id, g) = rows[end];
-                let name = all.name(g);
-                if id == 0 && names.last() != Some(&name) {
-                    if names.len() == ROWS_PER_INSERT {
-                        break;
-                    }
-                    names.push(name);
+            while end < names.len() && chunk.len() < ROWS_PER_INSERT {
+                if ids[end] == 0 {
+                    chunk.push(names[end]);
                 }
                 end += 1;
             }
-            if names.is_empty() {
+            if chunk.is_empty() {
                 break;
             }
-            let mut found: Vec<(String, i64)> = Vec::with_capacity(names.len());
-            let insert = match self.pool {
-                Pool::Sqlite(_) => Lookup::Append,
-                Pool::Postgres(_) => Lookup::Insert,
-            };
+            let mut found: Vec<(String, i64)> = Vec::with_capacity(chunk.len());
             let tries = if expect_new {
-                [insert, Lookup::Select, Lookup::Select]
+                [Lookup::Append, Lookup::Select, Lookup::Select]
             } else {
-                [Lookup::Select, insert, Lookup::Select]
+                [Lookup::Select, Lookup::Append, Lookup::Select]
             };
-            // The names still without an id, sorted as `names`.
-            let mut missing = names.clone();
+            // The names still without an id, sorted as `chunk`.
+            let mut missing = chunk.clone();
             for (n, how) in tries.iter().enumerate() {
                 if missing.is_empty() {
                     break;
@@ -842,58 +797,96 @@ impl Db {
                 });
             }
             if !missing.is_empty() {
-                // A name removed under us: a concurrent `warden prune`
-                // took it between the look-up and now (the recorder
-                // writes the batch again; an import fails whole).
                 return Err(HistoryError::Sql(sqlx::Error::RowNotFound));
             }
             // Both in name order: one walk places every id.
             let mut f = 0;
-            for row in &mut rows[at..end] {
-                if row.0 != 0 {
+            for n in at..end {
+                if ids[n] != 0 {
                     continue;
                 }
-                let name = all.name(row.1);
-                while found[f].0 != name {
+                while found[f].0 != names[n] {
                     f += 1;
                 }
-                row.0 = found[f].1;
+                ids[n] = found[f].1;
             }
             if self.cache_ids {
                 let mut cache = self.test_ids.lock().unwrap_or_else(|e| e.into_inner());
                 cache.extend(found);
             }
             at = end;
-            }
-            tx.commit().await?;
-        });
-        rows.sort_unstable();
-        Ok(rows)
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 }
 
-/// Each batch's results with the row id its record got.
-fn owned_results<'a>(batches: &[BatchRows<'a>], ids: &[i64]) -> Vec<(&'a dyn Results, i64)> {
-    batches
+/// One run of a write: inserted by it (an import) or recorded before
+/// (`warden run`'s, batch by batch).
+#[derive(Clone, Copy)]
+enum RunRef<'a> {
+    New(&'a FinishedRun<'a>),
+    Recording(RunId),
+}
+
+/// A run and the batches a write adds to it.
+struct RunWrite<'a> {
+    run: RunRef<'a>,
+    batches: &'a [BatchRows<'a>],
+}
+
+/// PostgreSQL's [`Db::write`]: batch ids reserved from the sequence in
+/// one statement, the records in multi-row INSERTs, the results by
+/// [`copy_in`] (test ids looked up there, in this transaction).
+async fn write_postgres(p: &PgPool, runs: &[RunWrite<'_>], kind: Runs) -> Result<Vec<RunId>> {
+    let mut tx = p.begin().await?;
+    let run_ids = insert_new_runs!(tx, runs);
+    let records: Vec<(RunId, BatchRows<'_>)> = runs
         .iter()
-        .map(|b| b.results)
-        .zip(ids.iter().copied())
-        .collect()
+        .zip(&run_ids)
+        .flat_map(|(r, &id)| r.batches.iter().map(move |b| (id, *b)))
+        .collect();
+    let mut batch_ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('batches', 'id')) \
+         FROM generate_series(1, $1)",
+    )
+    .bind(records.len() as i64)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Ids in batch order, as one INSERT each would have given them.
+    batch_ids.sort_unstable();
+    insert_batch_records!(tx, &records, &batch_ids);
+    count_setup!(tx, runs, &run_ids);
+    let placed = placed_results(runs, &run_ids, &batch_ids);
+    let placed: Vec<RunResults<'_>> = placed
+        .iter()
+        .zip(&run_ids)
+        .map(|(batches, &run)| RunResults { run, batches })
+        .collect();
+    copy_in::write(&mut tx, &placed, kind).await?;
+    // The transaction's results are all in (`run_ids`).
+    tx.commit().await?;
+    Ok(run_ids)
 }
 
-/// Marks run `run` as having a failed setup step when `setup_failed` is
-/// 1 (PostgreSQL; its results are counted by [`copy_in::write`]).
-async fn count_setup(conn: &mut PgConnection, run: RunId, setup_failed: i64) -> Result<()> {
-    if setup_failed > 0 {
-        sqlx::query(COUNT_RESULTS)
-            .bind(0_i64)
-            .bind(0_i64)
-            .bind(setup_failed)
-            .bind(run)
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
+/// Each run's batches' results with the row id each batch's record got
+/// (`batch_ids`: all the write's batches, in order).
+fn placed_results<'a>(
+    runs: &[RunWrite<'a>],
+    run_ids: &[RunId],
+    batch_ids: &[i64],
+) -> Vec<Vec<(&'a dyn Results, i64)>> {
+    let mut ids = batch_ids.iter().copied();
+    runs.iter()
+        .zip(run_ids)
+        .map(|(r, _)| {
+            r.batches
+                .iter()
+                .map(|b| b.results)
+                .zip(ids.by_ref())
+                .collect()
+        })
+        .collect()
 }
 
 /// How [`lookup!`] finds test ids.
@@ -904,8 +897,6 @@ enum Lookup {
     /// one more than the largest id before, in order (SQLite's rowid
     /// rule). Cheaper than returning rows; nothing found otherwise.
     Append,
-    /// Inserts the names, returning those that were new.
-    Insert,
     /// Selects the names that exist.
     Select,
 }

@@ -8,6 +8,7 @@ mod copy_in;
 pub mod db;
 pub mod hunts;
 pub mod import;
+mod keyed;
 pub mod location;
 pub mod mask;
 pub mod model;

@@ -354,12 +354,13 @@ const LOCK_NOT_AVAILABLE: &str = "55P03";
 ///
 /// A name a writer has just looked up (or inserted) but whose results
 /// are not committed yet is unused too. On PostgreSQL `results` has no
-/// foreign key (migration 0007) and a writer joins its staged results to
-/// `tests` by name (`history::copy_in`), so a name deleted between its
-/// writer's insert and join would drop those results silently: each
-/// chunk's delete first takes `tests` in SHARE ROW EXCLUSIVE mode, which
-/// waits for every writer that has touched `tests` in a transaction still
-/// open (ROW EXCLUSIVE) and holds off new ones for the chunk's moment;
+/// foreign key (migration 0007) and a writer looks its test ids up in
+/// its own transaction (`history::copy_in`), so a name deleted between
+/// the look-up and the results' insert would leave those results naming
+/// no test: each chunk's delete first takes `tests` in SHARE ROW
+/// EXCLUSIVE mode, which waits for every writer that has taken `tests`
+/// (ROW EXCLUSIVE, before its look-up) in a transaction still open and
+/// holds off new ones for the chunk's moment;
 /// it waits at most 100 ms, else the chunk is skipped and the next prune
 /// looks again. On SQLite (one writer at a time) a writer that finds its
 /// test gone fails its batch's transaction on the foreign key, and the
