@@ -21,6 +21,7 @@ use super::copy_in::{self, RunResults, Runs};
 use super::location::Location;
 use super::model::{BatchRecord, RunRecord, duration_millis, from_duration_millis, unix_millis};
 use super::results::Results;
+use super::rollup::{self, Rollup};
 use crate::status::RunStatus;
 use crate::usage::Usage;
 
@@ -591,6 +592,7 @@ impl Db {
             cache_ids: true,
         };
         db.migrate().await?;
+        rollup::catch_up(&db).await?;
         Ok(db)
     }
 
@@ -683,6 +685,7 @@ impl Db {
                 Runs::Recording,
             )
             .await?;
+            Rollup::rollup(&mut *tx, &[run]).await?;
             tx.commit().await?;
             return Ok(());
         }
@@ -691,6 +694,7 @@ impl Db {
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
             insert_batches!(tx, run, &all, 0..batches.len(), &ids);
+            Rollup::rollup(&mut *tx, &[run]).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -731,6 +735,7 @@ impl Db {
                 .map(|(&run, batches)| RunResults { run, batches })
                 .collect();
             copy_in::write(&mut tx, &all, Runs::New).await?;
+            Rollup::rollup(&mut *tx, &done).await?;
             tx.commit().await?;
             return Ok(done);
         }
@@ -753,6 +758,7 @@ impl Db {
                     .await?;
                 done.push(id);
             }
+            Rollup::rollup(&mut *tx, &done).await?;
             tx.commit().await?;
             Ok(done)
         })
