@@ -33,6 +33,7 @@ are deleted at the end (PostgreSQL's data directory is under /tmp, not
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -48,7 +49,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from history import NOBODY, PgServer, pg_bin_dir  # noqa: E402
+from history import NOBODY, PgServer, generate, pg_bin_dir  # noqa: E402
 from run import REPO, log, machine_info, warden_binary, write_section  # noqa: E402
 
 BEGIN = "<!-- scale:begin -->"
@@ -115,7 +116,6 @@ def pg_generate(pg: PgServer, db: str, n_tests: int, n_runs: int, now_ms: int) -
     span = YEAR_DAYS * DAY_MS
     step = span // n_runs
     start = now_ms - span
-    psql("SELECT setseed(0.17)")
     psql(f"INSERT INTO tests (id, name) SELECT i, 'prog' || (i % 7) || '/test_' || lpad(i::text, 5, '0') "
          f"|| '/sub_' || (i % 13) FROM generate_series(1, {n_tests}) i")
     arch = "(ARRAY[" + ",".join(f"'{a}'" for a, _ in LABEL_SETS) + "])"
@@ -125,12 +125,12 @@ def pg_generate(pg: PgServer, db: str, n_tests: int, n_runs: int, now_ms: int) -
                 'failed', md5('commit' || ((k - 1) / {len(LABEL_SETS)})), 'main', 'ci-' || (k % 20),
                 'arch=' || {arch}[1 + (k - 1) % {len(LABEL_SETS)}] || ' compiler=' || {comp}[1 + (k - 1) % {len(LABEL_SETS)}],
                 'run'
-         FROM generate_series(1, {n_runs}) k""")
+         FROM generate_series(1::bigint, {n_runs}) k""")
     psql("INSERT INTO run_labels (run_id, key, value) SELECT id, 'arch', split_part(split_part(labels, ' ', 1), '=', 2) "
          "FROM runs UNION ALL SELECT id, 'compiler', split_part(split_part(labels, ' ', 2), '=', 2) FROM runs")
     psql(f"""INSERT INTO batches (id, run_id, name, phase, status, reason, started_at, duration_ms, attempts)
-         SELECT (k - 1) * {BATCHES} + b + 1, k, 'batch-' || b, 'batch', 'passed', '', r.started_at, 60000, 1
-         FROM runs r, generate_series(1, {n_runs}) k, generate_series(0, {BATCHES - 1}) b WHERE r.id = k""")
+         SELECT (r.id - 1) * {BATCHES} + b + 1, r.id, 'batch-' || b, 'batch', 'passed', '', r.started_at, 60000, 1
+         FROM runs r, generate_series(0, {BATCHES - 1}) b""")
     psql("SELECT setval(pg_get_serial_sequence('runs', 'id'), (SELECT max(id) FROM runs))")
     psql("SELECT setval(pg_get_serial_sequence('batches', 'id'), (SELECT max(id) FROM batches))")
     psql("SELECT setval(pg_get_serial_sequence('tests', 'id'), (SELECT max(id) FROM tests))")
@@ -140,7 +140,7 @@ def pg_generate(pg: PgServer, db: str, n_tests: int, n_runs: int, now_ms: int) -
     chunk = max(1, 2_000_000 // n_tests)
     t0 = time.monotonic()
     # One session: the temp table of test parameters lives in it.
-    script = gen
+    script = "SELECT setseed(0.17) \\g /dev/null\n" + gen
     for lo in range(1, n_runs + 1, chunk):
         hi = min(n_runs, lo + chunk - 1)
         script += f"""
@@ -255,6 +255,19 @@ def sqlite_generate(path: Path, n_tests: int, n_runs: int, now_ms: int) -> None:
 
 # ----------------------------------------------------------------- timing
 
+def create_schema(warden: Path, url: str, work: Path) -> None:
+    """The store's schema as `warden` migrates it: an import of one test
+    creates it (read commands don't create a store); its rows go again."""
+    junit = work / "seed.xml"
+    junit.write_text('<testsuite name="seed" tests="1"><testcase classname="seed" name="seed" time="0"/></testsuite>')
+    subprocess.run([str(warden), "import", "junit", str(junit), "--history", url], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+CLEAR = ["DELETE FROM results", "DELETE FROM attempts", "DELETE FROM batches", "DELETE FROM run_labels",
+         "DELETE FROM runs", "DELETE FROM tests"]
+
+
 def run_cmd(argv: list[str], env=None) -> tuple[float, int, str]:
     t0 = time.perf_counter()
     p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -322,13 +335,49 @@ def time_queries(warden: Path, url: str, test: str, reps: int, tag: str) -> dict
     return out
 
 
+# ------------------------------------------------------------------ ingest
+
+def bench_ingest(warden: Path, baseline: Path, pg: PgServer | None, work: Path, reps: int) -> dict:
+    """What the rollups cost a write: `warden import junit --run-per-file` of
+    bench/history.py's 100 runs x 10,000 results into a fresh store, the
+    baseline binary against this one, interleaved, each into SQLite and
+    PostgreSQL."""
+    ds = generate(work / "junit", 100)
+    files = [str(f) for f in ds.files]
+    kinds = [(who, backend) for backend in ("SQLite", "PostgreSQL") if backend == "SQLite" or pg
+             for who in ("before", "after")]
+    samples: dict[str, list[float]] = {f"{w} {b}": [] for w, b in kinds}
+    for rep in range(reps):
+        for who, backend in (kinds if rep % 2 == 0 else list(reversed(kinds))):
+            binary = baseline if who == "before" else warden
+            if backend == "SQLite":
+                store = work / "ingest.db"
+                for f in work.glob("ingest.db*"):
+                    f.unlink()
+                url = f"sqlite:{store}"
+            else:
+                db = f"ingest{rep}{who}"
+                subprocess.run(pg.psql_argv("postgres", "-c", f"CREATE DATABASE {db}"), check=True, env=pg.env)
+                url = pg.url(db)
+            s, rc, text = run_cmd([str(binary), "import", "junit", "--run-per-file", "--history", url, *files])
+            if rc != 0:
+                log(f"  ingest {who} {backend}: exit {rc}: {text[-300:]}")
+            else:
+                samples[f"{who} {backend}"].append(s)
+                log(f"  ingest {who} {backend}: {s:.2f} s, {ds.results / s:,.0f} results/s")
+            if backend == "PostgreSQL":
+                subprocess.run(pg.psql_argv("postgres", "-c", f"DROP DATABASE {db}"), check=True, env=pg.env)
+    shutil.rmtree(work / "junit", ignore_errors=True)
+    return {"n": ds.results, "samples": samples}
+
+
 # ------------------------------------------------------------------ render
 
 def cell(s: list[float]) -> str:
     return f"{statistics.median(s):.3f} s" if s else "failed"
 
 
-def render(info: dict, args, results: list[dict], elapsed: float) -> str:
+def render(info: dict, args, results: list[dict], ingest: dict | None, elapsed: float) -> str:
     lines = [BEGIN, "## Queries at fleet scale", "",
              f"`python3 bench/scale.py` ({time.strftime('%Y-%m-%d', time.gmtime())}, {elapsed / 60:.0f} min; "
              f"{info.get('cpu', '?')}, {info.get('kernel', '?')}). A generated BPF-CI-like history: "
@@ -353,8 +402,35 @@ def render(info: dict, args, results: list[dict], elapsed: float) -> str:
     for r in results:
         lines.append(f"| {r['backend']} | {fmt_size(r['n'])} | {r['gen_s']:.0f} s | {r['migrate_s']:.1f} s | "
                      f"{r['size']} |")
+    if ingest:
+        n = ingest["n"]
+        lines += ["", f"What the rollups cost a write: `warden import junit --run-per-file` of {n:,} results "
+                  "(bench/history.py's 100 runs x 10,000) into a fresh store, before and after, interleaved, "
+                  f"median of {len(next(iter(ingest['samples'].values())))}:", "",
+                  "| store | before | after | after ÷ before | results/s after |", "|---|---:|---:|---:|---:|"]
+        for backend in ("SQLite", "PostgreSQL"):
+            b = ingest["samples"].get(f"before {backend}", [])
+            a = ingest["samples"].get(f"after {backend}", [])
+            if a and b:
+                mb, ma = statistics.median(b), statistics.median(a)
+                lines.append(f"| {backend} | {mb:.2f} s | {ma:.2f} s | {ma / mb:.2f} | {n / ma:,.0f} |")
     lines += ["", END]
     return "\n".join(lines)
+
+
+def load(path: Path) -> list[dict]:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    order = {"SQLite": 0, "PostgreSQL": 1}
+    return sorted(found, key=lambda r: (order.get(r["backend"], 2), r["n"]))
+
+
+def save(path: Path, result: dict) -> None:
+    """Adds (or replaces) one store's measurements in the kept file."""
+    kept = [r for r in load(path) if (r["backend"], r["n"]) != (result["backend"], result["n"])]
+    path.write_text(json.dumps(kept + [result], indent=1))
 
 
 def du(path: Path) -> str:
@@ -380,12 +456,15 @@ def main() -> int:
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--no-write", action="store_true", help="print the section, leave BENCHMARKS.md alone")
     ap.add_argument("--keep", action="store_true", help="keep the stores (and the PostgreSQL server: ^C)")
+    ap.add_argument("--ingest", action="store_true", help="also measure what the rollups cost an import")
+    ap.add_argument("--results", default="/tmp/warden-scale-results.json",
+                    help="measurements kept across invocations (by store and size): the section shows them all")
     args = ap.parse_args()
     warden = warden_binary("bench/scale.py", args.warden, args.no_build)
     if warden is None:
         return 2
     baseline = Path(args.baseline).resolve() if args.baseline else None
-    sizes = [(s.split(":")[0], parse_size(s.split(":")[1])) for s in args.sizes.split(",")]
+    sizes = [(s.split(":")[0], parse_size(s.split(":")[1])) for s in args.sizes.split(",") if s]
     t_start = time.monotonic()
     now_ms = int(time.time() * 1000)
     work = Path(tempfile.mkdtemp(prefix="warden-scale-", dir="/tmp"))
@@ -396,7 +475,7 @@ def main() -> int:
         for backend, n in sizes:
             n_runs = max(1, n // args.tests)
             log(f"{backend} {fmt_size(n)}: {n_runs} runs x {args.tests} tests; {free_gb():.0f} GB free")
-            if free_gb() < n / 1e6 * 0.16 + 5:
+            if free_gb() < n / 1e6 * 0.13 + 5:
                 log(f"  skipped: not enough disk for {fmt_size(n)} with 5 GB to spare")
                 continue
             t0 = time.monotonic()
@@ -404,8 +483,12 @@ def main() -> int:
             if backend == "sqlite":
                 path = work / f"h{n}.db"
                 url = f"sqlite:{path}"
-                subprocess.run([str(schema_binary), "runs", "--history", url], check=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                create_schema(schema_binary, url, work)
+                con = sqlite3.connect(path)
+                with con:
+                    for q in CLEAR:
+                        con.execute(q)
+                con.close()
                 sqlite_generate(path, args.tests, n_runs, now_ms)
                 size_path = work
             else:
@@ -424,35 +507,56 @@ def main() -> int:
                 db = f"scale{n}"
                 subprocess.run(pg.psql_argv("postgres", "-c", f"CREATE DATABASE {db}"), check=True, env=pg.env)
                 url = pg.url(db)
-                subprocess.run([str(schema_binary), "runs", "--history", url], check=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                create_schema(schema_binary, url, work)
+                subprocess.run(pg.psql_argv(db, "-c", "; ".join(CLEAR)), check=True, env=pg.env)
                 pg_generate(pg, db, args.tests, n_runs, now_ms)
                 size_path = pg.dir
             gen_s = time.monotonic() - t0
             log(f"  generated in {gen_s:.0f} s ({du(size_path)})")
             before = time_queries(baseline, url, probe, args.reps, "before") if baseline else None
             t0 = time.monotonic()
-            subprocess.run([str(warden), "runs", "--history", url], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([str(warden), "durations", "--batches", "--history", url], check=True,
+                           stdout=subprocess.DEVNULL)
             migrate_s = time.monotonic() - t0
             log(f"  migrated in {migrate_s:.1f} s")
+            # As the generated store was before the baseline's queries:
+            # statistics of the new table, hint bits, visibility.
+            if backend == "sqlite":
+                con = sqlite3.connect(path)
+                con.execute("ANALYZE")
+                con.close()
+            else:
+                subprocess.run(pg.psql_argv(db, "-c", "VACUUM ANALYZE"), check=True, env=pg.env)
             after = time_queries(warden, url, probe, args.reps, "after")
             results.append({"backend": "SQLite" if backend == "sqlite" else "PostgreSQL", "n": n,
                             "before": before, "after": after, "gen_s": gen_s, "migrate_s": migrate_s,
                             "size": du(size_path)})
+            save(Path(args.results), results[-1])
             if not args.keep:
                 if backend == "sqlite":
                     for p in work.glob(f"h{n}.db*"):
                         p.unlink()
                 else:
                     subprocess.run(pg.psql_argv("postgres", "-c", f"DROP DATABASE {db}"), check=True, env=pg.env)
+        if args.ingest and baseline:
+            if pg is None:
+                pg = PgServer(pg_bin_dir())
+                pg.start()
+            ingest = bench_ingest(warden, baseline, pg, work, args.reps)
+            Path(args.results + ".ingest").write_text(json.dumps(ingest))
     finally:
         if pg is not None and not args.keep:
             pg.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    block = render(machine_info(warden), args, results, time.monotonic() - t_start)
+    results = load(Path(args.results))
+    try:
+        ingest = json.loads(Path(args.results + ".ingest").read_text())
+    except (OSError, ValueError):
+        ingest = None
+    block = render(machine_info(warden), args, results, ingest, time.monotonic() - t_start)
     print(block)
-    if not args.no_write and results:
+    if not args.no_write and (results or ingest):
         write_section(REPO / "BENCHMARKS.md", block, BEGIN, END, "bench/scale.py", REPRO_LINE)
     return 0
 

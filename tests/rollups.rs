@@ -11,6 +11,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::block_on;
+use warden::history::classify::Params;
 use warden::history::db::{FinishedRun, Pool};
 use warden::history::model::{BatchRecord, Label, Labels, RunRecord, RunSource, TestRecord};
 use warden::history::prune::{self, Prune};
@@ -198,7 +199,11 @@ async fn same_counts(db: &Db) {
     .await;
     assert_eq!(rolled, results);
     let failing = count(db, "SELECT COUNT(*) FROM results WHERE status IN (2, 3)").await;
-    let rolled = count(db, "SELECT CAST(COALESCE(SUM(failed + flaky), 0) AS BIGINT) FROM test_days").await;
+    let rolled = count(
+        db,
+        "SELECT CAST(COALESCE(SUM(failed + flaky), 0) AS BIGINT) FROM test_days",
+    )
+    .await;
     assert_eq!(rolled, failing);
     assert_eq!(
         count(db, "SELECT COUNT(*) FROM batches WHERE rolled = 0").await,
@@ -226,13 +231,31 @@ fn rollups_match_raw_results(location: &str) {
         same_counts(&db).await;
         same_durations(&db).await;
         // A store as migration 0009 finds it: results, no rollups. The
-        // next opening fills them.
+        // next opening fills them, and `flaky` and `regressed` (which
+        // read the results lists of the rollups) say the same after.
+        let params = Params::default();
+        let flaky = query::flaky(&db, &window(30, Vec::new()), &[], &params)
+            .await
+            .unwrap();
+        let regressed = query::regressed(&db, &window(30, Vec::new()), &params)
+            .await
+            .unwrap();
+        assert!(!flaky.is_empty());
         execute(&db, "DELETE FROM test_days").await;
         execute(&db, "UPDATE batches SET rolled = 0").await;
         db.close().await;
         let db = Db::open(&location, Access::Read).await.unwrap();
         same_counts(&db).await;
         same_durations(&db).await;
+        let window = window(30, Vec::new());
+        assert_eq!(
+            query::flaky(&db, &window, &[], &params).await.unwrap(),
+            flaky
+        );
+        assert_eq!(
+            query::regressed(&db, &window, &params).await.unwrap(),
+            regressed
+        );
         db.close().await;
     });
 }

@@ -3,10 +3,12 @@
 -- failed, flaked and were skipped, the longest duration (results not
 -- skipped) and a histogram of the durations (`durations`: pairs of
 -- varints, bucket step and count; a bucket holds a duration to within
--- 1/128, exactly below 128 ms). `durations --tests` and the start of
--- `flaky` and `regressed` read these over the whole days of their
--- window instead of every result. Keyed by day first: a window is one
--- range of the key.
+-- 1/128, exactly below 128 ms), and every result not skipped as
+-- `run_id * 4 + status - 1` (`results`: ascending, varint steps, about a
+-- byte each). `durations --tests` reads the histograms of the whole days
+-- of its window; `flaky` and `regressed` read the results of the tests
+-- that failed in the window from here instead of `results`. Keyed by day
+-- first: a window is one range of the key.
 CREATE TABLE test_days (
     day        BIGINT NOT NULL,
     test_id    BIGINT NOT NULL,
@@ -16,6 +18,7 @@ CREATE TABLE test_days (
     skipped    BIGINT NOT NULL,
     max_ms     BIGINT,
     durations  BYTEA  NOT NULL,
+    results    BYTEA  NOT NULL,
     PRIMARY KEY (day, test_id)
 );
 -- 1 once the batch's results are in `test_days`: every writer adds the

@@ -36,7 +36,7 @@ pub const DAY_MS: i64 = 86_400_000;
 /// Runs per statement that reads their new results.
 const RUNS_PER_READ: usize = 200;
 
-/// Rollup rows per multi-row upsert (8 values each: far below both
+/// Rollup rows per multi-row upsert (9 values each: far below both
 /// backends' parameter limits).
 const ROWS_PER_UPSERT: usize = 1000;
 
@@ -90,11 +90,24 @@ pub struct Tally {
     pub max_ms: Option<i64>,
     /// Bucket → durations in it (results not skipped, with a duration).
     pub hist: BTreeMap<u32, u64>,
+    /// The results not skipped, each `run id × 4 + status code − 1`
+    /// ([`pack`]): what `flaky` and `regressed` classify.
+    pub results: Vec<u64>,
+}
+
+/// A result as [`Tally::results`] holds it.
+pub fn pack(run: i64, status: i64) -> u64 {
+    (u64::try_from(run).unwrap_or(0) << 2) | (u64::try_from(status - 1).unwrap_or(0) & 3)
+}
+
+/// (run id, status code) of a packed result.
+pub fn unpack(packed: u64) -> (i64, i64) {
+    ((packed >> 2) as i64, (packed & 3) as i64 + 1)
 }
 
 impl Tally {
-    /// Counts one result in.
-    pub fn add(&mut self, status: i64, duration: Option<i64>) {
+    /// Counts one result of run `run` in.
+    pub fn add(&mut self, run: i64, status: i64, duration: Option<i64>) {
         match TestStatus::from_code(status) {
             Some(TestStatus::Passed) => self.passed += 1,
             Some(TestStatus::Failed) => self.failed += 1,
@@ -105,6 +118,7 @@ impl Tally {
             }
             _ => return,
         }
+        self.results.push(pack(run, status));
         if let Some(ms) = duration {
             self.add_duration(ms);
         }
@@ -128,6 +142,7 @@ impl Tally {
         for (b, n) in &other.hist {
             *self.hist.entry(*b).or_default() += n;
         }
+        self.results.extend_from_slice(&other.results);
     }
 
     /// Durations counted.
@@ -168,6 +183,26 @@ impl Tally {
         out
     }
 
+    /// The results as stored: ascending, each the step from the one
+    /// before as a varint (mostly one byte: a test's runs of one day are
+    /// close together).
+    pub fn encode_results(&self) -> Vec<u8> {
+        let mut sorted = self.results.clone();
+        sorted.sort_unstable();
+        let mut out = Vec::with_capacity(sorted.len() * 2);
+        let mut last = 0;
+        for r in sorted {
+            varint(&mut out, r - last);
+            last = r;
+        }
+        out
+    }
+
+    /// Adds stored results ([`Tally::encode_results`]) in.
+    pub fn decode_results_into(&mut self, bytes: &[u8]) {
+        decode_results(bytes, |r| self.results.push(r));
+    }
+
     /// Adds a stored histogram ([`Tally::encode`]) in; a malformed end is ignored.
     pub fn decode_into(&mut self, mut bytes: &[u8]) {
         let mut last = 0_u32;
@@ -179,6 +214,16 @@ impl Tally {
             last = last.saturating_add(u32::try_from(delta).unwrap_or(u32::MAX));
             *self.hist.entry(last).or_default() += n;
         }
+    }
+}
+
+/// Calls `each` with every packed result of a stored list, in order.
+pub fn decode_results(mut bytes: &[u8], mut each: impl FnMut(u64)) {
+    let mut last = 0_u64;
+    while let (Some(step), rest) = read_varint(bytes) {
+        bytes = rest;
+        last = last.wrapping_add(step);
+        each(last);
     }
 }
 
@@ -213,7 +258,7 @@ macro_rules! apply {
         for chunk in runs.chunks(RUNS_PER_READ) {
             let list = id_list(chunk);
             let text = format!(
-                "SELECT r.test_id, runs.started_at, r.status, r.duration_ms \
+                "SELECT r.test_id, runs.started_at, r.status, r.duration_ms, r.run_id \
                  FROM batches b JOIN results r ON r.run_id = b.run_id AND r.batch_id = b.id \
                  JOIN runs ON runs.id = b.run_id \
                  WHERE b.rolled = 0 AND b.run_id IN ({list})"
@@ -227,7 +272,7 @@ macro_rules! apply {
                 tallies
                     .entry((started.div_euclid(DAY_MS), test))
                     .or_default()
-                    .add(row.try_get(2)?, row.try_get(3)?);
+                    .add(row.try_get(4)?, row.try_get(2)?, row.try_get(3)?);
             }
         }
         if !tallies.is_empty() {
@@ -241,7 +286,7 @@ macro_rules! apply {
             }
             for (day, (lo, hi)) in by_day {
                 let rows = sqlx::query(
-                    "SELECT test_id, passed, failed, flaky, skipped, max_ms, durations \
+                    "SELECT test_id, passed, failed, flaky, skipped, max_ms, durations, results \
                      FROM test_days WHERE day = $1 AND test_id >= $2 AND test_id <= $3",
                 )
                 .bind(day)
@@ -260,8 +305,11 @@ macro_rules! apply {
                             skipped: row.try_get(4)?,
                             max_ms: row.try_get(5)?,
                             hist: BTreeMap::new(),
+                            results: Vec::new(),
                         };
                         stored.decode_into(&bytes);
+                        let results: Vec<u8> = row.try_get(7)?;
+                        stored.decode_results_into(&results);
                         t.merge(&stored);
                     }
                 }
@@ -271,7 +319,7 @@ macro_rules! apply {
             for chunk in rows.chunks(ROWS_PER_UPSERT) {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO test_days \
-                     (day, test_id, passed, failed, flaky, skipped, max_ms, durations) ",
+                     (day, test_id, passed, failed, flaky, skipped, max_ms, durations, results) ",
                 );
                 q.push_values(chunk, |mut row, ((day, test), t)| {
                     row.push_bind(*day)
@@ -281,12 +329,14 @@ macro_rules! apply {
                         .push_bind(t.flaky)
                         .push_bind(t.skipped)
                         .push_bind(t.max_ms)
-                        .push_bind(t.encode());
+                        .push_bind(t.encode())
+                        .push_bind(t.encode_results());
                 });
                 q.push(
                     " ON CONFLICT (day, test_id) DO UPDATE SET passed = excluded.passed, \
                      failed = excluded.failed, flaky = excluded.flaky, skipped = excluded.skipped, \
-                     max_ms = excluded.max_ms, durations = excluded.durations",
+                     max_ms = excluded.max_ms, durations = excluded.durations, \
+                     results = excluded.results",
                 );
                 q.build().execute(&mut *$tx).await?;
             }
@@ -359,6 +409,21 @@ pub async fn catch_up(db: &Db) -> Result<()> {
     if !behind(db).await? {
         return Ok(());
     }
+    if let Pool::Sqlite(p) = &db.pool {
+        // Nothing rolled up yet (the store as migration 0009 left it):
+        // all of it in key order, a range of tests at a time, rather
+        // than run by run through `results_run` (a look-up per result).
+        let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+        let rolled: Option<i64> =
+            sqlx::query_scalar("SELECT run_id FROM batches WHERE rolled = 1 LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        if rolled.is_none() {
+            fill_sqlite(&mut tx).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+    }
     loop {
         let pick = format!(
             "SELECT DISTINCT run_id FROM batches WHERE rolled = 0 ORDER BY run_id LIMIT {CATCH_UP_RUNS}"
@@ -390,6 +455,71 @@ pub async fn catch_up(db: &Db) -> Result<()> {
     }
 }
 
+/// Tests per statement of [`fill_sqlite`]: a year of daily rows of a few
+/// hundred tests in memory at a time.
+const FILL_TESTS: i64 = 256;
+
+/// Rolls up every result of a store with no rollups yet, within `tx`
+/// (SQLite, whose `results` is keyed by test first), and marks every batch.
+async fn fill_sqlite(tx: &mut SqliteConnection) -> Result<()> {
+    let (min, max): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT MIN(test_id), MAX(test_id) FROM results")
+            .fetch_one(&mut *tx)
+            .await?;
+    if let (Some(mut at), Some(max)) = (min, max) {
+        while at <= max {
+            let rows = sqlx::query(
+                "SELECT r.test_id, runs.started_at, r.status, r.duration_ms, r.run_id \
+                 FROM results r JOIN runs ON runs.id = r.run_id \
+                 WHERE r.test_id >= $1 AND r.test_id < $2",
+            )
+            .bind(at)
+            .bind(at.saturating_add(FILL_TESTS))
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut tallies: BTreeMap<(i64, i64), Tally> = BTreeMap::new();
+            for row in rows {
+                let test: i64 = row.try_get(0)?;
+                let started: i64 = row.try_get(1)?;
+                tallies
+                    .entry((started.div_euclid(DAY_MS), test))
+                    .or_default()
+                    .add(row.try_get(4)?, row.try_get(2)?, row.try_get(3)?);
+            }
+            let rows: Vec<((i64, i64), Tally)> = tallies.into_iter().collect();
+            insert_rows(&mut *tx, &rows).await?;
+            at = at.saturating_add(FILL_TESTS);
+        }
+    }
+    sqlx::query("UPDATE batches SET rolled = 1 WHERE rolled = 0")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Inserts rollup rows that are not in `test_days` yet.
+async fn insert_rows(tx: &mut SqliteConnection, rows: &[((i64, i64), Tally)]) -> Result<()> {
+    for chunk in rows.chunks(ROWS_PER_UPSERT) {
+        let mut q = QueryBuilder::new(
+            "INSERT INTO test_days \
+             (day, test_id, passed, failed, flaky, skipped, max_ms, durations, results) ",
+        );
+        q.push_values(chunk, |mut row, ((day, test), t)| {
+            row.push_bind(*day)
+                .push_bind(*test)
+                .push_bind(t.passed)
+                .push_bind(t.failed)
+                .push_bind(t.flaky)
+                .push_bind(t.skipped)
+                .push_bind(t.max_ms)
+                .push_bind(t.encode())
+                .push_bind(t.encode_results());
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
 /// The first day with a rollup row; `None` when there is none.
 pub async fn first_day(db: &Db) -> Result<Option<i64>> {
     let q = "SELECT MIN(day) FROM test_days";
@@ -404,7 +534,7 @@ pub async fn first_day(db: &Db) -> Result<Option<i64>> {
 pub async fn rebuild_days(db: &Db, first: i64, last: i64) -> Result<()> {
     let lo = first.saturating_mul(DAY_MS);
     let hi = last.saturating_add(1).saturating_mul(DAY_MS);
-    let read = "SELECT r.test_id, runs.started_at, r.status, r.duration_ms \
+    let read = "SELECT r.test_id, runs.started_at, r.status, r.duration_ms, r.run_id \
                 FROM runs JOIN results r ON r.run_id = runs.id \
                 WHERE runs.started_at >= $1 AND runs.started_at < $2";
     macro_rules! rebuild {
@@ -421,7 +551,7 @@ pub async fn rebuild_days(db: &Db, first: i64, last: i64) -> Result<()> {
                 tallies
                     .entry((started.div_euclid(DAY_MS), test))
                     .or_default()
-                    .add(row.try_get(2)?, row.try_get(3)?);
+                    .add(row.try_get(4)?, row.try_get(2)?, row.try_get(3)?);
             }
             sqlx::query("DELETE FROM test_days WHERE day >= $1 AND day <= $2")
                 .bind(first)
@@ -432,7 +562,7 @@ pub async fn rebuild_days(db: &Db, first: i64, last: i64) -> Result<()> {
             for chunk in rows.chunks(ROWS_PER_UPSERT) {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO test_days \
-                     (day, test_id, passed, failed, flaky, skipped, max_ms, durations) ",
+                     (day, test_id, passed, failed, flaky, skipped, max_ms, durations, results) ",
                 );
                 q.push_values(chunk, |mut row, ((day, test), t)| {
                     row.push_bind(*day)
@@ -442,7 +572,8 @@ pub async fn rebuild_days(db: &Db, first: i64, last: i64) -> Result<()> {
                         .push_bind(t.flaky)
                         .push_bind(t.skipped)
                         .push_bind(t.max_ms)
-                        .push_bind(t.encode());
+                        .push_bind(t.encode())
+                        .push_bind(t.encode_results());
                 });
                 q.build().execute(&mut *$tx).await?;
             }
@@ -475,7 +606,10 @@ mod tests {
             let (lo, hi) = bounds(b);
             assert!(lo <= v && v <= hi, "{v} in {lo}..={hi}");
             let mid = representative(b);
-            assert!((mid - v).abs() as f64 <= v as f64 / 128.0 + 0.5, "{v}: {mid}");
+            assert!(
+                (mid - v).abs() as f64 <= v as f64 / 128.0 + 0.5,
+                "{v}: {mid}"
+            );
         }
         assert_eq!(bucket(127), 127);
         assert_eq!(bounds(bucket(128)), (128, 129));
@@ -486,8 +620,17 @@ mod tests {
     #[test]
     fn histograms_round_trip_and_give_percentiles() {
         let mut t = Tally::default();
-        for (st, d) in [(1, Some(5)), (2, Some(700)), (4, None), (3, Some(90_000)), (1, None)] {
-            t.add(st, d);
+        for (run, (st, d)) in [
+            (1, Some(5)),
+            (2, Some(700)),
+            (4, None),
+            (3, Some(90_000)),
+            (1, None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            t.add(1000 - run as i64, st, d);
         }
         assert_eq!((t.passed, t.failed, t.flaky, t.skipped), (2, 1, 1, 1));
         assert_eq!(t.timed(), 3);
@@ -495,6 +638,10 @@ mod tests {
         let mut back = Tally::default();
         back.decode_into(&t.encode());
         assert_eq!(back.hist, t.hist);
+        // Skipped results are left out; the rest come back sorted by run.
+        back.decode_results_into(&t.encode_results());
+        let runs: Vec<(i64, i64)> = back.results.iter().map(|&r| unpack(r)).collect();
+        assert_eq!(runs, [(996, 1), (997, 3), (999, 2), (1000, 1)]);
         assert_eq!(t.percentile(50), Some(representative(bucket(700))));
         assert_eq!(t.percentile(90), Some(90_000));
         assert_eq!(Tally::default().percentile(50), None);
