@@ -342,6 +342,7 @@ def bench_ingest(warden: Path, baseline: Path, pg: PgServer | None, work: Path, 
     bench/history.py's 100 runs x 10,000 results into a fresh store, the
     baseline binary against this one, interleaved, each into SQLite and
     PostgreSQL."""
+    (work / "junit").mkdir(exist_ok=True)
     ds = generate(work / "junit", 100)
     files = [str(f) for f in ds.files]
     kinds = [(who, backend) for backend in ("SQLite", "PostgreSQL") if backend == "SQLite" or pg

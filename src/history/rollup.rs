@@ -257,11 +257,14 @@ macro_rules! apply {
         let mut tallies: HashMap<(i64, i64), Tally> = HashMap::new();
         for chunk in runs.chunks(RUNS_PER_READ) {
             let list = id_list(chunk);
+            // By run (`results_run`), then the batches not counted yet as
+            // a set: joined batch by batch instead, PostgreSQL read each
+            // run's results once per batch of it.
             let text = format!(
                 "SELECT r.test_id, runs.started_at, r.status, r.duration_ms, r.run_id \
-                 FROM batches b JOIN results r ON r.run_id = b.run_id AND r.batch_id = b.id \
-                 JOIN runs ON runs.id = b.run_id \
-                 WHERE b.rolled = 0 AND b.run_id IN ({list})"
+                 FROM results r JOIN runs ON runs.id = r.run_id \
+                 WHERE r.run_id IN ({list}) AND r.batch_id IN \
+                 (SELECT b.id FROM batches b WHERE b.rolled = 0 AND b.run_id IN ({list}))"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(text))
                 .fetch_all(&mut *$tx)
@@ -316,30 +319,7 @@ macro_rules! apply {
             }
             let mut rows: Vec<((i64, i64), Tally)> = tallies.into_iter().collect();
             rows.sort_unstable_by_key(|(k, _)| *k);
-            for chunk in rows.chunks(ROWS_PER_UPSERT) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO test_days \
-                     (day, test_id, passed, failed, flaky, skipped, max_ms, durations, results) ",
-                );
-                q.push_values(chunk, |mut row, ((day, test), t)| {
-                    row.push_bind(*day)
-                        .push_bind(*test)
-                        .push_bind(t.passed)
-                        .push_bind(t.failed)
-                        .push_bind(t.flaky)
-                        .push_bind(t.skipped)
-                        .push_bind(t.max_ms)
-                        .push_bind(t.encode())
-                        .push_bind(t.encode_results());
-                });
-                q.push(
-                    " ON CONFLICT (day, test_id) DO UPDATE SET passed = excluded.passed, \
-                     failed = excluded.failed, flaky = excluded.flaky, skipped = excluded.skipped, \
-                     max_ms = excluded.max_ms, durations = excluded.durations, \
-                     results = excluded.results",
-                );
-                q.build().execute(&mut *$tx).await?;
-            }
+            $tx.write_rows(&rows).await?;
         }
         for chunk in runs.chunks(RUNS_PER_READ) {
             let list = id_list(chunk);
@@ -366,11 +346,42 @@ fn id_list(ids: &[i64]) -> String {
 /// writer of `results` calls before it commits.
 pub(crate) trait Rollup {
     async fn rollup(&mut self, runs: &[i64]) -> Result<()>;
+
+    /// Writes rollup rows (sorted by key), replacing those of the same keys.
+    async fn write_rows(&mut self, rows: &[((i64, i64), Tally)]) -> Result<()>;
 }
+
+/// Replaces what `test_days` holds for a key: the written row is the merged one.
+const UPSERT: &str = " ON CONFLICT (day, test_id) DO UPDATE SET passed = excluded.passed, \
+     failed = excluded.failed, flaky = excluded.flaky, skipped = excluded.skipped, \
+     max_ms = excluded.max_ms, durations = excluded.durations, results = excluded.results";
 
 impl Rollup for SqliteConnection {
     async fn rollup(&mut self, runs: &[i64]) -> Result<()> {
         apply!(self, runs)
+    }
+
+    async fn write_rows(&mut self, rows: &[((i64, i64), Tally)]) -> Result<()> {
+        for chunk in rows.chunks(ROWS_PER_UPSERT) {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO test_days \
+                 (day, test_id, passed, failed, flaky, skipped, max_ms, durations, results) ",
+            );
+            q.push_values(chunk, |mut row, ((day, test), t)| {
+                row.push_bind(*day)
+                    .push_bind(*test)
+                    .push_bind(t.passed)
+                    .push_bind(t.failed)
+                    .push_bind(t.flaky)
+                    .push_bind(t.skipped)
+                    .push_bind(t.max_ms)
+                    .push_bind(t.encode())
+                    .push_bind(t.encode_results());
+            });
+            q.push(UPSERT);
+            q.build().execute(&mut *self).await?;
+        }
+        Ok(())
     }
 }
 
@@ -381,7 +392,52 @@ impl Rollup for PgConnection {
         lock_pg(self).await?;
         apply!(self, runs)
     }
+
+    /// One statement per [`PG_ROWS`] rows, the columns as arrays: a
+    /// multi-row VALUES of nine binds a row cost the server more than
+    /// the rows themselves.
+    async fn write_rows(&mut self, rows: &[((i64, i64), Tally)]) -> Result<()> {
+        for chunk in rows.chunks(PG_ROWS) {
+            let mut cols: [Vec<i64>; 6] = Default::default();
+            let mut max: Vec<Option<i64>> = Vec::with_capacity(chunk.len());
+            let mut hists: Vec<Vec<u8>> = Vec::with_capacity(chunk.len());
+            let mut lists: Vec<Vec<u8>> = Vec::with_capacity(chunk.len());
+            for ((day, test), t) in chunk {
+                for (c, v) in cols
+                    .iter_mut()
+                    .zip([*day, *test, t.passed, t.failed, t.flaky, t.skipped])
+                {
+                    c.push(v);
+                }
+                max.push(t.max_ms);
+                hists.push(t.encode());
+                lists.push(t.encode_results());
+            }
+            let [days, tests, passed, failed, flaky, skipped] = cols;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO test_days \
+                 (day, test_id, passed, failed, flaky, skipped, max_ms, durations, results) \
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], \
+                 $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BYTEA[], $9::BYTEA[]){UPSERT}"
+            )))
+            .bind(days)
+            .bind(tests)
+            .bind(passed)
+            .bind(failed)
+            .bind(flaky)
+            .bind(skipped)
+            .bind(max)
+            .bind(hists)
+            .bind(lists)
+            .execute(&mut *self)
+            .await?;
+        }
+        Ok(())
+    }
 }
+
+/// Rollup rows per statement on PostgreSQL.
+const PG_ROWS: usize = 50_000;
 
 async fn lock_pg(tx: &mut PgConnection) -> Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -487,36 +543,13 @@ async fn fill_sqlite(tx: &mut SqliteConnection) -> Result<()> {
                     .add(row.try_get(4)?, row.try_get(2)?, row.try_get(3)?);
             }
             let rows: Vec<((i64, i64), Tally)> = tallies.into_iter().collect();
-            insert_rows(&mut *tx, &rows).await?;
+            tx.write_rows(&rows).await?;
             at = at.saturating_add(FILL_TESTS);
         }
     }
     sqlx::query("UPDATE batches SET rolled = 1 WHERE rolled = 0")
         .execute(&mut *tx)
         .await?;
-    Ok(())
-}
-
-/// Inserts rollup rows that are not in `test_days` yet.
-async fn insert_rows(tx: &mut SqliteConnection, rows: &[((i64, i64), Tally)]) -> Result<()> {
-    for chunk in rows.chunks(ROWS_PER_UPSERT) {
-        let mut q = QueryBuilder::new(
-            "INSERT INTO test_days \
-             (day, test_id, passed, failed, flaky, skipped, max_ms, durations, results) ",
-        );
-        q.push_values(chunk, |mut row, ((day, test), t)| {
-            row.push_bind(*day)
-                .push_bind(*test)
-                .push_bind(t.passed)
-                .push_bind(t.failed)
-                .push_bind(t.flaky)
-                .push_bind(t.skipped)
-                .push_bind(t.max_ms)
-                .push_bind(t.encode())
-                .push_bind(t.encode_results());
-        });
-        q.build().execute(&mut *tx).await?;
-    }
     Ok(())
 }
 
@@ -559,24 +592,7 @@ pub async fn rebuild_days(db: &Db, first: i64, last: i64) -> Result<()> {
                 .execute(&mut *$tx)
                 .await?;
             let rows: Vec<((i64, i64), Tally)> = tallies.into_iter().collect();
-            for chunk in rows.chunks(ROWS_PER_UPSERT) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO test_days \
-                     (day, test_id, passed, failed, flaky, skipped, max_ms, durations, results) ",
-                );
-                q.push_values(chunk, |mut row, ((day, test), t)| {
-                    row.push_bind(*day)
-                        .push_bind(*test)
-                        .push_bind(t.passed)
-                        .push_bind(t.failed)
-                        .push_bind(t.flaky)
-                        .push_bind(t.skipped)
-                        .push_bind(t.max_ms)
-                        .push_bind(t.encode())
-                        .push_bind(t.encode_results());
-                });
-                q.build().execute(&mut *$tx).await?;
-            }
+            $tx.write_rows(&rows).await?;
         }};
     }
     match &db.pool {
