@@ -592,8 +592,16 @@ impl Db {
             cache_ids: true,
         };
         db.migrate().await?;
-        rollup::catch_up(&db).await?;
+        rollup::catch_up(db.rollup_store()).await?;
         Ok(db)
+    }
+
+    /// The pool as `history::rollup` takes it.
+    pub(crate) fn rollup_store(&self) -> rollup::Store<'_> {
+        match &self.pool {
+            Pool::Sqlite(p) => rollup::Store::Sqlite(p),
+            Pool::Postgres(p) => rollup::Store::Postgres(p),
+        }
     }
 
     pub fn location(&self) -> &Location {

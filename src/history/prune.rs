@@ -168,8 +168,8 @@ pub async fn prune(db: &Db, how: &Prune) -> Result<Pruned> {
         // what stays (the runs of the cutoff's day after it, and what a
         // prune out of time left).
         let last = unix_millis(how.cutoff).div_euclid(rollup::DAY_MS);
-        if let Some(first) = rollup::first_day(db).await? {
-            rollup::rebuild_days(db, first, last).await?;
+        if let Some(first) = rollup::first_day(db.rollup_store()).await? {
+            rollup::rebuild_days(db.rollup_store(), first, last).await?;
         }
     }
     Ok(pruned)
