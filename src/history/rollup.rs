@@ -302,21 +302,20 @@ macro_rules! apply {
         }
         if !tallies.is_empty() {
             // The stored rows of the same keys, merged in: by day, the
-            // range of test ids of that day's keys.
-            let mut by_day: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+            // tests of that day's keys (an id list, integers only), so a
+            // batch of a few tests reads a few rows, not the whole day.
+            let mut by_day: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
             for &(day, test) in tallies.keys() {
-                let e = by_day.entry(day).or_insert((test, test));
-                e.0 = e.0.min(test);
-                e.1 = e.1.max(test);
+                by_day.entry(day).or_default().push(test);
             }
-            for (day, (lo, hi)) in by_day {
-                let rows = sqlx::query(
+            for (day, mut tests) in by_day {
+                tests.sort_unstable();
+                for ids in tests.chunks(ROWS_PER_UPSERT) {
+                let list = id_list(ids);
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT test_id, passed, failed, flaky, skipped, max_ms, durations, results \
-                     FROM test_days WHERE day = $1 AND test_id >= $2 AND test_id <= $3",
-                )
-                .bind(day)
-                .bind(lo)
-                .bind(hi)
+                     FROM test_days WHERE day = {day} AND test_id IN ({list})"
+                )))
                 .fetch_all(&mut *$tx)
                 .await?;
                 for row in rows {
@@ -337,6 +336,7 @@ macro_rules! apply {
                         stored.decode_results_into(&results);
                         t.merge(&stored);
                     }
+                }
                 }
             }
             let mut rows: Vec<((i64, i64), Tally)> = tallies.into_iter().collect();
