@@ -24,6 +24,7 @@ use super::model::{
     AttemptRecord, BatchRecord, RunRecord, duration_millis, from_duration_millis, unix_millis,
 };
 use super::results::Results;
+use super::rollup::{self, Rollup};
 use crate::status::RunStatus;
 use crate::usage::Usage;
 
@@ -527,7 +528,16 @@ impl Db {
             cache_ids: true,
         };
         db.migrate().await?;
+        rollup::catch_up(db.rollup_store()).await?;
         Ok(db)
+    }
+
+    /// The pool as `history::rollup` takes it.
+    pub(crate) fn rollup_store(&self) -> rollup::Store<'_> {
+        match &self.pool {
+            Pool::Sqlite(p) => rollup::Store::Sqlite(p),
+            Pool::Postgres(p) => rollup::Store::Postgres(p),
+        }
     }
 
     pub fn location(&self) -> &Location {
@@ -714,7 +724,9 @@ impl Db {
                     .await?;
             }
         }
-        // The transaction's results are all in (`run_ids`).
+        // The transaction's results are all in (`run_ids`): count them
+        // into the daily rollups in the same transaction.
+        Rollup::rollup(&mut *tx, &run_ids).await?;
         tx.commit().await?;
         Ok(run_ids)
     }
@@ -864,7 +876,9 @@ async fn write_postgres(p: &PgPool, runs: &[RunWrite<'_>], kind: Runs) -> Result
         .map(|(batches, &run)| RunResults { run, batches })
         .collect();
     copy_in::write(&mut tx, &placed, kind).await?;
-    // The transaction's results are all in (`run_ids`).
+    // The transaction's results are all in (`run_ids`): count them into
+    // the daily rollups in the same transaction.
+    Rollup::rollup(&mut *tx, &run_ids).await?;
     tx.commit().await?;
     Ok(run_ids)
 }

@@ -17,6 +17,7 @@ pub mod prune;
 pub mod query;
 pub mod recorder;
 pub mod results;
+pub mod rollup;
 
 pub use db::{Access, Db, HistoryError, RunId};
 pub use location::Location;

@@ -25,7 +25,10 @@
 //!   before the cutoff, so a run never loses rows while it records.
 //!
 //! Then hunts started before the cutoff (with their arms), and the
-//! `tests` rows no result names any more.
+//! `tests` rows no result names any more. Last, once all that is done
+//! (not after a prune out of time), the daily rollups (`test_days`,
+//! [`super::rollup`]) of the days up to the cutoff's are counted again
+//! from the results that stay.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,6 +36,7 @@ use serde::Serialize;
 
 use super::db::{Db, Pool, Result, with_pool};
 use super::model::unix_millis;
+use super::rollup;
 
 /// Rows per delete statement (one transaction each).
 pub const CHUNK: i64 = 5000;
@@ -159,6 +163,23 @@ const SLOW_STATEMENT: Duration = Duration::from_millis(100);
 /// opened for writing ([`Access::Write`](super::Access)): on SQLite that
 /// is one connection, the one whose foreign-key checks are turned off.
 pub async fn prune(db: &Db, how: &Prune) -> Result<Pruned> {
+    let pruned = prune_rows(db, how).await?;
+    if pruned.results > 0 && pruned.complete {
+        // The rollups of the days results went from, counted again from
+        // what stays: the runs of the cutoff's day after it and the
+        // unfinished runs of the day before (a few). A prune out of time
+        // leaves them as they were (counting results it removed, in days
+        // before the cutoff) for the prune that finishes the job: counted
+        // now, they would read everything it left.
+        let last = unix_millis(how.cutoff).div_euclid(rollup::DAY_MS);
+        if let Some(first) = rollup::first_day(db.rollup_store()).await? {
+            rollup::rebuild_days(db.rollup_store(), first, last).await?;
+        }
+    }
+    Ok(pruned)
+}
+
+async fn prune_rows(db: &Db, how: &Prune) -> Result<Pruned> {
     // SQLite checks each deleted batch for results naming it, and there is
     // no index on `results.batch_id`: a scan of the whole table per batch.
     // Children go before their parents here, so the checks find nothing;

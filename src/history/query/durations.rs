@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::{Filter, Result, Sql, for_each_row, serialize_ms, test_names};
 use crate::history::Db;
 use crate::history::model::{from_duration_millis, unix_millis};
+use crate::history::rollup::{DAY_MS, Tally};
 use crate::phase::Phase;
 use crate::status::TestStatus;
 
@@ -41,6 +42,9 @@ pub struct DurationRow {
 /// Durations per test or per batch name in `filter`'s runs, slowest p90
 /// first, then by name.
 pub async fn durations(db: &Db, filter: &Filter, subject: Subject) -> Result<Vec<DurationRow>> {
+    if subject == Subject::Tests && filter.labels.is_empty() {
+        return rolled_up(db, filter).await;
+    }
     let mut rows: Vec<DurationRow> = match subject {
         Subject::Tests => test_values(db, filter).await?,
         Subject::Batches => batch_values(db, filter, None).await?.into_iter().collect(),
@@ -96,16 +100,90 @@ pub fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
     sorted.get(rank - 1).copied()
 }
 
+/// `durations --tests` without labels: the whole days of the window from
+/// the rollups (`test_days`), the results of the runs before the first
+/// of them one by one. Counts and maxima are exact; p50 and p90 are
+/// within 1/128 of the value (exact below 128 ms): see
+/// [`crate::history::rollup`].
+async fn rolled_up(db: &Db, filter: &Filter) -> Result<Vec<DurationRow>> {
+    let since = unix_millis(filter.since);
+    let first_day = since.div_euclid(DAY_MS) + i64::from(since.rem_euclid(DAY_MS) != 0);
+    let mut tallies: HashMap<i64, Tally> = HashMap::new();
+    let mut sql = Sql::default();
+    let text = format!(
+        "SELECT test_id, max_ms, durations FROM test_days WHERE day >= {} AND max_ms IS NOT NULL",
+        sql.int(first_day)
+    );
+    for_each_row!(db, sql, &text, |row| {
+        let t = tallies.entry(row.try_get(0)?).or_default();
+        let max: Option<i64> = row.try_get(1)?;
+        t.max_ms = t.max_ms.max(max);
+        t.decode_into(row.try_get::<&[u8], _>(2)?);
+    });
+    let edge = Filter {
+        since: filter.since,
+        labels: Vec::new(),
+        mass_failure_share: filter.mass_failure_share,
+    };
+    for (id, values) in raw_values(db, &edge, Some(first_day * DAY_MS)).await? {
+        let t = tallies.entry(id).or_default();
+        for v in values {
+            t.add_duration(v);
+        }
+    }
+    let names = test_names(db, tallies.keys().copied()).await?;
+    let mut rows: Vec<DurationRow> = tallies
+        .into_iter()
+        .filter_map(|(id, t)| {
+            Some(DurationRow {
+                name: names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")),
+                count: t.timed(),
+                p50: from_duration_millis(t.percentile(50)?),
+                p90: from_duration_millis(t.percentile(90)?),
+                max: from_duration_millis(t.max_ms?),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| b.p90.cmp(&a.p90).then_with(|| a.name.cmp(&b.name)));
+    Ok(rows)
+}
+
 /// Test names with their durations in milliseconds, unsorted.
 async fn test_values(db: &Db, filter: &Filter) -> Result<Vec<(String, Vec<i64>)>> {
+    let tests = raw_values(db, filter, None).await?;
+    let names = test_names(db, tests.keys().copied()).await?;
+    Ok(tests
+        .into_iter()
+        .map(|(id, values)| {
+            let name = names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
+            (name, values)
+        })
+        .collect())
+}
+
+/// Test ids with their durations in milliseconds, unsorted, from the
+/// results of `filter`'s runs (that started before `before`, if given).
+async fn raw_values(
+    db: &Db,
+    filter: &Filter,
+    before: Option<i64>,
+) -> Result<HashMap<i64, Vec<i64>>> {
     let mut sql = Sql::default();
-    let run_ids = filter.run_ids(&mut sql);
+    let mut run_ids = filter.run_ids(&mut sql);
+    if let Some(before) = before {
+        run_ids.push_str(&format!(" AND runs.started_at < {}", sql.int(before)));
+    }
     // Reading most of the table, a scan in primary-key order beats a
     // lookup per result through `results_run` (0.16 s against 1.1 s for a
     // million on SQLite); for a narrow window of a long history it is the
     // other way round. `+r.run_id` (a no-op on both backends) keeps SQLite
     // off the index; PostgreSQL plans from its own statistics anyway.
-    let plus = if mostly(db, filter).await? { "+" } else { "" };
+    // The edge of a window before its first whole day: a few runs.
+    let plus = if before.is_none() && mostly(db, filter).await? {
+        "+"
+    } else {
+        ""
+    };
     let text = format!(
         "SELECT r.test_id, r.duration_ms FROM results r \
          WHERE {plus}r.run_id IN ({run_ids}) AND r.status <> {skipped} \
@@ -117,14 +195,7 @@ async fn test_values(db: &Db, filter: &Filter) -> Result<Vec<(String, Vec<i64>)>
         let id: i64 = row.try_get(0)?;
         tests.entry(id).or_default().push(row.try_get(1)?);
     });
-    let names = test_names(db, tests.keys().copied()).await?;
-    Ok(tests
-        .into_iter()
-        .map(|(id, values)| {
-            let name = names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
-            (name, values)
-        })
-        .collect())
+    Ok(tests)
 }
 
 /// Whether `filter` selects at least a third of all runs.

@@ -1,21 +1,26 @@
 //! What `flaky` and `regressed` both read: the runs of the window, and the
 //! whole result sequences of the tests that failed or flaked in it.
 //!
-//! The partial index `results_failing` finds those tests without reading
-//! the passing million; only their results are fetched, as bare
-//! `(test, run, status)` triples, and joined to the (few) runs here rather
-//! than in SQL, so no run's text travels once per result.
+//! The daily rollups (`test_days`, [`crate::history::rollup`]) hold each
+//! test's results of a day as packed `(run, status)` lists, and their
+//! failed and flaky counts: the tests that failed in the window's days
+//! are found there, and their lists read, without touching `results`
+//! (a year of a big CI holds millions of results in a 30-day window).
+//! They are joined to the (few) runs here rather than in SQL, so no
+//! run's text travels once per result.
 //!
 //! Mass failures (see [`super::mass`]) stay in the window's runs, marked
 //! ([`Run::infra`]), so they can be shown; their results are left out of
 //! every sequence, so no statistic counts them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::mass::{self, MassFailure};
 use super::{Filter, Result, Sql, for_each_row, status, test_names};
 use crate::history::Db;
 use crate::history::classify::{self, Classification, Observation, Params};
+use crate::history::model::unix_millis;
+use crate::history::rollup::{DAY_MS, decode_results, unpack};
 use crate::status::TestStatus;
 
 /// A run of the window.
@@ -92,19 +97,18 @@ pub(super) async fn failing(
 ) -> Result<(Window, Vec<Sequence>)> {
     let (runs, index) = runs(db, filter, by).await?;
 
+    // From the daily rollups (history::rollup): each test's results not
+    // skipped, as (run, status), of the days from the window's first on,
+    // for the tests with a failed or flaky result in any of those days
+    // (the first day may start before the window, and any label set
+    // counts here: the runs of the window are picked below).
+    let since = unix_millis(filter.since);
     let mut sql = Sql::default();
-    let run_ids = filter.run_ids(&mut sql);
-    // `+f.run_id` (a no-op on both backends) keeps SQLite from reading the
-    // failing tests through `results_run`, i.e. every result of every run
-    // in the window (0.8 s for a million), instead of the few entries of
-    // the partial index `results_failing` (10 ms). The condition on
-    // `status` must match the index's own to let it be used.
+    let day = sql.int(since.div_euclid(DAY_MS));
     let text = format!(
-        "SELECT r.test_id, r.run_id, r.status FROM results r \
-         WHERE r.status <> {skipped} AND r.run_id IN ({run_ids}) \
-         AND r.test_id IN (SELECT f.test_id FROM results f \
-         WHERE f.status IN (2, 3) AND +f.run_id IN ({run_ids}))",
-        skipped = TestStatus::Skipped(None).code(),
+        "SELECT d.test_id, d.results FROM test_days d WHERE d.day >= {day} \
+         AND d.test_id IN (SELECT c.test_id FROM test_days c \
+         WHERE c.day >= {day} AND (c.failed > 0 OR c.flaky > 0))"
     );
     // Label sets as small integers, numbered in text order, so sorting
     // rows sorts sequences by test, then labels, then time.
@@ -123,16 +127,32 @@ pub(super) async fn failing(
     let run_label_set: Vec<u32> = runs.iter().map(|r| label_set[r.labels.as_str()]).collect();
 
     let mut rows: Vec<(i64, u32, u32, TestStatus)> = Vec::new();
+    // Tests with a failed or flaky result in a run of the window (a mass
+    // failure's included, as `results_failing` found them before).
+    let mut failing: HashSet<i64> = HashSet::new();
     for_each_row!(db, sql, &text, |row| {
-        let run_id: i64 = row.try_get(1)?;
-        // A run that started after the first query is not in the window;
-        // a mass failure's results count for nothing.
-        if let Some(&i) = index.get(&run_id).filter(|&&i| runs[i].infra.is_none()) {
-            let test: i64 = row.try_get(0)?;
-            let st = status(row.try_get(2)?)?;
-            rows.push((test, run_label_set[i], i as u32, st));
-        }
+        let test: i64 = row.try_get(0)?;
+        decode_results(row.try_get::<&[u8], _>(1)?, |packed| {
+            let (run_id, code) = unpack(packed);
+            // A run outside the window (before it, another label set, or
+            // one that started after the first query) is no part of it.
+            let Some(&i) = index.get(&run_id) else {
+                return;
+            };
+            // Codes 1–4 (two bits): every one names a status.
+            let Ok(st) = status(code) else {
+                return;
+            };
+            if st.is_failure() || st == TestStatus::Flaky {
+                failing.insert(test);
+            }
+            // A mass failure's results count for nothing.
+            if runs[i].infra.is_none() {
+                rows.push((test, run_label_set[i], i as u32, st));
+            }
+        });
     });
+    rows.retain(|r| failing.contains(&r.0));
     rows.sort_unstable_by_key(|&(test, labels, run, _)| (test, labels, run));
 
     let names = test_names(db, rows.iter().map(|r| r.0).collect::<BTreeSet<_>>()).await?;
