@@ -2,7 +2,7 @@
 //! messages here (`anyhow` lives only at this edge).
 //!
 //! A module per command (`run`, `check`, `reap`, `import`, `queries`,
-//! `serve`, `hunt`, `prune`), and what they share: `exit` (the exit codes, and the one the
+//! `serve`, `hunt`, `prune`, `report`), and what they share: `exit` (the exit codes, and the one the
 //! run's outcomes make), `store` (where the history is, for the commands
 //! that read or import), `containment` (the run id and the containment
 //! layers, for `run` and `check`), `plan` (config + command line → plan)
@@ -39,7 +39,9 @@ mod import;
 mod plan;
 mod prune;
 mod queries;
+mod queue;
 mod reap;
+mod report;
 mod run;
 mod schedule;
 mod serve;
@@ -73,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Hunt(args) => hunt::hunt(args),
         Command::Prune(args) => prune::prune(args),
+        Command::Report(args) => report::report(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
