@@ -103,10 +103,7 @@ fn four_machines_run_every_batch_exactly_once() {
             let m = marks.path().join(format!("b{i:02}"));
             (
                 format!("b{i:02}"),
-                format!(
-                    "echo \"$WARDEN_RUN\" >> {}; sleep 0.2",
-                    m.display().to_string()
-                ),
+                format!("echo \"$WARDEN_RUN\" >> {}; sleep 0.2", m.display()),
             )
         })
         .collect();
@@ -204,8 +201,7 @@ fn a_killed_machines_batch_is_run_again_after_its_lease() {
     for r in survivors {
         let r = r.wait();
         r.assert_code(0);
-        if r.stdout
-            .contains(&format!("victim: re-run: its first runner ("))
+        if r.stdout.contains("victim: re-run: its first runner (")
             && r.stdout
                 .contains(&format!("pid {pid}) stopped renewing its lease"))
         {
@@ -253,7 +249,7 @@ fn a_report_of_an_unfinished_run_says_what_is_missing() {
     let batches = [
         (
             "slow".to_owned(),
-            format!("touch {}; sleep 60", started.display().to_string()),
+            format!("touch {}; sleep 60", started.display()),
         ),
         ("later".to_owned(), "true".to_owned()),
     ];
@@ -264,7 +260,7 @@ fn a_report_of_an_unfinished_run_says_what_is_missing() {
     let r = report(&url, "open", &junit);
     r.assert_code(1);
     r.assert_stdout_contains("Incomplete: 2 of 2 batches have no result yet:");
-    r.assert_stdout_contains(&format!("slow: still running on "));
+    r.assert_stdout_contains("slow: still running on ");
     r.assert_stdout_contains(&format!("pid {}", running.pid()));
     r.assert_stdout_contains("later: never claimed");
     assert_eq!(r.junit_at(&junit).len(), 2);
