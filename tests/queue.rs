@@ -314,9 +314,11 @@ fn a_second_attempt_runs_only_what_did_not_pass() {
 fn no_run_key_names_the_variables_and_sqlite_is_refused() {
     let server = require_postgres!(shared);
     let url = server.url(&server.fresh_database());
+    // `[run] queue = true` is queue mode as `--queue` is.
     let r = no_ci(Warden::pgroup())
+        .run_section("queue = true")
         .shell("a", "true", "")
-        .args(["--queue", "--history", &url])
+        .args(["--history", &url])
         .run();
     r.assert_code(2);
     for v in [
@@ -337,4 +339,58 @@ fn no_run_key_names_the_variables_and_sqlite_is_refused() {
         .run();
     r.assert_code(2);
     r.assert_stderr_contains("queue mode needs a PostgreSQL history");
+}
+
+/// A machine that stalls (SIGSTOP) past its lease loses the batch: another
+/// runs it, and the stalled one, once it goes on, stops its copy and
+/// reports it `not-run`, never as the batch's result.
+#[test]
+fn a_stalled_machine_loses_its_batch_and_does_not_report_it() {
+    let server = require_postgres!(shared);
+    let url = server.url(&server.fresh_database());
+    let marks = tempfile::tempdir().expect("tempdir");
+    let started = marks.path().join("victim.started");
+    let again = marks.path().join("victim.again");
+    let (s, a) = (started.display(), again.display());
+    let mut batches = vec![(
+        "victim".to_owned(),
+        format!(
+            "if [ -e {s} ]; then echo \"$WARDEN_RUN\" >> {a}; exit 0; fi; \
+             echo \"$WARDEN_RUN\" > {s}.tmp && mv {s}.tmp {s}; sleep 30"
+        ),
+    )];
+    for i in 0..3 {
+        batches.push((format!("b{i}"), "sleep 0.2".to_owned()));
+    }
+    let running: Vec<_> = (0..2)
+        .map(|_| machine(&url, "stall", &batches).spawn())
+        .collect();
+    assert!(wait_until(Duration::from_secs(60), || started.exists()));
+    let run = std::fs::read_to_string(&started).expect("victim marker");
+    let pid: i32 = run
+        .split('-')
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .expect("WARDEN_RUN starts with warden's pid");
+    let (stalled, other): (Vec<_>, Vec<_>) = running.into_iter().partition(|r| r.pid() == pid);
+    let stalled = stalled.into_iter().next().expect("the victim's warden is ours");
+    stalled.signal(libc::SIGSTOP);
+    let rerun = wait_until(Duration::from_secs(30), || again.exists());
+    stalled.signal(libc::SIGCONT);
+    assert!(rerun, "the other machine did not take the victim over");
+    let stalled = stalled.wait();
+    stalled.assert_code(1);
+    stalled.assert_stdout_contains("its lease in queue stall#1 was lost");
+    for r in other {
+        let r = r.wait();
+        r.assert_code(0);
+        r.assert_stdout_contains("victim: re-run: its first runner (");
+    }
+    let row = "SELECT COUNT(*) FROM queue_batches WHERE run_key = $1 AND name = 'victim' \
+               AND state = 'done' AND status = 'passed' AND claims = 2 AND lost_pid = $2";
+    assert_eq!(scalar2(&url, row, "stall#1", i64::from(pid)), 1);
+    let junit = marks.path().join("all.xml");
+    let r = report(&url, "stall", &junit);
+    r.assert_code(0);
+    r.assert_stdout_contains("Success: 4/4");
 }
