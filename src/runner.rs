@@ -462,6 +462,9 @@ async fn queued_batches(
     let mut announced = false;
     let mut stop_open = true;
     let mut first_start = None;
+    // Its own batches' last end: the wait for the other machines at the
+    // end is not this machine's makespan.
+    let mut last_end = None;
     // `Some(at)`: nothing to claim until then; `None` at the end: empty.
     let mut open = true;
     let mut ask_at: Option<tokio::time::Instant> = None;
@@ -627,6 +630,7 @@ async fn queued_batches(
                     None => continue,
                 };
                 failed |= fails;
+                last_end = Some(tokio::time::Instant::now());
                 if let Some(grant) = grants.remove(&id) {
                     alone.ended(grant.unit);
                     scheduler.release(grant);
@@ -642,7 +646,7 @@ async fn queued_batches(
         }
     }
     renewing.abort();
-    (failed, first_start.map(|t| t.elapsed()))
+    (failed, first_start.zip(last_end).map(|(a, b)| b - a))
 }
 
 /// Sleeps until `at`, or forever.

@@ -297,7 +297,7 @@ fn a_second_attempt_runs_only_what_did_not_pass() {
     let r = machine(&url, "rr#2", &batches).run();
     r.assert_code(0);
     r.assert_stdout_contains(
-        "warden: queue rr#2: made it from what did not pass in rr#1, 1 batches",
+        "warden: queue rr#2: made it from what did not pass in rr#1, 1 batch,",
     );
     for (name, n) in [("a", 1), ("b", 2), ("c", 1)] {
         assert_eq!(lines(&marks.path().join(name)), n, "{name}");
@@ -373,7 +373,10 @@ fn a_stalled_machine_loses_its_batch_and_does_not_report_it() {
         .and_then(|p| p.trim().parse().ok())
         .expect("WARDEN_RUN starts with warden's pid");
     let (stalled, other): (Vec<_>, Vec<_>) = running.into_iter().partition(|r| r.pid() == pid);
-    let stalled = stalled.into_iter().next().expect("the victim's warden is ours");
+    let stalled = stalled
+        .into_iter()
+        .next()
+        .expect("the victim's warden is ours");
     stalled.signal(libc::SIGSTOP);
     let rerun = wait_until(Duration::from_secs(30), || again.exists());
     stalled.signal(libc::SIGCONT);

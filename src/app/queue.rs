@@ -39,6 +39,9 @@ pub(super) fn join(
             plan.history
         );
     }
+    if args.partition.is_some() {
+        bail!("queue mode and --partition exclude each other: the queue shares out every batch");
+    }
     let key = run_key(args.run_key.as_ref())?;
     let Some(run) = run else {
         bail!("queue mode needs the history on");
@@ -80,8 +83,13 @@ pub(super) fn join(
         (false, _) => "joined".to_owned(),
     };
     out!(
-        "warden: queue {key}: {how}, {} batches, lease {}",
+        "warden: queue {key}: {how}, {} {}, lease {}",
         joined.batches,
+        if joined.batches == 1 {
+            "batch"
+        } else {
+            "batches"
+        },
         crate::duration::exact(args.queue_lease)
     );
     Ok(Queue::new(pool, key.to_string(), me, args.queue_lease))
@@ -93,8 +101,9 @@ pub(super) fn note(q: &Queue, outcomes: &[Outcome]) -> String {
         .iter()
         .filter(|o| o.phase == Phase::Batch && o.status != Status::NotRun)
         .count();
+    let batches = if ran == 1 { "batch" } else { "batches" };
     format!(
-        "Queue: {}: this machine ran {ran} batches; the whole run: warden report --run-key '{}'",
+        "Queue: {}: this machine ran {ran} {batches}; the whole run: warden report --run-key '{}'",
         q.key(),
         q.key()
     )

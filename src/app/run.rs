@@ -140,7 +140,10 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         let mut terminal = Terminal::new(mode);
         let mut junit = LiveJunit::new(junit);
         let mut history = run_record.map(|r| Recorder::start(plan.history.clone(), r));
-        let mut summary = SummaryReport::new(schedule.prediction);
+        // In queue mode this machine runs what it claims: a prediction
+        // for the whole plan would say nothing of it.
+        let prediction = schedule.prediction.filter(|_| queue.is_none());
+        let mut summary = SummaryReport::new(prediction);
         // The run's reporters: the dispatcher hands every event to each, in
         // this order. Another one (the JSON event stream, say) is one more
         // entry in this list, nothing else.
