@@ -45,10 +45,12 @@ pub fn report(args: ReportArgs) -> anyhow::Result<u8> {
         .iter()
         .map(|(host, pid)| format!("{host} (pid {pid})"))
         .collect();
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     summary.add_note(format!(
-        "Queue: {key}: {} batches, {} machines: {}",
-        run.outcomes.len(),
-        machines.len(),
+        "Queue: {key}: {}, {}: {}",
+        plural(run.outcomes.len(), "batch", "batches"),
+        plural(machines.len(), "machine", "machines"),
         machines.join(", ")
     ));
     if !run.missing.is_empty() {
