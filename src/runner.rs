@@ -498,6 +498,7 @@ async fn queued_batches(
                         // Unreachable: the fingerprint says the queue holds
                         // this config's batches. Given back rather than lost.
                         let _ = queue.release(&name).await;
+                        ask_at = Some(tokio::time::Instant::now() + queue.poll());
                         continue;
                     };
                     if let Some(note) = &rerun {

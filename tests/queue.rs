@@ -98,12 +98,15 @@ fn four_machines_run_every_batch_exactly_once() {
     let server = require_postgres!(shared);
     let url = server.url(&server.fresh_database());
     let marks = tempfile::tempdir().expect("tempdir");
+    // Three outlast the 1.5 s lease: without renewals another machine
+    // would take them over (and their marker files get a second line).
     let batches: Vec<(String, String)> = (0..30)
         .map(|i| {
             let m = marks.path().join(format!("b{i:02}"));
+            let sleep = if i < 3 { "2.5" } else { "0.2" };
             (
                 format!("b{i:02}"),
-                format!("echo \"$WARDEN_RUN\" >> {}; sleep 0.2", m.display()),
+                format!("echo \"$WARDEN_RUN\" >> {}; sleep {sleep}", m.display()),
             )
         })
         .collect();
