@@ -66,9 +66,11 @@ impl Queue {
         &self.key
     }
 
-    /// How long to wait before asking again after [`Claim::Wait`].
+    /// How long to wait before asking again after [`Claim::Wait`]: short,
+    /// since the machines waiting at the end of a run exit only once they
+    /// have seen the last batch done (one indexed read each time).
     pub fn poll(&self) -> Duration {
-        (self.lease / 3).min(Duration::from_secs(1))
+        (self.lease / 3).min(Duration::from_millis(200))
     }
 
     /// How long a lost batch gets to end: what is left of the lease.
