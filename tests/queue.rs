@@ -400,3 +400,36 @@ fn a_stalled_machine_loses_its_batch_and_does_not_report_it() {
     r.assert_code(0);
     r.assert_stdout_contains("Success: 4/4");
 }
+
+/// `warden report` rebuilds each batch's tests from the history run of the
+/// machine that ran it: a TAP batch's five results, one failed.
+#[test]
+fn the_report_holds_each_batchs_tests() {
+    let server = require_postgres!(shared);
+    let url = server.url(&server.fresh_database());
+    let r = machine(&url, "tests", &[])
+        .batch(&format!(
+            "name = \"kselftest\"\ncommand = [{}]\nformat = \"tap\"",
+            common::q(&common::fixture("kselftest_tap.sh"))
+        ))
+        .run();
+    r.assert_code(1);
+    let mut own: Vec<String> = r.junit().into_iter().map(|c| c.name).collect();
+    own.sort();
+    let junit = r.path("all.xml");
+    let rep = report(&url, "tests", &junit);
+    rep.assert_code(1);
+    let cases = rep.junit_at(&junit);
+    assert_eq!(cases.len(), 5, "{}", rep.context);
+    let mut names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
+    names.sort();
+    assert_eq!(
+        names, own,
+        "the machine's own JUnit and the report name the same tests"
+    );
+    let failed = cases
+        .iter()
+        .filter(|c| c.kind == common::Kind::Failure)
+        .count();
+    assert_eq!(failed, 1, "{}", rep.context);
+}
