@@ -2,7 +2,8 @@
 //! messages here (`anyhow` lives only at this edge).
 //!
 //! A module per command (`run`, `check`, `reap`, `import`, `queries`,
-//! `serve`, `hunt`, `prune`, `report`), and what they share: `exit` (the exit codes, and the one the
+//! `serve`, `hunt`, `prune`, `report`), and what they share (`queue`: joining
+//! a queue-mode run, for `run`): `exit` (the exit codes, and the one the
 //! run's outcomes make), `store` (where the history is, for the commands
 //! that read or import), `containment` (the run id and the containment
 //! layers, for `run` and `check`), `plan` (config + command line → plan)
