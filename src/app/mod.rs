@@ -2,11 +2,11 @@
 //! messages here (`anyhow` lives only at this edge).
 //!
 //! A module per command (`run`, `check`, `reap`, `import`, `queries`,
-//! `serve`, `hunt`, `prune`, `report`), and what they share: `exit` (the exit codes, and the one the
-//! run's outcomes make), `store` (where the history is, for the commands
-//! that read or import), `containment` (the run id and the containment
-//! layers, for `run` and `check`), `plan` (config + command line → plan)
-//! `schedule` (durations, shard, order, prediction) and `queue` (joining a
+//! `serve`, `hunt`, `prune`, `report`), and what they share: `exit` (the
+//! exit codes, and the one the run's outcomes make), `store` (where the
+//! history is, for the commands that read or import), `containment` (the
+//! run id and the containment layers, for `run` and `check`), `plan`
+//! (config + command line → plan), `schedule` (durations, shard, order, prediction) and `queue` (joining a
 //! queue-mode run's queue, for `run`).
 
 use std::process::ExitCode;
