@@ -6,8 +6,8 @@
 //! exit codes, and the one the run's outcomes make), `store` (where the
 //! history is, for the commands that read or import), `containment` (the
 //! run id and the containment layers, for `run` and `check`), `plan`
-//! (config + command line → plan), `schedule` (durations, shard, order, prediction) and `queue` (joining a
-//! queue-mode run's queue, for `run`).
+//! (config + command line → plan), `schedule` (durations, shard, order,
+//! prediction) and `queue` (joining a queue-mode run's queue, for `run`).
 
 use std::process::ExitCode;
 
