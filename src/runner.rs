@@ -468,6 +468,9 @@ async fn queued_batches(
     // `Some(at)`: nothing to claim until then; `None` at the end: empty.
     let mut open = true;
     let mut ask_at: Option<tokio::time::Instant> = None;
+    // Since when every claim has failed: a store gone for good must not
+    // hold this machine forever.
+    let mut failing_since: Option<tokio::time::Instant> = None;
     loop {
         if let Some(why) = stopped_reason(&stop)
             && !announced
@@ -492,7 +495,11 @@ async fn queued_batches(
             && scheduler.free_threads() > 0
         {
             ask_at = None;
-            match queue.claim().await {
+            let claim = queue.claim().await;
+            if claim.is_ok() {
+                failing_since = None;
+            }
+            match claim {
                 Ok(Claim::Batch { name, rerun, lost }) => {
                     let Some(&i) = index.get(name.as_str()) else {
                         // Unreachable: the fingerprint says the queue holds
@@ -516,13 +523,38 @@ async fn queued_batches(
                 }
                 Ok(Claim::Empty) => open = false,
                 Err(e) => {
-                    if let Ok(name) = BatchName::new("queue") {
+                    let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                    let Ok(name) = BatchName::new("queue") else {
+                        break;
+                    };
+                    if since.elapsed() < queue.give_up() {
                         tx.send(Message::Terminated {
                             name,
                             how: format!("cannot claim from {}: {e}; asking again", queue.key()),
                         });
+                        ask_at = Some(tokio::time::Instant::now() + queue.poll());
+                        continue;
                     }
-                    ask_at = Some(tokio::time::Instant::now() + queue.poll());
+                    // The run fails: this machine stopped before the queue
+                    // was empty (`warden report` says what is left).
+                    open = false;
+                    failed = true;
+                    finished(
+                        tx,
+                        Outcome::new(
+                            name,
+                            crate::phase::Phase::Batch,
+                            None,
+                            std::path::PathBuf::new(),
+                            Status::NotRun,
+                            format!(
+                                "stopped claiming from {}: its store failed every claim for {} \
+                                 ({e}); what is left stays in the queue",
+                                queue.key(),
+                                crate::duration::rounded(since.elapsed())
+                            ),
+                        ),
+                    );
                 }
             }
         }

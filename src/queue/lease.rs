@@ -73,6 +73,12 @@ impl Queue {
         (self.lease / 3).min(Duration::from_millis(200))
     }
 
+    /// How long claims may keep failing before this machine stops asking:
+    /// ten leases, at least a minute.
+    pub fn give_up(&self) -> Duration {
+        (self.lease * 10).max(Duration::from_secs(60))
+    }
+
     /// How long a lost batch gets to end: what is left of the lease.
     pub fn grace(&self) -> Duration {
         self.lease / 10
