@@ -56,6 +56,10 @@ pub enum Command {
     /// started before now − `--older-than`, in small chunks that never hold
     /// up a run recording meanwhile; says what it removed.
     Prune(PruneArgs),
+    /// A queue-mode run's whole result from the store (every machine's
+    /// batches): its JUnit, summary and exit code, and what is still
+    /// running or was never claimed (then exit 1).
+    Report(ReportArgs),
 }
 
 /// Where the history is: `--history`, else `WARDEN_HISTORY`, else the
@@ -253,9 +257,39 @@ pub struct RunArgs {
     /// steps run in every shard.
     #[arg(long, value_name = "KIND:K/N", env = "WARDEN_PARTITION")]
     pub partition: Option<Partition>,
+    /// Queue mode (also `[run] queue = true`): the machines of one CI run
+    /// take batches one at a time from one queue in the PostgreSQL history,
+    /// longest first, until it is empty. Needs a run key (--run-key).
+    #[arg(long, conflicts_with = "partition")]
+    pub queue: bool,
+    /// The key the machines of one CI run share in queue mode, `BASE` or
+    /// `BASE#ATTEMPT` (default: from the CI's environment: WARDEN_RUN_KEY,
+    /// GITHUB_RUN_ID + GITHUB_RUN_ATTEMPT, BUILDKITE_BUILD_ID, CI_PIPELINE_ID, …).
+    #[arg(long, value_name = "KEY")]
+    pub run_key: Option<crate::queue::RunKey>,
+    /// Queue mode: how long a claimed batch stays this machine's without a
+    /// renewal (renewed every third of it).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    pub queue_lease: Duration,
     /// Run only these batches.
     #[arg(value_name = "BATCH")]
     pub batches: Vec<String>,
+}
+
+/// `warden report`: a queue-mode run's whole result, from the store.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The run key (default: from the CI's environment, as `run --queue`).
+    #[arg(long, value_name = "KEY")]
+    pub run_key: Option<crate::queue::RunKey>,
+    /// Write the whole run's JUnit XML here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Write the whole run's summary (text) here too.
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

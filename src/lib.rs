@@ -17,6 +17,7 @@ pub mod parsers;
 pub mod phase;
 pub mod plan;
 pub mod quarantine;
+pub mod queue;
 pub mod report;
 pub mod retry;
 pub mod runner;

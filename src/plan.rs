@@ -51,6 +51,8 @@ pub struct Plan {
     pub labels: crate::history::model::Labels,
     /// `[run] retention`: prune the history of what is older, after recording.
     pub retention: Option<std::time::Duration>,
+    /// `[run] queue = true` (or `--queue`): batches come from the shared queue.
+    pub queue: bool,
     /// `[resources]`.
     pub resources: Vec<crate::config::Resource>,
     pub scratch: Scratch,
@@ -340,6 +342,7 @@ impl Plan {
             retry_max_failures,
             quarantine,
             retention: config.run.retention,
+            queue: config.run.queue,
         })
     }
 

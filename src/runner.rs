@@ -26,6 +26,7 @@ use crate::message::{self, Message};
 use crate::outcome::Outcome;
 use crate::plan::{Plan, PlannedBatch};
 use crate::quarantine::Quarantine;
+use crate::queue::{Claim, Queue};
 use crate::retry;
 use crate::scheduler::alone::{Alone, AloneHandle};
 use crate::scheduler::{Grant, Scheduler};
@@ -49,11 +50,32 @@ pub async fn run(
     stop: watch::Receiver<Stop>,
     deadline: Option<Deadline>,
 ) -> RunResult {
+    run_with(plan, supervisor, reporters, stop, deadline, None).await
+}
+
+/// [`run`], with the batches taken from a shared queue (queue mode) instead
+/// of the plan's order when `queue` is given: see [`queued_batches`].
+pub async fn run_with(
+    plan: &Plan,
+    supervisor: Arc<Supervisor>,
+    reporters: &mut [&mut dyn Reporter],
+    stop: watch::Receiver<Stop>,
+    deadline: Option<Deadline>,
+    queue: Option<Arc<Queue>>,
+) -> RunResult {
     let (tx, rx) = message::channel();
     let plan_for_work = plan.clone();
     let stop_for_work = stop.clone();
     let work = tokio::spawn(async move {
-        phases(&plan_for_work, supervisor, &tx, stop_for_work, deadline).await
+        phases(
+            &plan_for_work,
+            supervisor,
+            &tx,
+            stop_for_work,
+            deadline,
+            queue,
+        )
+        .await
     });
     let mut failures = Failures::new(plan.retry_max_failures);
     let mut outcomes = deliver_all(rx, reporters, &mut failures).await;
@@ -262,6 +284,7 @@ async fn phases(
     tx: &message::Sender,
     stop: watch::Receiver<Stop>,
     deadline: Option<Deadline>,
+    queue: Option<Arc<Queue>>,
 ) -> Option<Duration> {
     // Why nothing more may start: the run was stopped (said first: it is
     // usually also why a setup step failed), or a setup step failed.
@@ -293,7 +316,10 @@ async fn phases(
             None
         }
         None => {
-            let (batches_failed, makespan) = batches(plan, &sup, tx, stop.clone()).await;
+            let (batches_failed, makespan) = match queue {
+                None => batches(plan, &sup, tx, stop.clone()).await,
+                Some(q) => queued_batches(plan, &sup, tx, stop.clone(), q).await,
+            };
             failed |= batches_failed;
             makespan
         }
@@ -396,6 +422,272 @@ async fn batches(
         }
     }
     (failed, first_start.map(|t| t.elapsed()))
+}
+
+/// Queue mode: the batches this machine claims from the shared queue, one
+/// at a time, whenever nothing claimed waits to start and a thread of
+/// `max-parallel` is free; the scheduler then starts each as it would in
+/// plan order (resources, locks, memory). Each runs with its own stop
+/// state: the run's, or a stop when its lease is lost (it must not run
+/// on, another machine may have it) — then its outcome is `not-run`, and
+/// not the queue's result. A claimed batch this machine does not run (a
+/// stop) goes back to the queue at once. Ends when the queue has nothing
+/// left that is not done: a batch another machine holds may yet come
+/// back when its lease expires. Returns as [`batches`] does.
+async fn queued_batches(
+    plan: &Plan,
+    sup: &Arc<Supervisor>,
+    tx: &message::Sender,
+    mut stop: watch::Receiver<Stop>,
+    queue: Arc<Queue>,
+) -> (bool, Option<Duration>) {
+    let mut scheduler = Scheduler::new(
+        &plan.capacity(),
+        plan.batches.iter().map(|b| plan.demand(b)).collect(),
+        Vec::new(),
+    );
+    let index: HashMap<&str, usize> = plan
+        .batches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.config.name.as_str(), i))
+        .collect();
+    let renewing = queue.renew_in_background();
+    let mut claimed: HashMap<usize, (Option<String>, watch::Receiver<bool>)> = HashMap::new();
+    let mut running = JoinSet::new();
+    let mut grants: HashMap<tokio::task::Id, Grant> = HashMap::new();
+    let (alone_tx, mut alone_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut alone: Alone<tokio::sync::oneshot::Sender<()>> = Alone::default();
+    let mut failed = false;
+    let mut announced = false;
+    let mut stop_open = true;
+    let mut first_start = None;
+    // Its own batches' last end: the wait for the other machines at the
+    // end is not this machine's makespan.
+    let mut last_end = None;
+    // `Some(at)`: nothing to claim until then; `None` at the end: empty.
+    let mut open = true;
+    let mut ask_at: Option<tokio::time::Instant> = None;
+    // Since when every claim has failed: a store gone for good must not
+    // hold this machine forever.
+    let mut failing_since: Option<tokio::time::Instant> = None;
+    loop {
+        if let Some(why) = stopped_reason(&stop)
+            && !announced
+        {
+            announced = true;
+            tx.send(Message::Stopping {
+                stop: *stop.borrow(),
+                running: running.len(),
+            });
+            for i in scheduler.drain() {
+                let b = &plan.batches[i];
+                claimed.remove(&i);
+                let _ = queue.release(b.config.name.as_str()).await;
+                not_run(tx, b, &why);
+            }
+        }
+        while open
+            && ask_at.is_none_or(|at| tokio::time::Instant::now() >= at)
+            && !announced
+            && !alone.holds_starts()
+            && scheduler.pending() == 0
+            && scheduler.free_threads() > 0
+        {
+            ask_at = None;
+            let claim = queue.claim().await;
+            if claim.is_ok() {
+                failing_since = None;
+            }
+            match claim {
+                Ok(Claim::Batch { name, rerun, lost }) => {
+                    let Some(&i) = index.get(name.as_str()) else {
+                        // Unreachable: the fingerprint says the queue holds
+                        // this config's batches. Given back rather than lost.
+                        let _ = queue.release(&name).await;
+                        ask_at = Some(tokio::time::Instant::now() + queue.poll());
+                        continue;
+                    };
+                    if let Some(note) = &rerun {
+                        tx.send(Message::Terminated {
+                            name: plan.batches[i].config.name.clone(),
+                            how: note.clone(),
+                        });
+                    }
+                    claimed.insert(i, (rerun, lost));
+                    scheduler.push(i);
+                    break;
+                }
+                Ok(Claim::Wait) => {
+                    ask_at = Some(tokio::time::Instant::now() + queue.poll());
+                }
+                Ok(Claim::Empty) => open = false,
+                Err(e) => {
+                    let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                    let Ok(name) = BatchName::new("queue") else {
+                        break;
+                    };
+                    if since.elapsed() < queue.give_up() {
+                        tx.send(Message::Terminated {
+                            name,
+                            how: format!("cannot claim from {}: {e}; asking again", queue.key()),
+                        });
+                        ask_at = Some(tokio::time::Instant::now() + queue.poll());
+                        continue;
+                    }
+                    // The run fails: this machine stopped before the queue
+                    // was empty (`warden report` says what is left).
+                    open = false;
+                    failed = true;
+                    finished(
+                        tx,
+                        Outcome::new(
+                            name,
+                            crate::phase::Phase::Batch,
+                            None,
+                            std::path::PathBuf::new(),
+                            Status::NotRun,
+                            format!(
+                                "stopped claiming from {}: its store failed every claim for {} \
+                                 ({e}); what is left stays in the queue",
+                                queue.key(),
+                                crate::duration::rounded(since.elapsed())
+                            ),
+                        ),
+                    );
+                }
+            }
+        }
+        if !announced && !alone.holds_starts() {
+            for grant in scheduler.start_ready() {
+                first_start.get_or_insert_with(tokio::time::Instant::now);
+                let batch = with_slots(plan, &plan.batches[grant.unit], &grant);
+                let (rerun, mut lost) = claimed
+                    .remove(&grant.unit)
+                    .unwrap_or_else(|| (None, watch::channel(false).1));
+                let (sup, tx, mut stop) = (sup.clone(), tx.clone(), stop.clone());
+                let (quarantine, scratch) = (plan.quarantine.clone(), plan.scratch.clone());
+                let flaky = plan.flaky;
+                let handle = AloneHandle::new(grant.unit, alone_tx.clone());
+                let queue = queue.clone();
+                let task = running.spawn(async move {
+                    // This batch's own stop: the run's, or its lease lost.
+                    let (own_tx, own) = watch::channel(*stop.borrow());
+                    let grace = queue.grace();
+                    let forward = async {
+                        let (mut stop_open, mut lost_open) = (true, true);
+                        loop {
+                            tokio::select! {
+                                r = stop.changed(), if stop_open => match r {
+                                    Ok(()) => { own_tx.send_replace(*stop.borrow()); }
+                                    Err(_) => stop_open = false,
+                                },
+                                r = lost.changed(), if lost_open => match r {
+                                    Ok(()) if *lost.borrow() => {
+                                        if *own_tx.borrow() == Stop::Running {
+                                            own_tx.send_replace(Stop::Stopping {
+                                                cause: StopCause::Lease,
+                                                grace_cap: Some(grace),
+                                            });
+                                        }
+                                    }
+                                    Ok(()) => {}
+                                    Err(_) => lost_open = false,
+                                },
+                                else => std::future::pending::<()>().await,
+                            }
+                        }
+                    };
+                    let work = run_batch(&sup, batch, &tx, &own, &scratch, &quarantine, &handle);
+                    let mut outcome = tokio::select! {
+                        o = work => o,
+                        () = forward => unreachable!("forwarding never ends"),
+                    };
+                    if let Some(note) = rerun {
+                        outcome.warnings.push(note);
+                    }
+                    let name = outcome.name.to_string();
+                    let lease_lost = *lost.borrow();
+                    let kept = if lease_lost {
+                        Ok(false)
+                    } else if matches!(outcome.status, Status::NotRun | Status::Interrupted) {
+                        // Stopped by this machine: another one may run it.
+                        queue.release(&name).await.map(|()| true)
+                    } else {
+                        queue
+                            .finish(
+                                &name,
+                                outcome.status.as_str(),
+                                &outcome.reason,
+                                outcome.duration,
+                            )
+                            .await
+                    };
+                    match kept {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            outcome.status = Status::NotRun;
+                            outcome.reason = format!(
+                                "stopped: its lease in queue {} was lost (not renewed in time); \
+                                 its result is the machine's that runs it next ({})",
+                                queue.key(),
+                                outcome.reason
+                            );
+                            outcome.tests.clear();
+                        }
+                        Err(e) => outcome.warnings.push(format!(
+                            "its result could not be written to queue {}: {e}; \
+                             it goes back to the queue when its lease expires",
+                            queue.key()
+                        )),
+                    }
+                    let fails = verdict::fails_run(&outcome, flaky);
+                    finished(&tx, outcome);
+                    fails
+                });
+                grants.insert(task.id(), grant);
+            }
+        }
+        if let Some(granted) = alone.next(running.len()) {
+            let _ = granted.send(());
+        }
+        if running.is_empty() && (!open || announced) && scheduler.pending() == 0 {
+            break;
+        }
+        let wake = ask_at.filter(|_| open && !announced);
+        tokio::select! {
+            joined = running.join_next_with_id(), if !running.is_empty() => {
+                let (id, fails) = match joined {
+                    Some(Ok((id, fails))) => (id, fails),
+                    Some(Err(e)) => (e.id(), true),
+                    None => continue,
+                };
+                failed |= fails;
+                last_end = Some(tokio::time::Instant::now());
+                if let Some(grant) = grants.remove(&id) {
+                    alone.ended(grant.unit);
+                    scheduler.release(grant);
+                }
+            }
+            Some(request) = alone_rx.recv() => {
+                alone.request(request.unit, request.granted);
+            }
+            changed = stop.changed(), if stop_open && !announced => {
+                stop_open = changed.is_ok();
+            }
+            () = sleep_until_some(wake) => {}
+        }
+    }
+    renewing.abort();
+    (failed, first_start.zip(last_end).map(|(a, b)| b - a))
+}
+
+/// Sleeps until `at`, or forever.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// One batch, from its scratch directory to its final outcome.

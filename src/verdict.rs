@@ -58,7 +58,8 @@ pub fn decide(stopped: Option<StopCause>, failed: bool) -> Verdict {
             status: RunStatus::Deadline,
             exit_code,
         },
-        None => Verdict {
+        // Only ever one batch's stop (queue mode), never the run's.
+        Some(StopCause::Lease) | None => Verdict {
             status: if failed {
                 RunStatus::Failed
             } else {

@@ -25,6 +25,9 @@ pub enum StopCause {
     },
     /// warden received this signal.
     Signal(i32),
+    /// Queue mode, one batch only: this machine could not renew the
+    /// batch's lease in time, so another machine may take it.
+    Lease,
 }
 
 impl fmt::Display for StopCause {
@@ -37,6 +40,7 @@ impl fmt::Display for StopCause {
                 crate::duration::exact(*reserve)
             ),
             StopCause::Signal(sig) => write!(f, "warden got {}", signal_name(*sig)),
+            StopCause::Lease => f.write_str("its lease in the queue could not be renewed in time"),
         }
     }
 }

@@ -2,11 +2,12 @@
 //! messages here (`anyhow` lives only at this edge).
 //!
 //! A module per command (`run`, `check`, `reap`, `import`, `queries`,
-//! `serve`, `hunt`, `prune`), and what they share: `exit` (the exit codes, and the one the
-//! run's outcomes make), `store` (where the history is, for the commands
-//! that read or import), `containment` (the run id and the containment
-//! layers, for `run` and `check`), `plan` (config + command line → plan)
-//! and `schedule` (durations, shard, order, prediction).
+//! `serve`, `hunt`, `prune`, `report`), and what they share: `exit` (the
+//! exit codes, and the one the run's outcomes make), `store` (where the
+//! history is, for the commands that read or import), `containment` (the
+//! run id and the containment layers, for `run` and `check`), `plan`
+//! (config + command line → plan), `schedule` (durations, shard, order,
+//! prediction) and `queue` (joining a queue-mode run's queue, for `run`).
 
 use std::process::ExitCode;
 
@@ -39,7 +40,9 @@ mod import;
 mod plan;
 mod prune;
 mod queries;
+mod queue;
 mod reap;
+mod report;
 mod run;
 mod schedule;
 mod serve;
@@ -73,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Hunt(args) => hunt::hunt(args),
         Command::Prune(args) => prune::prune(args),
+        Command::Report(args) => report::report(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

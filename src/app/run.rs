@@ -76,8 +76,18 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
     for w in &schedule.warnings {
         err!("{w}");
     }
-    reap_before_run();
     let run_record = history_run_record(&plan);
+    let queue = if args.queue || plan.queue {
+        Some(super::queue::join(
+            &args,
+            &plan,
+            run_record.as_ref(),
+            &runtime,
+        )?)
+    } else {
+        None
+    };
+    reap_before_run();
     let (result, recorder, mut summary, mut run_errors) = runtime.block_on(async {
         let id = run_id();
         let mode = Mode::detect(&id, args.containment == ContainmentChoice::Pgroup);
@@ -130,13 +140,24 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         let mut terminal = Terminal::new(mode);
         let mut junit = LiveJunit::new(junit);
         let mut history = run_record.map(|r| Recorder::start(plan.history.clone(), r));
-        let mut summary = SummaryReport::new(schedule.prediction);
+        // In queue mode this machine runs what it claims: a prediction
+        // for the whole plan would say nothing of it.
+        let prediction = schedule.prediction.filter(|_| queue.is_none());
+        let mut summary = SummaryReport::new(prediction);
         // The run's reporters: the dispatcher hands every event to each, in
         // this order. Another one (the JSON event stream, say) is one more
         // entry in this list, nothing else.
         let reporters: &mut [&mut dyn Reporter] =
             &mut [&mut terminal, &mut history, &mut junit, &mut summary];
-        let result = runner::run(&plan, supervisor.clone(), reporters, stop, deadline).await;
+        let result = runner::run_with(
+            &plan,
+            supervisor.clone(),
+            reporters,
+            stop,
+            deadline,
+            queue.clone(),
+        )
+        .await;
         supervisor.finish();
         run_errors.extend(junit.problem());
         Ok((result, history, summary.into_summary(), run_errors))
@@ -162,6 +183,9 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         && let Some(note) = runtime.block_on(retention_note(&plan.history, retention))
     {
         summary.add_note(note);
+    }
+    if let Some(q) = &queue {
+        summary.add_note(super::queue::note(q, &outcomes));
     }
     for e in &run_errors {
         summary.add_note(format!("Run error: {e}"));

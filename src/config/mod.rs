@@ -83,6 +83,8 @@ pub struct RunConfig {
     /// `[run] retention`: after recording, a run prunes the store of what
     /// started longer ago than this (history::prune::auto).
     pub retention: Option<Duration>,
+    /// `[run] queue = true`: queue mode (`warden run --queue`).
+    pub queue: bool,
 }
 
 /// `[run] memory-budget`: how much memory the run's batches may expect to

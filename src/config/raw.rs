@@ -41,6 +41,7 @@ pub(super) struct RawRun {
     pub(super) retry_max_failures: Option<Spanned<toml::Value>>,
     pub(super) memory_budget: Option<Spanned<toml::Value>>,
     pub(super) retention: Option<Spanned<toml::Value>>,
+    pub(super) queue: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]

@@ -80,6 +80,7 @@ pub(super) fn run(cx: &Source, raw: RawRun) -> Result<RunConfig, ConfigError> {
         .transpose()?;
     let retention = duration(cx, "retention", raw.retention.as_ref())?;
     Ok(RunConfig {
+        queue: raw.queue.map(|q| *q.get_ref()).unwrap_or(false),
         memory_budget,
         retention,
         deadline,

@@ -87,6 +87,7 @@ fn full_config() {
             retry_max_failures: None,
             memory_budget: None,
             retention: None,
+            queue: false,
         }
     );
     let unit = BatchConfig {

@@ -131,6 +131,21 @@ impl Scheduler {
         self.queue.len()
     }
 
+    /// Adds `unit` at the end of the start order (queue mode: a batch just
+    /// claimed from the shared queue).
+    pub fn push(&mut self, unit: usize) {
+        if self.capacity.memory.is_some() {
+            let m = self.capacity.admitted_memory(&self.demands[unit]);
+            *self.pending_memory.entry(m).or_insert(0) += 1;
+        }
+        self.queue.push_back(unit);
+    }
+
+    /// Threads of `max-parallel` no running batch holds.
+    pub fn free_threads(&self) -> u32 {
+        self.free_threads
+    }
+
     /// Takes every unit not started yet (the run is stopping).
     pub fn drain(&mut self) -> Vec<usize> {
         self.pending_memory.clear();
