@@ -76,7 +76,9 @@ const COPY_STAGING: &str = "COPY warden_results_in \
 /// nor counts. The rows were staged in key order, and a scan of the
 /// staging table returns them so (the order only makes each insert land
 /// next to the last one in the primary key). Status codes: 1 passed,
-/// 2 failed, 3 flaky, 4 skipped (`TestStatus::code`).
+/// 2 failed, 3 flaky, 4 skipped (`TestStatus::code`). Answers how many
+/// went in: all of them lets the rollups count the rows sent
+/// ([`write`]).
 const INSERT_STAGED: &str = "WITH written AS (\
      INSERT INTO results (test_id, run_id, batch_id, status, duration_ms, message) \
      SELECT test_id, run_id, batch_id, status, duration_ms, message FROM warden_results_in \
@@ -85,10 +87,11 @@ const INSERT_STAGED: &str = "WITH written AS (\
      counted AS (SELECT run_id, \
      COUNT(*) FILTER (WHERE status IN (1, 2, 3)) AS ran, \
      COUNT(*) FILTER (WHERE status = 2) AS failed \
-     FROM written GROUP BY run_id) \
-     UPDATE runs SET tests_run = runs.tests_run + counted.ran, \
+     FROM written GROUP BY run_id), \
+     updated AS (UPDATE runs SET tests_run = runs.tests_run + counted.ran, \
      tests_failed = runs.tests_failed + counted.failed \
-     FROM counted WHERE runs.id = counted.run_id";
+     FROM counted WHERE runs.id = counted.run_id) \
+     SELECT COUNT(*) FROM written";
 
 /// Whether the runs written to may already hold results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,17 +106,20 @@ pub(super) enum Runs {
 const SEND_BYTES: usize = 1 << 20;
 
 /// Writes the results of `runs` within the caller's transaction `conn`,
-/// counting them into their runs.
+/// counting them into their runs. Answers the rows sent ([`keyed`]
+/// order) when every one of them went in, for the daily rollups
+/// (history::rollup) to count without reading them back; `None` when a
+/// recording's batch came again and some were already stored.
 pub(super) async fn write(
     conn: &mut PgConnection,
     runs: &[RunResults<'_>],
     kind: Runs,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<Vec<Row>>, sqlx::Error> {
     if runs
         .iter()
         .all(|r| r.batches.iter().all(|(b, _)| b.is_empty()))
     {
-        return Ok(());
+        return Ok(Some(Vec::new()));
     }
     let names = Names::of(runs);
     let ids = test_ids(conn, &names.sorted).await?;
@@ -138,10 +144,15 @@ pub(super) async fn write(
         Runs::Recording => {
             sqlx::query(CREATE_STAGING).execute(&mut *conn).await?;
             send(conn, COPY_STAGING, runs, &rows).await?;
-            sqlx::query(INSERT_STAGED).execute(&mut *conn).await?;
+            let went_in: i64 = sqlx::query_scalar(INSERT_STAGED)
+                .fetch_one(&mut *conn)
+                .await?;
+            if went_in != rows.len() as i64 {
+                return Ok(None);
+            }
         }
     }
-    Ok(())
+    Ok(Some(rows))
 }
 
 /// The id of each of `names` (sorted, distinct), inserting those the

@@ -322,6 +322,52 @@ macro_rules! insert_new_runs {
     }};
 }
 
+/// Counts a write's results into the daily rollups within `$tx`: from
+/// `$written` (the [`keyed`] rows sent, when every one went in: nothing
+/// read back) as increments of the runs' days, else read back by run
+/// ([`Rollup::rollup`]); marks the write's batches (`$batch_ids`) counted.
+macro_rules! roll_up {
+    ($tx:ident, $runs:expr, $run_ids:expr, $placed:expr, $written:expr, $batch_ids:expr) => {{
+        let runs: &[RunWrite<'_>] = $runs;
+        let run_ids: &[RunId] = $run_ids;
+        let placed: &[RunResults<'_>] = $placed;
+        let written: Option<&[keyed::Row]> = $written;
+        match written {
+            Some(rows) => {
+                // Each run's day: a new run's from its record, as
+                // INSERT_RUN stored it; a recording's from the store.
+                let mut days: Vec<i64> = Vec::with_capacity(runs.len());
+                for (r, &id) in runs.iter().zip(run_ids) {
+                    let started = match r.run {
+                        RunRef::New(f) => unix_millis(f.run.started),
+                        RunRef::Recording(_) => {
+                            sqlx::query_scalar("SELECT started_at FROM runs WHERE id = $1")
+                                .bind(id)
+                                .fetch_one(&mut *$tx)
+                                .await?
+                        }
+                    };
+                    days.push(started.div_euclid(rollup::DAY_MS));
+                }
+                let tallies = rollup::tallies(rows.iter().map(|r| {
+                    let run = &placed[r.run as usize];
+                    let (results, _) = run.batches[r.batch as usize];
+                    let i = r.index as usize;
+                    (
+                        days[r.run as usize],
+                        r.test_id,
+                        run.run,
+                        i64::from(results.status(i).code()),
+                        results.duration(i).map(duration_millis),
+                    )
+                }));
+                Rollup::add(&mut *$tx, &tallies, $batch_ids).await?;
+            }
+            None => Rollup::rollup(&mut *$tx, run_ids).await?,
+        }
+    }};
+}
+
 /// (name, id) of those of `$names` (sorted, distinct) that `$how` (a
 /// [`Lookup`]) finds, on the connection or transaction `$tx`.
 macro_rules! lookup {
@@ -697,6 +743,7 @@ impl Db {
             .zip(&run_ids)
             .map(|(batches, &run)| RunResults { run, batches })
             .collect();
+        let mut went_in: u64 = 0;
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let mut q = QueryBuilder::new(INSERT_RESULTS);
             q.push_values(chunk, |mut row, r| {
@@ -711,7 +758,7 @@ impl Db {
                     .push_bind(results.message(i));
             });
             q.push(" ON CONFLICT (test_id, run_id) DO NOTHING");
-            q.build().execute(&mut *tx).await?;
+            went_in += q.build().execute(&mut *tx).await?.rows_affected();
         }
         for (c, &id) in counts.iter().zip(&run_ids) {
             if *c != keyed::Counts::default() {
@@ -724,9 +771,10 @@ impl Db {
                     .await?;
             }
         }
-        // The transaction's results are all in (`run_ids`): count them
-        // into the daily rollups in the same transaction.
-        Rollup::rollup(&mut *tx, &run_ids).await?;
+        // The transaction's results are all in: count them into the
+        // daily rollups in the same transaction.
+        let written = (went_in == rows.len() as u64).then_some(rows.as_slice());
+        roll_up!(tx, runs, &run_ids, &placed, written, &batch_ids);
         tx.commit().await?;
         Ok(run_ids)
     }
@@ -875,10 +923,10 @@ async fn write_postgres(p: &PgPool, runs: &[RunWrite<'_>], kind: Runs) -> Result
         .zip(&run_ids)
         .map(|(batches, &run)| RunResults { run, batches })
         .collect();
-    copy_in::write(&mut tx, &placed, kind).await?;
-    // The transaction's results are all in (`run_ids`): count them into
-    // the daily rollups in the same transaction.
-    Rollup::rollup(&mut *tx, &run_ids).await?;
+    let written = copy_in::write(&mut tx, &placed, kind).await?;
+    // The transaction's results are all in: count them into the daily
+    // rollups in the same transaction.
+    roll_up!(tx, runs, &run_ids, &placed, written.as_deref(), &batch_ids);
     tx.commit().await?;
     Ok(run_ids)
 }

@@ -7,19 +7,31 @@
 //! results), a 30-day window holds millions of results but only
 //! tests x 30 rollup rows.
 //!
-//! Kept as results are written: every writer calls [`Rollup::rollup`]
-//! in the transaction that inserted them, with the runs it
-//! wrote to ([`Rollup`]). The batches a rollup has counted are marked
-//! (`batches.rolled = 1`), so a run recorded batch by batch, in many
-//! transactions, is counted once, and a store written before migration
-//! 0009 is filled by [`catch_up`] (the first warden that opens it) from
-//! the batches not marked yet. `warden prune` rebuilds the days it
-//! removed results from ([`rebuild_days`]).
+//! Kept as results are written, in the transaction that inserted them
+//! ([`Rollup`]): the writer counts the rows it holds in memory into
+//! increments ([`tallies`]) and [`Rollup::add`]s them; only when some of
+//! its rows did not go in (a recording's batch written again, results
+//! already stored) does [`Rollup::rollup`] read back what did. Either
+//! way the increments are merged into the stored rows by the store
+//! itself, set-based ([`Rollup::write_rows`]): counts added, maxima
+//! kept, and the two lists below appended to, so nothing stored is read.
+//! The batches a rollup has counted are marked (`batches.rolled = 1`),
+//! so a run recorded batch by batch, in many transactions, is counted
+//! once, and a store written before migration 0009 is filled by
+//! [`catch_up`] (the first warden that opens it) from the batches not
+//! marked yet. `warden prune` rebuilds the days it removed results from
+//! ([`rebuild_days`]), which also compacts their lists.
 //!
 //! The histogram holds each duration to within 1/128 of its value
 //! (exact below 128 ms): [`bucket`]. Percentiles read from it are the
 //! middle of the bucket the nearest rank falls in, clamped to the exact
 //! maximum; counts and the maximum are exact.
+//!
+//! Both lists are varints that step from the value before; appending
+//! increments makes a row a sequence of such segments, each after a
+//! reset marker ([`RESET_RESULTS`], [`RESET_DURATIONS`]) that no segment
+//! holds otherwise: a result's step is never 0 (one result per test and
+//! run), a histogram count never 0.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -45,13 +57,22 @@ pub const DAY_MS: i64 = 86_400_000;
 /// Runs per statement that reads their new results.
 const RUNS_PER_READ: usize = 200;
 
+/// Between two segments of a stored result list: a step of 0 (the
+/// next value counts from 0 again).
+pub const RESET_RESULTS: &[u8] = &[0];
+
+/// Between two segments of a stored histogram: a pair (step 0, count 0)
+/// (the next bucket counts from 0 again).
+pub const RESET_DURATIONS: &[u8] = &[0, 0];
+
 /// Rollup rows per multi-row upsert (9 values each: far below both
 /// backends' parameter limits).
 const ROWS_PER_UPSERT: usize = 1000;
 
 /// The key of PostgreSQL's transaction-level advisory lock that makes
-/// rollup upkeep one writer at a time (read, merge, write back: two at
-/// once would lose one's counts). Held from the upkeep to the commit.
+/// rollup upkeep one writer at a time (and the catch-up, which picks the
+/// batches not counted yet, one at a time with the writers). Held from
+/// the upkeep to the commit.
 const PG_LOCK: i64 = 0x7761_7264_656e_0009;
 
 /// Runs whose batches are read per catch-up transaction.
@@ -221,20 +242,65 @@ impl Tally {
                 break;
             };
             bytes = rest;
+            if n == 0 {
+                // RESET_DURATIONS: a segment appended after this one.
+                last = 0;
+                continue;
+            }
             last = last.saturating_add(u32::try_from(delta).unwrap_or(u32::MAX));
             *self.hist.entry(last).or_default() += n;
         }
     }
 }
 
-/// Calls `each` with every packed result of a stored list, in order.
+/// Calls `each` with every packed result of a stored list: ascending
+/// within each appended segment, not across them.
 pub fn decode_results(mut bytes: &[u8], mut each: impl FnMut(u64)) {
     let mut last = 0_u64;
     while let (Some(step), rest) = read_varint(bytes) {
         bytes = rest;
+        if step == 0 {
+            // RESET_RESULTS: the next segment starts.
+            last = 0;
+            continue;
+        }
         last = last.wrapping_add(step);
         each(last);
     }
+}
+
+/// The increments of some results, sorted by key (day, test id): each
+/// result as (day, test id, run id, status code, duration in ms). What
+/// a writer builds from the rows it holds ([`Rollup::add`]); results of
+/// one key next to each other (a write's rows in (test, run) order)
+/// merge without a look-up.
+pub fn tallies(
+    results: impl Iterator<Item = (i64, i64, i64, i64, Option<i64>)>,
+) -> Vec<((i64, i64), Tally)> {
+    let mut out: Vec<((i64, i64), Tally)> = Vec::new();
+    for (day, test, run, status, duration) in results {
+        match out.last_mut() {
+            Some((key, t)) if *key == (day, test) => t.add(run, status, duration),
+            _ => {
+                let mut t = Tally::default();
+                t.add(run, status, duration);
+                out.push(((day, test), t));
+            }
+        }
+    }
+    if !out.is_sorted_by_key(|(k, _)| *k) {
+        out.sort_by_key(|(k, _)| *k);
+        // Keys apart in the input (a test's runs on days out of order).
+        let mut merged: Vec<((i64, i64), Tally)> = Vec::with_capacity(out.len());
+        for (key, t) in out {
+            match merged.last_mut() {
+                Some((k, m)) if *k == key => m.merge(&t),
+                _ => merged.push((key, t)),
+            }
+        }
+        out = merged;
+    }
+    out
 }
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
@@ -301,44 +367,7 @@ macro_rules! apply {
             }
         }
         if !tallies.is_empty() {
-            // The stored rows of the same keys, merged in: by day, the
-            // tests of that day's keys (an id list, integers only), so a
-            // batch of a few tests reads a few rows, not the whole day.
-            let mut by_day: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-            for &(day, test) in tallies.keys() {
-                by_day.entry(day).or_default().push(test);
-            }
-            for (day, mut tests) in by_day {
-                tests.sort_unstable();
-                for ids in tests.chunks(ROWS_PER_UPSERT) {
-                let list = id_list(ids);
-                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT test_id, passed, failed, flaky, skipped, max_ms, durations, results \
-                     FROM test_days WHERE day = {day} AND test_id IN ({list})"
-                )))
-                .fetch_all(&mut *$tx)
-                .await?;
-                for row in rows {
-                    let test: i64 = row.try_get(0)?;
-                    if let Some(t) = tallies.get_mut(&(day, test)) {
-                        let bytes: Vec<u8> = row.try_get(6)?;
-                        let mut stored = Tally {
-                            passed: row.try_get(1)?,
-                            failed: row.try_get(2)?,
-                            flaky: row.try_get(3)?,
-                            skipped: row.try_get(4)?,
-                            max_ms: row.try_get(5)?,
-                            hist: BTreeMap::new(),
-                            results: Vec::new(),
-                        };
-                        stored.decode_into(&bytes);
-                        let results: Vec<u8> = row.try_get(7)?;
-                        stored.decode_results_into(&results);
-                        t.merge(&stored);
-                    }
-                }
-                }
-            }
+            // Merged into the stored rows by the store (write_rows).
             let mut rows: Vec<((i64, i64), Tally)> = tallies.into_iter().collect();
             rows.sort_unstable_by_key(|(k, _)| *k);
             $tx.write_rows(&rows).await?;
@@ -363,27 +392,82 @@ fn id_list(ids: &[i64]) -> String {
         .join(", ")
 }
 
-/// Adds the results just written to some runs (in batches not counted
-/// yet) to the rollups, within the writer's transaction: what every
-/// writer of `results` calls before it commits.
+/// The upkeep of the rollups within a writer's transaction: every writer
+/// of `results` calls [`add`](Rollup::add) or [`rollup`](Rollup::rollup)
+/// before it commits.
 pub(crate) trait Rollup {
+    /// Adds the results just written to some runs (in batches not counted
+    /// yet), read back from `results`, and marks their batches: for a
+    /// write some of whose rows did not go in.
     async fn rollup(&mut self, runs: &[i64]) -> Result<()>;
 
-    /// Writes rollup rows (sorted by key), replacing those of the same keys.
+    /// Adds increments ([`tallies`] of every result the writer inserted,
+    /// sorted by key) and marks `batches` (the writer's, by row id) as
+    /// counted.
+    async fn add(&mut self, rows: &[((i64, i64), Tally)], batches: &[i64]) -> Result<()>;
+
+    /// Adds rollup rows (sorted by key) to those of the same keys.
     async fn write_rows(&mut self, rows: &[((i64, i64), Tally)]) -> Result<()>;
 }
 
-/// Replaces what `test_days` holds for a key: the written row is the merged one.
-const UPSERT: &str = " ON CONFLICT (day, test_id) DO UPDATE SET passed = excluded.passed, \
-     failed = excluded.failed, flaky = excluded.flaky, skipped = excluded.skipped, \
-     max_ms = excluded.max_ms, durations = excluded.durations, results = excluded.results";
+/// Adds a row to the stored one of its key, in the store: counts summed,
+/// the larger maximum, the lists appended after a reset marker (`{r}`,
+/// `{d}`: [`RESET_RESULTS`], [`RESET_DURATIONS`] as each backend writes
+/// bytes; `{cat}`: how it concatenates them).
+fn upsert(cat: impl Fn(&str, &str, &str) -> String, r: &str, d: &str) -> String {
+    format!(
+        " ON CONFLICT (day, test_id) DO UPDATE SET \
+         passed = test_days.passed + excluded.passed, \
+         failed = test_days.failed + excluded.failed, \
+         flaky = test_days.flaky + excluded.flaky, \
+         skipped = test_days.skipped + excluded.skipped, \
+         max_ms = CASE WHEN excluded.max_ms IS NULL THEN test_days.max_ms \
+         WHEN test_days.max_ms IS NULL OR excluded.max_ms > test_days.max_ms \
+         THEN excluded.max_ms ELSE test_days.max_ms END, \
+         durations = {}, results = {}",
+        cat("test_days.durations", d, "excluded.durations"),
+        cat("test_days.results", r, "excluded.results"),
+    )
+}
+
+/// SQLite's [`upsert`]: `||` of blobs is text, cast back (byte for byte).
+fn upsert_sqlite() -> String {
+    upsert(
+        |a, m, b| format!("CAST({a} || {m} || {b} AS BLOB)"),
+        "X'00'",
+        "X'0000'",
+    )
+}
+
+/// PostgreSQL's [`upsert`].
+fn upsert_pg() -> String {
+    upsert(
+        |a, m, b| format!("{a} || {m} || {b}"),
+        "'\\x00'::BYTEA",
+        "'\\x0000'::BYTEA",
+    )
+}
 
 impl Rollup for SqliteConnection {
     async fn rollup(&mut self, runs: &[i64]) -> Result<()> {
         apply!(self, runs)
     }
 
+    async fn add(&mut self, rows: &[((i64, i64), Tally)], batches: &[i64]) -> Result<()> {
+        self.write_rows(rows).await?;
+        for chunk in batches.chunks(ROWS_PER_UPSERT) {
+            let list = id_list(chunk);
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE batches SET rolled = 1 WHERE id IN ({list})"
+            )))
+            .execute(&mut *self)
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn write_rows(&mut self, rows: &[((i64, i64), Tally)]) -> Result<()> {
+        let upsert = upsert_sqlite();
         for chunk in rows.chunks(ROWS_PER_UPSERT) {
             let mut q = QueryBuilder::new(
                 "INSERT INTO test_days \
@@ -400,7 +484,7 @@ impl Rollup for SqliteConnection {
                     .push_bind(t.encode())
                     .push_bind(t.encode_results());
             });
-            q.push(UPSERT);
+            q.push(&upsert);
             q.build().execute(&mut *self).await?;
         }
         Ok(())
@@ -415,10 +499,21 @@ impl Rollup for PgConnection {
         apply!(self, runs)
     }
 
+    async fn add(&mut self, rows: &[((i64, i64), Tally)], batches: &[i64]) -> Result<()> {
+        lock_pg(self).await?;
+        self.write_rows(rows).await?;
+        sqlx::query("UPDATE batches SET rolled = 1 WHERE id = ANY($1)")
+            .bind(batches)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
     /// One statement per [`PG_ROWS`] rows, the columns as arrays: a
     /// multi-row VALUES of nine binds a row cost the server more than
     /// the rows themselves.
     async fn write_rows(&mut self, rows: &[((i64, i64), Tally)]) -> Result<()> {
+        let upsert = upsert_pg();
         for chunk in rows.chunks(PG_ROWS) {
             let mut cols: [Vec<i64>; 6] = Default::default();
             let mut max: Vec<Option<i64>> = Vec::with_capacity(chunk.len());
@@ -440,7 +535,7 @@ impl Rollup for PgConnection {
                 "INSERT INTO test_days \
                  (day, test_id, passed, failed, flaky, skipped, max_ms, durations, results) \
                  SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], \
-                 $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BYTEA[], $9::BYTEA[]){UPSERT}"
+                 $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BYTEA[], $9::BYTEA[]){upsert}"
             )))
             .bind(days)
             .bind(tests)
