@@ -787,4 +787,51 @@ mod tests {
         assert_eq!(top.percentile(90), Some(1_000_001));
         assert_eq!(Tally::default().percentile(50), None);
     }
+
+    /// What the stores' upserts make of a row: segments appended after
+    /// reset markers read back as the merged tally.
+    #[test]
+    fn appended_segments_read_back_merged() {
+        let mut a = Tally::default();
+        a.add(7, 1, Some(300));
+        a.add(9, 2, Some(5));
+        let mut b = Tally::default();
+        b.add(8, 3, Some(300));
+        b.add(8, 4, None);
+        b.add(12, 1, Some(90_000));
+        let mut hist = a.encode();
+        hist.extend_from_slice(RESET_DURATIONS);
+        hist.extend_from_slice(&b.encode());
+        let mut results = a.encode_results();
+        results.extend_from_slice(RESET_RESULTS);
+        results.extend_from_slice(&b.encode_results());
+        let mut back = Tally::default();
+        back.decode_into(&hist);
+        back.decode_results_into(&results);
+        let mut want = a.clone();
+        want.merge(&b);
+        assert_eq!(back.hist, want.hist);
+        back.results.sort_unstable();
+        want.results.sort_unstable();
+        assert_eq!(back.results, want.results);
+    }
+
+    #[test]
+    fn tallies_merge_keys_apart_and_sort() {
+        let rows = [
+            (20, 1, 5, 1, Some(3)),
+            (20, 1, 6, 2, Some(4)),
+            (19, 1, 7, 1, None),
+            (20, 2, 5, 4, None),
+            (20, 1, 8, 1, Some(9)),
+        ];
+        let t = tallies(rows.into_iter());
+        let keys: Vec<(i64, i64)> = t.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, [(19, 1), (20, 1), (20, 2)]);
+        assert_eq!(
+            (t[1].1.passed, t[1].1.failed, t[1].1.max_ms),
+            (2, 1, Some(9))
+        );
+        assert_eq!(t[2].1.skipped, 1);
+    }
 }
