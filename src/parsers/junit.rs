@@ -45,6 +45,7 @@
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
@@ -82,11 +83,18 @@ pub const MTIME_SLACK: Duration = Duration::from_secs(2);
 /// So an import with `--batch` of the batch's name gives the names `warden
 /// run` gives.
 pub fn test_path(batch: &str, classname: &str, name: &str) -> Vec<String> {
-    if classname.is_empty() || classname == batch {
-        vec![name.to_owned()]
-    } else {
-        vec![classname.to_owned(), name.to_owned()]
+    let mut path = Vec::with_capacity(2);
+    push_test_path(&mut path, batch, classname.to_owned(), name.to_owned());
+    path
+}
+
+/// [`test_path`] appended to `path`, from owned parts (no copies: an
+/// import names a million cases this way).
+pub fn push_test_path(path: &mut Vec<String>, batch: &str, classname: String, name: String) {
+    if !(classname.is_empty() || classname == batch) {
+        path.push(classname);
     }
+    path.push(name);
 }
 
 /// What a batch's JUnit files said.
@@ -266,7 +274,7 @@ struct BatchReader<'b> {
     /// The group of cases outside any suite in this file.
     file_group: Option<usize>,
     /// Open suites: their group and label.
-    open: Vec<(usize, Option<String>)>,
+    open: Vec<(usize, Option<Arc<str>>)>,
     seen: Vec<Seen>,
     problems: Vec<String>,
     warnings: Vec<String>,
@@ -298,7 +306,7 @@ impl Visitor for BatchReader<'_> {
             return;
         }
         let group = self.next_group();
-        self.open.push((group, suite.label()));
+        self.open.push((group, suite.label().map(Arc::from)));
     }
 
     fn suite_end(&mut self, report: bool) {
@@ -309,7 +317,10 @@ impl Visitor for BatchReader<'_> {
 
     fn case(&mut self, case: Case) {
         let (group, label) = match self.open.last() {
-            Some((g, l)) => (*g, case.file.clone().or_else(|| l.clone())),
+            Some((g, l)) => (
+                *g,
+                case.file.as_deref().map(Arc::from).or_else(|| l.clone()),
+            ),
             None => {
                 let g = match self.file_group {
                     Some(g) => g,
@@ -319,12 +330,18 @@ impl Visitor for BatchReader<'_> {
                         g
                     }
                 };
-                (g, case.file.clone())
+                (g, case.file.as_deref().map(Arc::from))
             }
         };
-        let path = test_path(self.batch, &case.classname, &case.name);
-        let mut result = case.into_result();
-        result.path = path;
+        let mut case = case;
+        let mut path = Vec::with_capacity(2);
+        push_test_path(
+            &mut path,
+            self.batch,
+            std::mem::take(&mut case.classname),
+            std::mem::take(&mut case.name),
+        );
+        let result = case.into_result_at(path);
         self.seen.push(Seen {
             result,
             group,
@@ -494,7 +511,20 @@ impl Case {
     ///
     /// A failure or error beats a skip, which beats earlier failed
     /// attempts (`<flakyFailure>`: flaky).
-    pub fn into_result(self) -> TestResult {
+    pub fn into_result(mut self) -> TestResult {
+        let mut path = Vec::with_capacity(2);
+        let classname = std::mem::take(&mut self.classname);
+        if !classname.is_empty() {
+            path.push(classname);
+        }
+        path.push(std::mem::take(&mut self.name));
+        self.into_result_at(path)
+    }
+
+    /// [`into_result`](Self::into_result) with `path` as its path (its
+    /// classname and name are not looked at): a reader that names tests
+    /// its own way moves them out first rather than copying them.
+    pub fn into_result_at(self, path: Vec<String>) -> TestResult {
         let failures = 1 + self.rerun_attempts + self.flaky_attempts;
         let (status, message) = if self.failed {
             let status = if self.error {
@@ -534,11 +564,6 @@ impl Case {
         self.err.push_to(&mut tail);
         self.flaky.push_to(&mut tail);
         self.failure.push_to(&mut tail);
-        let mut path = Vec::with_capacity(2);
-        if !self.classname.is_empty() {
-            path.push(self.classname);
-        }
-        path.push(self.name);
         TestResult {
             path,
             status,
