@@ -733,11 +733,10 @@ struct Walk<'v, V> {
 
 impl<V: Visitor> Walk<'_, V> {
     /// A `time` attribute's duration, checked ([`Times`]).
-    fn time(&mut self, value: Option<String>) -> Option<Duration> {
-        let value = value?;
-        match parse_seconds(&value) {
+    fn time(&mut self, read: Option<ReadTime>) -> Option<Duration> {
+        match read? {
             Ok(d) => d,
-            Err(clamped) => match self.times {
+            Err((clamped, value)) => match self.times {
                 Times::Clamp => {
                     self.visitor.time_out_of_range(self.at, &value, clamped);
                     clamped
@@ -768,10 +767,10 @@ impl<V: Visitor> Walk<'_, V> {
                 };
                 let mut time = None;
                 for_each_attribute(e, |key, value| match key {
-                    b"name" => suite.name = Some(value()),
-                    b"file" => suite.file = Some(value()).filter(|f| !f.is_empty()),
-                    b"timestamp" => suite.timestamp = Some(value()),
-                    b"time" => time = Some(value()),
+                    b"name" => suite.name = Some(value.into_owned()),
+                    b"file" => suite.file = Some(value.into_owned()).filter(|f| !f.is_empty()),
+                    b"timestamp" => suite.timestamp = Some(value.into_owned()),
+                    b"time" => time = Some(read_time(&value)),
                     _ => {}
                 });
                 suite.time = self.time(time);
@@ -791,10 +790,10 @@ impl<V: Visitor> Walk<'_, V> {
                 let mut c = Case::default();
                 let mut time = None;
                 for_each_attribute(e, |key, value| match key {
-                    b"classname" => c.classname = value(),
-                    b"name" => c.name = value(),
-                    b"file" => c.file = Some(value()).filter(|f| !f.is_empty()),
-                    b"time" => time = Some(value()),
+                    b"classname" => c.classname = value.into_owned(),
+                    b"name" => c.name = value.into_owned(),
+                    b"file" => c.file = Some(value.into_owned()).filter(|f| !f.is_empty()),
+                    b"time" => time = Some(read_time(&value)),
                     _ => {}
                 });
                 c.duration = self.time(time);
@@ -811,7 +810,7 @@ impl<V: Visitor> Walk<'_, V> {
                     let mut found = None;
                     for_each_attribute(e, |key, value| {
                         if key == want && found.is_none() {
-                            found = Some(value());
+                            found = Some(value.into_owned());
                         }
                     });
                     found
@@ -902,16 +901,22 @@ impl<V: Visitor> Walk<'_, V> {
 
 /// Calls `f` with each attribute's local name and a way to get its value,
 /// lossily decoded and unescaped (a malformed attribute is skipped).
-fn for_each_attribute(e: &BytesStart<'_>, mut f: impl FnMut(&[u8], &dyn Fn() -> String)) {
+/// Each attribute of `e` with its value, unescaped (as written when it
+/// does not unescape), borrowed from the element when it can be: most
+/// values are kept whole or parsed, only kept ones are copied.
+fn for_each_attribute(e: &BytesStart<'_>, mut f: impl FnMut(&[u8], Cow<'_, str>)) {
     for attr in e.attributes().with_checks(false).flatten() {
-        let value = || {
-            let raw = String::from_utf8_lossy(&attr.value);
-            match quick_xml::escape::unescape(&raw) {
-                Ok(v) => v.into_owned(),
-                Err(_) => raw.into_owned(),
-            }
+        let raw = String::from_utf8_lossy(&attr.value);
+        let unescaped = match quick_xml::escape::unescape(&raw) {
+            Ok(Cow::Owned(v)) => Some(v),
+            // Nothing to unescape (the value is `raw`), or not valid.
+            Ok(Cow::Borrowed(_)) | Err(_) => None,
         };
-        f(attr.key.local_name().as_ref(), &value);
+        let value = match unescaped {
+            Some(v) => Cow::Owned(v),
+            None => raw,
+        };
+        f(attr.key.local_name().as_ref(), value);
     }
 }
 
@@ -924,6 +929,15 @@ fn predefined(name: &str) -> Option<&'static str> {
         "quot" => "\"",
         _ => return None,
     })
+}
+
+/// A `time` attribute as [`parse_seconds`] reads it, with the value
+/// itself when it is out of range (for the warning or error).
+type ReadTime = Result<Option<Duration>, (Option<Duration>, String)>;
+
+/// [`parse_seconds`] of `value`, copying it only when it is out of range.
+fn read_time(value: &str) -> ReadTime {
+    parse_seconds(value).map_err(|clamped| (clamped, value.to_owned()))
 }
 
 /// A `time` attribute: seconds, `0.25`, `1,234.5` (some writers group

@@ -139,6 +139,7 @@ impl ImportedRun {
                 }
                 // One label shared by the suite's cases.
                 let suite_label: Option<Arc<str>> = suite.label.as_deref().map(Arc::from);
+                acc.seen.reserve(suite.cases.len());
                 for case in suite.cases {
                     let label = case.file.map(Arc::from).or_else(|| suite_label.clone());
                     let mut result = case.result;
