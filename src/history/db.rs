@@ -697,7 +697,7 @@ impl Db {
             .zip(&run_ids)
             .map(|(batches, &run)| RunResults { run, batches })
             .collect();
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let insert = |chunk: &[keyed::Row]| {
             let mut q = QueryBuilder::new(INSERT_RESULTS);
             q.push_values(chunk, |mut row, r| {
                 let run = &placed[r.run as usize];
@@ -711,7 +711,19 @@ impl Db {
                     .push_bind(results.message(i));
             });
             q.push(" ON CONFLICT (test_id, run_id) DO NOTHING");
-            q.build().execute(&mut *tx).await?;
+            q
+        };
+        // Each INSERT is put together while SQLite's thread runs the one
+        // before (the execute is polled first: it hands its statement
+        // over, then the next one is built on this thread).
+        let mut chunks = rows.chunks(ROWS_PER_INSERT);
+        let mut next = chunks.next().map(insert);
+        while let Some(mut q) = next.take() {
+            let (done, following) = tokio::join!(q.build().execute(&mut *tx), async {
+                chunks.next().map(insert)
+            });
+            done?;
+            next = following;
         }
         for (c, &id) in counts.iter().zip(&run_ids) {
             if *c != keyed::Counts::default() {
