@@ -744,7 +744,7 @@ impl Db {
             .map(|(batches, &run)| RunResults { run, batches })
             .collect();
         let mut went_in: u64 = 0;
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let insert = |chunk: &[keyed::Row]| {
             let mut q = QueryBuilder::new(INSERT_RESULTS);
             q.push_values(chunk, |mut row, r| {
                 let run = &placed[r.run as usize];
@@ -758,7 +758,19 @@ impl Db {
                     .push_bind(results.message(i));
             });
             q.push(" ON CONFLICT (test_id, run_id) DO NOTHING");
-            went_in += q.build().execute(&mut *tx).await?.rows_affected();
+            q
+        };
+        // Each INSERT is put together while SQLite's thread runs the one
+        // before (the execute is polled first: it hands its statement
+        // over, then the next one is built on this thread).
+        let mut chunks = rows.chunks(ROWS_PER_INSERT);
+        let mut next = chunks.next().map(insert);
+        while let Some(mut q) = next.take() {
+            let (done, following) = tokio::join!(q.build().execute(&mut *tx), async {
+                chunks.next().map(insert)
+            });
+            went_in += done?.rows_affected();
+            next = following;
         }
         for (c, &id) in counts.iter().zip(&run_ids) {
             if *c != keyed::Counts::default() {

@@ -45,6 +45,7 @@
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
@@ -82,11 +83,18 @@ pub const MTIME_SLACK: Duration = Duration::from_secs(2);
 /// So an import with `--batch` of the batch's name gives the names `warden
 /// run` gives.
 pub fn test_path(batch: &str, classname: &str, name: &str) -> Vec<String> {
-    if classname.is_empty() || classname == batch {
-        vec![name.to_owned()]
-    } else {
-        vec![classname.to_owned(), name.to_owned()]
+    let mut path = Vec::with_capacity(2);
+    push_test_path(&mut path, batch, classname.to_owned(), name.to_owned());
+    path
+}
+
+/// [`test_path`] appended to `path`, from owned parts (no copies: an
+/// import names a million cases this way).
+pub fn push_test_path(path: &mut Vec<String>, batch: &str, classname: String, name: String) {
+    if !(classname.is_empty() || classname == batch) {
+        path.push(classname);
     }
+    path.push(name);
 }
 
 /// What a batch's JUnit files said.
@@ -266,7 +274,7 @@ struct BatchReader<'b> {
     /// The group of cases outside any suite in this file.
     file_group: Option<usize>,
     /// Open suites: their group and label.
-    open: Vec<(usize, Option<String>)>,
+    open: Vec<(usize, Option<Arc<str>>)>,
     seen: Vec<Seen>,
     problems: Vec<String>,
     warnings: Vec<String>,
@@ -298,7 +306,7 @@ impl Visitor for BatchReader<'_> {
             return;
         }
         let group = self.next_group();
-        self.open.push((group, suite.label()));
+        self.open.push((group, suite.label().map(Arc::from)));
     }
 
     fn suite_end(&mut self, report: bool) {
@@ -309,7 +317,10 @@ impl Visitor for BatchReader<'_> {
 
     fn case(&mut self, case: Case) {
         let (group, label) = match self.open.last() {
-            Some((g, l)) => (*g, case.file.clone().or_else(|| l.clone())),
+            Some((g, l)) => (
+                *g,
+                case.file.as_deref().map(Arc::from).or_else(|| l.clone()),
+            ),
             None => {
                 let g = match self.file_group {
                     Some(g) => g,
@@ -319,12 +330,18 @@ impl Visitor for BatchReader<'_> {
                         g
                     }
                 };
-                (g, case.file.clone())
+                (g, case.file.as_deref().map(Arc::from))
             }
         };
-        let path = test_path(self.batch, &case.classname, &case.name);
-        let mut result = case.into_result();
-        result.path = path;
+        let mut case = case;
+        let mut path = Vec::with_capacity(2);
+        push_test_path(
+            &mut path,
+            self.batch,
+            std::mem::take(&mut case.classname),
+            std::mem::take(&mut case.name),
+        );
+        let result = case.into_result_at(path);
         self.seen.push(Seen {
             result,
             group,
@@ -494,7 +511,20 @@ impl Case {
     ///
     /// A failure or error beats a skip, which beats earlier failed
     /// attempts (`<flakyFailure>`: flaky).
-    pub fn into_result(self) -> TestResult {
+    pub fn into_result(mut self) -> TestResult {
+        let mut path = Vec::with_capacity(2);
+        let classname = std::mem::take(&mut self.classname);
+        if !classname.is_empty() {
+            path.push(classname);
+        }
+        path.push(std::mem::take(&mut self.name));
+        self.into_result_at(path)
+    }
+
+    /// [`into_result`](Self::into_result) with `path` as its path (its
+    /// classname and name are not looked at): a reader that names tests
+    /// its own way moves them out first rather than copying them.
+    pub fn into_result_at(self, path: Vec<String>) -> TestResult {
         let failures = 1 + self.rerun_attempts + self.flaky_attempts;
         let (status, message) = if self.failed {
             let status = if self.error {
@@ -534,11 +564,6 @@ impl Case {
         self.err.push_to(&mut tail);
         self.flaky.push_to(&mut tail);
         self.failure.push_to(&mut tail);
-        let mut path = Vec::with_capacity(2);
-        if !self.classname.is_empty() {
-            path.push(self.classname);
-        }
-        path.push(self.name);
         TestResult {
             path,
             status,
@@ -708,11 +733,10 @@ struct Walk<'v, V> {
 
 impl<V: Visitor> Walk<'_, V> {
     /// A `time` attribute's duration, checked ([`Times`]).
-    fn time(&mut self, value: Option<String>) -> Option<Duration> {
-        let value = value?;
-        match parse_seconds(&value) {
+    fn time(&mut self, read: Option<ReadTime>) -> Option<Duration> {
+        match read? {
             Ok(d) => d,
-            Err(clamped) => match self.times {
+            Err((clamped, value)) => match self.times {
                 Times::Clamp => {
                     self.visitor.time_out_of_range(self.at, &value, clamped);
                     clamped
@@ -743,10 +767,10 @@ impl<V: Visitor> Walk<'_, V> {
                 };
                 let mut time = None;
                 for_each_attribute(e, |key, value| match key {
-                    b"name" => suite.name = Some(value()),
-                    b"file" => suite.file = Some(value()).filter(|f| !f.is_empty()),
-                    b"timestamp" => suite.timestamp = Some(value()),
-                    b"time" => time = Some(value()),
+                    b"name" => suite.name = Some(value.into_owned()),
+                    b"file" => suite.file = Some(value.into_owned()).filter(|f| !f.is_empty()),
+                    b"timestamp" => suite.timestamp = Some(value.into_owned()),
+                    b"time" => time = Some(read_time(&value)),
                     _ => {}
                 });
                 suite.time = self.time(time);
@@ -766,10 +790,10 @@ impl<V: Visitor> Walk<'_, V> {
                 let mut c = Case::default();
                 let mut time = None;
                 for_each_attribute(e, |key, value| match key {
-                    b"classname" => c.classname = value(),
-                    b"name" => c.name = value(),
-                    b"file" => c.file = Some(value()).filter(|f| !f.is_empty()),
-                    b"time" => time = Some(value()),
+                    b"classname" => c.classname = value.into_owned(),
+                    b"name" => c.name = value.into_owned(),
+                    b"file" => c.file = Some(value.into_owned()).filter(|f| !f.is_empty()),
+                    b"time" => time = Some(read_time(&value)),
                     _ => {}
                 });
                 c.duration = self.time(time);
@@ -786,7 +810,7 @@ impl<V: Visitor> Walk<'_, V> {
                     let mut found = None;
                     for_each_attribute(e, |key, value| {
                         if key == want && found.is_none() {
-                            found = Some(value());
+                            found = Some(value.into_owned());
                         }
                     });
                     found
@@ -877,16 +901,22 @@ impl<V: Visitor> Walk<'_, V> {
 
 /// Calls `f` with each attribute's local name and a way to get its value,
 /// lossily decoded and unescaped (a malformed attribute is skipped).
-fn for_each_attribute(e: &BytesStart<'_>, mut f: impl FnMut(&[u8], &dyn Fn() -> String)) {
+/// Each attribute of `e` with its value, unescaped (as written when it
+/// does not unescape), borrowed from the element when it can be: most
+/// values are kept whole or parsed, only kept ones are copied.
+fn for_each_attribute(e: &BytesStart<'_>, mut f: impl FnMut(&[u8], Cow<'_, str>)) {
     for attr in e.attributes().with_checks(false).flatten() {
-        let value = || {
-            let raw = String::from_utf8_lossy(&attr.value);
-            match quick_xml::escape::unescape(&raw) {
-                Ok(v) => v.into_owned(),
-                Err(_) => raw.into_owned(),
-            }
+        let raw = String::from_utf8_lossy(&attr.value);
+        let unescaped = match quick_xml::escape::unescape(&raw) {
+            Ok(Cow::Owned(v)) => Some(v),
+            // Nothing to unescape (the value is `raw`), or not valid.
+            Ok(Cow::Borrowed(_)) | Err(_) => None,
         };
-        f(attr.key.local_name().as_ref(), &value);
+        let value = match unescaped {
+            Some(v) => Cow::Owned(v),
+            None => raw,
+        };
+        f(attr.key.local_name().as_ref(), value);
     }
 }
 
@@ -899,6 +929,15 @@ fn predefined(name: &str) -> Option<&'static str> {
         "quot" => "\"",
         _ => return None,
     })
+}
+
+/// A `time` attribute as [`parse_seconds`] reads it, with the value
+/// itself when it is out of range (for the warning or error).
+type ReadTime = Result<Option<Duration>, (Option<Duration>, String)>;
+
+/// [`parse_seconds`] of `value`, copying it only when it is out of range.
+fn read_time(value: &str) -> ReadTime {
+    parse_seconds(value).map_err(|clamped| (clamped, value.to_owned()))
 }
 
 /// A `time` attribute: seconds, `0.25`, `1,234.5` (some writers group

@@ -16,7 +16,7 @@
 //!   ` (in LABEL)` when that tells it apart, else an ordinal ` #2`, ` #3`.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::sync::Arc;
 
 use super::{OutputTail, TestResult};
 use crate::status::TestStatus;
@@ -30,64 +30,113 @@ pub struct Seen {
     /// together: results of one group with one path are reruns.
     pub group: usize,
     /// What tells its group apart from others: the testcase's or suite's
-    /// `file` attribute, else the suite's name.
-    pub label: Option<String>,
+    /// `file` attribute, else the suite's name (shared by a suite's cases).
+    pub label: Option<Arc<str>>,
 }
 
 /// The results of `seen`, in the order first seen: reruns merged, and
 /// namesakes from other groups renamed so every path is unique.
+///
+/// Paths are looked up where they lie (keys borrowed from `seen`, then
+/// from the merged results), not copied: an import assembles a million.
 pub fn assemble(seen: Vec<Seen>) -> Vec<TestResult> {
     /// The attempts of one path in one group, in order.
     struct Tries {
-        label: Option<String>,
-        results: Vec<TestResult>,
+        label: Option<Arc<str>>,
+        first: TestResult,
+        more: Vec<TestResult>,
     }
-    let mut tries: Vec<Tries> = Vec::new();
-    let mut at: HashMap<(Vec<String>, usize), usize> = HashMap::with_capacity(seen.len());
-    for s in seen {
-        match at.entry((s.result.path.clone(), s.group)) {
-            Entry::Occupied(e) => tries[*e.get()].results.push(s.result),
-            Entry::Vacant(e) => {
-                e.insert(tries.len());
-                tries.push(Tries {
-                    label: s.label,
-                    results: vec![s.result],
-                });
+    // The tries each result belongs to, numbered in order of first sight.
+    let mut slots: Vec<usize> = Vec::with_capacity(seen.len());
+    let groups = {
+        let mut at: HashMap<(&[String], usize), usize> = HashMap::with_capacity(seen.len());
+        for s in &seen {
+            let next = at.len();
+            slots.push(*at.entry((&s.result.path, s.group)).or_insert(next));
+        }
+        at.len()
+    };
+    let mut tries: Vec<Tries> = Vec::with_capacity(groups);
+    for (s, slot) in seen.into_iter().zip(slots) {
+        match tries.get_mut(slot) {
+            Some(t) => t.more.push(s.result),
+            // Slots are handed out in order: a new one is the next.
+            None => tries.push(Tries {
+                label: s.label,
+                first: s.result,
+                more: Vec::new(),
+            }),
+        }
+    }
+    let merged: Vec<(Option<Arc<str>>, TestResult)> = tries
+        .into_iter()
+        .filter_map(|t| {
+            let result = if t.more.is_empty() {
+                t.first
+            } else {
+                let mut attempts = Vec::with_capacity(1 + t.more.len());
+                attempts.push(t.first);
+                attempts.extend(t.more);
+                merge_attempts(attempts)?
+            };
+            Some((t.label, result))
+        })
+        .collect();
+    // New paths of namesakes, by index in `merged`.
+    let mut renames: Vec<(usize, Vec<String>)> = Vec::new();
+    {
+        // Per path: how many groups had it, and the first one's label.
+        // Paths as merged, borrowed; the few renamed ones owned.
+        let mut taken: HashMap<&[String], (usize, Option<&str>)> =
+            HashMap::with_capacity(merged.len());
+        let mut renamed: HashMap<Vec<String>, (usize, Option<&str>)> = HashMap::new();
+        for (i, (label, result)) in merged.iter().enumerate() {
+            let path = result.path.as_slice();
+            let entry = match taken.get_mut(path) {
+                Some(e) => Some(e),
+                None => renamed.get_mut(path),
+            };
+            match entry {
+                None => {
+                    taken.insert(path, (1, label.as_deref()));
+                }
+                Some((count, first_label)) => {
+                    *count += 1;
+                    let ordinal = *count;
+                    let first_label = *first_label;
+                    let by_label = label
+                        .as_deref()
+                        .filter(|l| !l.is_empty() && Some(*l) != first_label)
+                        .map(|l| format!(" (in {l})"));
+                    let new = unique(
+                        |p| taken.contains_key(p) || renamed.contains_key(p),
+                        path,
+                        by_label,
+                        ordinal,
+                    );
+                    renamed.insert(new.clone(), (1, None));
+                    renames.push((i, new));
+                }
             }
         }
     }
-    drop(at);
-    // Per path: how many groups had it, and the first one's label.
-    let mut taken: HashMap<Vec<String>, (usize, Option<String>)> =
-        HashMap::with_capacity(tries.len());
-    let mut out = Vec::with_capacity(tries.len());
-    for t in tries {
-        let Some(mut result) = merge_attempts(t.results) else {
-            continue;
-        };
-        match taken.get_mut(&result.path) {
-            None => {
-                taken.insert(result.path.clone(), (1, t.label));
+    let mut renames = renames.into_iter().peekable();
+    merged
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, mut result))| {
+            if let Some((_, path)) = renames.next_if(|(at, _)| *at == i) {
+                result.path = path;
             }
-            Some((count, first_label)) => {
-                *count += 1;
-                let ordinal = *count;
-                let by_label = t
-                    .label
-                    .filter(|l| !l.is_empty() && Some(l) != first_label.as_ref())
-                    .map(|l| format!(" (in {l})"));
-                result.path = unique(&taken, &result.path, by_label, ordinal);
-                taken.insert(result.path.clone(), (1, None));
-            }
-        }
-        out.push(result);
-    }
-    out
+            result
+        })
+        .collect()
 }
 
-/// `path` with a suffix on its last part that no result has yet.
-fn unique<V>(
-    taken: &HashMap<Vec<String>, V>,
+/// `path` with a suffix on its last part that no result has yet (`taken`
+/// says which paths one has).
+fn unique(
+    taken: impl Fn(&[String]) -> bool,
     path: &[String],
     suffix: Option<String>,
     ordinal: usize,
@@ -102,13 +151,13 @@ fn unique<V>(
     };
     if let Some(s) = suffix {
         let p = with(&s);
-        if !taken.contains_key(&p) {
+        if !taken(&p) {
             return p;
         }
     }
     (ordinal.max(2)..)
         .map(|n| with(&format!(" #{n}")))
-        .find(|p| !taken.contains_key(p))
+        .find(|p| !taken(p))
         .unwrap_or_else(|| with(" #?"))
 }
 
@@ -303,7 +352,7 @@ mod tests {
         let seen = |path: &str, status, group, label: Option<&str>| Seen {
             result: r(path, status, None),
             group,
-            label: label.map(str::to_owned),
+            label: label.map(Arc::from),
         };
         let out = assemble(vec![
             seen("c/a", Failed, 0, Some("s1")),

@@ -291,7 +291,11 @@ impl Summary {
                 // Any line break inside a note stays under it.
                 let _ = writeln!(out, "    {}", inert_lines(note).replace('\n', "\n      "));
             }
-            let _ = writeln!(out, "    log: {}", inert(&r.log.display().to_string()));
+            // A batch no machine has run yet (`warden report` of a queue)
+            // has no log to point at.
+            if !r.log.as_os_str().is_empty() {
+                let _ = writeln!(out, "    log: {}", inert(&r.log.display().to_string()));
+            }
         }
         if !self.slowest.is_empty() {
             out.push_str("Slowest batches that passed:\n");

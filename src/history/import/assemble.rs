@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::JunitFile;
@@ -10,7 +11,7 @@ use super::dialect::WARDEN_SUITES;
 use crate::history::model::{BatchRecord, TestRecord};
 use crate::history::results;
 use crate::parsers::TestResult;
-use crate::parsers::junit::test_path;
+use crate::parsers::junit::push_test_path;
 use crate::parsers::repeat::{self, Seen};
 use crate::phase::Phase;
 use crate::status::{RunStatus, Status, TestStatus};
@@ -136,14 +137,17 @@ impl ImportedRun {
                     }
                     None => acc.all_timestamped = false,
                 }
+                // One label shared by the suite's cases.
+                let suite_label: Option<Arc<str>> = suite.label.as_deref().map(Arc::from);
+                acc.seen.reserve(suite.cases.len());
                 for case in suite.cases {
-                    let label = case.file.clone().or_else(|| suite.label.clone());
+                    let label = case.file.map(Arc::from).or_else(|| suite_label.clone());
                     let mut result = case.result;
                     result.path = history_path(
                         &acc.name,
                         &suite.name,
                         file.warden,
-                        (&case.classname, &case.name),
+                        (case.classname, case.name),
                     );
                     acc.seen.push(Seen {
                         result,
@@ -217,20 +221,21 @@ impl ImportedRun {
     }
 }
 
-/// A case's history name, as a path: `batch` + [`test_path`]; in warden's
+/// A case's history name, as a path: `batch` + [`test_path`](crate::parsers::junit::test_path); in warden's
 /// own report, a testcase that is a batch (in the `warden`, `setup`, `post`
 /// suites, or whose classname is not its suite's) by its name alone.
 fn history_path(
     batch: &str,
     suite: &str,
     warden: bool,
-    (classname, name): (&str, &str),
+    (classname, name): (String, String),
 ) -> Vec<String> {
     if warden && (WARDEN_SUITES.contains(&suite) || classname != suite) {
-        return vec![name.to_owned()];
+        return vec![name];
     }
-    let mut path = vec![batch.to_owned()];
-    path.extend(test_path(batch, classname, name));
+    let mut path = Vec::with_capacity(3);
+    path.push(batch.to_owned());
+    push_test_path(&mut path, batch, classname, name);
     path
 }
 

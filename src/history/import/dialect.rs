@@ -35,7 +35,8 @@ pub struct ImportedCase {
     pub name: String,
     /// Its `file` attribute, when it has one.
     pub file: Option<String>,
-    /// Its result, as a batch `format = "junit"` reads it (without output).
+    /// Its result, as a batch `format = "junit"` reads it (without output),
+    /// with no path yet: assembling names it.
     pub result: TestResult,
 }
 
@@ -169,13 +170,14 @@ impl Visitor for FileReader {
         self.close(suite);
     }
 
-    fn case(&mut self, case: Case) {
+    fn case(&mut self, mut case: Case) {
         self.saw_element = true;
         let suite = self.open.last_mut().unwrap_or(&mut self.loose);
-        let classname = case.classname.clone();
-        let name = case.name.clone();
-        let file = case.file.clone();
-        let result = case.into_result();
+        // Moved out, not copied; assembling names the result.
+        let classname = std::mem::take(&mut case.classname);
+        let name = std::mem::take(&mut case.name);
+        let file = case.file.take();
+        let result = case.into_result_at(Vec::new());
         suite.contents += result.duration.unwrap_or_default();
         suite.cases.push(ImportedCase {
             classname,
