@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import history as h  # noqa: E402
 
 TABLES = ["runs", "run_labels", "batches", "attempts", "tests", "results", "hunts", "hunt_arms",
-          "store_state"]
+          "store_state", "test_days", "queues", "queue_batches", "queue_runs"]
 
 
 def run(argv, **kw):
