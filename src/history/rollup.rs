@@ -327,6 +327,22 @@ fn read_varint(bytes: &[u8]) -> (Option<u64>, &[u8]) {
 
 /// The new results of `$runs` (in batches not rolled up yet), added to
 /// `test_days` within the transaction `$tx`, and their batches marked.
+/// Counts rows read back from `results` (test id, run start, status,
+/// duration, run id: the columns' order in every read here) into
+/// `tallies`; a macro because the row type is each backend's own.
+macro_rules! tally_rows {
+    ($tallies:expr, $rows:expr) => {
+        for row in $rows {
+            let test: i64 = row.try_get(0)?;
+            let started: i64 = row.try_get(1)?;
+            $tallies
+                .entry((started.div_euclid(DAY_MS), test))
+                .or_default()
+                .add(row.try_get(4)?, row.try_get(2)?, row.try_get(3)?);
+        }
+    };
+}
+
 macro_rules! apply {
     ($tx:expr, $runs:expr) => {{
         let runs: &[i64] = $runs;
@@ -357,14 +373,7 @@ macro_rules! apply {
             let rows = sqlx::query(sqlx::AssertSqlSafe(text))
                 .fetch_all(&mut *$tx)
                 .await?;
-            for row in rows {
-                let test: i64 = row.try_get(0)?;
-                let started: i64 = row.try_get(1)?;
-                tallies
-                    .entry((started.div_euclid(DAY_MS), test))
-                    .or_default()
-                    .add(row.try_get(4)?, row.try_get(2)?, row.try_get(3)?);
-            }
+            tally_rows!(tallies, rows);
         }
         if !tallies.is_empty() {
             // Merged into the stored rows by the store (write_rows).
@@ -651,14 +660,7 @@ async fn fill_sqlite(tx: &mut SqliteConnection) -> Result<()> {
             .fetch_all(&mut *tx)
             .await?;
             let mut tallies: BTreeMap<(i64, i64), Tally> = BTreeMap::new();
-            for row in rows {
-                let test: i64 = row.try_get(0)?;
-                let started: i64 = row.try_get(1)?;
-                tallies
-                    .entry((started.div_euclid(DAY_MS), test))
-                    .or_default()
-                    .add(row.try_get(4)?, row.try_get(2)?, row.try_get(3)?);
-            }
+            tally_rows!(tallies, rows);
             let rows: Vec<((i64, i64), Tally)> = tallies.into_iter().collect();
             tx.write_rows(&rows).await?;
             at = at.saturating_add(FILL_TESTS);
@@ -695,14 +697,7 @@ pub async fn rebuild_days(db: Store<'_>, first: i64, last: i64) -> Result<()> {
                 .bind(hi)
                 .fetch_all(&mut *$tx)
                 .await?;
-            for row in rows {
-                let test: i64 = row.try_get(0)?;
-                let started: i64 = row.try_get(1)?;
-                tallies
-                    .entry((started.div_euclid(DAY_MS), test))
-                    .or_default()
-                    .add(row.try_get(4)?, row.try_get(2)?, row.try_get(3)?);
-            }
+            tally_rows!(tallies, rows);
             sqlx::query("DELETE FROM test_days WHERE day >= $1 AND day <= $2")
                 .bind(first)
                 .bind(last)
