@@ -51,6 +51,9 @@ const WRITE_CACHE_KIB: &str = "-16384";
 /// Rows per multi-row INSERT: far below both backends' bound-parameter
 /// limits (SQLite 32766, PostgreSQL 65535) with six columns.
 const ROWS_PER_INSERT: usize = 1000;
+/// Results per INSERT into SQLite: 6 parameters each, within SQLite's
+/// 32,766 parameters per statement.
+const SQLITE_RESULT_ROWS: usize = 5000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -763,7 +766,7 @@ impl Db {
         // Each INSERT is put together while SQLite's thread runs the one
         // before (the execute is polled first: it hands its statement
         // over, then the next one is built on this thread).
-        let mut chunks = rows.chunks(ROWS_PER_INSERT);
+        let mut chunks = rows.chunks(SQLITE_RESULT_ROWS);
         let mut next = chunks.next().map(insert);
         while let Some(mut q) = next.take() {
             let (done, following) = tokio::join!(q.build().execute(&mut *tx), async {
