@@ -77,6 +77,21 @@ fn machine_of(url: &str, key: &str, batches: &[(String, String)], parallel: u32)
 }
 
 /// Lines of a marker file (0 when missing).
+/// The batch `victim`: its first run writes who runs it to `started`
+/// (`WARDEN_RUN` starts with its warden's pid) and hangs for `hang`
+/// seconds; any run after that appends who runs it to `again` and ends
+/// at once.
+fn victim(started: &Path, again: &Path, hang: u32) -> (String, String) {
+    let (s, a) = (started.display(), again.display());
+    (
+        "victim".to_owned(),
+        format!(
+            "if [ -e {s} ]; then echo \"$WARDEN_RUN\" >> {a}; exit 0; fi; \
+             echo \"$WARDEN_RUN\" > {s}.tmp && mv {s}.tmp {s}; sleep {hang}"
+        ),
+    )
+}
+
 fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path)
         .map(|s| s.lines().count())
@@ -159,17 +174,7 @@ fn a_killed_machines_batch_is_run_again_after_its_lease() {
     let marks = tempfile::tempdir().expect("tempdir");
     let started = marks.path().join("victim.started");
     let again = marks.path().join("victim.again");
-    let s = started.display().to_string();
-    let a = again.display().to_string();
-    // The first run says who runs it (`WARDEN_RUN` starts with its
-    // warden's pid) and hangs; the re-run ends at once.
-    let mut batches = vec![(
-        "victim".to_owned(),
-        format!(
-            "if [ -e {s} ]; then echo \"$WARDEN_RUN\" >> {a}; exit 0; fi; \
-             echo \"$WARDEN_RUN\" > {s}.tmp && mv {s}.tmp {s}; sleep 60"
-        ),
-    )];
+    let mut batches = vec![victim(&started, &again, 60)];
     for i in 0..12 {
         batches.push((format!("b{i:02}"), "sleep 0.3".to_owned()));
     }
@@ -354,14 +359,7 @@ fn a_stalled_machine_loses_its_batch_and_does_not_report_it() {
     let marks = tempfile::tempdir().expect("tempdir");
     let started = marks.path().join("victim.started");
     let again = marks.path().join("victim.again");
-    let (s, a) = (started.display(), again.display());
-    let mut batches = vec![(
-        "victim".to_owned(),
-        format!(
-            "if [ -e {s} ]; then echo \"$WARDEN_RUN\" >> {a}; exit 0; fi; \
-             echo \"$WARDEN_RUN\" > {s}.tmp && mv {s}.tmp {s}; sleep 30"
-        ),
-    )];
+    let mut batches = vec![victim(&started, &again, 30)];
     for i in 0..3 {
         batches.push((format!("b{i}"), "sleep 0.2".to_owned()));
     }
