@@ -21,7 +21,9 @@ impl Error {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Query(QueryError::UnknownTest(_)) => StatusCode::NOT_FOUND,
-            Error::Query(QueryError::AmbiguousTest { .. }) => StatusCode::BAD_REQUEST,
+            Error::Query(QueryError::AmbiguousTest { .. } | QueryError::QueryTooLong(_)) => {
+                StatusCode::BAD_REQUEST
+            }
             Error::Query(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

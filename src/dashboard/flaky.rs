@@ -115,26 +115,7 @@ pub async fn page(State(d): App, RawQuery(q): RawQuery) -> Response {
 /// A header cell whose link sorts by `key`: descending first for numbers,
 /// the other way on a second click.
 fn header(p: &Params, key: &str, title: &str, numeric: bool) -> Markup {
-    let current = p.sort.as_deref() == Some(key);
-    let dir = p.dir.unwrap_or(default_dir(key));
-    let mut next = p.clone();
-    next.sort = Some(key.to_owned());
-    next.dir = Some(if current {
-        dir.flip()
-    } else {
-        default_dir(key)
-    });
-    let arrow = match (current, dir) {
-        (false, _) => "",
-        (true, Dir::Asc) => " ▲",
-        (true, Dir::Desc) => " ▼",
-    };
-    html! {
-        th class=[numeric.then_some("num")]
-            aria-sort=[current.then_some(if dir == Dir::Asc { "ascending" } else { "descending" })] {
-            a.sort href=(next.href("/flaky")) data-sort=(key) { (title) (arrow) }
-        }
-    }
+    html::sort_header(p, "/flaky", key, title, numeric, default_dir(key))
 }
 
 fn render(p: &Params, f: &Flaky, labels: &BTreeMap<String, Vec<String>>) -> Markup {

@@ -15,7 +15,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
-use super::params::{Params, label_pair};
+use super::params::{Dir, Params, label_pair};
 use crate::history::query::rfc3339;
 use crate::status::{RunStatus, Status, TestStatus};
 use crate::text::inert_lines;
@@ -27,6 +27,7 @@ pub enum Nav {
     Flaky,
     Regressed,
     Failures,
+    Durations,
     None,
 }
 
@@ -56,6 +57,14 @@ pub fn layout(title: &str, nav: Nav, p: &Params, body: Markup) -> Markup {
                         (item(Nav::Flaky, "/flaky", "Flaky tests"))
                         (item(Nav::Regressed, "/regressed", "Regressions"))
                         (item(Nav::Failures, "/failures", "Failures"))
+                        (item(Nav::Durations, "/durations", "Durations"))
+                    }
+                    form.search method="get" action="/search" role="search" {
+                        input type="search" name="q" placeholder="find a test"
+                            aria-label="find a test by a part of its name"
+                            maxlength=(crate::history::query::search::MAX_QUERY)
+                            value=[p.q.as_deref()];
+                        button type="submit" { "Search" }
                     }
                 }
                 main { (body) }
@@ -158,9 +167,16 @@ pub fn hidden(name: &str, value: Option<&str>) -> Markup {
     }
 }
 
-/// `2026-11-20 10:00` (UTC), with the exact time for machines.
+/// `2026-11-20 10:00:07 UTC`, with the exact time for machines.
 pub fn time(t: SystemTime) -> Markup {
-    html! { time datetime=(rfc3339(t)) { (minute(t)) } }
+    html! { time datetime=(rfc3339(t)) { (second(t)) } }
+}
+
+/// `2026-11-20 10:00:07 UTC`.
+pub fn second(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format("%Y-%m-%d %H:%M:%S UTC")
+        .to_string()
 }
 
 /// `2026-11-20 10:00`, UTC.
@@ -261,5 +277,42 @@ pub fn rate(rate: f64, (lo, hi): (f64, f64)) -> Markup {
     html! {
         (format!("{:.1}", rate * 100.0))
         small { (format!(" ({:.0}–{:.0})", lo * 100.0, hi * 100.0)) }
+    }
+}
+
+/// A header cell of a table that sorts: a link that sorts by `key`
+/// (`default` way first, the other way on a second click), marked `↕`
+/// while another column sorts, `▲`/`▼` and `aria-sort` while this one
+/// does. `path` is the page's.
+pub fn sort_header(
+    p: &Params,
+    path: &str,
+    key: &str,
+    title: &str,
+    numeric: bool,
+    default: Dir,
+) -> Markup {
+    let current = p.sort.as_deref() == Some(key);
+    let dir = if current {
+        p.dir.unwrap_or(default)
+    } else {
+        default
+    };
+    let mut next = p.clone();
+    next.sort = Some(key.to_owned());
+    next.dir = Some(if current { dir.flip() } else { default });
+    let (arrow, hint) = match (current, dir) {
+        (false, _) => (" ↕", "sort by this column"),
+        (true, Dir::Asc) => (" ▲", "sorted ascending: click for descending"),
+        (true, Dir::Desc) => (" ▼", "sorted descending: click for ascending"),
+    };
+    html! {
+        th class=[numeric.then_some("num")]
+            aria-sort=[current.then_some(if dir == Dir::Asc { "ascending" } else { "descending" })] {
+            a.sort href=(next.href(path)) data-sort=(key) title=(hint) {
+                (title)
+                @if current { (arrow) } @else { span.sort-hint aria-hidden="true" { (arrow) } }
+            }
+        }
     }
 }

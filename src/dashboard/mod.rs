@@ -27,6 +27,8 @@
 //!   server; the stylesheet is compiled into the binary.
 
 mod coalesce;
+mod compare;
+mod durations;
 mod error;
 mod failures;
 mod flaky;
@@ -36,6 +38,7 @@ mod params;
 mod regressed;
 mod response;
 mod runs;
+mod search;
 mod state;
 mod svg;
 mod test;
@@ -66,12 +69,18 @@ pub fn router(dashboard: Arc<Dashboard>, addr: SocketAddr) -> Router {
         .route("/test", get(test::page))
         .route("/regressed", get(regressed::page))
         .route("/failures", get(failures::page))
+        .route("/search", get(search::page))
+        .route("/durations", get(durations::page))
+        .route("/compare", get(compare::page))
         .route("/api/runs", get(runs::list_api))
         .route("/api/runs/{uuid}", get(runs::run_api))
         .route("/api/flaky", get(flaky::api))
         .route("/api/test", get(test::api))
         .route("/api/regressed", get(regressed::api))
         .route("/api/failures", get(failures::api))
+        .route("/api/search", get(search::api))
+        .route("/api/durations", get(durations::api))
+        .route("/api/compare", get(compare::api))
         .route("/api/labels", get(runs::labels_api))
         .route("/static/style.css", get(stylesheet))
         .fallback(not_found)

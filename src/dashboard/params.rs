@@ -12,6 +12,8 @@
 //! | `min_failures` | regressed: failures in a row | 3 |
 //! | `pattern` | failures: only the cluster of this pattern | |
 //! | `mass_failure` | a run where more than this share of tests failed is a mass failure (`50%`, `0.5`; `100%`: none) | 50% |
+//! | `q` | search: a part of a test's name | |
+//! | `a`, `b` | compare: the two runs (uuid or number) | |
 //!
 //! Empty values are ignored (an "any" choice in a form).
 
@@ -36,6 +38,9 @@ const RESERVED: &[&str] = &[
     "min_failures",
     "pattern",
     "mass_failure",
+    "q",
+    "a",
+    "b",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +58,11 @@ pub struct Params {
     pub pattern: Option<String>,
     /// As given (`50%`) and as a share.
     pub mass_failure: Option<(String, f64)>,
+    /// The search box's text.
+    pub q: Option<String>,
+    /// The runs compared (uuid or number).
+    pub a: Option<String>,
+    pub b: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +101,9 @@ impl Default for Params {
             min_failures: None,
             pattern: None,
             mass_failure: None,
+            q: None,
+            a: None,
+            b: None,
         }
     }
 }
@@ -145,6 +158,9 @@ impl Params {
                     p.min_failures = Some(n);
                 }
                 "pattern" => p.pattern = Some(value.to_owned()),
+                "q" => p.q = Some(value.to_owned()),
+                "a" => p.a = Some(value.to_owned()),
+                "b" => p.b = Some(value.to_owned()),
                 "mass_failure" => match mass::parse_share(value) {
                     Ok(share) => p.mass_failure = Some((value.to_owned(), share)),
                     Err(e) => return bad(format!("mass_failure: {e}")),
@@ -213,6 +229,11 @@ impl Params {
         }
         if let Some((text, _)) = &self.mass_failure {
             out.push(("mass_failure".into(), text.clone()));
+        }
+        for (key, value) in [("q", &self.q), ("a", &self.a), ("b", &self.b)] {
+            if let Some(v) = value {
+                out.push((key.into(), v.clone()));
+            }
         }
         out
     }

@@ -14,12 +14,14 @@ use serde::Serialize;
 use super::error::Error;
 use super::html::{self, Nav};
 use super::logs;
-use super::params::Params;
+use super::params::{Params, path_segment};
 use super::response::{api_response, page_response};
 use super::state::{App, Dashboard};
 use super::svg;
 use crate::history::model::RunSource;
-use crate::history::query::{self, BatchSummary, FailingTest, MassFailure, RunSummary};
+use crate::history::query::{
+    self, BatchSummary, FailingTest, MassFailure, RunFailures, RunSummary,
+};
 use crate::status::Status;
 use crate::usage::Usage;
 
@@ -28,9 +30,31 @@ const DEFAULT_LIMIT: usize = 50;
 /// Runs in a row's pass-rate trend.
 const TREND: usize = 20;
 
-async fn list(d: &Dashboard, p: &Params) -> Result<Vec<RunSummary>, Error> {
+/// Names of failed batches and tests a runs-list row shows.
+const FIRST_FAILED: usize = 3;
+
+/// A row of the runs list: the run, and what failed in it.
+#[derive(Debug, Serialize)]
+pub struct RunRow {
+    #[serde(flatten)]
+    pub run: RunSummary,
+    /// The first [`FIRST_FAILED`] failed batches and tests, and how many
+    /// batches failed.
+    pub failures: RunFailures,
+}
+
+async fn list(d: &Dashboard, p: &Params) -> Result<Vec<RunRow>, Error> {
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
-    Ok(query::runs(d.db(), &p.filter(), limit).await?)
+    let runs = query::runs(d.db(), &p.filter(), limit).await?;
+    let numbers: Vec<i64> = runs.iter().map(|r| r.number).collect();
+    let mut failures = query::run_failures(d.db(), &numbers, FIRST_FAILED).await?;
+    Ok(runs
+        .into_iter()
+        .map(|run| RunRow {
+            failures: failures.remove(&run.number).unwrap_or_default(),
+            run,
+        })
+        .collect())
 }
 
 pub async fn list_api(State(d): App, RawQuery(q): RawQuery) -> Response {
@@ -49,15 +73,62 @@ pub async fn list_page(State(d): App, RawQuery(q): RawQuery) -> Response {
     )
 }
 
+/// Each listed run's predecessor: the next older listed run with the
+/// same labels, what "compare with previous" compares it with.
+fn previous(runs: &[RunRow]) -> Vec<Option<&str>> {
+    let mut out = vec![None; runs.len()];
+    let mut last: HashMap<&str, &str> = HashMap::new();
+    for (i, r) in runs.iter().enumerate().rev() {
+        out[i] = last.get(r.run.labels.as_str()).copied();
+        last.insert(r.run.labels.as_str(), r.run.uuid.as_str());
+    }
+    out
+}
+
+/// Up to [`FIRST_FAILED`] names, linked by `href` when given, and
+/// "+N more" for the rest of `total`.
+fn names(names: &[String], total: u64, href: impl Fn(&str) -> Option<String>) -> Markup {
+    let more = total.saturating_sub(names.len() as u64);
+    html! {
+        @for (i, n) in names.iter().enumerate() {
+            @if i > 0 { ", " }
+            @if let Some(h) = href(n) { a href=(h) { (n) } } @else { (n) }
+        }
+        @if more > 0 { " " span.more { "+" (more) " more" } }
+    }
+}
+
+/// What failed in a run, in brief: the first failed batches and tests.
+fn what_failed(p: &Params, r: &RunRow) -> Markup {
+    let f = &r.failures;
+    html! {
+        @if f.failed_batches == 0 && r.run.failed == 0 {
+            @if r.run.flaky > 0 { span.muted { (r.run.flaky) " flaky" } } @else { "-" }
+        }
+        @if f.failed_batches > 0 {
+            div.failed-batches {
+                (f.failed_batches) @if f.failed_batches == 1 { " batch: " } @else { " batches: " }
+                (names(&f.batches, f.failed_batches, |_| None))
+            }
+        }
+        @if r.run.failed > 0 {
+            div.failed-tests {
+                (r.run.failed) @if r.run.failed == 1 { " test: " } @else { " tests: " }
+                (names(&f.tests, r.run.failed, |t| Some(html::test_href(p, t))))
+            }
+        }
+    }
+}
+
 /// Each run's pass-rate trend: the rates of up to [`TREND`] listed runs
 /// with the same labels, ending with its own, oldest first.
-fn trends(runs: &[RunSummary]) -> Vec<Vec<f64>> {
+fn trends(runs: &[RunRow]) -> Vec<Vec<f64>> {
     let mut out = vec![Vec::new(); runs.len()];
     let mut by_labels: HashMap<&str, Vec<f64>> = HashMap::new();
     // Oldest first, so each run sees the ones before it.
     for (i, r) in runs.iter().enumerate().rev() {
-        let seen = by_labels.entry(r.labels.as_str()).or_default();
-        if let Some(rate) = r.pass_rate {
+        let seen = by_labels.entry(r.run.labels.as_str()).or_default();
+        if let Some(rate) = r.run.pass_rate {
             seen.push(rate);
         }
         out[i] = seen[seen.len().saturating_sub(TREND)..].to_vec();
@@ -65,8 +136,19 @@ fn trends(runs: &[RunSummary]) -> Vec<Vec<f64>> {
     out
 }
 
-fn list_html(p: &Params, runs: &[RunSummary], labels: &BTreeMap<String, Vec<String>>) -> Markup {
+/// The link to the comparison of run `a` (before) with `b`.
+pub fn compare_href(a: &str, b: &str) -> String {
+    let p = Params {
+        a: Some(a.to_owned()),
+        b: Some(b.to_owned()),
+        ..Params::default()
+    };
+    p.href("/compare")
+}
+
+fn list_html(p: &Params, runs: &[RunRow], labels: &BTreeMap<String, Vec<String>>) -> Markup {
     let trends = trends(runs);
+    let previous = previous(runs);
     let body = html! {
         h1 { "Runs" }
         (html::filter_form("/runs", p, labels, html::hidden("limit", p.limit.map(|n| n.to_string()).as_deref())))
@@ -81,32 +163,47 @@ fn list_html(p: &Params, runs: &[RunSummary], labels: &BTreeMap<String, Vec<Stri
         @if runs.is_empty() {
             p.empty { "No runs " (p.describe()) "." }
         } @else {
+            form.compare method="get" action="/compare" {
             table.runs {
                 thead { tr {
-                    th { "Started (UTC)" } th { "Status" } th.num { "Duration" }
-                    th.num { "Pass rate" } th { "Trend (same labels)" }
+                    th.num { "Run" } th { "Started" } th { "Status" } th { "What failed" }
+                    th.num { "Duration" } th.num { "Pass rate" } th { "Trend (same labels)" }
                     th.num { "Passed" } th.num { "Failed" } th.num { "Flaky" } th.num { "Skipped" }
                     th { "Labels" } th { "Commit" } th { "Branch" } th { "Host" }
+                    th { "Compare" }
                 } }
                 tbody {
-                    @for (r, trend) in runs.iter().zip(&trends) {
+                    @for ((r, trend), prev) in runs.iter().zip(&trends).zip(&previous) {
+                        @let run = &r.run;
                         tr {
-                            td { a href=(html::run_href(&r.uuid)) { (html::time(r.started)) } }
-                            td { (html::run_status(r.status)) @if let Some(m) = &r.mass_failure { " " (mass_badge(m)) } }
-                            td.num { (html::duration(r.duration)) }
-                            td.num { (r.pass_rate.map(html::percent).unwrap_or_else(|| "-".into())) }
+                            td.num.number { a href=(html::run_href(&run.uuid)) { "#" (run.number) } }
+                            td { a href=(html::run_href(&run.uuid)) { (html::time(run.started)) } }
+                            td { (html::run_status(run.status)) @if let Some(m) = &run.mass_failure { " " (mass_badge(m)) } }
+                            td.what-failed { (what_failed(p, r)) }
+                            td.num { (html::duration(run.duration)) }
+                            td.num { (run.pass_rate.map(html::percent).unwrap_or_else(|| "-".into())) }
                             td { (svg::sparkline(trend, &format!("pass rate of the last {} runs with these labels", trend.len()))) }
-                            td.num { (r.passed) }
-                            td.num { (r.failed) }
-                            td.num { (r.flaky) }
-                            td.num { (r.skipped) }
-                            td { (html::labels(&r.labels)) }
-                            td { (html::commit(r.commit.as_deref(), 10)) }
-                            td { (r.branch.as_deref().unwrap_or("-")) }
-                            td { (r.host) }
+                            td.num { (run.passed) }
+                            td.num { (run.failed) }
+                            td.num { (run.flaky) }
+                            td.num { (run.skipped) }
+                            td { (html::labels(&run.labels)) }
+                            td { (html::commit(run.commit.as_deref(), 10)) }
+                            td { (run.branch.as_deref().unwrap_or("-")) }
+                            td { (run.host) }
+                            td.compare {
+                                label title="compare from this run" { input type="radio" name="a" value=(run.uuid); " A" }
+                                " "
+                                label title="compare to this run" { input type="radio" name="b" value=(run.uuid); " B" }
+                                @if let Some(prev) = prev {
+                                    " · " a.vs-previous href=(compare_href(prev, &run.uuid)) title="compare with the previous run with these labels" { "vs previous" }
+                                }
+                            }
                         }
                     }
                 }
+            }
+            p { button type="submit" { "Compare A with B" } }
             }
         }
     };
@@ -150,9 +247,7 @@ async fn one(d: &Dashboard, uuid: &str) -> Result<RunView, Error> {
         .into_iter()
         .map(|b| {
             let file = logs::open(b.log.as_deref(), &detail.run.host, &d.host);
-            let log_url = file
-                .as_ref()
-                .map(|_| format!("{}/log/{}", html::run_href(&detail.run.uuid), b.id));
+            let log_url = file.as_ref().map(|_| log_href(&detail.run.uuid, &b.name));
             let interesting = b.status != Status::Passed || failing_batches.contains(&b.id);
             let log_excerpt = file
                 .filter(|_| interesting)
@@ -189,13 +284,13 @@ fn run_html(v: &RunView) -> Markup {
         .map(|b| (b.batch.id, b.batch.name.as_str()))
         .collect();
     let body = html! {
-        h1 { "Run " code { (r.uuid) } }
+        h1 { "Run #" (r.number) " " code { (r.uuid) } }
         dl.facts {
             dt { "Status" } dd {
                 (html::run_status(r.status))
                 @if let Some(m) = &r.mass_failure { " " (mass_badge(m)) " " (m.describe()) }
             }
-            dt { "Started (UTC)" } dd { (html::time(r.started)) }
+            dt { "Started" } dd { (html::time(r.started)) }
             dt { "Duration" } dd { (html::duration(r.duration)) }
             dt { "Results" } dd {
                 (r.passed) " passed, " (r.failed) " failed, " (r.flaky) " flaky, " (r.skipped) " skipped"
@@ -316,9 +411,17 @@ fn usage_cells(u: Option<&Usage>) -> Markup {
     }
 }
 
+/// The log route of batch `batch` of run `uuid`: both names
+/// percent-encoded, so a batch named `a/b` or `<x>` is one path segment.
+pub fn log_href(uuid: &str, batch: &str) -> String {
+    format!("{}/log/{}", html::run_href(uuid), path_segment(batch))
+}
+
 /// A batch's log as plain text: its last [`logs::FILE_BYTES`], only for a
-/// batch the store lists under this run and whose log is on this machine.
-pub async fn log_file(State(d): App, Path((uuid, batch)): Path<(String, i64)>) -> Response {
+/// batch the store lists under this run (by name; of several batches of
+/// that name, the last to start that has a log here) and whose log is on
+/// this machine.
+pub async fn log_file(State(d): App, Path((uuid, batch)): Path<(String, String)>) -> Response {
     let result = async {
         let Some(detail) = query::run(d.db(), &uuid).await? else {
             return Err(Error::NotFound(format!("no run {uuid} in the history")));
@@ -328,12 +431,13 @@ pub async fn log_file(State(d): App, Path((uuid, batch)): Path<(String, i64)>) -
                 "no log of batch {batch} of run {uuid} on this machine"
             ))
         };
-        let b = detail
+        let file = detail
             .batches
             .iter()
-            .find(|b| b.id == batch)
+            .rev()
+            .filter(|b| b.name == batch)
+            .find_map(|b| logs::open(b.log.as_deref(), &detail.run.host, &d.host))
             .ok_or_else(no_log)?;
-        let file = logs::open(b.log.as_deref(), &detail.run.host, &d.host).ok_or_else(no_log)?;
         let (text, cut) = logs::tail(file, logs::FILE_BYTES, usize::MAX).ok_or_else(no_log)?;
         Ok(if cut {
             format!(

@@ -23,37 +23,66 @@ fn n(v: f64) -> String {
     format!("{:.2}", v)
 }
 
+/// The range a [`sparkline`]'s y axis spans for `rates`: their lowest to
+/// their highest with a margin of a tenth of the spread on each side (at
+/// least 0.1 percentage point, so equal rates draw a flat line in the
+/// middle), kept within 0–100%.
+pub fn sparkline_range(rates: &[f64]) -> (f64, f64) {
+    let lo = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = rates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() || !hi.is_finite() {
+        return (0.0, 1.0);
+    }
+    let margin = ((hi - lo) * 0.1).max(0.001);
+    let (mut bottom, mut top) = (lo - margin, hi + margin);
+    if bottom < 0.0 {
+        top = (top - bottom).min(1.0);
+        bottom = 0.0;
+    }
+    if top > 1.0 {
+        bottom = (bottom - (top - 1.0)).max(0.0);
+        top = 1.0;
+    }
+    (bottom, top)
+}
+
 /// Pass rates (0–1), oldest first, as a small line; the last point marked.
-/// The scale starts at the lowest rate's tenth (at most 90%).
+/// The y axis fits the rates ([`sparkline_range`]): 99.0% and 99.7% are
+/// far apart, not one flat line near the top; the highest and lowest
+/// rate are written beside it.
 pub fn sparkline(rates: &[f64], title: &str) -> Markup {
-    const W: f64 = 100.0;
-    const H: f64 = 20.0;
+    const PLOT: f64 = 100.0;
+    const W: f64 = 140.0;
+    const H: f64 = 24.0;
+    const PAD: f64 = 3.0;
     let count = rates.len();
     let x = |i: usize| {
         if count <= 1 {
-            W / 2.0
+            PLOT / 2.0
         } else {
-            2.0 + i as f64 * (W - 4.0) / (count - 1) as f64
+            2.0 + i as f64 * (PLOT - 4.0) / (count - 1) as f64
         }
     };
-    // From the lowest rate's tenth up to 100%: a run at 80% among runs
-    // at 95% should show, and a perfect series stays a flat line on top.
-    let low = rates
-        .iter()
-        .copied()
-        .fold(1.0_f64, f64::min)
-        .clamp(0.0, 1.0);
-    let low = ((low * 10.0).floor() / 10.0).min(0.9);
-    let y = |v: f64| 2.0 + (1.0 - v.clamp(low, 1.0)) / (1.0 - low) * (H - 4.0);
+    let (bottom, top) = sparkline_range(rates);
+    let y = |v: f64| PAD + (top - v.clamp(bottom, top)) / (top - bottom) * (H - 2.0 * PAD);
     let points: Vec<String> = rates
         .iter()
         .enumerate()
         .map(|(i, v)| format!("{},{}", n(x(i)), n(y(*v))))
         .collect();
+    let lo = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = rates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     html! {
         svg.sparkline width=(W) height=(H) viewBox={ "0 0 " (W) " " (H) } role="img" aria-label=(title) {
             title { (title) }
-            line x1="0" x2=(W) y1=(n(y(1.0))) y2=(n(y(1.0))) stroke="#dee2e6" stroke-width="1" {}
+            @if count > 0 {
+                line.max x1="0" x2=(PLOT) y1=(n(y(hi))) y2=(n(y(hi))) stroke="#dee2e6" stroke-width="1" {}
+                text.max x=(PLOT + 3.0) y=(n(y(hi).max(7.0) + 1.0)) font-size="8" fill="#495057" { (super::html::percent(hi)) }
+                @if hi > lo {
+                    line.min x1="0" x2=(PLOT) y1=(n(y(lo))) y2=(n(y(lo))) stroke="#dee2e6" stroke-width="1" {}
+                    text.min x=(PLOT + 3.0) y=(n(y(lo).min(H - 1.0))) font-size="8" fill="#495057" { (super::html::percent(lo)) }
+                }
+            }
             @if count > 1 {
                 polyline points=(points.join(" ")) fill="none" stroke="#1c7ed6" stroke-width="1.5" {}
             }
@@ -284,8 +313,44 @@ mod tests {
 
         let s = sparkline(&[1.0, 0.5, 0.0], "pass rate").into_string();
         assert!(
-            s.contains(r#"points="2.00,2.00 50.00,10.00 98.00,18.00""#),
+            s.contains(r#"points="2.00,3.00 50.00,12.00 98.00,21.00""#),
             "{s}"
         );
+    }
+
+    /// The y of each point of a sparkline's line, from its SVG.
+    fn ys(svg: &str) -> Vec<f64> {
+        let points = svg.split(r#"points=""#).nth(1).unwrap();
+        let points = &points[..points.find('"').unwrap()];
+        points
+            .split(' ')
+            .map(|p| p.split(',').nth(1).unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn sparklines_scale_to_their_rates() {
+        // 99.0% and 99.7%: a whole line apart, not a pixel.
+        let s = sparkline(&[0.990, 0.997, 0.990], "pass rate").into_string();
+        let y = ys(&s);
+        assert!(y[0] - y[1] > 12.0, "{y:?}\n{s}");
+        assert_eq!(y[0], y[2]);
+        // The axis is labelled with the highest and lowest rate.
+        assert!(s.contains(">99.7%</text>"), "{s}");
+        assert!(s.contains(">99.0%</text>"), "{s}");
+        // The same shape at 50.0–50.7%: the scale follows the data.
+        let low = sparkline(&[0.500, 0.507, 0.500], "pass rate").into_string();
+        assert_eq!(ys(&low), y);
+        // A margin: the extremes are inside the box, not on its edges.
+        assert!(y[1] > 3.0 && y[0] < 21.0, "{y:?}");
+        // Equal rates: one flat line across the middle; at 100%, on top.
+        let f = ys(&sparkline(&[0.9, 0.9], "pass rate").into_string());
+        assert_eq!(f, [12.0, 12.0]);
+        let f = ys(&sparkline(&[1.0, 1.0], "pass rate").into_string());
+        assert_eq!(f, [3.0, 3.0]);
+        let near = |(a, b): (f64, f64), (c, d): (f64, f64)| (a - c).abs() < 1e-9 && (b - d).abs() < 1e-9;
+        assert!(near(sparkline_range(&[1.0]), (0.998, 1.0)));
+        assert!(near(sparkline_range(&[0.0, 0.0]), (0.0, 0.002)));
+        assert_eq!(sparkline_range(&[]), (0.0, 1.0));
     }
 }

@@ -42,12 +42,28 @@ pub struct DurationRow {
 /// Durations per test or per batch name in `filter`'s runs, slowest p90
 /// first, then by name.
 pub async fn durations(db: &Db, filter: &Filter, subject: Subject) -> Result<Vec<DurationRow>> {
+    durations_until(db, filter, subject, None).await
+}
+
+/// [`durations`] of the runs of `filter` that started before `until`
+/// (`None`: any time): a window in the past, such as the one before
+/// the window asked about, to see the trend.
+pub async fn durations_until(
+    db: &Db,
+    filter: &Filter,
+    subject: Subject,
+    until: Option<SystemTime>,
+) -> Result<Vec<DurationRow>> {
+    let until = until.map(unix_millis);
     if subject == Subject::Tests && filter.labels.is_empty() {
-        return rolled_up(db, filter).await;
+        return rolled_up(db, filter, until).await;
     }
     let mut rows: Vec<DurationRow> = match subject {
-        Subject::Tests => test_values(db, filter).await?,
-        Subject::Batches => batch_values(db, filter, None).await?.into_iter().collect(),
+        Subject::Tests => test_values(db, filter, until).await?,
+        Subject::Batches => batch_values(db, filter, None, until)
+            .await?
+            .into_iter()
+            .collect(),
     }
     .into_iter()
     .filter_map(|(name, mut values)| {
@@ -67,7 +83,7 @@ pub async fn durations(db: &Db, filter: &Filter, subject: Subject) -> Result<Vec
 
 /// Each batch's p90 duration in `filter`'s runs, by batch name.
 pub async fn batch_p90(db: &Db, filter: &Filter) -> Result<HashMap<String, Duration>> {
-    p90s(batch_values(db, filter, None).await?)
+    p90s(batch_values(db, filter, None, None).await?)
 }
 
 /// [`batch_p90`] of the batches that ended before `ended_before`: the same
@@ -79,7 +95,7 @@ pub async fn batch_p90_as_of(
     filter: &Filter,
     ended_before: SystemTime,
 ) -> Result<HashMap<String, Duration>> {
-    p90s(batch_values(db, filter, Some(ended_before)).await?)
+    p90s(batch_values(db, filter, Some(ended_before), None).await?)
 }
 
 fn p90s(values: HashMap<String, Vec<i64>>) -> Result<HashMap<String, Duration>> {
@@ -104,16 +120,24 @@ pub fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
 /// the rollups (`test_days`), the results of the runs before the first
 /// of them one by one. Counts and maxima are exact; p50 and p90 are
 /// within 1/128 of the value (exact below 128 ms): see
-/// [`crate::history::rollup`].
-async fn rolled_up(db: &Db, filter: &Filter) -> Result<Vec<DurationRow>> {
+/// [`crate::history::rollup`]. With `until` (Unix milliseconds), only
+/// runs started before it: the whole days before its day from the
+/// rollups, the runs of its day before it one by one too.
+async fn rolled_up(db: &Db, filter: &Filter, until: Option<i64>) -> Result<Vec<DurationRow>> {
     let since = unix_millis(filter.since);
     let first_day = since.div_euclid(DAY_MS) + i64::from(since.rem_euclid(DAY_MS) != 0);
+    // The whole days are [first_day, end_day); without `until`, every day
+    // from first_day on.
+    let end_day = until.map(|u| u.div_euclid(DAY_MS).max(first_day));
     let mut tallies: HashMap<i64, Tally> = HashMap::new();
     let mut sql = Sql::default();
-    let text = format!(
+    let mut text = format!(
         "SELECT test_id, max_ms, durations FROM test_days WHERE day >= {} AND max_ms IS NOT NULL",
         sql.int(first_day)
     );
+    if let Some(end) = end_day {
+        text.push_str(&format!(" AND day < {}", sql.int(end)));
+    }
     for_each_row!(db, sql, &text, |row| {
         let t = tallies.entry(row.try_get(0)?).or_default();
         let max: Option<i64> = row.try_get(1)?;
@@ -125,7 +149,20 @@ async fn rolled_up(db: &Db, filter: &Filter) -> Result<Vec<DurationRow>> {
         labels: Vec::new(),
         mass_failure_share: filter.mass_failure_share,
     };
-    for (id, values) in raw_values(db, &edge, Some(first_day * DAY_MS)).await? {
+    let before_days = until.map_or(first_day * DAY_MS, |u| u.min(first_day * DAY_MS));
+    let mut edges = raw_values(db, &edge, Some(before_days)).await?;
+    if let (Some(until), Some(end)) = (until, end_day)
+        && end * DAY_MS < until
+    {
+        let after = Filter {
+            since: crate::history::model::from_unix_millis(end * DAY_MS),
+            ..edge
+        };
+        for (id, values) in raw_values(db, &after, Some(until)).await? {
+            edges.entry(id).or_default().extend(values);
+        }
+    }
+    for (id, values) in edges {
         let t = tallies.entry(id).or_default();
         for v in values {
             t.add_duration(v);
@@ -148,9 +185,14 @@ async fn rolled_up(db: &Db, filter: &Filter) -> Result<Vec<DurationRow>> {
     Ok(rows)
 }
 
-/// Test names with their durations in milliseconds, unsorted.
-async fn test_values(db: &Db, filter: &Filter) -> Result<Vec<(String, Vec<i64>)>> {
-    let tests = raw_values(db, filter, None).await?;
+/// Test names with their durations in milliseconds, unsorted (runs
+/// started before `until`, if given).
+async fn test_values(
+    db: &Db,
+    filter: &Filter,
+    until: Option<i64>,
+) -> Result<Vec<(String, Vec<i64>)>> {
+    let tests = raw_values(db, filter, until).await?;
     let names = test_names(db, tests.keys().copied()).await?;
     Ok(tests
         .into_iter()
@@ -212,14 +254,19 @@ async fn mostly(db: &Db, filter: &Filter) -> Result<bool> {
 }
 
 /// Batch names with their durations in milliseconds, unsorted; only
-/// batches that ended before `ended_before`, when given.
+/// batches that ended before `ended_before`, and of runs started before
+/// `until` (Unix milliseconds), when given.
 async fn batch_values(
     db: &Db,
     filter: &Filter,
     ended_before: Option<SystemTime>,
+    until: Option<i64>,
 ) -> Result<HashMap<String, Vec<i64>>> {
     let mut sql = Sql::default();
-    let run_ids = filter.run_ids(&mut sql);
+    let mut run_ids = filter.run_ids(&mut sql);
+    if let Some(until) = until {
+        run_ids.push_str(&format!(" AND runs.started_at < {}", sql.int(until)));
+    }
     let ended = match ended_before {
         Some(t) => format!(
             " AND b.started_at + b.duration_ms < {}",

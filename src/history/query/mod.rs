@@ -14,6 +14,7 @@
 //! behave the same on both backends (ordering of text, for one, differs
 //! between them, so names are sorted here, never in SQL).
 
+pub mod compare;
 pub mod durations;
 pub mod failures;
 pub mod flaky;
@@ -22,6 +23,7 @@ pub mod hunts;
 pub mod mass;
 pub mod regressed;
 pub mod runs;
+pub mod search;
 mod sequences;
 pub mod usage;
 
@@ -36,14 +38,21 @@ use super::model::{Label, from_unix_millis, unix_millis};
 use crate::status::{RunStatus, TestStatus, Unknown};
 use crate::text::inert;
 
-pub use durations::{DurationRow, Subject, batch_p90, batch_p90_as_of, durations};
+pub use compare::{Change, Changes, Comparison, Diff, compare};
+pub use durations::{
+    DurationRow, Subject, batch_p90, batch_p90_as_of, durations, durations_until,
+};
 pub use failures::{ClusterRow, TestCluster, failures, test_clusters};
 pub use flaky::{FlakyRow, flaky};
 pub use history::{ChangeAt, HistoryEntry, LabelVerdict, TestHistory, history};
 pub use hunts::{HuntArm, HuntSummary, hunts};
 pub use mass::MassFailure;
 pub use regressed::{Regression, RunRef, regressed};
-pub use runs::{BatchSummary, FailingTest, RunDetail, RunSummary, label_values, run, runs};
+pub use runs::{
+    BatchSummary, FailingTest, RunDetail, RunFailures, RunSummary, label_values, run,
+    run_batches, run_failures, run_summary, runs,
+};
+pub use search::{TestMatches, search_tests};
 pub use usage::peak_memory_p90;
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +71,8 @@ pub enum QueryError {
         candidates: Vec<String>,
         total: usize,
     },
+    #[error("search for at most {0} characters")]
+    QueryTooLong(usize),
     #[error("history store: unknown result status {0} (written by a newer warden?)")]
     BadStatus(i64),
     /// A run's or batch's status or a batch's phase that names none.
@@ -234,6 +245,16 @@ async fn test_names(
         });
     }
     Ok(names)
+}
+
+/// `column` in an `ORDER BY` that sorts text by its bytes (UTF-8: by
+/// code point), as Rust sorts strings: SQLite's default collation does;
+/// PostgreSQL's depends on the database's locale unless told.
+fn by_bytes(db: &super::Db, column: &str) -> String {
+    match db.pool {
+        super::db::Pool::Sqlite(_) => column.to_owned(),
+        super::db::Pool::Postgres(_) => format!("{column} COLLATE \"C\""),
+    }
 }
 
 fn status(code: i64) -> Result<TestStatus> {

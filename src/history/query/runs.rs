@@ -24,6 +24,9 @@ use crate::usage::Usage;
 /// One run with how its tests ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunSummary {
+    /// The run's number: its row id, a sequence of the store (a later
+    /// run has a higher number; pruned ones leave gaps).
+    pub number: i64,
     /// The run's uuid: how pages and the API name it.
     pub uuid: String,
     #[serde(serialize_with = "serialize_time")]
@@ -146,6 +149,7 @@ macro_rules! run_row {
         (
             $row.try_get::<i64, _>(0)?,
             RunSummary {
+                number: $row.try_get(0)?,
                 uuid: $row.try_get(1)?,
                 started: time(started),
                 ended: ended.map(time),
@@ -197,58 +201,11 @@ pub async fn runs(db: &Db, filter: &Filter, limit: usize) -> Result<Vec<RunSumma
 /// The run `uuid` with its batches and failing tests; `None` if there is
 /// no such run.
 pub async fn run(db: &Db, uuid: &str) -> Result<Option<RunDetail>> {
-    let mut sql = Sql::default();
-    let text = format!("{RUN_COLUMNS} WHERE runs.uuid = {}", sql.text(uuid));
-    let mut found: Vec<(i64, RunSummary)> = Vec::new();
-    for_each_row!(db, sql, &text, |row| {
-        found.push(run_row!(row, mass::DEFAULT_SHARE));
-    });
-    if found.is_empty() {
-        return Ok(None);
-    }
-    counts(db, &mut found).await?;
-    let Some((id, run)) = found.pop() else {
+    let Some(run) = find_run(db, uuid, false).await? else {
         return Ok(None);
     };
-
-    let mut sql = Sql::default();
-    let text = format!(
-        "SELECT b.id, b.name, b.phase, b.status, b.reason, b.started_at, b.duration_ms, \
-         b.attempts, b.log, b.peak_memory, b.cpu_ms, b.read_bytes, b.written_bytes, \
-         b.cpu_stall_ms, b.memory_stall_ms, b.io_stall_ms, b.oom_kills, b.usage_partial \
-         FROM batches b WHERE b.run_id = {}",
-        sql.int(id)
-    );
-    let mut batches: Vec<BatchSummary> = Vec::new();
-    for_each_row!(db, sql, &text, |row| {
-        let started: i64 = row.try_get(5)?;
-        let duration: i64 = row.try_get(6)?;
-        let attempts: i64 = row.try_get(7)?;
-        batches.push(BatchSummary {
-            id: row.try_get(0)?,
-            name: row.try_get(1)?,
-            phase: word(row.try_get(2)?)?,
-            status: word(row.try_get(3)?)?,
-            reason: row.try_get(4)?,
-            started: time(started),
-            duration: from_duration_millis(duration),
-            attempts: u64::try_from(attempts).unwrap_or(0),
-            log: row.try_get(8)?,
-            usage: UsageColumns {
-                peak_memory: row.try_get(9)?,
-                cpu_ms: row.try_get(10)?,
-                read_bytes: row.try_get(11)?,
-                written_bytes: row.try_get(12)?,
-                cpu_stall_ms: row.try_get(13)?,
-                memory_stall_ms: row.try_get(14)?,
-                io_stall_ms: row.try_get(15)?,
-                oom_kills: row.try_get(16)?,
-                partial: row.try_get(17)?,
-            }
-            .usage(),
-        });
-    });
-    batches.sort_by_key(|b| (b.started, b.id));
+    let id = run.number;
+    let batches = run_batches(db, id).await?;
 
     let mut sql = Sql::default();
     let text = format!(
@@ -288,6 +245,152 @@ pub async fn run(db: &Db, uuid: &str) -> Result<Option<RunDetail>> {
         batches,
         failing,
     }))
+}
+
+/// The run `key` names with its counts: the run of that uuid, else for
+/// `#12` or `12` the run numbered 12; `None` if there is no such run.
+pub async fn run_summary(db: &Db, key: &str) -> Result<Option<RunSummary>> {
+    find_run(db, key, true).await
+}
+
+/// The run of uuid `uuid`, or with `numbers` of the number it reads as.
+async fn find_run(db: &Db, uuid: &str, numbers: bool) -> Result<Option<RunSummary>> {
+    let mut sql = Sql::default();
+    let number = uuid
+        .strip_prefix('#')
+        .unwrap_or(uuid)
+        .parse::<i64>()
+        .ok()
+        .filter(|n| numbers && *n > 0);
+    let text = match number {
+        Some(n) => format!(
+            "{RUN_COLUMNS} WHERE runs.uuid = {} OR runs.id = {}",
+            sql.text(uuid),
+            sql.int(n)
+        ),
+        None => format!("{RUN_COLUMNS} WHERE runs.uuid = {}", sql.text(uuid)),
+    };
+    let mut found: Vec<(i64, RunSummary)> = Vec::new();
+    for_each_row!(db, sql, &text, |row| {
+        found.push(run_row!(row, mass::DEFAULT_SHARE));
+    });
+    // A uuid that reads as a number wins over the run of that number.
+    found.sort_by_key(|(_, r)| r.uuid != uuid);
+    found.truncate(1);
+    counts(db, &mut found).await?;
+    Ok(found.pop().map(|(_, r)| r))
+}
+
+/// The batches of run `id`, in start order.
+pub async fn run_batches(db: &Db, id: i64) -> Result<Vec<BatchSummary>> {
+    let mut sql = Sql::default();
+    let text = format!(
+        "SELECT b.id, b.name, b.phase, b.status, b.reason, b.started_at, b.duration_ms, \
+         b.attempts, b.log, b.peak_memory, b.cpu_ms, b.read_bytes, b.written_bytes, \
+         b.cpu_stall_ms, b.memory_stall_ms, b.io_stall_ms, b.oom_kills, b.usage_partial \
+         FROM batches b WHERE b.run_id = {}",
+        sql.int(id)
+    );
+    let mut batches: Vec<BatchSummary> = Vec::new();
+    for_each_row!(db, sql, &text, |row| {
+        let started: i64 = row.try_get(5)?;
+        let duration: i64 = row.try_get(6)?;
+        let attempts: i64 = row.try_get(7)?;
+        batches.push(BatchSummary {
+            id: row.try_get(0)?,
+            name: row.try_get(1)?,
+            phase: word(row.try_get(2)?)?,
+            status: word(row.try_get(3)?)?,
+            reason: row.try_get(4)?,
+            started: time(started),
+            duration: from_duration_millis(duration),
+            attempts: u64::try_from(attempts).unwrap_or(0),
+            log: row.try_get(8)?,
+            usage: UsageColumns {
+                peak_memory: row.try_get(9)?,
+                cpu_ms: row.try_get(10)?,
+                read_bytes: row.try_get(11)?,
+                written_bytes: row.try_get(12)?,
+                cpu_stall_ms: row.try_get(13)?,
+                memory_stall_ms: row.try_get(14)?,
+                io_stall_ms: row.try_get(15)?,
+                oom_kills: row.try_get(16)?,
+                partial: row.try_get(17)?,
+            }
+            .usage(),
+        });
+    });
+    batches.sort_by_key(|b| (b.started, b.id));
+    Ok(batches)
+}
+
+/// What failed in a run, in brief: its first failing batches and failed
+/// tests, for a list of runs (the whole lists are on the run's page).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunFailures {
+    /// Batches (and steps) that ended neither passed, flaky nor not-run,
+    /// the first few in start order.
+    pub batches: Vec<String>,
+    /// How many there are in all.
+    pub failed_batches: u64,
+    /// Failed tests (flaky ones passed in the end: not listed), the first
+    /// few by name; their number is the run's `failed`.
+    pub tests: Vec<String>,
+}
+
+/// [`RunFailures`] of the runs numbered `runs`, at most `first` names of
+/// each kind per run. Bounded: the names come from a window function
+/// that keeps the first `first` per run, so a run where 10,000 tests
+/// failed sends 3 names, not 10,000.
+pub async fn run_failures(
+    db: &Db,
+    runs: &[i64],
+    first: usize,
+) -> Result<HashMap<i64, RunFailures>> {
+    let mut out: HashMap<i64, RunFailures> = HashMap::new();
+    let first = i64::try_from(first).unwrap_or(i64::MAX);
+    // Their words are fixed, not user text.
+    let fine = [Status::Passed, Status::Flaky, Status::NotRun]
+        .map(|s| format!("'{}'", s.as_str()))
+        .join(", ");
+    for chunk in runs.chunks(500) {
+        let mut sql = Sql::default();
+        let list: Vec<String> = chunk.iter().map(|id| sql.int(*id)).collect();
+        let list = list.join(", ");
+        let text = format!(
+            "SELECT x.run_id, x.name, x.n FROM (SELECT b.run_id, b.name, \
+             COUNT(*) OVER (PARTITION BY b.run_id) AS n, \
+             ROW_NUMBER() OVER (PARTITION BY b.run_id ORDER BY b.started_at, b.id) AS k \
+             FROM batches b WHERE b.run_id IN ({list}) AND b.status NOT IN ({fine})) x \
+             WHERE x.k <= {} ORDER BY x.run_id, x.k",
+            sql.int(first)
+        );
+        for_each_row!(db, sql, &text, |row| {
+            let f = out.entry(row.try_get(0)?).or_default();
+            f.batches.push(row.try_get(1)?);
+            f.failed_batches = u64::try_from(row.try_get::<i64, _>(2)?).unwrap_or(0);
+        });
+        let mut sql = Sql::default();
+        let list: Vec<String> = chunk.iter().map(|id| sql.int(*id)).collect();
+        let list = list.join(", ");
+        let text = format!(
+            "SELECT x.run_id, x.name FROM (SELECT r.run_id, t.name, \
+             ROW_NUMBER() OVER (PARTITION BY r.run_id ORDER BY {}) AS k \
+             FROM results r JOIN tests t ON t.id = r.test_id \
+             WHERE r.run_id IN ({list}) AND r.status = {}) x \
+             WHERE x.k <= {} ORDER BY x.run_id, x.k",
+            super::by_bytes(db, "t.name"),
+            TestStatus::Failed.code(),
+            sql.int(first)
+        );
+        for_each_row!(db, sql, &text, |row| {
+            out.entry(row.try_get(0)?)
+                .or_default()
+                .tests
+                .push(row.try_get(1)?);
+        });
+    }
+    Ok(out)
 }
 
 /// Every label key with its values, as recorded for the runs started since
