@@ -124,7 +124,7 @@ fn render(p: &Params, c: &Comparison) -> Markup {
         p.note {
             "Newly failed: failed in B, not in A (passed, flaky or not there). Fixed: failed in A, "
             "passed or flaky in B. Slower: B took at least " (SLOWER_FACTOR) " times as long as A and at least "
-            (crate::duration::rounded(SLOWER_BY)) " more. Batches and tests are matched by name."
+            (SLOWER_BY.as_secs()) " s more. Batches and tests are matched by name."
         }
     };
     html::layout(
@@ -134,4 +134,3 @@ fn render(p: &Params, c: &Comparison) -> Markup {
         body,
     )
 }
-

@@ -348,7 +348,8 @@ mod tests {
         assert_eq!(f, [12.0, 12.0]);
         let f = ys(&sparkline(&[1.0, 1.0], "pass rate").into_string());
         assert_eq!(f, [3.0, 3.0]);
-        let near = |(a, b): (f64, f64), (c, d): (f64, f64)| (a - c).abs() < 1e-9 && (b - d).abs() < 1e-9;
+        let near =
+            |(a, b): (f64, f64), (c, d): (f64, f64)| (a - c).abs() < 1e-9 && (b - d).abs() < 1e-9;
         assert!(near(sparkline_range(&[1.0]), (0.998, 1.0)));
         assert!(near(sparkline_range(&[0.0, 0.0]), (0.0, 0.002)));
         assert_eq!(sparkline_range(&[]), (0.0, 1.0));

@@ -90,10 +90,8 @@ pub async fn compare(
     limit: usize,
 ) -> Result<Comparison> {
     let batches = diff_batches(a_batches, b_batches, limit);
-    let batch_names: HashMap<i64, &str> = b_batches
-        .iter()
-        .map(|x| (x.id, x.name.as_str()))
-        .collect();
+    let batch_names: HashMap<i64, &str> =
+        b_batches.iter().map(|x| (x.id, x.name.as_str())).collect();
 
     let failed = TestStatus::Failed.code();
     let mut sql = Sql::default();
@@ -184,7 +182,10 @@ impl Diff {
             if let Kind::Slower = kind {
                 let gain = |c: &Change| {
                     c.after_duration.unwrap_or_default().as_secs_f64()
-                        / c.before_duration.unwrap_or_default().as_secs_f64().max(1e-3)
+                        / c.before_duration
+                            .unwrap_or_default()
+                            .as_secs_f64()
+                            .max(1e-3)
                 };
                 list.items.sort_by(|x, y| {
                     gain(y)

@@ -39,9 +39,7 @@ use crate::status::{RunStatus, TestStatus, Unknown};
 use crate::text::inert;
 
 pub use compare::{Change, Changes, Comparison, Diff, compare};
-pub use durations::{
-    DurationRow, Subject, batch_p90, batch_p90_as_of, durations, durations_until,
-};
+pub use durations::{DurationRow, Subject, batch_p90, batch_p90_as_of, durations, durations_until};
 pub use failures::{ClusterRow, TestCluster, failures, test_clusters};
 pub use flaky::{FlakyRow, flaky};
 pub use history::{ChangeAt, HistoryEntry, LabelVerdict, TestHistory, history};
@@ -49,8 +47,8 @@ pub use hunts::{HuntArm, HuntSummary, hunts};
 pub use mass::MassFailure;
 pub use regressed::{Regression, RunRef, regressed};
 pub use runs::{
-    BatchSummary, FailingTest, RunDetail, RunFailures, RunSummary, label_values, run,
-    run_batches, run_failures, run_summary, runs,
+    BatchSummary, FailingTest, RunDetail, RunFailures, RunSummary, label_values, run, run_batches,
+    run_failures, run_summary, runs,
 };
 pub use search::{TestMatches, search_tests};
 pub use usage::peak_memory_p90;
