@@ -939,6 +939,24 @@ impl Browser {
         self.client.current_url().await.unwrap().to_string()
     }
 
+    /// The URL once it contains `part` (a click's navigation may still be
+    /// under way when the click returns); fails after 10 s.
+    async fn url_with(&self, part: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = self.url().await;
+            let ready = self.js("return document.readyState").await == "complete";
+            if url.contains(part) && ready {
+                return url;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still at {url}, not {part}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn screenshot(&self, to: &std::path::Path) {
         let bytes = self.client.screenshot().await.unwrap();
         assert!(bytes.starts_with(b"\x89PNG"));
@@ -1096,6 +1114,104 @@ async fn browser_sorts_follows_and_draws() {
         browser.js(clusters).await,
         serde_json::json!(["assertion failed in run <N>"])
     );
+
+    // The search box in the header: type a part of a name in any case,
+    // submit, follow the result.
+    browser
+        .client
+        .find(fantoccini::Locator::Css(
+            "header form.search input[name='q']",
+        ))
+        .await
+        .unwrap()
+        .send_keys("HASH_r")
+        .await
+        .unwrap();
+    browser.click("header form.search button").await;
+    browser.url_with("/search?q=HASH_r").await;
+    let results = "return Array.from(document.querySelectorAll('ul.search-results a')).map(a => a.textContent)";
+    assert_eq!(
+        browser.js(results).await,
+        serde_json::json!(["bpf/maps/hash_race"])
+    );
+    browser
+        .screenshot(&shots.join("dashboard-search-page.png"))
+        .await;
+    browser.click("ul.search-results a").await;
+    browser.url_with("/test?name=bpf%2Fmaps%2Fhash_race").await;
+    assert_eq!(
+        browser
+            .js("return document.querySelector('h1').textContent")
+            .await,
+        "bpf/maps/hash_race"
+    );
+    // The hostile name found, shown as text.
+    browser
+        .go(&format!("{}/search?q={}", s.url, enc("<img")))
+        .await;
+    let found = browser.js(results).await;
+    assert_eq!(found[0], HOSTILE, "{found}");
+    assert_eq!(
+        browser
+            .js("return document.images.length + document.scripts.length")
+            .await,
+        0
+    );
+
+    // The durations page, from the navigation: slowest p90 first; a click
+    // on a header sorts by it and says so.
+    browser.click("header nav a[href='/durations']").await;
+    browser.url_with("/durations").await;
+    let first = "return [document.querySelector('table.durations.tests td.name').textContent,
+                        document.querySelector('table.durations.batches td.name').textContent]";
+    assert_eq!(
+        browser.js(first).await,
+        serde_json::json!(["bpf/verifier/loop", "bpf"])
+    );
+    browser
+        .screenshot(&shots.join("dashboard-durations-page.png"))
+        .await;
+    browser
+        .click("table.durations.tests th a.sort[data-sort='name']")
+        .await;
+    browser.url_with("sort=name").await;
+    let sorted = browser
+        .js("const th = document.querySelector('table.durations.tests th[aria-sort]');
+             return [th.getAttribute('aria-sort'), th.textContent,
+                     Array.from(document.querySelectorAll('table.durations.tests td.name')).map(td => td.textContent)]")
+        .await;
+    assert_eq!(sorted[0], "ascending", "{sorted}");
+    assert_eq!(sorted[1], "Name ▲", "{sorted}");
+    let names: Vec<String> = serde_json::from_value(sorted[2].clone()).unwrap();
+    let mut by_name = names.clone();
+    by_name.sort();
+    assert_eq!(names, by_name);
+
+    // Two runs compared: A and B picked on the runs list.
+    browser.go(&format!("{}/runs", s.url)).await;
+    assert_eq!(
+        browser
+            .js("return document.querySelector(\"a.vs-previous[href*='b=run-06']\").getAttribute('href')")
+            .await,
+        "/compare?a=run-03&b=run-06"
+    );
+    browser.click("input[name='a'][value='run-03']").await;
+    browser.click("input[name='b'][value='run-06']").await;
+    browser.click("form.compare button[type='submit']").await;
+    // The newer run's row comes first: its choice is sent first.
+    browser.url_with("/compare?b=run-06&a=run-03").await;
+    let changes = browser
+        .js("const names = id => Array.from(document.querySelectorAll('#' + id + ' td.name')).map(td => td.textContent);
+             return {newly: names('tests-newly-failed'), fixed: names('tests-fixed'),
+                     slower: names('tests-slower'), batches: names('batches-newly-failed')}")
+        .await;
+    assert_eq!(
+        changes,
+        serde_json::json!({"newly": ["net/udp/connect"], "fixed": ["bpf/maps/hash_race"], "slower": [], "batches": []})
+    );
+    browser
+        .screenshot(&shots.join("dashboard-compare-page.png"))
+        .await;
 }
 
 #[tokio::test]
