@@ -138,20 +138,28 @@ fn window(days: u64, labels: Vec<Label>) -> Filter {
 }
 
 /// `durations --tests` from the rollups against the raw results (the
-/// label `all=yes`, on every run, takes the raw path), for several windows.
+/// label `all=yes`, on every run, takes the raw path), for several windows,
+/// some ending in the past (`durations_until`, in the middle of a day).
 async fn same_durations(db: &Db) {
-    for days in [1, 3, 30] {
-        let rolled = query::durations(db, &window(days, Vec::new()), Subject::Tests)
+    let hours = |h: u64| Some(SystemTime::now() - Duration::from_secs(h * 3600));
+    for (days, until) in [
+        (1, None),
+        (3, None),
+        (30, None),
+        (3, hours(30)),
+        (30, hours(100)),
+    ] {
+        let rolled = query::durations_until(db, &window(days, Vec::new()), Subject::Tests, until)
             .await
             .unwrap();
         let all = Label {
             key: "all".into(),
             value: "yes".into(),
         };
-        let raw = query::durations(db, &window(days, vec![all]), Subject::Tests)
+        let raw = query::durations_until(db, &window(days, vec![all]), Subject::Tests, until)
             .await
             .unwrap();
-        assert!(!raw.is_empty());
+        assert!(!raw.is_empty(), "{days} days until {until:?}");
         let mut rolled_by_name: Vec<&DurationRow> = rolled.iter().collect();
         let mut raw_by_name: Vec<&DurationRow> = raw.iter().collect();
         rolled_by_name.sort_by(|a, b| a.name.cmp(&b.name));
