@@ -287,6 +287,9 @@ fn check_runs_list(s: &Server) {
         })
     );
     assert_eq!(b["failed"], 8);
+    // A run's page by its number, too.
+    assert_eq!(s.api(&format!("/api/runs/%23{nb}"))["run"]["uuid"], "nav-b");
+    assert_eq!(s.api(&format!("/api/runs/{na}"))["run"]["uuid"], "nav-a");
     // The hostile runs: both batches failed (start order), both tests.
     let h1 = rows.iter().find(|r| r["uuid"] == "hostile-1").unwrap();
     assert_eq!(h1["failures"]["batches"], json!(["evil", "secret"]));

@@ -237,9 +237,15 @@ pub struct RunView {
     pub failing: Vec<FailingTest>,
 }
 
-async fn one(d: &Dashboard, uuid: &str) -> Result<RunView, Error> {
-    let Some(detail) = query::run(d.db(), uuid).await? else {
-        return Err(Error::NotFound(format!("no run {uuid} in the history")));
+/// The run `key` names (its uuid, else `#12` or `12` for run number 12).
+async fn one(d: &Dashboard, key: &str) -> Result<RunView, Error> {
+    let not_found = || Error::NotFound(format!("no run {key} in the history"));
+    let uuid = query::run_summary(d.db(), key)
+        .await?
+        .ok_or_else(not_found)?
+        .uuid;
+    let Some(detail) = query::run(d.db(), &uuid).await? else {
+        return Err(not_found());
     };
     let failing_batches: Vec<i64> = detail.failing.iter().filter_map(|t| t.batch).collect();
     let batches = detail
