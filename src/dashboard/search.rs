@@ -50,8 +50,8 @@ fn render(p: &Params, f: &TestMatches) -> Markup {
             p.empty { "Type a part of a test's name in the search box above (letters in any case)." }
         } @else {
             p.summary {
-                (f.total) @if f.total == 1 { " test" } @else { " tests" }
-                " named with “" span.query { (f.query) } "”"
+                (f.total) @if f.total == 1 { " test whose name contains “" } @else { " tests whose names contain “" }
+                span.query { (f.query) } "” (letters in any case)"
             }
             @if f.tests.is_empty() {
                 p.empty { "No test's name contains it." }
