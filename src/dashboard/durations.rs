@@ -42,17 +42,13 @@ pub struct Row {
     #[serde(flatten)]
     pub now: DurationRow,
     /// The p50 in the window before (`null`: not measured then).
-    #[serde(rename = "previous_p50_ms", serialize_with = "opt_ms")]
+    #[serde(
+        rename = "previous_p50_ms",
+        serialize_with = "crate::history::query::serialize_opt_ms"
+    )]
     pub before: Option<Duration>,
     /// p50 now / p50 before (`null` without a before).
     pub change: Option<f64>,
-}
-
-fn opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        None => s.serialize_none(),
-    }
 }
 
 /// One table: its first rows in the asked order, and how many in all.

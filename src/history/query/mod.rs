@@ -282,7 +282,7 @@ fn serialize_ms<S: Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok,
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn serialize_opt_ms<S: Serializer>(
+pub(crate) fn serialize_opt_ms<S: Serializer>(
     d: &Option<Duration>,
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
