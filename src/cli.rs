@@ -193,6 +193,11 @@ pub struct ServeArgs {
     /// loopback address lets whoever reaches it read the history.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    /// A test (its exact name) whose results `/metrics` counts in series
+    /// of their own, by label set and status; repeatable (not split at
+    /// commas: test names hold them). Without it no series names a test.
+    #[arg(long = "metrics-test", value_name = "NAME")]
+    pub metrics_tests: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
