@@ -120,16 +120,25 @@ async fn runs(db: &Db) -> Result<Vec<RunCount>> {
             last_started: time(row.try_get(3)?),
         });
     });
+    // Sorted here: the backends order text differently.
+    found.sort_by(|a, b| (&a.labels, a.status.as_str()).cmp(&(&b.labels, b.status.as_str())));
     Ok(found)
 }
 
 async fn batches(db: &Db) -> Result<Vec<BatchCount>> {
     let mut sql = Sql::default();
-    let mut bucket = String::from("CASE");
+    // Cast: PostgreSQL types the literals INT4.
+    let mut bucket = String::from("CAST(CASE");
     for (i, bound) in DURATION_BUCKETS_MS.iter().enumerate() {
-        bucket.push_str(&format!(" WHEN b.duration_ms <= {} THEN {i}", sql.int(*bound)));
+        bucket.push_str(&format!(
+            " WHEN b.duration_ms <= {} THEN {i}",
+            sql.int(*bound)
+        ));
     }
-    bucket.push_str(&format!(" ELSE {} END", DURATION_BUCKETS_MS.len()));
+    bucket.push_str(&format!(
+        " ELSE {} END AS BIGINT)",
+        DURATION_BUCKETS_MS.len()
+    ));
     let suite = sql.text(Phase::Suite.as_str());
     let text = format!(
         "SELECT r.labels, b.name, b.status, {bucket} AS bucket, COUNT(*), \
