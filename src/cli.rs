@@ -29,6 +29,10 @@ pub enum Command {
     Run(RunArgs),
     /// Validate a config file and print the plan; run nothing.
     Check(CheckArgs),
+    /// Write a commented starter warden.toml for the projects found in the
+    /// directory (a Cargo workspace, a Go module, a pytest project, a
+    /// kernel tree's selftests), or a generic one.
+    Init(InitArgs),
     /// Kill what runs whose warden is gone left behind (processes, cgroups);
     /// never touches a live run. `warden run` does this at start too.
     Reap(ReapArgs),
@@ -60,6 +64,10 @@ pub enum Command {
     /// batches): its JUnit, summary and exit code, and what is still
     /// running or was never claimed (then exit 1).
     Report(ReportArgs),
+    /// Print a shell completion script, generated from these definitions.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per subcommand with --dir.
+    Man(ManArgs),
 }
 
 /// Where the history is: `--history`, else `WARDEN_HISTORY`, else the
@@ -379,6 +387,37 @@ pub struct CheckArgs {
     /// As for `run`: only these batches.
     #[arg(value_name = "BATCH")]
     pub batches: Vec<String>,
+}
+
+/// `warden init`: a starter config for what the directory holds.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The project's directory, where warden.toml is written.
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite an existing warden.toml.
+    #[arg(long)]
+    pub force: bool,
+    /// Kernel trees: the selftest targets to run, one batch each, e.g.
+    /// `net,bpf`, or `all` (default: a few quick, self-contained ones that
+    /// the tree has, else all of them).
+    #[arg(long, value_name = "TARGETS", value_delimiter = ',')]
+    pub selftests: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell, e.g. `warden completions bash > /etc/bash_completion.d/warden`.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write warden.1 and one page per subcommand (warden-run.1, …) into
+    /// this directory instead of printing warden.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -24,6 +24,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod scratch;
 pub mod size;
+pub mod starter;
 pub mod status;
 pub mod supervisor;
 pub mod text;

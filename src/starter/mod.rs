@@ -1,0 +1,31 @@
+//! `warden init`'s starter configs: what a project directory holds
+//! (`detect`: a Cargo package or workspace, a Go module, a pytest project,
+//! a kernel tree's selftests) and the commented `warden.toml` for it
+//! (`template`). A new user's first config should already run their tests
+//! with the right `format`, and teach the keys they will reach for next, so
+//! the template explains each key where it stands and points at the README.
+//!
+//! Detection only looks (file names, a few lines of `Cargo.toml`, `go.mod`,
+//! `pyproject.toml`, `setup.cfg`, `tox.ini`, the selftests' `Makefile`),
+//! never runs the project's tools, except to ask whether `cargo-nextest`
+//! is on `PATH`.
+
+mod detect;
+mod template;
+
+pub use detect::{Cargo, Detected, Kselftest, Nextest, Options, Project, Pytest, Target, detect, nextest_on_path};
+pub use template::render;
+
+/// Why no starter config could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum StarterError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--selftests names {0}, which the tree has no directory for (under tools/testing/selftests)")]
+    UnknownTargets(String),
+    #[error("--selftests is for kernel trees, and there is no tools/testing/selftests here")]
+    NotAKernelTree,
+}
