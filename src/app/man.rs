@@ -11,7 +11,8 @@ use super::exit::EXIT_PASSED;
 use crate::cli::{Cli, ManArgs};
 
 pub(super) fn man(args: ManArgs) -> anyhow::Result<u8> {
-    let cmd = Cli::command();
+    // As `generate_to` makes it for the pages: no `help` subcommand page.
+    let cmd = Cli::command().disable_help_subcommand(true);
     match args.dir {
         None => {
             let mut page = Vec::new();

@@ -113,7 +113,7 @@ command = ["cargo", "test", "--workspace", "--no-run"]
             let _ = write!(
                 t,
                 r#"# cargo nextest, whose JUnit file (.config/nextest.toml's profile `{profile}`)
-# warden reads after the batch; with CARGO_TARGET_DIR set, change the path.
+# warden reads after the batch (nextest's JUnit leaves ignored tests out).
 [[batch]]
 name = "cargo-nextest"
 command = ["cargo", "nextest", "run", "--workspace", "--profile", {profile_q}, "--no-fail-fast"]
