@@ -110,10 +110,11 @@ impl Project {
             }
             Project::Kselftest(k) => {
                 let names: Vec<&str> = k.selected.iter().map(|t| t.name.as_str()).collect();
+                let all = k.selected.len() + k.others.len();
                 format!(
-                    "a kernel tree (tools/testing/selftests, {} targets): run_kselftest.sh \
+                    "a kernel tree (tools/testing/selftests, {all} target{}): run_kselftest.sh \
                      (format tap), {} selected: {}",
-                    k.selected.len() + k.others.len(),
+                    if all == 1 { "" } else { "s" },
                     k.selected.len(),
                     names.join(", ")
                 )

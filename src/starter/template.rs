@@ -204,7 +204,10 @@ fn kselftest(t: &mut String, k: &Kselftest) {
 # run_kselftest.sh, by this setup step; a build error stops the run here.
 [[setup]]
 name = "kselftest-install"
-command = ["make", "-C", "tools/testing/selftests", {targets}, "INSTALL_PATH={KSELFTEST_INSTALL}", "install"]
+command = [
+    "make", "-C", "tools/testing/selftests", "INSTALL_PATH={KSELFTEST_INSTALL}", "install",
+    {targets},
+]
 timeout = "1h"
 
 # One batch per target: they run in parallel (see max-parallel), each with
@@ -424,7 +427,9 @@ mod tests {
         ] {
             let text = render(&detected(projects));
             parse(&text);
-            assert!(text.lines().all(|l| l.len() <= 110), "{text}");
+            // Only the list of selftest targets may be longer.
+            let long = text.lines().find(|l| l.len() > 100 && !l.contains("TARGETS="));
+            assert_eq!(long, None, "{text}");
         }
     }
 
@@ -457,7 +462,7 @@ mod tests {
         assert_eq!(timeout("kselftest-size").as_secs(), 30 * 60);
         assert_eq!(timeout("kselftest-net-forwarding").as_secs(), 240 * 60);
         assert!(text.contains(r#""TARGETS=size net/forwarding timers""#), "{text}");
-        assert!(text.contains("# Go: example.com/x\"y"), "{text}");
+        assert!(text.contains("Go: example.com/x\"y"), "{text}");
         assert!(text.contains("cargo-nextest is installed"), "{text}");
         assert!(text.contains("target39."), "{text}");
         for key in ["timeout", "retry", "max-parallel", "format", "history", "artifacts"] {
