@@ -88,6 +88,20 @@ fn zsh_and_fish_completions() {
     }
     shell_accepts("zsh", &["-n"], &zsh);
     shell_accepts("fish", &["--no-execute"], &fish);
+    // A reader that went away (`| head`) is no panic and no failure.
+    let sub_commands: [&[&str]; 2] = [&["completions", "fish"], &["man"]];
+    for args in sub_commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(warden_bin())
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
     // An unknown shell is a usage error.
     let o = warden(&["completions", "tcsh"]);
     assert_eq!(o.status.code(), Some(2));

@@ -2,6 +2,8 @@
 //! clap_complete from the definitions in `cli`, so it never lags behind a
 //! new flag.
 
+use std::io::Write as _;
+
 use clap::CommandFactory;
 
 use super::exit::EXIT_PASSED;
@@ -9,7 +11,10 @@ use crate::cli::{Cli, CompletionsArgs};
 
 pub(super) fn completions(args: CompletionsArgs) -> anyhow::Result<u8> {
     let mut cmd = Cli::command();
-    let mut out = std::io::stdout().lock();
-    clap_complete::generate(args.shell, &mut cmd, "warden", &mut out);
+    // Into memory first: clap_complete panics on a write error, and a
+    // closed stdout (`| head`) is the reader's choice, not an error.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "warden", &mut script);
+    let _ = std::io::stdout().write_all(&script);
     Ok(EXIT_PASSED)
 }
