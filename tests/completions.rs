@@ -30,8 +30,19 @@ fn stdout(o: &Output) -> String {
 }
 
 const SUBCOMMANDS: &[&str] = &[
-    "run", "check", "init", "reap", "import", "flaky", "history", "serve", "hunt", "prune",
-    "report", "completions", "man",
+    "run",
+    "check",
+    "init",
+    "reap",
+    "import",
+    "flaky",
+    "history",
+    "serve",
+    "hunt",
+    "prune",
+    "report",
+    "completions",
+    "man",
 ];
 
 /// `shell ARGS… FILE` with the script in a file: Ok(true) if the shell
@@ -69,7 +80,13 @@ fn bash_completions_parse_and_name_subcommands_and_flags() {
     for sub in SUBCOMMANDS {
         assert!(script.contains(sub), "no {sub}");
     }
-    for flag in ["--max-parallel", "--history", "--selftests", "--older-than", "--pid-namespace"] {
+    for flag in [
+        "--max-parallel",
+        "--history",
+        "--selftests",
+        "--older-than",
+        "--pid-namespace",
+    ] {
         assert!(script.contains(flag), "no {flag}");
     }
     // bash is what the harness itself needs: it must be here.
@@ -151,7 +168,10 @@ fn man_page_on_stdout_and_one_per_subcommand() {
     let page = stdout(&warden(&["man"]));
     assert!(page.contains(".TH warden 1"), "{page}");
     for sub in SUBCOMMANDS {
-        assert!(page.contains(&format!("warden\\-{sub}(1)")), "no {sub}: {page}");
+        assert!(
+            page.contains(&format!("warden\\-{sub}(1)")),
+            "no {sub}: {page}"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let pages = dir.path().join("man1");
@@ -163,10 +183,18 @@ fn man_page_on_stdout_and_one_per_subcommand() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    for want in ["warden.1", "warden-run.1", "warden-init.1", "warden-import-junit.1"] {
+    for want in [
+        "warden.1",
+        "warden-run.1",
+        "warden-init.1",
+        "warden-import-junit.1",
+    ] {
         assert!(names.iter().any(|n| n == want), "no {want} in {names:?}");
     }
-    assert_eq!(std::fs::read_to_string(pages.join("warden.1")).unwrap(), page);
+    assert_eq!(
+        std::fs::read_to_string(pages.join("warden.1")).unwrap(),
+        page
+    );
     let Some(run) = render(&pages.join("warden-run.1")) else {
         return;
     };
@@ -180,6 +208,9 @@ fn man_page_on_stdout_and_one_per_subcommand() {
     }
     let init = render(&pages.join("warden-init.1")).unwrap();
     for want in ["--force", "--selftests", "--dir"] {
-        assert!(init.contains(want), "no {want} in the rendered page:\n{init}");
+        assert!(
+            init.contains(want),
+            "no {want} in the rendered page:\n{init}"
+        );
     }
 }

@@ -100,23 +100,41 @@ fn never_overwrites_without_force_and_writes_into_dir() {
     let o = warden(w.dir(), &["init"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("already exists"), "{}", text(&o));
-    assert_eq!(fs::read_to_string(w.path("warden.toml")).unwrap(), "# mine\n");
+    assert_eq!(
+        fs::read_to_string(w.path("warden.toml")).unwrap(),
+        "# mine\n"
+    );
     let o = warden(w.dir(), &["init", "--force"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(fs::read_to_string(w.path("warden.toml")).unwrap().contains("[[batch]]"));
+    assert!(
+        fs::read_to_string(w.path("warden.toml"))
+            .unwrap()
+            .contains("[[batch]]")
+    );
 
     // --dir: the project elsewhere, the file written there.
-    write_tree(w.dir(), &[("proj/go.mod", "module example.com/p\n\ngo 1.19\n")]);
+    write_tree(
+        w.dir(),
+        &[("proj/go.mod", "module example.com/p\n\ngo 1.19\n")],
+    );
     let o = warden(w.dir(), &["init", "--dir", "proj"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("a Go module `example.com/p`"), "{}", text(&o));
+    assert!(
+        text(&o).contains("a Go module `example.com/p`"),
+        "{}",
+        text(&o)
+    );
     let written = fs::read_to_string(w.path("proj/warden.toml")).unwrap();
     assert!(written.contains("format = \"go-json\""), "{written}");
 
     // --selftests outside a kernel tree, or naming a target it lacks.
     let o = warden(w.dir(), &["init", "--force", "--selftests", "net"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("no tools/testing/selftests"), "{}", text(&o));
+    assert!(
+        text(&o).contains("no tools/testing/selftests"),
+        "{}",
+        text(&o)
+    );
     write_tree(w.dir(), &KERNEL);
     let o = warden(w.dir(), &["init", "--force", "--selftests", "demo,nope"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -197,12 +215,25 @@ fn kernel_selftests_a_batch_per_target() {
     );
     let r = w.no_config().run();
     r.assert_code(1);
-    assert!(r.finish_line("kselftest-install").contains("PASS"), "{}", r.context);
-    assert!(r.finish_line("kselftest-demo").contains("PASS"), "{}", r.context);
-    assert!(r.finish_line("kselftest-broken").contains("FAIL"), "{}", r.context);
+    assert!(
+        r.finish_line("kselftest-install").contains("PASS"),
+        "{}",
+        r.context
+    );
+    assert!(
+        r.finish_line("kselftest-demo").contains("PASS"),
+        "{}",
+        r.context
+    );
+    assert!(
+        r.finish_line("kselftest-broken").contains("FAIL"),
+        "{}",
+        r.context
+    );
     r.case("demo/a_test.sh").assert_status(Kind::Success, None);
     r.case("demo/b_test.sh").assert_status(Kind::Skipped, None);
-    r.case("broken/c_test.sh").assert_status(Kind::Failure, Some("failed"));
+    r.case("broken/c_test.sh")
+        .assert_status(Kind::Failure, Some("failed"));
     assert!(
         r.path("tools/testing/selftests/kselftest_install/run_kselftest.sh")
             .exists()
@@ -256,8 +287,10 @@ fn go_module() {
     let r = w.no_config().run();
     r.assert_code(1);
     assert!(r.finish_line("go-test").contains("FAIL"), "{}", r.context);
-    r.case("example.com/tiny/TestPasses").assert_status(Kind::Success, None);
-    r.case("example.com/tiny/TestSkips").assert_status(Kind::Skipped, None);
+    r.case("example.com/tiny/TestPasses")
+        .assert_status(Kind::Success, None);
+    r.case("example.com/tiny/TestSkips")
+        .assert_status(Kind::Skipped, None);
     let failed = r.case("example.com/tiny/TestFails");
     failed.assert_status(Kind::Failure, Some("failed"));
     assert!(failed.message().contains("got 3 want 4"), "{failed:?}");
@@ -282,7 +315,10 @@ fn pytest_project() {
         )],
     );
     let (init, check) = init_and_check(&w, &[]);
-    assert!(init.contains("a pytest project (tests/test_tiny.py)"), "{init}");
+    assert!(
+        init.contains("a pytest project (tests/test_tiny.py)"),
+        "{init}"
+    );
     assert_eq!(checked_units(&check), ["pytest"]);
     let r = w.no_config().env("PYTHONDONTWRITEBYTECODE", "1").run();
     r.assert_code(1);
@@ -337,7 +373,11 @@ fn cargo_package_with_cargo_test_and_with_nextest() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("a Cargo package `tiny` (Cargo.toml): cargo test"), "{}", text(&o));
+    assert!(
+        text(&o).contains("a Cargo package `tiny` (Cargo.toml): cargo test"),
+        "{}",
+        text(&o)
+    );
     let check = warden(w.dir(), &["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
     assert_eq!(
@@ -354,8 +394,16 @@ fn cargo_package_with_cargo_test_and_with_nextest() {
         .env("CARGO_NET_OFFLINE", "true")
         .run();
     r.assert_code(0);
-    assert!(r.finish_line("cargo-build").contains("PASS"), "{}", r.context);
-    assert!(r.finish_line("cargo-test").contains("PASS"), "{}", r.context);
+    assert!(
+        r.finish_line("cargo-build").contains("PASS"),
+        "{}",
+        r.context
+    );
+    assert!(
+        r.finish_line("cargo-test").contains("PASS"),
+        "{}",
+        r.context
+    );
     r.case("unittests src/lib.rs/tests::adds")
         .assert_status(Kind::Success, None);
     r.case("unittests src/lib.rs/tests::later")
@@ -368,7 +416,10 @@ fn cargo_package_with_cargo_test_and_with_nextest() {
     // nextest with a JUnit profile: `cargo nextest` reading its JUnit file.
     write_tree(
         &dir,
-        &[(".config/nextest.toml", "[profile.ci.junit]\npath = \"junit.xml\"\n")],
+        &[(
+            ".config/nextest.toml",
+            "[profile.ci.junit]\npath = \"junit.xml\"\n",
+        )],
     );
     let w = Warden::new();
     for entry in ["Cargo.toml", "src", ".config"] {
@@ -381,7 +432,10 @@ fn cargo_package_with_cargo_test_and_with_nextest() {
         assert!(o.status.success(), "cp: {o:?}");
     }
     let (init, check) = init_and_check(&w, &[]);
-    assert!(init.contains("cargo nextest (profile `ci`, format junit)"), "{init}");
+    assert!(
+        init.contains("cargo nextest (profile `ci`, format junit)"),
+        "{init}"
+    );
     assert_eq!(checked_units(&check), ["cargo-build", "cargo-nextest"]);
     let r = w
         .no_config()
@@ -389,9 +443,14 @@ fn cargo_package_with_cargo_test_and_with_nextest() {
         .env("CARGO_NET_OFFLINE", "true")
         .run();
     r.assert_code(0);
-    assert!(r.finish_line("cargo-nextest").contains("PASS"), "{}", r.context);
+    assert!(
+        r.finish_line("cargo-nextest").contains("PASS"),
+        "{}",
+        r.context
+    );
     // nextest's JUnit leaves ignored tests out.
-    r.case("tiny/tests::adds").assert_status(Kind::Success, None);
+    r.case("tiny/tests::adds")
+        .assert_status(Kind::Success, None);
 }
 
 #[test]
@@ -410,7 +469,12 @@ fn mixed_project_gets_a_batch_per_kind() {
         ],
     );
     let (init, check) = init_and_check(&w, &[]);
-    for what in ["a Cargo workspace", "a Go module", "a pytest project (pytest.ini)", "a kernel tree"] {
+    for what in [
+        "a Cargo workspace",
+        "a Go module",
+        "a pytest project (pytest.ini)",
+        "a kernel tree",
+    ] {
         assert!(init.contains(what), "{what}: {init}");
     }
     let units = checked_units(&check);

@@ -34,7 +34,12 @@ pub(super) fn man(args: ManArgs) -> anyhow::Result<u8> {
                 .filter(|n| n.starts_with("warden") && n.ends_with(".1"))
                 .collect();
             pages.sort();
-            out!("wrote {} pages into {}: {}", pages.len(), dir.display(), pages.join(" "));
+            out!(
+                "wrote {} pages into {}: {}",
+                pages.len(),
+                dir.display(),
+                pages.join(" ")
+            );
         }
     }
     Ok(EXIT_PASSED)

@@ -24,7 +24,9 @@ pub const QUICK_TARGETS: &[&str] = &["size", "kcmp", "mincore", "futex", "clone3
 pub enum Project {
     Cargo(Cargo),
     /// `go.mod`, with its module path.
-    Go { module: String },
+    Go {
+        module: String,
+    },
     Pytest(Pytest),
     Kselftest(Kselftest),
 }
@@ -94,10 +96,7 @@ impl Project {
                     }
                 };
                 let runner = match &c.nextest {
-                    Some(n) => format!(
-                        "cargo nextest (profile `{}`, format junit)",
-                        n.profile
-                    ),
+                    Some(n) => format!("cargo nextest (profile `{}`, format junit)", n.profile),
                     None => "cargo test (format libtest)".to_string(),
                 };
                 format!("{what} (Cargo.toml): {runner}")
@@ -106,7 +105,10 @@ impl Project {
                 format!("a Go module `{module}` (go.mod): go test -json (format go-json)")
             }
             Project::Pytest(p) => {
-                format!("a pytest project ({}): pytest --junitxml (format junit)", p.evidence)
+                format!(
+                    "a pytest project ({}): pytest --junitxml (format junit)",
+                    p.evidence
+                )
             }
             Project::Kselftest(k) => {
                 let names: Vec<&str> = k.selected.iter().map(|t| t.name.as_str()).collect();
@@ -244,8 +246,8 @@ fn pytest(dir: &Path) -> Option<Pytest> {
         };
         let test_file = entries.filter_map(Result::ok).find_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let is_test = name.ends_with(".py")
-                && (name.starts_with("test_") || name.ends_with("_test.py"));
+            let is_test =
+                name.ends_with(".py") && (name.starts_with("test_") || name.ends_with("_test.py"));
             is_test.then_some(name)
         });
         if let Some(name) = test_file {
@@ -380,7 +382,10 @@ mod tests {
     #[test]
     fn cargo_package_workspace_and_nextest() {
         let p = found(
-            &[("Cargo.toml", "[package]\nname = \"shop\"\nversion = \"0.1.0\"\n")],
+            &[(
+                "Cargo.toml",
+                "[package]\nname = \"shop\"\nversion = \"0.1.0\"\n",
+            )],
             &Options::default(),
         );
         assert_eq!(
@@ -448,7 +453,10 @@ mod tests {
         };
         assert_eq!(evidence(&[("pytest.ini", "[pytest]\n")]), "pytest.ini");
         assert_eq!(
-            evidence(&[("pyproject.toml", "[tool.pytest.ini_options]\naddopts = \"-q\"\n")]),
+            evidence(&[(
+                "pyproject.toml",
+                "[tool.pytest.ini_options]\naddopts = \"-q\"\n"
+            )]),
             "pyproject.toml [tool.pytest.ini_options]"
         );
         assert_eq!(
@@ -462,8 +470,11 @@ mod tests {
         );
         // A pyproject.toml without pytest's table, and no tests: not pytest.
         assert!(
-            found(&[("pyproject.toml", "[project]\nname = \"x\"\n")], &Options::default())
-                .is_empty()
+            found(
+                &[("pyproject.toml", "[project]\nname = \"x\"\n")],
+                &Options::default()
+            )
+            .is_empty()
         );
     }
 

@@ -13,7 +13,9 @@
 mod detect;
 mod template;
 
-pub use detect::{Cargo, Detected, Kselftest, Nextest, Options, Project, Pytest, Target, detect, nextest_on_path};
+pub use detect::{
+    Cargo, Detected, Kselftest, Nextest, Options, Project, Pytest, Target, detect, nextest_on_path,
+};
 pub use template::render;
 
 /// Why no starter config could be made.
@@ -24,7 +26,9 @@ pub enum StarterError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("--selftests names {0}, which the tree has no directory for (under tools/testing/selftests)")]
+    #[error(
+        "--selftests names {0}, which the tree has no directory for (under tools/testing/selftests)"
+    )]
     UnknownTargets(String),
     #[error("--selftests is for kernel trees, and there is no tools/testing/selftests here")]
     NotAKernelTree,

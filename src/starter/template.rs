@@ -255,14 +255,12 @@ fn kselftest_batch(t: &mut String, target: &Target) {
     let runner = format!("tools/testing/selftests/{KSELFTEST_INSTALL}/run_kselftest.sh");
     let _ = writeln!(t, "[[batch]]");
     let _ = writeln!(t, "name = {}", q(&batch_name("kselftest", &target.name)));
-    let _ = writeln!(
-        t,
-        "command = [{}, \"-c\", {}]",
-        q(&runner),
-        q(&target.name)
-    );
+    let _ = writeln!(t, "command = [{}, \"-c\", {}]", q(&runner), q(&target.name));
     let _ = writeln!(t, "format = \"tap\"");
-    if let Some(n) = target.settings_timeout.filter(|n| 2 * n > DEFAULT_TIMEOUT_SECS) {
+    if let Some(n) = target
+        .settings_timeout
+        .filter(|n| 2 * n > DEFAULT_TIMEOUT_SECS)
+    {
         let _ = writeln!(t, "timeout = \"{}m\"", (2 * n).div_ceil(60));
     }
 }
@@ -428,7 +426,9 @@ mod tests {
             let text = render(&detected(projects));
             parse(&text);
             // Only the list of selftest targets may be longer.
-            let long = text.lines().find(|l| l.len() > 100 && !l.contains("TARGETS="));
+            let long = text
+                .lines()
+                .find(|l| l.len() > 100 && !l.contains("TARGETS="));
             assert_eq!(long, None, "{text}");
         }
     }
@@ -461,11 +461,21 @@ mod tests {
         };
         assert_eq!(timeout("kselftest-size").as_secs(), 30 * 60);
         assert_eq!(timeout("kselftest-net-forwarding").as_secs(), 240 * 60);
-        assert!(text.contains(r#""TARGETS=size net/forwarding timers""#), "{text}");
+        assert!(
+            text.contains(r#""TARGETS=size net/forwarding timers""#),
+            "{text}"
+        );
         assert!(text.contains("Go: example.com/x\"y"), "{text}");
         assert!(text.contains("cargo-nextest is installed"), "{text}");
         assert!(text.contains("target39."), "{text}");
-        for key in ["timeout", "retry", "max-parallel", "format", "history", "artifacts"] {
+        for key in [
+            "timeout",
+            "retry",
+            "max-parallel",
+            "format",
+            "history",
+            "artifacts",
+        ] {
             assert!(
                 text.lines().any(|l| l.starts_with('#') && l.contains(key)),
                 "no comment on {key}"
