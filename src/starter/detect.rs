@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::StarterError;
+use super::error::StarterError;
 
 /// What `warden init` was asked for beyond the directory.
 #[derive(Debug, Clone, Default)]

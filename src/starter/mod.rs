@@ -11,25 +11,11 @@
 //! is on `PATH`.
 
 mod detect;
+mod error;
 mod template;
 
 pub use detect::{
     Cargo, Detected, Kselftest, Nextest, Options, Project, Pytest, Target, detect, nextest_on_path,
 };
+pub use error::StarterError;
 pub use template::render;
-
-/// Why no starter config could be made.
-#[derive(Debug, thiserror::Error)]
-pub enum StarterError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "--selftests names {0}, which the tree has no directory for (under tools/testing/selftests)"
-    )]
-    UnknownTargets(String),
-    #[error("--selftests is for kernel trees, and there is no tools/testing/selftests here")]
-    NotAKernelTree,
-}
