@@ -23,6 +23,7 @@ use crate::plan::PlannedBatch;
 use crate::scheduler::alone::AloneHandle;
 use crate::status::Status;
 use crate::supervisor::Supervisor;
+use crate::trace_context::TRACEPARENT;
 use crate::watchdog::Stop;
 
 /// The `rerun` argv with the failed tests in place of `{tests}`, joined
@@ -130,6 +131,13 @@ pub async fn with_retries_alone_on_oom(
     // With `rerun`: every test so far, to which a re-run's results are merged.
     let mut all_tests: Option<Vec<TestResult>> = None;
     loop {
+        if let Some(trace) = &unit.trace {
+            let span = trace.attempt_span(unit.config.name.as_str(), attempt);
+            current
+                .config
+                .env
+                .insert(TRACEPARENT.into(), trace.traceparent(span));
+        }
         let mut outcome = sup.run(&current, dispatcher, stop.clone()).await;
         if let Some(earlier) = &all_tests {
             merge_rerun(&mut outcome, earlier);
