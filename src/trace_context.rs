@@ -142,7 +142,8 @@ mod tests {
         assert!(parse_traceparent(good).is_some());
         // A later version with more fields is read as far as 00 goes.
         assert!(
-            parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x").is_some()
+            parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x")
+                .is_some()
         );
         for bad in [
             "",
@@ -163,7 +164,10 @@ mod tests {
         let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let ctx = TraceContext::start(Some(incoming));
         assert_eq!(hex(&ctx.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(ctx.parent.map(|p| hex(&p)).as_deref(), Some("00f067aa0ba902b7"));
+        assert_eq!(
+            ctx.parent.map(|p| hex(&p)).as_deref(),
+            Some("00f067aa0ba902b7")
+        );
         assert_ne!(hex(&ctx.span_id), "00f067aa0ba902b7");
         // Garbage is ignored: a trace of its own.
         let own = TraceContext::start(Some("nonsense"));

@@ -113,7 +113,11 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Request>>, answer: Answer) {
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
-        let path = line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+        let path = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
         let mut headers = HashMap::new();
         loop {
             let mut h = String::new();
@@ -205,7 +209,12 @@ fn the_run_is_one_trace_of_run_attempt_and_test_spans() {
             ),
             "retry = { attempts = 2 }",
         )
-        .args(["--otlp-endpoint", &receiver.base(), "--label", "arch=x86_64"])
+        .args([
+            "--otlp-endpoint",
+            &receiver.base(),
+            "--label",
+            "arch=x86_64",
+        ])
         .run();
     r.assert_code(1);
     let spans = receiver.spans();
@@ -222,8 +231,14 @@ fn the_run_is_one_trace_of_run_attempt_and_test_spans() {
     let run = roots[0];
     assert_eq!(run.name, "RUN warden.toml");
     assert_eq!(run.kind, SpanKind::Server as i32);
-    assert_eq!(attr(run, "cicd.pipeline.name").as_deref(), Some("warden.toml"));
-    assert_eq!(attr(run, "cicd.pipeline.result").as_deref(), Some("failure"));
+    assert_eq!(
+        attr(run, "cicd.pipeline.name").as_deref(),
+        Some("warden.toml")
+    );
+    assert_eq!(
+        attr(run, "cicd.pipeline.result").as_deref(),
+        Some("failure")
+    );
     assert!(attr(run, "cicd.pipeline.run.id").is_some_and(|id| id.len() == 36));
     assert_eq!(attr(run, "warden.label.arch").as_deref(), Some("x86_64"));
     assert_eq!(attr(run, "warden.exit_code").as_deref(), Some("1"));
@@ -264,7 +279,10 @@ fn the_run_is_one_trace_of_run_attempt_and_test_spans() {
             span.name
         );
         assert_eq!(code(span), status as i32, "{}", span.name);
-        assert_eq!(attr(span, "cicd.pipeline.task.name"), Some(span.name.clone()));
+        assert_eq!(
+            attr(span, "cicd.pipeline.task.name"),
+            Some(span.name.clone())
+        );
         assert_eq!(attr(span, "test.suite.name"), Some(span.name.clone()));
         assert!(attr(span, "warden.slot").is_some(), "{}", span.name);
         assert!(attr(span, "warden.reason").is_some(), "{}", span.name);
@@ -272,9 +290,15 @@ fn the_run_is_one_trace_of_run_attempt_and_test_spans() {
         assert!(span.start_time_unix_nano >= run.start_time_unix_nano);
         assert!(span.end_time_unix_nano <= run.end_time_unix_nano);
     }
-    assert_eq!(attr(db, "test.suite.run.status").as_deref(), Some("failure"));
+    assert_eq!(
+        attr(db, "test.suite.run.status").as_deref(),
+        Some("failure")
+    );
     assert_eq!(attr(db, "error.type").as_deref(), Some("failed"));
-    assert_eq!(attr(ok, "test.suite.run.status").as_deref(), Some("success"));
+    assert_eq!(
+        attr(ok, "test.suite.run.status").as_deref(),
+        Some("success")
+    );
     assert_eq!(
         attr(flaky1, "cicd.pipeline.task.run.id").as_deref(),
         Some("flaky.attempt-1")
@@ -299,15 +323,24 @@ fn the_run_is_one_trace_of_run_attempt_and_test_spans() {
         attr(connect, "test.case.name").as_deref(),
         Some("example.com/db/TestConnect")
     );
-    assert_eq!(attr(connect, "test.case.result.status").as_deref(), Some("pass"));
+    assert_eq!(
+        attr(connect, "test.case.result.status").as_deref(),
+        Some("pass")
+    );
     assert_eq!(code(connect), StatusCode::Unset as i32);
-    assert_eq!(attr(query, "test.case.result.status").as_deref(), Some("fail"));
+    assert_eq!(
+        attr(query, "test.case.result.status").as_deref(),
+        Some("fail")
+    );
     assert_eq!(code(query), StatusCode::Error as i32);
     assert_eq!(
         connect.end_time_unix_nano - connect.start_time_unix_nano,
         10_000_000
     );
-    assert_eq!(query.end_time_unix_nano - query.start_time_unix_nano, 20_000_000);
+    assert_eq!(
+        query.end_time_unix_nano - query.start_time_unix_nano,
+        20_000_000
+    );
     assert!(connect.start_time_unix_nano >= db.start_time_unix_nano);
     // Ids are unique across the trace.
     let mut ids: Vec<&Vec<u8>> = spans.iter().map(|s| &s.span_id).collect();
@@ -338,7 +371,10 @@ fn an_incoming_traceparent_makes_the_run_its_child() {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         )
         // The generic variable: `/v1/traces` is appended.
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("{}/", receiver.base()))
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            &format!("{}/", receiver.base()),
+        )
         .arg("--history=none")
         .run();
     r.assert_code(0);
@@ -350,7 +386,10 @@ fn an_incoming_traceparent_makes_the_run_its_child() {
         .expect("run span");
     assert_eq!(hex(&run.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(hex(&run.parent_span_id), "00f067aa0ba902b7");
-    assert_eq!(attr(run, "cicd.pipeline.result").as_deref(), Some("success"));
+    assert_eq!(
+        attr(run, "cicd.pipeline.result").as_deref(),
+        Some("success")
+    );
     assert_eq!(code(run), StatusCode::Unset as i32);
     let ok = spans.iter().find(|s| s.name == "ok").expect("ok span");
     assert_eq!(ok.parent_span_id, run.span_id);

@@ -151,8 +151,13 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         // The run's reporters: the dispatcher hands every event to each, in
         // this order. Another one (the JSON event stream, say) is one more
         // entry in this list, nothing else.
-        let reporters: &mut [&mut dyn Reporter] =
-            &mut [&mut terminal, &mut history, &mut junit, &mut summary, &mut otlp];
+        let reporters: &mut [&mut dyn Reporter] = &mut [
+            &mut terminal,
+            &mut history,
+            &mut junit,
+            &mut summary,
+            &mut otlp,
+        ];
         let result = runner::run_with(
             &plan,
             supervisor.clone(),

@@ -237,7 +237,10 @@ impl Otlp {
         let result = semconv::task_result(t.status);
         let mut attributes = vec![
             text(semconv::TASK_NAME, name),
-            text(semconv::TASK_RUN_ID, format!("{name}.attempt-{}", t.attempt)),
+            text(
+                semconv::TASK_RUN_ID,
+                format!("{name}.attempt-{}", t.attempt),
+            ),
             text(semconv::TASK_RUN_URL, file_url(t.log)),
             text(semconv::TASK_RUN_RESULT, result),
             text("warden.status", t.status.as_str()),
@@ -268,7 +271,10 @@ impl Otlp {
         let failed = !t.status.is_success() && t.status != Status::NotRun;
         Span {
             trace_id: self.trace.trace_id.to_vec(),
-            span_id: self.trace.attempt_span(name, attempt_u32(t.attempt)).to_vec(),
+            span_id: self
+                .trace
+                .attempt_span(name, attempt_u32(t.attempt))
+                .to_vec(),
             parent_span_id: self.trace.span_id.to_vec(),
             flags: flags(false),
             name: name.to_owned(),

@@ -80,7 +80,8 @@ impl Export {
     pub fn wait(self) -> Result<(), String> {
         // The thread's own timeouts end it by `until`; a moment more for it
         // to say so.
-        let left = self.until.saturating_duration_since(Instant::now()) + Duration::from_millis(200);
+        let left =
+            self.until.saturating_duration_since(Instant::now()) + Duration::from_millis(200);
         match self.done.recv_timeout(left) {
             Ok(result) => result,
             Err(_) => Err("no answer in time".into()),
@@ -142,7 +143,10 @@ fn send_one(
         .read_to_vec()
         .unwrap_or_default();
     if !status.is_success() {
-        let quoted: String = String::from_utf8_lossy(&text).chars().take(QUOTED).collect();
+        let quoted: String = String::from_utf8_lossy(&text)
+            .chars()
+            .take(QUOTED)
+            .collect();
         let quoted = quoted.trim();
         return Err(if quoted.is_empty() {
             format!("HTTP {status}")

@@ -30,9 +30,13 @@ impl Target {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Target>, (String, String)> {
         let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let url = match flag {
-            Some(base) if base.trim_end_matches('/').ends_with("/v1/traces") => base.to_owned(),
-            Some(base) => with_traces_path(base),
+        // The value as given (checked as given: a base may lack a host
+        // that the appended path would seem to supply), and the URL.
+        let (given, url) = match flag {
+            Some(base) if base.trim_end_matches('/').ends_with("/v1/traces") => {
+                (base.to_owned(), base.to_owned())
+            }
+            Some(base) => (base.to_owned(), with_traces_path(base)),
             None => {
                 let off = set("OTEL_TRACES_EXPORTER").is_some_and(|v| v.trim() == "none")
                     || set("OTEL_SDK_DISABLED").is_some_and(|v| v.trim() == "true");
@@ -43,14 +47,17 @@ impl Target {
                     set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
                     set("OTEL_EXPORTER_OTLP_ENDPOINT"),
                 ) {
-                    (Some(url), _) => url,
-                    (None, Some(base)) => with_traces_path(&base),
+                    (Some(url), _) => (url.clone(), url),
+                    (None, Some(base)) => {
+                        let url = with_traces_path(&base);
+                        (base, url)
+                    }
                     (None, None) => return Ok(None),
                 }
             }
         };
         let url = url.trim().to_owned();
-        if let Err(why) = check_url(&url) {
+        if let Err(why) = check_url(given.trim()) {
             return Err((url, why));
         }
         // The traces-only headers add to (and override) the generic ones.
@@ -81,9 +88,11 @@ fn with_traces_path(base: &str) -> String {
 fn check_url(url: &str) -> Result<(), String> {
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("https://") {
-        return Err("https is not supported (this warden has no TLS): send to an \
+        return Err(
+            "https is not supported (this warden has no TLS): send to an \
                     OpenTelemetry Collector on the machine or network over http://"
-            .into());
+                .into(),
+        );
     }
     match lower.strip_prefix("http://") {
         Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
@@ -138,7 +147,8 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Target::resolve(flag, |k| vars.get(k).cloned()).map_err(|(url, why)| format!("{url}: {why}"))
+        Target::resolve(flag, |k| vars.get(k).cloned())
+            .map_err(|(url, why)| format!("{url}: {why}"))
     }
 
     fn url(flag: Option<&str>, vars: &[(&str, &str)]) -> Option<String> {
@@ -160,7 +170,11 @@ mod tests {
         );
         // The traces endpoint is used as is, and wins.
         assert_eq!(
-            url(None, &[(generic, "http://c:4318"), (traces, "http://t:1/x")]).unwrap(),
+            url(
+                None,
+                &[(generic, "http://c:4318"), (traces, "http://t:1/x")]
+            )
+            .unwrap(),
             "http://t:1/x"
         );
         // The flag wins over both; a full traces URL is kept.
@@ -174,11 +188,17 @@ mod tests {
         );
         // Turned off: the environment's only.
         assert_eq!(
-            url(None, &[(generic, "http://c"), ("OTEL_TRACES_EXPORTER", "none")]),
+            url(
+                None,
+                &[(generic, "http://c"), ("OTEL_TRACES_EXPORTER", "none")]
+            ),
             None
         );
         assert_eq!(
-            url(None, &[(generic, "http://c"), ("OTEL_SDK_DISABLED", "true")]),
+            url(
+                None,
+                &[(generic, "http://c"), ("OTEL_SDK_DISABLED", "true")]
+            ),
             None
         );
         assert!(url(Some("http://f"), &[("OTEL_SDK_DISABLED", "true")]).is_some());
@@ -189,7 +209,10 @@ mod tests {
     #[test]
     fn https_and_garbage_are_refused() {
         let e = resolve(Some("https://api.example:443"), &[]).unwrap_err();
-        assert!(e.starts_with("https://api.example:443/v1/traces: https"), "{e}");
+        assert!(
+            e.starts_with("https://api.example:443/v1/traces: https"),
+            "{e}"
+        );
         assert!(resolve(Some("localhost:4318"), &[]).is_err());
         assert!(resolve(Some("http://"), &[]).is_err());
     }
