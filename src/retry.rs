@@ -9,6 +9,10 @@
 //! (holding what it was granted) until the other running batches have
 //! ended, and no new batch starts meanwhile or beside it (see
 //! `scheduler::alone`) — the memory it ran out of was likely taken by them.
+//!
+//! When the run is exported as a trace (`--otlp-endpoint`), each attempt
+//! gets `TRACEPARENT` naming its own span (`trace_context`), so what a test
+//! suite traces of itself lands under the attempt that ran it.
 
 use std::path::Path;
 
