@@ -28,6 +28,7 @@ pub mod starter;
 pub mod status;
 pub mod supervisor;
 pub mod text;
+pub mod trace_context;
 pub mod usage;
 pub mod verdict;
 pub mod watchdog;
