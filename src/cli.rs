@@ -228,6 +228,14 @@ pub struct RunArgs {
     /// (default: it passes, reported `flaky`; also `[run] flaky = "fail"`).
     #[arg(long)]
     pub flaky_fails: bool,
+    /// Once N batches have failed, start no new batch: running ones finish
+    /// (with `N:terminate` they are stopped, as by the deadline), the rest
+    /// are reported `not-run`, post steps still run (overrides `[run] max-fail`).
+    #[arg(long, value_name = "N[:terminate]")]
+    pub max_fail: Option<crate::fail_fast::MaxFail>,
+    /// `--max-fail 1`: start no new batch once one has failed.
+    #[arg(long, conflicts_with = "max_fail")]
+    pub fail_fast: bool,
     /// History store (overrides `[run] history`): `sqlite:PATH`, `postgres://…` or `none`.
     #[arg(long, value_name = "URL", env = "WARDEN_HISTORY")]
     pub history: Option<Location>,

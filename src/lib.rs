@@ -8,6 +8,7 @@ pub mod config;
 pub mod dashboard;
 pub mod duration;
 pub mod event;
+pub mod fail_fast;
 pub mod history;
 pub mod hunt;
 pub mod input;

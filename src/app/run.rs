@@ -42,6 +42,10 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         only: args.batches.clone(),
         history: args.history.clone(),
         labels: args.labels.iter().cloned().collect(),
+        max_fail: match args.fail_fast {
+            true => Some(crate::fail_fast::MaxFail::FIRST),
+            false => args.max_fail,
+        },
     };
     let mut plan = load_plan(&args.config, overrides)?;
     if let Some(w) = plan.scratch.socket_warning() {

@@ -155,6 +155,8 @@ fn arm_plan(plan: &Plan, hunt: &Hunt, pressure: Pressure, command: &Command) -> 
     let mut p = plan.clone();
     p.setup.clear();
     p.post.clear();
+    // A hunt counts failures: `[run] max-fail` must not cut it short.
+    p.max_fail = None;
     p.order = (0..batches.len()).collect();
     p.batches = batches;
     p.max_parallel = hunt.parallel;
