@@ -236,6 +236,12 @@ pub struct RunArgs {
     /// `--max-fail 1`: start no new batch once one has failed.
     #[arg(long, conflicts_with = "max_fail")]
     pub fail_fast: bool,
+    /// Run only what did not pass in an earlier run: FROM is its artifacts
+    /// directory (its junit.xml; a CI artifact downloaded will do), a JUnit
+    /// report warden wrote, or a run uuid in the history. Batches with
+    /// `rerun` run only their failed tests. Nothing failed: exit 0.
+    #[arg(long, value_name = "DIR|UUID", conflicts_with = "queue")]
+    pub rerun_failed: Option<String>,
     /// History store (overrides `[run] history`): `sqlite:PATH`, `postgres://…` or `none`.
     #[arg(long, value_name = "URL", env = "WARDEN_HISTORY")]
     pub history: Option<Location>,

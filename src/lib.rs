@@ -20,6 +20,7 @@ pub mod plan;
 pub mod quarantine;
 pub mod queue;
 pub mod report;
+pub mod rerun_failed;
 pub mod retry;
 pub mod runner;
 pub mod scheduler;

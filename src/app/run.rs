@@ -48,6 +48,18 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         },
     };
     let mut plan = load_plan(&args.config, overrides)?;
+    if let Some(from) = &args.rerun_failed {
+        if plan.queue {
+            bail!("--rerun-failed cannot be used in queue mode ([run] queue = true)");
+        }
+        match super::rerun::narrow(&mut plan, from)? {
+            Some(line) => out!("{line}"),
+            None => {
+                out!("warden: nothing failed in {from}: no batch to rerun");
+                return Ok(crate::verdict::EXIT_PASSED);
+            }
+        }
+    }
     if let Some(w) = plan.scratch.socket_warning() {
         err!("warden: warning: {w}");
     }
