@@ -40,7 +40,8 @@ impl FromStr for MaxFail {
     type Err = String;
 
     fn from_str(s: &str) -> Result<MaxFail, String> {
-        let bad = || format!("expected N or N:terminate (N a whole number, 1 or more), found {s:?}");
+        let bad =
+            || format!("expected N or N:terminate (N a whole number, 1 or more), found {s:?}");
         let (n, terminate) = match s.split_once(':') {
             None => (s, false),
             Some((n, "terminate")) => (n, true),
@@ -148,7 +149,16 @@ mod tests {
         assert_eq!("2".parse(), Ok(m(2, false)));
         assert_eq!("1:terminate".parse(), Ok(m(1, true)));
         assert_eq!(m(3, true).to_string(), "3:terminate");
-        for bad in ["0", "-1", "", "x", "2:kill", "2:", ":terminate", "0:terminate"] {
+        for bad in [
+            "0",
+            "-1",
+            "",
+            "x",
+            "2:kill",
+            "2:",
+            ":terminate",
+            "0:terminate",
+        ] {
             let e = bad.parse::<MaxFail>().unwrap_err();
             assert!(e.contains("expected N or N:terminate"), "{bad}: {e}");
         }

@@ -93,11 +93,18 @@ impl Failed {
                 );
             }
         }
-        for t in run.failing.iter().filter(|t| t.status == TestStatus::Failed) {
+        for t in run
+            .failing
+            .iter()
+            .filter(|t| t.status == TestStatus::Failed)
+        {
             let Some(batch) = t.batch.and_then(|id| names.get(&id)) else {
                 continue;
             };
-            let Some(test) = t.test.strip_prefix(batch.as_str()).and_then(|t| t.strip_prefix('/'))
+            let Some(test) = t
+                .test
+                .strip_prefix(batch.as_str())
+                .and_then(|t| t.strip_prefix('/'))
             else {
                 continue;
             };
@@ -235,11 +242,8 @@ pub fn select(plan: &mut Plan, failed: &Failed) -> Selection {
                     .map(|t| crate::retry::named_failure(&cfg.format, t))
                     .collect();
                 let refs: Vec<_> = tests.iter().collect();
-                cfg.command = Command::Argv(crate::retry::expand_rerun(
-                    template,
-                    &cfg.format,
-                    &refs,
-                ));
+                cfg.command =
+                    Command::Argv(crate::retry::expand_rerun(template, &cfg.format, &refs));
                 tests.len()
             }
             _ => 0,

@@ -424,6 +424,9 @@ mod tests {
         let libtest = OutputFormat::Libtest;
         let t = named_failure(&libtest, "unit/a::b");
         let template = ["cargo".to_owned(), "test".to_owned(), "{tests}".to_owned()];
-        assert_eq!(expand_rerun(&template, &libtest, &[&t]), ["cargo", "test", "a::b"]);
+        assert_eq!(
+            expand_rerun(&template, &libtest, &[&t]),
+            ["cargo", "test", "a::b"]
+        );
     }
 }

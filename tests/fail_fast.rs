@@ -72,12 +72,15 @@ fn one_at_a_time_stops_starting_after_n_failed_batches() {
         c.assert_status(Kind::Skipped, Some("not-run"));
         assert_eq!(c.message(), REASON_2);
         assert!(
-            r.stdout.contains(&format!("not-run {name} (0.00s): {REASON_2}")),
+            r.stdout
+                .contains(&format!("not-run {name} (0.00s): {REASON_2}")),
             "summary names {name}\n{}",
             r.context
         );
     }
-    r.assert_stdout_contains("warden: max-fail 2 reached (2 batches failed): no new batch starts\n");
+    r.assert_stdout_contains(
+        "warden: max-fail 2 reached (2 batches failed): no new batch starts\n",
+    );
     r.assert_stdout_contains("Max-fail: 2 batches failed (max-fail 2): 2 batches not started\n");
     assert_eq!(
         std::fs::read_to_string(r.path("post-ran")).unwrap(),
@@ -161,7 +164,9 @@ fn terminate_stops_running_batches_and_leaves_no_process() {
     );
     named(&cases, "never").assert_status(Kind::Skipped, Some("not-run"));
     assert!(!started(&r).contains(&"never".to_owned()));
-    r.assert_stdout_contains("warden: max-fail 1 reached (1 batch failed): stopping 1 running batch");
+    r.assert_stdout_contains(
+        "warden: max-fail 1 reached (1 batch failed): stopping 1 running batch",
+    );
     r.assert_stdout_contains(
         "Max-fail: 1 batch failed (max-fail 1:terminate): 1 batch not started, running ones stopped",
     );
