@@ -183,14 +183,12 @@ impl Failed {
     /// A testcase's `<failure>`, `<error>` or `<skipped>` (of `type` `ty`).
     fn add(&mut self, suite: &str, name: &str, classname: &str, skipped: bool, ty: String) {
         match suite {
-            "setup" | "post" => {}
             // A batch not read into tests: skipped only when it never ran
             // (a quarantined failure is a skip too, and is left alone).
-            "warden" => {
-                if !skipped || ty == Status::NotRun.as_str() {
-                    self.batches.entry(name.to_owned()).or_default().status = ty;
-                }
+            "warden" if !skipped || ty == Status::NotRun.as_str() => {
+                self.batches.entry(name.to_owned()).or_default().status = ty;
             }
+            "setup" | "post" | "warden" => {}
             batch if !skipped => {
                 let b = self.batches.entry(batch.to_owned()).or_default();
                 if classname == batch {
