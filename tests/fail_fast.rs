@@ -238,3 +238,50 @@ fn bad_values_are_config_errors_with_their_place() {
     r.assert_code(2);
     r.assert_stderr_contains("cannot be used with");
 }
+
+/// Queue mode: the limit is the machine's. It claims nothing more once
+/// reached; what it did not claim stays in the queue for the others.
+#[test]
+fn in_queue_mode_a_machine_stops_claiming() {
+    let server = require_postgres!(shared);
+    let url = server.url(&server.fresh_database());
+    let marks = tempfile::tempdir().expect("tempdir");
+    let ran = marks.path().join("ran");
+    let machine = |extra: &[&str]| {
+        let mut w = Warden::pgroup().run_section("max-parallel = 1").args([
+            "--queue",
+            "--run-key",
+            "ff",
+            "--history",
+            &url,
+        ]);
+        for v in [
+            "WARDEN_RUN_KEY",
+            "GITHUB_RUN_ID",
+            "BUILDKITE_BUILD_ID",
+            "CI_PIPELINE_ID",
+        ] {
+            w = w.env(v, "");
+        }
+        for name in ["a", "b", "c"] {
+            w = w.shell(
+                name,
+                &format!("echo {name} >> {}; exit 1", ran.display()),
+                "",
+            );
+        }
+        w.args(extra.iter().copied())
+    };
+    let r = machine(&["--fail-fast"]).run();
+    r.assert_code(1);
+    r.assert_stdout_contains("warden: max-fail 1 reached (1 batch failed): no new batch starts");
+    let first = std::fs::read_to_string(&ran).unwrap();
+    assert_eq!(first.lines().count(), 1, "{}", r.context);
+    // Another machine without a limit takes the other two.
+    let r = machine(&[]).run();
+    r.assert_code(1);
+    let all = std::fs::read_to_string(&ran).unwrap();
+    let mut names: Vec<&str> = all.lines().collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "c"], "{}", r.context);
+}
