@@ -179,8 +179,19 @@ fn from_an_artifacts_directory_copied_elsewhere() {
 #[test]
 fn from_a_run_uuid_in_the_history() {
     let state = State::new();
-    let history = format!("sqlite:{}", state.p("history.db"));
-    let first = first_run(&state, &history);
+    from_a_run_uuid_in(&state, &format!("sqlite:{}", state.p("history.db")));
+}
+
+#[test]
+fn from_a_run_uuid_in_a_postgresql_history() {
+    let server = require_postgres!(shared);
+    let url = server.url(&server.fresh_database());
+    from_a_run_uuid_in(&State::new(), &url);
+}
+
+fn from_a_run_uuid_in(state: &State, history: &str) {
+    let history = history.to_owned();
+    let first = first_run(state, &history);
     let uuid = first
         .stdout
         .lines()
@@ -195,7 +206,7 @@ fn from_a_run_uuid_in_the_history() {
         .run_section(&format!("history = {}", q(&history)))
         .args(["--rerun-failed", &uuid])
         .run();
-    assert_rerun(&state, &r);
+    assert_rerun(state, &r);
     r.assert_stdout_contains(&format!("rerunning what did not pass in {uuid}: "));
 }
 
