@@ -249,6 +249,12 @@ pub struct RunArgs {
     /// (repeatable; adds to and overrides `[run] labels`).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<Label>,
+    /// Send the run as an OpenTelemetry trace over OTLP/HTTP (protobuf) to
+    /// this base URL (`/v1/traces` is appended unless it ends so); else
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// Each batch gets `TRACEPARENT`; a failed export is only a warning.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Echo every batch's output, prefixed with its name.
     #[arg(short, long)]
     pub verbose: bool,

@@ -29,6 +29,7 @@ pub mod size;
 pub mod status;
 pub mod supervisor;
 pub mod text;
+pub mod trace_context;
 pub mod usage;
 pub mod verdict;
 pub mod watchdog;

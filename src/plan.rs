@@ -25,6 +25,9 @@ pub struct PlannedBatch {
     /// Working directory, resolved.
     pub cwd: PathBuf,
     pub log: PathBuf,
+    /// The run's trace when it is exported (`--otlp-endpoint`): each
+    /// attempt then gets `TRACEPARENT` naming its own span (see `retry`).
+    pub trace: Option<crate::trace_context::TraceContext>,
 }
 
 #[derive(Debug, Clone)]
@@ -295,6 +298,7 @@ impl Plan {
                 cwd: resolve(&base, b.cwd.as_deref()),
                 log: artifacts.log(&b.name),
                 config: b,
+                trace: None,
             }
         };
         let only = &overrides.only;

@@ -9,6 +9,10 @@
 //! (holding what it was granted) until the other running batches have
 //! ended, and no new batch starts meanwhile or beside it (see
 //! `scheduler::alone`) — the memory it ran out of was likely taken by them.
+//!
+//! When the run is exported as a trace (`--otlp-endpoint`), each attempt
+//! gets `TRACEPARENT` naming its own span (`trace_context`), so what a test
+//! suite traces of itself lands under the attempt that ran it.
 
 use std::path::Path;
 
@@ -23,6 +27,7 @@ use crate::plan::PlannedBatch;
 use crate::scheduler::alone::AloneHandle;
 use crate::status::Status;
 use crate::supervisor::Supervisor;
+use crate::trace_context::TRACEPARENT;
 use crate::watchdog::Stop;
 
 /// The `rerun` argv with the failed tests in place of `{tests}`, joined
@@ -160,6 +165,13 @@ pub async fn with_retries_alone_on_oom(
     // With `rerun`: every test so far, to which a re-run's results are merged.
     let mut all_tests: Option<Vec<TestResult>> = None;
     loop {
+        if let Some(trace) = &unit.trace {
+            let span = trace.attempt_span(unit.config.name.as_str(), attempt);
+            current
+                .config
+                .env
+                .insert(TRACEPARENT.into(), trace.traceparent(span));
+        }
         let mut outcome = sup.run(&current, dispatcher, stop.clone()).await;
         if let Some(earlier) = &all_tests {
             merge_rerun(&mut outcome, earlier);

@@ -214,7 +214,7 @@ impl Failures {
 /// What the reporters hear of a message; a retry is answered here.
 fn event(message: Message, failures: &mut Failures) -> Event {
     match message {
-        Message::Started { name, at } => Event::Started { name, at },
+        Message::Started { name, at, slot } => Event::Started { name, at, slot },
         Message::Finished(outcome) => {
             failures.add(&outcome.name, retry::failures(&outcome));
             Event::Finished(outcome)
@@ -1007,6 +1007,7 @@ mod tests {
         tx.send(Message::Started {
             name: name("a"),
             at: Instant::now(),
+            slot: Some(1),
         });
         tx.send(Message::Retrying {
             name: name("a"),

@@ -349,6 +349,8 @@ impl Supervisor {
         dispatcher.send(Message::Started {
             name: cfg.name.clone(),
             at: t0,
+            // The dispatcher put it there (runner::with_slots).
+            slot: cfg.env.get("WARDEN_SLOT").and_then(|s| s.parse().ok()),
         });
 
         let exec_blocked = cut_short.is_some();
