@@ -236,6 +236,20 @@ pub struct RunArgs {
     /// (default: it passes, reported `flaky`; also `[run] flaky = "fail"`).
     #[arg(long)]
     pub flaky_fails: bool,
+    /// Once N batches have failed, start no new batch: running ones finish
+    /// (with `N:terminate` they are stopped, as by the deadline), the rest
+    /// are reported `not-run`, post steps still run (overrides `[run] max-fail`).
+    #[arg(long, value_name = "N[:terminate]")]
+    pub max_fail: Option<crate::fail_fast::MaxFail>,
+    /// `--max-fail 1`: start no new batch once one has failed.
+    #[arg(long, conflicts_with = "max_fail")]
+    pub fail_fast: bool,
+    /// Run only what did not pass in an earlier run: FROM is its artifacts
+    /// directory (its junit.xml; a CI artifact downloaded will do), a JUnit
+    /// report warden wrote, or a run uuid in the history. Batches with
+    /// `rerun` run only their failed tests. Nothing failed: exit 0.
+    #[arg(long, value_name = "DIR|UUID", conflicts_with = "queue")]
+    pub rerun_failed: Option<String>,
     /// History store (overrides `[run] history`): `sqlite:PATH`, `postgres://…` or `none`.
     #[arg(long, value_name = "URL", env = "WARDEN_HISTORY")]
     pub history: Option<Location>,

@@ -47,6 +47,9 @@ pub struct Plan {
     /// `[run] retry-max-failures`: no retry starts once more than this
     /// many tests (or batches without tests) have failed; `None`: no cap.
     pub retry_max_failures: Option<u64>,
+    /// `--max-fail` / `--fail-fast`, else `[run] max-fail`: once this many
+    /// batches have failed, no new batch starts; `None`: all run.
+    pub max_fail: Option<crate::fail_fast::MaxFail>,
     pub quarantine: Quarantine,
     /// Where the run is recorded.
     pub history: crate::history::Location,
@@ -165,6 +168,8 @@ pub struct Overrides {
     pub history: Option<crate::history::Location>,
     /// `--label`: added to `[run] labels`, overriding the same keys.
     pub labels: crate::history::model::Labels,
+    /// `--max-fail` (or `--fail-fast`).
+    pub max_fail: Option<crate::fail_fast::MaxFail>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -263,6 +268,7 @@ impl Plan {
             error,
         })?;
         let retry_max_failures = config.run.retry_max_failures;
+        let max_fail = overrides.max_fail.or(config.run.max_fail);
         let scratch = Scratch {
             root: scratch_root,
             keep: config.run.keep_scratch,
@@ -344,6 +350,7 @@ impl Plan {
             deadline,
             flaky,
             retry_max_failures,
+            max_fail,
             quarantine,
             retention: config.run.retention,
             queue: config.run.queue,

@@ -46,6 +46,7 @@ mod queries;
 mod queue;
 mod reap;
 mod report;
+mod rerun;
 mod run;
 mod schedule;
 mod serve;

@@ -44,8 +44,24 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         only: args.batches.clone(),
         history: args.history.clone(),
         labels: args.labels.iter().cloned().collect(),
+        max_fail: match args.fail_fast {
+            true => Some(crate::fail_fast::MaxFail::FIRST),
+            false => args.max_fail,
+        },
     };
     let mut plan = load_plan(&args.config, overrides)?;
+    if let Some(from) = &args.rerun_failed {
+        if plan.queue {
+            bail!("--rerun-failed cannot be used in queue mode ([run] queue = true)");
+        }
+        match super::rerun::narrow(&mut plan, from)? {
+            Some(line) => out!("{line}"),
+            None => {
+                out!("warden: nothing failed in {from}: no batch to rerun");
+                return Ok(crate::verdict::EXIT_PASSED);
+            }
+        }
+    }
     if let Some(w) = plan.scratch.socket_warning() {
         err!("warden: warning: {w}");
     }
