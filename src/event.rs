@@ -10,8 +10,13 @@ use crate::watchdog::StopCause;
 
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A batch's main process was started.
-    Started { name: BatchName, at: Instant },
+    /// A batch's main process was started (each attempt's). `slot`: its
+    /// `WARDEN_SLOT`, for a batch (setup and post steps have none).
+    Started {
+        name: BatchName,
+        at: Instant,
+        slot: Option<u32>,
+    },
     /// A batch finished, whatever ended it.
     Finished(Box<Outcome>),
     /// A line for the terminal about the run itself (`warden: …`), e.g. why

@@ -19,8 +19,13 @@ use crate::watchdog::Stop;
 
 #[derive(Debug)]
 pub enum Message {
-    /// A unit's main program was started (its spawn began at `at`).
-    Started { name: BatchName, at: Instant },
+    /// A unit's main program was started (its spawn began at `at`), in
+    /// `slot` (its `WARDEN_SLOT`, for a batch).
+    Started {
+        name: BatchName,
+        at: Instant,
+        slot: Option<u32>,
+    },
     /// A stop request ended a running unit; `how` says how it was
     /// terminated, in words.
     Terminated { name: BatchName, how: String },

@@ -25,6 +25,9 @@ pub struct PlannedBatch {
     /// Working directory, resolved.
     pub cwd: PathBuf,
     pub log: PathBuf,
+    /// The run's trace when it is exported (`--otlp-endpoint`): each
+    /// attempt then gets `TRACEPARENT` naming its own span (see `retry`).
+    pub trace: Option<crate::trace_context::TraceContext>,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +47,9 @@ pub struct Plan {
     /// `[run] retry-max-failures`: no retry starts once more than this
     /// many tests (or batches without tests) have failed; `None`: no cap.
     pub retry_max_failures: Option<u64>,
+    /// `--max-fail` / `--fail-fast`, else `[run] max-fail`: once this many
+    /// batches have failed, no new batch starts; `None`: all run.
+    pub max_fail: Option<crate::fail_fast::MaxFail>,
     pub quarantine: Quarantine,
     /// Where the run is recorded.
     pub history: crate::history::Location,
@@ -162,6 +168,8 @@ pub struct Overrides {
     pub history: Option<crate::history::Location>,
     /// `--label`: added to `[run] labels`, overriding the same keys.
     pub labels: crate::history::model::Labels,
+    /// `--max-fail` (or `--fail-fast`).
+    pub max_fail: Option<crate::fail_fast::MaxFail>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +268,7 @@ impl Plan {
             error,
         })?;
         let retry_max_failures = config.run.retry_max_failures;
+        let max_fail = overrides.max_fail.or(config.run.max_fail);
         let scratch = Scratch {
             root: scratch_root,
             keep: config.run.keep_scratch,
@@ -289,6 +298,7 @@ impl Plan {
                 cwd: resolve(&base, b.cwd.as_deref()),
                 log: artifacts.log(&b.name),
                 config: b,
+                trace: None,
             }
         };
         let only = &overrides.only;
@@ -340,6 +350,7 @@ impl Plan {
             deadline,
             flaky,
             retry_max_failures,
+            max_fail,
             quarantine,
             retention: config.run.retention,
             queue: config.run.queue,

@@ -22,6 +22,8 @@
 //! - **Loopback by default**, and while bound to loopback, requests must
 //!   name a loopback host: a web page elsewhere cannot read the dashboard
 //!   through DNS rebinding.
+//! - **Prometheus** scrapes `/metrics` ([`metrics`]): counts of the
+//!   same store in its text format, with bounded label cardinality.
 //! - **No JavaScript, no internet.** Sorting and filtering are links and
 //!   forms (query parameters, [`params`]); charts are SVG drawn on the
 //!   server; the stylesheet is compiled into the binary.
@@ -34,6 +36,7 @@ mod failures;
 mod flaky;
 mod html;
 mod logs;
+mod metrics;
 mod params;
 mod regressed;
 mod response;
@@ -82,6 +85,7 @@ pub fn router(dashboard: Arc<Dashboard>, addr: SocketAddr) -> Router {
         .route("/api/durations", get(durations::api))
         .route("/api/compare", get(compare::api))
         .route("/api/labels", get(runs::labels_api))
+        .route("/metrics", get(metrics::metrics))
         .route("/static/style.css", get(stylesheet))
         .fallback(not_found)
         // Inside the guard: only requests it let through are shared.

@@ -68,6 +68,7 @@ fn terminal_lines() {
         events.push(Event::Started {
             name: o.name.clone(),
             at: Instant::now(),
+            slot: None,
         });
         events.push(Event::Finished(Box::new(o)));
     }

@@ -6,6 +6,7 @@
 pub mod junit;
 pub mod live_junit;
 pub mod log_tail;
+pub mod otlp;
 pub mod summary;
 pub mod table;
 pub mod terminal;

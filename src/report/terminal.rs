@@ -99,7 +99,7 @@ impl Terminal {
 impl Reporter for Terminal {
     fn on_event(&mut self, event: &Event) {
         match (event, &mut self.progress) {
-            (Event::Started { name, at }, Some(p)) => p.start(name, at.elapsed()),
+            (Event::Started { name, at, .. }, Some(p)) => p.start(name, at.elapsed()),
             (Event::Finished(outcome), Some(p)) => p.stop(&outcome.name),
             _ => {}
         }
@@ -288,6 +288,7 @@ mod tests {
             t.on_event(&Event::Started {
                 name: o.name.clone(),
                 at: Instant::now(),
+                slot: None,
             });
         }
         assert_eq!(t.progress.as_ref().unwrap().bars.len(), 2);

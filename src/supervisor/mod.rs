@@ -349,6 +349,8 @@ impl Supervisor {
         dispatcher.send(Message::Started {
             name: cfg.name.clone(),
             at: t0,
+            // The dispatcher put it there (runner::with_slots).
+            slot: cfg.env.get("WARDEN_SLOT").and_then(|s| s.parse().ok()),
         });
 
         let exec_blocked = cut_short.is_some();
@@ -566,6 +568,8 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
         let cause = stop.cause().map(|c| c.to_string()).unwrap_or_default();
         let (status, by) = match stop.cause() {
             Some(StopCause::Signal(_)) => (Status::Interrupted, "interrupted"),
+            // warden stopped it itself: enough batches had failed.
+            Some(StopCause::MaxFail { .. }) => (Status::Interrupted, "stopped"),
             _ => (Status::Deadline, "stopped by the run watchdog"),
         };
         outcome.status = status;
