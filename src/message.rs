@@ -8,19 +8,29 @@
 //! [`Event`](crate::event::Event), in the order the messages came, and
 //! hands it to every reporter.
 
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::BatchName;
 use crate::outcome::Outcome;
 use crate::status::Status;
+use crate::usage::Usage;
 use crate::watchdog::Stop;
 
 #[derive(Debug)]
 pub enum Message {
-    /// A unit's main program was started (its spawn began at `at`).
-    Started { name: BatchName, at: Instant },
+    /// A unit's main program was started (its spawn began at `at`): its
+    /// attempt `attempt` of at most `attempts`, in thread slot `slot`
+    /// (`None`: a setup or post step).
+    Started {
+        name: BatchName,
+        at: Instant,
+        slot: Option<u32>,
+        attempt: u32,
+        attempts: u32,
+    },
     /// A stop request ended a running unit; `how` says how it was
     /// terminated, in words.
     Terminated { name: BatchName, how: String },
@@ -29,13 +39,18 @@ pub enum Message {
     /// once too many tests failed in the run, `[run] retry-max-failures`).
     /// `failures`: the attempt's failed tests, or 1 for a unit without tests.
     /// `alone`: the OOM killer killed it, so it is retried once the other
-    /// running batches have ended.
+    /// running batches have ended. `started`, `duration`, `log` (where the
+    /// attempt's log is kept) and `usage`: the failed attempt's.
     Retrying {
         name: BatchName,
         attempt: u32,
         attempts: u32,
         status: Status,
         reason: String,
+        started: SystemTime,
+        duration: Duration,
+        log: PathBuf,
+        usage: Option<Usage>,
         backoff: Duration,
         failures: u64,
         alone: bool,

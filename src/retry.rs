@@ -130,6 +130,10 @@ pub async fn with_retries_alone_on_oom(
     // With `rerun`: every test so far, to which a re-run's results are merged.
     let mut all_tests: Option<Vec<TestResult>> = None;
     loop {
+        current.attempt = attempt;
+        let env = &mut current.config.env;
+        env.insert("WARDEN_ATTEMPT".into(), attempt.to_string());
+        env.insert("WARDEN_ATTEMPTS".into(), policy.attempts.to_string());
         let mut outcome = sup.run(&current, dispatcher, stop.clone()).await;
         if let Some(earlier) = &all_tests {
             merge_rerun(&mut outcome, earlier);
@@ -150,6 +154,11 @@ pub async fn with_retries_alone_on_oom(
                 attempts: policy.attempts,
                 status: outcome.status,
                 reason: outcome.reason.clone(),
+                started: outcome.started,
+                duration: outcome.duration,
+                // Where the log is kept once retried (below).
+                log: attempt_log(&unit.log, attempt),
+                usage: outcome.usage.clone(),
                 backoff: policy.backoff,
                 failures: failures(&outcome),
                 alone: wait_alone.is_some(),

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{BatchName, slot_variable};
-use crate::event::{Event, Reporter, RunResult};
+use crate::event::{Event, Reporter, Retry, RunResult};
 use crate::message::{self, Message};
 use crate::outcome::Outcome;
 use crate::plan::{Plan, PlannedBatch};
@@ -121,9 +121,13 @@ async fn deliver_all(
             None => rx.recv().await,
         };
         let Some(message) = message else { break };
-        deliver(event(message, failures), reporters, &mut outcomes);
+        for event in events(message, failures) {
+            deliver(event, reporters, &mut outcomes);
+        }
         while let Ok(message) = rx.try_recv() {
-            deliver(event(message, failures), reporters, &mut outcomes);
+            for event in events(message, failures) {
+                deliver(event, reporters, &mut outcomes);
+            }
         }
         again = flush(reporters, false);
     }
@@ -189,21 +193,39 @@ impl Failures {
     }
 }
 
-/// What the reporters hear of a message; a retry is answered here.
-fn event(message: Message, failures: &mut Failures) -> Event {
+/// What the reporters hear of a message, in order; a retry is answered
+/// here. A retry that goes ahead is two events: the failed attempt
+/// ([`Event::Retrying`]) and the note that says so.
+fn events(message: Message, failures: &mut Failures) -> Vec<Event> {
     match message {
-        Message::Started { name, at } => Event::Started { name, at },
+        Message::Started {
+            name,
+            at,
+            slot,
+            attempt,
+            attempts,
+        } => vec![Event::Started {
+            name,
+            at,
+            slot,
+            attempt,
+            attempts,
+        }],
         Message::Finished(outcome) => {
             failures.add(&outcome.name, retry::failures(&outcome));
-            Event::Finished(outcome)
+            vec![Event::Finished(outcome)]
         }
-        Message::Terminated { name, how } => Event::Note(format!("warden: {name}: {how}")),
+        Message::Terminated { name, how } => vec![Event::Note(format!("warden: {name}: {how}"))],
         Message::Retrying {
             name,
             attempt,
             attempts,
             status,
             reason,
+            started,
+            duration,
+            log,
+            usage,
             backoff,
             failures: n,
             alone,
@@ -214,7 +236,21 @@ fn event(message: Message, failures: &mut Failures) -> Event {
             let _ = answer.send(refusal.is_none());
             let failed =
                 format!("warden: {name}: attempt {attempt} of {attempts} {status} ({reason})");
-            Event::Note(match refusal {
+            // Refused, this attempt is the unit's last: its Finished says it.
+            let retried = refusal.is_none().then(|| {
+                Event::Retrying(Box::new(Retry {
+                    name,
+                    attempt,
+                    attempts,
+                    status,
+                    reason,
+                    started,
+                    duration,
+                    log,
+                    usage,
+                }))
+            });
+            let note = Event::Note(match refusal {
                 Some(why) => {
                     failures.refused += 1;
                     format!("{failed}: not retried: {why}")
@@ -232,9 +268,10 @@ fn event(message: Message, failures: &mut Failures) -> Event {
                         ),
                     }
                 }
-            })
+            });
+            retried.into_iter().chain([note]).collect()
         }
-        Message::Stopping { stop, running } => Event::Note(stopping_note(stop, running)),
+        Message::Stopping { stop, running } => vec![Event::Note(stopping_note(stop, running))],
     }
 }
 
@@ -730,6 +767,7 @@ async fn run_batch(
 /// `WARDEN_SLOT_<R>` (its first unit's number) and `WARDEN_SLOTS_<R>` (all).
 fn with_slots(plan: &Plan, batch: &PlannedBatch, grant: &Grant) -> PlannedBatch {
     let mut batch = batch.clone();
+    batch.slot = Some(grant.slot);
     let env = &mut batch.config.env;
     env.insert("WARDEN_SLOT".into(), grant.slot.to_string());
     for (r, slots) in &grant.resource_slots {
@@ -869,6 +907,7 @@ mod tests {
         fn on_event(&mut self, event: &Event) {
             self.heard.push(match event {
                 Event::Started { name, .. } => format!("start {name}"),
+                Event::Retrying(r) => format!("attempt {} of {} ended", r.attempt, r.name),
                 Event::Finished(o) => format!("finish {}", o.name),
                 Event::Note(line) => line.clone(),
             });
@@ -897,6 +936,9 @@ mod tests {
         tx.send(Message::Started {
             name: name("a"),
             at: Instant::now(),
+            slot: Some(0),
+            attempt: 1,
+            attempts: 3,
         });
         tx.send(Message::Retrying {
             name: name("a"),
@@ -904,6 +946,10 @@ mod tests {
             attempts: 3,
             status: Status::Failed,
             reason: "exit code 1".into(),
+            started: std::time::SystemTime::now(),
+            duration: Duration::from_secs(1),
+            log: PathBuf::from("/nonexistent/warden-test.attempt-1.log"),
+            usage: None,
             backoff: Duration::from_millis(300),
             failures: 1,
             alone: false,
@@ -915,6 +961,10 @@ mod tests {
             attempts: 3,
             status: Status::TimedOut,
             reason: "timed out after 1s".into(),
+            started: std::time::SystemTime::now(),
+            duration: Duration::from_secs(1),
+            log: PathBuf::from("/nonexistent/warden-test.attempt-1.log"),
+            usage: None,
             backoff: Duration::ZERO,
             failures: 1,
             alone: false,
@@ -931,7 +981,9 @@ mod tests {
             deliver_all(rx, &mut [&mut first, &mut second], &mut Failures::new(None)).await;
         let expected = [
             "start a",
+            "attempt 1 of a ended",
             "warden: a: attempt 1 of 3 failed (exit code 1): retrying in 300ms",
+            "attempt 2 of a ended",
             "warden: a: attempt 2 of 3 timed-out (timed out after 1s): retrying",
             "warden: a: exited within grace",
             "finish a",
@@ -952,6 +1004,10 @@ mod tests {
                 attempts: 2,
                 status: Status::Crashed,
                 reason: "killed by the OOM killer at its 64M memory limit (peak 64.0M)".into(),
+                started: std::time::SystemTime::now(),
+                duration: Duration::from_secs(1),
+                log: PathBuf::from("/nonexistent/warden-test.attempt-1.log"),
+                usage: None,
                 backoff,
                 failures: 1,
                 alone: true,
@@ -963,11 +1019,16 @@ mod tests {
         deliver_all(rx, &mut [&mut heard], &mut Failures::new(None)).await;
         let failed = "warden: vm: attempt 1 of 2 crashed (killed by the OOM killer at its 64M \
                       memory limit (peak 64.0M))";
+        let notes: Vec<&String> = heard
+            .heard
+            .iter()
+            .filter(|l| l.starts_with("warden:"))
+            .collect();
         assert_eq!(
-            heard.heard,
+            notes,
             [
-                format!("{failed}: retrying alone, once the other running batches have ended"),
-                format!("{failed}: retrying alone, 2s after the other running batches have ended"),
+                &format!("{failed}: retrying alone, once the other running batches have ended"),
+                &format!("{failed}: retrying alone, 2s after the other running batches have ended"),
             ]
         );
     }
@@ -1052,6 +1113,10 @@ mod tests {
                 attempts: 3,
                 status: Status::Failed,
                 reason: "exit code 1".into(),
+                started: std::time::SystemTime::now(),
+                duration: Duration::from_secs(1),
+                log: PathBuf::from("/nonexistent/warden-test.attempt-1.log"),
+                usage: None,
                 backoff: Duration::ZERO,
                 failures,
                 alone: false,
@@ -1074,6 +1139,10 @@ mod tests {
             attempts: 2,
             status: Status::Crashed,
             reason: "killed by SIGSEGV".into(),
+            started: std::time::SystemTime::now(),
+            duration: Duration::from_secs(1),
+            log: PathBuf::from("/nonexistent/warden-test.attempt-1.log"),
+            usage: None,
             backoff: Duration::ZERO,
             failures: 1,
             alone: false,

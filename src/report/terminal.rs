@@ -99,7 +99,7 @@ impl Terminal {
 impl Reporter for Terminal {
     fn on_event(&mut self, event: &Event) {
         match (event, &mut self.progress) {
-            (Event::Started { name, at }, Some(p)) => p.start(name, at.elapsed()),
+            (Event::Started { name, at, .. }, Some(p)) => p.start(name, at.elapsed()),
             (Event::Finished(outcome), Some(p)) => p.stop(&outcome.name),
             _ => {}
         }
@@ -164,7 +164,8 @@ pub(super) fn lines(event: &Event, starts: bool, colour: bool) -> Vec<String> {
             let line = format!("{:>WORD_WIDTH$} {}", "START", inert(name.as_ref()));
             vec![inert_lines(&line).into_owned()]
         }
-        Event::Started { .. } => Vec::new(),
+        // A retry: the note that follows says it.
+        Event::Started { .. } | Event::Retrying(_) => Vec::new(),
         Event::Finished(outcome) => std::iter::once(finish_line(outcome, colour))
             .chain(
                 outcome
@@ -288,6 +289,9 @@ mod tests {
             t.on_event(&Event::Started {
                 name: o.name.clone(),
                 at: Instant::now(),
+                slot: Some(0),
+                attempt: 1,
+                attempts: 1,
             });
         }
         assert_eq!(t.progress.as_ref().unwrap().bars.len(), 2);

@@ -349,6 +349,9 @@ impl Supervisor {
         dispatcher.send(Message::Started {
             name: cfg.name.clone(),
             at: t0,
+            slot: batch.slot,
+            attempt: batch.attempt,
+            attempts: cfg.retry.attempts,
         });
 
         let exec_blocked = cut_short.is_some();
