@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::BatchName;
 use crate::outcome::Outcome;
-use crate::status::Status;
+use crate::status::{Exit, Status};
 use crate::usage::Usage;
 use crate::watchdog::StopCause;
 
@@ -44,6 +44,8 @@ pub struct Retry {
     pub attempts: u32,
     pub status: Status,
     pub reason: String,
+    /// How its main process ended, when it did.
+    pub exit: Option<Exit>,
     pub started: SystemTime,
     pub duration: Duration,
     /// Where its log is kept (`<batch>.attempt-N.log`).

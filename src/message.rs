@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::BatchName;
 use crate::outcome::Outcome;
-use crate::status::Status;
+use crate::status::{Exit, Status};
 use crate::usage::Usage;
 use crate::watchdog::Stop;
 
@@ -39,14 +39,15 @@ pub enum Message {
     /// once too many tests failed in the run, `[run] retry-max-failures`).
     /// `failures`: the attempt's failed tests, or 1 for a unit without tests.
     /// `alone`: the OOM killer killed it, so it is retried once the other
-    /// running batches have ended. `started`, `duration`, `log` (where the
-    /// attempt's log is kept) and `usage`: the failed attempt's.
+    /// running batches have ended. `exit`, `started`, `duration`, `log`
+    /// (where the attempt's log is kept) and `usage`: the failed attempt's.
     Retrying {
         name: BatchName,
         attempt: u32,
         attempts: u32,
         status: Status,
         reason: String,
+        exit: Option<Exit>,
         started: SystemTime,
         duration: Duration,
         log: PathBuf,

@@ -154,6 +154,7 @@ pub async fn with_retries_alone_on_oom(
                 attempts: policy.attempts,
                 status: outcome.status,
                 reason: outcome.reason.clone(),
+                exit: outcome.exit,
                 started: outcome.started,
                 duration: outcome.duration,
                 // Where the log is kept once retried (below).

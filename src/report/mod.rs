@@ -3,6 +3,7 @@
 //! a JUnit file ([`LiveJunit`]) and a summary, text and Markdown
 //! ([`SummaryReport`]). They observe the run; they never drive it.
 
+pub mod events;
 pub mod junit;
 pub mod live_junit;
 pub mod log_tail;
@@ -12,7 +13,7 @@ pub mod terminal;
 
 pub use junit::JunitWriter;
 pub use live_junit::LiveJunit;
-pub use summary::{Counts, Makespan, Summary, SummaryReport};
+pub use summary::{Counts, Makespan, Summary, SummaryReport, TestCounts};
 pub use terminal::{Terminal, TerminalMode};
 
 /// Decodes bytes lossily and makes the text safe for XML 1.0: colour escape
