@@ -1,7 +1,9 @@
 //! Reporters: they turn [`Event`](crate::event::Event)s and
 //! [`Outcome`](crate::outcome::Outcome)s into terminal lines ([`Terminal`]),
-//! a JUnit file ([`LiveJunit`]) and a summary, text and Markdown
-//! ([`SummaryReport`]). They observe the run; they never drive it.
+//! a JUnit file ([`LiveJunit`]), a summary, text and Markdown
+//! ([`SummaryReport`]), a JSON Lines event stream ([`events::EventStream`])
+//! and a timeline ([`trace::Trace`]). They observe the run; they never
+//! drive it.
 
 pub mod events;
 pub mod junit;
@@ -10,6 +12,7 @@ pub mod log_tail;
 pub mod summary;
 pub mod table;
 pub mod terminal;
+pub mod trace;
 
 pub use junit::JunitWriter;
 pub use live_junit::LiveJunit;
