@@ -206,7 +206,8 @@ fn events_on_standard_output_leave_it_json_only() {
 /// a file of whole lines, each valid.
 #[test]
 fn lines_come_as_it_happens_and_a_killed_warden_leaves_whole_ones() {
-    let w = Warden::new().watchdog(Duration::from_secs(60));
+    // Process groups: a SIGKILLed warden's run cgroup would be left behind.
+    let w = Warden::pgroup().watchdog(Duration::from_secs(60));
     let stop = w.path("stop");
     let held = format!("while [ ! -e {} ]; do sleep 0.05; done", stop.display());
     let w = w
@@ -282,4 +283,37 @@ fn attempt_variables_count_the_retries() {
         std::fs::read_to_string(format!("{seen}.once")).unwrap(),
         "once 1/1\n"
     );
+}
+
+/// The schema is not a rubber stamp: a missing field, a status it does
+/// not know, a time not in UTC and a wrong version are all refused.
+#[test]
+fn the_schema_refuses_what_is_wrong() {
+    let schema = schema();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("a valid JSON Schema");
+    let good = serde_json::json!({
+        "version": 1, "event": "test_finished", "time": "2026-01-02T03:04:05.678Z",
+        "batch": "unit", "name": "a/b", "path": ["a", "b"], "status": "failed",
+        "duration_ms": 12, "message": "expected 1, got 2"
+    });
+    assert!(validator.is_valid(&good));
+    let wrong = |key: &str, value: Value| {
+        let mut v = good.clone();
+        match value {
+            Value::Null if key == "message" => {
+                v.as_object_mut().unwrap().remove(key);
+            }
+            value => v[key] = value,
+        }
+        assert!(!validator.is_valid(&v), "{key} accepted: {v}");
+    };
+    wrong("message", Value::Null);
+    wrong("status", "broken".into());
+    wrong("time", "2026-01-02T03:04:05+01:00".into());
+    wrong("time", "yesterday".into());
+    wrong("version", 2.into());
+    wrong("duration_ms", (-1).into());
 }
