@@ -8,15 +8,13 @@
 //! [`Event`](crate::event::Event), in the order the messages came, and
 //! hands it to every reporter.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::BatchName;
+use crate::event::Retry;
 use crate::outcome::Outcome;
-use crate::status::{Exit, Status};
-use crate::usage::Usage;
 use crate::watchdog::Stop;
 
 #[derive(Debug)]
@@ -34,24 +32,14 @@ pub enum Message {
     /// A stop request ended a running unit; `how` says how it was
     /// terminated, in words.
     Terminated { name: BatchName, how: String },
-    /// An attempt of a unit failed and it may run again after `backoff`:
-    /// the dispatcher answers on `answer` whether it does (no more retries
-    /// once too many tests failed in the run, `[run] retry-max-failures`).
-    /// `failures`: the attempt's failed tests, or 1 for a unit without tests.
-    /// `alone`: the OOM killer killed it, so it is retried once the other
-    /// running batches have ended. `exit`, `started`, `duration`, `log`
-    /// (where the attempt's log is kept) and `usage`: the failed attempt's.
+    /// An attempt of a unit failed (`retry`: what it did) and it may run
+    /// again after `backoff`: the dispatcher answers on `answer` whether it
+    /// does (no more retries once too many tests failed in the run, `[run]
+    /// retry-max-failures`). `failures`: the attempt's failed tests, or 1
+    /// for a unit without tests. `alone`: the OOM killer killed it, so it
+    /// is retried once the other running batches have ended.
     Retrying {
-        name: BatchName,
-        attempt: u32,
-        attempts: u32,
-        status: Status,
-        reason: String,
-        exit: Option<Exit>,
-        started: SystemTime,
-        duration: Duration,
-        log: PathBuf,
-        usage: Option<Usage>,
+        retry: Box<Retry>,
         backoff: Duration,
         failures: u64,
         alone: bool,

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::artifacts::attempt_log;
 use crate::config::{OutputFormat, RetryPolicy};
+use crate::event::Retry;
 use crate::message::{self, Message};
 use crate::outcome::{Attempt, Outcome};
 use crate::parsers::TestResult;
@@ -149,17 +150,19 @@ pub async fn with_retries_alone_on_oom(
         let again = again && {
             let (answer, allowed) = tokio::sync::oneshot::channel();
             dispatcher.send(Message::Retrying {
-                name: unit.config.name.clone(),
-                attempt,
-                attempts: policy.attempts,
-                status: outcome.status,
-                reason: outcome.reason.clone(),
-                exit: outcome.exit,
-                started: outcome.started,
-                duration: outcome.duration,
-                // Where the log is kept once retried (below).
-                log: attempt_log(&unit.log, attempt),
-                usage: outcome.usage.clone(),
+                retry: Box::new(Retry {
+                    name: unit.config.name.clone(),
+                    attempt,
+                    attempts: policy.attempts,
+                    status: outcome.status,
+                    reason: outcome.reason.clone(),
+                    exit: outcome.exit,
+                    started: outcome.started,
+                    duration: outcome.duration,
+                    // Where the log is kept once retried (below).
+                    log: attempt_log(&unit.log, attempt),
+                    usage: outcome.usage.clone(),
+                }),
                 backoff: policy.backoff,
                 failures: failures(&outcome),
                 alone: wait_alone.is_some(),

@@ -217,41 +217,26 @@ fn events(message: Message, failures: &mut Failures) -> Vec<Event> {
         }
         Message::Terminated { name, how } => vec![Event::Note(format!("warden: {name}: {how}"))],
         Message::Retrying {
-            name,
-            attempt,
-            attempts,
-            status,
-            reason,
-            exit,
-            started,
-            duration,
-            log,
-            usage,
+            retry,
             backoff,
             failures: n,
             alone,
             answer,
         } => {
-            failures.add(&name, n);
+            failures.add(&retry.name, n);
             let refusal = failures.refusal();
-            let _ = answer.send(refusal.is_none());
+            let retrying = refusal.is_none();
+            let _ = answer.send(retrying);
+            let Retry {
+                name,
+                attempt,
+                attempts,
+                status,
+                reason,
+                ..
+            } = &*retry;
             let failed =
                 format!("warden: {name}: attempt {attempt} of {attempts} {status} ({reason})");
-            // Refused, this attempt is the unit's last: its Finished says it.
-            let retried = refusal.is_none().then(|| {
-                Event::Retrying(Box::new(Retry {
-                    name,
-                    attempt,
-                    attempts,
-                    status,
-                    reason,
-                    exit,
-                    started,
-                    duration,
-                    log,
-                    usage,
-                }))
-            });
             let note = Event::Note(match refusal {
                 Some(why) => {
                     failures.refused += 1;
@@ -271,7 +256,12 @@ fn events(message: Message, failures: &mut Failures) -> Vec<Event> {
                     }
                 }
             });
-            retried.into_iter().chain([note]).collect()
+            if retrying {
+                vec![Event::Retrying(retry), note]
+            } else {
+                // This attempt is the unit's last: its Finished says it.
+                vec![note]
+            }
         }
         Message::Stopping { stop, running } => vec![Event::Note(stopping_note(stop, running))],
     }
@@ -882,6 +872,28 @@ mod tests {
         BatchName::new(s).expect("test names are valid")
     }
 
+    /// A failed attempt that asks to be retried.
+    fn retry(
+        name: BatchName,
+        attempt: u32,
+        attempts: u32,
+        status: Status,
+        reason: &str,
+    ) -> Box<Retry> {
+        Box::new(Retry {
+            name,
+            attempt,
+            attempts,
+            status,
+            reason: reason.to_owned(),
+            exit: None,
+            started: std::time::SystemTime::now(),
+            duration: Duration::from_secs(1),
+            log: PathBuf::from("/nonexistent/warden-test.attempt-1.log"),
+            usage: None,
+        })
+    }
+
     fn outcome(s: &str) -> Outcome {
         Outcome::new(
             name(s),
@@ -943,32 +955,14 @@ mod tests {
             attempts: 3,
         });
         tx.send(Message::Retrying {
-            name: name("a"),
-            attempt: 1,
-            attempts: 3,
-            status: Status::Failed,
-            reason: "exit code 1".into(),
-            exit: None,
-            started: std::time::SystemTime::now(),
-            duration: Duration::from_secs(1),
-            log: PathBuf::from("/nonexistent/warden-test.attempt-1.log"),
-            usage: None,
+            retry: retry(name("a"), 1, 3, Status::Failed, "exit code 1"),
             backoff: Duration::from_millis(300),
             failures: 1,
             alone: false,
             answer: tokio::sync::oneshot::channel().0,
         });
         tx.send(Message::Retrying {
-            name: name("a"),
-            attempt: 2,
-            attempts: 3,
-            status: Status::TimedOut,
-            reason: "timed out after 1s".into(),
-            exit: None,
-            started: std::time::SystemTime::now(),
-            duration: Duration::from_secs(1),
-            log: PathBuf::from("/nonexistent/warden-test.attempt-1.log"),
-            usage: None,
+            retry: retry(name("a"), 2, 3, Status::TimedOut, "timed out after 1s"),
             backoff: Duration::ZERO,
             failures: 1,
             alone: false,
@@ -1003,16 +997,13 @@ mod tests {
         let (tx, rx) = message::channel();
         for backoff in [Duration::ZERO, Duration::from_secs(2)] {
             tx.send(Message::Retrying {
-                name: name("vm"),
-                attempt: 1,
-                attempts: 2,
-                status: Status::Crashed,
-                reason: "killed by the OOM killer at its 64M memory limit (peak 64.0M)".into(),
-                exit: None,
-                started: std::time::SystemTime::now(),
-                duration: Duration::from_secs(1),
-                log: PathBuf::from("/nonexistent/warden-test.attempt-1.log"),
-                usage: None,
+                retry: retry(
+                    name("vm"),
+                    1,
+                    2,
+                    Status::Crashed,
+                    "killed by the OOM killer at its 64M memory limit (peak 64.0M)",
+                ),
                 backoff,
                 failures: 1,
                 alone: true,
@@ -1113,16 +1104,7 @@ mod tests {
         for (unit, failures) in [("a", 2), ("a", 5), ("b", 1)] {
             let (answer, allowed) = tokio::sync::oneshot::channel();
             tx.send(Message::Retrying {
-                name: name(unit),
-                attempt: 1,
-                attempts: 3,
-                status: Status::Failed,
-                reason: "exit code 1".into(),
-                exit: None,
-                started: std::time::SystemTime::now(),
-                duration: Duration::from_secs(1),
-                log: PathBuf::from("/nonexistent/warden-test.attempt-1.log"),
-                usage: None,
+                retry: retry(name(unit), 1, 3, Status::Failed, "exit code 1"),
                 backoff: Duration::ZERO,
                 failures,
                 alone: false,
@@ -1140,16 +1122,7 @@ mod tests {
         tx.send(Message::Finished(Box::new(a)));
         let (answer, allowed) = tokio::sync::oneshot::channel();
         tx.send(Message::Retrying {
-            name: name("d"),
-            attempt: 1,
-            attempts: 2,
-            status: Status::Crashed,
-            reason: "killed by SIGSEGV".into(),
-            exit: None,
-            started: std::time::SystemTime::now(),
-            duration: Duration::from_secs(1),
-            log: PathBuf::from("/nonexistent/warden-test.attempt-1.log"),
-            usage: None,
+            retry: retry(name("d"), 1, 2, Status::Crashed, "killed by SIGSEGV"),
             backoff: Duration::ZERO,
             failures: 1,
             alone: false,

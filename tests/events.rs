@@ -38,7 +38,13 @@ fn validated(text: &str) -> Vec<Value> {
         text.is_empty() || text.ends_with('\n'),
         "whole lines only:\n{text}"
     );
-    let known = ["run_started", "batch_started", "test_finished", "batch_finished", "run_finished"];
+    let known = [
+        "run_started",
+        "batch_started",
+        "test_finished",
+        "batch_finished",
+        "run_finished",
+    ];
     text.lines()
         .map(|line| {
             let v: Value = serde_json::from_str(line)
@@ -56,7 +62,10 @@ fn validated(text: &str) -> Vec<Value> {
                 .chain(["version", "event", "time"])
                 .collect();
             for key in v.as_object().expect("an object").keys() {
-                assert!(documented.contains(key.as_str()), "{key} undocumented: {line}");
+                assert!(
+                    documented.contains(key.as_str()),
+                    "{key} undocumented: {line}"
+                );
             }
             v
         })
@@ -167,14 +176,24 @@ fn a_real_runs_stream_matches_its_schema() {
     let events: Vec<&str> = tap.iter().map(|l| l["event"].as_str().unwrap()).collect();
     assert_eq!(
         events,
-        ["batch_started", "test_finished", "test_finished", "test_finished", "batch_finished"]
+        [
+            "batch_started",
+            "test_finished",
+            "test_finished",
+            "test_finished",
+            "batch_finished"
+        ]
     );
     let statuses: Vec<&str> = tap[1..4]
         .iter()
         .map(|l| l["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["passed", "failed", "skipped"]);
-    assert!(tap[2]["name"].as_str().unwrap().contains("second"), "{}", tap[2]);
+    assert!(
+        tap[2]["name"].as_str().unwrap().contains("second"),
+        "{}",
+        tap[2]
+    );
     assert_eq!(tap[2]["message"], "expected 1, got 2");
     assert_eq!(tap[2]["duration_ms"], 12);
     assert_eq!(tap[3]["message"], "no network");
@@ -275,10 +294,7 @@ fn attempt_variables_count_the_retries() {
         )
         .run();
     r.assert_code(0);
-    assert_eq!(
-        std::fs::read_to_string(&seen).unwrap(),
-        "1/3\n2/3\n"
-    );
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), "1/3\n2/3\n");
     assert_eq!(
         std::fs::read_to_string(format!("{seen}.once")).unwrap(),
         "once 1/1\n"

@@ -85,16 +85,35 @@ fn tracks_per_slot_with_attempts_and_tests_nested() {
     );
 
     let batches = slices(&events, "batch");
-    let names: Vec<&str> = batches.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = batches
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
     for unit in ["build", "a", "b", "tap", "cleanup"] {
-        assert_eq!(names.iter().filter(|n| **n == unit).count(), 1, "{unit}: {names:?}");
+        assert_eq!(
+            names.iter().filter(|n| **n == unit).count(),
+            1,
+            "{unit}: {names:?}"
+        );
     }
-    for step in batches.iter().filter(|e| e["name"] == "build" || e["name"] == "cleanup") {
-        assert_eq!(tracks[&step["tid"].as_u64().unwrap()], "setup and post steps");
+    for step in batches
+        .iter()
+        .filter(|e| e["name"] == "build" || e["name"] == "cleanup")
+    {
+        assert_eq!(
+            tracks[&step["tid"].as_u64().unwrap()],
+            "setup and post steps"
+        );
     }
-    for e in batches.iter().filter(|e| e["name"] != "build" && e["name"] != "cleanup") {
-        assert!(tracks[&e["tid"].as_u64().unwrap()].starts_with("slot "), "{e}");
-        assert_eq!(e["args"]["reason"].is_string(), true, "{e}");
+    for e in batches
+        .iter()
+        .filter(|e| e["name"] != "build" && e["name"] != "cleanup")
+    {
+        assert!(
+            tracks[&e["tid"].as_u64().unwrap()].starts_with("slot "),
+            "{e}"
+        );
+        assert!(e["args"]["reason"].is_string(), "{e}");
     }
     // One slice per attempt, with its status and number.
     let retried: Vec<(i64, &str)> = batches
@@ -135,7 +154,13 @@ fn tracks_per_slot_with_attempts_and_tests_nested() {
     let tests = slices(&events, "test");
     let names: Vec<&str> = tests.iter().map(|e| e["name"].as_str().unwrap()).collect();
     assert_eq!(names.len(), 3, "{names:?}");
-    assert!(names.iter().zip(["t1", "t2", "t3"]).all(|(n, t)| n.contains(t)), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .zip(["t1", "t2", "t3"])
+            .all(|(n, t)| n.contains(t)),
+        "{names:?}"
+    );
     let mut at = start;
     for t in &tests {
         assert_eq!(t["tid"], tap_slice["tid"]);
@@ -146,7 +171,11 @@ fn tracks_per_slot_with_attempts_and_tests_nested() {
         at = e;
     }
     // The first took its 100 ms.
-    assert!(span(tests[0]).1 - span(tests[0]).0 >= 90_000, "{}", tests[0]);
+    assert!(
+        span(tests[0]).1 - span(tests[0]).0 >= 90_000,
+        "{}",
+        tests[0]
+    );
 }
 
 /// A run stopped by SIGTERM still writes its timeline, with the

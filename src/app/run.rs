@@ -83,9 +83,8 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         err!("{w}");
     }
     let run_record = history_run_record(&plan);
-    let mut events = events_out.map(|(out, name)| {
-        EventStream::new(out, name, &events_info(&plan, run_record.as_ref()))
-    });
+    let mut events = events_out
+        .map(|(out, name)| EventStream::new(out, name, &events_info(&plan, run_record.as_ref())));
     let mut trace = Trace::new(plan.artifacts.trace(), started_at);
     let queue = if args.queue || plan.queue {
         Some(super::queue::join(
@@ -155,8 +154,8 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         let prediction = schedule.prediction.filter(|_| queue.is_none());
         let mut summary = SummaryReport::new(prediction);
         // The run's reporters: the dispatcher hands every event to each, in
-        // this order. Another one (the JSON event stream, say) is one more
-        // entry in this list, nothing else.
+        // this order. Another one is one more entry in this list, nothing
+        // else (as the event stream and the timeline were).
         let reporters: &mut [&mut dyn Reporter] = &mut [
             &mut terminal,
             &mut history,

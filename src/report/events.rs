@@ -211,11 +211,7 @@ impl<W: Write> EventStream<W> {
         let mut stream = EventStream {
             out,
             pending: Vec::new(),
-            phases: info
-                .units
-                .iter()
-                .map(|(n, p)| (n.clone(), *p))
-                .collect(),
+            phases: info.units.iter().map(|(n, p)| (n.clone(), *p)).collect(),
             error: None,
             said: false,
             name,
@@ -478,8 +474,7 @@ mod tests {
         assert_eq!(lines.last().unwrap()["event"], "run_finished");
         assert_eq!(lines.last().unwrap()["duration_ms"], 1500);
         // net: 10 tests, then its batch_finished (attempt 2: one retry).
-        let net: Vec<&serde_json::Value> =
-            lines.iter().filter(|l| l["batch"] == "net").collect();
+        let net: Vec<&serde_json::Value> = lines.iter().filter(|l| l["batch"] == "net").collect();
         assert_eq!(net.len(), 11);
         assert!(net[..10].iter().all(|l| l["event"] == "test_finished"));
         assert_eq!(net[1]["name"], "fail");
