@@ -2,8 +2,8 @@
 //! validated against `docs/events.schema.json` (passing, failing, retried,
 //! timed-out and TAP batches); `--events -` leaves only JSON on standard
 //! output; lines are there while the run goes on, and a SIGKILLed warden
-//! leaves only whole lines. And `WARDEN_ATTEMPT`/`WARDEN_ATTEMPTS` across
-//! a retried batch.
+//! leaves only whole lines (and no `trace.json`). And
+//! `WARDEN_ATTEMPT`/`WARDEN_ATTEMPTS` across a retried batch.
 
 mod common;
 
@@ -236,6 +236,11 @@ fn lines_come_as_it_happens_and_a_killed_warden_leaves_whole_ones() {
         .arg("--events")
         .arg("events.jsonl");
     let events = w.path("events.jsonl");
+    // An earlier run's timeline, which this run must not leave looking
+    // like its own.
+    let trace = w.path("warden-artifacts/trace.json");
+    std::fs::create_dir_all(trace.parent().unwrap()).unwrap();
+    std::fs::write(&trace, "{}").unwrap();
     let mark = w.mark().to_owned();
     let running = w.spawn();
     let limit = Instant::now() + Duration::from_secs(20);
@@ -272,6 +277,7 @@ fn lines_come_as_it_happens_and_a_killed_warden_leaves_whole_ones() {
     let lines = validated(&after);
     assert!(lines.len() >= 4, "{after}");
     assert!(!lines.iter().any(|l| l["event"] == "run_finished"));
+    assert!(!trace.exists(), "no timeline from a killed run");
 }
 
 /// Each attempt sees its number and the most it may have.

@@ -97,8 +97,10 @@ pub struct Trace {
 
 impl Trace {
     /// A timeline whose time 0 is `origin` (warden's start), written to
-    /// `path` at the end.
+    /// `path` at the end. An earlier run's file there is removed now: a
+    /// killed run must not leave that one looking like its own.
     pub fn new(path: PathBuf, origin: SystemTime) -> Trace {
+        let _ = std::fs::remove_file(&path);
         let (spool, error) = match tempfile::tempfile() {
             Ok(f) => (Some(BufWriter::new(f)), None),
             Err(e) => (None, Some(format!("cannot make its spool file: {e}"))),
