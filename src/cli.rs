@@ -29,6 +29,10 @@ pub enum Command {
     Run(RunArgs),
     /// Validate a config file and print the plan; run nothing.
     Check(CheckArgs),
+    /// Write a commented starter warden.toml for the projects found in the
+    /// directory (a Cargo workspace, a Go module, a pytest project, a
+    /// kernel tree's selftests), or a generic one.
+    Init(InitArgs),
     /// Kill what runs whose warden is gone left behind (processes, cgroups);
     /// never touches a live run. `warden run` does this at start too.
     Reap(ReapArgs),
@@ -60,6 +64,10 @@ pub enum Command {
     /// batches): its JUnit, summary and exit code, and what is still
     /// running or was never claimed (then exit 1).
     Report(ReportArgs),
+    /// Print a shell completion script, generated from these definitions.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per subcommand with --dir.
+    Man(ManArgs),
 }
 
 /// Where the history is: `--history`, else `WARDEN_HISTORY`, else the
@@ -193,6 +201,11 @@ pub struct ServeArgs {
     /// loopback address lets whoever reaches it read the history.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    /// A test (its exact name) whose results `/metrics` counts in series
+    /// of their own, by label set and status; repeatable (not split at
+    /// commas: test names hold them). Without it no series names a test.
+    #[arg(long = "metrics-test", value_name = "NAME")]
+    pub metrics_tests: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -233,6 +246,20 @@ pub struct RunArgs {
     /// (default: it passes, reported `flaky`; also `[run] flaky = "fail"`).
     #[arg(long)]
     pub flaky_fails: bool,
+    /// Once N batches have failed, start no new batch: running ones finish
+    /// (with `N:terminate` they are stopped, as by the deadline), the rest
+    /// are reported `not-run`, post steps still run (overrides `[run] max-fail`).
+    #[arg(long, value_name = "N[:terminate]")]
+    pub max_fail: Option<crate::fail_fast::MaxFail>,
+    /// `--max-fail 1`: start no new batch once one has failed.
+    #[arg(long, conflicts_with = "max_fail")]
+    pub fail_fast: bool,
+    /// Run only what did not pass in an earlier run: FROM is its artifacts
+    /// directory (its junit.xml; a CI artifact downloaded will do), a JUnit
+    /// report warden wrote, or a run uuid in the history. Batches with
+    /// `rerun` run only their failed tests. Nothing failed: exit 0.
+    #[arg(long, value_name = "DIR|UUID", conflicts_with = "queue")]
+    pub rerun_failed: Option<String>,
     /// History store (overrides `[run] history`): `sqlite:PATH`, `postgres://…` or `none`.
     #[arg(long, value_name = "URL", env = "WARDEN_HISTORY")]
     pub history: Option<Location>,
@@ -240,6 +267,12 @@ pub struct RunArgs {
     /// (repeatable; adds to and overrides `[run] labels`).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<Label>,
+    /// Send the run as an OpenTelemetry trace over OTLP/HTTP (protobuf) to
+    /// this base URL (`/v1/traces` is appended unless it ends so); else
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// Each batch gets `TRACEPARENT`; a failed export is only a warning.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Echo every batch's output, prefixed with its name.
     #[arg(short, long)]
     pub verbose: bool,
@@ -384,6 +417,37 @@ pub struct CheckArgs {
     /// As for `run`: only these batches.
     #[arg(value_name = "BATCH")]
     pub batches: Vec<String>,
+}
+
+/// `warden init`: a starter config for what the directory holds.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The project's directory, where warden.toml is written.
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite an existing warden.toml.
+    #[arg(long)]
+    pub force: bool,
+    /// Kernel trees: the selftest targets to run, one batch each, e.g.
+    /// `net,bpf`, or `all` (default: a few quick, self-contained ones that
+    /// the tree has, else all of them).
+    #[arg(long, value_name = "TARGETS", value_delimiter = ',')]
+    pub selftests: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell, e.g. `warden completions bash > /etc/bash_completion.d/warden`.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write warden.1 and one page per subcommand (warden-run.1, …) into
+    /// this directory instead of printing warden.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

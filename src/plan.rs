@@ -31,6 +31,9 @@ pub struct PlannedBatch {
     /// Which attempt of it this is, from 1 (`WARDEN_ATTEMPT`; the retries
     /// count it up).
     pub attempt: u32,
+    /// The run's trace when it is exported (`--otlp-endpoint`): each
+    /// attempt then gets `TRACEPARENT` naming its own span (see `retry`).
+    pub trace: Option<crate::trace_context::TraceContext>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +53,9 @@ pub struct Plan {
     /// `[run] retry-max-failures`: no retry starts once more than this
     /// many tests (or batches without tests) have failed; `None`: no cap.
     pub retry_max_failures: Option<u64>,
+    /// `--max-fail` / `--fail-fast`, else `[run] max-fail`: once this many
+    /// batches have failed, no new batch starts; `None`: all run.
+    pub max_fail: Option<crate::fail_fast::MaxFail>,
     pub quarantine: Quarantine,
     /// Where the run is recorded.
     pub history: crate::history::Location,
@@ -168,6 +174,8 @@ pub struct Overrides {
     pub history: Option<crate::history::Location>,
     /// `--label`: added to `[run] labels`, overriding the same keys.
     pub labels: crate::history::model::Labels,
+    /// `--max-fail` (or `--fail-fast`).
+    pub max_fail: Option<crate::fail_fast::MaxFail>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -266,6 +274,7 @@ impl Plan {
             error,
         })?;
         let retry_max_failures = config.run.retry_max_failures;
+        let max_fail = overrides.max_fail.or(config.run.max_fail);
         let scratch = Scratch {
             root: scratch_root,
             keep: config.run.keep_scratch,
@@ -297,6 +306,7 @@ impl Plan {
                 slot: None,
                 attempt: 1,
                 config: b,
+                trace: None,
             }
         };
         let only = &overrides.only;
@@ -348,6 +358,7 @@ impl Plan {
             deadline,
             flaky,
             retry_max_failures,
+            max_fail,
             quarantine,
             retention: config.run.retention,
             queue: config.run.queue,

@@ -9,6 +9,10 @@
 //! (holding what it was granted) until the other running batches have
 //! ended, and no new batch starts meanwhile or beside it (see
 //! `scheduler::alone`) — the memory it ran out of was likely taken by them.
+//!
+//! When the run is exported as a trace (`--otlp-endpoint`), each attempt
+//! gets `TRACEPARENT` naming its own span (`trace_context`), so what a test
+//! suite traces of itself lands under the attempt that ran it.
 
 use std::path::Path;
 
@@ -24,6 +28,7 @@ use crate::plan::PlannedBatch;
 use crate::scheduler::alone::AloneHandle;
 use crate::status::Status;
 use crate::supervisor::Supervisor;
+use crate::trace_context::TRACEPARENT;
 use crate::watchdog::Stop;
 
 /// The `rerun` argv with the failed tests in place of `{tests}`, joined
@@ -60,6 +65,36 @@ pub fn expand_rerun(
         }
     }
     argv
+}
+
+/// A failed test known only by its name as reports give it (the path
+/// joined with `/`: JUnit's testcase name, the history's name below the
+/// batch), as [`expand_rerun`] takes it. Go's names are
+/// `package/TestA/sub`, and its package may hold `/` itself: the path
+/// starts at the first `Test…`, `Example…`, `Benchmark…` or `Fuzz…`
+/// component, the package being what comes before it (empty for a bare
+/// `TestA`). Other formats' names are split at every `/`.
+pub fn named_failure(format: &OutputFormat, name: &str) -> TestResult {
+    let parts: Vec<&str> = name.split('/').collect();
+    let go_test = |p: &&str| {
+        ["Test", "Example", "Benchmark", "Fuzz"]
+            .iter()
+            .any(|prefix| p.starts_with(prefix))
+    };
+    let path = match (format, parts.iter().position(go_test)) {
+        (OutputFormat::GoJson, Some(i)) => std::iter::once(parts[..i].join("/"))
+            .chain(parts[i..].iter().map(|p| p.to_string()))
+            .collect(),
+        (OutputFormat::GoJson, None) if parts.len() == 1 => vec![String::new(), name.to_owned()],
+        _ => parts.iter().map(|p| p.to_string()).collect(),
+    };
+    TestResult {
+        path,
+        status: crate::status::TestStatus::Failed,
+        duration: None,
+        output: String::new(),
+        message: None,
+    }
 }
 
 /// The name the test's own runner knows it by (libtest: `a::b`, without
@@ -135,6 +170,13 @@ pub async fn with_retries_alone_on_oom(
         let env = &mut current.config.env;
         env.insert("WARDEN_ATTEMPT".into(), attempt.to_string());
         env.insert("WARDEN_ATTEMPTS".into(), policy.attempts.to_string());
+        if let Some(trace) = &unit.trace {
+            let span = trace.attempt_span(unit.config.name.as_str(), attempt);
+            current
+                .config
+                .env
+                .insert(TRACEPARENT.into(), trace.traceparent(span));
+        }
         let mut outcome = sup.run(&current, dispatcher, stop.clone()).await;
         if let Some(earlier) = &all_tests {
             merge_rerun(&mut outcome, earlier);
@@ -390,5 +432,26 @@ mod tests {
         assert!(!retryable(&passed, &policy(&[], true)));
         let timed_out = outcome(Status::TimedOut, "timed out after 1s", log);
         assert!(!retryable(&timed_out, &policy(&[], true)));
+    }
+
+    #[test]
+    fn failures_known_by_name_fill_the_rerun_template() {
+        let go = OutputFormat::GoJson;
+        let names = ["example.com/m/net/TestDial/ipv6", "TestB", "p/TestC"];
+        let failing: Vec<TestResult> = names.iter().map(|n| named_failure(&go, n)).collect();
+        assert_eq!(failing[0].path, ["example.com/m/net", "TestDial", "ipv6"]);
+        let refs: Vec<&TestResult> = failing.iter().collect();
+        let template = ["go".to_owned(), "-run".to_owned(), "{tests}".to_owned()];
+        assert_eq!(
+            expand_rerun(&template, &go, &refs),
+            ["go", "-run", "^(TestB|TestC|TestDial)$"]
+        );
+        let libtest = OutputFormat::Libtest;
+        let t = named_failure(&libtest, "unit/a::b");
+        let template = ["cargo".to_owned(), "test".to_owned(), "{tests}".to_owned()];
+        assert_eq!(
+            expand_rerun(&template, &libtest, &[&t]),
+            ["cargo", "test", "a::b"]
+        );
     }
 }

@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{BatchName, slot_variable};
 use crate::event::{Event, Reporter, Retry, RunResult};
+use crate::fail_fast::Tally;
 use crate::message::{self, Message};
 use crate::outcome::Outcome;
 use crate::plan::{Plan, PlannedBatch};
@@ -59,19 +60,24 @@ pub async fn run_with(
     plan: &Plan,
     supervisor: Arc<Supervisor>,
     reporters: &mut [&mut dyn Reporter],
-    stop: watch::Receiver<Stop>,
+    watchdog_stop: watch::Receiver<Stop>,
     deadline: Option<Deadline>,
     queue: Option<Arc<Queue>>,
 ) -> RunResult {
     let (tx, rx) = message::channel();
     let plan_for_work = plan.clone();
+    // The run's own stop state: the watchdog's, and `--max-fail
+    // N:terminate`'s (fail_fast.rs), one state every part of the run obeys.
+    let (run_stop, stop) = watch::channel(*watchdog_stop.borrow());
+    let run_stop = Arc::new(run_stop);
+    let forwarding = tokio::spawn(forward(watchdog_stop, run_stop.clone()));
     let stop_for_work = stop.clone();
     let work = tokio::spawn(async move {
         phases(
             &plan_for_work,
             supervisor,
             &tx,
-            stop_for_work,
+            (stop_for_work, &run_stop),
             deadline,
             queue,
         )
@@ -79,7 +85,8 @@ pub async fn run_with(
     });
     let mut failures = Failures::new(plan.retry_max_failures);
     let mut outcomes = deliver_all(rx, reporters, &mut failures).await;
-    let makespan = work.await.ok().flatten();
+    let (makespan, max_fail) = work.await.unwrap_or_default();
+    forwarding.abort();
     // Names are unique across setup, batches and post (the config checks
     // that): one map, so the sort is n log n, not n² (100,000 batches).
     let index: HashMap<&BatchName, usize> = plan
@@ -92,12 +99,27 @@ pub async fn run_with(
         outcomes,
         stopped: stop.borrow().cause(),
         makespan,
-        notes: failures.summary().into_iter().collect(),
+        notes: failures.summary().into_iter().chain(max_fail).collect(),
     };
     for r in reporters.iter_mut() {
         r.finish(&result);
     }
     result
+}
+
+/// Keeps `run` at the watchdog's state whenever the watchdog has stopped
+/// the run: a deadline or a signal outranks a max-fail stop (their exit
+/// codes say more), and a second signal still kills everything at once.
+async fn forward(mut watchdog: watch::Receiver<Stop>, run: Arc<watch::Sender<Stop>>) {
+    loop {
+        let now = *watchdog.borrow_and_update();
+        if now != Stop::Running {
+            run.send_replace(now);
+        }
+        if watchdog.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Turns messages into events for the reporters until every sender is
@@ -306,15 +328,15 @@ fn tell(reporters: &mut [&mut dyn Reporter], event: &Event) {
     }
 }
 
-/// Returns the batches phase's makespan.
+/// Returns the batches phase's makespan, and the summary's max-fail line.
 async fn phases(
     plan: &Plan,
     sup: Arc<Supervisor>,
     tx: &message::Sender,
-    stop: watch::Receiver<Stop>,
+    (stop, run_stop): (watch::Receiver<Stop>, &watch::Sender<Stop>),
     deadline: Option<Deadline>,
     queue: Option<Arc<Queue>>,
-) -> Option<Duration> {
+) -> (Option<Duration>, Option<String>) {
     // Why nothing more may start: the run was stopped (said first: it is
     // usually also why a setup step failed), or a setup step failed.
     let mut failed_setup = None;
@@ -335,6 +357,7 @@ async fn phases(
         failed |= verdict::fails_run(&outcome, plan.flaky);
         finished(tx, outcome);
     }
+    let mut tally = plan.max_fail.map(Tally::new);
     let makespan = match failed_setup {
         Some(_) => {
             let why = blocked(&failed_setup).unwrap_or_default();
@@ -345,16 +368,66 @@ async fn phases(
             None
         }
         None => {
+            let stops = (stop.clone(), run_stop);
             let (batches_failed, makespan) = match queue {
-                None => batches(plan, &sup, tx, stop.clone()).await,
-                Some(q) => queued_batches(plan, &sup, tx, stop.clone(), q).await,
+                None => batches(plan, &sup, tx, stops, &mut tally).await,
+                Some(q) => queued_batches(plan, &sup, tx, stops, q, &mut tally).await,
             };
             failed |= batches_failed;
             makespan
         }
     };
     post(plan, &sup, tx, stop, deadline, failed).await;
-    makespan
+    (makespan, tally.and_then(|t| t.summary()))
+}
+
+/// Counts a finished batch against `--max-fail`; with `N:terminate`, the
+/// batch that reaches the limit stops the run's running batches the way a
+/// deadline does (the run's stop state), unless it is stopping already.
+fn count_failed(tally: &mut Option<Tally>, fails: bool, run_stop: &watch::Sender<Stop>) {
+    let Some(t) = tally else { return };
+    if t.add(fails) && t.terminate() {
+        let cause = t.cause();
+        run_stop.send_if_modified(|s| {
+            let running = *s == Stop::Running;
+            if running {
+                *s = Stop::Stopping {
+                    cause,
+                    grace_cap: None,
+                };
+            }
+            running
+        });
+    }
+}
+
+/// Once `--max-fail` is reached (and the run is not stopping otherwise):
+/// says so, and reports every batch not started yet `not-run`. Returns the
+/// batches taken from the scheduler, for queue mode to give them back.
+fn close_on_max_fail(
+    tally: &mut Option<Tally>,
+    scheduler: &mut Scheduler,
+    plan: &Plan,
+    tx: &message::Sender,
+    running: usize,
+) -> Vec<usize> {
+    let Some(t) = tally.as_mut().filter(|t| t.reached()) else {
+        return Vec::new();
+    };
+    let cause = t.cause();
+    tx.send(Message::Stopping {
+        stop: Stop::Stopping {
+            cause,
+            grace_cap: None,
+        },
+        running,
+    });
+    let drained = scheduler.drain();
+    for &i in &drained {
+        not_run(tx, &plan.batches[i], &format!("not started: {cause}"));
+    }
+    t.not_started += drained.len() as u64;
+    drained
 }
 
 /// Runs the batches in the plan's order as the scheduler lets them start
@@ -367,7 +440,8 @@ async fn batches(
     plan: &Plan,
     sup: &Arc<Supervisor>,
     tx: &message::Sender,
-    mut stop: watch::Receiver<Stop>,
+    (mut stop, run_stop): (watch::Receiver<Stop>, &watch::Sender<Stop>),
+    tally: &mut Option<Tally>,
 ) -> (bool, Option<Duration>) {
     let mut scheduler = Scheduler::new(
         &plan.capacity(),
@@ -380,6 +454,8 @@ async fn batches(
     let mut alone: Alone<tokio::sync::oneshot::Sender<()>> = Alone::default();
     let mut failed = false;
     let mut announced = false;
+    // `--max-fail` reached: nothing more starts.
+    let mut closed = false;
     let mut stop_open = true;
     let mut first_start = None;
     loop {
@@ -391,12 +467,20 @@ async fn batches(
                 stop: *stop.borrow(),
                 running: running.len(),
             });
-            for i in scheduler.drain() {
+            let drained = scheduler.drain();
+            if let Some(t) = tally.as_mut().filter(|t| t.reached()) {
+                t.not_started += drained.len() as u64;
+            }
+            for i in drained {
                 not_run(tx, &plan.batches[i], &why);
                 failed = true;
             }
         }
-        if !announced && !alone.holds_starts() {
+        if !announced && !closed && tally.as_ref().is_some_and(Tally::reached) {
+            closed = true;
+            failed |= !close_on_max_fail(tally, &mut scheduler, plan, tx, running.len()).is_empty();
+        }
+        if !announced && !closed && !alone.holds_starts() {
             for grant in scheduler.start_ready() {
                 first_start.get_or_insert_with(tokio::time::Instant::now);
                 let batch = with_slots(plan, &plan.batches[grant.unit], &grant);
@@ -437,6 +521,7 @@ async fn batches(
                     None => continue,
                 };
                 failed |= fails;
+                count_failed(tally, fails, run_stop);
                 if let Some(grant) = grants.remove(&id) {
                     alone.ended(grant.unit);
                     scheduler.release(grant);
@@ -467,8 +552,9 @@ async fn queued_batches(
     plan: &Plan,
     sup: &Arc<Supervisor>,
     tx: &message::Sender,
-    mut stop: watch::Receiver<Stop>,
+    (mut stop, run_stop): (watch::Receiver<Stop>, &watch::Sender<Stop>),
     queue: Arc<Queue>,
+    tally: &mut Option<Tally>,
 ) -> (bool, Option<Duration>) {
     let mut scheduler = Scheduler::new(
         &plan.capacity(),
@@ -509,11 +595,24 @@ async fn queued_batches(
                 stop: *stop.borrow(),
                 running: running.len(),
             });
-            for i in scheduler.drain() {
+            let drained = scheduler.drain();
+            if let Some(t) = tally.as_mut().filter(|t| t.reached()) {
+                t.not_started += drained.len() as u64;
+            }
+            for i in drained {
                 let b = &plan.batches[i];
                 claimed.remove(&i);
                 let _ = queue.release(b.config.name.as_str()).await;
                 not_run(tx, b, &why);
+            }
+        }
+        // `--max-fail` reached: this machine claims nothing more, and gives
+        // back what it claimed but did not start (another machine may run it).
+        if open && !announced && tally.as_ref().is_some_and(Tally::reached) {
+            open = false;
+            for i in close_on_max_fail(tally, &mut scheduler, plan, tx, running.len()) {
+                claimed.remove(&i);
+                let _ = queue.release(plan.batches[i].config.name.as_str()).await;
             }
         }
         while open
@@ -692,6 +791,7 @@ async fn queued_batches(
                     None => continue,
                 };
                 failed |= fails;
+                count_failed(tally, fails, run_stop);
                 last_end = Some(tokio::time::Instant::now());
                 if let Some(grant) = grants.remove(&id) {
                     alone.ended(grant.unit);
@@ -828,8 +928,18 @@ fn stopping_note(stop: Stop, running: usize) -> String {
         Stop::Killing { .. } => "killing",
         _ => "stopping",
     };
-    let batches = if running == 1 { "batch" } else { "batches" };
     let cause = stop.cause().map(|c| c.to_string()).unwrap_or_default();
+    if let Some(StopCause::MaxFail {
+        terminate: false, ..
+    }) = stop.cause()
+    {
+        return match running {
+            0 => format!("warden: {cause}: no new batch starts"),
+            1 => format!("warden: {cause}: no new batch starts; 1 running batch finishes"),
+            n => format!("warden: {cause}: no new batch starts; {n} running batches finish"),
+        };
+    }
+    let batches = if running == 1 { "batch" } else { "batches" };
     let mut note = format!("warden: {cause}: {what} {running} running {batches}");
     if matches!(
         stop,

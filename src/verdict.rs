@@ -58,8 +58,9 @@ pub fn decide(stopped: Option<StopCause>, failed: bool) -> Verdict {
             status: RunStatus::Deadline,
             exit_code,
         },
-        // Only ever one batch's stop (queue mode), never the run's.
-        Some(StopCause::Lease) | None => Verdict {
+        // Lease: only ever one batch's stop (queue mode), never the run's;
+        // max-fail: the run failed (its failed batches), and says so.
+        Some(StopCause::Lease | StopCause::MaxFail { .. }) | None => Verdict {
             status: if failed {
                 RunStatus::Failed
             } else {

@@ -28,6 +28,14 @@ pub enum StopCause {
     /// Queue mode, one batch only: this machine could not renew the
     /// batch's lease in time, so another machine may take it.
     Lease,
+    /// `--max-fail` / `[run] max-fail`: `failed` batches failed, the
+    /// limit was `limit` (fail_fast.rs). Only a stop of the running
+    /// batches with `terminate`; otherwise just why no new batch starts.
+    MaxFail {
+        limit: u64,
+        failed: u64,
+        terminate: bool,
+    },
 }
 
 impl fmt::Display for StopCause {
@@ -41,6 +49,12 @@ impl fmt::Display for StopCause {
             ),
             StopCause::Signal(sig) => write!(f, "warden got {}", signal_name(*sig)),
             StopCause::Lease => f.write_str("its lease in the queue could not be renewed in time"),
+            StopCause::MaxFail { limit, failed, .. } => write!(
+                f,
+                "max-fail {limit} reached ({} {} failed)",
+                failed,
+                if *failed == 1 { "batch" } else { "batches" }
+            ),
         }
     }
 }

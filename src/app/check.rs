@@ -38,6 +38,9 @@ pub(super) fn check(args: CheckArgs) -> anyhow::Result<u8> {
     out!("artifacts: {}", plan.artifacts.dir().display());
     out!("junit: {}", plan.junit.display());
     out!("max-parallel: {}", plan.max_parallel);
+    if let Some(m) = plan.max_fail {
+        out!("max-fail: {m}");
+    }
     match plan.deadline {
         Some(d) => out!(
             "deadline: {} (reserve {}, from {}): the watchdog fires after {}",

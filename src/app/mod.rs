@@ -2,7 +2,7 @@
 //! messages here (`anyhow` lives only at this edge).
 //!
 //! A module per command (`run`, `check`, `reap`, `import`, `queries`,
-//! `serve`, `hunt`, `prune`, `report`), and what they share: `exit` (the
+//! `serve`, `hunt`, `prune`, `report`, `init`, `completions`, `man`), and what they share: `exit` (the
 //! exit codes, and the one the run's outcomes make), `store` (where the
 //! history is, for the commands that read or import), `containment` (the
 //! run id and the containment layers, for `run` and `check`), `plan`
@@ -33,16 +33,20 @@ macro_rules! err {
 }
 
 mod check;
+mod completions;
 mod containment;
 mod exit;
 mod hunt;
 mod import;
+mod init;
+mod man;
 mod plan;
 mod prune;
 mod queries;
 mod queue;
 mod reap;
 mod report;
+mod rerun;
 mod run;
 mod schedule;
 mod serve;
@@ -66,6 +70,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Check(args) => check::check(args),
+        Command::Init(args) => init::init(args),
         Command::Reap(args) => Ok(reap::reap(args)),
         Command::Import(ImportCommand::Junit(args)) => import::junit(args),
         Command::Flaky(args) => queries::flaky(args),
@@ -77,6 +82,8 @@ pub fn main() -> ExitCode {
         Command::Hunt(args) => hunt::hunt(args),
         Command::Prune(args) => prune::prune(args),
         Command::Report(args) => report::report(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => man::man(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -22,13 +22,15 @@ use crate::history::origin::Origin;
 use crate::history::recorder::{Recorded, Recorder};
 use crate::outcome::Outcome;
 use crate::plan::{Overrides, Plan};
-use crate::report::events::{EventStream, RunEnd, RunInfo};
+use crate::report::events::{self, EventStream, RunEnd};
+use crate::report::otlp::{Otlp, RunInfo, Target};
 use crate::report::trace::Trace;
 use crate::report::{JunitWriter, LiveJunit, SummaryReport, Terminal, TerminalMode};
 use crate::runner;
 use crate::supervisor::Supervisor;
 use crate::supervisor::containment::Mode;
 use crate::supervisor::reaper::Reaper;
+use crate::trace_context::{TRACEPARENT, TraceContext};
 use crate::verdict::{self, Verdict};
 use crate::watchdog::{self, Deadline};
 
@@ -46,10 +48,26 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         only: args.batches.clone(),
         history: args.history.clone(),
         labels: args.labels.iter().cloned().collect(),
+        max_fail: match args.fail_fast {
+            true => Some(crate::fail_fast::MaxFail::FIRST),
+            false => args.max_fail,
+        },
     };
     let mut plan = load_plan(&args.config, overrides)?;
     // Before anything is printed: `--events -` takes standard output.
     let events_out = args.events.as_deref().map(open_events).transpose()?;
+    if let Some(from) = &args.rerun_failed {
+        if plan.queue {
+            bail!("--rerun-failed cannot be used in queue mode ([run] queue = true)");
+        }
+        match super::rerun::narrow(&mut plan, from)? {
+            Some(line) => out!("{line}"),
+            None => {
+                out!("warden: nothing failed in {from}: no batch to rerun");
+                return Ok(crate::verdict::EXIT_PASSED);
+            }
+        }
+    }
     if let Some(w) = plan.scratch.socket_warning() {
         err!("warden: warning: {w}");
     }
@@ -86,6 +104,7 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut events = events_out
         .map(|(out, name)| EventStream::new(out, name, &events_info(&plan, run_record.as_ref())));
     let mut trace = Trace::new(plan.artifacts.trace(), started_at);
+    let otlp = otlp_start(&args, &mut plan, run_record.as_ref());
     let queue = if args.queue || plan.queue {
         Some(super::queue::join(
             &args,
@@ -97,7 +116,7 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         None
     };
     reap_before_run();
-    let (result, recorder, mut summary, mut run_errors) = runtime.block_on(async {
+    let (result, recorder, mut summary, mut run_errors, otlp) = runtime.block_on(async {
         let id = run_id();
         let mode = Mode::detect(&id, args.containment == ContainmentChoice::Pgroup);
         if let (ContainmentChoice::Cgroup, Mode::Pgroup { why }) = (args.containment, &mode) {
@@ -153,9 +172,10 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         // for the whole plan would say nothing of it.
         let prediction = schedule.prediction.filter(|_| queue.is_none());
         let mut summary = SummaryReport::new(prediction);
+        let mut otlp = otlp.map(|(target, trace, info)| Otlp::new(target, trace, info));
         // The run's reporters: the dispatcher hands every event to each, in
         // this order. Another one is one more entry in this list, nothing
-        // else (as the event stream and the timeline were).
+        // else (as the event stream, the timeline and OTLP were).
         let reporters: &mut [&mut dyn Reporter] = &mut [
             &mut terminal,
             &mut history,
@@ -163,6 +183,7 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
             &mut summary,
             &mut events,
             &mut trace,
+            &mut otlp,
         ];
         let result = runner::run_with(
             &plan,
@@ -177,7 +198,7 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         run_errors.extend(junit.problem());
         run_errors.extend(events.as_ref().and_then(EventStream::problem));
         run_errors.extend(trace.problem());
-        Ok((result, history, summary.into_summary(), run_errors))
+        Ok((result, history, summary.into_summary(), run_errors, otlp))
     })?;
     let outcomes = result.outcomes;
     run_errors.extend(artifacts_errors(&outcomes));
@@ -192,6 +213,11 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         status,
         exit_code: code,
     } = verdict::decide(result.stopped, failed);
+    // On its way while the history is written; waited for below.
+    let export = otlp.map(|o| {
+        let trace = o.trace_id();
+        (trace, o.export(status, code, history_wait(deadline)))
+    });
     let recorded = recorder.map(|r| runtime.block_on(r.finish(status, history_wait(deadline))));
     if let Some(r) = &recorded {
         summary.add_note(history_line(r));
@@ -206,6 +232,14 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     for e in &run_errors {
         summary.add_note(format!("Run error: {e}"));
+    }
+    if let Some((trace, export)) = export {
+        let (url, spans) = (export.url().to_owned(), export.spans());
+        match export.wait() {
+            Ok(()) => summary.add_note(format!("Trace: {trace} ({spans} spans) sent to {url}")),
+            // Never the run's failure: the results are whole without it.
+            Err(why) => err!("warden: OTLP export to {url} failed: {why}"),
+        }
     }
     out!("\n{}", summary.render_text().trim_end());
     out!("JUnit: {}", plan.junit.display());
@@ -237,6 +271,40 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         err!("warden: cannot write {}: {e}", exit_file.display());
     }
     Ok(code)
+}
+
+/// The OTLP export's target, the run's trace and what the run span says
+/// of the run (its id: the history's uuid when recorded, else the
+/// containment's run id); `None` when no endpoint is set. Every unit gets the trace, so each attempt's `TRACEPARENT`
+/// names its span. An unusable endpoint is a warning.
+fn otlp_start(
+    args: &RunArgs,
+    plan: &mut Plan,
+    record: Option<&RunRecord>,
+) -> Option<(Target, TraceContext, RunInfo)> {
+    let target = match Target::resolve(args.otlp_endpoint.as_deref(), |k| std::env::var(k).ok()) {
+        Ok(target) => target?,
+        Err((url, why)) => {
+            err!("warden: OTLP export to {url} failed: {why}");
+            return None;
+        }
+    };
+    // A CI system's own trace, if it set one: the run joins it.
+    let trace = TraceContext::start(std::env::var(TRACEPARENT).ok().as_deref());
+    for unit in plan
+        .setup
+        .iter_mut()
+        .chain(plan.batches.iter_mut())
+        .chain(plan.post.iter_mut())
+    {
+        unit.trace = Some(trace);
+    }
+    let info = RunInfo {
+        pipeline: args.config.display().to_string(),
+        run_id: record.map_or_else(run_id, |r| r.uuid.clone()),
+        labels: plan.labels.clone(),
+    };
+    Some((target, trace, info))
 }
 
 /// The run as the history records it; `None` when the history is off.
@@ -278,7 +346,7 @@ fn open_events(path: &std::path::Path) -> anyhow::Result<(File, String)> {
 
 /// The run as its `run_started` event says it. Before the child reaper
 /// starts: finding the commit may run `git`.
-fn events_info(plan: &Plan, record: Option<&RunRecord>) -> RunInfo {
+fn events_info(plan: &Plan, record: Option<&RunRecord>) -> events::RunInfo {
     let (commit, branch) = match record {
         Some(r) => (r.commit.clone(), r.branch.clone()),
         None => {
@@ -287,7 +355,7 @@ fn events_info(plan: &Plan, record: Option<&RunRecord>) -> RunInfo {
             (origin.commit, origin.branch)
         }
     };
-    RunInfo {
+    events::RunInfo {
         run: record.map(|r| r.uuid.clone()),
         fingerprint: crate::queue::fingerprint(&plan.batches),
         labels: plan.labels.clone(),

@@ -49,7 +49,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         }
         // Tests and scripts read the address from this line (port 0 picks one).
         out!("warden: serving http://{addr}/ (history {location})");
-        dashboard::serve(Dashboard::new(db), listener, stop).await?;
+        let dashboard = Dashboard::new(db).with_metrics_tests(args.metrics_tests);
+        dashboard::serve(dashboard, listener, stop).await?;
         Ok(EXIT_PASSED)
     });
     // Connections dropped at the end of the grace are tasks of this

@@ -78,6 +78,9 @@ pub struct RunConfig {
     /// Once more than this many tests (or batches without tests) have
     /// failed, no more retries start; `None`: no cap.
     pub retry_max_failures: Option<u64>,
+    /// `max-fail = 2` or `"2:terminate"`: once this many batches have
+    /// failed, no new batch starts (fail_fast.rs).
+    pub max_fail: Option<crate::fail_fast::MaxFail>,
     /// Batches start only while their expected memory fits (`memory-budget`).
     pub memory_budget: Option<MemoryBudget>,
     /// `[run] retention`: after recording, a run prunes the store of what

@@ -39,6 +39,7 @@ pub(super) struct RawRun {
     pub(super) scratch_root: Option<Spanned<String>>,
     pub(super) keep_scratch: Option<Spanned<String>>,
     pub(super) retry_max_failures: Option<Spanned<toml::Value>>,
+    pub(super) max_fail: Option<Spanned<toml::Value>>,
     pub(super) memory_budget: Option<Spanned<toml::Value>>,
     pub(super) retention: Option<Spanned<toml::Value>>,
     pub(super) queue: Option<Spanned<bool>>,

@@ -41,6 +41,7 @@ pub(super) fn run(cx: &Source, raw: RawRun) -> Result<RunConfig, ConfigError> {
         .retry_max_failures
         .map(|v| count(cx, "retry-max-failures", &v))
         .transpose()?;
+    let max_fail = raw.max_fail.map(|v| max_fail(cx, &v)).transpose()?;
     let history = raw
         .history
         .map(|h| {
@@ -104,7 +105,24 @@ pub(super) fn run(cx: &Source, raw: RawRun) -> Result<RunConfig, ConfigError> {
             .transpose()?,
         junit: raw.junit.map(|v| path(cx, "junit", v)).transpose()?,
         retry_max_failures,
+        max_fail,
     })
+}
+
+/// `max-fail = N` or `max-fail = "N:terminate"` (the flag's syntax).
+fn max_fail(
+    cx: &Source,
+    raw: &Spanned<toml::Value>,
+) -> Result<crate::fail_fast::MaxFail, ConfigError> {
+    let parsed = match raw.get_ref() {
+        toml::Value::Integer(n) => n.to_string().parse(),
+        toml::Value::String(s) => s.parse(),
+        other => Err(format!(
+            "expected N or \"N:terminate\" (N a whole number, 1 or more), found {}",
+            other.type_str()
+        )),
+    };
+    parsed.map_err(|msg| cx.key_error("max-fail", raw.span(), msg))
 }
 
 /// A count: zero or more.

@@ -85,6 +85,7 @@ fn full_config() {
             scratch_root: None,
             keep_scratch: Default::default(),
             retry_max_failures: None,
+            max_fail: None,
             memory_budget: None,
             retention: None,
             queue: false,

@@ -22,6 +22,8 @@
 //! - **Loopback by default**, and while bound to loopback, requests must
 //!   name a loopback host: a web page elsewhere cannot read the dashboard
 //!   through DNS rebinding.
+//! - **Prometheus** scrapes `/metrics` ([`metrics`]): counts of the
+//!   same store in its text format, with bounded label cardinality.
 //! - **No JavaScript, no internet.** Sorting and filtering are links and
 //!   forms (query parameters, [`params`]); charts are SVG drawn on the
 //!   server; the stylesheet is compiled into the binary.
@@ -32,6 +34,7 @@ mod failures;
 mod flaky;
 mod html;
 mod logs;
+mod metrics;
 mod params;
 mod regressed;
 mod response;
@@ -73,6 +76,7 @@ pub fn router(dashboard: Arc<Dashboard>, addr: SocketAddr) -> Router {
         .route("/api/regressed", get(regressed::api))
         .route("/api/failures", get(failures::api))
         .route("/api/labels", get(runs::labels_api))
+        .route("/metrics", get(metrics::metrics))
         .route("/static/style.css", get(stylesheet))
         .fallback(not_found)
         // Inside the guard: only requests it let through are shared.

@@ -21,11 +21,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-use crate::config::{BatchName, Command, OutputFormat, RetryPolicy, Scheduling};
+use crate::config::{BatchName, Command, RetryPolicy, Scheduling};
 use crate::event::{Event, Reporter};
-use crate::parsers::TestResult;
 use crate::plan::{Plan, PlannedBatch};
-use crate::status::{Status, TestStatus};
+use crate::status::Status;
 use crate::supervisor::Supervisor;
 use crate::watchdog::{Stop, StopCause};
 use arms::Pressure;
@@ -102,19 +101,7 @@ pub fn rerun_command(batch: &PlannedBatch, test: &str) -> Result<Command, HuntEr
     let Some(template) = &cfg.rerun else {
         return Err(HuntError::NoRerun(cfg.name.to_string()));
     };
-    let mut path: Vec<String> = test.split('/').map(str::to_owned).collect();
-    // go's results are `package/Test/sub`: a top-level test alone still
-    // needs its package before it.
-    if matches!(cfg.format, OutputFormat::GoJson) && path.len() == 1 {
-        path.insert(0, String::new());
-    }
-    let target = TestResult {
-        path,
-        status: TestStatus::Failed,
-        duration: None,
-        output: String::new(),
-        message: None,
-    };
+    let target = crate::retry::named_failure(&cfg.format, test);
     Ok(Command::Argv(crate::retry::expand_rerun(
         template,
         &cfg.format,
@@ -155,6 +142,8 @@ fn arm_plan(plan: &Plan, hunt: &Hunt, pressure: Pressure, command: &Command) -> 
     let mut p = plan.clone();
     p.setup.clear();
     p.post.clear();
+    // A hunt counts failures: `[run] max-fail` must not cut it short.
+    p.max_fail = None;
     p.order = (0..batches.len()).collect();
     p.batches = batches;
     p.max_parallel = hunt.parallel;

@@ -9,6 +9,7 @@ pub mod events;
 pub mod junit;
 pub mod live_junit;
 pub mod log_tail;
+pub mod otlp;
 pub mod summary;
 pub mod table;
 pub mod terminal;

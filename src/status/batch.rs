@@ -16,7 +16,8 @@ pub enum Status {
     Aborted,
     /// Stopped by the run deadline watchdog.
     Deadline,
-    /// Stopped because warden itself was asked to stop (SIGINT, SIGTERM, SIGHUP).
+    /// Stopped because warden itself was asked to stop (SIGINT, SIGTERM,
+    /// SIGHUP), or stopped itself (`--max-fail N:terminate`).
     Interrupted,
     /// Never started: the run was stopped, or a setup step failed, first.
     NotRun,

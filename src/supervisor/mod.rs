@@ -569,6 +569,8 @@ fn judge(outcome: &mut Outcome, cfg: &config::BatchConfig, ending: Ending) {
         let cause = stop.cause().map(|c| c.to_string()).unwrap_or_default();
         let (status, by) = match stop.cause() {
             Some(StopCause::Signal(_)) => (Status::Interrupted, "interrupted"),
+            // warden stopped it itself: enough batches had failed.
+            Some(StopCause::MaxFail { .. }) => (Status::Interrupted, "stopped"),
             _ => (Status::Deadline, "stopped by the run watchdog"),
         };
         outcome.status = status;

@@ -371,6 +371,9 @@ impl Warden {
             .env_remove("GITHUB_SHA")
             .env_remove("CI_COMMIT_SHA")
             .env_remove("SEMAPHORE_GIT_SHA")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .env_remove("TRACEPARENT")
             .env("NO_COLOR", "1")
             .env(MARK_VAR, &self.mark)
             .envs(&self.env);

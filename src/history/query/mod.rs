@@ -2,8 +2,9 @@
 //! broke and stay broken ([`regressed`]), what one test did lately
 //! ([`history`]), how long things take ([`durations`]), what the failures
 //! have in common ([`failures`]), the runs themselves ([`runs`],
-//! [`run`]), and what batches used ([`usage`]: the p90 peak memory the
-//! scheduler's admission expects).
+//! [`run`]), what batches used ([`usage`]: the p90 peak memory the
+//! scheduler's admission expects), and the counts `warden serve`'s
+//! `/metrics` reports ([`totals`], [`verdicts`]).
 //!
 //! Each query is an async function over an open [`Db`], so the same code
 //! (and the same tests) run on SQLite and PostgreSQL. The SQL is kept
@@ -23,7 +24,9 @@ pub mod mass;
 pub mod regressed;
 pub mod runs;
 mod sequences;
+pub mod totals;
 pub mod usage;
+pub mod verdicts;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -44,7 +47,9 @@ pub use hunts::{HuntArm, HuntSummary, hunts};
 pub use mass::MassFailure;
 pub use regressed::{Regression, RunRef, regressed};
 pub use runs::{BatchSummary, FailingTest, RunDetail, RunSummary, label_values, run, runs};
+pub use totals::{BatchCount, DURATION_BUCKETS_MS, RunCount, TestCount, Totals, totals};
 pub use usage::peak_memory_p90;
+pub use verdicts::{VerdictCounts, verdicts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
