@@ -11,6 +11,7 @@
 //!   logs/<name>.log         each unit's log (the last attempt's)
 //!   logs/<name>.attempt-N.log  a failed attempt's log, kept for a retry
 //!   shared/                 WARDEN_SHARED_DIR, emptied at the start of a run
+//!   trace.json              the run's timeline (Chrome/Perfetto trace events), at its end
 //!   exit-code               written last: a warden that finished leaves it
 //! ```
 //!
@@ -75,6 +76,11 @@ impl Artifacts {
     /// One directory for the whole run (`WARDEN_SHARED_DIR`).
     pub fn shared(&self) -> PathBuf {
         self.dir.join("shared")
+    }
+
+    /// The run's timeline, written at its end (`report::trace`).
+    pub fn trace(&self) -> PathBuf {
+        self.dir.join("trace.json")
     }
 
     /// The run's exit code, written as its last act.

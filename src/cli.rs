@@ -226,6 +226,11 @@ pub struct RunArgs {
     /// Where to write JUnit XML (overrides `[run] junit`).
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Write the run's events as JSON Lines here, as they happen (`-`:
+    /// standard output, and the human output goes to standard error).
+    /// Schema: docs/events.schema.json.
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<PathBuf>,
     /// How many batches run at once (overrides `[run] max-parallel`).
     #[arg(long, value_name = "N")]
     pub max_parallel: Option<NonZeroUsize>,

@@ -2,27 +2,55 @@
 //! consume events; they never drive execution. The dispatcher (`runner`)
 //! makes every event and hands each to every reporter, in one order.
 
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::BatchName;
 use crate::outcome::Outcome;
+use crate::status::{Exit, Status};
+use crate::usage::Usage;
 use crate::watchdog::StopCause;
 
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A batch's main process was started (each attempt's). `slot`: its
-    /// `WARDEN_SLOT`, for a batch (setup and post steps have none).
+    /// A batch's main process was started: its attempt `attempt` (from 1)
+    /// of at most `attempts`, in thread slot `slot` (`WARDEN_SLOT`; `None`
+    /// for setup and post steps).
     Started {
         name: BatchName,
         at: Instant,
         slot: Option<u32>,
+        attempt: u32,
+        attempts: u32,
     },
+    /// An attempt of a unit failed and the unit runs again: what that
+    /// attempt did. (A unit's last attempt is its [`Event::Finished`]; the
+    /// note saying the retry is a [`Event::Note`] of its own.)
+    Retrying(Box<Retry>),
     /// A batch finished, whatever ended it.
     Finished(Box<Outcome>),
     /// A line for the terminal about the run itself (`warden: …`), e.g. why
     /// it is stopping and how each batch took it, or a reporter's own
     /// trouble (a file it cannot write, a store that is down).
     Note(String),
+}
+
+/// A failed attempt that is retried ([`Event::Retrying`]).
+#[derive(Debug, Clone)]
+pub struct Retry {
+    pub name: BatchName,
+    /// This attempt, from 1, of at most `attempts`.
+    pub attempt: u32,
+    pub attempts: u32,
+    pub status: Status,
+    pub reason: String,
+    /// How its main process ended, when it did.
+    pub exit: Option<Exit>,
+    pub started: SystemTime,
+    pub duration: Duration,
+    /// Where its log is kept (`<batch>.attempt-N.log`).
+    pub log: PathBuf,
+    pub usage: Option<Usage>,
 }
 
 /// What the run produced: what the dispatcher returns, and what reporters

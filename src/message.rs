@@ -13,34 +13,33 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::BatchName;
+use crate::event::Retry;
 use crate::outcome::Outcome;
-use crate::status::Status;
 use crate::watchdog::Stop;
 
 #[derive(Debug)]
 pub enum Message {
-    /// A unit's main program was started (its spawn began at `at`), in
-    /// `slot` (its `WARDEN_SLOT`, for a batch).
+    /// A unit's main program was started (its spawn began at `at`): its
+    /// attempt `attempt` of at most `attempts`, in thread slot `slot`
+    /// (`None`: a setup or post step).
     Started {
         name: BatchName,
         at: Instant,
         slot: Option<u32>,
+        attempt: u32,
+        attempts: u32,
     },
     /// A stop request ended a running unit; `how` says how it was
     /// terminated, in words.
     Terminated { name: BatchName, how: String },
-    /// An attempt of a unit failed and it may run again after `backoff`:
-    /// the dispatcher answers on `answer` whether it does (no more retries
-    /// once too many tests failed in the run, `[run] retry-max-failures`).
-    /// `failures`: the attempt's failed tests, or 1 for a unit without tests.
-    /// `alone`: the OOM killer killed it, so it is retried once the other
-    /// running batches have ended.
+    /// An attempt of a unit failed (`retry`: what it did) and it may run
+    /// again after `backoff`: the dispatcher answers on `answer` whether it
+    /// does (no more retries once too many tests failed in the run, `[run]
+    /// retry-max-failures`). `failures`: the attempt's failed tests, or 1
+    /// for a unit without tests. `alone`: the OOM killer killed it, so it
+    /// is retried once the other running batches have ended.
     Retrying {
-        name: BatchName,
-        attempt: u32,
-        attempts: u32,
-        status: Status,
-        reason: String,
+        retry: Box<Retry>,
         backoff: Duration,
         failures: u64,
         alone: bool,

@@ -25,6 +25,12 @@ pub struct PlannedBatch {
     /// Working directory, resolved.
     pub cwd: PathBuf,
     pub log: PathBuf,
+    /// The thread slot it runs in (`WARDEN_SLOT`), once granted; `None`
+    /// for setup and post steps, which run one at a time.
+    pub slot: Option<u32>,
+    /// Which attempt of it this is, from 1 (`WARDEN_ATTEMPT`; the retries
+    /// count it up).
+    pub attempt: u32,
     /// The run's trace when it is exported (`--otlp-endpoint`): each
     /// attempt then gets `TRACEPARENT` naming its own span (see `retry`).
     pub trace: Option<crate::trace_context::TraceContext>,
@@ -297,6 +303,8 @@ impl Plan {
                 phase,
                 cwd: resolve(&base, b.cwd.as_deref()),
                 log: artifacts.log(&b.name),
+                slot: None,
+                attempt: 1,
                 config: b,
                 trace: None,
             }

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::artifacts::attempt_log;
 use crate::config::{OutputFormat, RetryPolicy};
+use crate::event::Retry;
 use crate::message::{self, Message};
 use crate::outcome::{Attempt, Outcome};
 use crate::parsers::TestResult;
@@ -165,6 +166,10 @@ pub async fn with_retries_alone_on_oom(
     // With `rerun`: every test so far, to which a re-run's results are merged.
     let mut all_tests: Option<Vec<TestResult>> = None;
     loop {
+        current.attempt = attempt;
+        let env = &mut current.config.env;
+        env.insert("WARDEN_ATTEMPT".into(), attempt.to_string());
+        env.insert("WARDEN_ATTEMPTS".into(), policy.attempts.to_string());
         if let Some(trace) = &unit.trace {
             let span = trace.attempt_span(unit.config.name.as_str(), attempt);
             current
@@ -187,11 +192,19 @@ pub async fn with_retries_alone_on_oom(
         let again = again && {
             let (answer, allowed) = tokio::sync::oneshot::channel();
             dispatcher.send(Message::Retrying {
-                name: unit.config.name.clone(),
-                attempt,
-                attempts: policy.attempts,
-                status: outcome.status,
-                reason: outcome.reason.clone(),
+                retry: Box::new(Retry {
+                    name: unit.config.name.clone(),
+                    attempt,
+                    attempts: policy.attempts,
+                    status: outcome.status,
+                    reason: outcome.reason.clone(),
+                    exit: outcome.exit,
+                    started: outcome.started,
+                    duration: outcome.duration,
+                    // Where the log is kept once retried (below).
+                    log: attempt_log(&unit.log, attempt),
+                    usage: outcome.usage.clone(),
+                }),
                 backoff: policy.backoff,
                 failures: failures(&outcome),
                 alone: wait_alone.is_some(),

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{BatchName, slot_variable};
-use crate::event::{Event, Reporter, RunResult};
+use crate::event::{Event, Reporter, Retry, RunResult};
 use crate::fail_fast::Tally;
 use crate::message::{self, Message};
 use crate::outcome::Outcome;
@@ -143,9 +143,13 @@ async fn deliver_all(
             None => rx.recv().await,
         };
         let Some(message) = message else { break };
-        deliver(event(message, failures), reporters, &mut outcomes);
+        for event in events(message, failures) {
+            deliver(event, reporters, &mut outcomes);
+        }
         while let Ok(message) = rx.try_recv() {
-            deliver(event(message, failures), reporters, &mut outcomes);
+            for event in events(message, failures) {
+                deliver(event, reporters, &mut outcomes);
+            }
         }
         again = flush(reporters, false);
     }
@@ -211,32 +215,51 @@ impl Failures {
     }
 }
 
-/// What the reporters hear of a message; a retry is answered here.
-fn event(message: Message, failures: &mut Failures) -> Event {
+/// What the reporters hear of a message, in order; a retry is answered
+/// here. A retry that goes ahead is two events: the failed attempt
+/// ([`Event::Retrying`]) and the note that says so.
+fn events(message: Message, failures: &mut Failures) -> Vec<Event> {
     match message {
-        Message::Started { name, at, slot } => Event::Started { name, at, slot },
-        Message::Finished(outcome) => {
-            failures.add(&outcome.name, retry::failures(&outcome));
-            Event::Finished(outcome)
-        }
-        Message::Terminated { name, how } => Event::Note(format!("warden: {name}: {how}")),
-        Message::Retrying {
+        Message::Started {
             name,
+            at,
+            slot,
             attempt,
             attempts,
-            status,
-            reason,
+        } => vec![Event::Started {
+            name,
+            at,
+            slot,
+            attempt,
+            attempts,
+        }],
+        Message::Finished(outcome) => {
+            failures.add(&outcome.name, retry::failures(&outcome));
+            vec![Event::Finished(outcome)]
+        }
+        Message::Terminated { name, how } => vec![Event::Note(format!("warden: {name}: {how}"))],
+        Message::Retrying {
+            retry,
             backoff,
             failures: n,
             alone,
             answer,
         } => {
-            failures.add(&name, n);
+            failures.add(&retry.name, n);
             let refusal = failures.refusal();
-            let _ = answer.send(refusal.is_none());
+            let retrying = refusal.is_none();
+            let _ = answer.send(retrying);
+            let Retry {
+                name,
+                attempt,
+                attempts,
+                status,
+                reason,
+                ..
+            } = &*retry;
             let failed =
                 format!("warden: {name}: attempt {attempt} of {attempts} {status} ({reason})");
-            Event::Note(match refusal {
+            let note = Event::Note(match refusal {
                 Some(why) => {
                     failures.refused += 1;
                     format!("{failed}: not retried: {why}")
@@ -254,9 +277,15 @@ fn event(message: Message, failures: &mut Failures) -> Event {
                         ),
                     }
                 }
-            })
+            });
+            if retrying {
+                vec![Event::Retrying(retry), note]
+            } else {
+                // This attempt is the unit's last: its Finished says it.
+                vec![note]
+            }
         }
-        Message::Stopping { stop, running } => Event::Note(stopping_note(stop, running)),
+        Message::Stopping { stop, running } => vec![Event::Note(stopping_note(stop, running))],
     }
 }
 
@@ -830,6 +859,7 @@ async fn run_batch(
 /// `WARDEN_SLOT_<R>` (its first unit's number) and `WARDEN_SLOTS_<R>` (all).
 fn with_slots(plan: &Plan, batch: &PlannedBatch, grant: &Grant) -> PlannedBatch {
     let mut batch = batch.clone();
+    batch.slot = Some(grant.slot);
     let env = &mut batch.config.env;
     env.insert("WARDEN_SLOT".into(), grant.slot.to_string());
     for (r, slots) in &grant.resource_slots {
@@ -952,6 +982,28 @@ mod tests {
         BatchName::new(s).expect("test names are valid")
     }
 
+    /// A failed attempt that asks to be retried.
+    fn retry(
+        name: BatchName,
+        attempt: u32,
+        attempts: u32,
+        status: Status,
+        reason: &str,
+    ) -> Box<Retry> {
+        Box::new(Retry {
+            name,
+            attempt,
+            attempts,
+            status,
+            reason: reason.to_owned(),
+            exit: None,
+            started: std::time::SystemTime::now(),
+            duration: Duration::from_secs(1),
+            log: PathBuf::from("/nonexistent/warden-test.attempt-1.log"),
+            usage: None,
+        })
+    }
+
     fn outcome(s: &str) -> Outcome {
         Outcome::new(
             name(s),
@@ -979,6 +1031,7 @@ mod tests {
         fn on_event(&mut self, event: &Event) {
             self.heard.push(match event {
                 Event::Started { name, .. } => format!("start {name}"),
+                Event::Retrying(r) => format!("attempt {} of {} ended", r.attempt, r.name),
                 Event::Finished(o) => format!("finish {}", o.name),
                 Event::Note(line) => line.clone(),
             });
@@ -1007,25 +1060,19 @@ mod tests {
         tx.send(Message::Started {
             name: name("a"),
             at: Instant::now(),
-            slot: Some(1),
-        });
-        tx.send(Message::Retrying {
-            name: name("a"),
+            slot: Some(0),
             attempt: 1,
             attempts: 3,
-            status: Status::Failed,
-            reason: "exit code 1".into(),
+        });
+        tx.send(Message::Retrying {
+            retry: retry(name("a"), 1, 3, Status::Failed, "exit code 1"),
             backoff: Duration::from_millis(300),
             failures: 1,
             alone: false,
             answer: tokio::sync::oneshot::channel().0,
         });
         tx.send(Message::Retrying {
-            name: name("a"),
-            attempt: 2,
-            attempts: 3,
-            status: Status::TimedOut,
-            reason: "timed out after 1s".into(),
+            retry: retry(name("a"), 2, 3, Status::TimedOut, "timed out after 1s"),
             backoff: Duration::ZERO,
             failures: 1,
             alone: false,
@@ -1042,7 +1089,9 @@ mod tests {
             deliver_all(rx, &mut [&mut first, &mut second], &mut Failures::new(None)).await;
         let expected = [
             "start a",
+            "attempt 1 of a ended",
             "warden: a: attempt 1 of 3 failed (exit code 1): retrying in 300ms",
+            "attempt 2 of a ended",
             "warden: a: attempt 2 of 3 timed-out (timed out after 1s): retrying",
             "warden: a: exited within grace",
             "finish a",
@@ -1058,11 +1107,13 @@ mod tests {
         let (tx, rx) = message::channel();
         for backoff in [Duration::ZERO, Duration::from_secs(2)] {
             tx.send(Message::Retrying {
-                name: name("vm"),
-                attempt: 1,
-                attempts: 2,
-                status: Status::Crashed,
-                reason: "killed by the OOM killer at its 64M memory limit (peak 64.0M)".into(),
+                retry: retry(
+                    name("vm"),
+                    1,
+                    2,
+                    Status::Crashed,
+                    "killed by the OOM killer at its 64M memory limit (peak 64.0M)",
+                ),
                 backoff,
                 failures: 1,
                 alone: true,
@@ -1074,11 +1125,16 @@ mod tests {
         deliver_all(rx, &mut [&mut heard], &mut Failures::new(None)).await;
         let failed = "warden: vm: attempt 1 of 2 crashed (killed by the OOM killer at its 64M \
                       memory limit (peak 64.0M))";
+        let notes: Vec<&String> = heard
+            .heard
+            .iter()
+            .filter(|l| l.starts_with("warden:"))
+            .collect();
         assert_eq!(
-            heard.heard,
+            notes,
             [
-                format!("{failed}: retrying alone, once the other running batches have ended"),
-                format!("{failed}: retrying alone, 2s after the other running batches have ended"),
+                &format!("{failed}: retrying alone, once the other running batches have ended"),
+                &format!("{failed}: retrying alone, 2s after the other running batches have ended"),
             ]
         );
     }
@@ -1158,11 +1214,7 @@ mod tests {
         for (unit, failures) in [("a", 2), ("a", 5), ("b", 1)] {
             let (answer, allowed) = tokio::sync::oneshot::channel();
             tx.send(Message::Retrying {
-                name: name(unit),
-                attempt: 1,
-                attempts: 3,
-                status: Status::Failed,
-                reason: "exit code 1".into(),
+                retry: retry(name(unit), 1, 3, Status::Failed, "exit code 1"),
                 backoff: Duration::ZERO,
                 failures,
                 alone: false,
@@ -1180,11 +1232,7 @@ mod tests {
         tx.send(Message::Finished(Box::new(a)));
         let (answer, allowed) = tokio::sync::oneshot::channel();
         tx.send(Message::Retrying {
-            name: name("d"),
-            attempt: 1,
-            attempts: 2,
-            status: Status::Crashed,
-            reason: "killed by SIGSEGV".into(),
+            retry: retry(name("d"), 1, 2, Status::Crashed, "killed by SIGSEGV"),
             backoff: Duration::ZERO,
             failures: 1,
             alone: false,

@@ -2,6 +2,7 @@
 //! runtime → the run → history → summary → exit code and the `exit-code`
 //! file, the last act.
 
+use std::fs::File;
 use std::io::Write as _;
 use std::sync::Arc;
 
@@ -21,7 +22,9 @@ use crate::history::origin::Origin;
 use crate::history::recorder::{Recorded, Recorder};
 use crate::outcome::Outcome;
 use crate::plan::{Overrides, Plan};
+use crate::report::events::{self, EventStream, RunEnd};
 use crate::report::otlp::{Otlp, RunInfo, Target};
+use crate::report::trace::Trace;
 use crate::report::{JunitWriter, LiveJunit, SummaryReport, Terminal, TerminalMode};
 use crate::runner;
 use crate::supervisor::Supervisor;
@@ -33,6 +36,7 @@ use crate::watchdog::{self, Deadline};
 
 pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
     let started = tokio::time::Instant::now();
+    let started_at = std::time::SystemTime::now();
     let overrides = Overrides {
         artifacts: args.artifacts.clone(),
         junit: args.junit.clone(),
@@ -50,6 +54,8 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         },
     };
     let mut plan = load_plan(&args.config, overrides)?;
+    // Before anything is printed: `--events -` takes standard output.
+    let events_out = args.events.as_deref().map(open_events).transpose()?;
     if let Some(from) = &args.rerun_failed {
         if plan.queue {
             bail!("--rerun-failed cannot be used in queue mode ([run] queue = true)");
@@ -95,6 +101,9 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         err!("{w}");
     }
     let run_record = history_run_record(&plan);
+    let mut events = events_out
+        .map(|(out, name)| EventStream::new(out, name, &events_info(&plan, run_record.as_ref())));
+    let mut trace = Trace::new(plan.artifacts.trace(), started_at);
     let otlp = otlp_start(&args, &mut plan, run_record.as_ref());
     let queue = if args.queue || plan.queue {
         Some(super::queue::join(
@@ -165,13 +174,15 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         let mut summary = SummaryReport::new(prediction);
         let mut otlp = otlp.map(|(target, trace, info)| Otlp::new(target, trace, info));
         // The run's reporters: the dispatcher hands every event to each, in
-        // this order. Another one (the JSON event stream, say) is one more
-        // entry in this list, nothing else.
+        // this order. Another one is one more entry in this list, nothing
+        // else (as the event stream, the timeline and OTLP were).
         let reporters: &mut [&mut dyn Reporter] = &mut [
             &mut terminal,
             &mut history,
             &mut junit,
             &mut summary,
+            &mut events,
+            &mut trace,
             &mut otlp,
         ];
         let result = runner::run_with(
@@ -185,6 +196,8 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         .await;
         supervisor.finish();
         run_errors.extend(junit.problem());
+        run_errors.extend(events.as_ref().and_then(EventStream::problem));
+        run_errors.extend(trace.problem());
         Ok((result, history, summary.into_summary(), run_errors, otlp))
     })?;
     let outcomes = result.outcomes;
@@ -238,6 +251,18 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     if let Err(e) = summary.append_to_github_step_summary() {
         err!("warden: cannot append to $GITHUB_STEP_SUMMARY: {e}");
+    }
+    if let Some(events) = &mut events {
+        events.run_finished(&RunEnd {
+            status,
+            exit_code: code,
+            duration: started.elapsed(),
+            batches: summary.counts(),
+            tests: summary.test_counts(),
+        });
+        if let Some(e) = events.problem() {
+            err!("warden: {e}");
+        }
     }
     // The very last act: a later CI step can tell a warden that finished
     // (this file exists) from one that was killed.
@@ -299,6 +324,49 @@ fn history_run_record(plan: &Plan) -> Option<RunRecord> {
         labels: plan.labels.clone(),
         source: RunSource::Run,
     })
+}
+
+/// Where `--events` writes, and its name for messages: a new file, or
+/// for `-` the standard output warden was started with, after which
+/// warden's own standard output (the human output) goes to standard error.
+fn open_events(path: &std::path::Path) -> anyhow::Result<(File, String)> {
+    if path.as_os_str() != "-" {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        return Ok((file, path.display().to_string()));
+    }
+    let stdout = std::io::stdout();
+    let _ = stdout.lock().flush();
+    let events = rustix::io::fcntl_dupfd_cloexec(&stdout, 3)
+        .context("cannot take standard output for the events")?;
+    rustix::stdio::dup2_stdout(std::io::stderr())
+        .context("cannot send the human output to standard error")?;
+    Ok((File::from(events), "standard output".to_owned()))
+}
+
+/// The run as its `run_started` event says it. Before the child reaper
+/// starts: finding the commit may run `git`.
+fn events_info(plan: &Plan, record: Option<&RunRecord>) -> events::RunInfo {
+    let (commit, branch) = match record {
+        Some(r) => (r.commit.clone(), r.branch.clone()),
+        None => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+            let origin = Origin::detect(&cwd);
+            (origin.commit, origin.branch)
+        }
+    };
+    events::RunInfo {
+        run: record.map(|r| r.uuid.clone()),
+        fingerprint: crate::queue::fingerprint(&plan.batches),
+        labels: plan.labels.clone(),
+        commit,
+        branch,
+        max_parallel: plan.max_parallel.get(),
+        units: plan
+            .units()
+            .map(|u| (u.config.name.to_string(), u.phase))
+            .collect(),
+    }
 }
 
 /// How long the end of the run waits for the history writes: long enough

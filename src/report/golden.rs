@@ -68,7 +68,9 @@ fn terminal_lines() {
         events.push(Event::Started {
             name: o.name.clone(),
             at: Instant::now(),
-            slot: None,
+            slot: Some(0),
+            attempt: 1,
+            attempts: 1,
         });
         events.push(Event::Finished(Box::new(o)));
     }

@@ -1,8 +1,11 @@
 //! Reporters: they turn [`Event`](crate::event::Event)s and
 //! [`Outcome`](crate::outcome::Outcome)s into terminal lines ([`Terminal`]),
-//! a JUnit file ([`LiveJunit`]) and a summary, text and Markdown
-//! ([`SummaryReport`]). They observe the run; they never drive it.
+//! a JUnit file ([`LiveJunit`]), a summary, text and Markdown
+//! ([`SummaryReport`]), a JSON Lines event stream ([`events::EventStream`])
+//! and a timeline ([`trace::Trace`]). They observe the run; they never
+//! drive it.
 
+pub mod events;
 pub mod junit;
 pub mod live_junit;
 pub mod log_tail;
@@ -10,10 +13,11 @@ pub mod otlp;
 pub mod summary;
 pub mod table;
 pub mod terminal;
+pub mod trace;
 
 pub use junit::JunitWriter;
 pub use live_junit::LiveJunit;
-pub use summary::{Counts, Makespan, Summary, SummaryReport};
+pub use summary::{Counts, Makespan, Summary, SummaryReport, TestCounts};
 pub use terminal::{Terminal, TerminalMode};
 
 /// Decodes bytes lossily and makes the text safe for XML 1.0: colour escape

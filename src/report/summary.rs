@@ -24,7 +24,7 @@ use crate::usage::Usage;
 const MAX_LEAKED_LISTED: usize = 10;
 
 /// How many batches ended in each status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     pub total: usize,
     pub passed: usize,
@@ -160,7 +160,7 @@ impl Makespan {
 }
 
 /// Tests and subtests read from batches' output.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TestCounts {
     pub total: usize,
     pub passed: usize,
@@ -265,6 +265,10 @@ impl Summary {
 
     pub fn counts(&self) -> Counts {
         self.counts
+    }
+
+    pub fn test_counts(&self) -> TestCounts {
+        self.tests
     }
 
     /// True when every batch passed (also when there were none).

@@ -164,7 +164,8 @@ pub(super) fn lines(event: &Event, starts: bool, colour: bool) -> Vec<String> {
             let line = format!("{:>WORD_WIDTH$} {}", "START", inert(name.as_ref()));
             vec![inert_lines(&line).into_owned()]
         }
-        Event::Started { .. } => Vec::new(),
+        // A retry: the note that follows says it.
+        Event::Started { .. } | Event::Retrying(_) => Vec::new(),
         Event::Finished(outcome) => std::iter::once(finish_line(outcome, colour))
             .chain(
                 outcome
@@ -288,7 +289,9 @@ mod tests {
             t.on_event(&Event::Started {
                 name: o.name.clone(),
                 at: Instant::now(),
-                slot: None,
+                slot: Some(0),
+                attempt: 1,
+                attempts: 1,
             });
         }
         assert_eq!(t.progress.as_ref().unwrap().bars.len(), 2);

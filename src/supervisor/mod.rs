@@ -349,8 +349,9 @@ impl Supervisor {
         dispatcher.send(Message::Started {
             name: cfg.name.clone(),
             at: t0,
-            // The dispatcher put it there (runner::with_slots).
-            slot: cfg.env.get("WARDEN_SLOT").and_then(|s| s.parse().ok()),
+            slot: batch.slot,
+            attempt: batch.attempt,
+            attempts: cfg.retry.attempts,
         });
 
         let exec_blocked = cut_short.is_some();

@@ -397,7 +397,7 @@ struct Try<'a> {
 impl Reporter for Otlp {
     fn on_event(&mut self, event: &Event) {
         match event {
-            Event::Started { name, at, slot } => {
+            Event::Started { name, at, slot, .. } => {
                 let (instant, wall) = self.clock;
                 let when = match at.checked_duration_since(instant) {
                     Some(after) => wall + after,
@@ -411,7 +411,8 @@ impl Reporter for Otlp {
                     .push((when, *slot));
             }
             Event::Finished(outcome) => self.finished(outcome),
-            Event::Note(_) => {}
+            // Its spans come from the unit's Finished (its `retried`).
+            Event::Retrying(_) | Event::Note(_) => {}
         }
     }
 }

@@ -119,11 +119,15 @@ fn attempts_start_when_their_programs_did() {
         name: o.name.clone(),
         at: first,
         slot: Some(3),
+        attempt: 1,
+        attempts: 2,
     });
     otlp.on_event(&Event::Started {
         name: o.name.clone(),
         at: Instant::now(),
         slot: Some(4),
+        attempt: 2,
+        attempts: 2,
     });
     otlp.on_event(&Event::Finished(Box::new(o.clone())));
     let spans: Vec<&Span> = otlp.spans.iter().filter(|s| s.name == "u").collect();
