@@ -352,19 +352,34 @@ macro_rules! roll_up {
                     };
                     days.push(started.div_euclid(rollup::DAY_MS));
                 }
-                let tallies = rollup::tallies(rows.iter().map(|r| {
-                    let run = &placed[r.run as usize];
-                    let (results, _) = run.batches[r.batch as usize];
-                    let i = r.index as usize;
-                    (
-                        days[r.run as usize],
-                        r.test_id,
-                        run.run,
-                        i64::from(results.status(i).code()),
-                        results.duration(i).map(duration_millis),
-                    )
-                }));
-                Rollup::add(&mut *$tx, &tallies, $batch_ids).await?;
+                // In chunks of rows: a tally is over a hundred bytes, and a
+                // million tests' at once cost 300 MiB (bench/many_tests.py).
+                // A key split across chunks is added twice, as two writes
+                // of one day add up; the batches are marked with the last.
+                let mut chunks = rows.chunks(rollup::ROWS_PER_TALLY).peekable();
+                while let Some(chunk) = chunks.next() {
+                    let tallies = rollup::tallies(chunk.iter().map(|r| {
+                        let run = &placed[r.run as usize];
+                        let (results, _) = run.batches[r.batch as usize];
+                        let i = r.index as usize;
+                        (
+                            days[r.run as usize],
+                            r.test_id,
+                            run.run,
+                            i64::from(results.status(i).code()),
+                            results.duration(i).map(duration_millis),
+                        )
+                    }));
+                    let batches: &[i64] = if chunks.peek().is_none() {
+                        $batch_ids
+                    } else {
+                        &[]
+                    };
+                    Rollup::add(&mut *$tx, &tallies, batches).await?;
+                }
+                if rows.is_empty() {
+                    Rollup::add(&mut *$tx, &[], $batch_ids).await?;
+                }
             }
             None => Rollup::rollup(&mut *$tx, run_ids).await?,
         }

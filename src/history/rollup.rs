@@ -69,6 +69,14 @@ pub const RESET_DURATIONS: &[u8] = &[0, 0];
 /// backends' parameter limits).
 const ROWS_PER_UPSERT: usize = 1000;
 
+/// Rollup rows per multi-row upsert into SQLite by a writer: 27,000
+/// values, within SQLite's 32,766.
+const SQLITE_ROWS_PER_UPSERT: usize = 3000;
+
+/// Results counted into tallies at a time by a writer ([`tallies`],
+/// `history::db`): bounds the tallies it holds.
+pub(crate) const ROWS_PER_TALLY: usize = 1 << 16;
+
 /// The key of PostgreSQL's transaction-level advisory lock that makes
 /// rollup upkeep one writer at a time (and the catch-up, which picks the
 /// batches not counted yet, one at a time with the writers). Held from
@@ -119,8 +127,11 @@ pub struct Tally {
     pub skipped: i64,
     /// The longest duration of a result that was not skipped.
     pub max_ms: Option<i64>,
-    /// Bucket → durations in it (results not skipped, with a duration).
-    pub hist: BTreeMap<u32, u64>,
+    /// (bucket, durations in it), ascending by bucket (results not
+    /// skipped, with a duration). A sorted vector, not a map: most
+    /// tallies hold one or two buckets, and a writer holds one per test
+    /// of its results (a map's node is a few hundred bytes).
+    pub hist: Vec<(u32, u64)>,
     /// The results not skipped, each `run id × 4 + status code − 1`
     /// ([`pack`]): what `flaky` and `regressed` classify.
     pub results: Vec<u64>,
@@ -155,10 +166,18 @@ impl Tally {
         }
     }
 
+    /// `n` more durations in bucket `b`.
+    fn count(&mut self, b: u32, n: u64) {
+        match self.hist.binary_search_by_key(&b, |&(k, _)| k) {
+            Ok(at) => self.hist[at].1 += n,
+            Err(at) => self.hist.insert(at, (b, n)),
+        }
+    }
+
     /// One duration of a result that was not skipped.
     pub fn add_duration(&mut self, ms: i64) {
         self.max_ms = Some(self.max_ms.map_or(ms, |m| m.max(ms)));
-        *self.hist.entry(bucket(ms)).or_default() += 1;
+        self.count(bucket(ms), 1);
     }
 
     pub fn merge(&mut self, other: &Tally) {
@@ -170,15 +189,15 @@ impl Tally {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        for (b, n) in &other.hist {
-            *self.hist.entry(*b).or_default() += n;
+        for &(b, n) in &other.hist {
+            self.count(b, n);
         }
         self.results.extend_from_slice(&other.results);
     }
 
     /// Durations counted.
     pub fn timed(&self) -> u64 {
-        self.hist.values().sum()
+        self.hist.iter().map(|(_, n)| n).sum()
     }
 
     /// The nearest-rank `p`th percentile (as
@@ -248,7 +267,7 @@ impl Tally {
                 continue;
             }
             last = last.saturating_add(u32::try_from(delta).unwrap_or(u32::MAX));
-            *self.hist.entry(last).or_default() += n;
+            self.count(last, n);
         }
     }
 }
@@ -475,9 +494,11 @@ impl Rollup for SqliteConnection {
         Ok(())
     }
 
+    /// Each statement is put together while SQLite's thread runs the one
+    /// before, as the results' INSERTs are (`history::db`).
     async fn write_rows(&mut self, rows: &[((i64, i64), Tally)]) -> Result<()> {
         let upsert = upsert_sqlite();
-        for chunk in rows.chunks(ROWS_PER_UPSERT) {
+        let statement = |chunk: &[((i64, i64), Tally)]| {
             let mut q = QueryBuilder::new(
                 "INSERT INTO test_days \
                  (day, test_id, passed, failed, flaky, skipped, max_ms, durations, results) ",
@@ -494,7 +515,16 @@ impl Rollup for SqliteConnection {
                     .push_bind(t.encode_results());
             });
             q.push(&upsert);
-            q.build().execute(&mut *self).await?;
+            q
+        };
+        let mut chunks = rows.chunks(SQLITE_ROWS_PER_UPSERT);
+        let mut next = chunks.next().map(statement);
+        while let Some(mut q) = next.take() {
+            let (done, following) = tokio::join!(q.build().execute(&mut *self), async {
+                chunks.next().map(statement)
+            });
+            done?;
+            next = following;
         }
         Ok(())
     }
