@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 /// Every figure is `None` where this host could not measure it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -91,5 +93,37 @@ mod tests {
             "peak 10.0M (partial: the largest process's peak)"
         );
         assert_eq!(Usage::default().describe(), "");
+    }
+}
+
+/// [`Usage`] as JSON gives it (the dashboard's API, the event stream):
+/// bytes, milliseconds and counts, `null` where unmeasured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageJson {
+    peak_memory: Option<u64>,
+    cpu_ms: Option<u64>,
+    read_bytes: Option<u64>,
+    written_bytes: Option<u64>,
+    cpu_stall_ms: Option<u64>,
+    memory_stall_ms: Option<u64>,
+    io_stall_ms: Option<u64>,
+    oom_kills: u64,
+    partial: bool,
+}
+
+impl From<&Usage> for UsageJson {
+    fn from(u: &Usage) -> UsageJson {
+        let ms = |d: Option<Duration>| d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        UsageJson {
+            peak_memory: u.peak_memory,
+            cpu_ms: ms(u.cpu),
+            read_bytes: u.read_bytes,
+            written_bytes: u.written_bytes,
+            cpu_stall_ms: ms(u.cpu_stall),
+            memory_stall_ms: ms(u.memory_stall),
+            io_stall_ms: ms(u.io_stall),
+            oom_kills: u.oom_kills,
+            partial: u.partial,
+        }
     }
 }

@@ -27,7 +27,7 @@ use crate::parsers::TestResult;
 use crate::phase::Phase;
 use crate::report::summary::{Counts, TestCounts};
 use crate::status::{Exit, RunStatus, Status, TestStatus};
-use crate::usage::Usage;
+use crate::usage::UsageJson;
 
 /// The schema's version, in every line. Raised only for a change that is
 /// not additive (a field removed, renamed or given another meaning).
@@ -131,20 +131,6 @@ struct BatchFinished<'a> {
     warnings: &'a [String],
 }
 
-/// The history JSON's names for a batch's usage (`warden serve`'s API).
-#[derive(Serialize)]
-struct UsageJson {
-    peak_memory: Option<u64>,
-    cpu_ms: Option<u64>,
-    read_bytes: Option<u64>,
-    written_bytes: Option<u64>,
-    cpu_stall_ms: Option<u64>,
-    memory_stall_ms: Option<u64>,
-    io_stall_ms: Option<u64>,
-    oom_kills: u64,
-    partial: bool,
-}
-
 #[derive(Serialize)]
 struct RunFinished<'a> {
     status: RunStatus,
@@ -156,20 +142,6 @@ struct RunFinished<'a> {
 
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn usage_json(u: &Usage) -> UsageJson {
-    UsageJson {
-        peak_memory: u.peak_memory,
-        cpu_ms: u.cpu.map(ms),
-        read_bytes: u.read_bytes,
-        written_bytes: u.written_bytes,
-        cpu_stall_ms: u.cpu_stall.map(ms),
-        memory_stall_ms: u.memory_stall.map(ms),
-        io_stall_ms: u.io_stall.map(ms),
-        oom_kills: u.oom_kills,
-        partial: u.partial,
-    }
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -327,7 +299,7 @@ impl<W: Write> EventStream<W> {
                 signal,
                 started: rfc3339(r.started),
                 duration_ms: ms(r.duration),
-                usage: r.usage.as_ref().map(usage_json),
+                usage: r.usage.as_ref().map(UsageJson::from),
                 log: log_path(&r.log),
                 quarantined: None,
                 warnings: &[],
@@ -356,7 +328,7 @@ impl<W: Write> EventStream<W> {
                 signal,
                 started: rfc3339(o.started),
                 duration_ms: ms(o.duration),
-                usage: o.usage.as_ref().map(usage_json),
+                usage: o.usage.as_ref().map(UsageJson::from),
                 log: log_path(&o.log),
                 quarantined: o.quarantined.as_deref(),
                 warnings: &o.warnings,

@@ -19,7 +19,7 @@ use crate::history::model::RunSource;
 use crate::history::model::from_duration_millis;
 use crate::phase::Phase;
 use crate::status::{RunStatus, Status, TestStatus};
-use crate::usage::Usage;
+use crate::usage::{Usage, UsageJson};
 
 /// One run with how its tests ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -81,36 +81,10 @@ pub struct BatchSummary {
     pub usage: Option<Usage>,
 }
 
-/// [`Usage`] in JSON: bytes, milliseconds and counts, `null` where
-/// unmeasured; the batch's `usage` is `null` when none was recorded.
-#[derive(Serialize)]
-struct UsageJson {
-    peak_memory: Option<u64>,
-    cpu_ms: Option<u64>,
-    read_bytes: Option<u64>,
-    written_bytes: Option<u64>,
-    cpu_stall_ms: Option<u64>,
-    memory_stall_ms: Option<u64>,
-    io_stall_ms: Option<u64>,
-    oom_kills: u64,
-    partial: bool,
-}
-
+/// [`Usage`] in JSON ([`UsageJson`]); the batch's `usage` is `null` when
+/// none was recorded.
 fn serialize_usage<S: Serializer>(u: &Option<Usage>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    let ms = |d: Option<Duration>| d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    u.as_ref()
-        .map(|u| UsageJson {
-            peak_memory: u.peak_memory,
-            cpu_ms: ms(u.cpu),
-            read_bytes: u.read_bytes,
-            written_bytes: u.written_bytes,
-            cpu_stall_ms: ms(u.cpu_stall),
-            memory_stall_ms: ms(u.memory_stall),
-            io_stall_ms: ms(u.io_stall),
-            oom_kills: u.oom_kills,
-            partial: u.partial,
-        })
-        .serialize(s)
+    u.as_ref().map(UsageJson::from).serialize(s)
 }
 
 /// A failed or flaky result of a run.
