@@ -74,25 +74,7 @@ impl Drop for Serve {
 
 impl Serve {
     fn start(location: &str, cwd: &Path, extra: &[&str]) -> Serve {
-        use std::io::BufRead;
-        let mut child = Command::new(common::warden_bin())
-            .args(["serve", "--bind", "127.0.0.1:0", "--history", location])
-            .args(extra)
-            .env_remove("WARDEN_HISTORY")
-            .current_dir(cwd)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let (child, url) = http::spawn_serve_with(location, cwd, extra);
         Serve { child, url }
     }
 

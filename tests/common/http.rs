@@ -90,9 +90,19 @@ pub fn request(method: &str, url: &str, body: Option<&str>, headers: &[(&str, &s
 /// from its first line: `warden: serving http://…/ (history …)`). The
 /// caller kills and reaps the child.
 pub fn spawn_serve(history: &str, cwd: &std::path::Path) -> (std::process::Child, String) {
+    spawn_serve_with(history, cwd, &[])
+}
+
+/// [`spawn_serve`] with more arguments for `warden serve`.
+pub fn spawn_serve_with(
+    history: &str,
+    cwd: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(super::warden_bin())
         .args(["serve", "--bind", "127.0.0.1:0", "--history", history])
+        .args(extra)
         .env_remove("WARDEN_HISTORY")
         .current_dir(cwd)
         .stdout(std::process::Stdio::piped())
