@@ -67,7 +67,7 @@ PLAIN = ("CREATE TABLE plain (run BIGINT, batch TEXT, name TEXT, status BIGINT, 
 # keys since 0007): the floor of any writer of warden's schema.
 INDEXED = ("CREATE TABLE plain (test_id BIGINT NOT NULL, run_id BIGINT NOT NULL, batch_id BIGINT, "
            "status BIGINT NOT NULL, duration_ms BIGINT, message TEXT, PRIMARY KEY (test_id, run_id)); "
-           "CREATE INDEX plain_run ON plain (run_id); "
+           "CREATE INDEX plain_run ON plain USING brin (run_id) WITH (pages_per_range = 32, autosummarize = on); "
            "CREATE INDEX plain_failing ON plain (test_id) WHERE status IN (2, 3)")
 INDEXED_KIND = "psql \\copy indexed"
 

@@ -163,7 +163,8 @@ def pg_generate(pg: PgServer, db: str, n_tests: int, n_runs: int, now_ms: int) -
     log(f"  results inserted in {time.monotonic() - t0:.0f} s; indexes")
     t0 = time.monotonic()
     psql("SET maintenance_work_mem = '1GB'; ALTER TABLE results ADD PRIMARY KEY (test_id, run_id)")
-    psql("SET maintenance_work_mem = '1GB'; CREATE INDEX results_run ON results (run_id)")
+    psql("SET maintenance_work_mem = '1GB'; CREATE INDEX results_run ON results USING brin (run_id) "
+         "WITH (pages_per_range = 32, autosummarize = on)")
     psql("CREATE INDEX results_failing ON results (test_id) WHERE status IN (2, 3)")
     psql("""UPDATE runs SET tests_run = c.run, tests_failed = c.failed,
                 status = CASE WHEN c.failed > 0 THEN 'failed' ELSE 'passed' END
