@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::BatchName;
 use crate::outcome::Outcome;
+use crate::parsers::TestResult;
 use crate::status::{Exit, Status};
 use crate::usage::Usage;
 use crate::watchdog::StopCause;
@@ -27,6 +28,15 @@ pub enum Event {
     /// attempt did. (A unit's last attempt is its [`Event::Finished`]; the
     /// note saying the retry is a [`Event::Note`] of its own.)
     Retrying(Box<Retry>),
+    /// A test's result as its batch's output reported it, while the batch
+    /// ran: attempt `attempt`'s view, before the batch's end decides what
+    /// is kept (repeats numbered, reruns merged, quarantine). Only when
+    /// the supervisor reports tests (`--events`).
+    TestResult {
+        batch: BatchName,
+        attempt: u32,
+        result: Box<TestResult>,
+    },
     /// A batch finished, whatever ended it.
     Finished(Box<Outcome>),
     /// A line for the terminal about the run itself (`warden: …`), e.g. why

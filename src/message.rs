@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::BatchName;
 use crate::event::Retry;
 use crate::outcome::Outcome;
+use crate::parsers::TestResult;
 use crate::watchdog::Stop;
 
 #[derive(Debug)]
@@ -45,6 +46,15 @@ pub enum Message {
         alone: bool,
         answer: oneshot::Sender<bool>,
     },
+    /// A test's result, as the batch's output reported it while the batch
+    /// ran (attempt `attempt`; only when a reporter asked for them,
+    /// `Supervisor::reporting_tests`). Sent by the capture thread as the
+    /// parser gives each; its output is left out.
+    Test {
+        name: BatchName,
+        attempt: u32,
+        result: Box<TestResult>,
+    },
     /// A unit is done, whatever ended it, or it was never started.
     Finished(Box<Outcome>),
     /// The run is stopping (`stop`) with `running` batches still running.
@@ -58,8 +68,9 @@ pub struct Sender(mpsc::UnboundedSender<Message>);
 /// The dispatcher's end of the inbox.
 pub type Receiver = mpsc::UnboundedReceiver<Message>;
 
-/// A new inbox. Unbounded: a worker never waits to be heard, and messages
-/// are few (a handful per unit).
+/// A new inbox. Unbounded: a worker never waits to be heard. Messages
+/// are a handful per unit, and one per test when tests are reported as
+/// they finish.
 pub fn channel() -> (Sender, Receiver) {
     let (tx, rx) = mpsc::unbounded_channel();
     (Sender(tx), rx)

@@ -233,6 +233,15 @@ fn events(message: Message, failures: &mut Failures) -> Vec<Event> {
             attempt,
             attempts,
         }],
+        Message::Test {
+            name,
+            attempt,
+            result,
+        } => vec![Event::TestResult {
+            batch: name,
+            attempt,
+            result,
+        }],
         Message::Finished(outcome) => {
             failures.add(&outcome.name, retry::failures(&outcome));
             vec![Event::Finished(outcome)]
@@ -1033,6 +1042,9 @@ mod tests {
                 Event::Started { name, .. } => format!("start {name}"),
                 Event::Retrying(r) => format!("attempt {} of {} ended", r.attempt, r.name),
                 Event::Finished(o) => format!("finish {}", o.name),
+                Event::TestResult { batch, result, .. } => {
+                    format!("test {batch}/{}", result.name())
+                }
                 Event::Note(line) => line.clone(),
             });
         }

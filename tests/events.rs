@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::Warden;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Three tests: one passes, one fails (12 ms, its message), one is skipped.
 const TAP: &str = "printf 'TAP version 14\\n1..3\\nok 1 - first\\nnot ok 2 - second\\n  ---\\n  \
@@ -41,6 +41,7 @@ fn validated(text: &str) -> Vec<Value> {
     let known = [
         "run_started",
         "batch_started",
+        "test_result",
         "test_finished",
         "batch_finished",
         "run_finished",
@@ -171,19 +172,40 @@ fn a_real_runs_stream_matches_its_schema() {
     assert_eq!(slow[0]["status"], "timed-out");
     assert!(slow[0]["duration_ms"].as_u64().unwrap() >= 1000);
 
-    // The TAP batch's tests, then its end.
+    // The TAP batch's tests as they came (attempt 1), their final
+    // results, then its end.
     let tap: Vec<&Value> = lines.iter().filter(|l| l["batch"] == "tap").collect();
     let events: Vec<&str> = tap.iter().map(|l| l["event"].as_str().unwrap()).collect();
     assert_eq!(
         events,
         [
             "batch_started",
+            "test_result",
+            "test_result",
+            "test_result",
             "test_finished",
             "test_finished",
             "test_finished",
             "batch_finished"
         ]
     );
+    let live: Vec<(&str, &Value)> = tap[1..4]
+        .iter()
+        .map(|l| (l["status"].as_str().unwrap(), &l["attempt"]))
+        .collect();
+    assert_eq!(
+        live,
+        [
+            ("passed", &json!(1)),
+            ("failed", &json!(1)),
+            ("skipped", &json!(1))
+        ]
+    );
+    assert_eq!(tap[2]["message"], "expected 1, got 2");
+    let tap: Vec<&Value> = tap
+        .into_iter()
+        .filter(|l| l["event"] != "test_result")
+        .collect();
     let statuses: Vec<&str> = tap[1..4]
         .iter()
         .map(|l| l["status"].as_str().unwrap())
@@ -221,18 +243,26 @@ fn events_on_standard_output_leave_it_json_only() {
     r.assert_stderr_contains("[a] hello");
 }
 
-/// Lines are in the file while the run goes on; a SIGKILLed warden leaves
-/// a file of whole lines, each valid.
+/// Lines are in the file while the run goes on, a test's result as soon
+/// as its batch printed it; a SIGKILLed warden leaves a file of whole
+/// lines, each valid.
 #[test]
 fn lines_come_as_it_happens_and_a_killed_warden_leaves_whole_ones() {
     // Process groups: a SIGKILLed warden's run cgroup would be left behind.
     let w = Warden::pgroup().watchdog(Duration::from_secs(60));
     let stop = w.path("stop");
-    let held = format!("while [ ! -e {} ]; do sleep 0.05; done", stop.display());
+    // TAP: its first tests' results are out while the batch waits (a
+    // result is whole once the next result line shows that no diagnostics
+    // follow it).
+    let held = format!(
+        "echo 1..4; echo 'ok 1 - first'; echo 'not ok 2 - early'; echo 'ok 3 - third'; \
+         while [ ! -e {} ]; do sleep 0.05; done; echo 'ok 4 - never'",
+        stop.display()
+    );
     let w = w
         .run_section("max-parallel = 2")
         .shell("quick", "echo done", "")
-        .shell("held", &held, "")
+        .shell("held", &held, "format = \"tap\"")
         .arg("--events")
         .arg("events.jsonl");
     let events = w.path("events.jsonl");
@@ -251,7 +281,10 @@ fn lines_come_as_it_happens_and_a_killed_warden_leaves_whole_ones() {
     };
     let before_end = loop {
         let text = std::fs::read_to_string(&events).unwrap_or_default();
-        if has(&text, "batch_finished", "quick") && has(&text, "batch_started", "held") {
+        if has(&text, "batch_finished", "quick")
+            && has(&text, "batch_started", "held")
+            && text.contains("\"early\"")
+        {
             // Only whole lines so far: up to the last newline.
             let whole = text.rfind('\n').map_or(0, |i| i + 1);
             break text[..whole].to_owned();
@@ -264,6 +297,20 @@ fn lines_come_as_it_happens_and_a_killed_warden_leaves_whole_ones() {
     assert_eq!(of(&lines, "batch_finished", "quick").len(), 1);
     assert_eq!(of(&lines, "batch_started", "held").len(), 1);
     assert!(!lines.iter().any(|l| l["event"] == "run_finished"));
+    // Both tests it printed, live, in order, as that attempt saw them;
+    // no final results yet.
+    let live = of(&lines, "test_result", "held");
+    let seen: Vec<(&str, &str)> = live
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap(), l["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [("first", "passed"), ("early", "failed")],
+        "{before_end}"
+    );
+    assert!(live.iter().all(|l| l["attempt"] == 1));
+    assert!(of(&lines, "test_finished", "held").is_empty());
 
     running.signal(libc::SIGKILL);
     std::fs::write(&stop, "").unwrap();

@@ -144,10 +144,12 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
             );
         }
         let reaper = Reaper::start().context("cannot start the child reaper")?;
-        let supervisor = Arc::new(
-            Supervisor::new(reaper, mode, pid_ns.ok(), id, args.verbose)
-                .context("cannot open /dev/null")?,
-        );
+        let mut supervisor = Supervisor::new(reaper, mode, pid_ns.ok(), id, args.verbose)
+            .context("cannot open /dev/null")?;
+        if events.is_some() {
+            supervisor = supervisor.reporting_tests();
+        }
+        let supervisor = Arc::new(supervisor);
         let mode = if args.verbose {
             // Echoed output and redrawn progress bars would garble each other.
             TerminalMode::Plain

@@ -9,9 +9,12 @@
 //! Each burst of events is written when the dispatcher flushes its
 //! reporters, in whole lines (a write never ends inside a line unless
 //! the kernel cuts it short), so a reader never waits on buffered events
-//! and a killed warden leaves whole lines behind. A batch's tests come as
-//! it ends, just before its `batch_finished`: its results are only final
-//! then (repeated names numbered, reruns merged, quarantine applied).
+//! and a killed warden leaves whole lines behind. A test comes twice: as
+//! `test_result` when its batch's output reports it (that attempt's view,
+//! while the batch runs; formats read from the output as it streams), and
+//! as `test_finished` when its batch ends, just before its final
+//! `batch_finished`: its result is only final then (repeated names
+//! numbered, reruns merged, quarantine applied).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -100,9 +103,14 @@ struct BatchStarted<'a> {
     attempts: u32,
 }
 
+/// A `test_finished` line (a test's final result, at its batch's end) or
+/// a `test_result` line (an attempt's result as it arrived, with
+/// `attempt`).
 #[derive(Serialize)]
 struct TestFinished<'a> {
     batch: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempt: Option<u32>,
     name: String,
     path: &'a [String],
     status: &'a str,
@@ -337,6 +345,10 @@ impl<W: Write> EventStream<W> {
     }
 
     fn test(&mut self, batch: &str, t: &TestResult) {
+        self.test_line("test_finished", batch, None, t);
+    }
+
+    fn test_line(&mut self, event: &str, batch: &str, attempt: Option<u32>, t: &TestResult) {
         // A skip's reason is its message when it has no other.
         let message = match (&t.message, &t.status) {
             (Some(m), _) => Some(m.as_str()),
@@ -344,9 +356,10 @@ impl<W: Write> EventStream<W> {
             (None, _) => None,
         };
         self.push(
-            "test_finished",
+            event,
             TestFinished {
                 batch,
+                attempt,
                 name: t.name(),
                 path: &t.path,
                 status: t.status.as_str(),
@@ -368,6 +381,11 @@ impl<W: Write> Reporter for EventStream<W> {
                 ..
             } => self.started(name.as_str(), *slot, *attempt, *attempts),
             Event::Retrying(r) => self.retrying(r),
+            Event::TestResult {
+                batch,
+                attempt,
+                result,
+            } => self.test_line("test_result", batch.as_str(), Some(*attempt), result),
             Event::Finished(o) => self.finished(o),
             Event::Note(_) => {}
         }

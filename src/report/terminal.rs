@@ -165,7 +165,7 @@ pub(super) fn lines(event: &Event, starts: bool, colour: bool) -> Vec<String> {
             vec![inert_lines(&line).into_owned()]
         }
         // A retry: the note that follows says it.
-        Event::Started { .. } | Event::Retrying(_) => Vec::new(),
+        Event::Started { .. } | Event::Retrying(_) | Event::TestResult { .. } => Vec::new(),
         Event::Finished(outcome) => std::iter::once(finish_line(outcome, colour))
             .chain(
                 outcome

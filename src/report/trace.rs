@@ -277,7 +277,8 @@ impl Reporter for Trace {
                 self.attempt(&r.name, tid, (ts, dur), args);
             }
             Event::Finished(o) => self.finished(o),
-            Event::Note(_) => {}
+            // Tests are laid out from the batch's final results.
+            Event::TestResult { .. } | Event::Note(_) => {}
         }
     }
 

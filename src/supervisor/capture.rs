@@ -17,13 +17,15 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::io::Errno;
 use tokio::sync::oneshot;
 
-use crate::config::Pattern;
+use crate::config::{BatchName, Pattern};
+use crate::message::{self, Message};
 use crate::parsers::{Ended, Parser, StreamVerdict, TestResult};
 
 const CHUNK: usize = 256 * 1024;
@@ -199,6 +201,78 @@ pub struct TestFeed {
     /// is dropped as each result arrives, so memory grows with the number
     /// of tests, not with what they print.
     keep_success_output: bool,
+    /// Where each result goes as it arrives, when someone wants them live.
+    live: Option<LiveTests>,
+}
+
+/// Tells the dispatcher each test result as the parser gives it
+/// ([`Message::Test`]): the event stream's `test_result` lines, written
+/// while the batch still runs. The result goes without its output (the
+/// stream does not carry it; the batch's end has it for the reports).
+///
+/// Output can be parsed before the supervisor has said that the program
+/// started (the capture thread reads as soon as the program writes, the
+/// spawn's answer comes after): results are held until [`opened`]
+/// (`LiveTests::opened`), so a reader sees the attempt start before its
+/// tests. One lock orders the two.
+#[derive(Clone)]
+pub struct LiveTests {
+    dispatcher: message::Sender,
+    batch: BatchName,
+    attempt: u32,
+    gate: Arc<Mutex<Gate>>,
+}
+
+#[derive(Default)]
+struct Gate {
+    open: bool,
+    held: Vec<Message>,
+}
+
+impl LiveTests {
+    pub fn new(dispatcher: message::Sender, batch: BatchName, attempt: u32) -> LiveTests {
+        LiveTests {
+            dispatcher,
+            batch,
+            attempt,
+            gate: Arc::default(),
+        }
+    }
+
+    /// The attempt's start was told: results held so far go, and the
+    /// rest as they come.
+    pub fn opened(&self) {
+        let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        for m in gate.held.drain(..) {
+            self.dispatcher.send(m);
+        }
+        gate.open = true;
+    }
+
+    fn send(&self, results: &[TestResult]) {
+        if results.is_empty() {
+            return;
+        }
+        let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        for r in results {
+            let m = Message::Test {
+                name: self.batch.clone(),
+                attempt: self.attempt,
+                result: Box::new(TestResult {
+                    path: r.path.clone(),
+                    status: r.status.clone(),
+                    duration: r.duration,
+                    output: String::new(),
+                    message: r.message.clone(),
+                }),
+            };
+            if gate.open {
+                self.dispatcher.send(m);
+            } else {
+                gate.held.push(m);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for TestFeed {
@@ -208,7 +282,11 @@ impl std::fmt::Debug for TestFeed {
 }
 
 impl TestFeed {
-    pub fn new(parser: Box<dyn Parser>, keep_success_output: bool) -> TestFeed {
+    pub fn new(
+        parser: Box<dyn Parser>,
+        keep_success_output: bool,
+        live: Option<LiveTests>,
+    ) -> TestFeed {
         TestFeed {
             parser,
             partial: Vec::new(),
@@ -216,6 +294,7 @@ impl TestFeed {
             results: Vec::new(),
             start: std::time::Instant::now(),
             keep_success_output,
+            live,
         }
     }
 
@@ -232,10 +311,15 @@ impl TestFeed {
             data = &data[pos + 1..];
         }
         self.take(data);
-        self.drop_success_output(before);
+        self.arrived(before);
     }
 
-    fn drop_success_output(&mut self, from: usize) {
+    /// Results from `from` on just arrived: told to whoever wants them
+    /// live, and their success output dropped.
+    fn arrived(&mut self, from: usize) {
+        if let Some(live) = &self.live {
+            live.send(&self.results[from..]);
+        }
         if !self.keep_success_output {
             crate::parsers::drop_success_output(&mut self.results[from..]);
         }
@@ -255,7 +339,7 @@ impl TestFeed {
             let before = self.results.len();
             self.parser
                 .line(&line, self.start.elapsed(), &mut self.results);
-            self.drop_success_output(before);
+            self.arrived(before);
         }
     }
 
@@ -266,9 +350,13 @@ impl TestFeed {
             parser,
             mut results,
             keep_success_output,
+            live,
             ..
         } = self;
         let (mut rest, verdict) = parser.finish(ended);
+        if let Some(live) = &live {
+            live.send(&rest);
+        }
         if !keep_success_output {
             crate::parsers::drop_success_output(&mut rest);
         }

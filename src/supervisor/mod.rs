@@ -33,7 +33,7 @@ use crate::outcome::{Outcome, ProcessInfo};
 use crate::phase::Phase;
 use crate::plan::PlannedBatch;
 use crate::status::{Exit, Status};
-use capture::{Capture, Captured, Echo, FatalMatch, FatalWatch, Readers, TestFeed};
+use capture::{Capture, Captured, Echo, FatalMatch, FatalWatch, LiveTests, Readers, TestFeed};
 use containment::{Containment, Cookie, Mode};
 use reaper::Reaper;
 use terminate::{Terminated, terminate};
@@ -79,6 +79,9 @@ pub struct Supervisor {
     /// Read every batch's pressure files, however short it ran: a hunt
     /// compares the stall of its arms (see [`Supervisor::measuring_pressure`]).
     all_pressure: bool,
+    /// Tell the dispatcher each test result as it is parsed
+    /// ([`Supervisor::reporting_tests`]).
+    live_tests: bool,
 }
 
 /// What happened after the main process was started.
@@ -130,6 +133,7 @@ impl Supervisor {
             verbose,
             spawner: spawn::spawner::Spawner::new(spawn::SpawnCache::new()?, reaper),
             all_pressure: false,
+            live_tests: false,
         })
     }
 
@@ -138,6 +142,14 @@ impl Supervisor {
     /// whose control arm's stall is what the other arms are read against.
     pub fn measuring_pressure(mut self) -> Supervisor {
         self.all_pressure = true;
+        self
+    }
+
+    /// Sends each test result to the dispatcher as the batch's output
+    /// reports it (`Message::Test`), for `--events`' `test_result` lines;
+    /// off otherwise: a million results would be a million messages.
+    pub fn reporting_tests(mut self) -> Supervisor {
+        self.live_tests = true;
         self
     }
 
@@ -275,8 +287,11 @@ impl Supervisor {
             let (watch, rx) = FatalWatch::new(cfg.fatal_patterns.clone());
             (Some(watch), Some(rx))
         };
+        let live = self
+            .live_tests
+            .then(|| LiveTests::new(dispatcher.clone(), cfg.name.clone(), batch.attempt));
         let tests = crate::parsers::for_format(&cfg.format)
-            .map(|p| TestFeed::new(p, cfg.store_success_output));
+            .map(|p| TestFeed::new(p, cfg.store_success_output, live.clone()));
         let (output, mut capture) = Capture::new(log, Readers { echo, fatal, tests })
             .map_err(|e| format!("cannot set up output capture: {e}"))?;
         let deadline = tokio::time::Instant::from_std(t0 + cfg.timeout);
@@ -353,6 +368,9 @@ impl Supervisor {
             attempt: batch.attempt,
             attempts: cfg.retry.attempts,
         });
+        if let Some(live) = &live {
+            live.opened();
+        }
 
         let exec_blocked = cut_short.is_some();
         let watched = match cut_short {

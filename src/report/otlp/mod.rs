@@ -412,7 +412,7 @@ impl Reporter for Otlp {
             }
             Event::Finished(outcome) => self.finished(outcome),
             // Its spans come from the unit's Finished (its `retried`).
-            Event::Retrying(_) | Event::Note(_) => {}
+            Event::Retrying(_) | Event::TestResult { .. } | Event::Note(_) => {}
         }
     }
 }
