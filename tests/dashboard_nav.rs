@@ -443,6 +443,42 @@ fn check_durations(s: &Server) {
     assert_eq!(got.len(), 3);
     assert!(by_name["tests"]["total"].as_u64().unwrap() > 10);
     assert_eq!(s.get("/api/durations?sort=nope").status, 400);
+    // The window before is read for the rows shown only (a limit, sorted
+    // by this window) or for all (sorted by the trend, or no limit): the
+    // same numbers either way, with or without labels.
+    for labels in ["", "&arch=x86_64"] {
+        let all = s.api(&format!("/api/durations?since=45d&limit=0{labels}"));
+        let shown = s.api(&format!("/api/durations?since=45d&limit=4{labels}"));
+        let by_change = s.api(&format!(
+            "/api/durations?since=45d&sort=change&limit=4{labels}"
+        ));
+        for kind in ["tests", "batches"] {
+            for part in [&shown, &by_change] {
+                let rows = part[kind]["rows"].as_array().unwrap();
+                assert!(!rows.is_empty());
+                assert_eq!(part[kind]["total"], all[kind]["total"]);
+                for r in rows {
+                    let name = r["name"].as_str().unwrap();
+                    assert_eq!(r, &find(&all[kind]["rows"], name), "{kind} {name}");
+                }
+            }
+        }
+        // Sorted by the change: the largest first, however few are shown.
+        let changes: Vec<f64> = by_change["tests"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["change"].as_f64())
+            .collect();
+        let mut best: Vec<f64> = all["tests"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["change"].as_f64())
+            .collect();
+        best.sort_by(|a, b| b.total_cmp(a));
+        assert_eq!(changes, best[..changes.len()]);
+    }
 
     let page = s.page("/durations?since=45d");
     assert!(page.contains("<h2>Slowest tests</h2>"), "{page}");

@@ -2,8 +2,10 @@
 //! their p50, p90 and maximum, and their trend: the p50 of the window
 //! before (as long as this one, just before it) and the change. The
 //! numbers are `warden durations`' ([`query::durations_until`]: the
-//! tests' from the daily rollups when no label filters), so the page
-//! costs what that command costs, twice. Sortable by any column.
+//! tests' from the daily rollups when no label filters). The window
+//! before is read only for the rows shown, unless they are sorted by it,
+//! so the page costs about what that command costs. Sortable by any
+//! column.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
@@ -77,47 +79,81 @@ fn before(filter: &Filter, window: Duration) -> (Filter, std::time::SystemTime) 
 
 async fn load(d: &Dashboard, p: &Params) -> Result<DurationsView, Error> {
     let filter = p.filter();
-    let (earlier, end) = before(&filter, p.since);
-    let db = d.db();
-    let (tests, tests_before, batches, batches_before) = tokio::join!(
-        query::durations(db, &filter, Subject::Tests),
-        query::durations_until(db, &earlier, Subject::Tests, Some(end)),
-        query::durations(db, &filter, Subject::Batches),
-        query::durations_until(db, &earlier, Subject::Batches, Some(end)),
-    );
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+    let (tests, batches) = tokio::join!(
+        subject_table(d, p, &filter, Subject::Tests, limit),
+        subject_table(d, p, &filter, Subject::Batches, limit),
+    );
     Ok(DurationsView {
-        tests: table(tests?, tests_before?, p, limit)?,
-        batches: table(batches?, batches_before?, p, limit)?,
+        tests: tests?,
+        batches: batches?,
     })
 }
 
-fn table(
-    now: Vec<DurationRow>,
-    before: Vec<DurationRow>,
+/// Whether the rows are sorted by the window before (its p50, or the
+/// change): then every row's p50 before is needed to know which are shown.
+fn by_trend(p: &Params) -> bool {
+    matches!(p.sort.as_deref(), Some("before" | "change"))
+}
+
+/// One table: the window's rows, and the p50 of the window before.
+/// Sorted by a column of this window and limited, the rows shown are
+/// known first and only theirs are read in the window before (the page
+/// then costs one window, not two: at 10M results the window before was
+/// half of it); sorted by the trend, or unlimited, every row's is read.
+async fn subject_table(
+    d: &Dashboard,
     p: &Params,
+    filter: &Filter,
+    subject: Subject,
     limit: usize,
 ) -> Result<Table, Error> {
-    let before: HashMap<String, Duration> = before.into_iter().map(|r| (r.name, r.p50)).collect();
-    let mut rows: Vec<Row> = now
-        .into_iter()
-        .map(|now| {
-            let b = before.get(&now.name).copied();
-            Row {
-                change: b
-                    .filter(|b| !b.is_zero())
-                    .map(|b| now.p50.as_secs_f64() / b.as_secs_f64()),
-                before: b,
-                now,
-            }
-        })
-        .collect();
-    sort(&mut rows, p)?;
-    let total = rows.len();
-    if limit > 0 {
-        rows.truncate(limit);
+    let db = d.db();
+    let (earlier, end) = before(filter, p.since);
+    if by_trend(p) || limit == 0 {
+        let (now, then) = tokio::join!(
+            query::durations(db, filter, subject),
+            query::durations_until(db, &earlier, subject, Some(end), None),
+        );
+        let mut rows = rows(now?);
+        let total = rows.len();
+        with_before(&mut rows, then?);
+        sort(&mut rows, p)?;
+        if limit > 0 {
+            rows.truncate(limit);
+        }
+        return Ok(Table { total, rows });
     }
+    let mut rows = rows(query::durations(db, filter, subject).await?);
+    let total = rows.len();
+    sort(&mut rows, p)?;
+    rows.truncate(limit);
+    let shown: Vec<String> = rows.iter().map(|r| r.now.name.clone()).collect();
+    let then = query::durations_until(db, &earlier, subject, Some(end), Some(&shown)).await?;
+    with_before(&mut rows, then);
     Ok(Table { total, rows })
+}
+
+fn rows(now: Vec<DurationRow>) -> Vec<Row> {
+    now.into_iter()
+        .map(|now| Row {
+            now,
+            before: None,
+            change: None,
+        })
+        .collect()
+}
+
+/// Each row's p50 before, from `then`, and the change.
+fn with_before(rows: &mut [Row], then: Vec<DurationRow>) {
+    let before: HashMap<String, Duration> = then.into_iter().map(|r| (r.name, r.p50)).collect();
+    for r in rows {
+        let b = before.get(&r.now.name).copied();
+        r.change = b
+            .filter(|b| !b.is_zero())
+            .map(|b| r.now.p50.as_secs_f64() / b.as_secs_f64());
+        r.before = b;
+    }
 }
 
 /// Sorts by `p.sort` in `p.dir`; without `sort`, the library's order

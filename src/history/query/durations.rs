@@ -42,28 +42,37 @@ pub struct DurationRow {
 /// Durations per test or per batch name in `filter`'s runs, slowest p90
 /// first, then by name.
 pub async fn durations(db: &Db, filter: &Filter, subject: Subject) -> Result<Vec<DurationRow>> {
-    durations_until(db, filter, subject, None).await
+    durations_until(db, filter, subject, None, None).await
 }
 
 /// [`durations`] of the runs of `filter` that started before `until`
 /// (`None`: any time): a window in the past, such as the one before
-/// the window asked about, to see the trend.
+/// the window asked about, to see the trend. With `only`, just the tests
+/// or batches of those names: the rows a page shows, without reading
+/// every other test's durations.
 pub async fn durations_until(
     db: &Db,
     filter: &Filter,
     subject: Subject,
     until: Option<SystemTime>,
+    only: Option<&[String]>,
 ) -> Result<Vec<DurationRow>> {
     let until = until.map(unix_millis);
+    if only.is_some_and(<[String]>::is_empty) {
+        return Ok(Vec::new());
+    }
     if subject == Subject::Tests && filter.labels.is_empty() {
-        return rolled_up(db, filter, until).await;
+        return rolled_up(db, filter, until, only).await;
     }
     let mut rows: Vec<DurationRow> = match subject {
-        Subject::Tests => test_values(db, filter, until).await?,
-        Subject::Batches => batch_values(db, filter, None, until)
-            .await?
-            .into_iter()
-            .collect(),
+        Subject::Tests => test_values(db, filter, until, only).await?,
+        Subject::Batches => {
+            let mut values = batch_values(db, filter, None, until).await?;
+            if let Some(only) = only {
+                values.retain(|name, _| only.contains(name));
+            }
+            values.into_iter().collect()
+        }
     }
     .into_iter()
     .filter_map(|(name, mut values)| {
@@ -123,7 +132,12 @@ pub fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
 /// [`crate::history::rollup`]. With `until` (Unix milliseconds), only
 /// runs started before it: the whole days before its day from the
 /// rollups, the runs of its day before it one by one too.
-async fn rolled_up(db: &Db, filter: &Filter, until: Option<i64>) -> Result<Vec<DurationRow>> {
+async fn rolled_up(
+    db: &Db,
+    filter: &Filter,
+    until: Option<i64>,
+    only: Option<&[String]>,
+) -> Result<Vec<DurationRow>> {
     let since = unix_millis(filter.since);
     let first_day = since.div_euclid(DAY_MS) + i64::from(since.rem_euclid(DAY_MS) != 0);
     // The whole days are [first_day, end_day); without `until`, every day
@@ -138,6 +152,7 @@ async fn rolled_up(db: &Db, filter: &Filter, until: Option<i64>) -> Result<Vec<D
     if let Some(end) = end_day {
         text.push_str(&format!(" AND day < {}", sql.int(end)));
     }
+    text.push_str(&named(&mut sql, "test_id", only));
     for_each_row!(db, sql, &text, |row| {
         let t = tallies.entry(row.try_get(0)?).or_default();
         let max: Option<i64> = row.try_get(1)?;
@@ -150,7 +165,7 @@ async fn rolled_up(db: &Db, filter: &Filter, until: Option<i64>) -> Result<Vec<D
         mass_failure_share: filter.mass_failure_share,
     };
     let before_days = until.map_or(first_day * DAY_MS, |u| u.min(first_day * DAY_MS));
-    let mut edges = raw_values(db, &edge, Some(before_days)).await?;
+    let mut edges = raw_values(db, &edge, Some(before_days), only).await?;
     if let (Some(until), Some(end)) = (until, end_day)
         && end * DAY_MS < until
     {
@@ -158,7 +173,7 @@ async fn rolled_up(db: &Db, filter: &Filter, until: Option<i64>) -> Result<Vec<D
             since: crate::history::model::from_unix_millis(end * DAY_MS),
             ..edge
         };
-        for (id, values) in raw_values(db, &after, Some(until)).await? {
+        for (id, values) in raw_values(db, &after, Some(until), only).await? {
             edges.entry(id).or_default().extend(values);
         }
     }
@@ -191,8 +206,9 @@ async fn test_values(
     db: &Db,
     filter: &Filter,
     until: Option<i64>,
+    only: Option<&[String]>,
 ) -> Result<Vec<(String, Vec<i64>)>> {
-    let tests = raw_values(db, filter, until).await?;
+    let tests = raw_values(db, filter, until, only).await?;
     let names = test_names(db, tests.keys().copied()).await?;
     Ok(tests
         .into_iter()
@@ -209,6 +225,7 @@ async fn raw_values(
     db: &Db,
     filter: &Filter,
     before: Option<i64>,
+    only: Option<&[String]>,
 ) -> Result<HashMap<i64, Vec<i64>>> {
     let mut sql = Sql::default();
     let mut run_ids = filter.run_ids(&mut sql);
@@ -226,18 +243,32 @@ async fn raw_values(
     } else {
         ""
     };
-    let text = format!(
+    let mut text = format!(
         "SELECT r.test_id, r.duration_ms FROM results r \
          WHERE {plus}r.run_id IN ({run_ids}) AND r.status <> {skipped} \
          AND r.duration_ms IS NOT NULL",
         skipped = TestStatus::Skipped(None).code(),
     );
+    text.push_str(&named(&mut sql, "r.test_id", only));
     let mut tests: HashMap<i64, Vec<i64>> = HashMap::new();
     for_each_row!(db, sql, &text, |row| {
         let id: i64 = row.try_get(0)?;
         tests.entry(id).or_default().push(row.try_get(1)?);
     });
     Ok(tests)
+}
+
+/// ` AND column IN (the ids of the tests named `only`)`, or nothing
+/// without `only`.
+fn named(sql: &mut Sql, column: &str, only: Option<&[String]>) -> String {
+    let Some(only) = only else {
+        return String::new();
+    };
+    let names: Vec<String> = only.iter().map(|n| sql.text(n)).collect();
+    format!(
+        " AND {column} IN (SELECT id FROM tests WHERE name IN ({}))",
+        names.join(", ")
+    )
 }
 
 /// Whether `filter` selects at least a third of all runs.
