@@ -149,14 +149,15 @@ async fn same_durations(db: &Db) {
         (3, hours(30)),
         (30, hours(100)),
     ] {
-        let rolled = query::durations_until(db, &window(days, Vec::new()), Subject::Tests, until)
-            .await
-            .unwrap();
+        let rolled =
+            query::durations_until(db, &window(days, Vec::new()), Subject::Tests, until, None)
+                .await
+                .unwrap();
         let all = Label {
             key: "all".into(),
             value: "yes".into(),
         };
-        let raw = query::durations_until(db, &window(days, vec![all]), Subject::Tests, until)
+        let raw = query::durations_until(db, &window(days, vec![all]), Subject::Tests, until, None)
             .await
             .unwrap();
         assert!(!raw.is_empty(), "{days} days until {until:?}");
