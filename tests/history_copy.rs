@@ -350,6 +350,22 @@ fn deleting_a_run_or_a_batch_deletes_its_results() {
             .unwrap();
         assert_eq!(count("SELECT COUNT(*) FROM results").await, 3);
         assert_eq!(count("SELECT COUNT(*) FROM batches").await, 1);
+        // A transaction that says the results are gone (`warden prune`,
+        // which deletes them first) skips the look-up, and only it.
+        let mut tx = p.begin().await.unwrap();
+        sqlx::query("SET LOCAL warden.results_deleted = 'on'")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM batches")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM batches").await, 0);
+        assert_eq!(count("SELECT COUNT(*) FROM results").await, 3);
+        sqlx::query("DELETE FROM runs").execute(&p).await.unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM results").await, 0);
         p.close().await;
     });
 }

@@ -115,7 +115,7 @@ macro_rules! victim {
     };
 }
 const PICK_RUNS: &str = concat!(
-    "SELECT id FROM runs WHERE id > $3 AND ",
+    "SELECT id, tests_run FROM runs WHERE id > $3 AND ",
     victim!(),
     " ORDER BY id LIMIT $4"
 );
@@ -137,10 +137,32 @@ const DELETE_RESULTS_RANGE: &str = concat!(
     victim!(),
     ")"
 );
-/// PostgreSQL: a run's results, [`CHUNK`] at a time (one run's rows lie
-/// together in the heap, written together).
+/// SQLite: a run's results, [`CHUNK`] at a time, after the ranges
+/// (results of a run that became old meanwhile).
 const DELETE_RESULTS: &str = "DELETE FROM results WHERE run_id = $1 AND test_id IN \
      (SELECT test_id FROM results WHERE run_id = $1 ORDER BY test_id LIMIT $2)";
+/// PostgreSQL: the keys of a group of runs' results, in key order. Found
+/// through `results_run`, a BRIN index (migrations/postgres/0010): a
+/// look-up reads the page ranges holding the runs' rows, which for a
+/// recorded run are a few and for an imported one all of its import's
+/// (an import writes test by test across its runs). One look-up per group
+/// of runs, not one per statement of [`CHUNK`] rows of each run: run by
+/// run, a prune of an import's runs read the whole import twice a run.
+const RESULT_KEYS: &str =
+    "SELECT test_id, run_id FROM results WHERE run_id = ANY($1) ORDER BY test_id, run_id";
+/// PostgreSQL: results by their keys, each found through the primary key.
+const DELETE_KEYS: &str = "DELETE FROM results r \
+     USING unnest($1::bigint[], $2::bigint[]) AS d (test_id, run_id) \
+     WHERE r.test_id = d.test_id AND r.run_id = d.run_id";
+/// PostgreSQL: the delete triggers of runs and batches (migrations/postgres/
+/// 0007, 0012) skip looking for their results in this transaction: the
+/// prune deleted them first, and the look-up reads an imported run's whole
+/// import.
+const RESULTS_DELETED: &str = "SET LOCAL warden.results_deleted = 'on'";
+/// PostgreSQL: the most results (by the runs' counts) whose keys a group
+/// of runs holds in memory at once: 16 bytes each, 8 MB. A run with more
+/// is a group of its own.
+const KEYS_PER_GROUP: i64 = 500_000;
 const DELETE_ATTEMPTS: &str = "DELETE FROM attempts WHERE batch_id IN \
      (SELECT id FROM batches WHERE run_id = $1)";
 const DELETE_BATCHES: &str = "DELETE FROM batches WHERE id IN \
@@ -158,6 +180,45 @@ const DELETE_UNUSED_TESTS: &str = "DELETE FROM tests WHERE id >= $1 AND id < $2 
 
 /// A statement that took longer than this gets a narrower range next.
 const SLOW_STATEMENT: Duration = Duration::from_millis(100);
+
+/// PostgreSQL: the results of the `picked` runs (id, results counted),
+/// by groups of at most [`KEYS_PER_GROUP`]: each group's keys found once
+/// ([`RESULT_KEYS`]), then deleted [`CHUNK`] at a time, each counted into
+/// `removed`, with a `pause` after each. `false` when out of time.
+async fn group_results(
+    pg: &sqlx::PgPool,
+    picked: &[(i64, i64)],
+    removed: &mut u64,
+    out_of_time: &dyn Fn() -> bool,
+    pause: Duration,
+) -> Result<bool> {
+    let mut rest = picked;
+    while !rest.is_empty() {
+        let mut size = rest[0].1;
+        let mut end = 1;
+        while end < rest.len() && size.saturating_add(rest[end].1) <= KEYS_PER_GROUP {
+            size = size.saturating_add(rest[end].1);
+            end += 1;
+        }
+        let ids: Vec<i64> = rest[..end].iter().map(|r| r.0).collect();
+        rest = &rest[end..];
+        let keys: Vec<(i64, i64)> = sqlx::query_as(RESULT_KEYS).bind(&ids).fetch_all(pg).await?;
+        for chunk in keys.chunks(CHUNK as usize) {
+            if out_of_time() {
+                return Ok(false);
+            }
+            let (tests, runs): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
+            *removed += sqlx::query(DELETE_KEYS)
+                .bind(tests)
+                .bind(runs)
+                .execute(pg)
+                .await?
+                .rows_affected();
+            tokio::time::sleep(pause).await;
+        }
+    }
+    Ok(true)
+}
 
 /// Removes what started before `how.cutoff`, chunk by chunk. `db` must be
 /// opened for writing ([`Access::Write`](super::Access)): on SQLite that
@@ -207,6 +268,9 @@ async fn prune_checked(db: &Db, how: &Prune) -> Result<Pruned> {
     let out_of_time = || how.budget.is_some_and(|b| start.elapsed() >= b);
     let pause = || tokio::time::sleep(how.pause);
     let sqlite = matches!(db.pool, Pool::Sqlite(_));
+    // Said in each transaction that deletes runs or batches whose results
+    // are gone already (migrations/postgres/0012).
+    let results_deleted = if sqlite { "SELECT 1" } else { RESULTS_DELETED };
     with_pool!(db, p => {
         if how.keep_summaries {
             let n: i64 = sqlx::query_scalar(SUMMARIZED)
@@ -254,16 +318,22 @@ async fn prune_checked(db: &Db, how: &Prune) -> Result<Pruned> {
         // Runs, by id: each run's rows, children first.
         let mut after = 0_i64;
         'runs: loop {
-            let runs: Vec<i64> = sqlx::query_scalar(PICK_RUNS)
+            let picked: Vec<(i64, i64)> = sqlx::query_as(PICK_RUNS)
                 .bind(cutoff)
                 .bind(before)
                 .bind(after)
                 .bind(RUNS_PER_PICK)
                 .fetch_all(p)
                 .await?;
-            let Some(&last) = runs.last() else { break };
+            let Some(&(last, _)) = picked.last() else { break };
             after = last;
-            for run in runs {
+            // PostgreSQL: the picked runs' results first, by groups.
+            if let Pool::Postgres(pg) = &db.pool
+                && !group_results(pg, &picked, &mut done.results, &out_of_time, how.pause).await?
+            {
+                break 'runs;
+            }
+            for (run, _) in picked {
                 // Statements of at most CHUNK rows (`$2`) of the run's,
                 // each counted into `$count`, with a pause after each that
                 // removed any; `false` when out of time.
@@ -275,12 +345,19 @@ async fn prune_checked(db: &Db, how: &Prune) -> Result<Pruned> {
                                 finished = false;
                                 break;
                             }
+                            // Its own transaction, which says that the
+                            // results are gone (PostgreSQL's delete
+                            // triggers then look for none; SQLite: a
+                            // no-op).
+                            let mut tx = p.begin().await?;
+                            sqlx::query(results_deleted).execute(&mut *tx).await?;
                             let n = sqlx::query($sql)
                                 .bind(run)
                                 .bind(CHUNK)
-                                .execute(p)
+                                .execute(&mut *tx)
                                 .await?
                                 .rows_affected();
+                            tx.commit().await?;
                             $count += n;
                             if n > 0 {
                                 pause().await;
@@ -292,7 +369,7 @@ async fn prune_checked(db: &Db, how: &Prune) -> Result<Pruned> {
                         finished
                     }};
                 }
-                if !chunked!(DELETE_RESULTS, done.results) {
+                if sqlite && !chunked!(DELETE_RESULTS, done.results) {
                     break 'runs;
                 }
                 done.attempts += sqlx::query(DELETE_ATTEMPTS)
@@ -311,11 +388,14 @@ async fn prune_checked(db: &Db, how: &Prune) -> Result<Pruned> {
                     .execute(p)
                     .await?
                     .rows_affected();
+                let mut tx = p.begin().await?;
+                sqlx::query(results_deleted).execute(&mut *tx).await?;
                 done.runs += sqlx::query(DELETE_RUN)
                     .bind(run)
-                    .execute(p)
+                    .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                tx.commit().await?;
             }
             pause().await;
         }
