@@ -555,6 +555,57 @@ mod tests {
         assert_eq!(partial_success(b"{}", true), None);
     }
 
+    /// A receiver that never answers: the run is never held up, the
+    /// queue's overflow is dropped and counted, and waiting ends with the
+    /// budget.
+    #[test]
+    fn a_full_queue_drops_and_counts() {
+        // Never accepted: the kernel completes the connections, and the
+        // requests wait for answers that never come.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = Target {
+            url: format!("http://{}/v1/traces", listener.local_addr().unwrap()),
+            headers: Vec::new(),
+            protocol: Protocol::Protobuf,
+            compression: Compression::None,
+            timeout: Duration::from_secs(10),
+            tls: Default::default(),
+        };
+        let exporter = Exporter::start(target).unwrap();
+        exporter.send(ExportTraceServiceRequest::default(), 2);
+        let began = Instant::now();
+        while exporter.shared.lock().busy == 0 {
+            assert!(began.elapsed() < Duration::from_secs(5));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let sending = Instant::now();
+        for _ in 0..QUEUE + 5 {
+            exporter.send(ExportTraceServiceRequest::default(), 2);
+        }
+        assert!(sending.elapsed() < Duration::from_millis(100));
+        let waiting = Instant::now();
+        let report = exporter
+            .finish(
+                vec![(ExportTraceServiceRequest::default(), 1)],
+                Duration::from_millis(300),
+            )
+            .wait();
+        assert!(waiting.elapsed() < Duration::from_secs(2));
+        assert_eq!(report.spans, 2 * (QUEUE + 6) + 1);
+        assert!(!report.complete);
+        assert!(
+            report.warnings[1].starts_with("dropped 10 of 141 spans: its queue was full"),
+            "{:?}",
+            report.warnings
+        );
+        assert!(
+            report.warnings[0].ends_with("(131 of 141 spans not sent)"),
+            "{:?}",
+            report.warnings
+        );
+        drop(listener);
+    }
+
     #[test]
     fn the_report_counts_what_was_not_sent() {
         let tally = Tally {
