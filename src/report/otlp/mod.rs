@@ -6,7 +6,7 @@
 //! conventions ([`semconv`]).
 //!
 //! A reporter like the others: it turns each finished unit into spans as
-//! the events come and queues them at once for sending ([`send`]), and
+//! the events come and queues them at once for sending ([`export`]), and
 //! [`Otlp::export`] adds the run span once the verdict is known (its id
 //! was fixed at the start, so the children sent before it name it) while
 //! the run finishes its other work. The attempt spans' ids are the ones
@@ -18,6 +18,7 @@
 //! order they finished; when that overruns the attempt (tests that ran in
 //! parallel), each starts at the attempt's start instead.
 
+pub mod export;
 pub mod semconv;
 pub mod send;
 pub mod target;
@@ -43,8 +44,8 @@ use crate::parsers::TestResult;
 use crate::phase::Phase;
 use crate::status::{RunStatus, Status, TestStatus};
 use crate::trace_context::TraceContext;
+pub use export::{Export, Exporter, Report};
 use semconv::{int, text};
-pub use send::{Export, Exporter, Report};
 pub use target::{Resolved, Target};
 
 /// Test spans kept per run, passing and failing ones counted apart (so a
