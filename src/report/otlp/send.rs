@@ -266,6 +266,65 @@ fn after(why: String, tries: u32) -> String {
 mod tests {
     use super::*;
 
+    /// A fixed deadline; pauses slept.
+    struct Until(Instant);
+
+    impl Budget for Until {
+        fn deadline(&self) -> Instant {
+            self.0
+        }
+        fn pause(&self, pause: Duration) -> bool {
+            if Instant::now() + pause >= self.0 {
+                return false;
+            }
+            std::thread::sleep(pause);
+            true
+        }
+    }
+
+    fn client(url: String) -> Client {
+        Client::new(Target {
+            url,
+            headers: Vec::new(),
+            protocol: Protocol::Protobuf,
+            compression: Compression::None,
+            timeout: Duration::from_secs(10),
+            tls: Default::default(),
+        })
+        .unwrap()
+    }
+
+    /// A refused connection is retried until the budget ends (and not
+    /// at all when told not to); the budget bounds the whole.
+    #[test]
+    fn connection_errors_are_retried_within_the_budget() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let client = client(format!("http://{closed}/v1/traces"));
+        let request = ExportTraceServiceRequest::default();
+        let began = Instant::now();
+        let budget = Until(began + Duration::from_millis(1500));
+        let e = client.deliver(&request, true, &budget).unwrap_err();
+        assert!(began.elapsed() < Duration::from_millis(1600), "{e}");
+        let tries: u32 = e
+            .rsplit_once("(after ")
+            .and_then(|(_, n)| n.strip_suffix(" tries)"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{e}"));
+        assert!(tries >= 3, "{e}");
+        assert!(e.contains("Connection refused"), "{e}");
+
+        let e = client.deliver(&request, false, &budget).unwrap_err();
+        assert!(!e.contains("tries"), "one try: {e}");
+        let spent = Until(Instant::now());
+        assert_eq!(
+            client.deliver(&request, true, &spent).unwrap_err(),
+            "out of time"
+        );
+    }
+
     #[test]
     fn backoff_doubles_with_jitter_up_to_the_cap() {
         for tries in 1..20 {
