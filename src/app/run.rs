@@ -174,6 +174,8 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         // for the whole plan would say nothing of it.
         let prediction = schedule.prediction.filter(|_| queue.is_none());
         let mut summary = SummaryReport::new(prediction);
+        // Started before the block (its worker already waits for spans);
+        // the block owns it, lends it to the dispatcher, and hands it back.
         let mut otlp = otlp;
         // The run's reporters: the dispatcher hands every event to each, in
         // this order. Another one is one more entry in this list, nothing
