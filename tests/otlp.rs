@@ -1011,8 +1011,10 @@ fn spans_are_sent_as_batches_finish() {
 #[test]
 fn a_killed_warden_leaves_the_finished_batches_spans() {
     let receiver = Receiver::start(Answer::Ok);
+    // Process groups: a SIGKILLed warden's run cgroup would be left behind.
     let w = Warden::pgroup();
     let go = w.path_str("go");
+    let mark = w.mark().to_owned();
     let running = w
         .shell("first", "true", "")
         .shell(
@@ -1027,9 +1029,14 @@ fn a_killed_warden_leaves_the_finished_batches_spans() {
         .names()
         .contains(&"first".to_owned())));
     running.signal(libc::SIGKILL);
-    let r = running.wait();
-    // Whatever of the batch outlived warden ends too.
+    // The batch outlives warden (no cgroup to kill it): let it end.
     std::fs::write(&go, "").unwrap();
+    let gone = Instant::now() + Duration::from_secs(10);
+    while !common::marked_processes(&mark).is_empty() && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = running.wait();
+    assert_eq!(r.signal, Some(libc::SIGKILL));
     assert!(
         !r.artifacts().join("exit-code").exists(),
         "killed: {}",

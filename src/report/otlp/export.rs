@@ -118,22 +118,23 @@ impl Exporter {
     }
 
     /// The run is over: `last` (the run span's requests) goes first, and
-    /// everything still queued must be sent `within` from now. A worker
-    /// busy with an earlier request gets a second one beside it, so that
-    /// a slow receiver does not keep the run span waiting.
+    /// everything still queued must be sent `within` from now. When
+    /// earlier requests are on their way or queued, a second worker sends
+    /// beside the first, so that a slow receiver does not keep the run span
+    /// waiting behind them.
     pub fn finish(self, last: Vec<(ExportTraceServiceRequest, usize)>, within: Duration) -> Export {
         let until = Instant::now() + within;
         let mut state = self.shared.lock();
+        let earlier = state.busy + state.queue.len() > 0;
         for (request, spans) in last.into_iter().rev() {
             state.tally.offered += spans;
             state.queue.push_front(Job { request, spans });
         }
         state.closed = true;
         state.until = Some(until);
-        let busy = state.busy > 0;
         drop(state);
         self.shared.wake.notify_all();
-        if busy && let Err(e) = spawn_worker(&self.shared) {
+        if earlier && let Err(e) = spawn_worker(&self.shared) {
             // The one worker carries on alone.
             let mut state = self.shared.lock();
             state
