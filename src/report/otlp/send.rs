@@ -94,7 +94,9 @@ impl Client {
                 Retry::No => return Err(after(failure.why, tries)),
                 _ if !retry => return Err(after(failure.why, tries)),
                 Retry::Backoff => backoff(tries),
-                Retry::After(pause) => pause,
+                // Never sooner than asked, nor than the backoff (a
+                // `Retry-After: 0` must not make a busy loop of it).
+                Retry::After(pause) => pause.max(backoff(tries)),
             };
             if !budget.pause(pause) {
                 let why = match failure.retry {
