@@ -267,10 +267,13 @@ pub struct RunArgs {
     /// (repeatable; adds to and overrides `[run] labels`).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<Label>,
-    /// Send the run as an OpenTelemetry trace over OTLP/HTTP (protobuf) to
-    /// this base URL (`/v1/traces` is appended unless it ends so); else
+    /// Send the run as an OpenTelemetry trace over OTLP/HTTP (http or
+    /// https) to this base URL (`/v1/traces` is appended unless it ends
+    /// so), each batch's spans as it finishes; else
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`.
-    /// Each batch gets `TRACEPARENT`; a failed export is only a warning.
+    /// Protocol, compression, timeout and TLS files: the
+    /// `OTEL_EXPORTER_OTLP_*` variables. Each batch gets `TRACEPARENT`; a
+    /// failed export is only a warning.
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
     /// Echo every batch's output, prefixed with its name.

@@ -23,7 +23,7 @@ use crate::history::recorder::{Recorded, Recorder};
 use crate::outcome::Outcome;
 use crate::plan::{Overrides, Plan};
 use crate::report::events::{self, EventStream, RunEnd};
-use crate::report::otlp::{Otlp, RunInfo, Target};
+use crate::report::otlp::{Otlp, Resolved, RunInfo, Target};
 use crate::report::trace::Trace;
 use crate::report::{JunitWriter, LiveJunit, SummaryReport, Terminal, TerminalMode};
 use crate::runner;
@@ -174,7 +174,9 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         // for the whole plan would say nothing of it.
         let prediction = schedule.prediction.filter(|_| queue.is_none());
         let mut summary = SummaryReport::new(prediction);
-        let mut otlp = otlp.map(|(target, trace, info)| Otlp::new(target, trace, info));
+        // Started before the block (its worker already waits for spans);
+        // the block owns it, lends it to the dispatcher, and hands it back.
+        let mut otlp = otlp;
         // The run's reporters: the dispatcher hands every event to each, in
         // this order. Another one is one more entry in this list, nothing
         // else (as the event stream, the timeline and OTLP were).
@@ -215,10 +217,11 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         status,
         exit_code: code,
     } = verdict::decide(result.stopped, failed);
-    // On its way while the history is written; waited for below.
-    let export = otlp.map(|o| {
+    // What is still queued, and the run span, on their way while the
+    // history is written; waited for below.
+    let export = otlp.and_then(|o| {
         let trace = o.trace_id();
-        (trace, o.export(status, code, history_wait(deadline)))
+        Some((trace, o.export(status, code, history_wait(deadline))?))
     });
     let recorded = recorder.map(|r| runtime.block_on(r.finish(status, history_wait(deadline))));
     if let Some(r) = &recorded {
@@ -236,11 +239,15 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
         summary.add_note(format!("Run error: {e}"));
     }
     if let Some((trace, export)) = export {
-        let (url, spans) = (export.url().to_owned(), export.spans());
-        match export.wait() {
-            Ok(()) => summary.add_note(format!("Trace: {trace} ({spans} spans) sent to {url}")),
-            // Never the run's failure: the results are whole without it.
-            Err(why) => err!("warden: OTLP export to {url} failed: {why}"),
+        let url = export.url().to_owned();
+        let report = export.wait();
+        if report.complete {
+            let spans = report.spans;
+            summary.add_note(format!("Trace: {trace} ({spans} spans) sent to {url}"));
+        }
+        // Never the run's failure: the results are whole without it.
+        for w in &report.warnings {
+            err!("warden: OTLP export to {url} {w}");
         }
     }
     out!("\n{}", summary.render_text().trim_end());
@@ -275,24 +282,38 @@ pub(super) fn run(args: RunArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-/// The OTLP export's target, the run's trace and what the run span says
-/// of the run (its id: the history's uuid when recorded, else the
-/// containment's run id); `None` when no endpoint is set. Every unit gets the trace, so each attempt's `TRACEPARENT`
-/// names its span. An unusable endpoint is a warning.
-fn otlp_start(
-    args: &RunArgs,
-    plan: &mut Plan,
-    record: Option<&RunRecord>,
-) -> Option<(Target, TraceContext, RunInfo)> {
-    let target = match Target::resolve(args.otlp_endpoint.as_deref(), |k| std::env::var(k).ok()) {
-        Ok(target) => target?,
+/// The OTLP exporter, started (its target, the run's trace and what the
+/// run span says of the run: its id is the history's uuid when recorded,
+/// else the containment's run id); `None` when no endpoint is set. Every
+/// unit gets the trace, so each attempt's `TRACEPARENT` names its span.
+/// An unusable endpoint or TLS file is a warning, and no export.
+fn otlp_start(args: &RunArgs, plan: &mut Plan, record: Option<&RunRecord>) -> Option<Otlp> {
+    let resolved = Target::resolve(args.otlp_endpoint.as_deref(), |k| std::env::var(k).ok());
+    let Resolved { target, warnings } = match resolved {
+        Ok(resolved) => resolved?,
         Err((url, why)) => {
             err!("warden: OTLP export to {url} failed: {why}");
             return None;
         }
     };
+    let url = target.url.clone();
+    for w in &warnings {
+        err!("warden: OTLP export to {url}: {w}");
+    }
     // A CI system's own trace, if it set one: the run joins it.
     let trace = TraceContext::start(std::env::var(TRACEPARENT).ok().as_deref());
+    let info = RunInfo {
+        pipeline: args.config.display().to_string(),
+        run_id: record.map_or_else(run_id, |r| r.uuid.clone()),
+        labels: plan.labels.clone(),
+    };
+    let otlp = match Otlp::new(target, trace, info) {
+        Ok(otlp) => otlp,
+        Err(why) => {
+            err!("warden: OTLP export to {url} failed: {why}");
+            return None;
+        }
+    };
     for unit in plan
         .setup
         .iter_mut()
@@ -301,12 +322,7 @@ fn otlp_start(
     {
         unit.trace = Some(trace);
     }
-    let info = RunInfo {
-        pipeline: args.config.display().to_string(),
-        run_id: record.map_or_else(run_id, |r| r.uuid.clone()),
-        labels: plan.labels.clone(),
-    };
-    Some((target, trace, info))
+    Some(otlp)
 }
 
 /// The run as the history records it; `None` when the history is off.

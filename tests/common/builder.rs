@@ -371,12 +371,16 @@ impl Warden {
             .env_remove("GITHUB_SHA")
             .env_remove("CI_COMMIT_SHA")
             .env_remove("SEMAPHORE_GIT_SHA")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
             .env_remove("TRACEPARENT")
-            .env("NO_COLOR", "1")
-            .env(MARK_VAR, &self.mark)
-            .envs(&self.env);
+            .env("NO_COLOR", "1");
+        // The OpenTelemetry exporter's variables (endpoint, protocol,
+        // certificates…): only those a test sets.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("OTEL_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env(MARK_VAR, &self.mark).envs(&self.env);
         if let Some((uid, gid)) = self.user {
             use std::os::unix::process::CommandExt;
             // std drops the supplementary groups when root sets a uid.

@@ -6,20 +6,23 @@
 //! conventions ([`semconv`]).
 //!
 //! A reporter like the others: it turns each finished unit into spans as
-//! the events come, and [`Otlp::export`] adds the run span once the verdict
-//! is known and sends them all ([`send`]) while the run finishes its other
-//! work. The attempt spans' ids are the ones each attempt's `TRACEPARENT`
-//! named ([`TraceContext::attempt_span`]), so what the tests traced of
-//! themselves hangs under the right attempt.
+//! the events come and queues them at once for sending ([`export`]), and
+//! [`Otlp::export`] adds the run span once the verdict is known (its id
+//! was fixed at the start, so the children sent before it name it) while
+//! the run finishes its other work. The attempt spans' ids are the ones
+//! each attempt's `TRACEPARENT` named ([`TraceContext::attempt_span`]), so
+//! what the tests traced of themselves hangs under the right attempt.
 //!
 //! Tests have no start times, only durations (where the format gives
 //! them): they are laid end to end from their attempt's start, in the
 //! order they finished; when that overruns the attempt (tests that ran in
 //! parallel), each starts at the attempt's start instead.
 
+pub mod export;
 pub mod semconv;
 pub mod send;
 pub mod target;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -41,9 +44,9 @@ use crate::parsers::TestResult;
 use crate::phase::Phase;
 use crate::status::{RunStatus, Status, TestStatus};
 use crate::trace_context::TraceContext;
+pub use export::{Export, Exporter, Report};
 use semconv::{int, text};
-pub use send::Export;
-pub use target::Target;
+pub use target::{Resolved, Target};
 
 /// Test spans kept per run, passing and failing ones counted apart (so a
 /// huge run's failures are never crowded out by its passes); past that
@@ -65,7 +68,8 @@ pub struct RunInfo {
 }
 
 pub struct Otlp {
-    target: Target,
+    /// Where the spans go; `None` keeps them in `spans` (the unit tests).
+    exporter: Option<Exporter>,
     trace: TraceContext,
     run: RunInfo,
     began: SystemTime,
@@ -80,11 +84,17 @@ pub struct Otlp {
 }
 
 impl Otlp {
-    /// A run beginning now, in `trace`.
-    pub fn new(target: Target, trace: TraceContext, run: RunInfo) -> Otlp {
+    /// A run beginning now, in `trace`, its spans sent to `target`; `Err`
+    /// when the export cannot start (see [`Exporter::start`]).
+    pub fn new(target: Target, trace: TraceContext, run: RunInfo) -> Result<Otlp, String> {
+        let exporter = Exporter::start(target)?;
+        Ok(Otlp::with(Some(exporter), trace, run))
+    }
+
+    fn with(exporter: Option<Exporter>, trace: TraceContext, run: RunInfo) -> Otlp {
         let now = SystemTime::now();
         Otlp {
-            target,
+            exporter,
             trace,
             run,
             began: now,
@@ -97,16 +107,29 @@ impl Otlp {
         }
     }
 
-    /// The run is over with `status` and `exit_code`: adds the run span and
-    /// starts sending everything, for at most `within` (see
-    /// [`Export::wait`]).
-    pub fn export(mut self, status: RunStatus, exit_code: u8, within: Duration) -> Export {
+    /// The run is over with `status` and `exit_code`: queues the run span,
+    /// and what is still queued is sent within `within` (see
+    /// [`Export::wait`]); `None` without an exporter.
+    pub fn export(mut self, status: RunStatus, exit_code: u8, within: Duration) -> Option<Export> {
         let run = self.run_span(status, exit_code);
         self.spans.push(run);
         let spans = std::mem::take(&mut self.spans);
-        let count = spans.len();
         let requests = self.requests(spans);
-        Export::start(self.target, requests, count, within)
+        Some(self.exporter?.finish(requests, within))
+    }
+
+    /// Queues the spans made so far.
+    fn flush(&mut self) {
+        let Some(exporter) = &self.exporter else {
+            return;
+        };
+        if self.spans.is_empty() {
+            return;
+        }
+        let spans = std::mem::take(&mut self.spans);
+        for (request, count) in self.requests(spans) {
+            exporter.send(request, count);
+        }
     }
 
     /// The trace's id, as traces are looked up (hex).
@@ -349,8 +372,9 @@ impl Otlp {
         }
     }
 
-    /// The spans as requests, each with the resource and scope.
-    fn requests(&self, spans: Vec<Span>) -> Vec<ExportTraceServiceRequest> {
+    /// The spans as requests, each with the resource and scope, and its
+    /// span count.
+    fn requests(&self, spans: Vec<Span>) -> Vec<(ExportTraceServiceRequest, usize)> {
         let resource = Resource {
             attributes: vec![
                 text(semconv::SERVICE_NAME, "warden"),
@@ -367,7 +391,8 @@ impl Otlp {
         let mut spans = spans.into_iter().peekable();
         while spans.peek().is_some() {
             let chunk: Vec<Span> = spans.by_ref().take(SPANS_PER_REQUEST).collect();
-            requests.push(ExportTraceServiceRequest {
+            let count = chunk.len();
+            let request = ExportTraceServiceRequest {
                 resource_spans: vec![ResourceSpans {
                     resource: Some(resource.clone()),
                     scope_spans: vec![ScopeSpans {
@@ -377,7 +402,8 @@ impl Otlp {
                     }],
                     ..Default::default()
                 }],
-            });
+            };
+            requests.push((request, count));
         }
         requests
     }
@@ -410,7 +436,10 @@ impl Reporter for Otlp {
                     .or_default()
                     .push((when, *slot));
             }
-            Event::Finished(outcome) => self.finished(outcome),
+            Event::Finished(outcome) => {
+                self.finished(outcome);
+                self.flush();
+            }
             // Its spans come from the unit's Finished (its `retried`).
             Event::Retrying(_) | Event::TestResult { .. } | Event::Note(_) => {}
         }

@@ -4,11 +4,8 @@ use super::*;
 use crate::report::test_support::{outcome, scenario, test};
 
 fn reporter() -> Otlp {
-    Otlp::new(
-        Target {
-            url: "http://127.0.0.1:1/v1/traces".into(),
-            headers: Vec::new(),
-        },
+    Otlp::with(
+        None,
         TraceContext::start(None),
         RunInfo {
             pipeline: "warden.toml".into(),
@@ -169,7 +166,10 @@ fn test_spans_are_capped_and_requests_chunked() {
     assert_eq!(requests.len(), n.div_ceil(SPANS_PER_REQUEST));
     let spans: usize = requests
         .iter()
-        .map(|r| r.resource_spans[0].scope_spans[0].spans.len())
+        .map(|(r, count)| {
+            assert_eq!(r.resource_spans[0].scope_spans[0].spans.len(), *count);
+            count
+        })
         .sum();
     assert_eq!(spans, n);
 }
