@@ -36,12 +36,23 @@ pub(super) struct Names<'a> {
 
 impl<'a> Names<'a> {
     pub fn of(runs: &[RunResults<'a>]) -> Names<'a> {
-        let mut first_seen: Vec<&'a str> = Vec::new();
+        // A run holds a name once (a batch's repeats were merged, and a
+        // name in two of its batches is rare): its largest run's results
+        // are about the fewest distinct names a write has. Sized for them,
+        // the table is not rehashed as it grows (a million names: 0.1 s
+        // of rehashing, bench/many_tests.py); an import of many runs of
+        // the same tests keeps a small table.
+        let largest_run = runs
+            .iter()
+            .map(|r| r.batches.iter().map(|(b, _)| b.len()).sum::<usize>())
+            .max()
+            .unwrap_or(0);
+        let mut first_seen: Vec<&'a str> = Vec::with_capacity(largest_run);
         // Each distinct name once, as its index into `first_seen` (4
         // bytes an entry; a map of `&str` took 24, 78 MiB at its peak
         // for a run of a million tests: bench/many_tests.py).
         let state = RandomState::new();
-        let mut index: HashTable<u32> = HashTable::new();
+        let mut index: HashTable<u32> = HashTable::with_capacity(largest_run);
         let mut of: Vec<Vec<Vec<u32>>> = Vec::with_capacity(runs.len());
         for r in runs {
             let mut per_batch = Vec::with_capacity(r.batches.len());

@@ -290,7 +290,14 @@ impl Batch {
                 .or_insert(message.as_str());
         }
         let mut results = ResultTable::default();
-        results.reserve(o.tests.len(), o.name.as_str().len() + 1);
+        // Every name's bytes, exactly: a string grown by doubling holds
+        // up to twice them (a million names: ~17 MB, not 20 or more).
+        let name_bytes = o
+            .tests
+            .iter()
+            .map(|t| o.name.as_str().len() + t.path.iter().map(|p| p.len() + 1).sum::<usize>())
+            .sum();
+        results.reserve(o.tests.len(), name_bytes);
         let mut name = String::new();
         for t in &o.tests {
             // `batch/test/subtest`, built in place: no String per test.
@@ -377,11 +384,12 @@ struct ResultTable {
 }
 
 impl ResultTable {
+    /// Room for `results` results whose names take `name_bytes` in all.
     fn reserve(&mut self, results: usize, name_bytes: usize) {
         self.ends.reserve_exact(results);
         self.codes.reserve_exact(results);
         self.millis.reserve_exact(results);
-        self.names.reserve(results.saturating_mul(name_bytes));
+        self.names.reserve_exact(name_bytes);
     }
 
     fn push(

@@ -16,38 +16,37 @@ use super::TestResult;
 
 /// Renames the second and later results of each repeated path.
 pub fn disambiguate(tests: &mut [TestResult]) {
-    // Hashes, not names, as keys: a batch of a million tests would
-    // otherwise copy every name once more. A hash match is confirmed by
-    // comparing paths; a collision between different paths goes to `other`.
+    // Each path's hash beside its index, sorted: a repeat lands next to
+    // its first, and a batch of a million tests costs 16 bytes a test
+    // (a map from hash to first index took 34 at its peak, while the
+    // results were all held: bench/many_tests.py). Only paths whose hash
+    // came more than once are compared, so a collision between different
+    // paths renames neither.
     let state = std::collections::hash_map::RandomState::new();
-    let hash = |path: &[String]| state.hash_one(path);
-    // (index of the first, count) in 8 bytes: a batch has fewer than 2^32 tests.
-    let mut first: HashMap<u64, (u32, u32)> = HashMap::with_capacity(tests.len());
-    let mut other: HashMap<Vec<String>, u32> = HashMap::new();
-    for i in 0..tests.len() {
-        let h = hash(&tests[i].path);
-        let seen = match first.get_mut(&h) {
-            None => {
-                first.insert(h, (u32::try_from(i).unwrap_or(u32::MAX), 1));
-                continue;
+    let mut by_hash: Vec<(u64, usize)> = tests
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (state.hash_one(&t.path), i))
+        .collect();
+    by_hash.sort_unstable();
+    // (index, ordinal) of each repeat.
+    let mut repeats: Vec<(usize, u32)> = Vec::new();
+    for same_hash in by_hash.chunk_by(|a, b| a.0 == b.0) {
+        if same_hash.len() < 2 {
+            continue;
+        }
+        // In output order: sorted by index within a hash.
+        let mut seen: HashMap<&[String], u32> = HashMap::new();
+        for &(_, i) in same_hash {
+            let count = seen.entry(tests[i].path.as_slice()).or_insert(0);
+            *count += 1;
+            if *count > 1 {
+                repeats.push((i, *count));
             }
-            Some((j, count))
-                if tests
-                    .get(*j as usize)
-                    .is_some_and(|t| t.path == tests[i].path) =>
-            {
-                *count += 1;
-                *count
-            }
-            Some(_) => {
-                let count = other.entry(tests[i].path.clone()).or_insert(0);
-                *count += 1;
-                if *count == 1 {
-                    continue;
-                }
-                *count
-            }
-        };
+        }
+    }
+    drop(by_hash);
+    for (i, seen) in repeats {
         if let Some(last) = tests[i].path.last_mut() {
             last.push_str(&format!(" #{seen}"));
         }
