@@ -18,8 +18,9 @@ retried to `flaky`), 0.5% broken, 0.5% regressed (break at some day of the
 last 60), 3% always skipped, and every other result fails once in 20,000;
 durations are log-normal (sigma 0.4) around a per-test median of 5 ms to 10 s.
 It is written straight into the store, server-side (PostgreSQL: INSERT ...
-SELECT over generate_series; SQLite: INSERT ... SELECT over a recursive CTE
-with Python functions), after the baseline binary created the schema; the
+SELECT over generate_series, run after run, as recorded runs lie in the
+heap, which the BRIN index by run of migration 0010 relies on; SQLite:
+INSERT ... SELECT over a recursive CTE with Python functions), after the baseline binary created the schema; the
 binary under test then migrates the store (0009 fills the rollups from the
 results: timed, reported).
 
@@ -158,7 +159,8 @@ def pg_generate(pg: PgServer, db: str, n_tests: int, n_runs: int, now_ms: int) -
             WHEN t.kind = 'flaky' AND random() < t.p THEN 2 + (r.id + t.id) % 2
             WHEN random() < 0.00005 THEN 2
             ELSE 1 END AS st) s
-        WHERE r.id BETWEEN {lo} AND {hi};"""
+        WHERE r.id BETWEEN {lo} AND {hi}
+        ORDER BY r.id, t.id;"""
     subprocess.run(pg.psql_argv(db), input=script.encode(), check=True, env=pg.env)
     log(f"  results inserted in {time.monotonic() - t0:.0f} s; indexes")
     t0 = time.monotonic()
