@@ -155,7 +155,7 @@ const DELETE_KEYS: &str = "DELETE FROM results r \
      USING unnest($1::bigint[], $2::bigint[]) AS d (test_id, run_id) \
      WHERE r.test_id = d.test_id AND r.run_id = d.run_id";
 /// PostgreSQL: the delete triggers of runs and batches (migrations/postgres/
-/// 0007, 0012) skip looking for their results in this transaction: the
+/// 0007, 0011) skip looking for their results in this transaction: the
 /// prune deleted them first, and the look-up reads an imported run's whole
 /// import.
 const RESULTS_DELETED: &str = "SET LOCAL warden.results_deleted = 'on'";
@@ -269,7 +269,7 @@ async fn prune_checked(db: &Db, how: &Prune) -> Result<Pruned> {
     let pause = || tokio::time::sleep(how.pause);
     let sqlite = matches!(db.pool, Pool::Sqlite(_));
     // Said in each transaction that deletes runs or batches whose results
-    // are gone already (migrations/postgres/0012).
+    // are gone already (migrations/postgres/0011).
     let results_deleted = if sqlite { "SELECT 1" } else { RESULTS_DELETED };
     with_pool!(db, p => {
         if how.keep_summaries {
