@@ -422,6 +422,15 @@ fn code(span: &Span) -> i32 {
     span.status.as_ref().map_or(0, |s| s.code)
 }
 
+/// A run of one passing batch, `ok`, exporting to `endpoint`, without a
+/// history: what most of the exporter's tests need; each adds its own.
+fn one_batch_to(endpoint: &str) -> Warden {
+    Warden::pgroup()
+        .shell("ok", "true", "")
+        .args(["--otlp-endpoint", endpoint])
+        .arg("--history=none")
+}
+
 #[test]
 fn the_run_is_one_trace_of_run_attempt_and_test_spans() {
     let receiver = Receiver::start(Answer::Ok);
@@ -664,11 +673,7 @@ fn a_closed_port_is_a_warning_not_a_failure() {
 #[test]
 fn an_error_answer_is_a_warning_with_its_text() {
     let receiver = Receiver::start(Answer::Status(400));
-    let r = Warden::pgroup()
-        .shell("ok", "true", "")
-        .args(["--otlp-endpoint", &receiver.base()])
-        .arg("--history=none")
-        .run();
+    let r = one_batch_to(&receiver.base()).run();
     r.assert_code(0);
     r.assert_stderr_contains(&format!(
         "warden: OTLP export to {}/v1/traces failed: HTTP 400 Bad Request: no quota! (2 of 2 spans not sent)",
@@ -687,11 +692,7 @@ fn a_transient_error_is_retried() {
         times: 2,
         retry_after: None,
     });
-    let r = Warden::pgroup()
-        .shell("ok", "true", "")
-        .args(["--otlp-endpoint", &receiver.base()])
-        .arg("--history=none")
-        .run();
+    let r = one_batch_to(&receiver.base()).run();
     r.assert_code(0);
     r.assert_stdout_contains("(2 spans) sent to ");
     assert!(!r.stderr.contains("OTLP"), "{}", r.context);
@@ -708,11 +709,7 @@ fn retry_after_is_honoured_within_the_budget() {
         times: 1,
         retry_after: Some(1),
     });
-    let r = Warden::pgroup()
-        .shell("ok", "true", "")
-        .args(["--otlp-endpoint", &receiver.base()])
-        .arg("--history=none")
-        .run();
+    let r = one_batch_to(&receiver.base()).run();
     r.assert_code(0);
     r.assert_stdout_contains("(2 spans) sent to ");
     let got = receiver.got.lock().unwrap();
@@ -729,11 +726,7 @@ fn retry_after_is_honoured_within_the_budget() {
         times: 100,
         retry_after: Some(30),
     });
-    let r = Warden::pgroup()
-        .shell("ok", "true", "")
-        .args(["--otlp-endpoint", &receiver.base()])
-        .arg("--history=none")
-        .run();
+    let r = one_batch_to(&receiver.base()).run();
     r.assert_code(0);
     r.assert_stderr_contains(
         "failed: HTTP 503 Service Unavailable: no quota! (it asked for a retry after 30 s, \
@@ -746,11 +739,7 @@ fn retry_after_is_honoured_within_the_budget() {
 #[test]
 fn rejected_spans_are_a_warning() {
     let receiver = Receiver::start(Answer::Partial(1));
-    let r = Warden::pgroup()
-        .shell("ok", "true", "")
-        .args(["--otlp-endpoint", &receiver.base()])
-        .arg("--history=none")
-        .run();
+    let r = one_batch_to(&receiver.base()).run();
     r.assert_code(0);
     r.assert_stderr_contains(&format!(
         "warden: OTLP export to {}/v1/traces partly failed: the receiver rejected 2 spans: spans too old",
