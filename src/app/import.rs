@@ -22,24 +22,18 @@ pub fn junit(args: ImportJunitArgs) -> anyhow::Result<u8> {
         bail!("the history location is `none`: there is nothing to import into");
     }
     let labels = config_labels(&args.store)?.merged(&args.labels.iter().cloned().collect());
-    let files = match import::read_files(&args.files) {
-        Ok(files) => files,
+    let batch = args.batch.as_ref().map(|b| b.as_str());
+    let read = if args.run_per_file {
+        import::read_runs(&args.files, args.at, batch)
+    } else {
+        import::read_files(&args.files).map(|files| vec![ImportedRun::new(files, args.at, batch)])
+    };
+    let runs: Vec<ImportedRun> = match read {
+        Ok(runs) => runs,
         Err(e) => {
             err!("warden: {e}; nothing imported");
             return Ok(EXIT_BAD_INPUT);
         }
-    };
-    let runs: Vec<ImportedRun> = if args.run_per_file {
-        files
-            .into_iter()
-            .map(|f| ImportedRun::new(vec![f], args.at, args.batch.as_ref().map(|b| b.as_str())))
-            .collect()
-    } else {
-        vec![ImportedRun::new(
-            files,
-            args.at,
-            args.batch.as_ref().map(|b| b.as_str()),
-        )]
     };
     let origin = origin(&args);
     block_on(async {

@@ -38,6 +38,7 @@ use sqlx::postgres::PgConnection;
 pub(super) use super::keyed::RunResults;
 use super::keyed::{self, Names, Row};
 use super::model::duration_millis;
+use super::partition::Partition;
 
 /// Held to the transaction's end: see the module doc.
 const LOCK_TESTS: &str = "LOCK TABLE tests IN ROW EXCLUSIVE MODE";
@@ -110,10 +111,14 @@ const SEND_BYTES: usize = 1 << 20;
 /// order) when every one of them went in, for the daily rollups
 /// (history::rollup) to count without reading them back; `None` when a
 /// recording's batch came again and some were already stored.
+///
+/// `own`: an import's own partition (history::partition), whose table
+/// the rows go into, run after run.
 pub(super) async fn write(
     conn: &mut PgConnection,
     runs: &[RunResults<'_>],
     kind: Runs,
+    own: Option<&Partition>,
 ) -> Result<Option<Vec<Row>>, sqlx::Error> {
     if runs
         .iter()
@@ -123,11 +128,28 @@ pub(super) async fn write(
     }
     let names = Names::of(runs);
     let ids = test_ids(conn, &names.sorted).await?;
-    let (rows, counts) = keyed::rows(runs, &names, &ids);
+    let (mut rows, counts) = keyed::rows(runs, &names, &ids);
     drop(names);
     match kind {
         Runs::New => {
-            send(conn, COPY_RESULTS, runs, &rows).await?;
+            match own {
+                Some(part) => {
+                    // Run after run: the partition's BRIN index by run
+                    // then finds a run in its own pages (its primary key
+                    // is built after, whatever the order).
+                    rows.sort_unstable_by_key(|r| (r.run, r.test_id));
+                    let copy = format!(
+                        "COPY {} (test_id, run_id, batch_id, status, duration_ms, message) \
+                         FROM STDIN (FORMAT binary)",
+                        part.table()
+                    );
+                    send(conn, &copy, runs, &rows).await?;
+                    // Back to key order for the rollups, which add up
+                    // each test's day from neighbouring rows.
+                    rows.sort_unstable_by_key(|r| (r.test_id, r.run));
+                }
+                None => send(conn, COPY_RESULTS, runs, &rows).await?,
+            }
             let (mut id, mut ran, mut failed) = (Vec::new(), Vec::new(), Vec::new());
             for (r, c) in runs.iter().zip(&counts) {
                 id.push(r.run);

@@ -23,6 +23,7 @@ use super::location::Location;
 use super::model::{
     AttemptRecord, BatchRecord, RunRecord, duration_millis, from_duration_millis, unix_millis,
 };
+use super::partition;
 use super::results::Results;
 use super::rollup::{self, Rollup};
 use crate::status::RunStatus;
@@ -95,6 +96,10 @@ pub struct FinishedRun<'a> {
 
 const INSERT_RUN: &str = "INSERT INTO runs (uuid, started_at, commit_sha, branch, host, labels, source) \
      VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+/// [`INSERT_RUN`] under an id reserved before (an import's own partition,
+/// history::partition).
+const INSERT_RUN_AT: &str = "INSERT INTO runs (uuid, started_at, commit_sha, branch, host, labels, source, id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
 const INSERT_RUN_LABEL: &str = "INSERT INTO run_labels (run_id, key, value) VALUES ($1, $2, $3)";
 const FINISH_RUN: &str = "UPDATE runs SET ended_at = $1, status = $2 WHERE id = $3";
 /// Followed by the rows' VALUES; ids reserved first ([`Db::reserve_batch_ids`]).
@@ -187,18 +192,28 @@ impl<'a> From<&'a BatchRecord> for BatchRows<'a> {
 /// to its id. A macro, like [`with_pool!`], so one text serves both
 /// backends' transaction types.
 macro_rules! insert_run {
-    ($tx:ident, $run:expr) => {{
+    ($tx:ident, $run:expr) => {
+        insert_run!($tx, $run, None)
+    };
+    ($tx:ident, $run:expr, $at:expr) => {{
         let run: &RunRecord = $run;
-        let id: i64 = sqlx::query_scalar(INSERT_RUN)
-            .bind(&run.uuid)
-            .bind(unix_millis(run.started))
-            .bind(run.commit.as_deref())
-            .bind(run.branch.as_deref())
-            .bind(&run.host)
-            .bind(run.labels.canonical())
-            .bind(run.source.as_str())
-            .fetch_one(&mut *$tx)
-            .await?;
+        let at: Option<i64> = $at;
+        let mut insert = sqlx::query_scalar(if at.is_some() {
+            INSERT_RUN_AT
+        } else {
+            INSERT_RUN
+        })
+        .bind(&run.uuid)
+        .bind(unix_millis(run.started))
+        .bind(run.commit.as_deref())
+        .bind(run.branch.as_deref())
+        .bind(&run.host)
+        .bind(run.labels.canonical())
+        .bind(run.source.as_str());
+        if let Some(at) = at {
+            insert = insert.bind(at);
+        }
+        let id: i64 = insert.fetch_one(&mut *$tx).await?;
         for (key, value) in run.labels.iter() {
             sqlx::query(INSERT_RUN_LABEL)
                 .bind(id)
@@ -302,14 +317,19 @@ macro_rules! count_setup {
 /// Inserts the runs of `$runs` (a slice of [`RunWrite`]) that are new,
 /// finished, within `$tx`; evaluates to every run's id, in order.
 macro_rules! insert_new_runs {
-    ($tx:ident, $runs:expr) => {{
+    ($tx:ident, $runs:expr) => {
+        insert_new_runs!($tx, $runs, None::<&partition::Partition>)
+    };
+    ($tx:ident, $runs:expr, $own:expr) => {{
         let runs: &[RunWrite<'_>] = $runs;
+        // The new runs' ids when they were reserved (their own partition).
+        let own: Option<&partition::Partition> = $own;
         let mut ids: Vec<RunId> = Vec::with_capacity(runs.len());
-        for r in runs {
+        for (n, r) in runs.iter().enumerate() {
             let id = match r.run {
                 RunRef::Recording(id) => id,
                 RunRef::New(f) => {
-                    let id = insert_run!($tx, f.run);
+                    let id = insert_run!($tx, f.run, own.map(|p| p.run_id(n)));
                     sqlx::query(FINISH_RUN)
                         .bind(unix_millis(f.ended))
                         .bind(f.status.as_str())
@@ -330,7 +350,17 @@ macro_rules! insert_new_runs {
 /// read back) as increments of the runs' days, else read back by run
 /// ([`Rollup::rollup`]); marks the write's batches (`$batch_ids`) counted.
 macro_rules! roll_up {
-    ($tx:ident, $runs:expr, $run_ids:expr, $placed:expr, $written:expr, $batch_ids:expr) => {{
+    ($tx:ident, $runs:expr, $run_ids:expr, $placed:expr, $written:expr, $batch_ids:expr) => {
+        roll_up!($tx, $runs, $run_ids, $placed, $written, $batch_ids, async {
+            Ok::<(), sqlx::Error>(())
+        })
+    };
+    // `$alongside`: a statement of the write's to run first, while this
+    // thread tallies the first rows (history::partition's primary key).
+    (
+        $tx:ident, $runs:expr, $run_ids:expr, $placed:expr, $written:expr, $batch_ids:expr,
+        $alongside:expr
+    ) => {{
         let runs: &[RunWrite<'_>] = $runs;
         let run_ids: &[RunId] = $run_ids;
         let placed: &[RunResults<'_>] = $placed;
@@ -352,13 +382,8 @@ macro_rules! roll_up {
                     };
                     days.push(started.div_euclid(rollup::DAY_MS));
                 }
-                // In chunks of rows: a tally is over a hundred bytes, and a
-                // million tests' at once cost 300 MiB (bench/many_tests.py).
-                // A key split across chunks is added twice, as two writes
-                // of one day add up; the batches are marked with the last.
-                let mut chunks = rows.chunks(rollup::ROWS_PER_TALLY).peekable();
-                while let Some(chunk) = chunks.next() {
-                    let tallies = rollup::tallies(chunk.iter().map(|r| {
+                let tally = |chunk: &[keyed::Row]| {
+                    rollup::tallies(chunk.iter().map(|r| {
                         let run = &placed[r.run as usize];
                         let (results, _) = run.batches[r.batch as usize];
                         let i = r.index as usize;
@@ -369,19 +394,40 @@ macro_rules! roll_up {
                             i64::from(results.status(i).code()),
                             results.duration(i).map(duration_millis),
                         )
-                    }));
-                    let batches: &[i64] = if chunks.peek().is_none() {
-                        $batch_ids
-                    } else {
-                        &[]
-                    };
-                    Rollup::add(&mut *$tx, &tallies, batches).await?;
+                    }))
+                };
+                // In chunks of rows: a tally is over a hundred bytes, and a
+                // million tests' at once cost 300 MiB (bench/many_tests.py).
+                // A key split across chunks is added twice, as two writes
+                // of one day add up; the batches are marked with the last.
+                // Each chunk is tallied while the store adds the one before
+                // (the statement is polled first: it is sent, then this
+                // thread tallies), the first while it runs `$alongside`.
+                let mut chunks = rows.chunks(rollup::ROWS_PER_TALLY);
+                let last = chunks.len();
+                let (alongside, first) =
+                    tokio::join!($alongside, async { chunks.next().map(tally) });
+                alongside?;
+                let mut next = first;
+                let mut n = 0;
+                while let Some(tallies) = next.take() {
+                    n += 1;
+                    let batches: &[i64] = if n == last { $batch_ids } else { &[] };
+                    let (done, following) =
+                        tokio::join!(Rollup::add(&mut *$tx, &tallies, batches), async {
+                            chunks.next().map(tally)
+                        });
+                    done?;
+                    next = following;
                 }
                 if rows.is_empty() {
                     Rollup::add(&mut *$tx, &[], $batch_ids).await?;
                 }
             }
-            None => Rollup::rollup(&mut *$tx, run_ids).await?,
+            None => {
+                $alongside.await?;
+                Rollup::rollup(&mut *$tx, run_ids).await?
+            }
         }
     }};
 }
@@ -940,7 +986,17 @@ struct RunWrite<'a> {
 /// [`copy_in`] (test ids looked up there, in this transaction).
 async fn write_postgres(p: &PgPool, runs: &[RunWrite<'_>], kind: Runs) -> Result<Vec<RunId>> {
     let mut tx = p.begin().await?;
-    let run_ids = insert_new_runs!(tx, runs);
+    let results: usize = runs
+        .iter()
+        .flat_map(|r| r.batches.iter())
+        .map(|b| b.results.len())
+        .sum();
+    let own = if kind == Runs::New && partition::wanted(results) {
+        Some(partition::reserve(&mut tx, runs.len()).await?)
+    } else {
+        None
+    };
+    let run_ids = insert_new_runs!(tx, runs, own.as_ref());
     let records: Vec<(RunId, BatchRows<'_>)> = runs
         .iter()
         .zip(&run_ids)
@@ -963,10 +1019,22 @@ async fn write_postgres(p: &PgPool, runs: &[RunWrite<'_>], kind: Runs) -> Result
         .zip(&run_ids)
         .map(|(batches, &run)| RunResults { run, batches })
         .collect();
-    let written = copy_in::write(&mut tx, &placed, kind).await?;
+    let written = copy_in::write(&mut tx, &placed, kind, own.as_ref()).await?;
     // The transaction's results are all in: count them into the daily
-    // rollups in the same transaction.
-    roll_up!(tx, runs, &run_ids, &placed, written.as_deref(), &batch_ids);
+    // rollups in the same transaction; an own partition's primary key is
+    // built meanwhile, and the partition attached last.
+    roll_up!(
+        tx,
+        runs,
+        &run_ids,
+        &placed,
+        written.as_deref(),
+        &batch_ids,
+        partition::build_key(&mut tx, own.as_ref())
+    );
+    if let Some(own) = &own {
+        partition::attach(&mut tx, own).await?;
+    }
     tx.commit().await?;
     Ok(run_ids)
 }

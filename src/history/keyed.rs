@@ -12,7 +12,9 @@
 //! batches and their results; a name twice in one batch was merged before
 //! ([`results::one_per_name`](super::results::one_per_name)).
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+use foldhash::fast::RandomState;
 
 use hashbrown::HashTable;
 
@@ -51,7 +53,7 @@ impl<'a> Names<'a> {
         // Each distinct name once, as its index into `first_seen` (4
         // bytes an entry; a map of `&str` took 24, 78 MiB at its peak
         // for a run of a million tests: bench/many_tests.py).
-        let state = RandomState::new();
+        let state = RandomState::default();
         let mut index: HashTable<u32> = HashTable::with_capacity(largest_run);
         let mut of: Vec<Vec<Vec<u32>>> = Vec::with_capacity(runs.len());
         for r in runs {

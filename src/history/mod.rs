@@ -13,6 +13,7 @@ pub mod location;
 pub mod mask;
 pub mod model;
 pub mod origin;
+mod partition;
 pub mod prune;
 pub mod query;
 pub mod recorder;

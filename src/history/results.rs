@@ -88,7 +88,8 @@ pub fn record(t: &TestResult, failed_before: Option<&str>) -> (TestStatus, Optio
 /// usual case, found by hashing names without copying one.
 pub fn one_per_name<R: Results + ?Sized>(results: &R) -> Option<Vec<usize>> {
     let n = results.len();
-    let state = std::collections::hash_map::RandomState::new();
+    // Seeded per process; a collision only costs a comparison of names.
+    let state = foldhash::fast::RandomState::default();
     // The hashes sorted, side by side, rather than a set: 8 bytes a
     // result where a set sized for them took 19 (a million results: the
     // recorder's peak, bench/many_tests.py).

@@ -541,10 +541,12 @@ impl Rollup for PgConnection {
     async fn add(&mut self, rows: &[((i64, i64), Tally)], batches: &[i64]) -> Result<()> {
         lock_pg(self).await?;
         self.write_rows(rows).await?;
-        sqlx::query("UPDATE batches SET rolled = 1 WHERE id = ANY($1)")
-            .bind(batches)
-            .execute(&mut *self)
-            .await?;
+        if !batches.is_empty() {
+            sqlx::query("UPDATE batches SET rolled = 1 WHERE id = ANY($1)")
+                .bind(batches)
+                .execute(&mut *self)
+                .await?;
+        }
         Ok(())
     }
 

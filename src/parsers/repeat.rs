@@ -16,6 +16,11 @@
 //!   ` (in LABEL)` when that tells it apart, else an ordinal ` #2`, ` #3`.
 
 use std::collections::HashMap;
+
+// Test paths come from the batch's output; foldhash is seeded per process
+// and several times faster than SipHash on short keys (an import hashes
+// each of a million paths twice).
+use foldhash::fast::RandomState as Fast;
 use std::sync::Arc;
 
 use super::{OutputTail, TestResult};
@@ -49,7 +54,8 @@ pub fn assemble(seen: Vec<Seen>) -> Vec<TestResult> {
     // The tries each result belongs to, numbered in order of first sight.
     let mut slots: Vec<usize> = Vec::with_capacity(seen.len());
     let groups = {
-        let mut at: HashMap<(&[String], usize), usize> = HashMap::with_capacity(seen.len());
+        let mut at: HashMap<(&[String], usize), usize, Fast> =
+            HashMap::with_capacity_and_hasher(seen.len(), Fast::default());
         for s in &seen {
             let next = at.len();
             slots.push(*at.entry((&s.result.path, s.group)).or_insert(next));
@@ -87,8 +93,8 @@ pub fn assemble(seen: Vec<Seen>) -> Vec<TestResult> {
     {
         // Per path: how many groups had it, and the first one's label.
         // Paths as merged, borrowed; the few renamed ones owned.
-        let mut taken: HashMap<&[String], (usize, Option<&str>)> =
-            HashMap::with_capacity(merged.len());
+        let mut taken: HashMap<&[String], (usize, Option<&str>), Fast> =
+            HashMap::with_capacity_and_hasher(merged.len(), Fast::default());
         let mut renamed: HashMap<Vec<String>, (usize, Option<&str>)> = HashMap::new();
         for (i, (label, result)) in merged.iter().enumerate() {
             let path = result.path.as_slice();

@@ -103,7 +103,7 @@ impl ImportedRun {
         let sequential: Duration = files.iter().map(|f| f.duration).sum();
         let mut paths = Vec::with_capacity(files.len());
         let mut accs: Vec<Acc> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut index: HashMap<String, usize, foldhash::fast::RandomState> = HashMap::default();
         let mut all_timestamped = true;
         let mut group = 0;
         for file in files {

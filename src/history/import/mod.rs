@@ -89,13 +89,33 @@ pub struct JunitFile {
 /// The first file that cannot be read or is not JUnit, in that order, is
 /// the error.
 pub fn read_files(paths: &[PathBuf]) -> Result<Vec<JunitFile>, ImportError> {
+    read_each(paths, |file| file)
+}
+
+/// Reads `paths` as [`read_files`] does, each file a run of its own
+/// ([`ImportedRun::new`], `at` and `batch` as there), put together on the
+/// thread that read it.
+pub fn read_runs(
+    paths: &[PathBuf],
+    at: Option<SystemTime>,
+    batch: Option<&str>,
+) -> Result<Vec<ImportedRun>, ImportError> {
+    read_each(paths, |file| ImportedRun::new(vec![file], at, batch))
+}
+
+/// Reads each of `paths` and hands it to `then`, on up to one thread per
+/// core, keeping their order.
+fn read_each<T: Send>(
+    paths: &[PathBuf],
+    then: impl Fn(JunitFile) -> T + Sync,
+) -> Result<Vec<T>, ImportError> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(paths.len())
         .max(1);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let slots: Vec<Mutex<Option<Result<JunitFile, ImportError>>>> =
+    let slots: Vec<Mutex<Option<Result<T, ImportError>>>> =
         paths.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -103,7 +123,7 @@ pub fn read_files(paths: &[PathBuf]) -> Result<Vec<JunitFile>, ImportError> {
                 while !failed.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = paths.get(i) else { break };
-                    let result = read_file(path);
+                    let result = read_file(path).map(&then);
                     if result.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
