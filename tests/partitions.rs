@@ -135,7 +135,7 @@ fn a_large_import_loads_a_partition_of_its_own() {
         assert_eq!(after.len(), 3, "{after:?}");
         assert_eq!(after[2], (ids[0], ids[0] + 2, own.clone()));
         for &id in &ids {
-            assert_eq!(partitions_of(&p, id).await, [own.clone()]);
+            assert_eq!(partitions_of(&p, id).await, std::slice::from_ref(&own));
             assert_eq!(
                 scalar(
                     &p,
@@ -237,7 +237,7 @@ fn imports_at_once_take_ranges_apart_and_prune_empties_them() {
         for ids in [&x, &y] {
             let own = format!("results_{}", ids[0]);
             for &id in ids.iter() {
-                assert_eq!(partitions_of(&p, id).await, [own.clone()]);
+                assert_eq!(partitions_of(&p, id).await, std::slice::from_ref(&own));
             }
         }
         assert_eq!(scalar(&p, "SELECT COUNT(*) FROM results").await, 240_000);
