@@ -595,3 +595,74 @@ fn icu_database(server: &common::postgres::PgServer) -> Result<String, String> {
         })?;
     Ok(server.url("import_icu"))
 }
+
+/// (test name, status, duration, message) of every result, and (tests
+/// run, failed) of every run in order, read with `sql` on either backend.
+const EVERY_RESULT: &str = "SELECT t.name, r.status, r.duration_ms, r.message FROM results r \
+     JOIN tests t ON t.id = r.test_id ORDER BY t.name, r.run_id";
+const EVERY_RUN: &str = "SELECT tests_run, tests_failed FROM runs ORDER BY id";
+
+type EveryResult = Vec<(String, i64, Option<i64>, Option<String>)>;
+
+fn postgres_rows(url: &str) -> (EveryResult, Vec<(i64, i64)>) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let p = sqlx::PgPool::connect(url).await.unwrap();
+            let results = sqlx::query_as(EVERY_RESULT).fetch_all(&p).await.unwrap();
+            let runs = sqlx::query_as(EVERY_RUN).fetch_all(&p).await.unwrap();
+            p.close().await;
+            (results, runs)
+        })
+}
+
+/// `--run-per-file` into PostgreSQL is written group of files after
+/// group while the next is read (src/app/import.rs): it stores what the
+/// same import into SQLite stores, and a file that cannot be read in a
+/// later group leaves nothing behind.
+#[test]
+fn postgres_imports_group_after_group_what_sqlite_imports() {
+    let server = require_postgres!(shared);
+    let files: Vec<String> = ALL.iter().map(|f| sample(f)).collect();
+    let file_args: Vec<&str> = files.iter().map(String::as_str).collect();
+    let mut args = vec!["--run-per-file"];
+    args.extend(&file_args);
+    let (r, db) = import(&args);
+    r.assert_code(0);
+    let want: (EveryResult, Vec<(i64, i64)>) = query(&db, async |p| {
+        let results = sqlx::query_as(EVERY_RESULT).fetch_all(p).await.unwrap();
+        let runs = sqlx::query_as(EVERY_RUN).fetch_all(p).await.unwrap();
+        (results, runs)
+    });
+    assert_eq!(want.1.len(), ALL.len());
+
+    let url = server.url(&server.fresh_database());
+    let r = Warden::new()
+        .no_config()
+        .subcommand("import")
+        .args(["junit", "--run-per-file", "--history", &url])
+        .args(&file_args)
+        .run();
+    r.assert_code(0);
+    assert_eq!(r.stdout.lines().count(), ALL.len(), "{}", r.context);
+    assert_eq!(postgres_rows(&url), want);
+
+    // The malformed file is the last group's: the groups before it were
+    // written, and rolled back.
+    let url = server.url(&server.fresh_database());
+    let bad = sample("malformed.xml");
+    let r = Warden::new()
+        .no_config()
+        .subcommand("import")
+        .args(["junit", "--run-per-file", "--history", &url])
+        .args(&file_args)
+        .arg(&bad)
+        .run();
+    r.assert_code(2);
+    r.assert_stderr_contains(&format!("warden: {bad}:4:"));
+    r.assert_stderr_contains("nothing imported");
+    assert!(r.stdout.is_empty(), "{}", r.context);
+    assert_eq!(postgres_rows(&url), (Vec::new(), Vec::new()));
+}

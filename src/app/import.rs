@@ -1,6 +1,7 @@
 //! `warden import junit`: JUnit files from other runners into the history.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use anyhow::bail;
 
@@ -22,6 +23,9 @@ pub fn junit(args: ImportJunitArgs) -> anyhow::Result<u8> {
         bail!("the history location is `none`: there is nothing to import into");
     }
     let labels = config_labels(&args.store)?.merged(&args.labels.iter().cloned().collect());
+    if args.run_per_file && args.files.len() > 1 && matches!(location, Location::Postgres(_)) {
+        return junit_in_groups(&args, &location, &labels);
+    }
     let batch = args.batch.as_ref().map(|b| b.as_str());
     let read = if args.run_per_file {
         import::read_runs(&args.files, args.at, batch)
@@ -67,10 +71,136 @@ fn origin(args: &ImportJunitArgs) -> Origin {
     }
 }
 
-/// Writes every run in one transaction: an import lands whole or not at all.
-async fn record_runs(db: &Db, runs: Vec<ImportedRun>, origin: &Origin, labels: &Labels) -> u8 {
-    let records: Vec<RunRecord> = runs
-        .iter()
+/// Files per group of [`junit_in_groups`]: an eighth of them.
+const GROUPS: usize = 8;
+
+/// `--run-per-file` into PostgreSQL: the files read in [`GROUPS`] groups
+/// on a thread of their own, each group written (history::db::Import)
+/// while the next is read; one transaction, as [`record_runs`]. The first
+/// group is read before the store is opened: its results, scaled by the
+/// files' sizes, estimate the import's (whether it loads a partition of
+/// its own, history::partition). A file that cannot be read: exit 2 and
+/// nothing imported, as when every file is read first.
+fn junit_in_groups(
+    args: &ImportJunitArgs,
+    location: &Location,
+    labels: &Labels,
+) -> anyhow::Result<u8> {
+    let per_group = args.files.len().div_ceil(GROUPS);
+    let groups: Vec<&[PathBuf]> = args.files.chunks(per_group).collect();
+    let batch = args.batch.as_ref().map(|b| b.as_str());
+    let origin = origin(args);
+    // Filled group after group by the reading thread, read here as they
+    // come: each group's runs stay where they are until the commit.
+    let read: Vec<OnceLock<Result<Vec<ImportedRun>, import::ImportError>>> =
+        groups.iter().map(|_| OnceLock::new()).collect();
+    let records: Vec<OnceLock<Vec<RunRecord>>> = groups.iter().map(|_| OnceLock::new()).collect();
+    let finished: Vec<OnceLock<Vec<FinishedRun<'_>>>> =
+        groups.iter().map(|_| OnceLock::new()).collect();
+    let (done, mut arrived) = tokio::sync::mpsc::unbounded_channel::<usize>();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for (k, files) in groups.iter().enumerate() {
+                let result = import::read_runs(files, args.at, batch);
+                let failed = result.is_err();
+                let _ = read[k].set(result);
+                if done.send(k).is_err() || failed {
+                    break;
+                }
+            }
+            drop(done);
+        });
+        block_on(async {
+            let mut runs_of = async |k: usize| -> Result<&[ImportedRun], u8> {
+                // The reader sends each group's index in order; a closed
+                // channel is a reader that stopped (it panicked).
+                while read[k].get().is_none() {
+                    if arrived.recv().await.is_none() {
+                        break;
+                    }
+                }
+                match read[k].get() {
+                    Some(Ok(runs)) => Ok(runs.as_slice()),
+                    Some(Err(e)) => {
+                        err!("warden: {e}; nothing imported");
+                        Err(EXIT_BAD_INPUT)
+                    }
+                    None => {
+                        err!("warden: the files could not be read; nothing imported");
+                        Err(EXIT_BAD_INPUT)
+                    }
+                }
+            };
+            let first = match runs_of(0).await {
+                Ok(runs) => runs,
+                Err(code) => return code,
+            };
+            let db = match Db::open(location, Access::Write).await {
+                Ok(db) => db,
+                Err(e) => {
+                    err!("warden: cannot import: {e}");
+                    return EXIT_FAILED;
+                }
+            };
+            let bytes = |files: &[PathBuf]| -> u64 {
+                files
+                    .iter()
+                    .filter_map(|f| std::fs::metadata(f).ok())
+                    .map(|m| m.len())
+                    .sum()
+            };
+            let first_results: usize = first
+                .iter()
+                .flat_map(|r| &r.batches)
+                .map(|b| b.tests.len())
+                .sum();
+            let estimate = (first_results as f64 * bytes(&args.files) as f64
+                / bytes(groups[0]).max(1) as f64) as usize;
+            let code = async {
+                let Some(mut import) = db.begin_import(args.files.len(), estimate).await? else {
+                    return Ok::<u8, anyhow::Error>(EXIT_FAILED);
+                };
+                for k in 0..groups.len() {
+                    let runs = match runs_of(k).await {
+                        Ok(runs) => runs,
+                        // `import` rolls back.
+                        Err(code) => return Ok(code),
+                    };
+                    let records = records[k].get_or_init(|| run_records(runs, &origin, labels));
+                    let finished = finished[k].get_or_init(|| finished_runs(runs, records));
+                    import.add(finished).await?;
+                }
+                import.commit().await?;
+                Ok(EXIT_PASSED)
+            }
+            .await;
+            let code = match code {
+                Ok(code) => code,
+                Err(e) => {
+                    err!(
+                        "warden: cannot import {} into {}: {e} (nothing was imported)",
+                        describe(&args.files),
+                        db.location()
+                    );
+                    EXIT_FAILED
+                }
+            };
+            if code == EXIT_PASSED {
+                for (read, records) in read.iter().zip(&records) {
+                    if let (Some(Ok(runs)), Some(records)) = (read.get(), records.get()) {
+                        imported(&db, runs, records);
+                    }
+                }
+            }
+            db.close().await;
+            code
+        })
+    })
+}
+
+/// Each run's record: a new uuid, the origin and labels given.
+fn run_records(runs: &[ImportedRun], origin: &Origin, labels: &Labels) -> Vec<RunRecord> {
+    runs.iter()
         .map(|run| RunRecord {
             uuid: uuid::Uuid::new_v4().to_string(),
             started: run.started,
@@ -80,17 +210,38 @@ async fn record_runs(db: &Db, runs: Vec<ImportedRun>, origin: &Origin, labels: &
             labels: labels.clone(),
             source: RunSource::Import,
         })
-        .collect();
-    let finished: Vec<FinishedRun> = runs
-        .iter()
-        .zip(&records)
+        .collect()
+}
+
+fn finished_runs<'a>(runs: &'a [ImportedRun], records: &'a [RunRecord]) -> Vec<FinishedRun<'a>> {
+    runs.iter()
+        .zip(records)
         .map(|(run, record)| FinishedRun {
             run: record,
             batches: &run.batches,
             status: run.status(),
             ended: run.ended,
         })
-        .collect();
+        .collect()
+}
+
+/// What an import wrote: a line per run.
+fn imported(db: &Db, runs: &[ImportedRun], records: &[RunRecord]) {
+    for (run, record) in runs.iter().zip(records) {
+        out!(
+            "warden: imported {} from {} as run {} into {}",
+            run.counts,
+            describe(&run.files),
+            record.uuid,
+            db.location()
+        );
+    }
+}
+
+/// Writes every run in one transaction: an import lands whole or not at all.
+async fn record_runs(db: &Db, runs: Vec<ImportedRun>, origin: &Origin, labels: &Labels) -> u8 {
+    let records = run_records(&runs, origin, labels);
+    let finished = finished_runs(&runs, &records);
     if let Err(e) = db.record_runs(&finished).await {
         let files: Vec<PathBuf> = runs.iter().flat_map(|r| r.files.iter().cloned()).collect();
         err!(
@@ -100,15 +251,7 @@ async fn record_runs(db: &Db, runs: Vec<ImportedRun>, origin: &Origin, labels: &
         );
         return EXIT_FAILED;
     }
-    for (run, record) in runs.iter().zip(&records) {
-        out!(
-            "warden: imported {} from {} as run {} into {}",
-            run.counts,
-            describe(&run.files),
-            record.uuid,
-            db.location()
-        );
-    }
+    imported(db, &runs, &records);
     // The process ends right after: freeing a million test records one
     // by one would only delay its exit.
     drop(finished);

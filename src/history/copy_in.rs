@@ -36,7 +36,7 @@ use std::collections::hash_map::Entry;
 use sqlx::postgres::PgConnection;
 
 pub(super) use super::keyed::RunResults;
-use super::keyed::{self, Names, Row};
+use super::keyed::{self, Names, Order, Row};
 use super::model::duration_millis;
 use super::partition::Partition;
 
@@ -94,6 +94,9 @@ const INSERT_STAGED: &str = "WITH written AS (\
      FROM counted WHERE runs.id = counted.run_id) \
      SELECT COUNT(*) FROM written";
 
+/// Test ids by name, as a write found them.
+pub(super) type Known<'a> = HashMap<&'a str, i64, foldhash::fast::RandomState>;
+
 /// Whether the runs written to may already hold results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Runs {
@@ -114,11 +117,16 @@ const SEND_BYTES: usize = 1 << 20;
 ///
 /// `own`: an import's own partition (history::partition), whose table
 /// the rows go into, run after run.
-pub(super) async fn write(
+///
+/// `known`: the ids of names earlier writes of the same transaction
+/// found (an import written group after group), looked up no more and
+/// added to.
+pub(super) async fn write<'a>(
     conn: &mut PgConnection,
-    runs: &[RunResults<'_>],
+    runs: &[RunResults<'_, 'a>],
     kind: Runs,
     own: Option<&Partition>,
+    known: Option<&mut Known<'a>>,
 ) -> Result<Option<Vec<Row>>, sqlx::Error> {
     if runs
         .iter()
@@ -127,26 +135,56 @@ pub(super) async fn write(
         return Ok(Some(Vec::new()));
     }
     let names = Names::of(runs);
-    let ids = test_ids(conn, &names.sorted).await?;
-    let (mut rows, counts) = keyed::rows(runs, &names, &ids);
+    let ids = match known {
+        None => test_ids(conn, &names.sorted).await?,
+        Some(known) => {
+            let mut ids: Vec<i64> = names
+                .sorted
+                .iter()
+                .map(|n| known.get(n).copied().unwrap_or(0))
+                .collect();
+            let missing: Vec<&str> = names
+                .sorted
+                .iter()
+                .zip(&ids)
+                .filter(|(_, id)| **id == 0)
+                .map(|(n, _)| *n)
+                .collect();
+            if !missing.is_empty() {
+                let found = test_ids(conn, &missing).await?;
+                let mut found = missing.iter().zip(found);
+                for (n, id) in names.sorted.iter().zip(&mut ids) {
+                    if *id == 0
+                        && let Some((_, f)) = found.next()
+                    {
+                        *id = f;
+                        known.insert(n, f);
+                    }
+                }
+            }
+            ids
+        }
+    };
+    let order = if kind == Runs::New && own.is_some() {
+        Order::Run
+    } else {
+        Order::Key
+    };
+    let (rows, counts) = keyed::rows(runs, &names, &ids, order);
     drop(names);
     match kind {
         Runs::New => {
             match own {
                 Some(part) => {
-                    // Run after run: the partition's BRIN index by run
-                    // then finds a run in its own pages (its primary key
-                    // is built after, whatever the order).
-                    rows.sort_unstable_by_key(|r| (r.run, r.test_id));
+                    // Run after run (`order`): the partition's BRIN index
+                    // by run then finds a run in its own pages (its
+                    // primary key is built after, whatever the order).
                     let copy = format!(
                         "COPY {} (test_id, run_id, batch_id, status, duration_ms, message) \
                          FROM STDIN (FORMAT binary)",
                         part.table()
                     );
                     send(conn, &copy, runs, &rows).await?;
-                    // Back to key order for the rollups, which add up
-                    // each test's day from neighbouring rows.
-                    rows.sort_unstable_by_key(|r| (r.test_id, r.run));
                 }
                 None => send(conn, COPY_RESULTS, runs, &rows).await?,
             }
@@ -238,7 +276,7 @@ fn stored_text(s: &str) -> Cow<'_, str> {
 async fn send(
     conn: &mut PgConnection,
     statement: &str,
-    runs: &[RunResults<'_>],
+    runs: &[RunResults<'_, '_>],
     rows: &[Row],
 ) -> Result<(), sqlx::Error> {
     let mut copy = conn.copy_in_raw(statement).await?;

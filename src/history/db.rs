@@ -106,7 +106,7 @@ const FINISH_RUN: &str = "UPDATE runs SET ended_at = $1, status = $2 WHERE id = 
 const INSERT_BATCHES: &str = "INSERT INTO batches \
      (id, run_id, name, phase, status, reason, started_at, duration_ms, attempts, log, \
      peak_memory, cpu_ms, read_bytes, written_bytes, \
-     cpu_stall_ms, memory_stall_ms, io_stall_ms, oom_kills, usage_partial) ";
+     cpu_stall_ms, memory_stall_ms, io_stall_ms, oom_kills, usage_partial, rolled) ";
 /// A run's counts grow with each write of its batches (migrations/*/0003):
 /// a run whose warden was killed keeps the counts of what was recorded.
 const COUNT_RESULTS: &str = "UPDATE runs SET tests_run = tests_run + $1, \
@@ -226,7 +226,7 @@ macro_rules! insert_run {
     }};
 }
 
-/// Batch rows per multi-row INSERT: 19 columns, under SQLite's 32766
+/// Batch rows per multi-row INSERT: 20 columns, under SQLite's 32766
 /// bound parameters.
 const BATCHES_PER_INSERT: usize = 1000;
 
@@ -236,9 +236,15 @@ const BATCHES_PER_INSERT: usize = 1000;
 /// multi-row INSERT per thousand batches, not a round trip each (an
 /// import of 100 runs of 50 suites writes 5,000).
 macro_rules! insert_batch_records {
-    ($tx:ident, $batches:expr, $ids:expr) => {{
+    ($tx:ident, $batches:expr, $ids:expr) => {
+        insert_batch_records!($tx, $batches, $ids, 0)
+    };
+    // `$rolled`: 1 when the write rolls the batches' results up and will
+    // not mark them (history::rollup).
+    ($tx:ident, $batches:expr, $ids:expr, $rolled:expr) => {{
         let batches: &[(RunId, BatchRows<'_>)] = $batches;
         let ids: &[i64] = $ids;
+        let rolled: i64 = $rolled;
         for (chunk, chunk_ids) in batches
             .chunks(BATCHES_PER_INSERT)
             .zip(ids.chunks(BATCHES_PER_INSERT))
@@ -265,7 +271,8 @@ macro_rules! insert_batch_records {
                     .push_bind(usage.memory_stall_ms)
                     .push_bind(usage.io_stall_ms)
                     .push_bind(usage.oom_kills)
-                    .push_bind(usage.partial);
+                    .push_bind(usage.partial)
+                    .push_bind(rolled);
             });
             q.build().execute(&mut *$tx).await?;
         }
@@ -298,7 +305,7 @@ macro_rules! insert_batch_records {
 /// setup step among its batches as such, within `$tx`.
 macro_rules! count_setup {
     ($tx:ident, $runs:expr, $ids:expr) => {{
-        let runs: &[RunWrite<'_>] = $runs;
+        let runs: &[RunWrite<'_, '_>] = $runs;
         let ids: &[RunId] = $ids;
         for (r, &id) in runs.iter().zip(ids) {
             if r.batches.iter().any(|b| b.batch.is_failed_setup()) {
@@ -318,18 +325,19 @@ macro_rules! count_setup {
 /// finished, within `$tx`; evaluates to every run's id, in order.
 macro_rules! insert_new_runs {
     ($tx:ident, $runs:expr) => {
-        insert_new_runs!($tx, $runs, None::<&partition::Partition>)
+        insert_new_runs!($tx, $runs, None)
     };
-    ($tx:ident, $runs:expr, $own:expr) => {{
-        let runs: &[RunWrite<'_>] = $runs;
-        // The new runs' ids when they were reserved (their own partition).
-        let own: Option<&partition::Partition> = $own;
+    ($tx:ident, $runs:expr, $first:expr) => {{
+        let runs: &[RunWrite<'_, '_>] = $runs;
+        // The first new run's id when they were reserved (their own
+        // partition, history::partition), one after another.
+        let first: Option<i64> = $first;
         let mut ids: Vec<RunId> = Vec::with_capacity(runs.len());
         for (n, r) in runs.iter().enumerate() {
             let id = match r.run {
                 RunRef::Recording(id) => id,
                 RunRef::New(f) => {
-                    let id = insert_run!($tx, f.run, own.map(|p| p.run_id(n)));
+                    let id = insert_run!($tx, f.run, first.map(|f| f + n as i64));
                     sqlx::query(FINISH_RUN)
                         .bind(unix_millis(f.ended))
                         .bind(f.status.as_str())
@@ -345,43 +353,54 @@ macro_rules! insert_new_runs {
     }};
 }
 
+/// Each run's UTC day (of `$runs`, a slice of [`RunWrite`], whose ids are
+/// `$run_ids`) for the daily rollups: a new run's from its record, as
+/// INSERT_RUN stored it; a recording's from the store.
+macro_rules! run_days {
+    ($tx:ident, $runs:expr, $run_ids:expr) => {{
+        let runs: &[RunWrite<'_, '_>] = $runs;
+        let run_ids: &[RunId] = $run_ids;
+        let mut days: Vec<i64> = Vec::with_capacity(runs.len());
+        for (r, &id) in runs.iter().zip(run_ids) {
+            let started = match r.run {
+                RunRef::New(f) => unix_millis(f.run.started),
+                RunRef::Recording(_) => {
+                    sqlx::query_scalar("SELECT started_at FROM runs WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *$tx)
+                        .await?
+                }
+            };
+            days.push(started.div_euclid(rollup::DAY_MS));
+        }
+        days
+    }};
+}
+
 /// Counts a write's results into the daily rollups within `$tx`: from
-/// `$written` (the [`keyed`] rows sent, when every one went in: nothing
-/// read back) as increments of the runs' days, else read back by run
+/// `$written` (the [`keyed`] rows sent, in key order, when every one went
+/// in: nothing read back) as increments of the runs' days (`$days`, an
+/// expression evaluated only then), else read back by run
 /// ([`Rollup::rollup`]); marks the write's batches (`$batch_ids`) counted.
 macro_rules! roll_up {
-    ($tx:ident, $runs:expr, $run_ids:expr, $placed:expr, $written:expr, $batch_ids:expr) => {
-        roll_up!($tx, $runs, $run_ids, $placed, $written, $batch_ids, async {
+    ($tx:ident, $days:expr, $run_ids:expr, $placed:expr, $written:expr, $batch_ids:expr) => {
+        roll_up!($tx, $days, $run_ids, $placed, $written, $batch_ids, async {
             Ok::<(), sqlx::Error>(())
         })
     };
     // `$alongside`: a statement of the write's to run first, while this
     // thread tallies the first rows (history::partition's primary key).
     (
-        $tx:ident, $runs:expr, $run_ids:expr, $placed:expr, $written:expr, $batch_ids:expr,
+        $tx:ident, $days:expr, $run_ids:expr, $placed:expr, $written:expr, $batch_ids:expr,
         $alongside:expr
     ) => {{
-        let runs: &[RunWrite<'_>] = $runs;
         let run_ids: &[RunId] = $run_ids;
-        let placed: &[RunResults<'_>] = $placed;
+        let placed: &[RunResults<'_, '_>] = $placed;
         let written: Option<&[keyed::Row]> = $written;
         match written {
             Some(rows) => {
-                // Each run's day: a new run's from its record, as
-                // INSERT_RUN stored it; a recording's from the store.
-                let mut days: Vec<i64> = Vec::with_capacity(runs.len());
-                for (r, &id) in runs.iter().zip(run_ids) {
-                    let started = match r.run {
-                        RunRef::New(f) => unix_millis(f.run.started),
-                        RunRef::Recording(_) => {
-                            sqlx::query_scalar("SELECT started_at FROM runs WHERE id = $1")
-                                .bind(id)
-                                .fetch_one(&mut *$tx)
-                                .await?
-                        }
-                    };
-                    days.push(started.div_euclid(rollup::DAY_MS));
-                }
+                // Evaluated here only: a recording's days are read back.
+                let days: Vec<i64> = $days;
                 let tally = |chunk: &[keyed::Row]| {
                     rollup::tallies(chunk.iter().map(|r| {
                         let run = &placed[r.run as usize];
@@ -742,7 +761,7 @@ impl Db {
             .iter()
             .map(|r| r.batches.iter().map(BatchRows::from).collect())
             .collect();
-        let writes: Vec<RunWrite<'_>> = runs
+        let writes: Vec<RunWrite<'_, '_>> = runs
             .iter()
             .zip(&batches)
             .map(|(run, batches)| RunWrite {
@@ -757,7 +776,7 @@ impl Db {
     /// batch's record and attempts, and the results; evaluates to the
     /// runs' ids. All recording (`warden run`, `warden import`) comes
     /// through here, one backend's function each.
-    async fn write(&self, runs: &[RunWrite<'_>]) -> Result<Vec<RunId>> {
+    async fn write(&self, runs: &[RunWrite<'_, '_>]) -> Result<Vec<RunId>> {
         // Runs created here hold no results yet (see `copy_in::Runs`).
         let kind = if runs.iter().all(|r| matches!(r.run, RunRef::New(_))) {
             Runs::New
@@ -775,12 +794,12 @@ impl Db {
     /// that holds the write lock from its start (its batch ids are the
     /// next free ones) and inserts the [`keyed`] rows a thousand at a
     /// time, each run's counts computed here.
-    async fn write_sqlite(&self, p: &SqlitePool, runs: &[RunWrite<'_>]) -> Result<Vec<RunId>> {
+    async fn write_sqlite(&self, p: &SqlitePool, runs: &[RunWrite<'_, '_>]) -> Result<Vec<RunId>> {
         let empty: Vec<Vec<(&dyn Results, i64)>> = runs
             .iter()
             .map(|r| r.batches.iter().map(|b| (b.results, 0)).collect())
             .collect();
-        let unplaced: Vec<RunResults<'_>> = empty
+        let unplaced: Vec<RunResults<'_, '_>> = empty
             .iter()
             .map(|batches| RunResults { run: 0, batches })
             .collect();
@@ -789,7 +808,7 @@ impl Db {
         // The rows take each result's index into the names, not the
         // names: 16 bytes a name less while they are built (a million).
         names.sorted = Vec::new();
-        let (rows, counts) = keyed::rows(&unplaced, &names, &test_ids);
+        let (rows, counts) = keyed::rows(&unplaced, &names, &test_ids, keyed::Order::Key);
         drop((names, test_ids, unplaced));
         let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
         let run_ids = insert_new_runs!(tx, runs);
@@ -805,7 +824,7 @@ impl Db {
         insert_batch_records!(tx, &records, &batch_ids);
         count_setup!(tx, runs, &run_ids);
         let placed = placed_results(runs, &run_ids, &batch_ids);
-        let placed: Vec<RunResults<'_>> = placed
+        let placed: Vec<RunResults<'_, '_>> = placed
             .iter()
             .zip(&run_ids)
             .map(|(batches, &run)| RunResults { run, batches })
@@ -853,7 +872,14 @@ impl Db {
         // The transaction's results are all in: count them into the
         // daily rollups in the same transaction.
         let written = (went_in == rows.len() as u64).then_some(rows.as_slice());
-        roll_up!(tx, runs, &run_ids, &placed, written, &batch_ids);
+        roll_up!(
+            tx,
+            run_days!(tx, runs, &run_ids),
+            &run_ids,
+            &placed,
+            written,
+            &batch_ids
+        );
         tx.commit().await?;
         Ok(run_ids)
     }
@@ -967,82 +993,244 @@ impl Db {
     }
 }
 
+/// An import into PostgreSQL written group of runs after group, in one
+/// transaction, while its later files are still being read (app::import):
+/// the store works on one group while warden reads the next. All or
+/// nothing, as [`Db::record_runs`]: dropped before [`commit`](Self::commit),
+/// it rolls back.
+pub struct Import<'a> {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    write: PgWrite<'a>,
+}
+
+impl Db {
+    /// Begins an [`Import`] of `runs` runs holding about `results`
+    /// results (whether it loads a partition of its own,
+    /// history::partition). `None` on SQLite, whose import is one
+    /// [`record_runs`](Self::record_runs).
+    pub async fn begin_import<'a>(
+        &self,
+        runs: usize,
+        results: usize,
+    ) -> Result<Option<Import<'a>>> {
+        let Pool::Postgres(p) = &self.pool else {
+            return Ok(None);
+        };
+        let mut tx = p.begin().await?;
+        let write = PgWrite::begin(&mut tx, Runs::New, runs, results, true).await?;
+        Ok(Some(Import { tx, write }))
+    }
+}
+
+impl<'a> Import<'a> {
+    /// Writes the next group of runs; evaluates to their ids.
+    pub async fn add(&mut self, runs: &[FinishedRun<'a>]) -> Result<Vec<RunId>> {
+        let batches: Vec<Vec<BatchRows<'a>>> = runs
+            .iter()
+            .map(|r| r.batches.iter().map(BatchRows::from).collect())
+            .collect();
+        let writes: Vec<RunWrite<'_, 'a>> = runs
+            .iter()
+            .zip(&batches)
+            .map(|(run, batches)| RunWrite {
+                run: RunRef::New(run),
+                batches,
+            })
+            .collect();
+        self.write.add(&mut self.tx, &writes).await
+    }
+
+    /// The rollups of every run added, and the commit.
+    pub async fn commit(self) -> Result<()> {
+        self.write.finish(self.tx).await
+    }
+}
+
 /// One run of a write: inserted by it (an import) or recorded before
 /// (`warden run`'s, batch by batch).
 #[derive(Clone, Copy)]
-enum RunRef<'a> {
-    New(&'a FinishedRun<'a>),
+enum RunRef<'w, 'a> {
+    New(&'w FinishedRun<'a>),
     Recording(RunId),
 }
 
 /// A run and the batches a write adds to it.
-struct RunWrite<'a> {
-    run: RunRef<'a>,
-    batches: &'a [BatchRows<'a>],
+struct RunWrite<'w, 'a> {
+    run: RunRef<'w, 'a>,
+    batches: &'w [BatchRows<'a>],
 }
 
-/// PostgreSQL's [`Db::write`]: batch ids reserved from the sequence in
-/// one statement, the records in multi-row INSERTs, the results by
-/// [`copy_in`] (test ids looked up there, in this transaction).
-async fn write_postgres(p: &PgPool, runs: &[RunWrite<'_>], kind: Runs) -> Result<Vec<RunId>> {
+/// PostgreSQL's [`Db::write`]: one [`PgWrite`] of all `runs`.
+async fn write_postgres(p: &PgPool, runs: &[RunWrite<'_, '_>], kind: Runs) -> Result<Vec<RunId>> {
     let mut tx = p.begin().await?;
     let results: usize = runs
         .iter()
         .flat_map(|r| r.batches.iter())
         .map(|b| b.results.len())
         .sum();
-    let own = if kind == Runs::New && partition::wanted(results) {
-        Some(partition::reserve(&mut tx, runs.len()).await?)
-    } else {
-        None
-    };
-    let run_ids = insert_new_runs!(tx, runs, own.as_ref());
-    let records: Vec<(RunId, BatchRows<'_>)> = runs
-        .iter()
-        .zip(&run_ids)
-        .flat_map(|(r, &id)| r.batches.iter().map(move |b| (id, *b)))
-        .collect();
-    let mut batch_ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT nextval(pg_get_serial_sequence('batches', 'id')) \
-         FROM generate_series(1, $1)",
-    )
-    .bind(records.len() as i64)
-    .fetch_all(&mut *tx)
-    .await?;
-    // Ids in batch order, as one INSERT each would have given them.
-    batch_ids.sort_unstable();
-    insert_batch_records!(tx, &records, &batch_ids);
-    count_setup!(tx, runs, &run_ids);
-    let placed = placed_results(runs, &run_ids, &batch_ids);
-    let placed: Vec<RunResults<'_>> = placed
-        .iter()
-        .zip(&run_ids)
-        .map(|(batches, &run)| RunResults { run, batches })
-        .collect();
-    let written = copy_in::write(&mut tx, &placed, kind, own.as_ref()).await?;
-    // The transaction's results are all in: count them into the daily
-    // rollups in the same transaction; an own partition's primary key is
-    // built meanwhile, and the partition attached last.
-    roll_up!(
-        tx,
-        runs,
-        &run_ids,
-        &placed,
-        written.as_deref(),
-        &batch_ids,
-        partition::build_key(&mut tx, own.as_ref())
-    );
-    if let Some(own) = &own {
-        partition::attach(&mut tx, own).await?;
-    }
-    tx.commit().await?;
+    let mut write = PgWrite::begin(&mut tx, kind, runs.len(), results, false).await?;
+    let run_ids = write.add(&mut tx, runs).await?;
+    write.finish(tx).await?;
     Ok(run_ids)
+}
+
+/// A write into PostgreSQL, in one transaction, of runs added in one go
+/// or group after group (an import whose later files are still being
+/// read, [`Import`]): batch ids reserved from the sequence in one
+/// statement per group, the records in multi-row INSERTs, the results by
+/// [`copy_in`] (test ids looked up there, in this transaction), into the
+/// write's own partition when it has one (history::partition); the
+/// rollups, and the partition's key and attach, when it finishes.
+struct PgWrite<'a> {
+    kind: Runs,
+    own: Option<partition::Partition>,
+    run_ids: Vec<RunId>,
+    /// Each run's UTC day.
+    days: Vec<i64>,
+    batch_ids: Vec<i64>,
+    /// Each run's batches' results and their batch ids.
+    placed: Vec<Vec<(&'a dyn Results, i64)>>,
+    /// The rows sent (`run` indexes every run of the write); `None` once
+    /// a group's went in only in part (a recording's batch came again).
+    rows: Option<Vec<keyed::Row>>,
+    /// The test ids found so far, when groups follow.
+    names: Option<copy_in::Known<'a>>,
+}
+
+impl<'a> PgWrite<'a> {
+    /// `runs` and `results`: how many the whole write holds (estimated,
+    /// when groups follow: whether it gets a partition of its own).
+    async fn begin(
+        tx: &mut PgConnection,
+        kind: Runs,
+        runs: usize,
+        results: usize,
+        groups: bool,
+    ) -> Result<PgWrite<'a>> {
+        let own = if kind == Runs::New && partition::wanted(results) {
+            Some(partition::reserve(tx, runs).await?)
+        } else {
+            None
+        };
+        Ok(PgWrite {
+            kind,
+            own,
+            run_ids: Vec::new(),
+            days: Vec::new(),
+            batch_ids: Vec::new(),
+            placed: Vec::new(),
+            rows: Some(Vec::new()),
+            names: groups.then(copy_in::Known::default),
+        })
+    }
+
+    /// Writes `runs`: their records, batches and results.
+    async fn add(
+        &mut self,
+        tx: &mut PgConnection,
+        runs: &[RunWrite<'_, 'a>],
+    ) -> Result<Vec<RunId>> {
+        let first = self.own.as_ref().map(|p| p.run_id(self.run_ids.len()));
+        let run_ids = insert_new_runs!(tx, runs, first);
+        let records: Vec<(RunId, BatchRows<'_>)> = runs
+            .iter()
+            .zip(&run_ids)
+            .flat_map(|(r, &id)| r.batches.iter().map(move |b| (id, *b)))
+            .collect();
+        let mut batch_ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT nextval(pg_get_serial_sequence('batches', 'id')) \
+             FROM generate_series(1, $1)",
+        )
+        .bind(records.len() as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        // Ids in batch order, as one INSERT each would have given them.
+        batch_ids.sort_unstable();
+        // A write of new runs rolls all their results up (nothing can
+        // conflict): their batches go in marked.
+        let rolled = i64::from(self.kind == Runs::New);
+        insert_batch_records!(tx, &records, &batch_ids, rolled);
+        count_setup!(tx, runs, &run_ids);
+        let placed = placed_results(runs, &run_ids, &batch_ids);
+        let group: Vec<RunResults<'_, '_>> = placed
+            .iter()
+            .zip(&run_ids)
+            .map(|(batches, &run)| RunResults { run, batches })
+            .collect();
+        let written = copy_in::write(
+            tx,
+            &group,
+            self.kind,
+            self.own.as_ref(),
+            self.names.as_mut(),
+        )
+        .await?;
+        let days = run_days!(tx, runs, &run_ids);
+        drop(group);
+        let offset = self.run_ids.len() as u32;
+        match (written, &mut self.rows) {
+            (Some(written), Some(rows)) => {
+                rows.extend(written.into_iter().map(|mut r| {
+                    r.run += offset;
+                    r
+                }));
+            }
+            _ => self.rows = None,
+        }
+        self.run_ids.extend_from_slice(&run_ids);
+        self.days.extend(days);
+        self.batch_ids.extend(batch_ids);
+        self.placed.extend(placed);
+        Ok(run_ids)
+    }
+
+    /// The rollups of everything written (an own partition's primary key
+    /// built meanwhile), the partition attached, and the commit.
+    async fn finish(self, mut tx: sqlx::Transaction<'static, sqlx::Postgres>) -> Result<()> {
+        let PgWrite {
+            kind,
+            own,
+            run_ids,
+            days,
+            batch_ids,
+            placed,
+            mut rows,
+            ..
+        } = self;
+        // New runs' batches went in marked.
+        let marked: &[i64] = if kind == Runs::New { &[] } else { &batch_ids };
+        if let Some(rows) = &mut rows
+            && !rows.is_sorted_by_key(|r| (r.test_id, r.run))
+        {
+            // Run order (an own partition's), or groups one after another.
+            rows.sort_unstable_by_key(|r| (r.test_id, r.run));
+        }
+        let placed: Vec<RunResults<'_, '_>> = placed
+            .iter()
+            .zip(&run_ids)
+            .map(|(batches, &run)| RunResults { run, batches })
+            .collect();
+        roll_up!(
+            tx,
+            days,
+            &run_ids,
+            &placed,
+            rows.as_deref(),
+            marked,
+            partition::build_key(&mut tx, own.as_ref())
+        );
+        if let Some(own) = &own {
+            partition::attach(&mut tx, own).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// Each run's batches' results with the row id each batch's record got
 /// (`batch_ids`: all the write's batches, in order).
 fn placed_results<'a>(
-    runs: &[RunWrite<'a>],
+    runs: &[RunWrite<'_, 'a>],
     run_ids: &[RunId],
     batch_ids: &[i64],
 ) -> Vec<Vec<(&'a dyn Results, i64)>> {

@@ -21,9 +21,9 @@ use hashbrown::HashTable;
 use super::results::Results;
 
 /// The results of some batches of one run, each batch with its row id.
-pub(super) struct RunResults<'a> {
+pub(super) struct RunResults<'p, 'a> {
     pub run: i64,
-    pub batches: &'a [(&'a dyn Results, i64)],
+    pub batches: &'p [(&'a dyn Results, i64)],
 }
 
 /// The distinct test names of a write, sorted, and each result's name as
@@ -37,7 +37,7 @@ pub(super) struct Names<'a> {
 }
 
 impl<'a> Names<'a> {
-    pub fn of(runs: &[RunResults<'a>]) -> Names<'a> {
+    pub fn of(runs: &[RunResults<'_, 'a>]) -> Names<'a> {
         // A run holds a name once (a batch's repeats were merged, and a
         // name in two of its batches is rare): its largest run's results
         // are about the fewest distinct names a write has. Sized for them,
@@ -120,13 +120,24 @@ pub(super) struct Counts {
     pub failed: i64,
 }
 
+/// The order of a write's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Order {
+    /// (test id, run): `results`' primary key.
+    Key,
+    /// (run, test id): run after run (an import's own partition,
+    /// history::partition, whose BRIN index by run wants them so).
+    Run,
+}
+
 /// The rows of `runs` under the ids of `names` (`ids[n]` is the id of
-/// `names.sorted[n]`), sorted by (test id, run), one per test and run,
-/// and each run's counts of them.
+/// `names.sorted[n]`), sorted in `order`, one per test and run, and each
+/// run's counts of them.
 pub(super) fn rows(
-    runs: &[RunResults<'_>],
+    runs: &[RunResults<'_, '_>],
     names: &Names<'_>,
     ids: &[i64],
+    order: Order,
 ) -> (Vec<Row>, Vec<Counts>) {
     let total = names.of.iter().flatten().map(Vec::len).sum();
     let mut rows: Vec<Row> = Vec::with_capacity(total);
@@ -143,8 +154,16 @@ pub(super) fn rows(
         }
     }
     // (batch, index) is the order within a run: the first of a name stays.
-    rows.sort_unstable_by_key(|r| (r.test_id, r.run, r.batch, r.index));
-    rows.dedup_by_key(|r| (r.test_id, r.run));
+    match order {
+        Order::Key => {
+            rows.sort_unstable_by_key(|r| (r.test_id, r.run, r.batch, r.index));
+            rows.dedup_by_key(|r| (r.test_id, r.run));
+        }
+        Order::Run => {
+            rows.sort_unstable_by_key(|r| (r.run, r.test_id, r.batch, r.index));
+            rows.dedup_by_key(|r| (r.run, r.test_id));
+        }
+    }
     let mut counts = vec![Counts::default(); runs.len()];
     for r in &rows {
         let status = runs[r.run as usize].batches[r.batch as usize]
@@ -204,7 +223,13 @@ mod tests {
         assert_eq!(names.sorted, ["a", "b", "c", "d"]);
         // Ids in another order than the names, as a store may hand out.
         let ids = [40, 30, 20, 10];
-        let (rows, counts) = rows(&runs, &names, &ids);
+        let (by_run, by_run_counts) = super::rows(&runs, &names, &ids, Order::Run);
+        let (rows, counts) = rows(&runs, &names, &ids, Order::Key);
+        let mut sorted = by_run.clone();
+        sorted.sort_unstable_by_key(|r| (r.test_id, r.run));
+        assert_eq!(sorted, rows);
+        assert_eq!(by_run_counts, counts);
+        assert!(by_run.is_sorted_by_key(|r| (r.run, r.test_id)));
         let keys: Vec<(i64, u32, u32, u32)> = rows
             .iter()
             .map(|r| (r.test_id, r.run, r.batch, r.index))
