@@ -19,7 +19,10 @@ interleaved in a seeded shuffled order (this machine is shared):
    keeps three indexes on `results`. Second baseline, `psql \\copy
    indexed`: the rows as `results` holds them (test ids, sorted by the
    primary key) into a table with `results`' key and indexes: the floor
-   for any writer of warden's schema on this server.
+   for a writer into an indexed table. Third baseline, `psql \\copy
+   partition`: the same rows in run order as a large import loads its own
+   partition of `results` (migration 0012): `COPY … FREEZE` into a table
+   created in the transaction, key and indexes built after, attached.
 2. `warden run` of one batch (`format = "tap"`) that prints 100,000 TAP
    results (`cat` of a prepared file), recording into PostgreSQL, into
    SQLite, and with `--history none`. "Recording after the batch ended" =
@@ -70,6 +73,16 @@ INDEXED = ("CREATE TABLE plain (test_id BIGINT NOT NULL, run_id BIGINT NOT NULL,
            "CREATE INDEX plain_run ON plain USING brin (run_id) WITH (pages_per_range = 32, autosummarize = on); "
            "CREATE INDEX plain_failing ON plain (test_id) WHERE status IN (2, 3)")
 INDEXED_KIND = "psql \\copy indexed"
+# How a large import loads its own partition of `results` since migration
+# 0012 (src/history/partition.rs): the rows, run after run, into a table
+# created in the same transaction, its key and indexes built after, then
+# attached to the partitioned parent.
+PARTITIONED = ("CREATE TABLE plain (test_id BIGINT NOT NULL, run_id BIGINT NOT NULL, batch_id BIGINT, "
+               "status BIGINT NOT NULL, duration_ms BIGINT, message TEXT, PRIMARY KEY (test_id, run_id)) "
+               "PARTITION BY RANGE (run_id); "
+               "CREATE INDEX plain_run ON plain USING brin (run_id) WITH (pages_per_range = 32, autosummarize = on); "
+               "CREATE INDEX plain_failing ON plain (test_id) WHERE status IN (2, 3)")
+PARTITION_KIND = "psql \\copy partition"
 
 
 def import_rows_csv(files: list[Path], out: Path) -> int:
@@ -85,9 +98,10 @@ def import_rows_csv(files: list[Path], out: Path) -> int:
     return n
 
 
-def keyed_rows_csv(files: list[Path], out: Path) -> int:
+def keyed_rows_csv(files: list[Path], out: Path, by_run: Path) -> int:
     """The same rows as `results` holds them: test ids given in order of first
-    appearance, batch ids numbered per run and suite, sorted by (test id, run)."""
+    appearance, batch ids numbered per run and suite, sorted by (test id, run)
+    into `out` and by (run, test id) into `by_run`."""
     ids: dict[str, int] = {}
     rows = []
     for run, path in enumerate(files, 1):
@@ -96,6 +110,9 @@ def keyed_rows_csv(files: list[Path], out: Path) -> int:
             for name, status, ms, message in rs:
                 tid = ids.setdefault(f"{suite}/{name}", len(ids) + 1)
                 rows.append((tid, run, (run - 1) * len(suites) + k + 1, status, ms, message))
+    rows.sort(key=lambda r: (r[1], r[0]))
+    with open(by_run, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
     rows.sort(key=lambda r: (r[0], r[1]))
     with open(out, "w", newline="") as f:
         csv.writer(f).writerows(rows)
@@ -146,9 +163,33 @@ class Bench:
         return r
 
 
-def bench_import(b: Bench, files: list[Path], rows: Path, keyed: Path, n: int, reps: int) -> dict:
+    def copy_partition(self, what: str, rows: Path, expect: int, runs: int):
+        """The rows (run order) as a large import loads its partition: COPY into a
+        table of the transaction's own, FREEZE, key and indexes after, attach."""
+        db = self.fresh_db()
+        self.pg.psql(db, "-c", PARTITIONED)
+        script = self.ctx.work / "partition.sql"
+        script.write_text(
+            "BEGIN;\n"
+            f"CREATE TABLE plain_p (LIKE plain, CHECK (run_id >= 1 AND run_id < {runs + 1}));\n"
+            f"\\copy plain_p FROM {quote_sql(str(rows))} WITH (FORMAT csv, FREEZE)\n"
+            "ALTER TABLE plain_p ADD PRIMARY KEY (test_id, run_id);\n"
+            "CREATE INDEX ON plain_p USING brin (run_id) WITH (pages_per_range = 32, autosummarize = on);\n"
+            "CREATE INDEX ON plain_p (test_id) WHERE status IN (2, 3);\n"
+            f"ALTER TABLE plain ATTACH PARTITION plain_p FOR VALUES FROM (1) TO ({runs + 1});\n"
+            "COMMIT;\n")
+        r = run_marked(self.ctx, what, self.pg.psql_argv(db, "-f", str(script)))
+        if r is not None and self.pg_count(db, "plain") != expect:
+            self.ctx.error(f"{what}: wrong row count")
+        self.pg.dropdb(db)
+        return r
+
+
+def bench_import(b: Bench, files: list[Path], rows: Path, keyed: Path, by_run: Path, n: int,
+                 reps: int) -> dict:
     ctx = b.ctx
-    kinds = (["psql \\copy", INDEXED_KIND, "warden PostgreSQL"] if b.pg else []) + ["warden SQLite"]
+    kinds = (["psql \\copy", INDEXED_KIND, PARTITION_KIND, "warden PostgreSQL"] if b.pg else []) \
+        + ["warden SQLite"]
     samples: dict[str, list[float]] = {k: [] for k in kinds}
     argv_files = [str(f) for f in files]
     for rep in range(reps):
@@ -157,6 +198,8 @@ def bench_import(b: Bench, files: list[Path], rows: Path, keyed: Path, n: int, r
                 r = b.copy_plain("import baseline", rows, n)
             elif kind == INDEXED_KIND:
                 r = b.copy_plain("import baseline (indexed)", keyed, n, INDEXED)
+            elif kind == PARTITION_KIND:
+                r = b.copy_partition("import baseline (partition)", by_run, n, len(files))
             elif kind == "warden PostgreSQL":
                 db = b.fresh_db()
                 r = run_marked(ctx, "warden import (postgres)",
@@ -256,13 +299,17 @@ def render(ctx: Ctx, info, args, reps, n_import, n_tap, imp, run, pg_info, loads
     w(f"| scratch directory | {ctx.work.parent} ({ctx.fs}) |")
     w(f"| PostgreSQL | {pg_info} |")
     w(f"| load average (before → after) | {loads[0]} → {loads[1]} |\n")
-    w("How warden writes (src/history/keyed.rs, copy_in.rs, db.rs): each recording (a batch, or the batches "
-      "that finished together; an import: all its runs) looks up its distinct test names once (new ones "
-      "inserted in name order) and keys its results by test id, sorted by `results`' primary key (test id, "
-      "run). Into PostgreSQL, an import's rows stream with binary `COPY … FROM STDIN` straight into "
-      "`results` (its runs are new: nothing to conflict with); a recording's into a temporary staging "
-      "table, then one `INSERT … SELECT … ON CONFLICT DO NOTHING`. Batch rows go in multi-row INSERTs with "
-      "ids reserved up front. Into SQLite, the same keyed rows in multi-row INSERTs of 1,000 in one "
+    w("How warden writes (src/history/keyed.rs, copy_in.rs, partition.rs, db.rs, app/import.rs): each "
+      "recording (a batch, or the batches that finished together; an import: all its runs) looks up its "
+      "distinct test names once (new ones inserted in name order) and keys its results by test id. Into "
+      "PostgreSQL, `import --run-per-file` reads its files in eight groups on a thread of its own and writes "
+      "each group while the next is read, in one transaction; an import of 100,000 results or more loads a "
+      "partition of `results` of its own (run ids reserved as one range; rows in run order with binary "
+      "`COPY … FROM STDIN (FREEZE)` into a table created in the transaction; its primary key and indexes "
+      "built after, while the daily rollups are tallied; attached before the commit); a smaller import's "
+      "rows go straight into `results` in key order; a recording's into a temporary staging table, then one "
+      "`INSERT … SELECT … ON CONFLICT DO NOTHING`. Batch rows go in multi-row INSERTs with ids reserved up "
+      "front. Into SQLite, the keyed rows sorted by the primary key in multi-row INSERTs of 1,000 in one "
       "transaction.\n")
     w(f"### Import: {n_import:,} results\n")
     w(f"`warden import junit --run-per-file` of {n_import // 10_000} JUnit files (bench/history.py's data: "
@@ -290,6 +337,14 @@ def render(ctx: Ctx, info, args, reps, n_import, n_tap, imp, run, pg_info, loads
           f"`results`' primary key and two indexes: {spread(idx, secs)}, {n_import / idx.median:,.0f} rows/s — "
           "the server's floor for any writer of this schema"
           + (f"; warden PostgreSQL ÷ this = {pgs.median / idx.median:.2f}" if pgs and pgs.n else "") + ".")
+    part = imp.get(PARTITION_KIND)
+    if part and part.n:
+        w(f"\nThird baseline, `psql \\copy partition`: the same rows in run order loaded as a large import "
+          "loads its own partition of `results` since migration 0012 (src/history/partition.rs): `COPY … "
+          "FREEZE` into a table created in the same transaction, then its primary key and two indexes built, "
+          f"then attached to a partitioned parent: {spread(part, secs)}, {n_import / part.median:,.0f} rows/s — "
+          "the server's floor for warden's way of loading"
+          + (f"; warden PostgreSQL ÷ this = {pgs.median / part.median:.2f}" if pgs and pgs.n else "") + ".")
     w("")
     w(f"### A run of {n_tap:,} results\n")
     w(f"`warden run` of one batch printing {n_tap:,} TAP results (`cat` of a prepared file; every 100th "
@@ -353,8 +408,8 @@ def main() -> int:
         n_import = import_rows_csv(ds.files, rows)
         if n_import != ds.results:
             ctx.error(f"CSV holds {n_import} rows, the data set {ds.results}")
-        keyed = work / "import-keyed.csv"
-        if keyed_rows_csv(ds.files, keyed) != n_import:
+        keyed, by_run = work / "import-keyed.csv", work / "import-by-run.csv"
+        if keyed_rows_csv(ds.files, keyed, by_run) != n_import:
             ctx.error("the keyed CSV holds another number of rows")
         tap, tap_rows = tap_files(work, n_tap)
         bin_dir = pg_bin_dir()
@@ -365,7 +420,7 @@ def main() -> int:
                        f"settings `{' '.join(PG_SETTINGS)}` (-F: no fsync), unix socket")
         b = Bench(ctx, pg)
         log(f"import of {n_import:,} results ({reps} reps)")
-        imp = bench_import(b, ds.files, rows, keyed, n_import, reps)
+        imp = bench_import(b, ds.files, rows, keyed, by_run, n_import, reps)
         log(f"run of {n_tap:,} results ({reps} reps)")
         run = bench_run(b, tap, tap_rows, n_tap, reps)
     finally:

@@ -179,9 +179,12 @@ pub(super) async fn write<'a>(
                     // Run after run (`order`): the partition's BRIN index
                     // by run then finds a run in its own pages (its
                     // primary key is built after, whatever the order).
+                    // FREEZE: the table is this transaction's, so its rows
+                    // go in frozen and visible to all once it commits, and
+                    // no later reader or vacuum rewrites their pages.
                     let copy = format!(
                         "COPY {} (test_id, run_id, batch_id, status, duration_ms, message) \
-                         FROM STDIN (FORMAT binary)",
+                         FROM STDIN (FORMAT binary, FREEZE)",
                         part.table()
                     );
                     send(conn, &copy, runs, &rows).await?;
