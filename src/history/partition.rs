@@ -119,8 +119,12 @@ pub(super) async fn build_key(
         return Ok(());
     };
     let table = part.table();
-    let key =
-        format!("ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY (test_id, run_id)");
+    // The sort of the key's entries in memory (the default 64 MB spills
+    // past about a million results).
+    let key = format!(
+        "SET LOCAL maintenance_work_mem = '256MB'; \
+         ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY (test_id, run_id)"
+    );
     // Only an integer goes into the text.
     sqlx::raw_sql(sqlx::AssertSqlSafe(key))
         .execute(&mut *conn)
