@@ -443,7 +443,7 @@ pub(crate) trait Rollup {
     /// 0.25 s to encode, bench/ingest.py).
     type Prepared: Send;
 
-    fn prepare(rows: Vec<((i64, i64), Tally)>) -> Self::Prepared;
+    fn prepare(rows: Increments) -> Self::Prepared;
 
     /// [`add`](Self::add) of prepared tallies.
     async fn add_prepared(&mut self, rows: &Self::Prepared, batches: &[i64]) -> Result<()>;
@@ -451,9 +451,12 @@ pub(crate) trait Rollup {
 
 /// `R`'s [`Rollup::prepare`], named through a value of `R` (a writer's
 /// transaction, whose type a macro does not spell).
-pub(crate) fn preparer<R: Rollup + ?Sized>(_: &R) -> fn(Vec<((i64, i64), Tally)>) -> R::Prepared {
+pub(crate) fn preparer<R: Rollup + ?Sized>(_: &R) -> fn(Increments) -> R::Prepared {
     R::prepare
 }
+
+/// [`tallies`]' output: each key's (day, test id) increment, by key.
+pub(crate) type Increments = Vec<((i64, i64), Tally)>;
 
 /// Adds a row to the stored one of its key, in the store: counts summed,
 /// the larger maximum, the lists appended after a reset marker (`{r}`,
@@ -494,9 +497,9 @@ fn upsert_pg() -> String {
 }
 
 impl Rollup for SqliteConnection {
-    type Prepared = Vec<((i64, i64), Tally)>;
+    type Prepared = Increments;
 
-    fn prepare(rows: Vec<((i64, i64), Tally)>) -> Self::Prepared {
+    fn prepare(rows: Increments) -> Self::Prepared {
         rows
     }
 
@@ -562,7 +565,7 @@ impl Rollup for SqliteConnection {
 impl Rollup for PgConnection {
     type Prepared = Vec<PgColumns>;
 
-    fn prepare(rows: Vec<((i64, i64), Tally)>) -> Self::Prepared {
+    fn prepare(rows: Increments) -> Self::Prepared {
         rows.chunks(PG_ROWS).map(PgColumns::of).collect()
     }
 
