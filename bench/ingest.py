@@ -335,7 +335,7 @@ def render(ctx: Ctx, info, args, reps, n_import, n_tap, imp, run, pg_info, loads
         w(f"\nSecond baseline, `psql \\copy indexed`: the same rows as `results` holds them (test id, run id, "
           "batch id, status, duration, message; sorted by the primary key; prepared untimed) into a table with "
           f"`results`' primary key and two indexes: {spread(idx, secs)}, {n_import / idx.median:,.0f} rows/s — "
-          "the server's floor for any writer of this schema"
+          "the floor for a writer into an indexed table"
           + (f"; warden PostgreSQL ÷ this = {pgs.median / idx.median:.2f}" if pgs and pgs.n else "") + ".")
     part = imp.get(PARTITION_KIND)
     if part and part.n:

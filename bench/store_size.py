@@ -95,9 +95,11 @@ def main() -> int:
 
             def pg_sizes():
                 total = int(pg.psql("size", "-At", "-c", "SELECT pg_database_size('size')").strip())
-                tables = int(pg.psql("size", "-At", "-c", "SELECT SUM(pg_total_relation_size(c)) FROM "
+                # Each table with its partitions (`results` is partitioned on
+                # PostgreSQL since migration 0012: the parent holds no rows).
+                tables = int(pg.psql("size", "-At", "-c", "SELECT SUM(pg_total_relation_size(p.relid)) FROM "
                                      "unnest(ARRAY[" + ",".join(f"'{t}'" for t in TABLES)
-                                     + "]::regclass[]) c").strip())
+                                     + "]::regclass[]) c, pg_partition_tree(c) p").strip())
                 return total, tables
 
             total, tables = pg_sizes()
