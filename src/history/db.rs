@@ -783,19 +783,8 @@ impl Db {
     /// a page of nearly every test, so per-run commits rewrite most of
     /// the table every time).
     pub async fn record_runs(&self, runs: &[FinishedRun<'_>]) -> Result<Vec<RunId>> {
-        let batches: Vec<Vec<BatchRows<'_>>> = runs
-            .iter()
-            .map(|r| r.batches.iter().map(BatchRows::from).collect())
-            .collect();
-        let writes: Vec<RunWrite<'_, '_>> = runs
-            .iter()
-            .zip(&batches)
-            .map(|(run, batches)| RunWrite {
-                run: RunRef::New(run),
-                batches,
-            })
-            .collect();
-        self.write(&writes).await
+        let batches = batch_rows(runs);
+        self.write(&new_runs(runs, &batches)).await
     }
 
     /// Writes `runs` in one transaction: the new ones' rows, every
@@ -1051,25 +1040,37 @@ impl Db {
 impl<'a> Import<'a> {
     /// Writes the next group of runs; evaluates to their ids.
     pub async fn add(&mut self, runs: &[FinishedRun<'a>]) -> Result<Vec<RunId>> {
-        let batches: Vec<Vec<BatchRows<'a>>> = runs
-            .iter()
-            .map(|r| r.batches.iter().map(BatchRows::from).collect())
-            .collect();
-        let writes: Vec<RunWrite<'_, 'a>> = runs
-            .iter()
-            .zip(&batches)
-            .map(|(run, batches)| RunWrite {
-                run: RunRef::New(run),
-                batches,
-            })
-            .collect();
-        self.write.add(&mut self.tx, &writes).await
+        let batches = batch_rows(runs);
+        self.write
+            .add(&mut self.tx, &new_runs(runs, &batches))
+            .await
     }
 
     /// The rollups of every run added, and the commit.
     pub async fn commit(self) -> Result<()> {
         self.write.finish(self.tx).await
     }
+}
+
+/// Each finished run's batches as [`BatchRows`].
+fn batch_rows<'a>(runs: &[FinishedRun<'a>]) -> Vec<Vec<BatchRows<'a>>> {
+    runs.iter()
+        .map(|r| r.batches.iter().map(BatchRows::from).collect())
+        .collect()
+}
+
+/// Finished runs, new to the store, as a write takes them.
+fn new_runs<'w, 'a>(
+    runs: &'w [FinishedRun<'a>],
+    batches: &'w [Vec<BatchRows<'a>>],
+) -> Vec<RunWrite<'w, 'a>> {
+    runs.iter()
+        .zip(batches)
+        .map(|(run, batches)| RunWrite {
+            run: RunRef::New(run),
+            batches,
+        })
+        .collect()
 }
 
 /// One run of a write: inserted by it (an import) or recorded before
