@@ -839,11 +839,7 @@ impl Db {
         insert_batch_records!(tx, &records, &batch_ids);
         count_setup!(tx, runs, &run_ids);
         let placed = placed_results(runs, &run_ids, &batch_ids);
-        let placed: Vec<RunResults<'_, '_>> = placed
-            .iter()
-            .zip(&run_ids)
-            .map(|(batches, &run)| RunResults { run, batches })
-            .collect();
+        let placed = run_results(&placed, &run_ids);
         let mut went_in: u64 = 0;
         let insert = |chunk: &[keyed::Row]| {
             let mut q = QueryBuilder::new(INSERT_RESULTS);
@@ -1179,11 +1175,7 @@ impl<'a> PgWrite<'a> {
         insert_batch_records!(tx, &records, &batch_ids, rolled);
         count_setup!(tx, runs, &run_ids);
         let placed = placed_results(runs, &run_ids, &batch_ids);
-        let group: Vec<RunResults<'_, '_>> = placed
-            .iter()
-            .zip(&run_ids)
-            .map(|(batches, &run)| RunResults { run, batches })
-            .collect();
+        let group = run_results(&placed, &run_ids);
         let written = copy_in::write(
             tx,
             &group,
@@ -1232,11 +1224,7 @@ impl<'a> PgWrite<'a> {
             // Run order (an own partition's), or groups one after another.
             rows.sort_unstable_by_key(|r| (r.test_id, r.run));
         }
-        let placed: Vec<RunResults<'_, '_>> = placed
-            .iter()
-            .zip(&run_ids)
-            .map(|(batches, &run)| RunResults { run, batches })
-            .collect();
+        let placed = run_results(&placed, &run_ids);
         roll_up!(
             tx,
             days,
@@ -1252,6 +1240,19 @@ impl<'a> PgWrite<'a> {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Each run's [`placed_results`] under its id, as [`keyed`] and
+/// [`copy_in`] take them.
+fn run_results<'p, 'a>(
+    placed: &'p [Vec<(&'a dyn Results, i64)>],
+    run_ids: &[RunId],
+) -> Vec<RunResults<'p, 'a>> {
+    placed
+        .iter()
+        .zip(run_ids)
+        .map(|(batches, &run)| RunResults { run, batches })
+        .collect()
 }
 
 /// Each run's batches' results with the row id each batch's record got
