@@ -98,7 +98,7 @@ fn junit_in_groups(
     let records: Vec<OnceLock<Vec<RunRecord>>> = groups.iter().map(|_| OnceLock::new()).collect();
     let finished: Vec<OnceLock<Vec<FinishedRun<'_>>>> =
         groups.iter().map(|_| OnceLock::new()).collect();
-    let (done, mut arrived) = tokio::sync::mpsc::unbounded_channel::<usize>();
+    let (done, arrived) = tokio::sync::mpsc::unbounded_channel::<usize>();
     let code = std::thread::scope(|scope| {
         scope.spawn(|| {
             for (k, files) in groups.iter().enumerate() {
@@ -112,6 +112,9 @@ fn junit_in_groups(
             drop(done);
         });
         block_on(async {
+            // Dropped when this ends, early or not: the reading thread
+            // then stops at its next group.
+            let mut arrived = arrived;
             let mut runs_of = async |k: usize| -> Result<&[ImportedRun], u8> {
                 // The reader sends each group's index in order; a closed
                 // channel is a reader that stopped (it panicked).
